@@ -1,0 +1,135 @@
+"""Locations and diagnostics.
+
+Every op carries a location: where it came from in an ONNX model (node name and op
+type), in a text file (file:line:col), or several of those when ops were fused.
+Errors a user can cause are raised as :class:`QccError`; they print as
+
+    model.mlir:3:5: error: 'nn.relu' op expects 1 operand, got 2
+      %1 = "nn.relu"(%0, %0) : ...
+          ^
+
+and the CLI turns them into exit code 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+
+class Location:
+    """Base of all locations; subclasses are frozen dataclasses."""
+
+    def describe(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class UnknownLoc(Location):
+    def describe(self) -> str:
+        return "<unknown>"
+
+
+@dataclass(frozen=True)
+class FileLoc(Location):
+    """A position in a text file; line and column count from 1."""
+
+    file: str
+    line: int
+    col: int
+
+    def describe(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class OnnxLoc(Location):
+    """An ONNX node (or initializer / graph input), by op type and name."""
+
+    op_type: str
+    name: str
+
+    def describe(self) -> str:
+        return f"ONNX node '{self.name}' ({self.op_type})"
+
+
+@dataclass(frozen=True)
+class FusedLoc(Location):
+    """Several locations, for an op that replaced more than one op."""
+
+    locs: tuple[Location, ...]
+
+    def describe(self) -> str:
+        return " + ".join(loc.describe() for loc in self.locs)
+
+
+UNKNOWN = UnknownLoc()
+
+
+def fuse_locs(*locs: Location) -> Location:
+    """Fuse locations, flattening nested fusions and dropping unknowns and repeats."""
+    flat: list[Location] = []
+    for loc in locs:
+        parts = loc.locs if isinstance(loc, FusedLoc) else (loc,)
+        for part in parts:
+            if not isinstance(part, UnknownLoc) and part not in flat:
+                flat.append(part)
+    if not flat:
+        return UNKNOWN
+    if len(flat) == 1:
+        return flat[0]
+    return FusedLoc(tuple(flat))
+
+
+class QccError(Exception):
+    """An error the user can act on: bad input, unsupported construct, misuse.
+
+    ``loc`` says where; ``source`` (the text of the file, when known) lets the
+    message show the offending line with a caret under the column.
+    """
+
+    def __init__(self, message: str, loc: Location = UNKNOWN, source: str | None = None,
+                 notes: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+        self.source = source
+        self.notes = notes
+
+    def format(self) -> str:
+        loc = self.loc
+        if isinstance(loc, FusedLoc):
+            loc = loc.locs[0]
+        if isinstance(loc, UnknownLoc):
+            head = f"error: {self.message}"
+        elif isinstance(loc, FileLoc):
+            head = f"{loc.describe()}: error: {self.message}"
+        else:
+            head = f"error: {loc.describe()}: {self.message}"
+        lines = [head]
+        if isinstance(loc, FileLoc) and self.source is not None:
+            src_lines = self.source.splitlines()
+            if 1 <= loc.line <= len(src_lines):
+                text = src_lines[loc.line - 1]
+                lines.append("  " + text)
+                lines.append("  " + " " * max(loc.col - 1, 0) + "^")
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class PassFailure(Exception):
+    """A pass crashed or broke an IR invariant: a compiler bug, not a user error."""
+
+    def __init__(self, message: str, reproducer: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.reproducer = reproducer
+
+
+def warn(message: str, loc: Location = UNKNOWN) -> None:
+    """Print a warning to stderr in the same format as errors."""
+    where = "" if isinstance(loc, UnknownLoc) else f"{loc.describe()}: "
+    print(f"{where}warning: {message}", file=sys.stderr)

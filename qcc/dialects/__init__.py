@@ -1,0 +1,5 @@
+"""Dialects: families of ops. Importing this package registers them all."""
+
+from qcc.dialects import nn
+
+__all__ = ["nn"]

@@ -1,0 +1,506 @@
+"""The ``nn`` dialect: tensor ops of imported models (f32, static shapes).
+
+Layouts follow ONNX: activations NCHW, conv weights OIHW, ``pads`` as
+``[begin_0, begin_1, ..., end_0, end_1, ...]``. ``nn.dense`` is the canonical
+fully-connected op that Gemm and MatMul normalize into: ``y = x @ w + bias`` with
+``w`` of shape ``[K, N]`` (input features by output features).
+
+Each op infers its result type; the verifier checks the printed type against it.
+What an op computes is defined by the interpreter (``qcc.interpreter``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from qcc.ir.attributes import Bool, Dense, Float, Int, Ints
+from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
+from qcc.ir.types import TensorType, Type
+
+
+def _tensor(t: Type, what: str) -> TensorType:
+    if not isinstance(t, TensorType):
+        raise VerifyError(f"{what} must be a tensor, got {t}")
+    return t
+
+
+def _axis(axis: int, rank: int, what: str = "axis") -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise VerifyError(f"{what} {axis} is out of range for rank {rank}")
+    return axis % rank if rank else 0
+
+
+def broadcast_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy (= ONNX multidirectional) broadcasting of two shapes."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        da = a[-i] if i <= len(a) else 1
+        db = b[-i] if i <= len(b) else 1
+        if da != db and 1 not in (da, db):
+            raise VerifyError(f"shapes {a} and {b} do not broadcast")
+        out.append(db if da == 1 else da)
+    return tuple(reversed(out))
+
+
+def window_output_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
+                       dilation: int = 1, ceil_mode: bool = False) -> int:
+    """Output length of a sliding window (conv or pool) along one axis, as ONNX defines it."""
+    span = dilation * (kernel - 1) + 1
+    room = size + pad_begin + pad_end - span
+    if room < 0:
+        raise VerifyError(f"window of {span} does not fit in {size} padded by "
+                          f"{pad_begin}+{pad_end}")
+    if not ceil_mode:
+        return room // stride + 1
+    out = -(-room // stride) + 1
+    if (out - 1) * stride >= size + pad_begin:  # last window must start inside
+        out -= 1
+    return out
+
+
+def _same_as_input(cls, operand_types, attrs):
+    return [_tensor(operand_types[0], "input")]
+
+
+# --------------------------------------------------------------------------- constants
+
+
+@register_op
+class ConstantOp(Op):
+    """A constant tensor (weights, biases, shapes)."""
+
+    name = "nn.constant"
+    output = result()
+    value = attr(Dense)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        return [attrs["value"].type]
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+class UnaryOp(Op):
+    """Base of elementwise ops of one tensor; the result has the input's type."""
+
+    input = operand()
+    output = result()
+    infer_types = classmethod(_same_as_input)
+
+
+@register_op
+class ReluOp(UnaryOp):
+    """max(x, 0)."""
+
+    name = "nn.relu"
+
+
+@register_op
+class SigmoidOp(UnaryOp):
+    """1 / (1 + exp(-x))."""
+
+    name = "nn.sigmoid"
+
+
+@register_op
+class TanhOp(UnaryOp):
+    """tanh(x)."""
+
+    name = "nn.tanh"
+
+
+@register_op
+class IdentityOp(UnaryOp):
+    """x (ONNX Identity); removed by ``remove-identity``."""
+
+    name = "nn.identity"
+
+
+@register_op
+class DropoutOp(UnaryOp):
+    """Dropout at inference: x. ``ratio`` is kept for information only."""
+
+    name = "nn.dropout"
+    ratio = attr(Float, default=0.5)
+
+
+@register_op
+class LeakyReluOp(UnaryOp):
+    """x if x >= 0 else alpha * x."""
+
+    name = "nn.leaky_relu"
+    alpha = attr(Float, default=0.01)
+
+
+@register_op
+class ClipOp(UnaryOp):
+    """min(max(x, min), max); ReLU6 is clip{min=0, max=6}."""
+
+    name = "nn.clip"
+    min = attr(Float, default=-math.inf)
+    max = attr(Float, default=math.inf)
+
+
+@register_op
+class SoftmaxOp(UnaryOp):
+    """exp(x) / sum(exp(x)) along ``axis``."""
+
+    name = "nn.softmax"
+    axis = attr(Int, default=-1)
+
+    def verify_(self) -> None:
+        _axis(self.axis, self.input.type.rank)
+        super().verify_()
+
+
+class BinaryOp(Op):
+    """Base of elementwise ops of two tensors with numpy broadcasting."""
+
+    lhs = operand()
+    rhs = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        a, b = (_tensor(t, "operand") for t in operand_types)
+        if a.element != b.element:
+            raise VerifyError(f"operand element types differ: {a.element} and {b.element}")
+        return [TensorType(broadcast_shapes(a.shape, b.shape), a.element)]
+
+
+@register_op
+class AddOp(BinaryOp):
+    """lhs + rhs."""
+
+    name = "nn.add"
+
+
+@register_op
+class SubOp(BinaryOp):
+    """lhs - rhs."""
+
+    name = "nn.sub"
+
+
+@register_op
+class MulOp(BinaryOp):
+    """lhs * rhs."""
+
+    name = "nn.mul"
+
+
+@register_op
+class DivOp(BinaryOp):
+    """lhs / rhs."""
+
+    name = "nn.div"
+
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+@register_op
+class Conv2dOp(Op):
+    """2-D convolution: input NCHW, weight [O, C/group, KH, KW], optional bias [O].
+
+    ``pads`` is [top, left, bottom, right]; ``group`` = C gives a depthwise conv.
+    """
+
+    name = "nn.conv2d"
+    input = operand()
+    weight = operand()
+    bias = operand(optional=True)
+    output = result()
+    strides = attr(Ints, default=(1, 1))
+    pads = attr(Ints, default=(0, 0, 0, 0))
+    dilations = attr(Ints, default=(1, 1))
+    group = attr(Int, default=1)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        w = _tensor(operand_types[1], "weight")
+        if x.rank != 4 or w.rank != 4:
+            raise VerifyError(f"expects a 4-D input and weight, got {x} and {w}")
+        n, c, h, wd = x.shape
+        o, cg, kh, kw = w.shape
+        group = attrs["group"]
+        strides, pads, dil = attrs["strides"], attrs["pads"], attrs["dilations"]
+        if len(strides) != 2 or len(dil) != 2 or len(pads) != 4:
+            raise VerifyError("strides and dilations need 2 values, pads 4")
+        if min(strides) < 1 or min(dil) < 1 or min(pads) < 0:
+            raise VerifyError("strides and dilations must be >= 1 and pads >= 0")
+        if group < 1 or c % group or o % group or cg * group != c:
+            raise VerifyError(f"{c} input channels, {o} filters of depth {cg} and "
+                              f"group={group} do not agree")
+        if len(operand_types) == 3:
+            b = _tensor(operand_types[2], "bias")
+            if b.shape != (o,):
+                raise VerifyError(f"bias must have shape [{o}], got {b}")
+        oh = window_output_size(h, kh, strides[0], pads[0], pads[2], dil[0])
+        ow = window_output_size(wd, kw, strides[1], pads[1], pads[3], dil[1])
+        return [TensorType((n, o, oh, ow), x.element)]
+
+
+@register_op
+class GemmOp(Op):
+    """ONNX Gemm: alpha * op(a) @ op(b) + beta * c, op = optional transpose."""
+
+    name = "nn.gemm"
+    a = operand()
+    b = operand()
+    c = operand(optional=True)
+    output = result()
+    alpha = attr(Float, default=1.0)
+    beta = attr(Float, default=1.0)
+    trans_a = attr(Bool, default=False)
+    trans_b = attr(Bool, default=False)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        a = _tensor(operand_types[0], "a")
+        b = _tensor(operand_types[1], "b")
+        if a.rank != 2 or b.rank != 2:
+            raise VerifyError(f"expects 2-D operands, got {a} and {b}")
+        m, k = a.shape[::-1] if attrs["trans_a"] else a.shape
+        k2, n = b.shape[::-1] if attrs["trans_b"] else b.shape
+        if k != k2:
+            raise VerifyError(f"inner dimensions differ: {k} and {k2}")
+        if len(operand_types) == 3:
+            c = _tensor(operand_types[2], "c")
+            if broadcast_shapes(c.shape, (m, n)) != (m, n):
+                raise VerifyError(f"c of shape {c.shape} does not broadcast to {(m, n)}")
+        return [TensorType((m, n), a.element)]
+
+
+@register_op
+class MatMulOp(Op):
+    """numpy matmul: batched over leading dimensions with broadcasting."""
+
+    name = "nn.matmul"
+    lhs = operand()
+    rhs = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        a = _tensor(operand_types[0], "lhs")
+        b = _tensor(operand_types[1], "rhs")
+        if a.rank == 0 or b.rank == 0:
+            raise VerifyError("matmul operands must have rank >= 1")
+        sa = (1, *a.shape) if a.rank == 1 else a.shape
+        sb = (*b.shape, 1) if b.rank == 1 else b.shape
+        if sa[-1] != sb[-2]:
+            raise VerifyError(f"inner dimensions differ: {a} and {b}")
+        batch = broadcast_shapes(sa[:-2], sb[:-2])
+        shape = (*batch, sa[-2], sb[-1])
+        if a.rank == 1:
+            shape = shape[:-2] + shape[-1:]
+        if b.rank == 1:
+            shape = shape[:-1]
+        return [TensorType(shape, a.element)]
+
+
+@register_op
+class DenseOp(Op):
+    """Fully connected: y = x @ weight + bias; x [..., K], weight [K, N], bias [N]."""
+
+    name = "nn.dense"
+    input = operand()
+    weight = operand()
+    bias = operand(optional=True)
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        w = _tensor(operand_types[1], "weight")
+        if x.rank < 1 or w.rank != 2 or x.shape[-1] != w.shape[0]:
+            raise VerifyError(f"input {x} and weight {w} do not fit x[..., K] @ w[K, N]")
+        if len(operand_types) == 3:
+            b = _tensor(operand_types[2], "bias")
+            if b.shape != (w.shape[1],):
+                raise VerifyError(f"bias must have shape [{w.shape[1]}], got {b}")
+        return [TensorType((*x.shape[:-1], w.shape[1]), x.element)]
+
+
+@register_op
+class BatchNormOp(Op):
+    """Inference batch normalization over axis 1: (x - mean) / sqrt(var + eps) * scale + bias."""
+
+    name = "nn.batch_norm"
+    input = operand()
+    scale = operand()
+    bias = operand()
+    mean = operand()
+    var = operand()
+    output = result()
+    epsilon = attr(Float, default=1e-5)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        if x.rank < 2:
+            raise VerifyError(f"input must have a channel axis, got {x}")
+        for t, what in zip(operand_types[1:], ("scale", "bias", "mean", "var"), strict=True):
+            if _tensor(t, what).shape != (x.shape[1],):
+                raise VerifyError(f"{what} must have shape [{x.shape[1]}], got {t}")
+        return [x]
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+class _PoolOp(Op):
+    input = operand()
+    output = result()
+    kernel = attr(Ints)
+    strides = attr(Ints, default=(1, 1))
+    pads = attr(Ints, default=(0, 0, 0, 0))
+    ceil_mode = attr(Bool, default=False)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        if x.rank != 4:
+            raise VerifyError(f"expects a 4-D NCHW input, got {x}")
+        k, s, p = attrs["kernel"], attrs["strides"], attrs["pads"]
+        d = attrs.get("dilations", (1, 1))
+        if len(k) != 2 or len(s) != 2 or len(p) != 4 or len(d) != 2:
+            raise VerifyError("kernel, strides and dilations need 2 values, pads 4")
+        if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
+            raise VerifyError("kernel, strides and dilations must be >= 1 and pads >= 0")
+        if p[0] >= d[0] * (k[0] - 1) + 1 or p[1] >= d[1] * (k[1] - 1) + 1 or \
+                p[2] >= d[0] * (k[0] - 1) + 1 or p[3] >= d[1] * (k[1] - 1) + 1:
+            raise VerifyError(f"pads {list(p)} must be smaller than the window")
+        oh = window_output_size(x.shape[2], k[0], s[0], p[0], p[2], d[0], attrs["ceil_mode"])
+        ow = window_output_size(x.shape[3], k[1], s[1], p[1], p[3], d[1], attrs["ceil_mode"])
+        return [x.with_shape((x.shape[0], x.shape[1], oh, ow))]
+
+
+@register_op
+class MaxPoolOp(_PoolOp):
+    """Max over each window; padding never wins."""
+
+    name = "nn.max_pool"
+    dilations = attr(Ints, default=(1, 1))
+
+
+@register_op
+class AvgPoolOp(_PoolOp):
+    """Mean over each window; ``count_include_pad`` decides whether pads count."""
+
+    name = "nn.avg_pool"
+    count_include_pad = attr(Bool, default=False)
+
+
+@register_op
+class GlobalAvgPoolOp(Op):
+    """Mean over H and W: [N, C, H, W] -> [N, C, 1, 1]."""
+
+    name = "nn.global_avg_pool"
+    input = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        if x.rank < 3:
+            raise VerifyError(f"expects an input of rank >= 3, got {x}")
+        return [x.with_shape(x.shape[:2] + (1,) * (x.rank - 2))]
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+@register_op
+class ReshapeOp(Op):
+    """Same elements in row-major order, new static shape (also Flatten, Squeeze,
+    Unsqueeze)."""
+
+    name = "nn.reshape"
+    input = operand()
+    output = result()
+    shape = attr(Ints)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        shape = attrs["shape"]
+        if any(d < 0 for d in shape) or math.prod(shape) != x.num_elements:
+            raise VerifyError(f"cannot reshape {x} to {list(shape)}")
+        return [x.with_shape(shape)]
+
+
+@register_op
+class TransposeOp(Op):
+    """Permute dimensions: output dim i is input dim perm[i]."""
+
+    name = "nn.transpose"
+    input = operand()
+    output = result()
+    perm = attr(Ints)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        perm = attrs["perm"]
+        if sorted(perm) != list(range(x.rank)):
+            raise VerifyError(f"perm {list(perm)} is not a permutation of {x.rank} axes")
+        return [x.with_shape(tuple(x.shape[p] for p in perm))]
+
+
+@register_op
+class ConcatOp(Op):
+    """Join tensors along ``axis``."""
+
+    name = "nn.concat"
+    inputs = operand(variadic=True)
+    output = result()
+    axis = attr(Int)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        ts = [_tensor(t, "input") for t in operand_types]
+        if not ts:
+            raise VerifyError("needs at least one input")
+        first = ts[0]
+        axis = _axis(attrs["axis"], first.rank)
+        total = 0
+        for t in ts:
+            if t.rank != first.rank or t.element != first.element or any(
+                    a != b for i, (a, b) in enumerate(zip(t.shape, first.shape, strict=True))
+                    if i != axis):
+                raise VerifyError(f"inputs {first} and {t} do not concatenate on axis {axis}")
+            total += t.shape[axis]
+        shape = list(first.shape)
+        shape[axis] = total
+        return [first.with_shape(shape)]
+
+    def verify_(self) -> None:
+        if self.attributes["axis"] < 0:
+            raise VerifyError("axis must be normalized to be non-negative")
+        super().verify_()
+
+
+@register_op
+class PadOp(Op):
+    """Constant padding; ``pads`` = [begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}]."""
+
+    name = "nn.pad"
+    input = operand()
+    output = result()
+    pads = attr(Ints)
+    value = attr(Float, default=0.0)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        p = attrs["pads"]
+        if len(p) != 2 * x.rank:
+            raise VerifyError(f"pads needs {2 * x.rank} values for {x}, got {len(p)}")
+        shape = [d + p[i] + p[i + x.rank] for i, d in enumerate(x.shape)]
+        if any(d < 0 for d in shape):
+            raise VerifyError(f"pads {list(p)} crop {x} below zero")
+        return [x.with_shape(shape)]

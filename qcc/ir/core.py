@@ -1,0 +1,531 @@
+"""The SSA graph: values with use-lists, declarative ops, graphs and modules.
+
+An op class is its own schema::
+
+    @register_op
+    class Conv2dOp(Op):
+        '''2-D convolution, NCHW input, OIHW weight.'''
+        name = "nn.conv2d"
+        input = operand()
+        weight = operand()
+        bias = operand(optional=True)
+        output = result()
+        strides = attr(Ints, default=(1, 1))
+
+The printer, the parser and the verifier read these declarations; nothing else
+lists an op's operands or attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from qcc.diagnostics import UNKNOWN, Location
+from qcc.ir.attributes import AttrKind
+from qcc.ir.types import TensorType, Type
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(eq=False)
+class Use:
+    """One use of a value: operand ``index`` of ``op``."""
+
+    op: Op
+    index: int
+
+
+class Value:
+    """An SSA value: the result of an op or an argument of a graph."""
+
+    __slots__ = ("index", "name_hint", "owner", "type", "uses")
+
+    def __init__(self, type: Type, owner: Op | Graph | None, index: int,
+                 name_hint: str | None = None):
+        self.type = type
+        self.owner = owner
+        self.index = index
+        self.name_hint = name_hint
+        self.uses: list[Use] = []
+
+    @property
+    def op(self) -> Op | None:
+        """The defining op, or None for a graph argument."""
+        return self.owner if isinstance(self.owner, Op) else None
+
+    @property
+    def users(self) -> list[Op]:
+        seen: list[Op] = []
+        for use in self.uses:
+            if use.op not in seen:
+                seen.append(use.op)
+        return seen
+
+    @property
+    def has_uses(self) -> bool:
+        return bool(self.uses)
+
+    def replace_all_uses_with(self, new: Value) -> None:
+        for use in list(self.uses):
+            use.op.set_operand(use.index, new)
+
+    def __repr__(self) -> str:
+        return f"Value(%{self.name_hint or '?'}: {self.type})"
+
+
+# --------------------------------------------------------------------------- op schema
+
+
+@dataclass(frozen=True)
+class OperandDef:
+    doc: str = ""
+    optional: bool = False
+    variadic: bool = False
+
+
+@dataclass(frozen=True)
+class ResultDef:
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class AttrDef:
+    kind: AttrKind
+    default: Any = None
+    required: bool = True
+    doc: str = ""
+
+
+_NO_DEFAULT = object()
+
+
+def operand(doc: str = "", *, optional: bool = False, variadic: bool = False) -> Any:
+    return OperandDef(doc, optional, variadic)
+
+
+def result(doc: str = "") -> Any:
+    return ResultDef(doc)
+
+
+def attr(kind: AttrKind, default: Any = _NO_DEFAULT, doc: str = "") -> Any:
+    """Declare an attribute; with a default it may be omitted in text and builders."""
+    if default is _NO_DEFAULT:
+        return AttrDef(kind, None, True, doc)
+    return AttrDef(kind, default, False, doc)
+
+
+class _OperandAccessor:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, op: Op | None, cls: type) -> Any:
+        if op is None:
+            return self
+        return op.operand_group(self.name)
+
+
+class _ResultAccessor:
+    def __init__(self, index: int):
+        self.index = index
+
+    def __get__(self, op: Op | None, cls: type) -> Any:
+        if op is None:
+            return self
+        return op.results[self.index]
+
+
+class _AttrAccessor:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, op: Op | None, cls: type) -> Any:
+        if op is None:
+            return self
+        return op.attributes[self.name]
+
+
+class VerifyError(Exception):
+    """Raised by ``verify_`` hooks; the verifier attaches the op's location."""
+
+
+# --------------------------------------------------------------------------- ops
+
+
+class Op:
+    """An operation. Subclasses declare operands, results and attributes as class fields."""
+
+    name: ClassVar[str] = ""
+    operand_defs: ClassVar[tuple[tuple[str, OperandDef], ...]] = ()
+    result_defs: ClassVar[tuple[tuple[str, ResultDef], ...]] = ()
+    attr_defs: ClassVar[dict[str, AttrDef]] = {}
+    #: ops without side effects may be erased when unused and folded when constant
+    pure: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        operands = [(n, d) for n, d in vars(cls).items() if isinstance(d, OperandDef)]
+        results = [(n, d) for n, d in vars(cls).items() if isinstance(d, ResultDef)]
+        attrs = {n: d for n, d in vars(cls).items() if isinstance(d, AttrDef)}
+        if operands or results or attrs:
+            # a subclass that declares nothing inherits its parent's schema
+            base_ops = list(cls.operand_defs) if not operands else []
+            cls.operand_defs = tuple(base_ops + operands)
+            cls.result_defs = tuple(results) if results else cls.result_defs
+            cls.attr_defs = {**cls.attr_defs, **attrs}
+        if sum(1 for _, d in cls.operand_defs if d.optional or d.variadic) > 1:
+            raise TypeError(f"{cls.__name__}: at most one optional or variadic operand")
+        for n, _ in cls.operand_defs:
+            setattr(cls, n, _OperandAccessor(n))
+        for i, (n, _) in enumerate(cls.result_defs):
+            setattr(cls, n, _ResultAccessor(i))
+        for n in cls.attr_defs:
+            setattr(cls, n, _AttrAccessor(n))
+
+    def __init__(self, operands: Iterable[Value] = (), result_types: Iterable[Type] = (),
+                 attributes: dict[str, Any] | None = None, loc: Location = UNKNOWN,
+                 result_names: Iterable[str | None] | None = None):
+        self.operands: list[Value] = []
+        self.graph: Graph | None = None
+        self.loc = loc
+        self.attributes: dict[str, Any] = dict(attributes or {})
+        for name, d in self.attr_defs.items():
+            if name not in self.attributes and not d.required:
+                self.attributes[name] = d.default
+        for v in operands:
+            self._add_operand(v)
+        types = list(result_types)
+        names = list(result_names) if result_names is not None else [None] * len(types)
+        self.results = [Value(t, self, i, n) for i, (t, n) in enumerate(zip(types, names,
+                                                                             strict=True))]
+
+    # -- construction helpers for passes and the frontend --------------------------
+    @classmethod
+    def build(cls, *operands: Value | None, loc: Location = UNKNOWN,
+              result_types: Iterable[Type] | None = None, name: str | None = None,
+              **attributes: Any) -> Op:
+        """Create an op, inferring result types when the op class knows how.
+
+        Optional operands may be passed as None. Attribute values are converted by
+        their declared kinds.
+        """
+        ops = [v for v in operands if v is not None]
+        attrs = {k: cls.attr_defs[k].kind.convert(v) if k in cls.attr_defs else v
+                 for k, v in attributes.items()}
+        for k, d in cls.attr_defs.items():
+            if k not in attrs and not d.required:
+                attrs[k] = d.default
+        if result_types is None:
+            result_types = cls.infer_types([v.type for v in ops], attrs)
+        result_types = list(result_types)
+        names = [name] + [None] * (len(result_types) - 1) if name else None
+        return cls(ops, result_types, attrs, loc, names)
+
+    @classmethod
+    def infer_types(cls, operand_types: list[Type], attrs: dict[str, Any]) -> list[Type]:
+        """Result types from operand types and attributes; ops override this."""
+        raise NotImplementedError(f"'{cls.name}' cannot infer its result types")
+
+    def _add_operand(self, v: Value) -> None:
+        if not isinstance(v, Value):
+            raise TypeError(f"operand of '{self.name}' must be a Value, got {v!r}")
+        self.operands.append(v)
+        v.uses.append(Use(self, len(self.operands) - 1))
+
+    def set_operand(self, index: int, new: Value) -> None:
+        old = self.operands[index]
+        for i, use in enumerate(old.uses):
+            if use.op is self and use.index == index:
+                del old.uses[i]
+                break
+        self.operands[index] = new
+        new.uses.append(Use(self, index))
+
+    def drop_operands(self) -> None:
+        for i, v in enumerate(self.operands):
+            v.uses = [u for u in v.uses if not (u.op is self and u.index == i)]
+        self.operands = []
+
+    # -- schema-based access ---------------------------------------------------------
+    def operand_group_bounds(self) -> dict[str, tuple[int, int]]:
+        """Operand index range of each declared operand, resolving the one optional or
+        variadic group from the number of operands."""
+        fixed = sum(1 for _, d in self.operand_defs if not (d.optional or d.variadic))
+        extra = len(self.operands) - fixed
+        bounds, i = {}, 0
+        for n, d in self.operand_defs:
+            count = max(extra, 0) if (d.optional or d.variadic) else 1
+            bounds[n] = (i, i + count)
+            i += count
+        return bounds
+
+    def operand_group(self, name: str) -> Any:
+        lo, hi = self.operand_group_bounds()[name]
+        d = dict(self.operand_defs)[name]
+        if d.variadic:
+            return self.operands[lo:hi]
+        if d.optional:
+            return self.operands[lo] if hi > lo else None
+        return self.operands[lo] if lo < len(self.operands) else None
+
+    @property
+    def result(self) -> Value:
+        """The single result (error if the op has several)."""
+        if len(self.results) != 1:
+            raise ValueError(f"'{self.name}' has {len(self.results)} results")
+        return self.results[0]
+
+    def verify_(self) -> None:
+        """Op-specific invariants; raise VerifyError. Default: check inferred types."""
+        try:
+            expected = self.infer_types([v.type for v in self.operands], self.attributes)
+        except NotImplementedError:
+            return
+        actual = [v.type for v in self.results]
+        if list(expected) != actual:
+            raise VerifyError(
+                "result type " + ", ".join(map(str, actual)) + " does not match the inferred "
+                + ", ".join(map(str, expected)))
+
+    def __repr__(self) -> str:
+        return f"<{self.name} at {self.loc.describe()}>"
+
+
+OP_REGISTRY: dict[str, type[Op]] = {}
+
+
+def register_op(cls: type[Op]) -> type[Op]:
+    """Make an op class known to the parser under its dialect-qualified name."""
+    if not cls.name or "." not in cls.name:
+        raise ValueError(f"op class {cls.__name__} needs a dialect-qualified name")
+    if cls.name in OP_REGISTRY and OP_REGISTRY[cls.name] is not cls:
+        raise ValueError(f"op '{cls.name}' is already registered")
+    OP_REGISTRY[cls.name] = cls
+    return cls
+
+
+@register_op
+class ReturnOp(Op):
+    """Terminator of a graph: its operands are the graph's outputs."""
+
+    name = "func.return"
+    values = operand(variadic=True)
+    pure = False
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        return []
+
+
+# --------------------------------------------------------------------------- graphs
+
+
+class Graph:
+    """One function: arguments, an ordered list of ops ending in ``func.return``."""
+
+    def __init__(self, name: str = "main"):
+        self.name = name
+        self.args: list[Value] = []
+        self.ops: list[Op] = []
+        #: public names of inputs and outputs (ONNX graph input/output names)
+        self.input_names: list[str] = []
+        self.output_names: list[str] = []
+
+    def add_arg(self, type: Type, name: str) -> Value:
+        v = Value(type, self, len(self.args), name)
+        self.args.append(v)
+        self.input_names.append(name)
+        return v
+
+    def append(self, op: Op) -> Op:
+        if self.ops and isinstance(self.ops[-1], ReturnOp):
+            return self.insert_before(self.ops[-1], op)
+        op.graph = self
+        self.ops.append(op)
+        return op
+
+    def insert_before(self, anchor: Op, op: Op) -> Op:
+        op.graph = self
+        self.ops.insert(self._index(anchor), op)
+        return op
+
+    def insert_after(self, anchor: Op, op: Op) -> Op:
+        op.graph = self
+        self.ops.insert(self._index(anchor) + 1, op)
+        return op
+
+    def _index(self, op: Op) -> int:
+        for i, o in enumerate(self.ops):
+            if o is op:
+                return i
+        raise ValueError(f"{op!r} is not in graph @{self.name}")
+
+    def set_outputs(self, values: list[Value], names: list[str] | None = None) -> None:
+        if self.ops and isinstance(self.ops[-1], ReturnOp):
+            self.erase(self.ops[-1])
+        ret = ReturnOp(values)
+        ret.graph = self
+        self.ops.append(ret)
+        self.output_names = list(names) if names else [f"output_{i}" for i in
+                                                       range(len(values))]
+
+    @property
+    def return_op(self) -> ReturnOp:
+        op = self.ops[-1] if self.ops else None
+        if not isinstance(op, ReturnOp):
+            raise ValueError(f"graph @{self.name} has no func.return")
+        return op
+
+    @property
+    def outputs(self) -> list[Value]:
+        return list(self.return_op.operands)
+
+    def erase(self, op: Op) -> None:
+        """Remove an op whose results are unused."""
+        for r in op.results:
+            if r.uses:
+                raise ValueError(f"cannot erase {op!r}: result still has {len(r.uses)} uses")
+        op.drop_operands()
+        del self.ops[self._index(op)]
+        op.graph = None
+
+    def walk(self, op_class: type[Op] | tuple[type[Op], ...] | None = None) -> Iterator[Op]:
+        """Iterate over a snapshot of the ops, optionally only those of a class."""
+        for op in list(self.ops):
+            if op_class is None or isinstance(op, op_class):
+                yield op
+
+    def to_networkx(self):
+        """The dataflow graph as a networkx.MultiDiGraph of ops (and ``arg:N`` nodes).
+
+        Nodes are the Op objects and ``("arg", i)`` for arguments; each edge carries
+        the value. For analyses: topological order, cycle checks, liveness, DOT export.
+        """
+        import networkx as nx
+
+        g = nx.MultiDiGraph()
+        for i, a in enumerate(self.args):
+            g.add_node(("arg", i), label=f"%{a.name_hint}", kind="arg")
+        for op in self.ops:
+            g.add_node(op, label=op.name, kind="op")
+        for op in self.ops:
+            for v in op.operands:
+                src = ("arg", v.index) if v.op is None else v.op
+                g.add_edge(src, op, value=v, label=str(v.type))
+        return g
+
+    def to_dot(self) -> str:
+        """Graphviz text of the dataflow graph (deterministic order)."""
+        from qcc.text.printer import value_names
+
+        names = value_names(self)
+        ids: dict[Any, str] = {}
+        lines = [f'digraph "{self.name}" {{', "  node [shape=box, fontname=monospace];"]
+        for i, a in enumerate(self.args):
+            ids[("arg", i)] = f"a{i}"
+            lines.append(f'  a{i} [label="%{names[a]}\\n{a.type}", shape=ellipse];')
+        for k, op in enumerate(self.ops):
+            ids[id(op)] = f"n{k}"
+            lines.append(f'  n{k} [label="{op.name}"];')
+        for op in self.ops:
+            for v in op.operands:
+                src = ids[("arg", v.index)] if v.op is None else ids[id(v.op)]
+                lines.append(f'  {src} -> {ids[id(op)]} [label="{v.type}"];')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+class Module:
+    """A compilation unit: named graphs; the entry graph is ``main``."""
+
+    def __init__(self, graphs: Iterable[Graph] = ()):
+        self.graphs: dict[str, Graph] = {}
+        for g in graphs:
+            self.add(g)
+
+    def add(self, graph: Graph) -> Graph:
+        if graph.name in self.graphs:
+            raise ValueError(f"duplicate graph @{graph.name}")
+        self.graphs[graph.name] = graph
+        return graph
+
+    @property
+    def main(self) -> Graph:
+        if "main" in self.graphs:
+            return self.graphs["main"]
+        if len(self.graphs) == 1:
+            return next(iter(self.graphs.values()))
+        raise ValueError("module has no graph @main")
+
+    def walk(self, op_class=None) -> Iterator[Op]:
+        for g in self.graphs.values():
+            yield from g.walk(op_class)
+
+    def clone(self) -> Module:
+        """A deep copy (constants are shared: they are immutable)."""
+        from qcc.text import parse_module, print_module
+
+        return parse_module(print_module(self), "<clone>")
+
+    def __str__(self) -> str:
+        from qcc.text import print_module
+
+        return print_module(self)
+
+
+# --------------------------------------------------------------------------- rewriter
+
+
+class Rewriter:
+    """All IR mutation by passes goes through here, so use-lists stay right and
+    changes are counted (``erased``, ``created``, ``replaced``)."""
+
+    def __init__(self, graph: Graph, listener: Callable[[str, Op], None] | None = None):
+        self.graph = graph
+        self.listener = listener
+        self.erased = 0
+        self.created = 0
+        self.replaced = 0
+
+    def _notify(self, event: str, op: Op) -> None:
+        if self.listener:
+            self.listener(event, op)
+
+    def insert_before(self, anchor: Op, op: Op) -> Op:
+        self.graph.insert_before(anchor, op)
+        self.created += 1
+        self._notify("created", op)
+        return op
+
+    def insert_after(self, anchor: Op, op: Op) -> Op:
+        self.graph.insert_after(anchor, op)
+        self.created += 1
+        self._notify("created", op)
+        return op
+
+    def replace_uses(self, old: Value, new: Value) -> None:
+        for u in old.users:
+            self._notify("modified", u)
+        old.replace_all_uses_with(new)
+
+    def replace_op(self, op: Op, new_values: list[Value]) -> None:
+        """Replace every result of ``op`` by ``new_values`` and erase ``op``."""
+        if len(new_values) != len(op.results):
+            raise ValueError(f"replacing {op!r}: {len(new_values)} values for "
+                             f"{len(op.results)} results")
+        for old, new in zip(op.results, new_values, strict=True):
+            if new is not old:
+                if new.name_hint is None:
+                    new.name_hint = old.name_hint
+                self.replace_uses(old, new)
+        self.replaced += 1
+        self.erase(op)
+
+    def erase(self, op: Op) -> None:
+        operand_ops = [v.op for v in op.operands if v.op is not None]
+        self.graph.erase(op)
+        self.erased += 1
+        self._notify("erased", op)
+        for o in operand_ops:
+            self._notify("modified", o)

@@ -1,0 +1,6 @@
+"""Text form of the IR: a deterministic printer and a lark parser."""
+
+from qcc.text.parser import parse_module
+from qcc.text.printer import format_location, print_module, print_op, value_names
+
+__all__ = ["format_location", "parse_module", "print_module", "print_op", "value_names"]
