@@ -1,0 +1,33 @@
+"""Target-independent passes, one per module; importing this package registers them.
+
+| pass              | what it does                                                    |
+|-------------------|-----------------------------------------------------------------|
+| canonicalize      | local simplifications to a fixed point, folding, dead code      |
+| constant-fold     | evaluate ops whose operands are constants; merge equal ones     |
+| dce               | erase unused side-effect-free ops                               |
+| fold-batchnorm    | fold inference batch norm into the preceding conv2d / dense     |
+| normalize-gemm    | Gemm / MatMul -> nn.dense(x, w[K, N], bias[N])                  |
+| remove-identity   | drop Identity and Dropout                                       |
+"""
+
+from qcc.passes import (
+    canonicalize,
+    constant_fold,
+    dce,
+    fold_batchnorm,
+    normalize_gemm,
+    remove_identity,
+)
+
+#: what `qcc import` and `qcc run` apply to a freshly imported model by default
+DEFAULT_PIPELINE = "canonicalize,normalize-gemm,fold-batchnorm,canonicalize"
+
+__all__ = [
+    "DEFAULT_PIPELINE",
+    "canonicalize",
+    "constant_fold",
+    "dce",
+    "fold_batchnorm",
+    "normalize_gemm",
+    "remove_identity",
+]

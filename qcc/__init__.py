@@ -1,0 +1,34 @@
+"""qcc: an int8 compiler from FP32 ONNX models to a TPU-v1-class systolic-array
+accelerator, built like MLIR: a typed SSA graph IR with a round-tripping text form,
+passes run from pipeline strings, and a numpy interpreter that defines what every
+op means.
+
+    import qcc
+    module = qcc.load("examples/digits_cnn.onnx")
+    qcc.run_pipeline(module, "canonicalize,normalize-gemm,fold-batchnorm")
+    print(qcc.print_module(module, elide_constants=True))
+    outputs = qcc.run(module, {"input": x})
+"""
+
+__version__ = "0.1.0"
+
+from qcc import dialects  # noqa: E402  (registers the ops)
+from qcc.diagnostics import PassFailure, QccError  # noqa: E402
+from qcc.driver import import_onnx, load, load_passes, parse_file, run, write_atomic  # noqa: E402
+from qcc.ir import Module  # noqa: E402
+from qcc.passmanager import (  # noqa: E402
+    Instrumentation,
+    Pass,
+    PassContext,
+    PassManager,
+    Pipeline,
+    register_pass,
+    run_pipeline,
+)
+from qcc.text import parse_module, print_module  # noqa: E402
+
+__all__ = [
+    "Instrumentation", "Module", "Pass", "PassContext", "PassFailure", "PassManager",
+    "Pipeline", "QccError", "dialects", "import_onnx", "load", "load_passes", "parse_file",
+    "parse_module", "print_module", "register_pass", "run", "run_pipeline", "write_atomic",
+]

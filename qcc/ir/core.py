@@ -396,6 +396,25 @@ class Graph:
             if op_class is None or isinstance(op, op_class):
                 yield op
 
+    def clone(self) -> Graph:
+        """A copy with new values and ops; attribute values (immutable) are shared."""
+        g = Graph(self.name)
+        mapping: dict[Value, Value] = {}
+        for a, name in zip(self.args, self.input_names, strict=True):
+            mapping[a] = g.add_arg(a.type, name)
+            mapping[a].name_hint = a.name_hint
+        for op in self.ops:
+            if isinstance(op, ReturnOp):
+                g.set_outputs([mapping[v] for v in op.operands], list(self.output_names))
+                g.return_op.loc = op.loc
+                continue
+            new = type(op)([mapping[v] for v in op.operands], [r.type for r in op.results],
+                           dict(op.attributes), op.loc, [r.name_hint for r in op.results])
+            for old_r, new_r in zip(op.results, new.results, strict=True):
+                mapping[old_r] = new_r
+            g.append(new)
+        return g
+
     def to_networkx(self):
         """The dataflow graph as a networkx.MultiDiGraph of ops (and ``arg:N`` nodes).
 
@@ -463,10 +482,8 @@ class Module:
             yield from g.walk(op_class)
 
     def clone(self) -> Module:
-        """A deep copy (constants are shared: they are immutable)."""
-        from qcc.text import parse_module, print_module
-
-        return parse_module(print_module(self), "<clone>")
+        """A deep copy of the structure; attribute values (immutable) are shared."""
+        return Module(g.clone() for g in self.graphs.values())
 
     def __str__(self) -> str:
         from qcc.text import print_module

@@ -1,0 +1,82 @@
+"""``constant-fold``: evaluate ops whose operands are all constants.
+
+The interpreter computes the result, so a folded graph means exactly what the
+unfolded one did. Identical constants are then merged (constants are content
+addressed) and dead ops dropped.
+
+    %c = "nn.transpose"(%w) {perm = [1, 0]} ...   // %w constant
+    =>  %c = "nn.constant"() {value = dense<...>} ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qcc.dialects import nn
+from qcc.interpreter import SEMANTICS, evaluate_op
+from qcc.ir.attributes import DenseAttr
+from qcc.ir.core import Graph, Module, Op, Rewriter, Value
+from qcc.ir.types import TensorType
+from qcc.passes.dce import eliminate_dead_ops
+from qcc.passmanager import Pass, PassContext, register_pass
+from qcc.rewrite import constant_value
+
+
+def fold_op(op: Op, rw: Rewriter, max_elements: int = 1 << 30) -> list[Value] | None:
+    """Replace ``op`` by constants if all its operands are constants; return them."""
+    if isinstance(op, nn.ConstantOp) or not op.pure or type(op) not in SEMANTICS:
+        return None
+    if not op.operands or not all(isinstance(r.type, TensorType) for r in op.results):
+        return None
+    if sum(r.type.num_elements for r in op.results) > max_elements:
+        return None
+    args = [constant_value(v) for v in op.operands]
+    if any(a is None for a in args):
+        return None
+    with np.errstate(all="ignore"):
+        values = evaluate_op(op, args)
+    new = []
+    for r, value in zip(op.results, values, strict=True):
+        c = nn.ConstantOp.build(value=DenseAttr(value, r.type), loc=op.loc, name=r.name_hint)
+        rw.insert_before(op, c)
+        new.append(c.result)
+    rw.replace_op(op, new)
+    return new
+
+
+def merge_duplicate_constants(graph: Graph) -> int:
+    """Make every use of a constant point at the first constant with the same contents."""
+    first: dict[tuple[str, str], nn.ConstantOp] = {}
+    merged = 0
+    for op in graph.walk(nn.ConstantOp):
+        if op.value.elided:
+            continue
+        key = (op.value.digest, str(op.result.type))
+        if key in first:
+            op.result.replace_all_uses_with(first[key].result)
+            graph.erase(op)
+            merged += 1
+        else:
+            first[key] = op
+    return merged
+
+
+@register_pass
+@dataclass(frozen=True)
+class ConstantFold(Pass):
+    """Evaluate ops with constant operands at compile time and merge equal constants."""
+
+    name = "constant-fold"
+    #: do not create constants larger than this many elements
+    max_elements: int = 1 << 24
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        for g in module.graphs.values():
+            rw = Rewriter(g)
+            for op in g.walk():
+                if op.graph is g and fold_op(op, rw, self.max_elements) is not None:
+                    ctx.stat("ops-folded")
+            ctx.stat("constants-merged", merge_duplicate_constants(g))
+            ctx.stat("ops-erased", eliminate_dead_ops(g))

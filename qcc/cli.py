@@ -1,0 +1,246 @@
+"""The ``qcc`` command.
+
+    qcc import model.onnx [-o model.mlir]          ONNX -> IR text
+    qcc opt in.mlir -p PIPELINE [-o out.mlir]      run passes
+    qcc run model.onnx --input x.npy               interpret (FP32 reference)
+    qcc passes                                     list passes and their options
+
+Exit codes: 0 success, 2 bad input or usage (a message, no traceback), 1 a
+compiler bug (a pass crashed or broke the IR; a reproducer file is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from qcc import __version__
+from qcc.diagnostics import PassFailure, QccError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: exit 2, no traceback
+        self.print_usage(sys.stderr)
+        print(f"qcc: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="model: .onnx, or IR text (.mlir)")
+    p.add_argument("--batch", type=int, default=1, metavar="N",
+                   help="fix a dynamic batch dimension of ONNX inputs to N (default 1)")
+
+
+def _add_pass_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("-p", "--pipeline", required=required, default=None, metavar="PIPELINE",
+                   help="passes to run, e.g. 'canonicalize,normalize-gemm,fold-batchnorm'")
+    p.add_argument("--load", action="append", default=[], metavar="FILE.py",
+                   help="import a Python file that registers passes (repeatable)")
+    p.add_argument("--print-ir-after-all", action="store_true",
+                   help="print the IR to stderr after every pass")
+    p.add_argument("--print-ir-after", action="append", default=[], metavar="NAME",
+                   help="print the IR to stderr after pass NAME (repeatable)")
+    p.add_argument("--stop-after", metavar="NAME", help="stop the pipeline after pass NAME")
+    p.add_argument("--time-passes", action="store_true", help="report time spent per pass")
+    p.add_argument("--pass-statistics", action="store_true", help="report pass counters")
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not verify the IR after each pass")
+    p.add_argument("--reproducer-dir", default=".", metavar="DIR",
+                   help="where to write a reproducer if a pass crashes (default: .)")
+
+
+def _add_print_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", metavar="FILE", help="write the IR here (default stdout)")
+    p.add_argument("--elide-constants", action="store_true",
+                   help="print constants of more than 16 elements as "
+                        "dense_resource<__elided__>")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(
+        prog="qcc", description="qcc: int8 compiler for a TPU-v1-class accelerator, "
+                                "MLIR style. ONNX in, IR and passes in the middle.")
+    parser.add_argument("--version", action="version", version=f"qcc {__version__}")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show Python tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+
+    p = sub.add_parser("import", help="import an ONNX model and print its IR",
+                       description="Import an ONNX model into the nn dialect and print it.")
+    _add_model_args(p)
+    p.add_argument("-p", "--pipeline", default=None, metavar="PIPELINE",
+                   help="passes to run after import (default: none)")
+    _add_print_args(p)
+
+    p = sub.add_parser("opt", help="run a pass pipeline on IR or an ONNX model",
+                       description="Parse IR text (or import ONNX), run passes, print IR.")
+    _add_model_args(p)
+    _add_pass_args(p, required=True)
+    _add_print_args(p)
+
+    p = sub.add_parser("run", help="run a model with the reference interpreter",
+                       description="Interpret a model (ONNX or IR) on inputs from .npy/.npz "
+                                   "files and print or save the outputs.")
+    _add_model_args(p)
+    p.add_argument("--input", dest="input_files", action="append", default=[],
+                   metavar="[NAME=]FILE",
+                   help="input array: FILE.npy (single-input models), NAME=FILE.npy, or "
+                        "FILE.npz with arrays named like the inputs (repeatable)")
+    p.add_argument("--random-input", type=int, default=None, metavar="SEED",
+                   help="use standard-normal inputs from SEED instead of --input")
+    p.add_argument("--output", metavar="FILE",
+                   help="save outputs: .npy (one output) or .npz (by output name)")
+    _add_pass_args(p, required=False)
+
+    sub.add_parser("passes", help="list the registered passes and their options")
+    return parser
+
+
+def _instrumentation(args: argparse.Namespace):
+    from qcc.passmanager import Instrumentation
+
+    return Instrumentation(
+        verify_each=not args.no_verify,
+        print_ir_after_all=args.print_ir_after_all,
+        print_ir_after=tuple(args.print_ir_after),
+        stop_after=args.stop_after,
+        time_passes=args.time_passes,
+        pass_statistics=args.pass_statistics,
+        reproducer_dir=Path(args.reproducer_dir),
+        elide_constants=getattr(args, "elide_constants", False),
+    )
+
+
+def _run_passes(module, args: argparse.Namespace):
+    from qcc import driver
+    from qcc.passmanager import Pipeline
+
+    for file in args.load:
+        driver.load_passes(file)
+    if args.pipeline is None:
+        if args.stop_after or args.print_ir_after:
+            raise QccError("--stop-after and --print-ir-after need a pipeline (-p)")
+        return module
+    pipeline = Pipeline.parse(args.pipeline)
+    return pipeline.run(module, instrumentation=_instrumentation(args))
+
+
+def _emit_ir(module, args: argparse.Namespace) -> None:
+    from qcc import driver
+    from qcc.text import print_module
+
+    text = print_module(module, elide_constants=args.elide_constants)
+    if args.output:
+        driver.write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from qcc import driver
+    from qcc.passmanager import Pipeline
+
+    if not args.input.endswith(".onnx"):
+        raise QccError(f"{args.input}: 'qcc import' reads .onnx files")
+    module = driver.load(args.input, batch=args.batch)
+    if args.pipeline:
+        Pipeline.parse(args.pipeline).run(module)
+    _emit_ir(module, args)
+    return 0
+
+
+def cmd_opt(args: argparse.Namespace) -> int:
+    from qcc import driver
+
+    module = driver.load(args.input, batch=args.batch)
+    module = _run_passes(module, args)
+    _emit_ir(module, args)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from qcc import driver
+
+    module = driver.load(args.input, batch=args.batch)
+    module = _run_passes(module, args)
+    graph = module.main
+    if args.random_input is not None:
+        if args.input_files:
+            raise QccError("give either --input or --random-input, not both")
+        inputs = driver.random_inputs(graph, args.random_input)
+    else:
+        if not args.input_files:
+            wanted = ", ".join(f"{n} ({a.type})" for n, a in zip(graph.input_names, graph.args,
+                                                                  strict=True))
+            raise QccError(f"no inputs given; the model needs {wanted}: pass --input FILE.npy "
+                           "or --random-input SEED")
+        inputs = driver.load_inputs(args.input_files, graph)
+    outputs = driver.run(module, inputs)
+    for name, value in outputs.items():
+        print(f"{name}: {value.dtype}{list(value.shape)}")
+        with np.printoptions(precision=6, suppress=True, threshold=64, edgeitems=4):
+            print(np.array2string(value, prefix=""))
+        if value.ndim == 2 and value.shape[1] > 1:
+            print(f"{name} argmax: {value.argmax(axis=1).tolist()}")
+    if args.output:
+        driver.save_outputs(args.output, outputs)
+    return 0
+
+
+def cmd_passes(args: argparse.Namespace) -> int:
+    from qcc.passmanager import PASS_REGISTRY, _load_builtin_passes
+
+    _load_builtin_passes()
+    for name in sorted(PASS_REGISTRY):
+        cls = PASS_REGISTRY[name]
+        print(f"{name}: {cls.summary()}")
+        for opt, (typ, default) in cls.options().items():
+            tname = getattr(typ, "__name__", str(typ).replace("typing.", ""))
+            print(f"    {opt}: {tname} = {default!r}")
+    return 0
+
+
+COMMANDS = {"import": cmd_import, "opt": cmd_opt, "run": cmd_run, "passes": cmd_passes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USER_ERROR
+    return _dispatch(parser, args)
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    try:
+        return COMMANDS[args.command](args)
+    except QccError as e:
+        print(e.format(), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except PassFailure as e:
+        print(f"qcc: internal error: {e.message}", file=sys.stderr)
+        if e.reproducer:
+            print(f"qcc: reproducer written to {e.reproducer}", file=sys.stderr)
+        if args.traceback:
+            raise
+        return EXIT_INTERNAL_ERROR
+    except KeyboardInterrupt:
+        print("qcc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.traceback:
+            raise
+        print(f"qcc: internal error: {type(e).__name__}: {e} (rerun with --traceback and "
+              "report it)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""The one-call Python API behind the CLI: load a model, run pipelines, run the
+interpreter, load and save arrays, write files atomically.
+
+    import qcc
+    m = qcc.load("examples/digits_cnn.onnx")            # .onnx or .mlir
+    qcc.run_pipeline(m, "canonicalize,normalize-gemm")
+    outputs = qcc.run(m, {"input": x})
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qcc.diagnostics import QccError
+from qcc.ir.core import Graph, Module
+
+
+def import_onnx(model: Any, batch: int = 1) -> Module:
+    """Import an ONNX model (path, bytes or ModelProto) into the nn dialect."""
+    from qcc.frontend import import_onnx as frontend_import
+
+    return frontend_import(model, batch=batch)
+
+
+def load(path: str | os.PathLike, batch: int = 1) -> Module:
+    """Load a model: ONNX (``.onnx``) through the frontend, anything else as IR text."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return import_onnx(path, batch=batch)
+    return parse_file(path)
+
+
+def parse_file(path: str | os.PathLike) -> Module:
+    from qcc.text import parse_module
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise QccError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise QccError(f"{path}: cannot read IR text: {e}") from None
+    return parse_module(text, str(path))
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write a file so that it either appears complete or not at all."""
+    path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise QccError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_passes(path: str | os.PathLike) -> None:
+    """Import a Python file of user passes (they register themselves)."""
+    path = Path(path)
+    if not path.is_file():
+        raise QccError(f"--load {path}: no such file")
+    name = f"qcc_user_passes_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise QccError(f"--load {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except QccError:
+        raise
+    except Exception as e:
+        raise QccError(f"--load {path}: loading it failed: {type(e).__name__}: {e}") from None
+
+
+def _read_array_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
+    if not path.is_file():
+        raise QccError(f"input file {path}: no such file")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise QccError(f"input file {path}: not a readable .npy/.npz array file ({e})") \
+            from None
+
+
+def load_inputs(specs: list[str], graph: Graph) -> dict[str, np.ndarray]:
+    """Resolve ``--input`` arguments: ``file.npy`` (single-input models),
+    ``name=file.npy``, or ``file.npz`` (arrays by input name)."""
+    inputs: dict[str, np.ndarray] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            name, file = "", spec
+        loaded = _read_array_file(Path(file))
+        if isinstance(loaded, dict):
+            if name:
+                raise QccError(f"--input {spec}: name= is for .npy files; a .npz names its "
+                               "arrays itself")
+            inputs.update(loaded)
+            continue
+        if not name:
+            if len(graph.input_names) != 1:
+                raise QccError(f"--input {spec}: the model has {len(graph.input_names)} "
+                               f"inputs ({', '.join(graph.input_names)}); use name=file.npy")
+            name = graph.input_names[0]
+        inputs[name] = loaded
+    return inputs
+
+
+def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Standard-normal inputs of the right shapes, from a fixed seed."""
+    rng = np.random.default_rng(seed)
+    return {n: rng.standard_normal(a.type.shape).astype(a.type.element.numpy_dtype)
+            for n, a in zip(graph.input_names, graph.args, strict=True)}
+
+
+def save_outputs(path: str | os.PathLike, outputs: Mapping[str, np.ndarray]) -> None:
+    """``.npy`` for a single output, ``.npz`` (arrays by output name) otherwise."""
+    import io
+
+    path = Path(path)
+    buf = io.BytesIO()
+    if path.suffix == ".npz":
+        np.savez(buf, **dict(outputs))
+    elif len(outputs) == 1:
+        np.save(buf, next(iter(outputs.values())))
+    else:
+        raise QccError(f"--output {path}: the model has {len(outputs)} outputs; use a .npz "
+                       "file")
+    write_atomic(path, buf.getvalue())
+
+
+def run(module: Module, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Interpret ``module`` on named inputs (the FP32 reference semantics)."""
+    from qcc.interpreter import run as interpret
+
+    return interpret(module, inputs)

@@ -1,0 +1,282 @@
+"""The IR interpreter: numpy semantics of every op, the specification of what ops mean.
+
+Each op class maps to one function from its operand arrays (and the op, for its
+attributes) to its result arrays; constant folding uses the same functions, so a
+folded graph computes what the unfolded one does. Everything is vectorized:
+convolutions and pools gather their windows one kernel tap at a time (im2col) and
+reduce with matrix products, never with per-element Python loops.
+
+    outputs = run(module, {"x": np.zeros((1, 3, 8, 8), np.float32)})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from qcc.diagnostics import QccError
+from qcc.dialects import nn
+from qcc.ir.core import Graph, Module, Op, ReturnOp, Value
+from qcc.ir.types import FloatType, TensorType
+
+Semantics = Callable[..., Any]
+SEMANTICS: dict[type[Op], Semantics] = {}
+
+
+def semantics(*op_classes: type[Op]) -> Callable[[Semantics], Semantics]:
+    """Register the numpy meaning of op classes: ``fn(op, *arrays) -> array | list``."""
+
+    def register(fn: Semantics) -> Semantics:
+        for cls in op_classes:
+            SEMANTICS[cls] = fn
+        return fn
+
+    return register
+
+
+def evaluate_op(op: Op, args: list[np.ndarray]) -> list[np.ndarray]:
+    """Results of one op on concrete operands."""
+    fn = SEMANTICS.get(type(op))
+    if fn is None:
+        raise QccError(f"the interpreter has no semantics for '{op.name}'", op.loc)
+    out = fn(op, *args)
+    results = list(out) if isinstance(out, list | tuple) else [out]
+    for r, v in zip(results, op.results, strict=True):
+        t = v.type
+        if isinstance(t, TensorType) and r.shape != t.shape:
+            raise AssertionError(f"{op!r} computed shape {r.shape}, expected {t}")
+    return [np.asarray(r, dtype=v.type.element.numpy_dtype) if isinstance(v.type, TensorType)
+            else r for r, v in zip(results, op.results, strict=True)]
+
+
+def check_inputs(graph: Graph, inputs: Mapping[str, Any]) -> list[np.ndarray]:
+    """Match named input arrays to the graph's arguments, checking shape and dtype."""
+    unknown = sorted(set(inputs) - set(graph.input_names))
+    if unknown:
+        raise QccError(f"unknown input {unknown[0]!r}; the model's inputs are "
+                       f"{', '.join(graph.input_names)}")
+    arrays = []
+    for arg, name in zip(graph.args, graph.input_names, strict=True):
+        if name not in inputs:
+            raise QccError(f"missing input {name!r} ({arg.type})")
+        a = np.asarray(inputs[name])
+        t = arg.type
+        want = t.element.numpy_dtype
+        if a.shape != t.shape:
+            raise QccError(f"input {name!r} has shape {list(a.shape)}, the model expects "
+                           f"{list(t.shape)} ({t})")
+        if a.dtype != want:
+            same_kind = a.dtype.kind == want.kind or (a.dtype.kind in "iu" and want.kind in "iu")
+            if not same_kind or (isinstance(t.element, FloatType) and a.dtype.kind != "f"):
+                raise QccError(f"input {name!r} has dtype {a.dtype}, the model expects {want}")
+            a = a.astype(want)
+        arrays.append(a)
+    return arrays
+
+
+def run(module: Module | Graph, inputs: Mapping[str, Any],
+        observer: Callable[[Value, np.ndarray], None] | None = None) -> dict[str, np.ndarray]:
+    """Execute the graph (``main`` of a module) and return outputs by output name.
+
+    ``observer(value, array)`` is called for every value computed, in order; arrays
+    are freed after their last use, so memory stays bounded by the live set.
+    """
+    graph = module.main if isinstance(module, Module) else module
+    env: dict[Value, np.ndarray] = dict(zip(graph.args, check_inputs(graph, inputs),
+                                            strict=True))
+    last_use: dict[Value, int] = {}
+    for k, op in enumerate(graph.ops):
+        for v in op.operands:
+            last_use[v] = k
+    if observer:
+        for a in graph.args:
+            observer(a, env[a])
+    outputs: list[np.ndarray] = []
+    with np.errstate(all="ignore"):
+        for k, op in enumerate(graph.ops):
+            args = [env[v] for v in op.operands]
+            if isinstance(op, ReturnOp):
+                outputs = args
+                break
+            for v, arr in zip(op.results, evaluate_op(op, args), strict=True):
+                env[v] = arr
+                if observer:
+                    observer(v, arr)
+            for v in set(op.operands):
+                if last_use.get(v) == k:
+                    env.pop(v, None)
+    return dict(zip(graph.output_names, outputs, strict=True))
+
+
+# --------------------------------------------------------------------------- constants
+
+
+@semantics(nn.ConstantOp)
+def _constant(op: nn.ConstantOp) -> np.ndarray:
+    if op.value.data is None:
+        raise QccError("constant was elided when printed; cannot execute it (print without "
+                       "--elide-constants)", op.loc)
+    return op.value.data
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+def _f(op: Op, value: float) -> np.generic:
+    """A scalar attribute in the op's element type (so f32 math stays f32)."""
+    return op.results[0].type.element.numpy_dtype.type(value)
+
+
+semantics(nn.IdentityOp, nn.DropoutOp)(lambda op, x: x)
+semantics(nn.ReluOp)(lambda op, x: np.maximum(x, _f(op, 0)))
+semantics(nn.TanhOp)(lambda op, x: np.tanh(x))
+semantics(nn.LeakyReluOp)(lambda op, x: np.where(x >= 0, x, x * _f(op, op.alpha)))
+semantics(nn.ClipOp)(lambda op, x: np.minimum(np.maximum(x, _f(op, op.min)), _f(op, op.max)))
+semantics(nn.AddOp)(lambda op, a, b: a + b)
+semantics(nn.SubOp)(lambda op, a, b: a - b)
+semantics(nn.MulOp)(lambda op, a, b: a * b)
+semantics(nn.DivOp)(lambda op, a, b: a / b)
+
+
+@semantics(nn.SigmoidOp)
+def _sigmoid(op: Op, x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))  # never overflows
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@semantics(nn.SoftmaxOp)
+def _softmax(op: nn.SoftmaxOp, x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis=op.axis, keepdims=True))
+    return e / np.sum(e, axis=op.axis, keepdims=True)
+
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
+            dilations: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """Gather sliding windows of an (already padded) NCHW array: [N, C, KH, KW, OH, OW]."""
+    n, c = x.shape[:2]
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, strides, dilations, out_hw
+    cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, i, j] = x[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                                 j * dw:j * dw + sw * (ow - 1) + 1:sw]
+    return cols
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads, dilations,
+           group: int, out_hw: tuple[int, int]) -> np.ndarray:
+    """Grouped 2-D convolution as one batched matrix product per group (im2col)."""
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    cols = windows(xp, (kh, kw), strides, dilations, out_hw)
+    oh, ow = out_hw
+    cols = cols.reshape(n, group, cg * kh * kw, oh * ow)
+    wm = w.reshape(group, o // group, cg * kh * kw)
+    out = np.matmul(wm[None], cols).reshape(n, o, oh, ow)
+    if b is not None:
+        out += b.reshape(1, o, 1, 1)
+    return out
+
+
+@semantics(nn.Conv2dOp)
+def _conv2d(op: nn.Conv2dOp, x, w, b=None):
+    return conv2d(x, w, b, op.strides, op.pads, op.dilations, op.group,
+                  op.output.type.shape[2:])
+
+
+@semantics(nn.GemmOp)
+def _gemm(op: nn.GemmOp, a, b, c=None):
+    a = a.T if op.trans_a else a
+    b = b.T if op.trans_b else b
+    y = a @ b
+    if op.alpha != 1.0:
+        y = y * _f(op, op.alpha)
+    if c is not None:
+        y = y + (c * _f(op, op.beta) if op.beta != 1.0 else c)
+    return y
+
+
+semantics(nn.MatMulOp)(lambda op, a, b: np.matmul(a, b))
+
+
+@semantics(nn.DenseOp)
+def _dense(op: nn.DenseOp, x, w, b=None):
+    y = np.matmul(x, w)
+    return y + b if b is not None else y
+
+
+@semantics(nn.BatchNormOp)
+def _batch_norm(op: nn.BatchNormOp, x, scale, bias, mean, var):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    inv = scale / np.sqrt(var + _f(op, op.epsilon))
+    return (x - mean.reshape(shape)) * inv.reshape(shape) + bias.reshape(shape)
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool_windows(op: nn.MaxPoolOp | nn.AvgPoolOp, x: np.ndarray, fill: float):
+    """Windows of x padded by the explicit pads plus what ceil_mode needs at the end."""
+    kh, kw = op.kernel
+    dh, dw = op.attributes.get("dilations", (1, 1))
+    oh, ow = op.output.type.shape[2:]
+    sh, sw = op.strides
+    p = op.pads
+    extra_h = max(0, (oh - 1) * sh + dh * (kh - 1) + 1 - (x.shape[2] + p[0] + p[2]))
+    extra_w = max(0, (ow - 1) * sw + dw * (kw - 1) + 1 - (x.shape[3] + p[1] + p[3]))
+    widths = ((0, 0), (0, 0), (p[0], p[2] + extra_h), (p[1], p[3] + extra_w))
+    xp = np.pad(x, widths, constant_values=fill)
+    return windows(xp, (kh, kw), (sh, sw), (dh, dw), (oh, ow)), widths
+
+
+@semantics(nn.MaxPoolOp)
+def _max_pool(op: nn.MaxPoolOp, x):
+    cols, _ = _pool_windows(op, x, -np.inf)
+    return cols.max(axis=(2, 3))
+
+
+@semantics(nn.AvgPoolOp)
+def _avg_pool(op: nn.AvgPoolOp, x):
+    cols, widths = _pool_windows(op, x, 0.0)
+    total = cols.sum(axis=(2, 3), dtype=x.dtype)
+    # divisor: window positions inside the input, or inside input + explicit pads
+    p = op.pads
+    h, w = x.shape[2:]
+    mask = np.zeros((1, 1, h + widths[2][0] + widths[2][1], w + widths[3][0] + widths[3][1]),
+                    dtype=x.dtype)
+    if op.count_include_pad:
+        mask[:, :, :h + p[0] + p[2], :w + p[1] + p[3]] = 1
+    else:
+        mask[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = 1
+    kh, kw = op.kernel
+    count = windows(mask, (kh, kw), op.strides, (1, 1), total.shape[2:]).sum(axis=(2, 3))
+    return total / count
+
+
+semantics(nn.GlobalAvgPoolOp)(
+    lambda op, x: x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype))
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+semantics(nn.ReshapeOp)(lambda op, x: x.reshape(op.shape))
+semantics(nn.TransposeOp)(lambda op, x: np.transpose(x, op.perm))
+semantics(nn.ConcatOp)(lambda op, *xs: np.concatenate(xs, axis=op.axis))
+
+
+@semantics(nn.PadOp)
+def _pad(op: nn.PadOp, x):
+    r = x.ndim
+    begins, ends = op.pads[:r], op.pads[r:]
+    # negative pads crop
+    x = x[tuple(slice(max(-b, 0), x.shape[i] - max(-e, 0))
+                for i, (b, e) in enumerate(zip(begins, ends, strict=True)))]
+    widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends, strict=True)]
+    return np.pad(x, widths, constant_values=_f(op, op.value))
