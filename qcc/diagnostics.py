@@ -50,6 +50,8 @@ class OnnxLoc(Location):
     name: str
 
     def describe(self) -> str:
+        if self.op_type in ("Input", "Initializer"):
+            return f"ONNX {self.op_type.lower()} '{self.name}'"
         return f"ONNX node '{self.name}' ({self.op_type})"
 
 

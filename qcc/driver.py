@@ -75,7 +75,11 @@ def load_passes(path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise QccError(f"--load {path}: no such file")
-    name = f"qcc_user_passes_{abs(hash(str(path.resolve())))}"
+    import hashlib
+
+    name = "qcc_user_passes_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    if name in sys.modules:  # already loaded in this process
+        return
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise QccError(f"--load {path}: not a Python file")
@@ -84,8 +88,10 @@ def load_passes(path: str | os.PathLike) -> None:
     try:
         spec.loader.exec_module(module)
     except QccError:
+        del sys.modules[name]
         raise
     except Exception as e:
+        del sys.modules[name]
         raise QccError(f"--load {path}: loading it failed: {type(e).__name__}: {e}") from None
 
 

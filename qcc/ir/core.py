@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from qcc.diagnostics import UNKNOWN, Location
 from qcc.ir.attributes import AttrKind
-from qcc.ir.types import TensorType, Type
+from qcc.ir.types import Type
 
 # --------------------------------------------------------------------------- values
 

@@ -37,11 +37,14 @@ def verify_op_schema(op: Op) -> None:
     for name, d in op.attr_defs.items():
         if name not in op.attributes:
             raise _fail(op, f"requires attribute '{name}' ({d.kind.name})")
+        value = op.attributes[name]
         try:
-            canonical = d.kind.convert(op.attributes[name])
+            canonical = d.kind.convert(value)
         except ValueError as e:
             raise _fail(op, f"attribute '{name}': {e}") from None
-        op.attributes[name] = canonical
+        if type(canonical) is not type(value):
+            raise _fail(op, f"attribute '{name}' holds a {type(value).__name__}, not the "
+                            f"canonical {type(canonical).__name__} (build ops with Op.build)")
 
 
 def verify_graph(graph: Graph) -> None:

@@ -1,0 +1,347 @@
+"""Import an FP32 ONNX model into an ``nn``-dialect module.
+
+The import runs in stages, each with its own kind of error:
+
+1. load the protobuf (missing file, corrupt bytes);
+2. check the default-domain opset (11 up to what the installed onnx knows);
+3. scan the nodes: every op type must have a converter, Constant nodes are
+   recorded, and inputs that are read at import time (Reshape shapes, Pad pads...)
+   must be constants;
+4. check the graph inputs (float32, static shapes but for the batch dimension,
+   which is fixed to ``batch``) and run ONNX shape inference;
+5. convert the nodes in order with the converters of :mod:`qcc.frontend.onnx_ops`,
+   checking each result type against the one ONNX inferred.
+
+Steps 3 and 4 come before shape inference on purpose: strict inference reports
+unsupported or malformed constructs with messages that do not name the real
+problem (or, for unknown domains, not at all).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import TensorProto, numpy_helper
+
+from qcc.diagnostics import UNKNOWN, Location, OnnxLoc, QccError
+from qcc.dialects import nn
+from qcc.frontend.onnx_ops import CONSTANT_INPUTS, CONVERTERS, constant_node_value
+from qcc.ir.attributes import DenseAttr
+from qcc.ir.core import Graph, Module, Op, Value, VerifyError
+from qcc.ir.types import TensorType, f32
+from qcc.ir.verifier import verify
+
+#: the oldest default-domain opset qcc accepts (Clip/Pad take their bounds as inputs)
+MIN_OPSET = 11
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+_ELEMENT_NAMES = {TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64",
+                  TensorProto.FLOAT16: "float16", TensorProto.BFLOAT16: "bfloat16"}
+
+
+def element_name(elem_type: int) -> str:
+    """Readable name of an ONNX element type (``float32``, ``int64``...)."""
+    if elem_type in _ELEMENT_NAMES:
+        return _ELEMENT_NAMES[elem_type]
+    try:
+        return TensorProto.DataType.Name(elem_type).lower()
+    except ValueError:
+        return f"element type {elem_type}"
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+def _attr_value(a: onnx.AttributeProto) -> object:
+    value = onnx.helper.get_attribute_value(a)
+    # strings come back as bytes; converters compare them with str literals
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value]
+    return value
+
+
+class OnnxNode:
+    """One ONNX node with its attributes decoded, as the converters see it."""
+
+    def __init__(self, proto: onnx.NodeProto, index: int):
+        self.proto = proto
+        self.op_type: str = proto.op_type
+        self.domain: str = proto.domain
+        # unnamed nodes are common; the index keeps error messages specific
+        self.name: str = proto.name or f"{proto.op_type}_{index}"
+        self.inputs: list[str] = list(proto.input)
+        self.outputs: list[str] = list(proto.output)
+        self.attrs: dict[str, object] = {a.name: _attr_value(a) for a in proto.attribute}
+        self.loc = OnnxLoc(self.op_type, self.name)
+
+    def attr(self, name: str, default: object = None) -> object:
+        return self.attrs.get(name, default)
+
+    def input(self, i: int) -> str:
+        """Name of input ``i``; "" when the optional input is absent."""
+        return self.inputs[i] if i < len(self.inputs) else ""
+
+    def error(self, message: str) -> QccError:
+        return QccError(message, self.loc)
+
+    def unsupported_attr(self, name: str, value: object, why: str = "") -> QccError:
+        text = f"unsupported value {value!r} of attribute '{name}'"
+        return self.error(text + (f": {why}" if why else ""))
+
+
+# --------------------------------------------------------------------------- context
+
+
+class ImportContext:
+    """State of one import: the graph being built and what is known about tensors."""
+
+    def __init__(self, opset: int):
+        self.opset = opset
+        self.graph = Graph("main")
+        #: ONNX tensor name -> IR value (graph args, op results, materialized constants)
+        self.values: dict[str, Value] = {}
+        #: tensors known at import time (initializers, Constant nodes)
+        self.constants: dict[str, np.ndarray] = {}
+        self.constant_locs: dict[str, Location] = {}
+        #: ONNX tensor name -> type after shape inference
+        self.types: dict[str, onnx.TypeProto] = {}
+        #: tensors some node or graph output reads (to tell unused optional outputs)
+        self.used: set[str] = set()
+
+    # -- import-time constants -------------------------------------------------------
+    def add_constant(self, name: str, array: np.ndarray, loc: Location) -> None:
+        self.constants[name] = array
+        self.constant_locs[name] = loc
+
+    def const(self, node: OnnxNode, i: int) -> np.ndarray:
+        """Input ``i`` of ``node`` as an array; it must be an import-time constant."""
+        name = node.input(i)
+        if not name:
+            raise node.error(f"input {i} of node '{node.name}' ({node.op_type}) is required")
+        if name not in self.constants:
+            raise node.error(f"input '{name}' of node '{node.name}' ({node.op_type}) must be "
+                             "a constant (an initializer or a Constant node)")
+        return self.constants[name]
+
+    def optional_const(self, node: OnnxNode, i: int) -> np.ndarray | None:
+        """Like :meth:`const`, but None when the optional input is absent."""
+        return self.const(node, i) if node.input(i) else None
+
+    # -- IR values -------------------------------------------------------------------
+    def value(self, node: OnnxNode, i: int) -> Value:
+        """Input ``i`` of ``node`` as an IR value."""
+        name = node.input(i)
+        if not name:
+            raise node.error(f"input {i} of node '{node.name}' ({node.op_type}) is required")
+        return self.lookup(name, node.loc)
+
+    def lookup(self, name: str, loc: Location) -> Value:
+        """The IR value of a tensor, materializing a constant at its first use."""
+        if name in self.values:
+            return self.values[name]
+        if name not in self.constants:
+            raise QccError(f"tensor '{name}' is used but never defined", loc)
+        array = self.constants[name]
+        if array.dtype != np.float32:
+            # int64 shapes and axes are read at import time; only f32 enters the IR
+            raise QccError(f"tensor '{name}' has element type {array.dtype}; qcc imports "
+                           "float32 models (other types are allowed only for constants "
+                           "read at import time, such as shapes, axes and pads)", loc)
+        op = nn.ConstantOp.build(value=DenseAttr.from_array(array, f32),
+                                 loc=self.constant_locs[name], name=name)
+        self.graph.append(op)
+        self.values[name] = op.result
+        return op.result
+
+    def emit(self, node: OnnxNode, op_class: type[Op], *operands: Value | None,
+             name: str | None = None, **attrs: object) -> Value:
+        """Append an op located at ``node``; its result is named after the node's first
+        output unless ``name`` says otherwise."""
+        try:
+            op = op_class.build(*operands, loc=node.loc, name=name or node.outputs[0], **attrs)
+        except (VerifyError, ValueError) as e:
+            raise node.error(f"cannot lower to '{op_class.name}': {e}") from None
+        self.graph.append(op)
+        return op.result
+
+    def bind(self, node: OnnxNode, index: int, value: Value) -> None:
+        """Make ``value`` the IR value of output ``index``, checked against ONNX."""
+        name = node.outputs[index]
+        expected = self.tensor_type(name, node.loc)
+        if value.type != expected:
+            raise QccError(f"qcc computed {value.type} for tensor '{name}' but ONNX shape "
+                           f"inference says {expected}", node.loc,
+                           notes=("this is probably a bug in the qcc ONNX frontend",))
+        self.values[name] = value
+
+    def tensor_type(self, name: str, loc: Location) -> TensorType:
+        """The static f32 tensor type ONNX inferred for ``name``."""
+        tp = self.types.get(name)
+        if tp is None or not tp.HasField("tensor_type"):
+            raise QccError(f"ONNX shape inference found no tensor type for '{name}'", loc)
+        tt = tp.tensor_type
+        if tt.elem_type != TensorProto.FLOAT:
+            raise QccError(f"tensor '{name}' has element type {element_name(tt.elem_type)}; "
+                           "qcc imports float32 models", loc)
+        dims = list(tt.shape.dim) if tt.HasField("shape") else None
+        if dims is None or any(not d.HasField("dim_value") for d in dims):
+            shown = "unknown rank" if dims is None else "[" + ", ".join(
+                str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
+                for d in dims) + "]"
+            raise QccError(f"tensor '{name}' has no static shape ({shown}) after shape "
+                           "inference; qcc needs static shapes", loc)
+        return TensorType(tuple(d.dim_value for d in dims), f32)
+
+    # -- the scan before shape inference -------------------------------------------------
+    def prescan(self, node: OnnxNode) -> None:
+        """Reject unsupported ops and non-constant import-time inputs; record Constants."""
+        if node.domain not in _DEFAULT_DOMAINS or node.op_type not in CONVERTERS:
+            op = node.op_type if node.domain in _DEFAULT_DOMAINS else \
+                f"{node.domain}.{node.op_type}"
+            raise node.error(f"op type '{op}' is unsupported; supported op types: "
+                             + ", ".join(sorted(CONVERTERS)))
+        if node.op_type == "Constant":
+            self.add_constant(node.outputs[0], constant_node_value(node), node.loc)
+        for i in CONSTANT_INPUTS.get(node.op_type, ()):
+            if node.input(i):
+                self.const(node, i)
+        self.used.update(n for n in node.inputs if n)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _load(model: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    """The model (a private copy: batch fixing edits it) and how to name it in errors."""
+    if isinstance(model, onnx.ModelProto):
+        proto = onnx.ModelProto()
+        proto.CopyFrom(model)
+        source = "<ModelProto>"
+    elif isinstance(model, bytes | bytearray | memoryview):
+        source = "<bytes>"
+        proto = onnx.ModelProto()
+        try:
+            proto.ParseFromString(bytes(model))
+        except DecodeError as e:
+            raise QccError(f"{source} is not a valid ONNX model: {e}") from None
+    elif isinstance(model, str | os.PathLike):
+        path = Path(model)
+        source = f"'{path}'"
+        if not path.exists():
+            raise QccError(f"cannot read ONNX model {source}: no such file")
+        try:
+            proto = onnx.load(path)  # also loads external data next to the file
+        except DecodeError as e:
+            raise QccError(f"{source} is not a valid ONNX model: {e}") from None
+        except (OSError, ValueError, onnx.checker.ValidationError) as e:
+            # OSError also covers missing external-data files; ValidationError their paths
+            raise QccError(f"cannot read ONNX model {source}: {e}") from None
+    else:
+        raise TypeError(f"import_onnx expects a path, bytes or onnx.ModelProto, "
+                        f"got {type(model).__name__}")
+    # protobuf parses some garbage (an empty file, say) into an empty message
+    if not proto.HasField("graph"):
+        raise QccError(f"{source} is not a valid ONNX model: it has no graph")
+    return proto, source
+
+
+def _default_opset(proto: onnx.ModelProto, source: str) -> int:
+    newest = onnx.defs.onnx_opset_version()
+    versions = [o.version for o in proto.opset_import if o.domain in _DEFAULT_DOMAINS]
+    if not versions:
+        raise QccError(f"{source} does not import the default ONNX opset")
+    opset = versions[0]
+    if not MIN_OPSET <= opset <= newest:
+        raise QccError(f"opset {opset} is not supported; qcc supports {MIN_OPSET}..{newest}")
+    return opset
+
+
+def _fix_inputs(graph: onnx.GraphProto, constants: dict[str, np.ndarray], batch: int) -> None:
+    """Check the non-constant graph inputs and fix a dynamic batch dimension in place."""
+    for vi in graph.input:
+        if vi.name in constants:
+            continue
+        loc = OnnxLoc("Input", vi.name)
+        if not vi.type.HasField("tensor_type"):
+            raise QccError(f"graph input '{vi.name}' is not a tensor", loc)
+        tt = vi.type.tensor_type
+        if tt.elem_type != TensorProto.FLOAT:
+            raise QccError(f"graph input '{vi.name}' has element type "
+                           f"{element_name(tt.elem_type)}; qcc imports float32 models", loc)
+        if not tt.HasField("shape"):
+            raise QccError(f"graph input '{vi.name}' has no shape; qcc needs static shapes", loc)
+        for i, dim in enumerate(tt.shape.dim):
+            if dim.HasField("dim_value"):
+                continue
+            if i == 0:
+                dim.dim_value = batch  # clears dim_param: they share a oneof
+                continue
+            what = f"'{dim.dim_param}'" if dim.dim_param else "unknown"
+            raise QccError(f"graph input '{vi.name}' has a dynamic dimension {i} ({what}); "
+                           "only the first (batch) dimension may be dynamic", loc)
+
+
+_NODE_IN_MESSAGE = re.compile(r"\(op_type:([^,]*), node name: ([^)]*)\)")
+
+
+def _infer_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError,
+            ValueError) as e:
+        message = " ".join(str(e).split())
+        m = _NODE_IN_MESSAGE.search(message)
+        loc = OnnxLoc(m[1], m[2]) if m and m[2] else UNKNOWN
+        raise QccError(f"ONNX shape inference failed: {message}", loc) from None
+
+
+def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int = 1) -> Module:
+    """Import an FP32 ONNX model (path, serialized bytes or ModelProto) as a verified
+    ``nn``-dialect module whose graph ``main`` has the model's inputs and outputs.
+
+    A dynamic first dimension of a graph input is fixed to ``batch``. Raises
+    :class:`QccError` for anything qcc cannot import.
+    """
+    if batch < 1:
+        raise QccError(f"batch must be at least 1, got {batch}")
+    proto, source = _load(model)
+    ctx = ImportContext(_default_opset(proto, source))
+    onnx_graph = proto.graph
+    if len(onnx_graph.sparse_initializer):
+        raise QccError(f"{source} has sparse initializers, which qcc does not support")
+    for t in onnx_graph.initializer:
+        ctx.add_constant(t.name, numpy_helper.to_array(t), OnnxLoc("Initializer", t.name))
+    nodes = [OnnxNode(p, i) for i, p in enumerate(onnx_graph.node)]
+    for node in nodes:
+        ctx.prescan(node)
+    ctx.used.update(o.name for o in onnx_graph.output)
+    _fix_inputs(onnx_graph, ctx.constants, batch)
+
+    inferred = _infer_shapes(proto).graph
+    for vi in [*inferred.input, *inferred.value_info, *inferred.output]:
+        ctx.types[vi.name] = vi.type
+    for vi in inferred.input:
+        if vi.name not in ctx.constants:  # older models list initializers as inputs
+            loc = OnnxLoc("Input", vi.name)
+            ctx.values[vi.name] = ctx.graph.add_arg(ctx.tensor_type(vi.name, loc), vi.name)
+    for node in nodes:
+        result = CONVERTERS[node.op_type](ctx, node)
+        if result is not None:
+            ctx.bind(node, 0, result)
+    outputs = [ctx.lookup(o.name, OnnxLoc("Output", o.name)) for o in inferred.output]
+    ctx.graph.set_outputs(outputs, [o.name for o in inferred.output])
+
+    module = Module([ctx.graph])
+    try:
+        verify(module)
+    except QccError as e:
+        raise QccError(e.message, e.loc, notes=(
+            "the imported module does not verify: this is a bug in the qcc ONNX frontend",
+        )) from e
+    return module

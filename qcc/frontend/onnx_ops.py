@@ -1,0 +1,394 @@
+"""Converters from ONNX nodes to ``nn`` ops, one small function per op type.
+
+A converter takes the import context and the node, appends ``nn`` ops to the graph
+and returns the value of the node's first output (the importer binds it and checks
+its type against ONNX shape inference), or None for a node that only records an
+import-time constant. ``CONSTANT_INPUTS`` lists the inputs each op type reads at
+import time; the importer checks them before shape inference.
+
+Shapes of reshape-like ops (Flatten, Reshape, Squeeze, Unsqueeze) are computed here
+from the static input shape rather than copied from ONNX, so that the comparison
+with the inferred type catches mistakes on either side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from onnx import numpy_helper
+
+from qcc.dialects import nn
+from qcc.ir.core import Value
+
+if TYPE_CHECKING:
+    from qcc.frontend.onnx_importer import ImportContext, OnnxNode
+
+Converter = Callable[["ImportContext", "OnnxNode"], Value | None]
+
+#: ONNX op type (default domain) -> converter
+CONVERTERS: dict[str, Converter] = {}
+#: ONNX op type -> indices of inputs that must be import-time constants when present
+CONSTANT_INPUTS: dict[str, tuple[int, ...]] = {}
+
+
+def converter(*op_types: str, constant_inputs: tuple[int, ...] = ()) -> Callable[
+        [Converter], Converter]:
+    """Register a converter for the given op types."""
+    def register(fn: Converter) -> Converter:
+        for op_type in op_types:
+            CONVERTERS[op_type] = fn
+            CONSTANT_INPUTS[op_type] = constant_inputs
+        return fn
+    return register
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _shape(v: Value) -> tuple[int, ...]:
+    return v.type.shape  # type: ignore[attr-defined]  # frontend values are tensors
+
+
+def _ints(array: np.ndarray) -> list[int]:
+    return [int(x) for x in np.asarray(array).reshape(-1)]
+
+
+def _scalar(node: OnnxNode, array: np.ndarray, what: str) -> float:
+    if array.size != 1:
+        raise node.error(f"{what} must be a scalar, got shape {list(array.shape)}")
+    return float(array.reshape(-1)[0])
+
+
+def _axis(node: OnnxNode, axis: int, rank: int, what: str = "axis") -> int:
+    """Normalize a possibly negative axis into [0, rank)."""
+    if not -rank <= axis < rank:
+        raise node.error(f"{what} {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def _spatial(node: OnnxNode, x: Value, what: str) -> None:
+    """qcc lowers 2-D windows only (NCHW inputs)."""
+    if len(_shape(x)) != 4:
+        raise node.error(f"unsupported {len(_shape(x)) - 2}-D {what}: qcc supports 2-D "
+                         f"(NCHW) inputs only, got {x.type}")
+
+
+def _window_pads(node: OnnxNode, x: Value, kernel: Sequence[int], strides: Sequence[int],
+                 dilations: Sequence[int]) -> tuple[int, ...]:
+    """Explicit [top, left, bottom, right] pads, resolving ``auto_pad`` as ONNX does."""
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    if auto_pad == "NOTSET":
+        pads = tuple(node.attr("pads", [0, 0, 0, 0]))
+        if len(pads) != 4:
+            raise node.error(f"pads needs 4 values for a 2-D window, got {list(pads)}")
+        return pads
+    if auto_pad == "VALID":
+        return (0, 0, 0, 0)
+    if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
+        raise node.unsupported_attr("auto_pad", auto_pad)
+    begins, ends = [], []
+    for size, k, s, d in zip(_shape(x)[2:], kernel, strides, dilations, strict=True):
+        # SAME: output = ceil(size / stride); the odd pad goes at the end (UPPER) or begin
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, large = total // 2, total - total // 2
+        begins.append(small if auto_pad == "SAME_UPPER" else large)
+        ends.append(large if auto_pad == "SAME_UPPER" else small)
+    return (*begins, *ends)
+
+
+def _window_attrs(node: OnnxNode, x: Value, kernel: Sequence[int]) -> dict[str, object]:
+    """strides, dilations and pads of a Conv or pool node."""
+    strides = tuple(node.attr("strides", [1, 1]))
+    dilations = tuple(node.attr("dilations", [1, 1]))
+    if len(kernel) != 2 or len(strides) != 2 or len(dilations) != 2:
+        raise node.error("kernel_shape, strides and dilations need 2 values for a 2-D window")
+    pads = _window_pads(node, x, kernel, strides, dilations)
+    return {"strides": strides, "dilations": dilations, "pads": pads}
+
+
+def _reshape(ctx: ImportContext, node: OnnxNode, x: Value, shape: Sequence[int]) -> Value:
+    return ctx.emit(node, nn.ReshapeOp, x, shape=tuple(shape))
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def constant_node_value(node: OnnxNode) -> np.ndarray:
+    """The tensor of a Constant node (called by the importer's scan)."""
+    attrs = node.attrs
+    if "value" in attrs:
+        return numpy_helper.to_array(attrs["value"])
+    if "value_float" in attrs:
+        return np.array(attrs["value_float"], dtype=np.float32)
+    if "value_floats" in attrs:
+        return np.array(attrs["value_floats"], dtype=np.float32)
+    if "value_int" in attrs:
+        return np.array(attrs["value_int"], dtype=np.int64)
+    if "value_ints" in attrs:
+        return np.array(attrs["value_ints"], dtype=np.int64)
+    names = ", ".join(sorted(attrs)) or "none"
+    raise node.error(f"unsupported Constant attribute ({names}); supported: value, "
+                     "value_float, value_floats, value_int, value_ints")
+
+
+@converter("Constant")
+def _constant(ctx: ImportContext, node: OnnxNode) -> None:
+    # recorded by the scan; becomes an nn.constant where an op uses it as a tensor
+    return None
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+_UNARY = {"Relu": nn.ReluOp, "Sigmoid": nn.SigmoidOp, "Tanh": nn.TanhOp,
+          "Identity": nn.IdentityOp}
+_BINARY = {"Add": nn.AddOp, "Sub": nn.SubOp, "Mul": nn.MulOp, "Div": nn.DivOp}
+
+
+@converter(*_UNARY)
+def _unary(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, _UNARY[node.op_type], ctx.value(node, 0))
+
+
+@converter(*_BINARY)
+def _binary(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, _BINARY[node.op_type], ctx.value(node, 0), ctx.value(node, 1))
+
+
+@converter("LeakyRelu")
+def _leaky_relu(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.LeakyReluOp, ctx.value(node, 0), alpha=node.attr("alpha", 0.01))
+
+
+@converter("Clip", constant_inputs=(1, 2))
+def _clip(ctx: ImportContext, node: OnnxNode) -> Value:
+    # opset >= 11: the bounds are optional inputs; they become attributes
+    bounds = {}
+    for i, key in ((1, "min"), (2, "max")):
+        array = ctx.optional_const(node, i)
+        if array is not None:
+            bounds[key] = _scalar(node, array, f"Clip {key}")
+    return ctx.emit(node, nn.ClipOp, ctx.value(node, 0), **bounds)
+
+
+@converter("Softmax")
+def _softmax(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    shape = _shape(x)
+    rank = len(shape)
+    axis = _axis(node, node.attr("axis", -1 if ctx.opset >= 13 else 1), rank)
+    if ctx.opset >= 13 or axis == rank - 1:
+        return ctx.emit(node, nn.SoftmaxOp, x, axis=axis)
+    # opset 11-12: coerce to 2-D at axis, softmax each row, restore the shape
+    rows = (math.prod(shape[:axis]), math.prod(shape[axis:]))
+    out = node.outputs[0]
+    flat = ctx.emit(node, nn.ReshapeOp, x, shape=rows, name=f"{out}.2d")
+    soft = ctx.emit(node, nn.SoftmaxOp, flat, axis=1, name=f"{out}.softmax")
+    return _reshape(ctx, node, soft, shape)
+
+
+@converter("Dropout", constant_inputs=(1, 2))
+def _dropout(ctx: ImportContext, node: OnnxNode) -> Value:
+    if len(node.outputs) > 1 and node.outputs[1] in ctx.used:
+        raise node.error(f"the mask output '{node.outputs[1]}' of Dropout is unsupported")
+    ratio = node.attr("ratio", 0.5)  # an attribute before opset 12, an input since
+    if ctx.opset >= 12:
+        array = ctx.optional_const(node, 1)
+        ratio = 0.5 if array is None else _scalar(node, array, "Dropout ratio")
+        training = ctx.optional_const(node, 2)
+        if training is not None and bool(training.reshape(-1)[0]):
+            raise node.error("Dropout with training_mode=true is unsupported (inference only)")
+    return ctx.emit(node, nn.DropoutOp, ctx.value(node, 0), ratio=ratio)
+
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+@converter("Conv")
+def _conv(ctx: ImportContext, node: OnnxNode) -> Value:
+    x, w = ctx.value(node, 0), ctx.value(node, 1)
+    _spatial(node, x, "Conv")
+    kernel = _shape(w)[2:]
+    declared = node.attr("kernel_shape")
+    if declared is not None and tuple(declared) != kernel:
+        raise node.error(f"kernel_shape {list(declared)} does not match the weight {w.type}")
+    bias = ctx.value(node, 2) if node.input(2) else None
+    return ctx.emit(node, nn.Conv2dOp, x, w, bias, group=node.attr("group", 1),
+                    **_window_attrs(node, x, kernel))
+
+
+@converter("Gemm")
+def _gemm(ctx: ImportContext, node: OnnxNode) -> Value:
+    c = ctx.value(node, 2) if node.input(2) else None
+    return ctx.emit(node, nn.GemmOp, ctx.value(node, 0), ctx.value(node, 1), c,
+                    alpha=node.attr("alpha", 1.0), beta=node.attr("beta", 1.0),
+                    trans_a=bool(node.attr("transA", 0)), trans_b=bool(node.attr("transB", 0)))
+
+
+@converter("MatMul")
+def _matmul(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.MatMulOp, ctx.value(node, 0), ctx.value(node, 1))
+
+
+@converter("BatchNormalization")
+def _batch_norm(ctx: ImportContext, node: OnnxNode) -> Value:
+    if node.attr("training_mode", 0):
+        raise node.unsupported_attr("training_mode", node.attr("training_mode"),
+                                    "qcc imports inference models only")
+    extra = [o for o in node.outputs[1:] if o]
+    if extra:
+        raise node.error(f"the training outputs ({', '.join(extra)}) of BatchNormalization "
+                         "are unsupported")
+    operands = [ctx.value(node, i) for i in range(5)]
+    return ctx.emit(node, nn.BatchNormOp, *operands, epsilon=node.attr("epsilon", 1e-5))
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool_common(node: OnnxNode, x: Value) -> dict[str, object]:
+    _spatial(node, x, node.op_type)
+    kernel = tuple(node.attr("kernel_shape", ()))
+    attrs = _window_attrs(node, x, kernel)
+    return {**attrs, "kernel": kernel, "ceil_mode": bool(node.attr("ceil_mode", 0))}
+
+
+@converter("MaxPool")
+def _max_pool(ctx: ImportContext, node: OnnxNode) -> Value:
+    if len(node.outputs) > 1 and node.outputs[1]:
+        raise node.error(f"the Indices output '{node.outputs[1]}' of MaxPool is unsupported")
+    if node.attr("storage_order", 0) != 0:
+        raise node.unsupported_attr("storage_order", node.attr("storage_order"))
+    x = ctx.value(node, 0)
+    return ctx.emit(node, nn.MaxPoolOp, x, **_pool_common(node, x))
+
+
+@converter("AveragePool")
+def _avg_pool(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    attrs = _pool_common(node, x)
+    if attrs.pop("dilations") != (1, 1):
+        raise node.unsupported_attr("dilations", node.attr("dilations"),
+                                    "average pooling supports dilation 1 only")
+    return ctx.emit(node, nn.AvgPoolOp, x, **attrs,
+                    count_include_pad=bool(node.attr("count_include_pad", 0)))
+
+
+@converter("GlobalAveragePool")
+def _global_avg_pool(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.GlobalAvgPoolOp, ctx.value(node, 0))
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+@converter("Flatten")
+def _flatten(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    shape = _shape(x)
+    axis = node.attr("axis", 1)
+    if not -len(shape) <= axis <= len(shape):  # axis == rank is allowed here
+        raise node.error(f"axis {axis} is out of range for rank {len(shape)}")
+    axis += len(shape) if axis < 0 else 0
+    return _reshape(ctx, node, x, (math.prod(shape[:axis]), math.prod(shape[axis:])))
+
+
+@converter("Reshape", constant_inputs=(1,))
+def _reshape_node(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    requested = _ints(ctx.const(node, 1))
+    keep_zero = bool(node.attr("allowzero", 0))
+    shape = list(requested)
+    for i, d in enumerate(requested):
+        if d == 0 and not keep_zero:  # 0 copies the input dimension
+            if i >= len(_shape(x)):
+                raise node.error(f"shape {requested} copies dimension {i} of {x.type}")
+            shape[i] = _shape(x)[i]
+    if shape.count(-1) > 1 or any(d < -1 for d in shape):
+        raise node.error(f"invalid shape {requested}")
+    if -1 in shape:
+        known = math.prod(d for d in shape if d != -1)
+        if known == 0 or x.type.num_elements % known:
+            raise node.error(f"cannot reshape {x.type} to {requested}")
+        shape[shape.index(-1)] = x.type.num_elements // known
+    return _reshape(ctx, node, x, shape)
+
+
+def _axes(ctx: ImportContext, node: OnnxNode) -> list[int] | None:
+    """Squeeze/Unsqueeze axes: an attribute before opset 13, an input since."""
+    if ctx.opset < 13:
+        axes = node.attr("axes")
+        return None if axes is None else list(axes)
+    array = ctx.optional_const(node, 1)
+    return None if array is None else _ints(array)
+
+
+@converter("Squeeze", constant_inputs=(1,))
+def _squeeze(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    shape = _shape(x)
+    axes = _axes(ctx, node)
+    if axes is None:
+        axes = [i for i, d in enumerate(shape) if d == 1]
+    axes = [_axis(node, a, len(shape), "Squeeze axis") for a in axes]
+    if any(shape[a] != 1 for a in axes):
+        raise node.error(f"cannot squeeze axes {axes} of {x.type}: their size is not 1")
+    return _reshape(ctx, node, x, [d for i, d in enumerate(shape) if i not in axes])
+
+
+@converter("Unsqueeze", constant_inputs=(1,))
+def _unsqueeze(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    axes = _axes(ctx, node)
+    if axes is None:
+        raise node.error("Unsqueeze needs axes")
+    rank = len(_shape(x)) + len(axes)
+    axes = [_axis(node, a, rank, "Unsqueeze axis") for a in axes]
+    if len(set(axes)) != len(axes):
+        raise node.error(f"Unsqueeze axes {axes} repeat")
+    dims = iter(_shape(x))
+    return _reshape(ctx, node, x, [1 if i in axes else next(dims) for i in range(rank)])
+
+
+@converter("Transpose")
+def _transpose(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    perm = node.attr("perm")
+    if perm is None:
+        perm = list(reversed(range(len(_shape(x)))))
+    return ctx.emit(node, nn.TransposeOp, x, perm=tuple(perm))
+
+
+@converter("Concat")
+def _concat(ctx: ImportContext, node: OnnxNode) -> Value:
+    inputs = [ctx.value(node, i) for i in range(len(node.inputs))]
+    if node.attr("axis") is None:
+        raise node.error("Concat needs an axis")
+    axis = _axis(node, node.attr("axis"), len(_shape(inputs[0])))
+    return ctx.emit(node, nn.ConcatOp, *inputs, axis=axis)
+
+
+@converter("Pad", constant_inputs=(1, 2, 3))
+def _pad(ctx: ImportContext, node: OnnxNode) -> Value:
+    mode = node.attr("mode", "constant")
+    if mode != "constant":
+        raise node.unsupported_attr("mode", mode, "only constant padding is supported")
+    x = ctx.value(node, 0)
+    rank = len(_shape(x))
+    pads = _ints(ctx.const(node, 1))
+    fill = ctx.optional_const(node, 2)
+    axes = ctx.optional_const(node, 3)  # opset >= 18: pads cover only these axes
+    if axes is not None:
+        axes_list = [_axis(node, a, rank, "Pad axis") for a in _ints(axes)]
+        if len(pads) != 2 * len(axes_list):
+            raise node.error(f"pads {pads} needs {2 * len(axes_list)} values for axes "
+                             f"{axes_list}")
+        full = [0] * (2 * rank)
+        for k, a in enumerate(axes_list):
+            full[a], full[a + rank] = pads[k], pads[k + len(axes_list)]
+        pads = full
+    value = 0.0 if fill is None else _scalar(node, fill, "Pad constant_value")
+    return ctx.emit(node, nn.PadOp, x, pads=tuple(pads), value=value)
