@@ -12,11 +12,11 @@ op means.
 
 __version__ = "0.1.0"
 
-from qcc import dialects  # noqa: E402  (registers the ops)
-from qcc.diagnostics import PassFailure, QccError  # noqa: E402
-from qcc.driver import import_onnx, load, load_passes, parse_file, run, write_atomic  # noqa: E402
-from qcc.ir import Module  # noqa: E402
-from qcc.passmanager import (  # noqa: E402
+from qcc import dialects
+from qcc.diagnostics import PassFailure, QccError
+from qcc.driver import import_onnx, load, load_passes, parse_file, run, write_atomic
+from qcc.ir import Module
+from qcc.passmanager import (
     Instrumentation,
     Pass,
     PassContext,
@@ -25,7 +25,7 @@ from qcc.passmanager import (  # noqa: E402
     register_pass,
     run_pipeline,
 )
-from qcc.text import parse_module, print_module  # noqa: E402
+from qcc.text import parse_module, print_module
 
 __all__ = [
     "Instrumentation", "Module", "Pass", "PassContext", "PassFailure", "PassManager",

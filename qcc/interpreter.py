@@ -171,7 +171,7 @@ def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads, dilations,
            group: int, out_hw: tuple[int, int]) -> np.ndarray:
     """Grouped 2-D convolution as one batched matrix product per group (im2col)."""
-    n, c = x.shape[:2]
+    n = x.shape[0]
     o, cg, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
     cols = windows(xp, (kh, kw), strides, dilations, out_hw)

@@ -114,7 +114,7 @@ def depthwise_cnn(seed: int = 0, classes: int = 10, batch: int | str = "N") -> o
     zero = b.init("zero", np.array(0.0))
     x = b.node("Clip", [b.bn(b.conv("input", 1, 16, 3), 16), zero, six])
     for stride, cout in ((1, 16), (2, 32)):
-        x = b.node("Clip", [b.bn(b.conv(x, 16 if cout == 16 else 16, 16, 3, stride=stride,
+        x = b.node("Clip", [b.bn(b.conv(x, 16, 16, 3, stride=stride,
                                         group=16), 16), zero, six])
         x = b.node("Clip", [b.bn(b.conv(x, 16, cout, 1), cout), zero, six])
         if cout == 32:
