@@ -85,7 +85,8 @@ PASS_REGISTRY: dict[str, type[Pass]] = {}
 
 def register_pass(cls: type[Pass]) -> type[Pass]:
     """Register a pass class (a frozen dataclass) under its kebab-case ``name``."""
-    if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:
+    params = cls.__dict__.get("__dataclass_params__")  # decorated itself, not inherited
+    if params is None or not params.frozen:
         raise TypeError(f"pass {cls.__name__} must be a frozen dataclass")
     if not _KEBAB.match(cls.name or ""):
         raise ValueError(f"pass {cls.__name__}: name {cls.name!r} is not kebab-case")
