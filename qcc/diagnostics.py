@@ -110,9 +110,9 @@ class QccError(Exception):
             head = f"error: {loc.describe()}: {self.message}"
         lines = [head]
         if isinstance(loc, FileLoc) and self.source is not None:
-            src_lines = self.source.splitlines()
+            src_lines = self.source.split("\n")  # the lexer counts only \n as a line end
             if 1 <= loc.line <= len(src_lines):
-                text = src_lines[loc.line - 1]
+                text = src_lines[loc.line - 1].rstrip("\r")
                 lines.append("  " + text)
                 lines.append("  " + " " * max(loc.col - 1, 0) + "^")
         lines.extend(f"note: {n}" for n in self.notes)

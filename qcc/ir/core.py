@@ -386,8 +386,9 @@ class Graph:
         for r in op.results:
             if r.uses:
                 raise ValueError(f"cannot erase {op!r}: result still has {len(r.uses)} uses")
+        index = self._index(op)
         op.drop_operands()
-        del self.ops[self._index(op)]
+        del self.ops[index]
         op.graph = None
 
     def walk(self, op_class: type[Op] | tuple[type[Op], ...] | None = None) -> Iterator[Op]:

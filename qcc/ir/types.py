@@ -157,6 +157,8 @@ class UniformQuantPerAxisType(QuantType):
 
     def __post_init__(self) -> None:
         _check_storage(self)
+        if self.axis < 0:
+            raise ValueError(f"quantization axis must be non-negative, got {self.axis}")
         if len(self.scales) != len(self.zero_points) or not self.scales:
             raise ValueError("per-axis quantization needs one scale and zero point per channel")
         for s in self.scales:
@@ -196,6 +198,11 @@ class TensorType(Type):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
         if any(d < 0 for d in self.shape):
             raise ValueError(f"negative dimension in shape {self.shape}")
+        e = self.element
+        if isinstance(e, UniformQuantPerAxisType) and (
+                e.axis >= len(self.shape) or self.shape[e.axis] != len(e.scales)):
+            raise ValueError(f"per-axis quantization on axis {e.axis} with {len(e.scales)} "
+                             f"scales does not fit shape {list(self.shape)}")
 
     def __str__(self) -> str:
         dims = "".join(f"{d}x" for d in self.shape)

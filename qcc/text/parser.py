@@ -76,7 +76,10 @@ class _Builder:
     def tensor_type(self, tree: lark.Tree) -> TensorType:
         dims_tok, elem = tree.children
         dims = tuple(int(d) for d in str(dims_tok).split("x")[:-1]) if dims_tok else ()
-        return TensorType(dims, self.element_type(elem))
+        try:
+            return TensorType(dims, self.element_type(elem))
+        except ValueError as e:
+            raise self.error(f"invalid tensor type: {e}", tree) from None
 
     def scalar_type(self, tok: lark.Token) -> ElementType:
         name = str(tok)
@@ -159,7 +162,7 @@ class _Builder:
         try:
             if isinstance(values, list):
                 arr = np.array(values, dtype=object)
-                if arr.shape != t.shape:
+                if arr.shape != t.shape or any(isinstance(v, list) for v in arr.flat):
                     raise self.error(f"dense literal of shape {arr.shape} does not match "
                                      f"{t}", body)
             arr = self._to_dtype(values, dtype, body)
@@ -348,6 +351,12 @@ def _position(node: Any) -> tuple[int, int]:
     return 1, 1
 
 
+def _end_of(text: str, filename: str) -> FileLoc:
+    """The position just after the last non-blank character."""
+    lines = text.rstrip().split("\n")
+    return FileLoc(filename, len(lines), len(lines[-1]) + 1)
+
+
 def parse_module(text: str, filename: str = "<string>", verify: bool = True) -> Module:
     """Parse IR text; raise QccError with file:line:col on any error."""
     try:
@@ -358,18 +367,13 @@ def parse_module(text: str, filename: str = "<string>", verify: bool = True) -> 
     except lark.UnexpectedToken as e:
         tok = e.token
         if tok.type == "$END":
-            lines = text.splitlines() or [""]
-            raise QccError("unexpected end of input", FileLoc(filename, len(lines),
-                                                              len(lines[-1]) + 1),
-                           text) from None
-        expected = sorted(_describe_terminal(t) for t in e.expected)
+            raise QccError("unexpected end of input", _end_of(text, filename), text) from None
+        expected = sorted(_describe_terminal(t) for t in (e.accepts or e.expected))
         raise QccError(f"unexpected {tok!s:.40} (expected {', '.join(expected[:8])}"
                        f"{', ...' if len(expected) > 8 else ''})",
                        FileLoc(filename, tok.line, tok.column), text) from None
     except lark.UnexpectedEOF:
-        lines = text.splitlines() or [""]
-        raise QccError("unexpected end of input",
-                       FileLoc(filename, len(lines), len(lines[-1]) + 1), text) from None
+        raise QccError("unexpected end of input", _end_of(text, filename), text) from None
     module = _Builder(text, filename).module(tree.children[0])
     if verify:
         from qcc.ir.verifier import verify as run_verifier

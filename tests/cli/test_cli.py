@@ -49,7 +49,7 @@ def test_import_batch(capsys):
 
 def test_opt_pipeline_and_instrumentation(capsys, tmp_path):
     out_file = tmp_path / "out.mlir"
-    code, out, err = qcc(capsys, "opt", CNN, "-p", "canonicalize,normalize-gemm,fold-batchnorm",
+    code, _, err = qcc(capsys, "opt", CNN, "-p", "canonicalize,normalize-gemm,fold-batchnorm",
                          "--print-ir-after=fold-batchnorm", "--time-passes",
                          "--pass-statistics", "-o", str(out_file))
     assert code == 0
@@ -104,7 +104,7 @@ def test_run_random_input(capsys):
 
 
 def test_user_pass_from_cli(capsys):
-    code, out, err = qcc(capsys, "opt", CNN, "--load", str(ROOT / "examples" / "my_passes.py"),
+    code, _, err = qcc(capsys, "opt", CNN, "--load", str(ROOT / "examples" / "my_passes.py"),
                          "-p", "swap-relu-maxpool", "--pass-statistics", "--elide-constants")
     assert code == 0 and "(     1) swapped" in err
 
@@ -133,7 +133,7 @@ def test_passes_lists_options(capsys):
     (["opt", CNN, "--load", "nothere.py", "-p", "dce"], "--load nothere.py: no such file"),
 ])
 def test_user_errors_exit_2(capsys, argv, message):
-    code, out, err = qcc(capsys, *argv)
+    code, _, err = qcc(capsys, *argv)
     assert code == 2
     assert message in err
     assert "Traceback" not in err

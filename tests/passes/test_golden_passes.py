@@ -48,7 +48,7 @@ def test_golden(path: Path, chunk: str, start: int):
     after = parse_module(source, str(path))
     Pipeline.parse(pipeline).run(after)
     text = print_module(after, locations=False)
-    filecheck(text, chunk)
+    filecheck(text, chunk, check_file=str(path), first_line=start)
     # the pass output round-trips
     assert print_module(parse_module(print_module(after))) == print_module(after)
     # interpreter equivalence on seeded random inputs
