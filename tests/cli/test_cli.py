@@ -218,3 +218,29 @@ def test_help_for_every_command():
         result = subprocess.run([sys.executable, "-m", "qcc", cmd, "--help"],
                                 capture_output=True, text=True)
         assert result.returncode == 0 and "usage: qcc" in result.stdout
+
+
+def test_run_rejects_integer_input_for_float_model(capsys, tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 1, 8, 8), np.int32))
+    code, _, err = qcc(capsys, "run", CNN, "--input", str(x))
+    assert code == 2 and "input 'input' has dtype int32, the model expects float32" in err
+
+
+def test_run_refuses_elided_constants(capsys, tmp_path):
+    ir = tmp_path / "elided.mlir"
+    qcc(capsys, "import", CNN, "--elide-constants", "-o", str(ir))
+    code, _, err = qcc(capsys, "run", str(ir), "--input", INPUT)
+    assert code == 2 and "constant was elided when printed; cannot execute it" in err
+    assert "ONNX initializer 'w_1'" in err  # names the constant
+
+
+def test_run_npy_for_multi_output_needs_npz(capsys, tmp_path):
+    src = tmp_path / "two.mlir"
+    src.write_text('module {\n  func.func @main(%x: tensor<2xf32>) -> (tensor<2xf32>, '
+                   'tensor<2xf32>) {\n    %y = "nn.relu"(%x) : (tensor<2xf32>) -> tensor<2xf32>'
+                   '\n    return %x, %y : tensor<2xf32>, tensor<2xf32>\n  }\n}\n')
+    out = tmp_path / "y.npy"
+    code, _, err = qcc(capsys, "run", str(src), "--random-input", "0", "--output", str(out))
+    assert code == 2 and "the model has 2 outputs; use a .npz file" in err
+    assert not out.exists()
