@@ -256,6 +256,20 @@ def _pool_common(node: OnnxNode, x: Value) -> dict[str, object]:
     return {**attrs, "kernel": kernel, "ceil_mode": bool(node.attr("ceil_mode", 0))}
 
 
+def _pool(ctx: ImportContext, node: OnnxNode, op_class: type[nn.MaxPoolOp | nn.AvgPoolOp],
+          x: Value, **attrs: object) -> Value:
+    y = ctx.emit(node, op_class, x, **attrs)
+    # Before opset 22, ONNX shape inference keeps a last ceil_mode window that starts in
+    # the end padding; onnxruntime (and opset 22) drop it, as qcc does
+    onnx_type = ctx.tensor_type(node.outputs[0], node.loc)
+    if attrs["ceil_mode"] and ctx.opset < 22 and y.type != onnx_type:
+        raise node.error(f"ceil_mode {node.op_type} whose last window would start past the "
+                         f"input: ONNX shape inference for opset {ctx.opset} counts it "
+                         f"({onnx_type}), onnxruntime and opset 22 do not ({y.type}); "
+                         "export the model with opset 22 or later")
+    return y
+
+
 @converter("MaxPool")
 def _max_pool(ctx: ImportContext, node: OnnxNode) -> Value:
     if len(node.outputs) > 1 and node.outputs[1]:
@@ -263,7 +277,7 @@ def _max_pool(ctx: ImportContext, node: OnnxNode) -> Value:
     if node.attr("storage_order", 0) != 0:
         raise node.unsupported_attr("storage_order", node.attr("storage_order"))
     x = ctx.value(node, 0)
-    return ctx.emit(node, nn.MaxPoolOp, x, **_pool_common(node, x))
+    return _pool(ctx, node, nn.MaxPoolOp, x, **_pool_common(node, x))
 
 
 @converter("AveragePool")
@@ -273,8 +287,8 @@ def _avg_pool(ctx: ImportContext, node: OnnxNode) -> Value:
     if attrs.pop("dilations") != (1, 1):
         raise node.unsupported_attr("dilations", node.attr("dilations"),
                                     "average pooling supports dilation 1 only")
-    return ctx.emit(node, nn.AvgPoolOp, x, **attrs,
-                    count_include_pad=bool(node.attr("count_include_pad", 0)))
+    return _pool(ctx, node, nn.AvgPoolOp, x, **attrs,
+                 count_include_pad=bool(node.attr("count_include_pad", 0)))
 
 
 @converter("GlobalAveragePool")

@@ -569,3 +569,15 @@ def test_dynamic_value_is_reported_with_node_and_tensor():
 def test_bad_batch():
     with pytest.raises(QccError, match="batch"):
         import_onnx(make_model([node("Relu", ["x"])], {"x": [1]}), batch=0)
+
+
+def test_ceil_mode_pool_that_old_onnx_shape_inference_gets_wrong():
+    """Before opset 22 ONNX keeps a last ceil_mode window that starts in the end padding;
+    onnxruntime and qcc drop it. qcc refuses such a model with a clear error."""
+    pool = node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 0, 1, 1],
+                ceil_mode=1, name="p")
+    message = import_error(make_model([pool], {"x": [1, 1, 5, 5]}, opset=17))
+    assert "ONNX node 'p' (MaxPool)" in message and "export the model with opset 22" in message
+    if onnx.defs.onnx_opset_version() >= 22:
+        module = import_onnx(make_model([pool], {"x": [1, 1, 5, 5]}, opset=22))
+        assert out_type(module) == "tensor<1x1x3x3xf32>"

@@ -20,6 +20,7 @@ test counts both kinds of passes separately; run with ``-s`` to see it.
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
 import traceback
@@ -31,6 +32,8 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
+from onnx.backend.test.case.test_case import TestCase as NodeCase
+from onnx.backend.test.loader import load_model_tests
 
 from qcc.diagnostics import QccError
 from qcc.frontend import import_onnx
@@ -62,23 +65,21 @@ _DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
 @functools.cache
-def all_cases() -> tuple:
+def all_cases() -> tuple[NodeCase, ...]:
     """Every node test case, generated once per session (about 5 s)."""
-    from onnx.backend.test.loader import load_model_tests
-
     with warnings.catch_warnings():  # the generators overflow casts etc. on purpose
         warnings.simplefilter("ignore")
         with np.errstate(all="ignore"):
             return tuple(load_model_tests(kind="node"))
 
 
-def is_supported(case) -> bool:
+def is_supported(case: NodeCase) -> bool:
     return all(n.domain in _DEFAULT_DOMAINS and n.op_type in CONVERTERS
                for n in case.model.graph.node)
 
 
 @functools.cache
-def selected_cases() -> dict[str, object]:
+def selected_cases() -> dict[str, NodeCase]:
     return {c.name: c for c in all_cases() if is_supported(c)}
 
 
@@ -146,7 +147,8 @@ def batch_of(model: onnx.ModelProto, inputs: list[np.ndarray]) -> int:
     return 1
 
 
-def check_data_set(model: onnx.ModelProto, inputs: list, outputs: list, case) -> None:
+def check_data_set(model: onnx.ModelProto, inputs: list, outputs: list,
+                   case: NodeCase) -> None:
     """Import ``model`` and compare its outputs on one data set; raises on failure."""
     module = import_onnx(model, batch=batch_of(model, inputs))
     names = [vi.name for vi in model.graph.input]
@@ -160,15 +162,15 @@ def check_data_set(model: onnx.ModelProto, inputs: list, outputs: list, case) ->
                                    err_msg=f"output {vi.name!r}")
 
 
-def _attempt(model: onnx.ModelProto, case, frozen: set[str]) -> Outcome | None:
+def _attempt(case: NodeCase, frozen: set[str]) -> Outcome | None:
     """None when every data set passes, else what went wrong."""
+    model = case.model
     for inputs, outputs in case.data_sets:
-        this = freeze(model, inputs, frozen) if frozen else model
-        if frozen:
-            inputs = [a for vi, a in zip(model.graph.input, inputs, strict=True)
-                      if vi.name not in frozen]
+        fed = [a for vi, a in zip(model.graph.input, inputs, strict=True)
+               if vi.name not in frozen]
         try:
-            check_data_set(this, inputs, outputs, case)
+            check_data_set(freeze(model, inputs, frozen) if frozen else model, fed, outputs,
+                           case)
         except QccError as e:
             return Outcome("import-error", e.message, tuple(sorted(frozen)))
         except AssertionError as e:
@@ -183,14 +185,14 @@ def outcome(name: str) -> Outcome:
     """Run one selected case (once per session: the summary reuses the result)."""
     case = selected_cases()[name]
     with np.errstate(all="ignore"):
-        failed = _attempt(case.model, case, set())
+        failed = _attempt(case, set())
         if failed is None:
             return Outcome("passed")
         frozen = import_time_inputs(case.model)
         if failed.status != "import-error" or not frozen or \
                 not _CONSTANT_INPUT_ERROR.search(failed.message):
             return failed
-        return _attempt(case.model, case, frozen) or Outcome("passed-frozen",
+        return _attempt(case, frozen) or Outcome("passed-frozen",
                                                              frozen=tuple(sorted(frozen)))
 
 
@@ -199,26 +201,35 @@ def _describe(result: Outcome) -> str:
     return f"{result.status}{frozen}: {result.message}"
 
 
+def verdict(name: str) -> tuple[str, str]:
+    """("passed" | "passed-frozen" | "expected-failure" | "error", detail) of one case."""
+    result = outcome(name)
+    listed = expected_failures().get(name)
+    file = EXPECTED_FAILURES_FILE.name
+    if listed is None:
+        if result.status.startswith("passed"):
+            return result.status, ""
+        return "error", (f"{name} fails (fix qcc, or list it in {file} if qcc does not "
+                         f"support it): {_describe(result)}")
+    category, reason = listed
+    if result.status.startswith("passed"):
+        return "error", f"{name} passes: remove it from {file}"
+    if result.status != "import-error" or not re.search(CATEGORIES[category], result.message):
+        return "error", (f"{name} is listed in {file} as '{category}' ({reason}) but fails "
+                         f"in another way: {_describe(result)}")
+    return "expected-failure", reason
+
+
 # --------------------------------------------------------------------------- tests
 
 
 @pytest.mark.parametrize("name", list(selected_cases()))
 def test_node_case(name: str) -> None:
-    result = outcome(name)
-    listed = expected_failures().get(name)
-    if listed is None:
-        if not result.status.startswith("passed"):
-            pytest.fail(f"{name} fails (fix qcc, or list it in {EXPECTED_FAILURES_FILE.name} "
-                        f"if qcc does not support it): {_describe(result)}", pytrace=False)
-        return
-    category, reason = listed
-    if result.status.startswith("passed"):
-        pytest.fail(f"{name} passes: remove it from {EXPECTED_FAILURES_FILE.name}",
-                    pytrace=False)
-    if result.status != "import-error" or not re.search(CATEGORIES[category], result.message):
-        pytest.fail(f"{name} is listed as '{category}' ({reason}) but fails otherwise: "
-                    f"{_describe(result)}", pytrace=False)
-    pytest.xfail(reason)
+    kind, detail = verdict(name)
+    if kind == "error":
+        pytest.fail(detail, pytrace=False)
+    if kind == "expected-failure":
+        pytest.xfail(detail)
 
 
 def test_expected_failures_are_selected_cases() -> None:
@@ -229,26 +240,24 @@ def test_expected_failures_are_selected_cases() -> None:
 
 def test_summary() -> None:
     cases, selected, listed = all_cases(), selected_cases(), expected_failures()
-    results = {name: outcome(name) for name in selected}
-    passed = [n for n, r in results.items() if r.status == "passed"]
-    frozen = [n for n, r in results.items() if r.status == "passed-frozen"]
-    failed = [n for n, r in results.items() if not r.status.startswith("passed")]
-    by_category: dict[str, int] = {}
-    for name in failed:
-        if name in listed:
-            by_category[listed[name][0]] = by_category.get(listed[name][0], 0) + 1
+    verdicts = {name: verdict(name) for name in selected}
+    count = collections.Counter(kind for kind, _ in verdicts.values())
+    by_category = collections.Counter(listed[name][0] for name, (kind, _) in verdicts.items()
+                                      if kind == "expected-failure")
     lines = [
         "ONNX node test cases:",
         f"  total:                    {len(cases)}",
         f"  selected (all ops known): {len(selected)}",
-        f"  passed:                   {len(passed) + len(frozen)}"
-        f" ({len(passed)} as is, {len(frozen)} with import-time inputs frozen)",
-        f"  expected failures:        {sum(by_category.values())}",
-        *(f"    {category + ':':24}{count}" for category, count in sorted(by_category.items())),
+        f"  passed:                   {count['passed'] + count['passed-frozen']}"
+        f" ({count['passed']} as is, {count['passed-frozen']} with import-time inputs frozen)",
+        f"  expected failures:        {count['expected-failure']}",
+        *(f"    {category + ':':24}{n}" for category, n in sorted(by_category.items())),
+        f"  errors:                   {count['error']}",
     ]
     print("\n" + "\n".join(lines))
-    assert len(selected) == len({c.name for c in cases if is_supported(c)})
+    assert len(selected) == sum(is_supported(c) for c in cases) <= len(cases)
     assert set(listed) <= set(selected)
-    assert sorted(failed) == sorted(listed), "failures and expected failures differ: " \
-        f"unlisted {sorted(set(failed) - set(listed))}, passing {sorted(set(listed) - set(failed))}"
-    assert len(passed) + len(frozen) + len(listed) == len(selected)
+    errors = [detail for kind, detail in verdicts.values() if kind == "error"]
+    assert not errors, f"{len(errors)} cases fail:\n" + "\n".join(errors)
+    assert count["expected-failure"] == len(listed)
+    assert count["passed"] + count["passed-frozen"] + len(listed) == len(selected)
