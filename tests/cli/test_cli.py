@@ -244,3 +244,18 @@ def test_run_npy_for_multi_output_needs_npz(capsys, tmp_path):
     code, _, err = qcc(capsys, "run", str(src), "--random-input", "0", "--output", str(out))
     assert code == 2 and "the model has 2 outputs; use a .npz file" in err
     assert not out.exists()
+
+
+def test_import_is_deterministic_across_processes(tmp_path):
+    """Same inputs, same bytes: two processes with different hash seeds agree."""
+    import os
+
+    texts = []
+    for seed in ("0", "12345"):
+        out = tmp_path / f"cnn_{seed}.mlir"
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        subprocess.run([sys.executable, "-m", "qcc", "opt", CNN, "-p",
+                        "canonicalize,normalize-gemm,fold-batchnorm", "-o", str(out)],
+                       check=True, env=env)
+        texts.append(out.read_bytes())
+    assert texts[0] == texts[1]
