@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qcc.dialects import nn
-from qcc.ir import Module, Rewriter
-from qcc.passmanager import Pass, PassContext, register_pass
-from qcc.rewrite import Pattern, apply_patterns, single_user
+from qcc.ir import Rewriter
+from qcc.passmanager import register_pass
+from qcc.rewrite import Pattern, PatternPass, single_user
 
 
 def swap_relu_maxpool(pool: nn.MaxPoolOp, rw: Rewriter) -> bool:
@@ -34,12 +34,8 @@ def swap_relu_maxpool(pool: nn.MaxPoolOp, rw: Rewriter) -> bool:
 
 @register_pass
 @dataclass(frozen=True)
-class SwapReluMaxPool(Pass):
+class SwapReluMaxPool(PatternPass):
     """Apply ReLU after max pooling instead of before (same values, less work)."""
 
     name = "swap-relu-maxpool"
-
-    def run(self, module: Module, ctx: PassContext) -> None:
-        for graph in module.graphs.values():
-            ctx.stat("swapped", apply_patterns(graph, [Pattern(nn.MaxPoolOp,
-                                                                swap_relu_maxpool)]))
+    patterns = (Pattern(nn.MaxPoolOp, swap_relu_maxpool, "swapped"),)

@@ -22,8 +22,8 @@ from qcc.ir.core import Module, Op, Rewriter
 from qcc.passes.constant_fold import fold_op, merge_duplicate_constants
 from qcc.passes.dce import eliminate_dead_ops
 from qcc.passes.remove_identity import forward_identity
-from qcc.passmanager import Pass, PassContext, register_pass
-from qcc.rewrite import Pattern, apply_patterns, constant_value, single_user
+from qcc.passmanager import PassContext, register_pass
+from qcc.rewrite import Pattern, PatternPass, constant_value, single_user
 
 
 def merge_reshapes(op: nn.ReshapeOp, rw: Rewriter) -> bool:
@@ -89,29 +89,24 @@ def fold_constants(op: Op, rw: Rewriter) -> bool:
     return fold_op(op, rw, 1 << 24) is not None
 
 
-PATTERNS = [
-    Pattern((nn.IdentityOp, nn.DropoutOp), forward_identity),
-    Pattern(nn.ReshapeOp, merge_reshapes),
-    Pattern(nn.TransposeOp, merge_transposes),
-    Pattern(tuple(_NEUTRAL), drop_neutral_arithmetic),
-    Pattern(nn.PadOp, fold_pad_into_conv),
-    Pattern(Op, fold_constants),
-]
-
-
 @register_pass
 @dataclass(frozen=True)
-class Canonicalize(Pass):
+class Canonicalize(PatternPass):
     """Simplify locally to a fixed point: identities, reshape/transpose chains, neutral
     arithmetic, pad-into-conv, constant folding, dead code."""
 
     name = "canonicalize"
+    patterns = (
+        Pattern((nn.IdentityOp, nn.DropoutOp), forward_identity),
+        Pattern(nn.ReshapeOp, merge_reshapes),
+        Pattern(nn.TransposeOp, merge_transposes),
+        Pattern(tuple(_NEUTRAL), drop_neutral_arithmetic),
+        Pattern(nn.PadOp, fold_pad_into_conv),
+        Pattern(Op, fold_constants),
+    )
 
     def run(self, module: Module, ctx: PassContext) -> None:
+        super().run(module, ctx)
         for g in module.graphs.values():
-            counts: dict[str, int] = {}
-            apply_patterns(g, PATTERNS, counts=counts)
-            for k, v in sorted(counts.items()):
-                ctx.stat(k, v)
             ctx.stat("constants-merged", merge_duplicate_constants(g))
             ctx.stat("ops-erased", eliminate_dead_ops(g))

@@ -18,9 +18,9 @@ import numpy as np
 
 from qcc.diagnostics import fuse_locs
 from qcc.dialects import nn
-from qcc.ir.core import Module, Rewriter
-from qcc.passmanager import Pass, PassContext, register_pass
-from qcc.rewrite import Pattern, apply_patterns, constant_value, make_constant, single_user
+from qcc.ir.core import Rewriter
+from qcc.passmanager import register_pass
+from qcc.rewrite import Pattern, PatternPass, constant_value, make_constant, single_user
 
 
 def fold_batchnorm(bn: nn.BatchNormOp, rw: Rewriter) -> bool:
@@ -58,16 +58,10 @@ def fold_batchnorm(bn: nn.BatchNormOp, rw: Rewriter) -> bool:
     return True
 
 
-PATTERNS = [Pattern(nn.BatchNormOp, fold_batchnorm)]
-
-
 @register_pass
 @dataclass(frozen=True)
-class FoldBatchNorm(Pass):
+class FoldBatchNorm(PatternPass):
     """Fold inference batch normalization into the preceding conv2d or dense."""
 
     name = "fold-batchnorm"
-
-    def run(self, module: Module, ctx: PassContext) -> None:
-        for g in module.graphs.values():
-            ctx.stat("batchnorms-folded", apply_patterns(g, PATTERNS))
+    patterns = (Pattern(nn.BatchNormOp, fold_batchnorm, "batchnorms-folded"),)

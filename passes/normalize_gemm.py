@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from qcc.dialects import nn
-from qcc.ir.core import Module, Op, Rewriter, Value
+from qcc.ir.core import Op, Rewriter, Value
 from qcc.passes.constant_fold import fold_op
-from qcc.passmanager import Pass, PassContext, register_pass
-from qcc.rewrite import Pattern, apply_patterns, constant_value, make_constant, single_user
+from qcc.passmanager import register_pass
+from qcc.rewrite import Pattern, PatternPass, constant_value, make_constant, single_user
 
 
 def _scaled(rw: Rewriter, anchor: Op, v: Value, factor: float) -> Value:
@@ -102,23 +102,14 @@ def fold_add_into_dense_bias(op: nn.AddOp, rw: Rewriter) -> bool:
     return False
 
 
-PATTERNS = [
-    Pattern(nn.GemmOp, lower_gemm),
-    Pattern(nn.MatMulOp, matmul_to_dense),
-    Pattern(nn.AddOp, fold_add_into_dense_bias),
-]
-
-
 @register_pass
 @dataclass(frozen=True)
-class NormalizeGemm(Pass):
+class NormalizeGemm(PatternPass):
     """Rewrite Gemm and MatMul into nn.dense(x, w[K, N], bias[N])."""
 
     name = "normalize-gemm"
-
-    def run(self, module: Module, ctx: PassContext) -> None:
-        for g in module.graphs.values():
-            counts: dict[str, int] = {}
-            apply_patterns(g, PATTERNS, counts=counts)
-            for k, v in counts.items():
-                ctx.stat(k, v)
+    patterns = (
+        Pattern(nn.GemmOp, lower_gemm),
+        Pattern(nn.MatMulOp, matmul_to_dense),
+        Pattern(nn.AddOp, fold_add_into_dense_bias),
+    )

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qcc.dialects import nn
-from qcc.ir.core import Module, Op, Rewriter
-from qcc.passmanager import Pass, PassContext, register_pass
-from qcc.rewrite import Pattern, apply_patterns
+from qcc.ir.core import Op, Rewriter
+from qcc.passmanager import register_pass
+from qcc.rewrite import Pattern, PatternPass
 
 
 def forward_identity(op: Op, rw: Rewriter) -> bool:
@@ -18,16 +18,10 @@ def forward_identity(op: Op, rw: Rewriter) -> bool:
     return True
 
 
-PATTERNS = [Pattern((nn.IdentityOp, nn.DropoutOp), forward_identity)]
-
-
 @register_pass
 @dataclass(frozen=True)
-class RemoveIdentity(Pass):
+class RemoveIdentity(PatternPass):
     """Remove Identity and Dropout (a no-op at inference)."""
 
     name = "remove-identity"
-
-    def run(self, module: Module, ctx: PassContext) -> None:
-        for g in module.graphs.values():
-            ctx.stat("ops-removed", apply_patterns(g, PATTERNS))
+    patterns = (Pattern((nn.IdentityOp, nn.DropoutOp), forward_identity, "ops-removed"),)

@@ -11,25 +11,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from qcc.diagnostics import QccError
 from qcc.dialects import nn
 from qcc.ir.attributes import DenseAttr
-from qcc.ir.core import Graph, Op, Rewriter, Value
+from qcc.ir.core import Graph, Module, Op, Rewriter, Value
+from qcc.passmanager import Pass, PassContext
 
 
 @dataclass(frozen=True)
 class Pattern:
-    """Rewrite ops of ``op_class`` with ``fn(op, rewriter) -> bool`` (True if changed)."""
+    """Rewrite ops of ``op_class`` with ``fn(op, rewriter) -> bool`` (True if changed).
+
+    ``stat`` names the counter of its rewrites (default: the function's name).
+    """
 
     op_class: type[Op] | tuple[type[Op], ...]
     fn: Callable[[Op, Rewriter], bool]
+    stat: str = ""
 
     @property
     def name(self) -> str:
-        return self.fn.__name__.lstrip("_").replace("_", "-")
+        return self.stat or self.fn.__name__.lstrip("_").replace("_", "-")
 
 
 def apply_patterns(graph: Graph, patterns: list[Pattern], max_sweeps: int = 64,
@@ -54,6 +60,21 @@ def apply_patterns(graph: Graph, patterns: list[Pattern], max_sweeps: int = 64,
             return total
     raise QccError(f"pattern rewriting on @{graph.name} did not converge in {max_sweeps} "
                    "sweeps")
+
+
+@dataclass(frozen=True)
+class PatternPass(Pass):
+    """A pass that applies its ``patterns`` to every graph until nothing changes and
+    counts the rewrites of each pattern in the pass statistics."""
+
+    patterns: ClassVar[tuple[Pattern, ...]] = ()
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        for g in module.graphs.values():
+            counts: dict[str, int] = {}
+            apply_patterns(g, list(self.patterns), counts=counts)
+            for name, count in sorted(counts.items()):
+                ctx.stat(name, count)
 
 
 # --------------------------------------------------------------------------- helpers
