@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from qcc import quant_arith
 from qcc.diagnostics import QccError
-from qcc.dialects import nn
+from qcc.dialects import nn, quant
 from qcc.ir.core import Graph, Module, Op, ReturnOp, Value
-from qcc.ir.types import FloatType, TensorType
+from qcc.ir.types import FloatType, QuantType, TensorType, UniformQuantPerAxisType
 
 Semantics = Callable[..., Any]
 SEMANTICS: dict[type[Op], Semantics] = {}
@@ -237,7 +238,9 @@ def _pool_windows(op: nn.MaxPoolOp | nn.AvgPoolOp, x: np.ndarray, fill: float):
 
 @semantics(nn.MaxPoolOp)
 def _max_pool(op: nn.MaxPoolOp, x):
-    cols, _ = _pool_windows(op, x, -np.inf)
+    # padding never wins: -inf for floats, the smallest integer for quantized storage
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    cols, _ = _pool_windows(op, x, fill)
     return cols.max(axis=(2, 3))
 
 
@@ -279,4 +282,111 @@ def _pad(op: nn.PadOp, x):
     x = x[tuple(slice(max(-b, 0), x.shape[i] - max(-e, 0))
                 for i, (b, e) in enumerate(zip(begins, ends, strict=True)))]
     widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends, strict=True)]
+    t = op.output.type
+    if isinstance(t.element, QuantType):  # pad with the code of the real value
+        scale, zp = qparams(t.with_shape(()) if t.rank == 0 else t)
+        value = quant_arith.quantize(np.float32(op.value), scale.reshape(-1)[0],
+                                     zp.reshape(-1)[0], t.element.storage_min,
+                                     t.element.storage_max, t.element.numpy_dtype)
+        return np.pad(x, widths, constant_values=value)
     return np.pad(x, widths, constant_values=_f(op, op.value))
+
+
+# --------------------------------------------------------------------------- quant dialect
+
+
+def qparams(t: TensorType) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and zero point of a quantized tensor type, shaped to broadcast against it."""
+    e = t.element
+    if isinstance(e, UniformQuantPerAxisType):
+        shape = [1] * t.rank
+        shape[e.axis] = len(e.scales)
+        return (np.array(e.scales, np.float64).reshape(shape),
+                np.array(e.zero_points, np.int64).reshape(shape))
+    return np.array(e.scale, np.float64), np.array(e.zero_point, np.int64)
+
+
+def _per_channel(values, t: TensorType) -> np.ndarray:
+    """Per-tensor or per-axis integer parameters shaped to broadcast against ``t``."""
+    e = t.element
+    arr = np.array(values, np.int64)
+    if isinstance(e, UniformQuantPerAxisType) and arr.size > 1:
+        shape = [1] * t.rank
+        shape[e.axis] = arr.size
+        return arr.reshape(shape)
+    return arr.reshape(())
+
+
+semantics(quant.StatsOp)(lambda op, x: x)
+
+
+@semantics(quant.QuantizeOp)
+def _quantize(op: quant.QuantizeOp, x):
+    t = op.output.type
+    scale, zp = qparams(t)
+    e = t.element
+    return quant_arith.quantize(x, scale.astype(np.float32), zp, e.storage_min, e.storage_max,
+                                e.numpy_dtype)
+
+
+@semantics(quant.DequantizeOp)
+def _dequantize(op: quant.DequantizeOp, q):
+    scale, zp = qparams(op.input.type)
+    return quant_arith.dequantize(q, scale.astype(np.float32), zp)
+
+
+def _centered(v: Value, q: np.ndarray) -> np.ndarray:
+    """q - zero_point as float64 (exact: int8 products summed in float64 stay far below
+    2^53, so the matrix products below are exact integer arithmetic)."""
+    _, zp = qparams(v.type)
+    return (q.astype(np.int64) - zp).astype(np.float64)
+
+
+@semantics(quant.Conv2dOp)
+def _qconv2d(op: quant.Conv2dOp, x, w, b=None):
+    acc = conv2d(_centered(op.input, x), _centered(op.weight, w), None, op.strides, op.pads,
+                 op.dilations, op.group, op.output.type.shape[2:])
+    acc = np.rint(acc).astype(np.int64)
+    if b is not None:
+        acc += b.astype(np.int64).reshape(1, -1, 1, 1)
+    return _saturate_int32(op, acc)
+
+
+@semantics(quant.DenseOp)
+def _qdense(op: quant.DenseOp, x, w, b=None):
+    acc = np.rint(np.matmul(_centered(op.input, x), _centered(op.weight, w))).astype(np.int64)
+    if b is not None:
+        acc += b.astype(np.int64)
+    return _saturate_int32(op, acc)
+
+
+def _saturate_int32(op: Op, acc: np.ndarray) -> np.ndarray:
+    if acc.size and (acc.max() > quant_arith.INT32_MAX or acc.min() < quant_arith.INT32_MIN):
+        raise QccError("int32 accumulator overflow: the integer program cannot represent "
+                       "this layer's sums", op.loc)
+    return acc
+
+
+@semantics(quant.RequantizeOp)
+def _requantize(op: quant.RequantizeOp, q):
+    t_in = op.input.type
+    _, zp_in = qparams(t_in)
+    e_out = op.output.type.element
+    m = _per_channel(op.multiplier, t_in)
+    shift = _per_channel(op.shift, t_in)
+    centered = q.astype(np.int64) - zp_in
+    return quant_arith.requantize(centered, m, shift, e_out.zero_point, op.clamp_min,
+                                  op.clamp_max, e_out.numpy_dtype)
+
+
+@semantics(quant.AddOp)
+def _qadd(op: quant.AddOp, a, b):
+    (ma, mb, mo), (sa, sb, so) = op.multiplier, op.shift
+    ea, eb, eo = (v.type.element for v in (op.lhs, op.rhs, op.output))
+    left = np.int64(1) << quant.ADD_LEFT_SHIFT
+    xa = quant_arith.multiply_by_quantized_multiplier(
+        (a.astype(np.int64) - ea.zero_point) * left, ma, sa)
+    xb = quant_arith.multiply_by_quantized_multiplier(
+        (b.astype(np.int64) - eb.zero_point) * left, mb, sb)
+    return quant_arith.requantize(xa + xb, mo, so, eo.zero_point, op.clamp_min, op.clamp_max,
+                                  eo.numpy_dtype)

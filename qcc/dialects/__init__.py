@@ -1,5 +1,5 @@
 """Dialects: families of ops. Importing this package registers them all."""
 
-from qcc.dialects import nn
+from qcc.dialects import nn, quant
 
-__all__ = ["nn"]
+__all__ = ["nn", "quant"]

@@ -1,0 +1,319 @@
+"""The ``quant`` dialect: calibration statistics, quantize/dequantize, and the
+integer ops that fold-rescale produces.
+
+Element types are MLIR quant types (``qcc.ir.types``). Integer tensors hold storage
+integers; their quant type says what real numbers they stand for.
+
+- ``quant.stats``: identity on f32 that carries the calibrated range of its value.
+- ``quant.quantize`` / ``quant.dequantize``: f32 <-> quantized (round half to even,
+  saturating; ``(q - zp) * scale``), as ONNX QuantizeLinear / DequantizeLinear.
+- ``quant.conv2d`` / ``quant.dense``: int8 x int8 products summed in int32 plus an
+  int32 bias, result typed ``!quant.uniform<i32:f32, s_x*s_w>`` (per axis when the
+  weights are per channel).
+- ``quant.requantize``: int32 (or any quantized int) -> int8/uint8 with a Q31
+  multiplier and shift per tensor or per channel (``qcc.quant_arith``), the output
+  zero point, and clamp bounds (where ReLU and ReLU6 end up).
+- ``quant.add``: the sum of two quantized tensors of different scales, TFLite style.
+"""
+
+from __future__ import annotations
+
+import math
+
+from qcc.ir.attributes import Float, Int, Ints
+from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
+from qcc.ir.types import (
+    FloatType,
+    IntegerType,
+    QuantType,
+    TensorType,
+    UniformQuantPerAxisType,
+    UniformQuantType,
+    i32,
+)
+from qcc.quant_arith import quantize_multiplier
+
+# --------------------------------------------------------------------------- helpers
+
+
+def quant_element(t, what: str) -> QuantType:
+    if not isinstance(t, TensorType) or not isinstance(t.element, QuantType):
+        raise VerifyError(f"{what} must be a quantized tensor, got {t}")
+    return t.element
+
+
+def channel_scales(e: QuantType, channels: int) -> list[float]:
+    """Scales per channel (a per-tensor scale repeated)."""
+    if isinstance(e, UniformQuantPerAxisType):
+        return list(e.scales)
+    return [e.scale] * channels
+
+
+def zero_points(e: QuantType) -> tuple[int, ...]:
+    return e.zero_points if isinstance(e, UniformQuantPerAxisType) else (e.zero_point,)
+
+
+def accumulator_type(x: QuantType, w: QuantType, channels: int, axis: int) -> QuantType:
+    """The int32 type of sum(x * w): scale s_x * s_w (per channel if w is)."""
+    if isinstance(x, UniformQuantPerAxisType):
+        raise VerifyError("activations must be quantized per tensor")
+    if isinstance(w, UniformQuantPerAxisType):
+        return UniformQuantPerAxisType.make(i32, axis, [x.scale * s for s in w.scales],
+                                            expressed=x.expressed)
+    return UniformQuantType.make(i32, x.scale * w.scale, 0, x.expressed)
+
+
+def requant_params(in_scales: list[float], out_scale: float) -> tuple[list[int], list[int]]:
+    """(multipliers, shifts) for rescaling each input scale to the output scale."""
+    ms, shifts = [], []
+    for s in in_scales:
+        m, sh = quantize_multiplier(s / out_scale)
+        ms.append(m)
+        shifts.append(sh)
+    return ms, shifts
+
+
+# --------------------------------------------------------------------------- ops
+
+
+@register_op
+class StatsOp(Op):
+    """Identity that records the calibrated real range [min, max] of its f32 operand."""
+
+    name = "quant.stats"
+    input = operand()
+    output = result()
+    min = attr(Float)
+    max = attr(Float)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        return [operand_types[0]]
+
+    def verify_(self) -> None:
+        if not self.min <= self.max or not (math.isfinite(self.min)
+                                            and math.isfinite(self.max)):
+            raise VerifyError(f"range [{self.min}, {self.max}] is not a finite interval")
+        super().verify_()
+
+
+@register_op
+class QuantizeOp(Op):
+    """f32 -> quantized: saturate(round_half_even(x / scale) + zero_point)."""
+
+    name = "quant.quantize"
+    input = operand()
+    output = result()
+
+    def verify_(self) -> None:
+        x, y = self.input.type, self.output.type
+        e = quant_element(y, "result")
+        if not isinstance(x, TensorType) or not isinstance(x.element, FloatType):
+            raise VerifyError(f"operand must be a float tensor, got {x}")
+        if x.shape != y.shape or x.element != e.expressed:
+            raise VerifyError(f"{x} cannot be quantized to {y}")
+        _check_axis(e, y)
+
+
+@register_op
+class DequantizeOp(Op):
+    """quantized -> f32: (q - zero_point) * scale."""
+
+    name = "quant.dequantize"
+    input = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        t = operand_types[0]
+        e = quant_element(t, "operand")
+        _check_axis(e, t)
+        return [t.with_element(e.expressed)]
+
+
+def _check_axis(e: QuantType, t: TensorType) -> None:
+    if isinstance(e, UniformQuantPerAxisType) and (
+            e.axis >= t.rank or t.shape[e.axis] != len(e.scales)):
+        raise VerifyError(f"per-axis quantization on axis {e.axis} does not fit {t}")
+
+
+def _check_bias(bias_t, acc: QuantType, channels: int) -> None:
+    b = quant_element(bias_t, "bias")
+    if bias_t.shape != (channels,) or b.storage != i32:
+        raise VerifyError(f"bias must be i32 of shape [{channels}], got {bias_t}")
+    if any(z != 0 for z in zero_points(b)) or not _same_scales(b, acc, channels):
+        raise VerifyError(f"bias type {b} must have zero point 0 and the scale of the "
+                          f"accumulator {acc}")
+
+
+def _same_scales(a: QuantType, b: QuantType, channels: int) -> bool:
+    return all(math.isclose(p, q, rel_tol=1e-12) for p, q in
+               zip(channel_scales(a, channels), channel_scales(b, channels), strict=True))
+
+
+@register_op
+class Conv2dOp(Op):
+    """Integer 2-D convolution: sum((x - z_x) * (w - z_w)) + bias in int32.
+
+    Padding is with x's zero point (real zero). Attributes as ``nn.conv2d``.
+    """
+
+    name = "quant.conv2d"
+    input = operand()
+    weight = operand()
+    bias = operand(optional=True)
+    output = result()
+    strides = attr(Ints, default=(1, 1))
+    pads = attr(Ints, default=(0, 0, 0, 0))
+    dilations = attr(Ints, default=(1, 1))
+    group = attr(Int, default=1)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        from qcc.dialects.nn import Conv2dOp as FloatConv
+
+        x = quant_element(operand_types[0], "input")
+        w = quant_element(operand_types[1], "weight")
+        shape = FloatConv.infer_types(operand_types[:2], attrs)[0].shape
+        if isinstance(w, UniformQuantPerAxisType) and w.axis != 0:
+            raise VerifyError("per-channel conv weights must be quantized along axis 0")
+        acc = accumulator_type(x, w, shape[1], 1)
+        if len(operand_types) == 3:
+            _check_bias(operand_types[2], acc, shape[1])
+        return [TensorType(shape, acc)]
+
+
+@register_op
+class DenseOp(Op):
+    """Integer fully-connected: (x - z_x) @ (w - z_w) + bias in int32; w is [K, N]."""
+
+    name = "quant.dense"
+    input = operand()
+    weight = operand()
+    bias = operand(optional=True)
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        from qcc.dialects.nn import DenseOp as FloatDense
+
+        x = quant_element(operand_types[0], "input")
+        w = quant_element(operand_types[1], "weight")
+        shape = FloatDense.infer_types(operand_types[:2], attrs)[0].shape
+        if isinstance(w, UniformQuantPerAxisType) and w.axis != 1:
+            raise VerifyError("per-channel dense weights must be quantized along axis 1")
+        acc = accumulator_type(x, w, shape[-1], len(shape) - 1)
+        if len(operand_types) == 3:
+            _check_bias(operand_types[2], acc, shape[-1])
+        return [TensorType(shape, acc)]
+
+
+@register_op
+class RequantizeOp(Op):
+    """Rescale a quantized integer tensor to a per-tensor int8/uint8 type:
+    clamp(z_out + (q - z_in) * M, clamp_min, clamp_max), with M = s_in / s_out as
+    ``multiplier`` (Q31) and ``shift`` per tensor or per channel of the input."""
+
+    name = "quant.requantize"
+    input = operand()
+    output = result()
+    multiplier = attr(Ints)
+    shift = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+
+    def verify_(self) -> None:
+        t_in, t_out = self.input.type, self.output.type
+        e_in = quant_element(t_in, "operand")
+        e_out = quant_element(t_out, "result")
+        if not isinstance(e_out, UniformQuantType):
+            raise VerifyError(f"result must be quantized per tensor, got {e_out}")
+        if t_in.shape != t_out.shape:
+            raise VerifyError(f"shapes differ: {t_in} and {t_out}")
+        channels = len(e_in.scales) if isinstance(e_in, UniformQuantPerAxisType) else 1
+        ms, shifts = requant_params(channel_scales(e_in, channels), e_out.scale)
+        if list(self.multiplier) != ms or list(self.shift) != shifts:
+            raise VerifyError(f"multiplier {list(self.multiplier)} and shift "
+                              f"{list(self.shift)} do not rescale {e_in} to {e_out} "
+                              f"(expected {ms} and {shifts})")
+        if not e_out.storage_min <= self.clamp_min <= self.clamp_max <= e_out.storage_max:
+            raise VerifyError(f"clamp [{self.clamp_min}, {self.clamp_max}] is not inside the "
+                              f"storage range of {e_out}")
+
+    @staticmethod
+    def make(value, out_type: TensorType, clamp: tuple[int, int] | None = None,
+             loc=None, name: str | None = None) -> RequantizeOp:
+        """A requantize of ``value`` to ``out_type`` with derived multipliers."""
+        from qcc.diagnostics import UNKNOWN
+
+        e_in = value.type.element
+        e_out = out_type.element
+        channels = len(e_in.scales) if isinstance(e_in, UniformQuantPerAxisType) else 1
+        ms, shifts = requant_params(channel_scales(e_in, channels), e_out.scale)
+        lo, hi = clamp or (e_out.storage_min, e_out.storage_max)
+        return RequantizeOp.build(value, result_types=[out_type], loc=loc or UNKNOWN,
+                                  name=name, multiplier=ms, shift=shifts, clamp_min=lo,
+                                  clamp_max=hi)
+
+
+#: bits the inputs of quant.add are shifted left before rescaling (TFLite: 20 for int8)
+ADD_LEFT_SHIFT = 20
+
+
+def add_params(a: UniformQuantType, b: UniformQuantType,
+               out: UniformQuantType) -> tuple[list[int], list[int]]:
+    """TFLite's ADD: both inputs to a common scale 2*max(s_a, s_b) / 2^20, the sum to
+    the output scale. Returns ([m_a, m_b, m_out], [shift_a, shift_b, shift_out])."""
+    twice_max = 2 * max(a.scale, b.scale)
+    reals = [a.scale / twice_max, b.scale / twice_max,
+             twice_max / ((1 << ADD_LEFT_SHIFT) * out.scale)]
+    pairs = [quantize_multiplier(r) for r in reals]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+@register_op
+class AddOp(Op):
+    """Sum of two per-tensor quantized tensors (broadcasting) into a third type:
+    each input, minus its zero point and shifted left 20 bits, is rescaled to a
+    common scale; the sum is rescaled to the output and clamped."""
+
+    name = "quant.add"
+    lhs = operand()
+    rhs = operand()
+    output = result()
+    multiplier = attr(Ints)
+    shift = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+
+    def verify_(self) -> None:
+        from qcc.dialects.nn import broadcast_shapes
+
+        a = quant_element(self.lhs.type, "lhs")
+        b = quant_element(self.rhs.type, "rhs")
+        out = quant_element(self.output.type, "result")
+        for e in (a, b, out):
+            if not isinstance(e, UniformQuantType):
+                raise VerifyError(f"operands and result must be quantized per tensor, got {e}")
+        shape = broadcast_shapes(self.lhs.type.shape, self.rhs.type.shape)
+        if shape != self.output.type.shape:
+            raise VerifyError(f"result shape {self.output.type.shape} is not the broadcast "
+                              f"shape {shape}")
+        ms, shifts = add_params(a, b, out)
+        if list(self.multiplier) != ms or list(self.shift) != shifts:
+            raise VerifyError(f"multiplier/shift do not match the operand types (expected "
+                              f"{ms} and {shifts})")
+        if not out.storage_min <= self.clamp_min <= self.clamp_max <= out.storage_max:
+            raise VerifyError("clamp bounds are outside the result's storage range")
+
+
+def storage_clamp(e: QuantType) -> tuple[int, int]:
+    return e.storage_min, e.storage_max
+
+
+def is_quantized(t) -> bool:
+    return isinstance(t, TensorType) and isinstance(t.element, QuantType)
+
+
+def integer_storage(t) -> IntegerType | None:
+    return t.element.storage if is_quantized(t) else None
