@@ -4,7 +4,7 @@ passes run from pipeline strings, and a numpy interpreter that defines what ever
 op means.
 
     import qcc
-    module = qcc.load("examples/digits_cnn.onnx")
+    module = qcc.load("examples/models/digits_cnn.onnx")
     qcc.run_pipeline(module, "canonicalize,normalize-gemm,fold-batchnorm")
     print(qcc.print_module(module, elide_constants=True))
     outputs = qcc.run(module, {"input": x})

@@ -2,7 +2,7 @@
 interpreter, load and save arrays, write files atomically.
 
     import qcc
-    m = qcc.load("examples/digits_cnn.onnx")            # .onnx or .mlir
+    m = qcc.load("examples/models/digits_cnn.onnx")            # .onnx or .mlir
     qcc.run_pipeline(m, "canonicalize,normalize-gemm")
     outputs = qcc.run(m, {"input": x})
 """
