@@ -6,7 +6,10 @@
 | constant-fold     | evaluate ops whose operands are constants; merge equal ones     |
 | dce               | erase unused side-effect-free ops                               |
 | fold-batchnorm    | fold inference batch norm into the preceding conv2d / dense     |
+| fold-rescale      | dequantize -> op -> quantize chains into integer ops            |
+| fuse-relu         | ReLU / Clip into the clamp of the requantize before them        |
 | normalize-gemm    | Gemm / MatMul -> nn.dense(x, w[K, N], bias[N])                  |
+| quantize          | calibrated f32 graph -> quantize/dequantize + int8 weights      |
 | remove-identity   | drop Identity and Dropout                                       |
 """
 
@@ -15,7 +18,10 @@ from qcc.passes import (
     constant_fold,
     dce,
     fold_batchnorm,
+    fold_rescale,
+    fuse_relu,
     normalize_gemm,
+    quantize,
     remove_identity,
 )
 
@@ -28,6 +34,9 @@ __all__ = [
     "constant_fold",
     "dce",
     "fold_batchnorm",
+    "fold_rescale",
+    "fuse_relu",
     "normalize_gemm",
+    "quantize",
     "remove_identity",
 ]

@@ -222,7 +222,8 @@ def _batch_norm(op: nn.BatchNormOp, x, scale, bias, mean, var):
 # --------------------------------------------------------------------------- pooling
 
 
-def _pool_windows(op: nn.MaxPoolOp | nn.AvgPoolOp, x: np.ndarray, fill: float):
+def _pool_windows(op: nn.MaxPoolOp | nn.AvgPoolOp | quant.AvgPoolOp, x: np.ndarray,
+                  fill: float):
     """Windows of x padded by the explicit pads plus what ceil_mode needs at the end."""
     kh, kw = op.kernel
     dh, dw = op.attributes.get("dilations", (1, 1))
@@ -248,18 +249,22 @@ def _max_pool(op: nn.MaxPoolOp, x):
 def _avg_pool(op: nn.AvgPoolOp, x):
     cols, widths = _pool_windows(op, x, 0.0)
     total = cols.sum(axis=(2, 3), dtype=x.dtype)
-    # divisor: window positions inside the input, or inside input + explicit pads
+    return total / _pool_counts(op, x.shape, widths, x.dtype)
+
+
+def _pool_counts(op: nn.AvgPoolOp | quant.AvgPoolOp, shape, widths, dtype) -> np.ndarray:
+    """The divisor of each average: window positions inside the input, or inside the
+    input and its explicit pads (``count_include_pad``); never the ceil_mode extra."""
     p = op.pads
-    h, w = x.shape[2:]
+    h, w = shape[2:]
     mask = np.zeros((1, 1, h + widths[2][0] + widths[2][1], w + widths[3][0] + widths[3][1]),
-                    dtype=x.dtype)
+                    dtype=dtype)
     if op.count_include_pad:
         mask[:, :, :h + p[0] + p[2], :w + p[1] + p[3]] = 1
     else:
         mask[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = 1
-    kh, kw = op.kernel
-    count = windows(mask, (kh, kw), op.strides, (1, 1), total.shape[2:]).sum(axis=(2, 3))
-    return total / count
+    out_hw = op.output.type.shape[2:]
+    return windows(mask, op.kernel, op.strides, (1, 1), out_hw).sum(axis=(2, 3))
 
 
 semantics(nn.GlobalAvgPoolOp)(
@@ -390,3 +395,16 @@ def _qadd(op: quant.AddOp, a, b):
         (b.astype(np.int64) - eb.zero_point) * left, mb, sb)
     return quant_arith.requantize(xa + xb, mo, so, eo.zero_point, op.clamp_min, op.clamp_max,
                                   eo.numpy_dtype)
+
+
+@semantics(quant.AvgPoolOp)
+def _qavg_pool(op: quant.AvgPoolOp, x):
+    centered = x.astype(np.int64) - op.input.type.element.zero_point
+    cols, _ = _pool_windows(op, centered, 0)
+    return cols.sum(axis=(2, 3))
+
+
+@semantics(quant.GlobalAvgPoolOp)
+def _qglobal_avg_pool(op: quant.GlobalAvgPoolOp, x):
+    centered = x.astype(np.int64) - op.input.type.element.zero_point
+    return centered.sum(axis=tuple(range(2, x.ndim)), keepdims=True)

@@ -9,12 +9,14 @@ gemmlowp and TFLite (Jacob et al. 2018):
 - a real multiplier ``M = s_in / s_out`` (for a conv: ``s_x * s_w / s_y``) becomes a
   Q31 fixed-point multiplier ``m`` in ``[2^30, 2^31)`` and a power-of-two ``shift``
   with ``M ~= m * 2^(shift - 31)`` (:func:`quantize_multiplier`);
-- ``x * M`` is computed as ``RoundingDivideByPOT(SRDHM(x * 2^max(shift, 0), m),
-  max(-shift, 0))`` (:func:`multiply_by_quantized_multiplier`): TFLite's default
-  "double rounding". SRDHM rounds half up (toward +inf) and saturates the single
-  overflow case; the rounding shift rounds half away from zero. This is the rounding
-  qcc defines; it differs from exact rational rounding by at most one unit, and only
-  near ties (see tests/quant for the property tests that pin it down).
+- ``x * M`` is the exact 64-bit product ``x * m`` shifted right by ``31 - shift``
+  bits with one rounding, ties to even (:func:`multiply_by_quantized_multiplier`).
+  qcc chooses one rounding (TFLite's default rounds twice: SRDHM, then a rounding
+  shift, and the first rounding moves about 0.1% of outputs across a tie) and ties
+  to even (the rounding of ONNX QuantizeLinear, so an integer graph agrees with the
+  fake-quantized graph it came from even where the real result is exactly halfway,
+  which rational scale ratios make common, e.g. in average pooling). The only
+  approximation left is ``m``'s 31 bits; property tests in tests/quant pin this down.
 - then the output zero point is added and the result clamped to ``[lo, hi]`` (the
   storage range, narrowed by a fused ReLU / ReLU6 / Clip).
 
@@ -62,46 +64,26 @@ def multiplier_value(m: int, shift: int) -> float:
     return math.ldexp(m, shift - 31)
 
 
-def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
-    """gemmlowp SRDHM on int32 values: round(a * b / 2^31), ties toward +inf; the one
-    overflow case (INT32_MIN * INT32_MIN) saturates to INT32_MAX."""
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    overflow = (a == b) & (a == INT32_MIN)
-    ab = a * b  # |ab| <= 2^62: exact in int64
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    total = ab + nudge
-    # C++ '/' truncates toward zero; numpy '//' floors: correct for negatives
-    res = np.where(total >= 0, total >> 31, -((-total) >> 31))
-    return np.where(overflow, INT32_MAX, res).astype(np.int64)
-
-
-def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
-    """gemmlowp RoundingDivideByPOT: x / 2^exponent rounded half away from zero
-    (0 <= exponent <= 31)."""
-    x = np.asarray(x, dtype=np.int64)
-    e = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << e) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> e) + (remainder > threshold)
-
-
 def multiply_by_quantized_multiplier(x: np.ndarray, m: np.ndarray | int,
                                      shift: np.ndarray | int) -> np.ndarray:
-    """x * m * 2^(shift - 31) in TFLite's double-rounding integer arithmetic.
+    """round(x * m * 2^(shift - 31)), ties to even, saturated to int32.
 
-    ``x`` holds int32 values; ``m`` and ``shift`` broadcast against it (per-channel
-    requantization passes arrays shaped to the channel axis). The left shift must
-    keep ``x`` in int32 (it does for requantization, where shift <= 0 is usual);
-    values are saturated to int32 before the multiply, as a 32-bit machine would.
+    One rounding of the exact 64-bit product ``p = x * m`` by ``n = 31 - shift``
+    bits: ``floor(p / 2^n)``, plus one when the remainder is more than half, or
+    exactly half and the floor is odd. ``x`` holds int32 values and ``m`` < 2^31, so
+    ``p`` fits in int64. ``m`` and ``shift`` broadcast against ``x`` (per-channel
+    requantization passes arrays shaped to the channel axis).
     """
     x = np.asarray(x, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
-    left = np.maximum(shift, 0)
-    right = np.maximum(-shift, 0)
-    shifted = np.clip(x << left, INT32_MIN, INT32_MAX)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, m), right)
+    n = 31 - np.asarray(shift, dtype=np.int64)
+    if np.any(n < 1) or np.any(n > 62):
+        raise ValueError("requantization shift must be in [-31, 30]")
+    product = x * np.asarray(m, dtype=np.int64)
+    floor = product >> n
+    remainder = product - (floor << n)
+    half = np.int64(1) << (n - 1)
+    up = (remainder > half) | ((remainder == half) & ((floor & 1) == 1))
+    return np.clip(floor + up, INT32_MIN, INT32_MAX)
 
 
 def requantize(acc: np.ndarray, m: np.ndarray | int, shift: np.ndarray | int,

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import math
 
-from qcc.ir.attributes import Float, Int, Ints
+from qcc.ir.attributes import Bool, Float, Int, Ints
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
 from qcc.ir.types import (
     FloatType,
-    IntegerType,
     QuantType,
     TensorType,
     UniformQuantPerAxisType,
@@ -307,13 +306,66 @@ class AddOp(Op):
             raise VerifyError("clamp bounds are outside the result's storage range")
 
 
-def storage_clamp(e: QuantType) -> tuple[int, int]:
-    return e.storage_min, e.storage_max
-
-
 def is_quantized(t) -> bool:
     return isinstance(t, TensorType) and isinstance(t.element, QuantType)
 
 
-def integer_storage(t) -> IntegerType | None:
-    return t.element.storage if is_quantized(t) else None
+def _pool_accumulator(t: TensorType, shape: tuple[int, ...], count: int) -> TensorType:
+    e = quant_element(t, "input")
+    if not isinstance(e, UniformQuantType):
+        raise VerifyError("input must be quantized per tensor")
+    return TensorType(shape, UniformQuantType.make(i32, e.scale / count, 0, e.expressed))
+
+
+@register_op
+class AvgPoolOp(Op):
+    """Integer average pooling, exact: the int32 sum of ``q - z`` over each window,
+    typed with scale ``s / (KH * KW)`` so that it stands for the average; a
+    requantize follows. Only for windows that all count KH * KW positions: no
+    padding, or padding counted (``count_include_pad``) without ceil_mode windows."""
+
+    name = "quant.avg_pool"
+    input = operand()
+    output = result()
+    kernel = attr(Ints)
+    strides = attr(Ints, default=(1, 1))
+    pads = attr(Ints, default=(0, 0, 0, 0))
+    ceil_mode = attr(Bool, default=False)
+    count_include_pad = attr(Bool, default=False)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        from qcc.dialects.nn import AvgPoolOp as FloatPool
+
+        shape = FloatPool.infer_types(operand_types, attrs)[0].shape
+        if not has_constant_window(operand_types[0].shape, shape, attrs):
+            raise VerifyError("windows must all count kernel-size positions")
+        kh, kw = attrs["kernel"]
+        return [_pool_accumulator(operand_types[0], shape, kh * kw)]
+
+
+def has_constant_window(in_shape, out_shape, attrs) -> bool:
+    """Whether every window of an average pool divides by KH * KW."""
+    if any(attrs["pads"]) and not attrs["count_include_pad"]:
+        return False
+    p, (kh, kw), (sh, sw) = attrs["pads"], attrs["kernel"], attrs["strides"]
+    return ((out_shape[2] - 1) * sh + kh <= in_shape[2] + p[0] + p[2]
+            and (out_shape[3] - 1) * sw + kw <= in_shape[3] + p[1] + p[3])
+
+
+@register_op
+class GlobalAvgPoolOp(Op):
+    """Integer mean over H and W, exact: the int32 sum of ``q - z`` typed with scale
+    ``s / (H * W)``; a requantize follows."""
+
+    name = "quant.global_avg_pool"
+    input = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        from qcc.dialects.nn import GlobalAvgPoolOp as FloatPool
+
+        t = operand_types[0]
+        shape = FloatPool.infer_types(operand_types, attrs)[0].shape
+        return [_pool_accumulator(t, shape, math.prod(t.shape[2:]))]

@@ -3,7 +3,9 @@
 Each file names its pipeline in a ``// RUN: -p PIPELINE`` line and holds test cases
 separated by ``// -----``. For every case: the IR after the pipeline must satisfy
 the case's CHECK lines (in-house FileCheck), and the interpreter must give the same
-outputs before and after the pipeline on seeded random inputs.
+outputs before and after the pipeline on seeded random inputs (to 1e-5, exactly
+with ``// EQUIV: exact``, or to an absolute tolerance with ``// EQUIV: atol=X`` for
+passes that approximate by design, like quantize).
 """
 
 from __future__ import annotations
@@ -52,11 +54,31 @@ def test_golden(path: Path, chunk: str, start: int):
     # the pass output round-trips
     assert print_module(parse_module(print_module(after))) == print_module(after)
     # interpreter equivalence on seeded random inputs
+    rtol, atol = _tolerance(path.read_text())
     for seed in range(3):
         inputs = random_inputs(before.main, seed)
         want = run(before, inputs)
         got = run(after, inputs)
         assert list(want) == list(got)
         for name in want:
-            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6,
-                                       err_msg=f"{path.name} output {name}")
+            if rtol is None:
+                np.testing.assert_array_equal(got[name], want[name],
+                                              err_msg=f"{path.name} output {name}")
+            else:
+                np.testing.assert_allclose(got[name], want[name], rtol=rtol, atol=atol,
+                                           err_msg=f"{path.name} output {name}")
+
+
+def _tolerance(text: str) -> tuple[float | None, float]:
+    """``// EQUIV: exact`` (bit-identical outputs), ``// EQUIV: atol=X`` (passes that
+    approximate, like quantize), default rtol 1e-5 / atol 1e-6 (float rewrites)."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("// EQUIV:"):
+            spec = line.removeprefix("// EQUIV:").strip()
+            if spec == "exact":
+                return None, 0.0
+            key, _, value = spec.partition("=")
+            assert key == "atol", f"unknown EQUIV spec {spec!r}"
+            return 0.0, float(value)
+    return 1e-5, 1e-6

@@ -1,0 +1,204 @@
+"""``quantize``: turn a calibrated f32 graph into a fake-quantized one.
+
+Every ``quant.stats`` op (left by ``calibrate``) becomes a ``quant.quantize`` /
+``quant.dequantize`` pair whose type holds the activation's scale and zero point,
+chosen so that real zero is exact (int8 [-128, 127] or uint8 [0, 255], asymmetric).
+The weights of ``nn.conv2d`` and ``nn.dense`` become int8 constants in [-127, 127]
+with zero point 0, one scale per tensor or per output channel, followed by a
+dequantize; their bias becomes an int32 constant with scale ``s_in * s_w`` and zero
+point 0. If a bias is too large for int32 at that scale, the weight scale of that
+channel is raised until it fits (as onnxruntime does).
+
+A conv, dense or add whose only user is a ReLU or Clip is not quantized at its output:
+the range that matters is the activation's, and ``fuse-relu`` later folds the
+activation into the requantize.
+
+    %s = "quant.stats"(%x) {max = 2.0, min = -1.0}
+    =>  %q = "quant.quantize"(%x) : (tensor<4xf32>)
+                 -> tensor<4x!quant.uniform<i8:f32, 0.011764705882352941:-43>>
+        %s = "quant.dequantize"(%q) ...
+
+``exclude`` keeps ops in float (by ONNX node name, ONNX op type or IR op name): their
+weights stay f32 and they compute on dequantized inputs; their outputs are still
+quantized for the ops after them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from qcc.diagnostics import OnnxLoc, QccError
+from qcc.dialects import nn, quant
+from qcc.ir.attributes import DenseAttr
+from qcc.ir.core import Graph, Module, Op, Rewriter, Value
+from qcc.ir.types import (
+    IntegerType,
+    QuantType,
+    TensorType,
+    UniformQuantPerAxisType,
+    UniformQuantType,
+    i8,
+    i32,
+    u8,
+)
+from qcc.passes.dce import eliminate_dead_ops
+from qcc.passmanager import Pass, PassContext, register_pass
+from qcc.quant_arith import INT32_MAX, choose_scale_zero_point
+from qcc.rewrite import constant_value
+
+WEIGHT_MAX = 127  # weights are symmetric int8 in [-127, 127]
+_ACTIVATIONS = (nn.ReluOp, nn.ClipOp)
+#: producers whose following ReLU / Clip fuse-relu folds into their clamp
+_FUSABLE = (nn.Conv2dOp, nn.DenseOp, nn.AddOp)
+
+
+def is_excluded(op: Op, exclude: tuple[str, ...]) -> bool:
+    if not exclude:
+        return False
+    names = {op.name}
+    locs = op.loc.locs if hasattr(op.loc, "locs") else (op.loc,)
+    for loc in locs:
+        if isinstance(loc, OnnxLoc):
+            names.update((loc.name, loc.op_type))
+    return bool(names & set(exclude))
+
+
+def activation_type(t: TensorType, lo: float, hi: float, storage: IntegerType) -> TensorType:
+    scale, zp = choose_scale_zero_point(lo, hi, storage.min, storage.max)
+    return t.with_element(UniformQuantType.make(storage, scale, zp, t.element))
+
+
+def weight_scales(w: np.ndarray, axis: int | None) -> np.ndarray:
+    """max|w| / 127 per tensor (axis None) or per slice along ``axis``; 1.0 where 0."""
+    if axis is None:
+        m = np.array([np.abs(w).max(initial=0.0)], np.float64)
+    else:
+        m = np.abs(np.moveaxis(w, axis, 0)).reshape(w.shape[axis], -1).max(axis=1)
+        m = m.astype(np.float64)
+    return np.where(m > 0, m / WEIGHT_MAX, 1.0)
+
+
+def _quant_weight_type(w: np.ndarray, scales: np.ndarray, axis: int | None) -> QuantType:
+    if axis is None:
+        return UniformQuantType.make(i8, scales[0], 0, storage_min=-WEIGHT_MAX,
+                                     storage_max=WEIGHT_MAX)
+    return UniformQuantPerAxisType.make(i8, axis, scales, None, storage_min=-WEIGHT_MAX,
+                                        storage_max=WEIGHT_MAX)
+
+
+def _broadcast(scales: np.ndarray, rank: int, axis: int | None) -> np.ndarray:
+    if axis is None:
+        return scales.reshape(())
+    shape = [1] * rank
+    shape[axis] = scales.size
+    return scales.reshape(shape)
+
+
+def _insert_constant(rw: Rewriter, anchor: Op, data: np.ndarray, t: TensorType,
+                     name: str | None) -> Value:
+    c = nn.ConstantOp.build(value=DenseAttr(data, t), loc=anchor.loc, name=name)
+    rw.insert_before(anchor, c)
+    return c.result
+
+
+def _dequantized(rw: Rewriter, anchor: Op, q: Value) -> Value:
+    return rw.insert_before(anchor, quant.DequantizeOp.build(q, loc=anchor.loc)).result
+
+
+@register_pass
+@dataclass(frozen=True)
+class Quantize(Pass):
+    """Insert quantize/dequantize pairs from calibration and quantize weights and biases."""
+
+    name = "quantize"
+    granularity: Literal["per-tensor", "per-channel"] = "per-channel"
+    activations: Literal["int8", "uint8"] = "int8"
+    exclude: tuple[str, ...] = ()
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        storage = i8 if self.activations == "int8" else u8
+        for g in module.graphs.values():
+            if not any(isinstance(op, quant.StatsOp) for op in g.ops):
+                raise QccError(f"quantize: @{g.name} has no calibration statistics; run "
+                               "'calibrate' first (or load statistics with "
+                               "calibrate{stats=FILE})")
+            rw = Rewriter(g)
+            self._quantize_activations(g, rw, storage, ctx)
+            for op in g.walk((nn.Conv2dOp, nn.DenseOp)):
+                if is_excluded(op, self.exclude):
+                    ctx.stat("ops-kept-float")
+                    continue
+                if self._quantize_weights(op, rw, ctx):
+                    ctx.stat("weights-quantized")
+                else:
+                    ctx.stat("ops-kept-float")
+            eliminate_dead_ops(g)
+
+    def _quantize_activations(self, g: Graph, rw: Rewriter, storage: IntegerType,
+                              ctx: PassContext) -> None:
+        for stats in g.walk(quant.StatsOp):
+            x = stats.input
+            producer = x.op
+            users = stats.output.users
+            if isinstance(producer, _FUSABLE) and users and not is_excluded(
+                    producer, self.exclude) and all(isinstance(u, _ACTIVATIONS)
+                                                    for u in users):
+                rw.replace_op(stats, [x])  # the ReLU after it is quantized instead
+                continue
+            qt = activation_type(x.type, stats.min, stats.max, storage)
+            q = quant.QuantizeOp.build(x, result_types=[qt], loc=stats.loc,
+                                       name=f"{x.name_hint}_q" if x.name_hint else None)
+            rw.insert_before(stats, q)
+            dq = quant.DequantizeOp.build(q.result, loc=stats.loc)
+            rw.insert_before(stats, dq)
+            rw.replace_op(stats, [dq.result])
+            ctx.stat("activations-quantized")
+
+    def _quantize_weights(self, op: nn.Conv2dOp | nn.DenseOp, rw: Rewriter,
+                          ctx: PassContext) -> bool:
+        w = constant_value(op.weight)
+        x_dq = op.input.op
+        if w is None or not isinstance(x_dq, quant.DequantizeOp):
+            return False  # dynamic weights, or an input that is not quantized
+        s_in = x_dq.input.type.element.scale
+        axis = None
+        if self.granularity == "per-channel":
+            axis = 0 if isinstance(op, nn.Conv2dOp) else 1
+        w64 = w.astype(np.float64)
+        scales = weight_scales(w64, axis)
+        bias = constant_value(op.bias) if op.bias is not None else None
+        if op.bias is not None and bias is None:
+            return False
+        if bias is not None:
+            # raise weight scales whose bias would not fit int32 at s_in * s_w
+            b = bias.astype(np.float64)
+            need = np.abs(b) / (s_in * INT32_MAX)
+            if axis is None:
+                need = np.array([need.max(initial=0.0)])
+            if np.any(need > scales):
+                ctx.stat("weight-scales-raised-for-bias", int(np.sum(need > scales)))
+                scales = np.maximum(scales, need * (1 + 1e-6))
+        qw = np.clip(np.rint(w64 / _broadcast(scales, w.ndim, axis)), -WEIGHT_MAX, WEIGHT_MAX)
+        wt = op.weight.type.with_element(_quant_weight_type(w, scales, axis))
+        w_const = _insert_constant(rw, op, qw.astype(np.int8), wt, op.weight.name_hint)
+        operands = [op.input, _dequantized(rw, op, w_const)]
+        if bias is not None:
+            bias_scales = s_in * scales
+            qb = np.rint(bias.astype(np.float64) / (bias_scales if axis is not None
+                                                     else bias_scales[0]))
+            qb = np.clip(qb, -INT32_MAX, INT32_MAX).astype(np.int32)
+            if axis is None:
+                be = UniformQuantType.make(i32, float(bias_scales[0]), 0)
+            else:
+                be = UniformQuantPerAxisType.make(i32, 0, bias_scales)
+            b_const = _insert_constant(rw, op, qb, op.bias.type.with_element(be),
+                                       op.bias.name_hint)
+            operands.append(_dequantized(rw, op, b_const))
+        attrs = {k: op.attributes[k] for k in op.attr_defs}
+        new = type(op).build(*operands, loc=op.loc, **attrs)
+        rw.insert_before(op, new)
+        rw.replace_op(op, [new.result])
+        return True
