@@ -14,7 +14,16 @@ __version__ = "0.1.0"
 
 from qcc import dialects
 from qcc.diagnostics import PassFailure, QccError
-from qcc.driver import import_onnx, load, load_passes, parse_file, run, write_atomic
+from qcc.driver import (
+    import_onnx,
+    load,
+    load_passes,
+    parse_file,
+    quantization_pipeline,
+    quantize_model,
+    run,
+    write_atomic,
+)
 from qcc.ir import Module
 from qcc.passmanager import (
     Instrumentation,
@@ -30,5 +39,6 @@ from qcc.text import parse_module, print_module
 __all__ = [
     "Instrumentation", "Module", "Pass", "PassContext", "PassFailure", "PassManager",
     "Pipeline", "QccError", "dialects", "import_onnx", "load", "load_passes", "parse_file",
-    "parse_module", "print_module", "register_pass", "run", "run_pipeline", "write_atomic",
+    "parse_module", "print_module", "quantization_pipeline", "quantize_model", "register_pass",
+    "run", "run_pipeline", "write_atomic",
 ]

@@ -16,12 +16,15 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qcc.diagnostics import QccError
 from qcc.ir.core import Graph, Module
+
+if TYPE_CHECKING:
+    from qcc.passmanager import PassContext, Pipeline
 
 
 def import_onnx(model: Any, batch: int = 1) -> Module:
@@ -160,3 +163,59 @@ def run(module: Module, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
     from qcc.interpreter import run as interpret
 
     return interpret(module, inputs)
+
+
+#: float clean-up before calibration: what `qcc quantize` runs first
+PREPARE_PIPELINE = "canonicalize,normalize-gemm,fold-batchnorm,canonicalize"
+
+
+def quantization_pipeline(method: str = "minmax", granularity: str = "per-channel",
+                          activations: str = "int8", exclude: tuple[str, ...] = (),
+                          data: str | None = None, stats: str | None = None,
+                          save_stats: str | None = None, integer: bool = True) -> Pipeline:
+    """The pipeline `qcc quantize` runs: float clean-up, calibrate, quantize and (for
+    the integer program) fold-rescale and fuse-relu."""
+    from qcc.passmanager import Pipeline
+
+    pipeline = Pipeline.parse(PREPARE_PIPELINE)
+    calib = {"method": method}
+    if data:
+        calib["data"] = str(data)
+    if stats:
+        calib["stats"] = str(stats)
+    if save_stats:
+        calib["save_stats"] = str(save_stats)
+    pipeline.add("calibrate", **calib)
+    qopts: dict[str, Any] = {"granularity": granularity, "activations": activations}
+    if exclude:
+        qopts["exclude"] = tuple(exclude)
+    pipeline.add("quantize", **qopts)
+    if integer:
+        pipeline.add("fold-rescale").add("fuse-relu")
+    return pipeline
+
+
+def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax",
+                   granularity: str = "per-channel", activations: str = "int8",
+                   exclude: tuple[str, ...] = (), stats: str | None = None,
+                   save_stats: str | None = None, integer: bool = True,
+                   ctx: PassContext | None = None) -> Module:
+    """Quantize ``module`` in place and return it.
+
+    ``calib_data`` is a path (a .npz file or a folder of .npy/.npz files) or an
+    iterable of {input name: array} batches. With ``integer=False`` the result is the
+    fake-quantized graph (quantize/dequantize around float ops), which
+    ``qcc export-qdq`` writes as ONNX QDQ; otherwise the integer program.
+    """
+    from qcc.passmanager import PassContext
+
+    ctx = ctx or PassContext()
+    data = None
+    if isinstance(calib_data, str | os.PathLike):
+        data = str(calib_data)
+    elif calib_data is not None:
+        ctx.data["calibration_data"] = calib_data
+    pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude), data,
+                                     stats, save_stats, integer)
+    pipeline.run(module, ctx)
+    return module

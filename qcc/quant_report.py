@@ -1,0 +1,191 @@
+"""Per-layer quantization error: float vs fake-quantized vs integer program.
+
+For every quantized activation (a ``quant.quantize`` of the fake-quantized graph,
+named ``<tensor>_q``) the report runs three graphs on the same inputs and measures,
+against the float graph's value of ``<tensor>``:
+
+- the SQNR of the fake-quantized graph's dequantized value,
+- the SQNR of the integer graph's value (dequantized with its type),
+- the fraction of the integer graph's values that sit at a clamp bound of the
+  requantize that produced them while the unclamped value lay beyond it (clipping),
+
+and names the first layer whose integer SQNR falls below a threshold: where to look
+first when accuracy drops.
+
+SQNR = 10 log10(sum(x^2) / sum((x - x_q)^2)) in dB; infinite when equal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qcc.dialects import quant
+from qcc.interpreter import qparams, run
+from qcc.ir.core import Module, Value
+from qcc.ir.types import QuantType, TensorType
+from qcc.quant_arith import multiply_by_quantized_multiplier
+
+
+def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio of ``approx`` against ``reference`` (dB)."""
+    ref = np.asarray(reference, np.float64)
+    noise = float(np.sum((ref - np.asarray(approx, np.float64)) ** 2))
+    signal = float(np.sum(ref ** 2))
+    if noise == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
+
+
+@dataclass
+class LayerError:
+    tensor: str
+    op: str
+    type: str
+    sqnr_fake_quant: float
+    sqnr_integer: float | None
+    clipped: float | None = None
+
+
+@dataclass
+class QuantReport:
+    layers: list[LayerError] = field(default_factory=list)
+    output_sqnr: dict[str, float] = field(default_factory=dict)
+    threshold_db: float = 20.0
+
+    @property
+    def first_bad_layer(self) -> LayerError | None:
+        for layer in self.layers:
+            value = layer.sqnr_integer if layer.sqnr_integer is not None else \
+                layer.sqnr_fake_quant
+            if value < self.threshold_db:
+                return layer
+        return None
+
+    def to_markdown(self) -> str:
+        lines = ["| tensor | produced by | type | SQNR fake-quant (dB) | SQNR integer (dB) "
+                 "| clipped |", "|---|---|---|---:|---:|---:|"]
+        for r in self.layers:
+            integer = "-" if r.sqnr_integer is None else f"{r.sqnr_integer:.1f}"
+            clipped = "-" if r.clipped is None else f"{100 * r.clipped:.2f}%"
+            lines.append(f"| {r.tensor} | {r.op} | `{r.type}` | {r.sqnr_fake_quant:.1f} | "
+                         f"{integer} | {clipped} |")
+        for name, value in self.output_sqnr.items():
+            lines.append(f"\noutput `{name}`: SQNR {value:.1f} dB against float")
+        bad = self.first_bad_layer
+        lines.append("" if bad is None else
+                     f"\nfirst layer below {self.threshold_db:.0f} dB: `{bad.tensor}` ({bad.op})")
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict:
+        bad = self.first_bad_layer
+        return {"threshold_db": self.threshold_db,
+                "first_bad_layer": None if bad is None else bad.tensor,
+                "output_sqnr_db": {k: _finite(v) for k, v in self.output_sqnr.items()},
+                "layers": [{"tensor": r.tensor, "op": r.op, "type": r.type,
+                            "sqnr_fake_quant_db": _finite(r.sqnr_fake_quant),
+                            "sqnr_integer_db": None if r.sqnr_integer is None
+                            else _finite(r.sqnr_integer),
+                            "clipped_fraction": r.clipped} for r in self.layers]}
+
+
+def _finite(x: float) -> float | str:
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def _record(module: Module, inputs: Mapping[str, np.ndarray]) -> dict[Value, np.ndarray]:
+    """Every value the graph computes on ``inputs``."""
+    values: dict[Value, np.ndarray] = {}
+    run(module, inputs, observer=values.__setitem__)
+    return values
+
+
+def _by_name(values: dict[Value, np.ndarray]) -> dict[str, tuple[Value, np.ndarray]]:
+    return {v.name_hint: (v, a) for v, a in values.items() if v.name_hint}
+
+
+def _dequantized(v: Value, a: np.ndarray) -> np.ndarray:
+    t = v.type
+    if isinstance(t, TensorType) and isinstance(t.element, QuantType):
+        scale, zp = qparams(t)
+        return (a.astype(np.int64) - zp) * scale
+    return a.astype(np.float64)
+
+
+def _clipped_fraction(op: quant.RequantizeOp, acc: np.ndarray) -> float:
+    from qcc.interpreter import _per_channel
+
+    _, zp_in = qparams(op.input.type)
+    m = _per_channel(op.multiplier, op.input.type)
+    shift = _per_channel(op.shift, op.input.type)
+    unclamped = multiply_by_quantized_multiplier(acc.astype(np.int64) - zp_in, m, shift) \
+        + op.output.type.element.zero_point
+    clipped = (unclamped < op.clamp_min) | (unclamped > op.clamp_max)
+    return float(np.mean(clipped)) if clipped.size else 0.0
+
+
+def quant_error_report(float_module: Module, fake_quant: Module, integer: Module | None,
+                       batches: Iterable[Mapping[str, np.ndarray]],
+                       threshold_db: float = 20.0) -> QuantReport:
+    """Compare the three graphs tensor by tensor over ``batches`` of inputs."""
+    sums: dict[str, list[float]] = {}
+    out_sums: dict[str, list[float]] = {}
+    order: list[tuple[str, str, str]] = []
+    for fq_op in fake_quant.main.ops:
+        if isinstance(fq_op, quant.QuantizeOp) and fq_op.output.name_hint:
+            src = fq_op.input
+            producer = src.op.name if src.op is not None else "input"
+            order.append((fq_op.output.name_hint, producer, str(fq_op.output.type.element)))
+    for batch in batches:
+        f_all = _record(float_module, batch)
+        f = _by_name(f_all)
+        q = _by_name(_record(fake_quant, batch))
+        i_all = _record(integer, batch) if integer is not None else {}
+        i = _by_name(i_all)
+        for qname, _, _ in order:
+            fname = qname.removesuffix("_q")
+            if fname not in f or qname not in q:
+                continue
+            ref = f[fname][1].astype(np.float64)
+            acc = sums.setdefault(qname, [0.0, 0.0, 0.0, 0.0, 0.0])
+            acc[0] += float(np.sum(ref ** 2))
+            acc[1] += float(np.sum((ref - _dequantized(*q[qname])) ** 2))
+            if qname in i:
+                v, a = i[qname]
+                acc[2] += float(np.sum((ref - _dequantized(v, a)) ** 2))
+                if isinstance(v.op, quant.RequantizeOp) and v.op.input in i_all:
+                    acc[3] += _clipped_fraction(v.op, i_all[v.op.input]) * a.size
+                    acc[4] += a.size
+            else:
+                acc[2] = math.nan
+        g = float_module.main
+        outs_f = {n: f_all[v] for n, v in zip(g.output_names, g.outputs, strict=True)}
+        outs_i = run(integer if integer is not None else fake_quant, batch)
+        for name, ref in outs_f.items():
+            s = out_sums.setdefault(name, [0.0, 0.0])
+            s[0] += float(np.sum(ref.astype(np.float64) ** 2))
+            s[1] += float(np.sum((ref.astype(np.float64) - outs_i[name]) ** 2))
+    report = QuantReport(threshold_db=threshold_db)
+    for qname, producer, type_text in order:
+        if qname not in sums:
+            continue
+        sig, n_fq, n_int, clipped, count = sums[qname]
+        report.layers.append(LayerError(
+            qname.removesuffix("_q"), producer, type_text, _ratio_db(sig, n_fq),
+            None if math.isnan(n_int) or integer is None else _ratio_db(sig, n_int),
+            clipped / count if count else None))
+    report.output_sqnr = {k: _ratio_db(s, n) for k, (s, n) in out_sums.items()}
+    return report
+
+
+def _ratio_db(signal: float, noise: float) -> float:
+    if noise == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
