@@ -2,6 +2,7 @@
 
 | pass              | what it does                                                    |
 |-------------------|-----------------------------------------------------------------|
+| calibrate         | quant.stats ranges by minmax, percentile, entropy or mse        |
 | canonicalize      | local simplifications to a fixed point, folding, dead code      |
 | constant-fold     | evaluate ops whose operands are constants; merge equal ones     |
 | dce               | erase unused side-effect-free ops                               |
@@ -14,6 +15,7 @@
 """
 
 from qcc.passes import (
+    calibrate,
     canonicalize,
     constant_fold,
     dce,
@@ -30,6 +32,7 @@ DEFAULT_PIPELINE = "canonicalize,normalize-gemm,fold-batchnorm,canonicalize"
 
 __all__ = [
     "DEFAULT_PIPELINE",
+    "calibrate",
     "canonicalize",
     "constant_fold",
     "dce",

@@ -152,7 +152,8 @@ class Quantize(Pass):
             q = quant.QuantizeOp.build(x, result_types=[qt], loc=stats.loc,
                                        name=f"{x.name_hint}_q" if x.name_hint else None)
             rw.insert_before(stats, q)
-            dq = quant.DequantizeOp.build(q.result, loc=stats.loc)
+            dq = quant.DequantizeOp.build(q.result, loc=stats.loc,
+                                          name=f"{x.name_hint}_dq" if x.name_hint else None)
             rw.insert_before(stats, dq)
             rw.replace_op(stats, [dq.result])
             ctx.stat("activations-quantized")

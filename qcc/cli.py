@@ -98,6 +98,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save outputs: .npy (one output) or .npz (by output name)")
     _add_pass_args(p, required=False)
 
+    p = sub.add_parser(
+        "quantize", help="calibrate and quantize a model to an int8 integer program",
+        description="Run the float clean-up, calibration on --calib-data, quantization and "
+                    "the integer folding; print or write the resulting IR. The pipeline "
+                    "used is printed to stderr so that 'qcc opt' can replay it.")
+    _add_model_args(p)
+    p.add_argument("--calib-data", metavar="PATH",
+                   help="calibration inputs: a .npz file or a folder of .npy/.npz files "
+                        "(arrays named like the model inputs, samples along axis 0); "
+                        "without it, random inputs are used with a warning")
+    p.add_argument("--calibration", default="minmax",
+                   choices=["minmax", "percentile", "entropy", "mse"],
+                   help="how activation ranges are chosen (default minmax)")
+    p.add_argument("--granularity", default="per-channel",
+                   choices=["per-tensor", "per-channel"], help="weight scales (default "
+                                                               "per-channel)")
+    p.add_argument("--activations", default="int8", choices=["int8", "uint8"],
+                   help="activation storage type (default int8)")
+    p.add_argument("--exclude", default="", metavar="NAMES",
+                   help="comma-separated ONNX node names or op types to keep in float")
+    p.add_argument("--stats", metavar="FILE.json",
+                   help="load calibration statistics instead of calibrating")
+    p.add_argument("--save-stats", metavar="FILE.json", help="save calibration statistics")
+    p.add_argument("--fake-quant", action="store_true",
+                   help="stop after quantize: quantize/dequantize around float ops (the "
+                        "form export-qdq writes)")
+    p.add_argument("--report", metavar="FILE.md|FILE.json",
+                   help="write the per-layer error report (float vs fake-quant vs integer "
+                        "SQNR, clipping), measured on --eval-data or else the calibration "
+                        "data")
+    p.add_argument("--eval-data", metavar="PATH",
+                   help="inputs the report is measured on (same forms as --calib-data)")
+    _add_print_args(p)
+
     sub.add_parser("passes", help="list the registered passes and their options")
     return parser
 
@@ -193,6 +227,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from qcc import driver
+
+    module = driver.load(args.input, batch=args.batch)
+    exclude = tuple(n for n in args.exclude.split(",") if n)
+    pipeline = driver.quantization_pipeline(
+        args.calibration, args.granularity, args.activations, exclude, args.calib_data,
+        args.stats, args.save_stats, integer=not args.fake_quant)
+    print(f"qcc: pipeline: {pipeline}", file=sys.stderr)
+    if not args.report:
+        pipeline.run(module)
+    else:
+        # run in three stages to keep the float and fake-quantized graphs for the report
+        from qcc.passmanager import Pipeline
+
+        entries = pipeline.entries
+        n_prepare = len(Pipeline.parse(driver.PREPARE_PIPELINE))
+        n_fake = len(entries) - (0 if args.fake_quant else 2)
+        Pipeline(entries[:n_prepare]).run(module)
+        float_module = module.clone()
+        Pipeline(entries[n_prepare:n_fake]).run(module)
+        fake = module.clone()
+        Pipeline(entries[n_fake:]).run(module)
+        _write_report(args, float_module, fake, None if args.fake_quant else module)
+    _emit_ir(module, args)
+    return 0
+
+
+def _write_report(args: argparse.Namespace, float_module, fake, integer) -> None:
+    import json
+
+    from qcc import driver
+    from qcc.calibration import iterate_batches
+    from qcc.quant_report import quant_error_report
+
+    data = args.eval_data or args.calib_data
+    if not data:
+        raise QccError("--report needs inputs to measure on: give --eval-data or --calib-data")
+    batches = iterate_batches(data, float_module.main)
+    report = quant_error_report(float_module, fake, integer, batches)
+    text = json.dumps(report.to_json(), indent=2) + "\n" if args.report.endswith(".json") \
+        else report.to_markdown()
+    driver.write_atomic(args.report, text)
+    bad = report.first_bad_layer
+    for name, value in report.output_sqnr.items():
+        print(f"qcc: output {name}: SQNR {value:.1f} dB", file=sys.stderr)
+    if bad is not None:
+        print(f"qcc: first layer below {report.threshold_db:.0f} dB: {bad.tensor} ({bad.op})",
+              file=sys.stderr)
+
+
 def cmd_passes(args: argparse.Namespace) -> int:
     from qcc.passmanager import PASS_REGISTRY, _load_builtin_passes
 
@@ -206,7 +291,8 @@ def cmd_passes(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"import": cmd_import, "opt": cmd_opt, "run": cmd_run, "passes": cmd_passes}
+COMMANDS = {"import": cmd_import, "opt": cmd_opt, "run": cmd_run, "quantize": cmd_quantize,
+            "passes": cmd_passes}
 
 
 def main(argv: list[str] | None = None) -> int:

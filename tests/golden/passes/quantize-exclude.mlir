@@ -14,9 +14,9 @@ module {
   }
 }
 // CHECK-LABEL: func.func @main
-// CHECK: %a = "nn.dense"(%sx, %w) : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+// CHECK: %a = "nn.dense"(%x_dq, %w) : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
 // CHECK-NEXT: %a_q = "quant.quantize"(%a)
-// CHECK-NEXT: %sa = "quant.dequantize"(%a_q)
+// CHECK-NEXT: %a_dq = "quant.dequantize"(%a_q)
 // CHECK: "quant.dequantize"(%w_1)
-// CHECK: %b = "nn.dense"(%sa, %{{[0-9]+}}) : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+// CHECK: %b = "nn.dense"(%a_dq, %{{[0-9]+}}) : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
 // CHECK-NEXT: %b_q = "quant.quantize"(%b)

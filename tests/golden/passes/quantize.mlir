@@ -18,13 +18,13 @@ module {
 }
 // CHECK-LABEL: func.func @main
 // CHECK-NEXT: %x_q = "quant.quantize"(%x) : (tensor<2x4xf32>) -> tensor<2x4x!quant.uniform<i8:f32, 0.03137254901960784:0>>
-// CHECK-NEXT: %sx = "quant.dequantize"(%x_q)
+// CHECK-NEXT: %x_dq = "quant.dequantize"(%x_q)
 // CHECK-NEXT: %w = "nn.constant"() {value = dense<{{\[\[}}64, -127, 16], [127, 0, -32], [-32, 64, 127], [0, 16, -64]]> : tensor<4x3x!quant.uniform<i8<-127:127>:f32:1, {0.007874015748031496:0, 0.007874015748031496:0, 0.015748031496062992:0}>>}
 // CHECK-NEXT: %[[W:[0-9]+]] = "quant.dequantize"(%w)
 // CHECK-NEXT: %b = "nn.constant"() {value = dense<[405, -810, 607]> : tensor<3x!quant.uniform<i32:f32:0, {0.0002470279450362822:0, 0.0002470279450362822:0, 0.0004940558900725645:0}>>}
 // CHECK-NEXT: %[[B:[0-9]+]] = "quant.dequantize"(%b)
-// CHECK-NEXT: %d = "nn.dense"(%sx, %[[W]], %[[B]])
+// CHECK-NEXT: %d = "nn.dense"(%x_dq, %[[W]], %[[B]])
 // CHECK-NEXT: %r = "nn.relu"(%d)
 // CHECK-NEXT: %r_q = "quant.quantize"(%r) : (tensor<2x3xf32>) -> tensor<2x3x!quant.uniform<i8:f32, 0.023529411764705882:-128>>
-// CHECK-NEXT: %sr = "quant.dequantize"(%r_q)
+// CHECK-NEXT: %r_dq = "quant.dequantize"(%r_q)
 // CHECK-NOT: quant.stats

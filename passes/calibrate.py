@@ -1,0 +1,159 @@
+"""``calibrate``: record the calibrated range of every float activation.
+
+Runs the FP32 interpreter over calibration data (or loads statistics saved by an
+earlier run), derives each activation's range by ``method`` (``qcc.calibration``:
+minmax, percentile, entropy, mse) and inserts after it an identity that carries the
+range; every other use of the value reads the identity::
+
+    %y = "nn.relu"(%x) ...
+    %z = "nn.tanh"(%y) ...
+  becomes
+    %x_stats = "quant.stats"(%x) {max = 2.9, min = -3.1} ...   // top of the graph
+    %y = "nn.relu"(%x_stats) ...
+    %y_stats = "quant.stats"(%y) {max = 2.9, min = 0.0} ...
+    %z = "nn.tanh"(%y_stats) ...
+
+Calibrated values: f32 graph arguments and f32 results of ops that depend on an
+argument (constants and what is computed from constants only are not activations).
+Running the pass again updates the existing ``quant.stats`` ops. The statistics and
+ranges also go to ``ctx.data["calibration"]`` (a ``CalibrationResult``).
+
+Data: ``data=PATH`` (a .npz, a .npy or a folder of them), else
+``ctx.data["calibration_data"]`` (a path, a mapping of arrays or an iterable of
+{input name: array}); ``stats=FILE`` loads statistics instead of running the model;
+``save-stats=FILE`` writes the raw statistics (any method can be derived from them
+later). Without any of these the pass calibrates on ``random-samples`` seeded
+standard-normal samples and warns that the ranges mean nothing for real inputs.
+``ctx.data["progress"]`` (True / False) forces the stderr progress bar on or off; by
+default it shows on a terminal only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from qcc.calibration import (
+    DEFAULT_NUM_BINS,
+    DEFAULT_PERCENTILE,
+    CalibrationData,
+    CalibrationResult,
+    Collector,
+    TensorStats,
+    calibrated_values,
+    compute_range,
+    load_stats,
+    random_samples,
+    save_stats,
+)
+from qcc.diagnostics import UNKNOWN, QccError, warn
+from qcc.dialects import quant
+from qcc.ir.core import Graph, Module, Rewriter, Value
+from qcc.passmanager import Pass, PassContext, register_pass
+
+
+def record_ranges(graph: Graph, values: dict[Value, str],
+                  ranges: dict[str, tuple[float, float]]) -> tuple[int, int]:
+    """Put a ``quant.stats`` with its range after each value (graph arguments: at the
+    top) and route the value's other uses through it; an existing ``quant.stats`` of
+    the value is updated instead. Returns (inserted, updated)."""
+    rw = Rewriter(graph)
+    top = graph.ops[0]
+    inserted = updated = 0
+    last_after: dict[object, object] = {}
+    for v, name in values.items():
+        lo, hi = ranges[name]
+        existing = next((u for u in v.users if isinstance(u, quant.StatsOp)), None)
+        if existing is not None:
+            existing.attributes["min"] = float(lo)
+            existing.attributes["max"] = float(hi)
+            stats = existing
+            updated += 1
+        else:
+            loc = v.op.loc if v.op is not None else UNKNOWN
+            stats = quant.StatsOp.build(v, loc=loc, name=f"{name}_stats", min=float(lo),
+                                        max=float(hi))
+            if v.op is None:
+                rw.insert_before(top, stats)
+            else:  # after the op (and after the stats of its earlier results)
+                anchor = last_after.get(v.op, v.op)
+                rw.insert_after(anchor, stats)
+                last_after[v.op] = stats
+            inserted += 1
+        if any(u.op is not stats for u in v.uses):
+            rw.replace_uses(v, stats.output)
+            stats.set_operand(0, v)  # the one use that must stay
+    return inserted, updated
+
+
+@register_pass
+@dataclass(frozen=True)
+class Calibrate(Pass):
+    """Calibrate activation ranges (minmax, percentile, entropy, mse) into quant.stats ops."""
+
+    name = "calibrate"
+    method: Literal["minmax", "percentile", "entropy", "mse"] = "minmax"
+    #: calibration data: .npz, .npy or a folder of them ("" = ctx.data["calibration_data"])
+    data: str = ""
+    #: load raw statistics from this JSON file instead of running the model
+    stats: str = ""
+    #: write the raw statistics to this JSON file
+    save_stats: str = ""
+    percentile: float = DEFAULT_PERCENTILE
+    num_bins: int = DEFAULT_NUM_BINS
+    symmetric: bool = False
+    #: seeded standard-normal samples used when there is no data (with a warning)
+    random_samples: int = 16
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.percentile <= 100.0:
+            raise ValueError(f"percentile must be in (0, 100], got {self.percentile}")
+        if self.num_bins < 1:
+            raise ValueError(f"num-bins must be >= 1, got {self.num_bins}")
+        if self.random_samples < 1:
+            raise ValueError(f"random-samples must be >= 1, got {self.random_samples}")
+        if self.data and self.stats:
+            raise ValueError("give data= (to collect statistics) or stats= (to load them), "
+                             "not both")
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        graph = module.main
+        values = calibrated_values(graph)
+        stats, num_samples = self._statistics(graph, values, ctx)
+        if self.save_stats:
+            save_stats(self.save_stats, stats, num_samples)
+        ranges = {name: compute_range(stats[name], self.method, percentile=self.percentile,
+                                      symmetric=self.symmetric, num_bins=self.num_bins)
+                  for name in values.values()}
+        if values:
+            record_ranges(graph, values, ranges)
+        ctx.data["calibration"] = CalibrationResult(
+            self.method, self.symmetric, num_samples,
+            {n: stats[n] for n in values.values()}, ranges)
+        ctx.stat("tensors-calibrated", len(values))
+        ctx.stat("samples-seen", num_samples)
+
+    def _statistics(self, graph: Graph, values: dict[Value, str], ctx: PassContext
+                    ) -> tuple[dict[str, TensorStats], int]:
+        if self.stats:
+            stats, n = load_stats(self.stats, self.num_bins)
+            for v, name in values.items():
+                if name not in stats:
+                    raise QccError(f"calibration statistics {self.stats} have no entry for "
+                                   f"tensor '{name}' ({v.type}); were they collected on "
+                                   "another model (or before other passes)?")
+            return stats, n
+        if not values:
+            return {}, 0
+        source = self.data or ctx.data.get("calibration_data")
+        if source is None or (isinstance(source, str) and not source):
+            warn(f"calibrate: no calibration data (data=..., stats=... or "
+                 f"ctx.data['calibration_data']); calibrating on {self.random_samples} "
+                 f"random standard-normal samples (seed {self.seed}). THESE RANGES ARE "
+                 "MEANINGLESS FOR REAL INPUTS and the quantized model will be inaccurate; "
+                 "give representative data, e.g. calibrate{data=calib.npz}")
+            source = random_samples(graph, self.random_samples, self.seed)
+        collector = Collector(graph, self.num_bins)
+        collector.collect(CalibrationData(graph, source), progress=ctx.data.get("progress"))
+        return collector.stats, collector.num_samples
