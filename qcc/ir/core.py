@@ -541,9 +541,16 @@ class Rewriter:
         self.erase(op)
 
     def erase(self, op: Op) -> None:
+        """Erase ``op`` (a no-op if it is already gone), then every side-effect-free op
+        that only it used, so that dead ops never block a pattern's use-count checks."""
+        if op.graph is None:
+            return
         operand_ops = [v.op for v in op.operands if v.op is not None]
         self.graph.erase(op)
         self.erased += 1
         self._notify("erased", op)
         for o in operand_ops:
-            self._notify("modified", o)
+            if o.graph is self.graph and o.pure and not any(r.uses for r in o.results):
+                self.erase(o)
+            else:
+                self._notify("modified", o)

@@ -14,9 +14,9 @@ module {
   }
 }
 // CHECK-LABEL: func.func @main
-// CHECK: %w_1 = "nn.constant"() {value = dense<{{\[\[\[\[}}1.0]]], {{\[\[\[}}2.0]]]]> : tensor<2x1x1x1xf32>}
+// CHECK: %w = "nn.constant"() {value = dense<{{\[\[\[\[}}1.0]]], {{\[\[\[}}2.0]]]]> : tensor<2x1x1x1xf32>}
 // CHECK-NEXT: %[[B:[0-9]+]] = "nn.constant"() {value = dense<[-1.5, -2.0]> : tensor<2xf32>}
-// CHECK-NEXT: %y = "nn.conv2d"(%x, %w_1, %[[B]])
+// CHECK-NEXT: %y = "nn.conv2d"(%x, %w, %[[B]])
 // CHECK-NOT: nn.batch_norm
 // CHECK: return %y
 

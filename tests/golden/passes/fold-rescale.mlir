@@ -66,3 +66,60 @@ module {
 // CHECK-NEXT: %sm_q = "quant.quantize"(%sm)
 // CHECK-NEXT: %ssm = "quant.dequantize"(%sm_q)
 // CHECK-NEXT: return %ssm
+
+// -----
+
+// Average pooling (an exact window sum, then one requantize), transpose on the
+// integers, and two quantize(dequantize) to new types, which fold into one
+// requantize: one rounding instead of two, so a result may move by one code (0.04).
+// EQUIV: atol=0.041
+module {
+  func.func @main(%x: tensor<1x1x4x4xf32>) -> (tensor<1x1x2x2xf32>) {
+    %q = "quant.quantize"(%x) : (tensor<1x1x4x4xf32>) -> tensor<1x1x4x4x!quant.uniform<i8:f32, 0.03:3>>
+    %d = "quant.dequantize"(%q) : (tensor<1x1x4x4x!quant.uniform<i8:f32, 0.03:3>>) -> tensor<1x1x4x4xf32>
+    %p = "nn.avg_pool"(%d) {ceil_mode = false, count_include_pad = false, kernel = [2, 2], pads = [0, 0, 0, 0], strides = [2, 2]} : (tensor<1x1x4x4xf32>) -> tensor<1x1x2x2xf32>
+    %pq = "quant.quantize"(%p) : (tensor<1x1x2x2xf32>) -> tensor<1x1x2x2x!quant.uniform<i8:f32, 0.02:0>>
+    %pd = "quant.dequantize"(%pq) : (tensor<1x1x2x2x!quant.uniform<i8:f32, 0.02:0>>) -> tensor<1x1x2x2xf32>
+    %t = "nn.transpose"(%pd) {perm = [0, 1, 3, 2]} : (tensor<1x1x2x2xf32>) -> tensor<1x1x2x2xf32>
+    %tq = "quant.quantize"(%t) : (tensor<1x1x2x2xf32>) -> tensor<1x1x2x2x!quant.uniform<i8:f32, 0.02:0>>
+    %td = "quant.dequantize"(%tq) : (tensor<1x1x2x2x!quant.uniform<i8:f32, 0.02:0>>) -> tensor<1x1x2x2xf32>
+    %a = "quant.quantize"(%td) : (tensor<1x1x2x2xf32>) -> tensor<1x1x2x2x!quant.uniform<i8:f32, 0.05:-10>>
+    %ad = "quant.dequantize"(%a) : (tensor<1x1x2x2x!quant.uniform<i8:f32, 0.05:-10>>) -> tensor<1x1x2x2xf32>
+    %b = "quant.quantize"(%ad) : (tensor<1x1x2x2xf32>) -> tensor<1x1x2x2x!quant.uniform<i8:f32, 0.04:1>>
+    %bd = "quant.dequantize"(%b) : (tensor<1x1x2x2x!quant.uniform<i8:f32, 0.04:1>>) -> tensor<1x1x2x2xf32>
+    return %bd : tensor<1x1x2x2xf32>
+  }
+}
+// CHECK-LABEL: func.func @main
+// CHECK-NEXT: %q = "quant.quantize"(%x)
+// CHECK-NEXT: %[[SUM:[0-9]+]] = "quant.avg_pool"(%q) {ceil_mode = false, count_include_pad = false, kernel = [2, 2], pads = [0, 0, 0, 0], strides = [2, 2]} : (tensor<1x1x4x4x!quant.uniform<i8:f32, 0.03:3>>) -> tensor<1x1x2x2x!quant.uniform<i32:f32, 0.0075:0>>
+// CHECK-NEXT: %pq = "quant.requantize"(%[[SUM]])
+// CHECK-NEXT: %[[T:[0-9a-z_]+]] = "nn.transpose"(%pq) {perm = [0, 1, 3, 2]} : (tensor<1x1x2x2x!quant.uniform<i8:f32, 0.02:0>>) -> tensor<1x1x2x2x!quant.uniform<i8:f32, 0.02:0>>
+// CHECK-NEXT: %b = "quant.requantize"(%[[T]]) {clamp_max = 127, clamp_min = -128, multiplier = [1073741824], shift = [0]} : (tensor<1x1x2x2x!quant.uniform<i8:f32, 0.02:0>>) -> tensor<1x1x2x2x!quant.uniform<i8:f32, 0.04:1>>
+// CHECK-NOT: quant.requantize
+// CHECK-NEXT: %bd = "quant.dequantize"(%b)
+// CHECK-NEXT: return %bd
+
+// -----
+
+// A round trip to another type and back folds into an identity requantize, which
+// disappears; quantize(dequantize(x)) to x's own type is x. (The folded graph skips
+// the trip's two roundings: at most half a 0.05 step plus half a 0.02 step apart.)
+// EQUIV: atol=0.035
+module {
+  func.func @main(%x: tensor<4xf32>) -> (tensor<4xf32>) {
+    %q = "quant.quantize"(%x) : (tensor<4xf32>) -> tensor<4x!quant.uniform<i8:f32, 0.02:0>>
+    %d = "quant.dequantize"(%q) : (tensor<4x!quant.uniform<i8:f32, 0.02:0>>) -> tensor<4xf32>
+    %a = "quant.quantize"(%d) : (tensor<4xf32>) -> tensor<4x!quant.uniform<i8:f32, 0.05:-10>>
+    %ad = "quant.dequantize"(%a) : (tensor<4x!quant.uniform<i8:f32, 0.05:-10>>) -> tensor<4xf32>
+    %b = "quant.quantize"(%ad) : (tensor<4xf32>) -> tensor<4x!quant.uniform<i8:f32, 0.02:0>>
+    %bd = "quant.dequantize"(%b) : (tensor<4x!quant.uniform<i8:f32, 0.02:0>>) -> tensor<4xf32>
+    %c = "quant.quantize"(%bd) : (tensor<4xf32>) -> tensor<4x!quant.uniform<i8:f32, 0.02:0>>
+    %cd = "quant.dequantize"(%c) : (tensor<4x!quant.uniform<i8:f32, 0.02:0>>) -> tensor<4xf32>
+    return %cd : tensor<4xf32>
+  }
+}
+// CHECK-LABEL: func.func @main
+// CHECK-NEXT: %q = "quant.quantize"(%x)
+// CHECK-NEXT: %cd = "quant.dequantize"(%q)
+// CHECK-NEXT: return %cd
