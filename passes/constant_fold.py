@@ -6,6 +6,16 @@ addressed) and dead ops dropped.
 
     %c = "nn.transpose"(%w) {perm = [1, 0]} ...   // %w constant
     =>  %c = "nn.constant"() {value = dense<...>} ...
+
+Quantized constants stay quantized: ``quant.dequantize`` of a constant is not folded
+(fold-rescale needs the integer weights and biases of a fake-quantized graph, such
+as an imported ONNX QDQ model), and a transpose or reshape of one folds into the
+integers instead, the quantization axis moving with its dimension::
+
+    %d = "quant.dequantize"(%w) ...                 // %w: i8 constant, per axis 0
+    %t = "nn.transpose"(%d) {perm = [1, 0]} ...
+    =>  %w2 = "nn.constant"() ...                     // transposed, per axis 1
+        %t = "quant.dequantize"(%w2) ...
 """
 
 from __future__ import annotations
@@ -14,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qcc.dialects import nn
+from qcc.dialects import nn, quant
 from qcc.interpreter import SEMANTICS, evaluate_op
 from qcc.ir.attributes import DenseAttr
-from qcc.ir.core import Graph, Module, Op, Rewriter, Value
+from qcc.ir.core import Graph, Module, Op, Rewriter, Value, VerifyError
 from qcc.ir.types import TensorType
 from qcc.passes.dce import eliminate_dead_ops
 from qcc.passmanager import Pass, PassContext, register_pass
@@ -26,8 +36,13 @@ from qcc.rewrite import constant_value
 
 def fold_op(op: Op, rw: Rewriter, max_elements: int = 1 << 30) -> list[Value] | None:
     """Replace ``op`` by constants if all its operands are constants; return them."""
-    if isinstance(op, nn.ConstantOp) or not op.pure or type(op) not in SEMANTICS:
+    if isinstance(op, nn.ConstantOp | quant.DequantizeOp) or not op.pure or \
+            type(op) not in SEMANTICS:
         return None
+    if isinstance(op, nn.TransposeOp | nn.ReshapeOp):
+        moved = _fold_through_dequantize(op, rw, max_elements)
+        if moved is not None:
+            return moved
     if not op.operands or not all(isinstance(r.type, TensorType) for r in op.results):
         return None
     if sum(r.type.num_elements for r in op.results) > max_elements:
@@ -44,6 +59,28 @@ def fold_op(op: Op, rw: Rewriter, max_elements: int = 1 << 30) -> list[Value] | 
         new.append(c.result)
     rw.replace_op(op, new)
     return new
+
+
+def _fold_through_dequantize(op: nn.TransposeOp | nn.ReshapeOp, rw: Rewriter,
+                             max_elements: int) -> list[Value] | None:
+    """layout(dequantize(c)) -> dequantize(c') with c' = layout(c) folded."""
+    dq = op.operands[0].op
+    if not isinstance(dq, quant.DequantizeOp) or constant_value(dq.input) is None:
+        return None
+    attrs = {k: op.attributes[k] for k in op.attr_defs}
+    try:
+        moved = type(op).build(dq.input, loc=op.loc, name=dq.input.name_hint, **attrs)
+    except VerifyError:  # e.g. a reshape that would split a quantization axis
+        return None
+    rw.insert_before(op, moved)
+    folded = fold_op(moved, rw, max_elements)
+    if folded is None:
+        rw.erase(moved)
+        return None
+    new = rw.insert_before(op, quant.DequantizeOp.build(folded[0], loc=op.loc,
+                                                        name=op.result.name_hint))
+    rw.replace_op(op, [new.result])
+    return [new.result]
 
 
 def merge_duplicate_constants(graph: Graph) -> int:

@@ -3,6 +3,7 @@
     qcc import model.onnx [-o model.mlir]          ONNX -> IR text
     qcc opt in.mlir -p PIPELINE [-o out.mlir]      run passes
     qcc run model.onnx --input x.npy               interpret (FP32 reference)
+    qcc export-qdq q.mlir -o q.onnx                fake-quantized IR -> ONNX QDQ
     qcc passes                                     list passes and their options
 
 Exit codes: 0 success, 2 bad input or usage (a message, no traceback), 1 a
@@ -131,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-data", metavar="PATH",
                    help="inputs the report is measured on (same forms as --calib-data)")
     _add_print_args(p)
+
+    p = sub.add_parser(
+        "export-qdq", help="write a fake-quantized graph as an ONNX QDQ model",
+        description="Write the fake-quantized graph (the output of 'quantize', before "
+                    "fold-rescale, e.g. 'qcc quantize --fake-quant') as an ONNX model with "
+                    "QuantizeLinear/DequantizeLinear pairs and integer weights, for "
+                    "onnxruntime and other QDQ runtimes.")
+    p.add_argument("input", help="IR text of the fake-quantized graph (.mlir)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx",
+                   help="where to write the ONNX model")
 
     sub.add_parser("passes", help="list the registered passes and their options")
     return parser
@@ -278,6 +289,18 @@ def _write_report(args: argparse.Namespace, float_module, fake, integer) -> None
               file=sys.stderr)
 
 
+def cmd_export_qdq(args: argparse.Namespace) -> int:
+    from qcc import driver
+    from qcc.frontend import export_qdq
+
+    if args.input.endswith(".onnx"):
+        raise QccError(f"{args.input}: 'qcc export-qdq' reads IR text of a fake-quantized "
+                       "graph (write one with 'qcc quantize --fake-quant -o FILE.mlir')")
+    module = driver.load(args.input)
+    driver.write_atomic(args.output, export_qdq(module).SerializeToString())
+    return 0
+
+
 def cmd_passes(args: argparse.Namespace) -> int:
     from qcc.passmanager import PASS_REGISTRY, _load_builtin_passes
 
@@ -292,6 +315,7 @@ def cmd_passes(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"import": cmd_import, "opt": cmd_opt, "run": cmd_run, "quantize": cmd_quantize,
+            "export-qdq": cmd_export_qdq,
             "passes": cmd_passes}
 
 

@@ -11,11 +11,12 @@ What an op computes is defined by the interpreter (``qcc.interpreter``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from qcc.ir.attributes import Bool, Dense, Float, Int, Ints
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
-from qcc.ir.types import TensorType, Type
+from qcc.ir.types import TensorType, Type, UniformQuantPerAxisType
 
 
 def _tensor(t: Type, what: str) -> TensorType:
@@ -417,7 +418,8 @@ class GlobalAvgPoolOp(Op):
 @register_op
 class ReshapeOp(Op):
     """Same elements in row-major order, new static shape (also Flatten, Squeeze,
-    Unsqueeze)."""
+    Unsqueeze). A per-axis quantized input keeps its quantization axis, which must
+    survive the reshape as one axis (it may move, e.g. when ones are inserted)."""
 
     name = "nn.reshape"
     input = operand()
@@ -430,12 +432,31 @@ class ReshapeOp(Op):
         shape = attrs["shape"]
         if any(d < 0 for d in shape) or math.prod(shape) != x.num_elements:
             raise VerifyError(f"cannot reshape {x} to {list(shape)}")
+        e = x.element
+        if isinstance(e, UniformQuantPerAxisType):
+            axis = reshaped_axis(x.shape, tuple(shape), e.axis)
+            if axis is None:
+                raise VerifyError(f"cannot reshape {x} to {list(shape)}: its quantization "
+                                  f"axis {e.axis} would not stay one axis of the result")
+            return [TensorType(shape, dataclasses.replace(e, axis=axis))]
         return [x.with_shape(shape)]
+
+
+def reshaped_axis(old: tuple[int, ...], new: tuple[int, ...], axis: int) -> int | None:
+    """Where axis ``axis`` of shape ``old`` is in ``new`` after a row-major reshape:
+    the axis of the same size with as many elements before it; None if the reshape
+    splits or merges it."""
+    before = math.prod(old[:axis])
+    for i, d in enumerate(new):
+        if d == old[axis] and math.prod(new[:i]) == before:
+            return i
+    return None
 
 
 @register_op
 class TransposeOp(Op):
-    """Permute dimensions: output dim i is input dim perm[i]."""
+    """Permute dimensions: output dim i is input dim perm[i]; a per-axis quantization
+    axis moves with its dimension."""
 
     name = "nn.transpose"
     input = operand()
@@ -448,7 +469,10 @@ class TransposeOp(Op):
         perm = attrs["perm"]
         if sorted(perm) != list(range(x.rank)):
             raise VerifyError(f"perm {list(perm)} is not a permutation of {x.rank} axes")
-        return [x.with_shape(tuple(x.shape[p] for p in perm))]
+        e = x.element
+        if isinstance(e, UniformQuantPerAxisType):  # the quantization axis moves too
+            e = dataclasses.replace(e, axis=list(perm).index(e.axis))
+        return [TensorType(tuple(x.shape[p] for p in perm), e)]
 
 
 @register_op

@@ -1,5 +1,10 @@
 """Import an FP32 ONNX model into an ``nn``-dialect module.
 
+Pre-quantized QDQ models (QuantizeLinear / DequantizeLinear around float ops) import
+too, as ``quant.quantize`` / ``quant.dequantize`` with their scales and zero points
+and integer weight constants (docs/qdq.md); their inputs and outputs are float32
+and integer initializers may only feed DequantizeLinear.
+
 The import runs in stages, each with its own kind of error:
 
 1. load the protobuf (missing file, corrupt bytes);
@@ -33,7 +38,7 @@ from qcc.dialects import nn
 from qcc.frontend.onnx_ops import CONSTANT_INPUTS, CONVERTERS, constant_node_value
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Value, VerifyError
-from qcc.ir.types import TensorType, f32
+from qcc.ir.types import ElementType, QuantType, TensorType, f32, i8, i32, u8
 from qcc.ir.verifier import verify
 
 #: the oldest default-domain opset qcc accepts (Clip/Pad take their bounds as inputs)
@@ -51,6 +56,13 @@ def element_name(elem_type: int) -> str:
         return TensorProto.DataType.Name(elem_type).lower()
     except ValueError:
         return f"element type {elem_type}"
+
+
+def _onnx_element(element: ElementType) -> int:
+    """The ONNX element type that holds values of an IR element type."""
+    storage = element.storage if isinstance(element, QuantType) else element
+    return {f32: TensorProto.FLOAT, i8: TensorProto.INT8, u8: TensorProto.UINT8,
+            i32: TensorProto.INT32}.get(storage, TensorProto.UNDEFINED)
 
 
 # --------------------------------------------------------------------------- nodes
@@ -150,9 +162,11 @@ class ImportContext:
         array = self.constants[name]
         if array.dtype != np.float32:
             # int64 shapes and axes are read at import time; only f32 enters the IR
+            # (and quantized integers, through DequantizeLinear)
             raise QccError(f"tensor '{name}' has element type {array.dtype}; qcc imports "
                            "float32 models (other types are allowed only for constants "
-                           "read at import time, such as shapes, axes and pads)", loc)
+                           "read at import time, such as shapes, axes and pads, and for "
+                           "int8/uint8/int32 data read by DequantizeLinear)", loc)
         op = nn.ConstantOp.build(value=DenseAttr.from_array(array, f32),
                                  loc=self.constant_locs[name], name=name)
         self.graph.append(op)
@@ -173,22 +187,24 @@ class ImportContext:
     def bind(self, node: OnnxNode, index: int, value: Value) -> None:
         """Make ``value`` the IR value of output ``index``, checked against ONNX."""
         name = node.outputs[index]
-        expected = self.tensor_type(name, node.loc)
+        expected = self.tensor_type(name, node.loc, value.type.element)
         if value.type != expected:
             raise QccError(f"qcc computed {value.type} for tensor '{name}' but ONNX shape "
                            f"inference says {expected}", node.loc,
                            notes=("this is probably a bug in the qcc ONNX frontend",))
         self.values[name] = value
 
-    def tensor_type(self, name: str, loc: Location) -> TensorType:
-        """The static f32 tensor type ONNX inferred for ``name``."""
+    def tensor_type(self, name: str, loc: Location, element: ElementType = f32) -> TensorType:
+        """The static tensor type ONNX inferred for ``name``, checked to hold ``element``
+        (f32, or a quantized type whose storage is the ONNX element type)."""
         tp = self.types.get(name)
         if tp is None or not tp.HasField("tensor_type"):
             raise QccError(f"ONNX shape inference found no tensor type for '{name}'", loc)
         tt = tp.tensor_type
-        if tt.elem_type != TensorProto.FLOAT:
+        if tt.elem_type != _onnx_element(element):
             raise QccError(f"tensor '{name}' has element type {element_name(tt.elem_type)}; "
-                           "qcc imports float32 models", loc)
+                           + ("qcc imports float32 models" if element == f32 else
+                              f"qcc expected {element}"), loc)
         dims = list(tt.shape.dim) if tt.HasField("shape") else None
         if dims is None or any(not d.HasField("dim_value") for d in dims):
             shown = "unknown rank" if dims is None else "[" + ", ".join(
@@ -196,7 +212,7 @@ class ImportContext:
                 for d in dims) + "]"
             raise QccError(f"tensor '{name}' has no static shape ({shown}) after shape "
                            "inference; qcc needs static shapes", loc)
-        return TensorType(tuple(d.dim_value for d in dims), f32)
+        return TensorType(tuple(d.dim_value for d in dims), element)
 
     # -- the scan before shape inference -------------------------------------------------
     def prescan(self, node: OnnxNode) -> None:
@@ -325,7 +341,9 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int =
 
     inferred = _infer_shapes(proto).graph
     for vi in [*inferred.input, *inferred.value_info, *inferred.output]:
-        ctx.types[vi.name] = vi.type
+        if vi.name not in ctx.types or vi.type.tensor_type.elem_type:
+            # (a graph input listed again as an output may come without a type)
+            ctx.types[vi.name] = vi.type
     for vi in inferred.input:
         if vi.name not in ctx.constants:  # older models list initializers as inputs
             loc = OnnxLoc("Input", vi.name)
@@ -335,6 +353,12 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int =
         if result is not None:
             ctx.bind(node, 0, result)
     outputs = [ctx.lookup(o.name, OnnxLoc("Output", o.name)) for o in inferred.output]
+    for v, o in zip(outputs, inferred.output, strict=True):
+        if isinstance(v.type, TensorType) and v.type.element != f32:
+            raise QccError(f"graph output '{o.name}' has element type "
+                           f"{element_name(_onnx_element(v.type.element))}; qcc imports "
+                           "float32 models (dequantize quantized outputs)",
+                           OnnxLoc("Output", o.name))
     ctx.graph.set_outputs(outputs, [o.name for o in inferred.output])
 
     module = Module([ctx.graph])

@@ -448,9 +448,9 @@ def test_every_converter_is_exercised():
     # keep the list in the docs and this file honest when converters are added
     assert sorted(CONVERTERS) == sorted([
         "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv",
-        "Div", "Dropout", "Flatten", "Gemm", "GlobalAveragePool", "Identity", "LeakyRelu",
-        "MatMul", "MaxPool", "Mul", "Pad", "Relu", "Reshape", "Sigmoid", "Softmax",
-        "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"])
+        "DequantizeLinear", "Div", "Dropout", "Flatten", "Gemm", "GlobalAveragePool",
+        "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Pad", "QuantizeLinear", "Relu",
+        "Reshape", "Sigmoid", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"])
 
 
 # --------------------------------------------------------------------------- errors

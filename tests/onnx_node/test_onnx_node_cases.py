@@ -130,7 +130,13 @@ def freeze(model: onnx.ModelProto, inputs: list[np.ndarray],
     kept = []
     for vi, array in zip(model.graph.input, inputs, strict=True):
         if vi.name in names:
-            graph.initializer.append(numpy_helper.from_array(np.asarray(array), vi.name))
+            if isinstance(array, onnx.TensorProto):  # types numpy lacks (int4, float8...)
+                tensor = onnx.TensorProto()
+                tensor.CopyFrom(array)
+                tensor.name = vi.name
+                graph.initializer.append(tensor)
+            else:
+                graph.initializer.append(numpy_helper.from_array(np.asarray(array), vi.name))
         else:
             kept.append(vi)
     del graph.input[:]
