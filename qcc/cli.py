@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "data")
     p.add_argument("--eval-data", metavar="PATH",
                    help="inputs the report is measured on (same forms as --calib-data)")
+    p.add_argument("--report-threshold", type=float, default=20.0, metavar="DB",
+                   help="the report names the first layer whose SQNR is below this "
+                        "(default 20 dB)")
     _add_print_args(p)
 
     p = sub.add_parser(
@@ -277,7 +280,8 @@ def _write_report(args: argparse.Namespace, float_module, fake, integer) -> None
     if not data:
         raise QccError("--report needs inputs to measure on: give --eval-data or --calib-data")
     batches = iterate_batches(data, float_module.main)
-    report = quant_error_report(float_module, fake, integer, batches)
+    report = quant_error_report(float_module, fake, integer, batches,
+                                threshold_db=args.report_threshold)
     text = json.dumps(report.to_json(), indent=2) + "\n" if args.report.endswith(".json") \
         else report.to_markdown()
     driver.write_atomic(args.report, text)

@@ -103,3 +103,17 @@ def test_missing_calibration_data(capsys, tmp_path):
 def test_report_needs_data(capsys, tmp_path):
     code, _, err = qcc(capsys, "quantize", MLP, "--report", str(tmp_path / "r.md"))
     assert code == 2 and "--report needs inputs to measure on" in err
+
+
+def test_report_names_the_first_layer_below_the_threshold(capsys, tmp_path):
+    report = tmp_path / "r.json"
+    code, _, err = qcc(capsys, "quantize", MLP, "--calib-data", CALIB, "--report", str(report),
+                       "--report-threshold", "45", "-o", str(tmp_path / "q.mlir"))
+    assert code == 0
+    data = json.loads(report.read_text())
+    first = data["first_bad_layer"]
+    sqnrs = [row["sqnr_integer_db"] for row in data["layers"]]
+    # the named layer is the first whose integer SQNR is below 45 dB
+    index = next(i for i, v in enumerate(sqnrs) if v < 45)
+    assert first == data["layers"][index]["tensor"]
+    assert f"qcc: first layer below 45 dB: {first}" in err
