@@ -1,0 +1,243 @@
+"""The TPU-v1 instruction set: one table defines every instruction.
+
+Each entry gives the mnemonic, the opcode (byte 0 of the encoding), the encoded
+size, and the fields in encoding order with their widths in bits. Fields are packed
+little-endian, least significant bit first, right after the opcode byte; ``_pad``
+fields are zero. The encoder, the decoder, the assembler, the disassembler and
+docs/isa.md all derive from this table.
+
+The paper fixes MatrixMultiply: 12 bytes, of which 3 are a Unified Buffer address,
+2 an accumulator address and 4 a length; the rest are opcode and flags. Everything
+else (opcodes, the other instructions' layouts, flag bits, the repeat field) is
+qcc's design, written down here and in docs/isa.md.
+
+Addresses: ``ub`` fields count 256-byte Unified Buffer rows; ``acc`` fields count
+accumulator rows (256 x int32); ``dram`` fields are byte addresses in weight memory;
+``host`` fields are byte addresses in the host buffer space (inputs then outputs,
+as the binary's I/O descriptors lay them out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from qcc.diagnostics import QccError
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    bits: int
+    doc: str = ""
+
+    @property
+    def max(self) -> int:
+        return (1 << self.bits) - 1
+
+
+@dataclass(frozen=True)
+class InstrDef:
+    mnemonic: str
+    opcode: int
+    size: int  # bytes, opcode included
+    fields: tuple[Field, ...]
+    doc: str
+
+    def __post_init__(self) -> None:
+        used = 8 + sum(f.bits for f in self.fields)
+        if used != 8 * self.size:
+            raise ValueError(f"{self.mnemonic}: fields use {used} bits of {8 * self.size}")
+
+    @property
+    def operands(self) -> tuple[Field, ...]:
+        """The fields an assembler writes (padding excluded)."""
+        return tuple(f for f in self.fields if not f.name.startswith("_pad"))
+
+
+def _pad(bits: int, k: int = 0) -> Field:
+    return Field(f"_pad{k}", bits)
+
+
+#: the instruction set
+ISA: tuple[InstrDef, ...] = (
+    InstrDef("nop", 0x00, 4, (_pad(24),), "Do nothing for one issue slot."),
+    InstrDef("halt", 0x01, 4, (_pad(24),), "End of program."),
+    InstrDef("sync", 0x02, 4, (
+        Field("kind", 8, "0: wait until host transfers (read_host/write_host) are done; "
+                         "1: wait until the matrix unit, activation and pool units have "
+                         "written back (the read-after-write barrier between layers)"),
+        _pad(16)), "Synchronize: stop issuing until the named units are idle."),
+    InstrDef("read_host", 0x10, 16, (
+        Field("host", 40, "host byte address of the first row"),
+        Field("ub", 24, "first Unified Buffer row"),
+        Field("rows", 24, "number of rows"),
+        Field("row_bytes", 16, "bytes per row, 1..256 (the rest of each UB row is zeroed)"),
+        Field("host_stride", 16, "bytes between consecutive rows in host memory"),
+        ), "Read_Host_Memory: DMA rows from host memory into the Unified Buffer."),
+    InstrDef("write_host", 0x11, 16, (
+        Field("host", 40, "host byte address of the first row"),
+        Field("ub", 24, "first Unified Buffer row"),
+        Field("rows", 24, "number of rows"),
+        Field("row_bytes", 16, "bytes of each row to write, 1..256"),
+        Field("host_stride", 16, "bytes between consecutive rows in host memory"),
+        ), "Write_Host_Memory: DMA rows from the Unified Buffer to host memory."),
+    InstrDef("read_weights", 0x20, 8, (
+        Field("dram", 40, "weight-memory byte address of the first 64 KiB tile"),
+        Field("count", 16, "repeat: number of consecutive tiles, pushed in order"),
+        ), "Read_Weights: queue weight tiles from weight memory into the weight FIFO "
+           "(decoupled: retires once issued; the matrix unit stalls if a tile it "
+           "needs has not arrived)."),
+    InstrDef("matmul", 0x30, 12, (
+        Field("accumulate", 1, "1: add into the accumulators; 0: overwrite them"),
+        Field("switch", 1, "1: first take the next tile from the weight FIFO into the "
+                           "array (shifting it in takes 256 cycles)"),
+        Field("conv", 1, "1: address input rows through the convolution configuration "
+                         "(set_conv) and the tap field; 0: consecutive UB rows"),
+        _pad(5, 1),
+        Field("tap", 8, "convolution: index of the first filter tap (kh * kernel_w + kw)"),
+        Field("ub", 24, "first Unified Buffer row of the input (conv: of the image)"),
+        Field("acc", 16, "first accumulator row written"),
+        Field("length", 32, "rows to multiply (conv: output pixels)"),
+        ), "MatrixMultiply/Convolve: multiply `length` 256-wide input rows by the "
+           "256x256 weight tile in the array, into accumulator rows."),
+    InstrDef("activate", 0x40, 16, (
+        Field("src_ub", 1, "1: read int8 rows from the Unified Buffer (minus the "
+                           "table's input zero point); 0: read int32 accumulator rows"),
+        Field("function", 3, "0: none; 1: sigmoid; 2: tanh (through the table's "
+                             "256-entry lookup table, after requantization)"),
+        _pad(4, 1),
+        Field("src", 24, "first source row (accumulator, or UB with src_ub)"),
+        Field("ub", 24, "first destination Unified Buffer row"),
+        Field("rows", 24, "number of rows"),
+        Field("table", 8, "activation table slot (bias, multiplier, shift, zero points, "
+                          "clamp, lookup table)"),
+        Field("lanes", 16, "lanes written, 1..256, starting at column `column`"),
+        Field("column", 8, "first destination column"),
+        _pad(8, 2),
+        ), "Activate: bias add, requantization, zero point, clamp (ReLU/ReLU6), "
+           "optional sigmoid/tanh; int8 results into the Unified Buffer."),
+    InstrDef("load_table", 0x50, 8, (
+        Field("slot", 8, "activation table slot to fill"),
+        Field("dram", 40, "weight-memory byte address of the table record"),
+        _pad(8, 1),
+        ), "Set configuration: load an activation table (one record of the binary's "
+           "tables section, placed in weight memory) into a table slot."),
+    InstrDef("set_conv", 0x51, 20, (
+        Field("in_h", 16), Field("in_w", 16), Field("out_h", 16), Field("out_w", 16),
+        Field("kernel_h", 8), Field("kernel_w", 8),
+        Field("stride_h", 8), Field("stride_w", 8),
+        Field("dilation_h", 8), Field("dilation_w", 8),
+        Field("pad_top", 8), Field("pad_left", 8),
+        Field("pad_value", 8, "byte read for positions outside the image (the input's "
+                              "zero point, two's complement)"),
+        Field("taps_per_row", 8, "taps packed into one 256-lane input row (1: one "
+                                 "tap per pass)"),
+        Field("channels", 8, "channels per tap when taps are packed (0 means 256)"),
+        ), "Set configuration: the window geometry used by matmul with `conv` and by "
+           "pool. Input images are stored one pixel per UB row, in N, H, W order."),
+    InstrDef("pool", 0x60, 12, (
+        Field("sum", 1, "1: int32 sum of (x - pad_value) into accumulator rows; "
+                        "0: max into UB rows"),
+        _pad(7, 1),
+        Field("src", 24, "first UB row of the input image"),
+        Field("dst", 24, "first destination row (UB for max, accumulator for sum)"),
+        Field("length", 24, "output pixels"),
+        _pad(8, 2),
+        ), "Pool unit: max or sum over each window of the set_conv geometry."),
+    InstrDef("add", 0x70, 16, (
+        Field("src_a", 24), Field("src_b", 24), Field("ub", 24, "destination row"),
+        Field("rows", 24), Field("table", 8, "table slot with the add parameters"),
+        _pad(16, 1),
+        ), "Vector unit: elementwise sum of two quantized row ranges with TFLite's "
+           "int8 ADD arithmetic (rescale both to a common scale, add, requantize)."),
+)
+
+BY_MNEMONIC: Mapping[str, InstrDef] = MappingProxyType({d.mnemonic: d for d in ISA})
+BY_OPCODE: Mapping[int, InstrDef] = MappingProxyType({d.opcode: d for d in ISA})
+SYNC_HOST, SYNC_UNITS = 0, 1
+FUNCTIONS = {"none": 0, "sigmoid": 1, "tanh": 2}
+
+
+class Instruction:
+    """One decoded instruction: a mnemonic and integer field values."""
+
+    __slots__ = ("args", "defn")
+
+    def __init__(self, mnemonic: str, **args: int):
+        if mnemonic not in BY_MNEMONIC:
+            raise QccError(f"unknown instruction '{mnemonic}'")
+        defn = BY_MNEMONIC[mnemonic]
+        values = {}
+        for f in defn.operands:
+            v = int(args.pop(f.name, 0))
+            if not 0 <= v <= f.max:
+                raise QccError(f"{mnemonic}: field '{f.name}' = {v} does not fit in "
+                               f"{f.bits} bits")
+            values[f.name] = v
+        if args:
+            raise QccError(f"{mnemonic} has no field(s) {', '.join(sorted(args))}")
+        self.defn = defn
+        self.args = MappingProxyType(values)
+
+    @property
+    def op(self) -> str:
+        return self.defn.mnemonic
+
+    def __getattr__(self, name: str) -> int:
+        try:
+            return self.args[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Instruction) and self.op == other.op and \
+            dict(self.args) == dict(other.args)
+
+    def __hash__(self) -> int:
+        return hash((self.op, tuple(self.args.items())))
+
+    def __repr__(self) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{self.op} {fields}".strip()
+
+
+def encode_one(ins: Instruction) -> bytes:
+    value, shift = 0, 0
+    for f in ins.defn.fields:
+        value |= ins.args.get(f.name, 0) << shift
+        shift += f.bits
+    return bytes([ins.defn.opcode]) + value.to_bytes(ins.defn.size - 1, "little")
+
+
+def encode(instructions: Iterable[Instruction]) -> bytes:
+    return b"".join(encode_one(i) for i in instructions)
+
+
+def decode(data: bytes, where: str = "instructions") -> list[Instruction]:
+    """Decode a stream; errors name the byte offset."""
+    out: list[Instruction] = []
+    pos = 0
+    while pos < len(data):
+        defn = BY_OPCODE.get(data[pos])
+        if defn is None:
+            raise QccError(f"{where}: unknown opcode 0x{data[pos]:02x} at byte {pos}")
+        if pos + defn.size > len(data):
+            raise QccError(f"{where}: '{defn.mnemonic}' at byte {pos} is truncated "
+                           f"({len(data) - pos} of {defn.size} bytes)")
+        value = int.from_bytes(data[pos + 1:pos + defn.size], "little")
+        args: dict[str, Any] = {}
+        for f in defn.fields:
+            v = value & f.max
+            value >>= f.bits
+            if f.name.startswith("_pad"):
+                if v:
+                    raise QccError(f"{where}: '{defn.mnemonic}' at byte {pos} has nonzero "
+                                   "padding bits")
+            else:
+                args[f.name] = v
+        out.append(Instruction(defn.mnemonic, **args))
+        pos += defn.size
+    return out

@@ -1,0 +1,100 @@
+"""A compiled TPU program: instructions, weight-memory image, I/O descriptors and
+manifest, and how host tensors are laid out as Unified Buffer rows.
+
+Activation layout (host buffers and the Unified Buffer alike): a tensor is a list
+of 256-byte rows. A 4-D tensor [N, C, H, W] has one row per pixel in N, H, W
+order, holding up to 256 channels; with more than 256 channels the channel blocks
+follow one another (block 0's pixels, then block 1's...). A 2-D tensor [N, K] has
+one row per batch element, K in blocks of 256 the same way. In host memory each
+row takes only its valid bytes (``row_bytes`` of the block); in the Unified Buffer
+a row always starts a new 256-byte line and the unused lanes are zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qcc.backends.tpu_v1.isa import Instruction
+from qcc.diagnostics import QccError
+
+LANES = 256
+
+
+@dataclass(frozen=True)
+class TensorDesc:
+    """A program input or output as the host sees it."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # "i8" or "u8": the storage type in host memory
+    scale: float
+    zero_point: int
+    host_offset: int  # byte address in the host buffer space
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        return np.dtype(np.int8 if self.dtype == "i8" else np.uint8)
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1]
+
+    @property
+    def pixels(self) -> int:
+        """Rows per channel block."""
+        return math.prod(self.shape) // self.channels
+
+    @property
+    def blocks(self) -> list[int]:
+        """Valid lanes of each channel block."""
+        c = self.channels
+        return [min(LANES, c - b) for b in range(0, c, LANES)]
+
+    @property
+    def host_bytes(self) -> int:
+        return self.pixels * self.channels
+
+
+def to_rows(desc: TensorDesc, q: np.ndarray) -> bytes:
+    """Host bytes of an integer tensor in the row layout (blocks of channels)."""
+    if q.shape != desc.shape:
+        raise QccError(f"'{desc.name}' has shape {list(q.shape)}, the program expects "
+                       f"{list(desc.shape)}")
+    channels_last = np.moveaxis(q, 1, -1).reshape(desc.pixels, desc.channels)
+    parts = [channels_last[:, b:b + LANES] for b in range(0, desc.channels, LANES)]
+    return b"".join(np.ascontiguousarray(p, desc.numpy_dtype).tobytes() for p in parts)
+
+
+def from_rows(desc: TensorDesc, data: bytes) -> np.ndarray:
+    """Inverse of :func:`to_rows`."""
+    flat = np.frombuffer(data, desc.numpy_dtype, count=desc.host_bytes)
+    parts, pos = [], 0
+    for lanes in desc.blocks:
+        n = desc.pixels * lanes
+        parts.append(flat[pos:pos + n].reshape(desc.pixels, lanes))
+        pos += n
+    channels_last = np.concatenate(parts, axis=1)
+    nhwc = channels_last.reshape((desc.shape[0], *desc.shape[2:], desc.channels))
+    return np.moveaxis(nhwc, -1, 1).copy()
+
+
+@dataclass
+class Program:
+    """Everything the simulator (or a device) needs to run a compiled model."""
+
+    instructions: list[Instruction]
+    #: weight-memory image: weight tiles first, then activation tables
+    weights: bytes
+    inputs: list[TensorDesc]
+    outputs: list[TensorDesc]
+    target: str
+    manifest: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def host_bytes(self) -> int:
+        """Size of the host buffer space (inputs, then outputs)."""
+        ends = [d.host_offset + d.host_bytes for d in (*self.inputs, *self.outputs)]
+        return max(ends, default=0)

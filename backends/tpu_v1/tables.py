@@ -1,0 +1,95 @@
+"""Activation tables: the per-layer parameters ``activate`` and ``add`` read.
+
+A table record lives in weight memory (after the weight tiles) and is loaded into a
+table slot by ``load_table``. Every record has the same size, little-endian:
+
+| bytes | activate record | add record |
+|---|---|---|
+| 0 | kind = 0 | kind = 1 |
+| 4..32 | zp_in, zp_out, clamp_min, clamp_max, storage (0 i8, 1 u8), 2 x 0 (int32 each) | zp_a, zp_b, zp_out, clamp_min, clamp_max, storage, left_shift |
+| 32..1056 | bias, int32 x 256 lanes | m_a, m_b, m_out, shift_a, shift_b, shift_out (int32), rest 0 |
+| 1056..2080 | multiplier, int32 x 256 | 0 |
+| 2080..2336 | shift, int8 x 256 | 0 |
+| 2336..2592 | lookup table, int8 x 256, indexed by code - storage min | 0 |
+
+A per-tensor requantization repeats its multiplier and shift in every lane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qcc.diagnostics import QccError
+
+RECORD_BYTES = 2592
+LANES = 256
+KIND_ACTIVATE, KIND_ADD = 0, 1
+
+
+@dataclass
+class ActivateTable:
+    zp_in: int
+    zp_out: int
+    clamp_min: int
+    clamp_max: int
+    unsigned: bool
+    bias: np.ndarray  # int32 [256]
+    multiplier: np.ndarray  # int32 [256]
+    shift: np.ndarray  # int8 [256]
+    lut: np.ndarray | None = None  # int8 [256] or None for the identity
+
+    def encode(self) -> bytes:
+        header = np.array([KIND_ACTIVATE, self.zp_in, self.zp_out, self.clamp_min,
+                           self.clamp_max, int(self.unsigned), 0, 0], "<i4")
+        lut = np.zeros(LANES, np.int8) if self.lut is None else self.lut.astype(np.int8)
+        return (header.tobytes() + _lanes(self.bias, "<i4") + _lanes(self.multiplier, "<i4")
+                + _lanes(self.shift, "i1") + lut.tobytes())
+
+
+@dataclass
+class AddTable:
+    zp_a: int
+    zp_b: int
+    zp_out: int
+    clamp_min: int
+    clamp_max: int
+    unsigned: bool
+    left_shift: int
+    multipliers: tuple[int, int, int]
+    shifts: tuple[int, int, int]
+
+    def encode(self) -> bytes:
+        header = np.array([KIND_ADD, self.zp_a, self.zp_b, self.zp_out, self.clamp_min,
+                           self.clamp_max, int(self.unsigned), self.left_shift], "<i4")
+        params = np.zeros(LANES, "<i4")
+        params[:6] = [*self.multipliers, *self.shifts]
+        return header.tobytes() + params.tobytes() + bytes(RECORD_BYTES - 32 - 4 * LANES)
+
+
+def _lanes(values: np.ndarray, dtype: str) -> bytes:
+    arr = np.zeros(LANES, dtype)
+    values = np.asarray(values)
+    arr[:values.size] = values.reshape(-1)
+    return arr.tobytes()
+
+
+def decode_table(record: bytes, where: str = "table") -> ActivateTable | AddTable:
+    if len(record) != RECORD_BYTES:
+        raise QccError(f"{where}: a table record has {RECORD_BYTES} bytes, got {len(record)}")
+    header = np.frombuffer(record[:32], "<i4")
+    if header[0] == KIND_ACTIVATE:
+        body = record[32:]
+        return ActivateTable(
+            int(header[1]), int(header[2]), int(header[3]), int(header[4]), bool(header[5]),
+            np.frombuffer(body[:1024], "<i4").astype(np.int64),
+            np.frombuffer(body[1024:2048], "<i4").astype(np.int64),
+            np.frombuffer(body[2048:2304], "i1").astype(np.int64),
+            np.frombuffer(body[2304:2560], "i1").copy())
+    if header[0] == KIND_ADD:
+        params = np.frombuffer(record[32:56], "<i4")
+        return AddTable(int(header[1]), int(header[2]), int(header[3]), int(header[4]),
+                        int(header[5]), bool(header[6]), int(header[7]),
+                        tuple(int(v) for v in params[:3]), tuple(int(v) for v in params[3:6]))
+    raise QccError(f"{where}: unknown table kind {int(header[0])}")
