@@ -3,14 +3,19 @@
 A table record lives in weight memory (after the weight tiles) and is loaded into a
 table slot by ``load_table``. Every record has the same size, little-endian:
 
-| bytes | activate record | add record |
-|---|---|---|
-| 0 | kind = 0 | kind = 1 |
-| 4..32 | zp_in, zp_out, clamp_min, clamp_max, storage (0 i8, 1 u8), 2 x 0 (int32 each) | zp_a, zp_b, zp_out, clamp_min, clamp_max, storage, left_shift |
-| 32..1056 | bias, int32 x 256 lanes | m_a, m_b, m_out, shift_a, shift_b, shift_out (int32), rest 0 |
-| 1056..2080 | multiplier, int32 x 256 | 0 |
-| 2080..2336 | shift, int8 x 256 | 0 |
-| 2336..2592 | lookup table, int8 x 256, indexed by code - storage min | 0 |
+Activate record (kind 0):
+
+| bytes | contents |
+|---|---|
+| 0..32 | kind, zp_in, zp_out, clamp_min, clamp_max, storage (0 i8, 1 u8), 0, 0 (int32) |
+| 32..1056 | bias, int32 x 256 lanes |
+| 1056..2080 | multiplier, int32 x 256 |
+| 2080..2336 | shift, int8 x 256 |
+| 2336..2592 | lookup table, int8 x 256, indexed by code - storage min |
+
+Add record (kind 1): bytes 0..32 hold kind, zp_a, zp_b, zp_out, clamp_min,
+clamp_max, storage, left_shift; bytes 32..56 hold m_a, m_b, m_out, shift_a,
+shift_b, shift_out (int32); the rest is zero.
 
 A per-tensor requantization repeats its multiplier and shift in every lane.
 """
