@@ -96,7 +96,8 @@ ISA: tuple[InstrDef, ...] = (
                            "array (shifting it in takes 256 cycles)"),
         Field("conv", 1, "1: address input rows through the convolution configuration "
                          "(set_conv) and the tap field; 0: consecutive UB rows"),
-        _pad(5, 1),
+        Field("unsigned", 1, "1: input bytes are uint8; 0: int8 (weights are int8)"),
+        _pad(4, 1),
         Field("tap", 8, "convolution: index of the first filter tap (kh * kernel_w + kw)"),
         Field("ub", 24, "first Unified Buffer row of the input (conv: of the image)"),
         Field("acc", 16, "first accumulator row written"),
@@ -125,7 +126,7 @@ ISA: tuple[InstrDef, ...] = (
         _pad(8, 1),
         ), "Set configuration: load an activation table (one record of the binary's "
            "tables section, placed in weight memory) into a table slot."),
-    InstrDef("set_conv", 0x51, 20, (
+    InstrDef("set_conv", 0x51, 24, (
         Field("in_h", 16), Field("in_w", 16), Field("out_h", 16), Field("out_w", 16),
         Field("kernel_h", 8), Field("kernel_w", 8),
         Field("stride_h", 8), Field("stride_w", 8),
@@ -136,12 +137,17 @@ ISA: tuple[InstrDef, ...] = (
         Field("taps_per_row", 8, "taps packed into one 256-lane input row (1: one "
                                  "tap per pass)"),
         Field("channels", 8, "channels per tap when taps are packed (0 means 256)"),
+        Field("first_pixel", 24, "output pixel that row 0 of a matmul or pool stands "
+                                 "for (pixels count in N, H, W order), so that long "
+                                 "outputs run in chunks"),
+        _pad(8, 1),
         ), "Set configuration: the window geometry used by matmul with `conv` and by "
            "pool. Input images are stored one pixel per UB row, in N, H, W order."),
     InstrDef("pool", 0x60, 12, (
         Field("sum", 1, "1: int32 sum of (x - pad_value) into accumulator rows; "
                         "0: max into UB rows"),
-        _pad(7, 1),
+        Field("unsigned", 1, "1: input bytes are uint8; 0: int8"),
+        _pad(6, 1),
         Field("src", 24, "first UB row of the input image"),
         Field("dst", 24, "first destination row (UB for max, accumulator for sum)"),
         Field("length", 24, "output pixels"),
