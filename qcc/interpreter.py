@@ -386,15 +386,10 @@ def _requantize(op: quant.RequantizeOp, q):
 
 @semantics(quant.AddOp)
 def _qadd(op: quant.AddOp, a, b):
-    (ma, mb, mo), (sa, sb, so) = op.multiplier, op.shift
     ea, eb, eo = (v.type.element for v in (op.lhs, op.rhs, op.output))
-    left = np.int64(1) << quant.ADD_LEFT_SHIFT
-    xa = quant_arith.multiply_by_quantized_multiplier(
-        (a.astype(np.int64) - ea.zero_point) * left, ma, sa)
-    xb = quant_arith.multiply_by_quantized_multiplier(
-        (b.astype(np.int64) - eb.zero_point) * left, mb, sb)
-    return quant_arith.requantize(xa + xb, mo, so, eo.zero_point, op.clamp_min, op.clamp_max,
-                                  eo.numpy_dtype)
+    return quant_arith.add_quantized(a, b, ea.zero_point, eb.zero_point, eo.zero_point,
+                                     tuple(op.multiplier), tuple(op.shift), op.clamp_min,
+                                     op.clamp_max, eo.numpy_dtype, quant.ADD_LEFT_SHIFT)
 
 
 @semantics(quant.AvgPoolOp)

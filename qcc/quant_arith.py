@@ -136,3 +136,20 @@ def choose_scale_zero_point(lo: float, hi: float, qmin: int, qmax: int,
     zero_point = qmin - lo / scale
     zero_point = int(min(max(round(zero_point), qmin), qmax))
     return float(scale), zero_point
+
+
+#: bits the inputs of a quantized add are shifted left before rescaling (TFLite: 20)
+ADD_LEFT_SHIFT = 20
+
+
+def add_quantized(a: np.ndarray, b: np.ndarray, zp_a: int, zp_b: int, zp_out: int,
+                  multipliers: tuple[int, int, int], shifts: tuple[int, int, int],
+                  lo: int, hi: int, dtype: np.dtype,
+                  left_shift: int = ADD_LEFT_SHIFT) -> np.ndarray:
+    """TFLite's int8 ADD: each input minus its zero point, shifted left, rescaled to a
+    common scale; the sum rescaled to the output, plus its zero point, clamped."""
+    (ma, mb, mo), (sa, sb, so) = multipliers, shifts
+    scale = np.int64(1) << left_shift
+    xa = multiply_by_quantized_multiplier((np.asarray(a, np.int64) - zp_a) * scale, ma, sa)
+    xb = multiply_by_quantized_multiplier((np.asarray(b, np.int64) - zp_b) * scale, mb, sb)
+    return requantize(xa + xb, mo, so, zp_out, lo, hi, dtype)

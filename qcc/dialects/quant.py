@@ -30,7 +30,7 @@ from qcc.ir.types import (
     UniformQuantType,
     i32,
 )
-from qcc.quant_arith import quantize_multiplier
+from qcc.quant_arith import ADD_LEFT_SHIFT, quantize_multiplier
 
 # --------------------------------------------------------------------------- helpers
 
@@ -255,8 +255,6 @@ class RequantizeOp(Op):
                                   clamp_max=hi)
 
 
-#: bits the inputs of quant.add are shifted left before rescaling (TFLite: 20 for int8)
-ADD_LEFT_SHIFT = 20
 
 
 def add_params(a: UniformQuantType, b: UniformQuantType,
