@@ -1,0 +1,575 @@
+"""Lowering: an integer graph (after fold-rescale and fuse-relu) to a TPU program.
+
+Each layer becomes weight-stationary passes over the 256x256 matrix unit:
+
+- ``quant.dense`` + ``quant.requantize``: weights cut into 256x256 tiles (K rows by
+  N columns); for every column tile, the K tiles are multiplied in turn into the
+  same accumulator rows; rows (batch) run in chunks of half the accumulators, the
+  two halves alternating (double buffering); ``activate`` applies bias,
+  requantization and clamp and writes int8 rows back.
+- ``quant.conv2d`` + ``quant.requantize``: one pass per filter tap (input rows
+  addressed through the ``set_conv`` window geometry), or, when the input has at
+  most 128 channels, several taps packed into one 256-lane row (fewer passes: the
+  cost model below picks the smaller number of passes). Grouped and depthwise
+  convolutions use block-diagonal tiles: a depthwise layer uses 1/256 of the array
+  per pass, and the report says so.
+- average pooling: the pool unit sums windows into the accumulators, ``activate``
+  requantizes (the average's scale is in the accumulator type); max pooling runs in
+  the pool unit straight to the Unified Buffer.
+- ``quant.add`` (residual): the vector unit's ``add``; ``quant.requantize`` of an
+  int8 tensor: ``activate`` from the Unified Buffer.
+- reshape between [N, C, 1, 1] and [N, C]: no data movement (same rows).
+
+The input zero point is folded into the bias: ``sum((x - zx) * w) = sum(x * w) -
+zx * sum(w)``, and padded positions read ``zx``, so the matrix unit multiplies raw
+bytes. The host quantizes inputs and dequantizes outputs (the descriptors carry the
+parameters). Anything else is a compile error naming the ONNX node and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
+from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
+from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
+from qcc.diagnostics import OnnxLoc, QccError
+from qcc.dialects import nn, quant
+from qcc.interpreter import qparams
+from qcc.ir.core import Module, Op, Value
+from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType
+from qcc.rewrite import constant_value
+
+TILE = LANES * LANES
+FIFO_DEPTH = 4
+TABLE_SLOTS = 8
+
+
+@dataclass
+class Buffer:
+    """A tensor in the Unified Buffer: ``blocks`` channel blocks of ``pixels`` rows."""
+
+    base: int
+    blocks: int
+    pixels: int
+    lanes: list[int]
+
+    @property
+    def rows(self) -> int:
+        return self.blocks * self.pixels
+
+    def block(self, b: int) -> int:
+        return self.base + b * self.pixels
+
+
+def layout(t: TensorType) -> tuple[int, int, list[int]]:
+    """(blocks, pixels, lanes per block) of a tensor in the row layout."""
+    if t.rank not in (2, 4):
+        raise ValueError(f"rank {t.rank}")
+    c = t.shape[1]
+    lanes = [min(LANES, c - b) for b in range(0, c, LANES)]
+    return len(lanes), math.prod(t.shape) // c, lanes
+
+
+@dataclass
+class Emitted:
+    """Instructions with the layer each belongs to, and the weight-memory image."""
+
+    instructions: list[tuple[str, dict]] = field(default_factory=list)
+    layer_of: list[str] = field(default_factory=list)
+    tiles: list[bytes] = field(default_factory=list)
+    tables: list[bytes] = field(default_factory=list)
+    useful_macs: list[int] = field(default_factory=list)
+
+
+def _loc_name(op: Op) -> str:
+    locs = op.loc.locs if hasattr(op.loc, "locs") else (op.loc,)
+    for loc in locs:
+        if isinstance(loc, OnnxLoc):
+            return loc.name
+    return op.name
+
+
+def _unsupported(op: Op, reason: str) -> QccError:
+    return QccError(f"'{op.name}' cannot run on the TPU: {reason}", op.loc)
+
+
+class Lowering:
+    def __init__(self, module: Module, ub_rows: int = 98304, acc_rows: int = 4096,
+                 target: str = "tpu-v1"):
+        self.graph = module.main
+        self.ub_rows = ub_rows
+        self.acc_half = acc_rows // 2
+        self.target = target
+        self.out = Emitted()
+        self.buffers: dict[Value, Buffer] = {}
+        self.layer = "program"
+        self.chunk = 0  # alternates accumulator halves
+        self.slot = 0
+
+    # ------------------------------------------------------------------ emission
+    def emit(self, op: str, macs: int = 0, **args) -> None:
+        self.out.instructions.append((op, args))
+        self.out.layer_of.append(self.layer)
+        self.out.useful_macs.append(macs)
+
+    def add_table(self, record: bytes) -> int:
+        assert len(record) == RECORD_BYTES
+        self.out.tables.append(record)
+        return len(self.out.tables) - 1
+
+    def load_table(self, record: bytes) -> int:
+        slot = self.slot
+        self.slot = (self.slot + 1) % TABLE_SLOTS
+        self.emit("load_table", slot=slot, table_index=self.add_table(record))
+        return slot
+
+    def acc_base(self) -> int:
+        base = (self.chunk % 2) * self.acc_half
+        self.chunk += 1
+        return base
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> Program:
+        g = self.graph
+        inputs, outputs = self._io()
+        ops = [op for op in g.ops if op not in self._host_ops and not self._is_weight(op)]
+        allocate_results, release_dead = self._plan_memory(ops, inputs, outputs)
+        host = 0
+        in_descs = []
+        for value, name in inputs:
+            desc = self._desc(name, value, host)
+            host += desc.host_bytes
+            in_descs.append(desc)
+            self._transfer("read_host", desc, self.buffers[value])
+        self.emit("sync", kind=SYNC_HOST)
+        done: set[Op] = set()
+        for op in ops:
+            if op in done:
+                continue
+            group = [op, *self._fused_with(op)]
+            for member in group:  # outputs first, so they never overlap live inputs
+                allocate_results(member)
+            self.layer = _loc_name(op)
+            self.emit("sync", kind=SYNC_UNITS)
+            self._lower(op)
+            for member in group:
+                release_dead(member)
+            done.update(group)
+        self.layer = "program"
+        self.emit("sync", kind=SYNC_UNITS)
+        out_descs = []
+        for value, name in outputs:
+            desc = self._desc(name, value, host)
+            host += desc.host_bytes
+            out_descs.append(desc)
+            self._transfer("write_host", desc, self.buffers[value])
+        self.emit("sync", kind=SYNC_HOST)
+        self.emit("halt")
+        return self._finish(in_descs, out_descs)
+
+    def _finish(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> Program:
+        tiles_end = len(self.out.tiles) * TILE
+        instrs = []
+        for op, args in self.out.instructions:
+            if op == "load_table":
+                args = {"slot": args["slot"],
+                        "dram": tiles_end + args["table_index"] * RECORD_BYTES}
+            instrs.append(Instruction(op, **args))
+        weights = b"".join(self.out.tiles) + b"".join(self.out.tables)
+        program = Program(instrs, weights, inputs, outputs, self.target)
+        program.layer_of = list(self.out.layer_of)  # type: ignore[attr-defined]
+        program.useful_macs = list(self.out.useful_macs)  # type: ignore[attr-defined]
+        return program
+
+    # ------------------------------------------------------------------ I/O
+    def _io(self) -> tuple[list[tuple[Value, str]], list[tuple[Value, str]]]:
+        g = self.graph
+        self._host_ops: set[Op] = set()
+        inputs = []
+        for arg, name in zip(g.args, g.input_names, strict=True):
+            users = arg.users
+            if len(users) != 1 or not isinstance(users[0], quant.QuantizeOp) or \
+                    not isinstance(users[0].output.type.element, UniformQuantType):
+                raise QccError(f"input '{name}' must feed exactly one per-tensor "
+                               "quant.quantize (the host quantizes inputs): quantize the "
+                               "model first")
+            self._host_ops.add(users[0])
+            value = users[0].output
+            # a reshape right after the input is the host's: it writes the buffer in
+            # the reshaped layout (a row-major reshape moves no element)
+            reshapes = value.users
+            if len(reshapes) == 1 and isinstance(reshapes[0], nn.ReshapeOp):
+                self._host_ops.add(reshapes[0])
+                value = reshapes[0].output
+            inputs.append((value, name))
+        outputs = []
+        for v, name in zip(g.outputs, g.output_names, strict=True):
+            if not isinstance(v.op, quant.DequantizeOp) or \
+                    not isinstance(v.op.input.type.element, UniformQuantType):
+                raise QccError(f"output '{name}' must come from a per-tensor "
+                               "quant.dequantize (the host dequantizes outputs)",
+                               v.op.loc if v.op else g.return_op.loc)
+            self._host_ops.add(v.op)
+            outputs.append((v.op.input, name))
+        self._host_ops.add(g.return_op)
+        return inputs, outputs
+
+    def _desc(self, name: str, v: Value, host: int) -> TensorDesc:
+        e = v.type.element
+        return TensorDesc(name, v.type.shape, "u8" if not e.storage.signed else "i8",
+                          e.scale, e.zero_point, host)
+
+    def _transfer(self, kind: str, desc: TensorDesc, buf: Buffer) -> None:
+        host = desc.host_offset
+        for b, lanes in enumerate(desc.blocks):
+            self.emit(kind, host=host, ub=buf.block(b), rows=buf.pixels, row_bytes=lanes,
+                      host_stride=lanes)
+            host += lanes * buf.pixels
+
+    # ------------------------------------------------------------------ memory
+    def _is_weight(self, op: Op) -> bool:
+        """Constants and their dequantize ops are weights, handled by their layer."""
+        if isinstance(op, nn.ConstantOp):
+            return True
+        return isinstance(op, quant.DequantizeOp) and isinstance(op.input.op, nn.ConstantOp)
+
+    def _plan_memory(self, ops: list[Op], inputs, outputs):
+        """Unified Buffer rows for every activation, from liveness intervals (first
+        fit); returns a callback that frees dead values as lowering proceeds."""
+        resident: list[Value] = [v for v, _ in inputs]
+        for op in ops:
+            resident += [r for r in op.results if self._ub_resident(r)]
+        last_use: dict[Value, int] = {}
+        position = {op: k for k, op in enumerate(ops)}
+        for v in resident:
+            uses = [position[u] for u in v.users if u in position]
+            last_use[v] = max(uses, default=len(ops))
+        for v, _ in outputs:
+            last_use[v] = len(ops)
+        free: list[tuple[int, int]] = [(0, self.ub_rows)]  # (start, size)
+
+        def allocate(v: Value) -> None:
+            blocks, pixels, lanes = layout(v.type)
+            rows = blocks * pixels
+            for k, (start, size) in enumerate(free):
+                if size >= rows:
+                    free[k] = (start + rows, size - rows)
+                    self.buffers[v] = Buffer(start, blocks, pixels, lanes)
+                    return
+            largest = max((size for _, size in free), default=0)
+            raise QccError(
+                f"tensor '{v.name_hint}' {v.type} needs {rows} Unified Buffer rows "
+                f"({rows * LANES} bytes) but the largest free range is {largest} rows of "
+                f"{self.ub_rows} ({self.ub_rows * LANES} bytes)",
+                v.op.loc if v.op else self.graph.return_op.loc)
+
+        def release(v: Value) -> None:
+            buf = self.buffers[v]
+            free.append((buf.base, buf.rows))
+            free.sort()
+            merged: list[tuple[int, int]] = []
+            for start, size in free:
+                if merged and merged[-1][0] + merged[-1][1] == start:
+                    merged[-1] = (merged[-1][0], merged[-1][1] + size)
+                elif size:
+                    merged.append((start, size))
+            free[:] = merged
+
+        for v, _ in inputs:
+            allocate(v)
+
+        def allocate_results(op: Op) -> None:
+            for r in op.results:
+                if self._ub_resident(r) and r not in self.buffers:
+                    alias = self._alias_of(op)
+                    if alias is not None:
+                        self.buffers[r] = self.buffers[alias]
+                        last_use[alias] = max(last_use[alias], last_use[r])
+                    else:
+                        allocate(r)
+
+        def release_dead(op: Op) -> None:
+            k = position[op]
+            for v in {o for o in op.operands if o in self.buffers}:
+                if last_use.get(v, len(ops)) <= k and not any(
+                        self.buffers.get(a) is self.buffers[v] and last_use[a] > k
+                        for a in self.buffers):
+                    release(v)
+
+        return allocate_results, release_dead
+
+    def _ub_resident(self, v: Value) -> bool:
+        t = v.type
+        if not isinstance(t, TensorType) or not isinstance(t.element, UniformQuantType):
+            return False
+        return t.element.storage.width == 8
+
+    def _alias_of(self, op: Op) -> Value | None:
+        if isinstance(op, nn.ReshapeOp) and op.input in self.buffers and \
+                layout(op.input.type)[:2] == layout(op.output.type)[:2]:
+            return op.input
+        return None
+
+    # ------------------------------------------------------------------ layers
+    _ACCUMULATING = (quant.Conv2dOp, quant.DenseOp, quant.AvgPoolOp, quant.GlobalAvgPoolOp)
+
+    def _fused_with(self, op: Op) -> list[Op]:
+        """The requantize that empties an accumulating op's int32 result."""
+        if not isinstance(op, self._ACCUMULATING):
+            return []
+        users = op.output.users
+        if len(users) != 1 or not isinstance(users[0], quant.RequantizeOp):
+            raise _unsupported(op, "its int32 result must feed exactly one "
+                                   "quant.requantize (run fold-rescale)")
+        return [users[0]]
+
+    def _lower(self, op: Op) -> None:
+        if isinstance(op, self._ACCUMULATING):
+            requant = self._fused_with(op)[0]
+            if isinstance(op, quant.DenseOp):
+                self._dense(op, requant)
+            elif isinstance(op, quant.Conv2dOp):
+                self._conv(op, requant)
+            else:
+                self._avg_pool(op, requant)
+            return
+        if isinstance(op, nn.MaxPoolOp) and self._ub_resident(op.output):
+            self._max_pool(op)
+        elif isinstance(op, quant.AddOp):
+            self._add(op)
+        elif isinstance(op, quant.RequantizeOp) and self._ub_resident(op.input):
+            self._requantize_ub(op)
+        elif isinstance(op, nn.ReshapeOp) and self.buffers.get(op.output) is \
+                self.buffers.get(op.input):
+            pass  # same rows
+        elif isinstance(op, nn.ReshapeOp):
+            raise _unsupported(op, f"reshape {op.input.type} -> {op.output.type} changes "
+                                   "the row layout (only [N, C, 1, 1] <-> [N, C] is free)")
+        else:
+            ins = ", ".join(str(v.type) for v in op.operands)
+            raise _unsupported(op, f"no TPU mapping for this op on ({ins}); float ops "
+                                   "other than the input quantize and output dequantize "
+                                   "would need the host")
+
+    def _activate_table(self, requant: quant.RequantizeOp, bias: np.ndarray,
+                        channels: slice, zp_in: int = 0) -> bytes:
+        e_out = requant.output.type.element
+        ms = np.array(requant.multiplier, np.int64)
+        shifts = np.array(requant.shift, np.int64)
+        if ms.size > 1:
+            ms, shifts = ms[channels], shifts[channels]
+        return ActivateTable(zp_in, e_out.zero_point, requant.clamp_min, requant.clamp_max,
+                             not e_out.storage.signed, bias,
+                             np.broadcast_to(ms, (LANES,)) if ms.size == 1 else ms,
+                             np.broadcast_to(shifts, (LANES,)) if shifts.size == 1
+                             else shifts).encode()
+
+    def _weights(self, op: Op) -> tuple[np.ndarray, np.ndarray]:
+        """Integer weights and int32 bias (zeros when absent) of a conv or dense."""
+        w_src = op.weight.op.input if isinstance(op.weight.op, quant.DequantizeOp) else \
+            op.weight
+        w = constant_value(w_src)
+        if w is None:
+            raise _unsupported(op, "its weights are not constants")
+        e = op.weight.type.element
+        zps = e.zero_points if isinstance(e, UniformQuantPerAxisType) else (e.zero_point,)
+        if any(zps):
+            raise _unsupported(op, "weights with a nonzero zero point")
+        n_out = op.output.type.shape[1] if isinstance(op, quant.Conv2dOp) else \
+            op.output.type.shape[-1]
+        b = constant_value(op.bias) if op.bias is not None else np.zeros(n_out, np.int64)
+        if b is None:
+            raise _unsupported(op, "its bias is not a constant")
+        return w.astype(np.int64), b.astype(np.int64)
+
+    def _push_tiles(self, tiles: list[np.ndarray]) -> list[int]:
+        """Add tiles to the weight image; return their indices."""
+        start = len(self.out.tiles)
+        for t in tiles:
+            self.out.tiles.append(np.ascontiguousarray(t, np.int8).tobytes())
+        return list(range(start, start + len(tiles)))
+
+    def _stream(self, passes: list[tuple[int, dict]]) -> None:
+        """Matmuls, each with its weight tile; read_weights runs up to the FIFO depth
+        ahead of the matmuls that consume the tiles."""
+        for k in range(min(FIFO_DEPTH, len(passes))):
+            self.emit("read_weights", dram=passes[k][0] * TILE, count=1)
+        for k, (_, args) in enumerate(passes):
+            self.emit("matmul", macs=args.pop("macs"), switch=1, **args)
+            if k + FIFO_DEPTH < len(passes):
+                self.emit("read_weights", dram=passes[k + FIFO_DEPTH][0] * TILE, count=1)
+
+    def _dense(self, op: quant.DenseOp, requant: quant.RequantizeOp) -> None:
+        x, y = self.buffers[op.input], self.buffers[requant.output]
+        w, bias = self._weights(op)
+        n_dim = w.shape[1]
+        zx = op.input.type.element.zero_point
+        unsigned = int(not op.input.type.element.storage.signed)
+        rows = x.pixels
+        for nb in range(y.blocks):
+            cols = slice(nb * LANES, min(n_dim, (nb + 1) * LANES))
+            wn = w[:, cols]
+            tiles = []
+            for kb in range(x.blocks):
+                tile = np.zeros((LANES, LANES), np.int64)
+                part = wn[kb * LANES:(kb + 1) * LANES]
+                tile[:part.shape[0], :part.shape[1]] = part
+                tiles.append(tile)
+            ids = self._push_tiles(tiles)
+            b = bias[cols] - zx * wn.sum(axis=0)
+            slot = self.load_table(self._activate_table(requant, b, cols))
+            for m0 in range(0, rows, self.acc_half):
+                mc = min(self.acc_half, rows - m0)
+                acc = self.acc_base()
+                passes = [(ids[kb], dict(accumulate=int(kb > 0), ub=x.block(kb) + m0, acc=acc,
+                                         length=mc, unsigned=unsigned,
+                                         macs=mc * x.lanes[kb] * (cols.stop - cols.start)))
+                          for kb in range(x.blocks)]
+                self._stream(passes)
+                self.emit("activate", src=acc, ub=y.block(nb) + m0, rows=mc, table=slot,
+                          lanes=y.lanes[nb])
+
+    def _conv(self, op: quant.Conv2dOp, requant: quant.RequantizeOp) -> None:
+        x, y = self.buffers[op.input], self.buffers[requant.output]
+        w, bias = self._weights(op)
+        n, c, h, wd = op.input.type.shape
+        o, cg, kh, kw = w.shape
+        _, _, oh, ow = op.output.type.shape
+        groups = op.group
+        og = o // groups
+        zx = op.input.type.element.zero_point
+        unsigned = int(not op.input.type.element.storage.signed)
+        taps = kh * kw
+        # full [tap, C, O] matrices: grouped convs become block diagonal
+        full = np.zeros((taps, c, o), np.int64)
+        present = np.zeros((taps, c, o), bool)  # which entries are real weights
+        for g in range(groups):
+            block = w[g * og:(g + 1) * og].transpose(2, 3, 1, 0).reshape(taps, cg, og)
+            full[:, g * cg:(g + 1) * cg, g * og:(g + 1) * og] = block
+            present[:, g * cg:(g + 1) * cg, g * og:(g + 1) * og] = True
+        # cost model: passes per output tile, one tap each, or packed taps
+        per_row = LANES // c if (x.blocks == 1 and c <= LANES // 2) else 1
+        per_row = max(1, min(per_row, taps))
+        steps = []  # (first tap, channel block, tile rows)
+        if per_row > 1:
+            for t0 in range(0, taps, per_row):
+                steps.append((t0, 0, full[t0:t0 + per_row].reshape(-1, o),
+                              present[t0:t0 + per_row].reshape(-1, o)))
+        else:
+            for t in range(taps):
+                for cb in range(x.blocks):
+                    rows = slice(cb * LANES, (cb + 1) * LANES)
+                    steps.append((t, cb, full[t, rows], present[t, rows]))
+        pixels_out = n * oh * ow
+        s, d, p = op.strides, op.dilations, op.pads
+        pad_byte = zx & 0xFF
+        for ob in range(y.blocks):
+            cols = slice(ob * LANES, min(o, (ob + 1) * LANES))
+            tiles, kept = [], []
+            for t0, cb, rows, mask in steps:
+                if not mask[:, cols].any():
+                    continue  # block diagonal: no weight of this output block here
+                part = rows[:, cols]
+                tile = np.zeros((LANES, LANES), np.int64)
+                tile[:part.shape[0], :part.shape[1]] = part
+                tiles.append(tile)
+                kept.append((t0, cb, int(np.count_nonzero(mask[:, cols]))))
+            if not tiles:  # an all-zero layer still needs its accumulators written
+                tiles.append(np.zeros((LANES, LANES), np.int64))
+                kept.append((0, 0, 0))
+            ids = self._push_tiles(tiles)
+            b = bias[cols] - zx * full[:, :, cols].sum(axis=(0, 1))
+            slot = self.load_table(self._activate_table(requant, b, cols))
+            for q0 in range(0, pixels_out, self.acc_half):
+                qc = min(self.acc_half, pixels_out - q0)
+                self.emit("set_conv", in_h=h, in_w=wd, out_h=oh, out_w=ow, kernel_h=kh,
+                          kernel_w=kw, stride_h=s[0], stride_w=s[1], dilation_h=d[0],
+                          dilation_w=d[1], pad_top=p[0], pad_left=p[1], pad_value=pad_byte,
+                          taps_per_row=per_row, channels=c if per_row > 1 else 0,
+                          first_pixel=q0)
+                acc = self.acc_base()
+                passes = [(ids[k], dict(accumulate=int(k > 0), conv=1, tap=t0,
+                                        ub=x.block(cb), acc=acc, length=qc,
+                                        unsigned=unsigned, macs=qc * used))
+                          for k, (t0, cb, used) in enumerate(kept)]
+                self._stream(passes)
+                self.emit("activate", src=acc, ub=y.block(ob) + q0, rows=qc, table=slot,
+                          lanes=y.lanes[ob])
+
+    def _pool_config(self, op: Op, x_t: TensorType, y_t: TensorType, kernel, strides, pads,
+                     dilations, pad_value: int, first_pixel: int) -> None:
+        _, _, h, w = x_t.shape
+        _, _, oh, ow = y_t.shape
+        self.emit("set_conv", in_h=h, in_w=w, out_h=oh, out_w=ow, kernel_h=kernel[0],
+                  kernel_w=kernel[1], stride_h=strides[0], stride_w=strides[1],
+                  dilation_h=dilations[0], dilation_w=dilations[1], pad_top=pads[0],
+                  pad_left=pads[1], pad_value=pad_value & 0xFF, taps_per_row=1, channels=0,
+                  first_pixel=first_pixel)
+
+    def _max_pool(self, op: nn.MaxPoolOp) -> None:
+        x, y = self.buffers[op.input], self.buffers[op.output]
+        unsigned = int(not op.input.type.element.storage.signed)
+        for cb in range(x.blocks):
+            for q0 in range(0, y.pixels, self.acc_half):
+                qc = min(self.acc_half, y.pixels - q0)
+                self._pool_config(op, op.input.type, op.output.type, op.kernel, op.strides,
+                                  op.pads, op.dilations, 0, q0)
+                self.emit("pool", sum=0, unsigned=unsigned, src=x.block(cb),
+                          dst=y.block(cb) + q0, length=qc)
+
+    def _avg_pool(self, op: quant.AvgPoolOp | quant.GlobalAvgPoolOp,
+                  requant: quant.RequantizeOp) -> None:
+        x, y = self.buffers[op.input], self.buffers[requant.output]
+        e_in = op.input.type.element
+        unsigned = int(not e_in.storage.signed)
+        if isinstance(op, quant.GlobalAvgPoolOp):
+            _, _, h, w = op.input.type.shape
+            kernel, strides, pads = (h, w), (1, 1), (0, 0, 0, 0)
+            if h > 255 or w > 255:
+                raise _unsupported(op, f"a {h}x{w} window exceeds the pool unit's 255")
+        else:
+            kernel, strides, pads = op.kernel, op.strides, op.pads
+        slot = self.load_table(self._activate_table(requant, np.zeros(LANES, np.int64),
+                                                    slice(0, LANES)))
+        for cb in range(x.blocks):
+            for q0 in range(0, y.pixels, self.acc_half):
+                qc = min(self.acc_half, y.pixels - q0)
+                self._pool_config(op, op.input.type, requant.output.type, kernel, strides,
+                                  pads, (1, 1), e_in.zero_point, q0)
+                acc = self.acc_base()
+                self.emit("pool", sum=1, unsigned=unsigned, src=x.block(cb), dst=acc,
+                          length=qc)
+                self.emit("activate", src=acc, ub=y.block(cb) + q0, rows=qc, table=slot,
+                          lanes=y.lanes[cb])
+
+    def _add(self, op: quant.AddOp) -> None:
+        if op.lhs.type.shape != op.rhs.type.shape:
+            raise _unsupported(op, f"broadcasting add {op.lhs.type} + {op.rhs.type}")
+        a, b, y = self.buffers[op.lhs], self.buffers[op.rhs], self.buffers[op.output]
+        ea, eb, eo = (v.type.element for v in (op.lhs, op.rhs, op.output))
+        record = AddTable(ea.zero_point, eb.zero_point, eo.zero_point, op.clamp_min,
+                          op.clamp_max, not eo.storage.signed, quant.ADD_LEFT_SHIFT,
+                          tuple(op.multiplier), tuple(op.shift)).encode()
+        slot = self.load_table(record)
+        self.emit("add", src_a=a.base, src_b=b.base, ub=y.base, rows=y.rows, table=slot)
+
+    def _requantize_ub(self, op: quant.RequantizeOp) -> None:
+        x, y = self.buffers[op.input], self.buffers[op.output]
+        if isinstance(op.input.type.element, UniformQuantPerAxisType):
+            raise _unsupported(op, "requantizing a per-channel int8 tensor")
+        zp_in = int(qparams(op.input.type)[1])
+        slot = self.load_table(self._activate_table(op, np.zeros(LANES, np.int64),
+                                                    slice(0, LANES), zp_in))
+        for cb in range(x.blocks):
+            self.emit("activate", src_ub=1, src=x.block(cb), ub=y.block(cb), rows=x.pixels,
+                      table=slot, lanes=y.lanes[cb])
+
+
+def lower(module: Module, ub_rows: int = 98304, acc_rows: int = 4096,
+          target: str = "tpu-v1") -> Program:
+    """Compile the integer graph of ``module`` to a TPU program."""
+    return Lowering(module, ub_rows, acc_rows, target).run()
