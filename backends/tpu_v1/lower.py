@@ -93,6 +93,20 @@ def _loc_name(op: Op) -> str:
     return op.name
 
 
+def _float_reason(op: Op) -> str:
+    """Why an op stayed in float, for the compile error."""
+    if isinstance(op, nn.AvgPoolOp):
+        return ("average pooling whose windows count different numbers of positions "
+                "(padding not counted) has no integer form here; export with "
+                "count_include_pad=1 or without padding")
+    if isinstance(op, nn.SoftmaxOp | nn.SigmoidOp | nn.TanhOp):
+        return (f"'{op.name}' stayed in float (no integer form in qcc yet); running it "
+                "on the host is a later step")
+    ins = ", ".join(str(v.type) for v in op.operands)
+    return (f"no TPU mapping for '{op.name}' on ({ins}); ops other than the input "
+            "quantize and output dequantize would need the host")
+
+
 def _unsupported(op: Op, reason: str) -> QccError:
     return QccError(f"'{op.name}' cannot run on the TPU: {reason}", op.loc)
 
@@ -349,11 +363,12 @@ class Lowering:
         elif isinstance(op, nn.ReshapeOp):
             raise _unsupported(op, f"reshape {op.input.type} -> {op.output.type} changes "
                                    "the row layout (only [N, C, 1, 1] <-> [N, C] is free)")
+        elif isinstance(op, quant.DequantizeOp):
+            # a float op follows: name it, not the dequantize
+            float_op = next((u for u in op.output.users if u not in self._host_ops), op)
+            raise _unsupported(float_op, _float_reason(float_op))
         else:
-            ins = ", ".join(str(v.type) for v in op.operands)
-            raise _unsupported(op, f"no TPU mapping for this op on ({ins}); float ops "
-                                   "other than the input quantize and output dequantize "
-                                   "would need the host")
+            raise _unsupported(op, _float_reason(op))
 
     def _activate_table(self, requant: quant.RequantizeOp, bias: np.ndarray,
                         channels: slice, zp_in: int = 0) -> bytes:

@@ -1,0 +1,146 @@
+"""The simulator executes compiled programs bit-exactly like the integer IR
+interpreter: the example models and randomized single layers (shapes that are not
+multiples of 256, K > 256, stride, padding, dilation, groups, per-tensor and
+per-channel weights, int8 and uint8 activations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import qcc
+from qcc.backends.tpu_v1.lower import lower
+from qcc.backends.tpu_v1.simulator import execute
+from qcc.diagnostics import QccError
+from qcc.interpreter import run
+from qcc.testing import models
+
+ROOT = Path(__file__).resolve().parents[2]
+CALIB = ROOT / "examples" / "data" / "digits_calib.npz"
+
+
+def assert_bit_exact(module: qcc.Module, x: np.ndarray) -> None:
+    """Interpreter and simulator give the same output codes on input ``x``."""
+    program = lower(module)
+    values: dict = {}
+    run(module, {module.main.input_names[0]: x}, observer=values.__setitem__)
+    g = module.main
+    q_in = values[g.args[0].uses[0].op.output]
+    want = {name: values[v.op.input] for name, v in zip(g.output_names, g.outputs,
+                                                        strict=True)}
+    got = execute(program, {program.inputs[0].name: q_in})
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_dwsep"])
+@pytest.mark.parametrize("granularity", ["per-tensor", "per-channel"])
+def test_digits_models(name, granularity):
+    module = qcc.load(ROOT / "examples" / "models" / f"{name}.onnx", batch=32)
+    qcc.quantize_model(module, calib_data=str(CALIB), granularity=granularity)
+    with np.load(ROOT / "examples" / "data" / "digits_eval.npz") as z:
+        x = z["input"][:32]
+    assert_bit_exact(module, x)
+
+
+@pytest.mark.parametrize("builder", [models.mlp, models.depthwise_cnn])
+def test_seeded_example_models(builder):
+    module = qcc.import_onnx(builder(seed=3), batch=4)
+    rng = np.random.default_rng(0)
+    calib = [{"input": rng.standard_normal((4, 1, 8, 8)).astype(np.float32)}
+             for _ in range(4)]
+    qcc.quantize_model(module, calib_data=calib, activations="uint8")
+    assert_bit_exact(module, rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
+
+
+def _single_layer(kind: str, rng: np.random.Generator, **p) -> onnx.ModelProto:
+    nodes, inits = [], []
+    if kind == "conv":
+        n, c, h, w = p["n"], p["c"], p["h"], p["w"]
+        o, k, g = p["o"], p["k"], p["group"]
+        weight = (rng.standard_normal((o, c // g, k, k)) / np.sqrt(c * k)).astype(np.float32)
+        inits += [numpy_helper.from_array(weight, "w"),
+                  numpy_helper.from_array(rng.standard_normal(o).astype(np.float32), "b")]
+        nodes.append(helper.make_node(
+            "Conv", ["x", "w", "b"], ["y0"], kernel_shape=[k, k], group=g,
+            strides=[p["stride"]] * 2, dilations=[p["dilation"]] * 2, pads=[p["pad"]] * 4))
+        shape = [n, c, h, w]
+    else:
+        m, kd, nd = p["m"], p["k"], p["n"]
+        weight = (rng.standard_normal((kd, nd)) / np.sqrt(kd)).astype(np.float32)
+        inits += [numpy_helper.from_array(weight, "w"),
+                  numpy_helper.from_array(rng.standard_normal(nd).astype(np.float32), "b")]
+        nodes.append(helper.make_node("Gemm", ["x", "w", "b"], ["y0"]))
+        shape = [m, kd]
+    nodes.append(helper.make_node("Relu", ["y0"], ["y"]))
+    graph = helper.make_graph(nodes, "layer",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_empty_tensor_value_info("y")], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+LAYERS = [
+    ("dense", dict(m=5, k=300, n=270)),  # K > 256 and N > 256, neither a multiple
+    ("dense", dict(m=3, k=40, n=10)),
+    ("conv", dict(n=2, c=3, h=9, w=7, o=20, k=3, group=1, stride=1, dilation=1, pad=1)),
+    ("conv", dict(n=1, c=300, h=5, w=5, o=12, k=3, group=1, stride=2, dilation=1, pad=1)),
+    ("conv", dict(n=1, c=16, h=9, w=9, o=300, k=3, group=1, stride=1, dilation=2, pad=2)),
+    ("conv", dict(n=2, c=24, h=6, w=6, o=24, k=3, group=24, stride=2, dilation=1, pad=1)),
+    ("conv", dict(n=1, c=12, h=7, w=7, o=18, k=5, group=3, stride=1, dilation=1, pad=0)),
+    ("conv", dict(n=3, c=2, h=5, w=5, o=7, k=1, group=1, stride=1, dilation=1, pad=0)),
+]
+
+
+@pytest.mark.parametrize(("kind", "params"), LAYERS,
+                         ids=[f"{k}-{i}" for i, (k, _) in enumerate(LAYERS)])
+@pytest.mark.parametrize("granularity", ["per-tensor", "per-channel"])
+@pytest.mark.parametrize("activations", ["int8", "uint8"])
+def test_random_single_layers(kind, params, granularity, activations):
+    rng = np.random.default_rng(len(str(params)))
+    module = qcc.import_onnx(_single_layer(kind, rng, **params))
+    shape = module.main.args[0].type.shape
+    calib = [{"x": rng.standard_normal(shape).astype(np.float32)} for _ in range(3)]
+    qcc.quantize_model(module, calib_data=calib, granularity=granularity,
+                       activations=activations)
+    assert_bit_exact(module, rng.standard_normal(shape).astype(np.float32))
+
+
+def _quantized(model: onnx.ModelProto) -> qcc.Module:
+    module = qcc.import_onnx(model)
+    shape = module.main.args[0].type.shape
+    qcc.quantize_model(module, calib_data=[{"input": np.ones(shape, np.float32)}])
+    return module
+
+
+def test_an_op_the_tpu_cannot_run_is_a_compile_error():
+    with pytest.raises(QccError) as e:  # its first float op: an uncounted-padding pool
+        lower(_quantized(models.cnn(seed=0)))
+    text = str(e.value)
+    assert "ONNX node 'avgpool_32_node' (AveragePool)" in text
+    assert "cannot run on the TPU: average pooling whose windows count different" in text
+
+
+def test_softmax_is_named():
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])
+    w = numpy_helper.from_array(np.eye(4, dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["input", "w"], ["h"], name="fc"),
+         helper.make_node("Softmax", ["h"], ["y"], name="probs", axis=1)], "g", [x],
+        [helper.make_empty_tensor_value_info("y")], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(QccError, match=r"ONNX node 'probs' \(Softmax\): 'nn.softmax' cannot "
+                                       r"run on the TPU"):
+        lower(_quantized(model))
+
+
+def test_a_model_that_does_not_fit_names_the_tensor_and_sizes():
+    module = qcc.load(ROOT / "examples" / "models" / "digits_cnn.onnx", batch=8)
+    qcc.quantize_model(module, calib_data=str(CALIB))
+    with pytest.raises(QccError, match=r"tensor '.*' tensor<8x.*needs \d+ Unified Buffer rows "
+                                       r"\(\d+ bytes\) but the largest free range is \d+ rows "
+                                       r"of 600 \(153600 bytes\)"):
+        lower(module, ub_rows=600)
