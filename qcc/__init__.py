@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 from qcc import dialects
 from qcc.diagnostics import PassFailure, QccError
 from qcc.driver import (
+    compile,
     import_onnx,
     load,
     load_passes,
@@ -37,8 +38,26 @@ from qcc.passmanager import (
 from qcc.text import parse_module, print_module
 
 __all__ = [
-    "Instrumentation", "Module", "Pass", "PassContext", "PassFailure", "PassManager",
-    "Pipeline", "QccError", "dialects", "import_onnx", "load", "load_passes", "parse_file",
-    "parse_module", "print_module", "quantization_pipeline", "quantize_model", "register_pass",
-    "run", "run_pipeline", "write_atomic",
+    "Instrumentation",
+    "Module",
+    "Pass",
+    "PassContext",
+    "PassFailure",
+    "PassManager",
+    "Pipeline",
+    "QccError",
+    "compile",
+    "dialects",
+    "import_onnx",
+    "load",
+    "load_passes",
+    "parse_file",
+    "parse_module",
+    "print_module",
+    "quantization_pipeline",
+    "quantize_model",
+    "register_pass",
+    "run",
+    "run_pipeline",
+    "write_atomic",
 ]

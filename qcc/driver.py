@@ -219,3 +219,15 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
                                      stats, save_stats, integer)
     pipeline.run(module, ctx)
     return module
+
+
+def compile(model: Any, calib_data: Any = None, method: str = "minmax",
+            granularity: str = "per-channel", activations: str = "int8",
+            exclude: tuple[str, ...] = (), stats: str | None = None,
+            target: str = "tpu-v1", batch: int = 1):
+    """Compile a model (path or module) to a TPU-v1 program: calibrate, quantize, fold,
+    lower. Returns a CompiledModel with ``.run(inputs)`` and ``.save(path)``."""
+    from qcc.backends.tpu_v1.compile import compile_model
+
+    return compile_model(model, calib_data, method, granularity, activations,
+                         tuple(exclude), stats, target, batch)

@@ -1,0 +1,92 @@
+"""One call from a model to a TPU program: quantize, lower, record the manifest.
+
+    compiled = compile_model("model.onnx", calib_data="calib.npz", target="tpu-v1")
+    outputs = compiled.run({"input": x})        # float in, float out, simulated
+    compiled.save("model.tpu")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qcc.backends.tpu_v1.lower import lower
+from qcc.backends.tpu_v1.program import Program
+from qcc.backends.tpu_v1.runtime import run_program
+from qcc.ir.core import Module
+
+
+@dataclass
+class CompiledModel:
+    """A compiled program with the integer IR it came from."""
+
+    program: Program
+    module: Module | None = None
+
+    def run(self, inputs: Mapping[str, np.ndarray], quantized: bool = False
+            ) -> dict[str, np.ndarray]:
+        """Simulate the program: float inputs -> float outputs (bit-exact integer
+        arithmetic inside; the host quantizes and dequantizes at the edges)."""
+        return run_program(self.program, inputs, quantized)
+
+    def to_bytes(self) -> bytes:
+        from qcc.backends.tpu_v1.binary import serialize
+
+        return serialize(self.program)
+
+    def save(self, path: str | os.PathLike) -> None:
+        from qcc.driver import write_atomic
+
+        write_atomic(path, self.to_bytes())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def compile_module(module: Module, target: str = "tpu-v1", manifest: dict[str, str] |
+                   None = None, ub_rows: int = 98304, acc_rows: int = 4096) -> CompiledModel:
+    """Lower an already quantized integer module."""
+    from qcc.text import print_module
+
+    program = lower(module, ub_rows=ub_rows, acc_rows=acc_rows, target=target)
+    program.manifest = {"integer_ir_sha256": _sha256(print_module(module).encode()),
+                        **(manifest or {})}
+    return CompiledModel(program, module)
+
+
+def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
+                  method: str = "minmax", granularity: str = "per-channel",
+                  activations: str = "int8", exclude: tuple[str, ...] = (),
+                  stats: str | None = None, target: str = "tpu-v1", batch: int = 1
+                  ) -> CompiledModel:
+    """Import (if a path), calibrate, quantize, fold and lower a model."""
+    from qcc import driver
+
+    manifest: dict[str, str] = {"target": target}
+    if isinstance(model, Module):
+        module = model
+    else:
+        path = Path(model)
+        module = driver.load(path, batch=batch)
+        try:
+            manifest["model_sha256"] = _sha256(path.read_bytes())
+        except OSError:
+            pass
+    for key, source in (("calibration_data_sha256", calib_data), ("statistics_sha256", stats)):
+        if isinstance(source, str | os.PathLike) and Path(source).is_file():
+            manifest[key] = _sha256(Path(source).read_bytes())
+    pipeline = driver.quantization_pipeline(method, granularity, activations, tuple(exclude),
+                                            None if calib_data is None or not isinstance(
+                                                calib_data, str | os.PathLike)
+                                            else str(calib_data), stats)
+    manifest["pipeline"] = str(pipeline)
+    driver.quantize_model(module, calib_data, method, granularity, activations,
+                          tuple(exclude), stats)
+    return compile_module(module, target, manifest)
