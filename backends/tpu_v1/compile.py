@@ -75,10 +75,7 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
     else:
         path = Path(model)
         module = driver.load(path, batch=batch)
-        try:
-            manifest["model_sha256"] = _sha256(path.read_bytes())
-        except OSError:
-            pass
+        manifest["model_sha256"] = _sha256(path.read_bytes())
     for key, source in (("calibration_data_sha256", calib_data), ("statistics_sha256", stats)):
         if isinstance(source, str | os.PathLike) and Path(source).is_file():
             manifest[key] = _sha256(Path(source).read_bytes())
