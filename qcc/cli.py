@@ -63,6 +63,26 @@ def _add_print_args(p: argparse.ArgumentParser) -> None:
                         "dense_resource<__elided__>")
 
 
+def _add_quant_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib-data", metavar="PATH",
+                   help="calibration inputs: a .npz file or a folder of .npy/.npz files "
+                        "(arrays named like the model inputs, samples along axis 0); "
+                        "without it, random inputs are used with a warning")
+    p.add_argument("--calibration", default="minmax",
+                   choices=["minmax", "percentile", "entropy", "mse"],
+                   help="how activation ranges are chosen (default minmax)")
+    p.add_argument("--granularity", default="per-channel",
+                   choices=["per-tensor", "per-channel"], help="weight scales (default "
+                                                               "per-channel)")
+    p.add_argument("--activations", default="int8", choices=["int8", "uint8"],
+                   help="activation storage type (default int8)")
+    p.add_argument("--exclude", default="", metavar="NAMES",
+                   help="comma-separated ONNX node names or op types to keep in float")
+    p.add_argument("--stats", metavar="FILE.json",
+                   help="load calibration statistics instead of calibrating")
+    p.add_argument("--save-stats", metavar="FILE.json", help="save calibration statistics")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="qcc", description="qcc: int8 compiler for a TPU-v1-class accelerator, "
@@ -85,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pass_args(p, required=True)
     _add_print_args(p)
 
-    p = sub.add_parser("run", help="run a model with the reference interpreter",
-                       description="Interpret a model (ONNX or IR) on inputs from .npy/.npz "
-                                   "files and print or save the outputs.")
+    p = sub.add_parser("run", help="run a model (interpreter) or a .tpu program (simulator)",
+                       description="Interpret a model (ONNX or IR), or simulate a compiled "
+                                   ".tpu program, on inputs from .npy/.npz files and print "
+                                   "or save the outputs.")
     _add_model_args(p)
     p.add_argument("--input", dest="input_files", action="append", default=[],
                    metavar="[NAME=]FILE",
@@ -105,23 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "the integer folding; print or write the resulting IR. The pipeline "
                     "used is printed to stderr so that 'qcc opt' can replay it.")
     _add_model_args(p)
-    p.add_argument("--calib-data", metavar="PATH",
-                   help="calibration inputs: a .npz file or a folder of .npy/.npz files "
-                        "(arrays named like the model inputs, samples along axis 0); "
-                        "without it, random inputs are used with a warning")
-    p.add_argument("--calibration", default="minmax",
-                   choices=["minmax", "percentile", "entropy", "mse"],
-                   help="how activation ranges are chosen (default minmax)")
-    p.add_argument("--granularity", default="per-channel",
-                   choices=["per-tensor", "per-channel"], help="weight scales (default "
-                                                               "per-channel)")
-    p.add_argument("--activations", default="int8", choices=["int8", "uint8"],
-                   help="activation storage type (default int8)")
-    p.add_argument("--exclude", default="", metavar="NAMES",
-                   help="comma-separated ONNX node names or op types to keep in float")
-    p.add_argument("--stats", metavar="FILE.json",
-                   help="load calibration statistics instead of calibrating")
-    p.add_argument("--save-stats", metavar="FILE.json", help="save calibration statistics")
+    _add_quant_args(p)
     p.add_argument("--fake-quant", action="store_true",
                    help="stop after quantize: quantize/dequantize around float ops (the "
                         "form export-qdq writes)")
@@ -145,6 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="IR text of the fake-quantized graph (.mlir)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.onnx",
                    help="where to write the ONNX model")
+
+    p = sub.add_parser(
+        "compile", help="compile a model to a TPU-v1 program (.tpu)",
+        description="Calibrate, quantize and lower a model to a TPU-v1 instruction binary; "
+                    "run it with 'qcc run model.tpu'.")
+    _add_model_args(p)
+    _add_quant_args(p)
+    p.add_argument("--target", default="tpu-v1", metavar="NAME|FILE.toml",
+                   help="target description (default tpu-v1)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.tpu",
+                   help="where to write the program")
 
     sub.add_parser("passes", help="list the registered passes and their options")
     return parser
@@ -215,6 +231,8 @@ def cmd_opt(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from qcc import driver
 
+    if args.input.endswith(".tpu"):
+        return _run_tpu(args)
     module = driver.load(args.input, batch=args.batch)
     module = _run_passes(module, args)
     graph = module.main
@@ -230,12 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                            "or --random-input SEED")
         inputs = driver.load_inputs(args.input_files, graph)
     outputs = driver.run(module, inputs)
-    for name, value in outputs.items():
-        print(f"{name}: {value.dtype}{list(value.shape)}")
-        with np.printoptions(precision=6, suppress=True, threshold=64, edgeitems=4):
-            print(np.array2string(value, prefix=""))
-        if value.ndim == 2 and value.shape[1] > 1:
-            print(f"{name} argmax: {value.argmax(axis=1).tolist()}")
+    _print_outputs(outputs)
     if args.output:
         driver.save_outputs(args.output, outputs)
     return 0
@@ -305,6 +318,60 @@ def cmd_export_qdq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from qcc import driver
+
+    exclude = tuple(n for n in args.exclude.split(",") if n)
+    compiled = driver.compile(args.input, args.calib_data, args.calibration,
+                              args.granularity, args.activations, exclude, args.stats,
+                              args.target, args.batch, args.save_stats)
+    data = compiled.to_bytes()
+    driver.write_atomic(args.output, data)
+    program = compiled.program
+    print(f"qcc: {args.output}: {len(program.instructions)} instructions, "
+          f"{len(program.weights)} bytes of weight memory, {len(data)} bytes",
+          file=sys.stderr)
+    return 0
+
+
+def _run_tpu(args: argparse.Namespace) -> int:
+    from qcc import driver
+    from qcc.backends.tpu_v1.binary import load_binary
+    from qcc.backends.tpu_v1.runtime import run_program
+
+    path = Path(args.input)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise QccError(f"{path}: cannot read: {e.strerror or e}") from None
+    program = load_binary(data, str(path))
+    names = [d.name for d in program.inputs]
+    if args.random_input is not None:
+        rng = np.random.default_rng(args.random_input)
+        inputs = {d.name: rng.standard_normal(d.shape).astype(np.float32)
+                  for d in program.inputs}
+    elif not args.input_files:
+        wanted = ", ".join(f"{d.name} {list(d.shape)}" for d in program.inputs)
+        raise QccError(f"no inputs given; the program needs {wanted}: pass --input FILE.npy "
+                       "or --random-input SEED")
+    else:
+        inputs = driver.load_inputs(args.input_files, names)
+    outputs = run_program(program, inputs)
+    _print_outputs(outputs)
+    if args.output:
+        driver.save_outputs(args.output, outputs)
+    return 0
+
+
+def _print_outputs(outputs) -> None:
+    for name, value in outputs.items():
+        print(f"{name}: {value.dtype}{list(value.shape)}")
+        with np.printoptions(precision=6, suppress=True, threshold=64, edgeitems=4):
+            print(np.array2string(value, prefix=""))
+        if value.ndim == 2 and value.shape[1] > 1:
+            print(f"{name} argmax: {value.argmax(axis=1).tolist()}")
+
+
 def cmd_passes(args: argparse.Namespace) -> int:
     from qcc.passmanager import PASS_REGISTRY, _load_builtin_passes
 
@@ -319,6 +386,7 @@ def cmd_passes(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"import": cmd_import, "opt": cmd_opt, "run": cmd_run, "quantize": cmd_quantize,
+            "compile": cmd_compile,
             "export-qdq": cmd_export_qdq,
             "passes": cmd_passes}
 

@@ -111,9 +111,11 @@ def _read_array_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
             from None
 
 
-def load_inputs(specs: list[str], graph: Graph) -> dict[str, np.ndarray]:
+def load_inputs(specs: list[str], graph: Graph | list[str]) -> dict[str, np.ndarray]:
     """Resolve ``--input`` arguments: ``file.npy`` (single-input models),
-    ``name=file.npy``, or ``file.npz`` (arrays by input name)."""
+    ``name=file.npy``, or ``file.npz`` (arrays by input name). ``graph`` gives the
+    input names (a graph, or the names themselves)."""
+    names = graph.input_names if isinstance(graph, Graph) else list(graph)
     inputs: dict[str, np.ndarray] = {}
     for spec in specs:
         name, sep, file = spec.partition("=")
@@ -127,10 +129,10 @@ def load_inputs(specs: list[str], graph: Graph) -> dict[str, np.ndarray]:
             inputs.update(loaded)
             continue
         if not name:
-            if len(graph.input_names) != 1:
-                raise QccError(f"--input {spec}: the model has {len(graph.input_names)} "
-                               f"inputs ({', '.join(graph.input_names)}); use name=file.npy")
-            name = graph.input_names[0]
+            if len(names) != 1:
+                raise QccError(f"--input {spec}: the model has {len(names)} "
+                               f"inputs ({', '.join(names)}); use name=file.npy")
+            name = names[0]
         inputs[name] = loaded
     return inputs
 
@@ -224,10 +226,10 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
 def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             granularity: str = "per-channel", activations: str = "int8",
             exclude: tuple[str, ...] = (), stats: str | None = None,
-            target: str = "tpu-v1", batch: int = 1):
+            target: str = "tpu-v1", batch: int = 1, save_stats: str | None = None):
     """Compile a model (path or module) to a TPU-v1 program: calibrate, quantize, fold,
     lower. Returns a CompiledModel with ``.run(inputs)`` and ``.save(path)``."""
     from qcc.backends.tpu_v1.compile import compile_model
 
     return compile_model(model, calib_data, method, granularity, activations,
-                         tuple(exclude), stats, target, batch)
+                         tuple(exclude), stats, target, batch, save_stats)

@@ -64,8 +64,8 @@ def compile_module(module: Module, target: str = "tpu-v1", manifest: dict[str, s
 def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
                   method: str = "minmax", granularity: str = "per-channel",
                   activations: str = "int8", exclude: tuple[str, ...] = (),
-                  stats: str | None = None, target: str = "tpu-v1", batch: int = 1
-                  ) -> CompiledModel:
+                  stats: str | None = None, target: str = "tpu-v1", batch: int = 1,
+                  save_stats: str | None = None) -> CompiledModel:
     """Import (if a path), calibrate, quantize, fold and lower a model."""
     from qcc import driver
 
@@ -85,5 +85,5 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
                                             else str(calib_data), stats)
     manifest["pipeline"] = str(pipeline)
     driver.quantize_model(module, calib_data, method, granularity, activations,
-                          tuple(exclude), stats)
+                          tuple(exclude), stats, save_stats)
     return compile_module(module, target, manifest)
