@@ -357,6 +357,8 @@ class Lowering:
             self._add(op)
         elif isinstance(op, quant.RequantizeOp) and self._ub_resident(op.input):
             self._requantize_ub(op)
+        elif isinstance(op, nn.ConcatOp) and self._ub_resident(op.output):
+            self._concat(op)
         elif isinstance(op, nn.ReshapeOp) and self.buffers.get(op.output) is \
                 self.buffers.get(op.input):
             pass  # same rows
@@ -571,6 +573,44 @@ class Lowering:
                           tuple(op.multiplier), tuple(op.shift)).encode()
         slot = self.load_table(record)
         self.emit("add", src_a=a.base, src_b=b.base, ub=y.base, rows=y.rows, table=slot)
+
+    def _copy_table(self, e: UniformQuantType) -> int:
+        """An activation table that copies int8 rows unchanged (M = 1, same zero point)."""
+        record = ActivateTable(e.zero_point, e.zero_point, e.storage_min, e.storage_max,
+                               not e.storage.signed, np.zeros(LANES, np.int64),
+                               np.full(LANES, 1 << 30, np.int64), np.ones(LANES, np.int64))
+        return self.load_table(record.encode())
+
+    def _concat(self, op: nn.ConcatOp) -> None:
+        """Concatenation copies each input into place with `activate` (identity
+        requantization): along the batch, into later rows; along channels, into a
+        column offset of the destination rows, when no input block has to be split
+        across two destination blocks."""
+        y = self.buffers[op.output]
+        e = op.output.type.element
+        slot = self._copy_table(e)
+        axis = op.axis
+        offset = 0
+        for v in op.inputs:
+            x = self.buffers[v]
+            for b in range(x.blocks):
+                lanes = x.lanes[b]
+                if axis == 0:
+                    rows = x.pixels
+                    dst, column = y.block(b) + offset, 0
+                elif axis == 1:
+                    first = offset + b * LANES
+                    dst_block, column = divmod(first, LANES)
+                    if column + lanes > LANES:
+                        raise _unsupported(op, f"input {v.type} would straddle two "
+                                               "256-channel blocks of the result")
+                    rows, dst = x.pixels, y.block(dst_block)
+                else:
+                    raise _unsupported(op, f"concatenation along axis {axis} (only batch "
+                                           "and channels map to rows and lanes)")
+                self.emit("activate", src_ub=1, src=x.block(b), ub=dst, rows=rows,
+                          table=slot, lanes=lanes, column=column)
+            offset += x.pixels if axis == 0 else v.type.shape[1]
 
     def _requantize_ub(self, op: quant.RequantizeOp) -> None:
         x, y = self.buffers[op.input], self.buffers[op.output]

@@ -144,3 +144,35 @@ def test_a_model_that_does_not_fit_names_the_tensor_and_sizes():
                                        r"\(\d+ bytes\) but the largest free range is \d+ rows "
                                        r"of 600 \(153600 bytes\)"):
         lower(module, ub_rows=600)
+
+
+def test_channel_concat_and_residual_add():
+    """Two convolutions concatenated along channels (the second at a column offset),
+    max pooling, and a residual add of tensors with different scales."""
+    rng = np.random.default_rng(5)
+
+    def conv(name, x, c, o, k=3):
+        w = (rng.standard_normal((o, c, k, k)) / np.sqrt(c * k * k)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"{name}_w"))
+        nodes.append(helper.make_node("Conv", [x, f"{name}_w"], [name], name=name,
+                                      kernel_shape=[k, k], pads=[k // 2] * 4))
+        return name
+
+    nodes, inits = [], []
+    a = conv("a", "input", 3, 8)
+    b = conv("b", "input", 3, 20, k=1)
+    nodes.append(helper.make_node("Concat", [a, b], ["cat"], name="cat", axis=1))
+    c = conv("c", "cat", 28, 28)
+    nodes.append(helper.make_node("Add", ["cat", c], ["res"], name="res"))
+    nodes.append(helper.make_node("MaxPool", ["res"], ["y"], name="pool", kernel_shape=[2, 2],
+                                  strides=[2, 2]))
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [2, 3, 6, 6])],
+        [helper.make_empty_tensor_value_info("y")], inits)
+    module = qcc.import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("",
+                                                                                      17)]))
+    calib = [{"input": rng.standard_normal((2, 3, 6, 6)).astype(np.float32)} for _ in range(3)]
+    qcc.quantize_model(module, calib_data=calib)
+    ops = {op.name for op in module.walk()}
+    assert {"nn.concat", "quant.add", "nn.max_pool"} <= ops
+    assert_bit_exact(module, rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
