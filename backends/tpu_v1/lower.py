@@ -194,10 +194,9 @@ class Lowering:
                         "dram": tiles_end + args["table_index"] * RECORD_BYTES}
             instrs.append(Instruction(op, **args))
         weights = b"".join(self.out.tiles) + b"".join(self.out.tables)
-        program = Program(instrs, weights, inputs, outputs, self.target)
-        program.layer_of = list(self.out.layer_of)  # type: ignore[attr-defined]
-        program.useful_macs = list(self.out.useful_macs)  # type: ignore[attr-defined]
-        return program
+        return Program(instrs, weights, inputs, outputs, self.target,
+                       layer_of=list(self.out.layer_of),
+                       useful_macs=list(self.out.useful_macs))
 
     # ------------------------------------------------------------------ I/O
     def _io(self) -> tuple[list[tuple[Value, str]], list[tuple[Value, str]]]:

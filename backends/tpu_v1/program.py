@@ -92,6 +92,10 @@ class Program:
     outputs: list[TensorDesc]
     target: str
     manifest: dict[str, str] = field(default_factory=dict)
+    #: per instruction: the layer (ONNX node) it belongs to, for per-layer counters
+    layer_of: list[str] = field(default_factory=list)
+    #: per instruction: multiply-accumulates that carry model data (matmul only)
+    useful_macs: list[int] = field(default_factory=list)
 
     @property
     def host_bytes(self) -> int:
