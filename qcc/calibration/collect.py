@@ -1,0 +1,140 @@
+"""Collection: one pass of the FP32 interpreter over the calibration data collects,
+per activation (graph argument or result of a non-constant op with an f32 tensor
+type), a :class:`~qcc.calibration.stats.TensorStats`: the exact min and max and a
+signed histogram. :class:`Collector` runs it, :class:`Progress` shows a progress bar
+on a terminal, and :class:`CalibrationResult` is what the ``calibrate`` pass leaves
+in ``ctx.data["calibration"]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+
+from qcc.calibration.activations import batch_major_values, batch_size, calibrated_values
+from qcc.calibration.data import CalibrationData
+from qcc.calibration.stats import DEFAULT_NUM_BINS, TensorStats
+from qcc.diagnostics import QccError
+from qcc.ir.core import Graph, Module, Value
+
+
+class Progress:
+    """A plain-text progress bar on stderr, shown only on a terminal (or when
+    ``enabled`` is True)."""
+
+    def __init__(self, total: int | None, label: str = "calibrating",
+                 stream: TextIO | None = None, enabled: bool | None = None):
+        self.stream = stream or sys.stderr
+        if enabled is None:
+            isatty = getattr(self.stream, "isatty", None)
+            enabled = bool(isatty and isatty())
+        self.enabled = enabled
+        self.total = total
+        self.label = label
+        self.done = 0
+        self._last = 0.0
+        self._shown = False
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and not (self.total and self.done >= self.total):
+            return
+        self._last = now
+        if self.total:
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+            text = f"{self.label} [{bar}] {self.done}/{self.total} samples {100 * frac:3.0f}%"
+        else:
+            text = f"{self.label}: {self.done} samples"
+        self.stream.write("\r" + text)
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False
+
+
+class Collector:
+    """Runs the FP32 interpreter over calibration batches and keeps one
+    :class:`TensorStats` per float activation, keyed by its printed name."""
+
+    def __init__(self, module: Module | Graph, num_bins: int = DEFAULT_NUM_BINS,
+                 max_bins: int | None = None):
+        self.graph = module.main if isinstance(module, Module) else module
+        self.values = calibrated_values(self.graph)
+        self.stats = {name: TensorStats(name, num_bins, max_bins)
+                      for name in self.values.values()}
+        self.batch = batch_size(self.graph)
+        self.num_samples = 0
+        self._batch_major: set[Value] | None = None
+
+    def add_batch(self, inputs: Mapping[str, Any], valid: int | None = None) -> None:
+        """Run one batch; only its first ``valid`` samples (rows) count."""
+        from qcc.interpreter import run
+
+        valid = self.batch if valid is None else valid
+        if not 0 < valid <= self.batch:
+            raise ValueError(f"valid must be in 1..{self.batch}, got {valid}")
+        if valid < self.batch:
+            if self._batch_major is None:
+                self._batch_major = batch_major_values(self.graph, self.batch)
+            for v, name in self.values.items():
+                if v not in self._batch_major:
+                    raise QccError(
+                        f"the last calibration batch holds {valid} of {self.batch} samples, "
+                        f"and tensor '{name}' ({v.type}) does not keep the batch on its "
+                        f"first axis, so the padding cannot be left out of its statistics; "
+                        f"give a multiple of {self.batch} samples")
+        first = self.num_samples
+
+        def observe(v: Value, arr: np.ndarray) -> None:
+            name = self.values.get(v)
+            if name is None:
+                return
+            try:
+                self.stats[name].update(arr if valid == self.batch else arr[:valid])
+            except QccError as e:
+                raise QccError(f"{e.message} (calibration samples {first}.."
+                               f"{first + valid - 1})", e.loc) from None
+
+        run(self.graph, inputs, observer=observe)
+        self.num_samples += valid
+
+    def collect(self, data: CalibrationData | Any, progress: bool | None = None,
+                stream: TextIO | None = None) -> dict[str, TensorStats]:
+        """Feed every batch of ``data`` (a :class:`CalibrationData` or any source it
+        accepts); returns the statistics."""
+        if not isinstance(data, CalibrationData):
+            data = CalibrationData(self.graph, data)
+        bar = Progress(data.total, stream=stream, enabled=progress)
+        try:
+            for inputs, valid in data.batches():
+                self.add_batch(inputs, valid)
+                bar.update(valid)
+        finally:
+            bar.close()
+        return self.stats
+
+
+@dataclass
+class CalibrationResult:
+    """What ``calibrate`` leaves in ``ctx.data["calibration"]``."""
+
+    method: str
+    symmetric: bool
+    num_samples: int
+    #: raw statistics by printed value name
+    stats: dict[str, TensorStats] = field(default_factory=dict)
+    #: calibrated [lo, hi] by printed value name
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
