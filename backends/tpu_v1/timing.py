@@ -1,0 +1,522 @@
+"""Timing and energy model of a TPU program on a target.
+
+TPU programs are straight-line, so their timing is a function of the instruction
+stream and the target: :func:`estimate` walks the stream once, in order, and keeps
+for every unit of the machine the time it is next free. The rules (docs/cost-model.md
+gives the reasons and the validation):
+
+- **Issue.** Instructions issue in order; each occupies the issue stage for
+  ``timing.issue_cycles``. An instruction whose unit cannot take it yet holds up
+  the ones behind it. Each unit holds one instruction in execution and one waiting
+  (the matrix unit: the one streaming rows and the one whose tile shifts into the
+  shadow buffer), so an instruction is taken once its unit's previous one started.
+- **Weights.** ``read_weights`` retires after issue; its tiles are fetched in order
+  on the weight-memory channel at its bandwidth, each once the channel is free and
+  the 4-deep weight FIFO has a free slot (a slot frees when its tile has shifted
+  into the array). ``load_table`` records travel on the same channel.
+- **Matrix unit.** A ``matmul`` of B rows streams for B cycles. With ``switch`` it
+  first needs its tile to have arrived (waiting = *weight stall*) and shifted in,
+  256 cycles that overlap the previous matmul's rows (double buffering); what is
+  not hidden is *weight-shift stall*. Rows of consecutive matmuls follow back to
+  back, so the fill/drain latency (``timing.fill_drain_cycles``) shows only where
+  something waits for the results: once per run of matmuls.
+- **Vector units.** ``activate``, ``pool`` and ``add`` run at their rows-per-cycle
+  throughputs, each unit in order. Accumulator rows are interlocked: an activate
+  waits until the matmuls that wrote its rows have drained, and a matmul (or a
+  pool sum) does not overwrite rows an activate has not read yet. Unified Buffer
+  dependences are not interlocked: the program orders them with ``sync``.
+- **Syncs.** ``sync kind=0`` blocks issue until host transfers are done, ``sync
+  kind=1`` until the matrix unit has drained and the activate, pool and add units
+  are idle. The barrier's cost is what it adds: the blocked cycles (beyond the
+  sync's own issue cycles) in which the array neither streams nor waits for
+  weights: *host-transfer stall* and *RAW stall* respectively (both are part of
+  the non-matrix cycles).
+- **Host.** ``read_host``/``write_host`` are DMAs over the host link at its
+  effective bandwidth, one at a time, overlapping everything until a sync.
+
+Counters partition time the way the TPU paper's Table 3 does: every cycle is
+array-active, weight stall, weight-shift stall, or non-matrix (the array idle for
+any other reason, exposed fill/drain included). Per-layer numbers follow
+``layer_of``: array cycles belong to the matmul's layer, the other cycles to the
+instruction that was the last to finish at that time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
+from qcc.backends.tpu_v1.program import Program
+from qcc.backends.tpu_v1.tables import RECORD_BYTES
+from qcc.backends.tpu_v1.target import Target
+from qcc.diagnostics import QccError
+
+
+@dataclass(frozen=True)
+class Options:
+    """Switches for validation against simpler models (all off: the real model)."""
+
+    #: False: every instruction starts after all earlier ones have finished, so each
+    #: tile shift and each fill/drain is paid in full (SCALE-Sim's closed form)
+    overlap: bool = True
+    #: weight tiles and table records arrive the moment they are asked for
+    infinite_weight_bandwidth: bool = False
+    #: host DMAs take no time
+    infinite_host_bandwidth: bool = False
+
+
+@dataclass
+class Counters:
+    """What happened, for the whole program or one layer. Cycles are floats: a
+    transfer at a bandwidth takes fractional cycles."""
+
+    cycles: float = 0.0
+    array_active_cycles: float = 0.0
+    weight_stall_cycles: float = 0.0
+    weight_shift_cycles: float = 0.0
+    non_matrix_cycles: float = 0.0
+    raw_stall_cycles: float = 0.0
+    host_stall_cycles: float = 0.0
+    array_macs: int = 0  # rows x 256 x 256 per matmul
+    useful_macs: int = 0  # the MACs that carry data (``useful_macs``), else array_macs
+    dram_bytes: int = 0  # weight memory reads (tiles and table records)
+    host_read_bytes: int = 0  # host -> Unified Buffer
+    host_write_bytes: int = 0  # Unified Buffer -> host
+    ub_read_bytes: int = 0  # whole 256-byte rows
+    ub_write_bytes: int = 0
+    acc_read_bytes: int = 0
+    acc_write_bytes: int = 0
+    instructions: int = 0
+
+    def add(self, other: Counters) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class TimingReport:
+    """The result of :func:`estimate`: counters in total and per layer, and the
+    derived time, throughput and energy."""
+
+    target: Target
+    total: Counters
+    layers: dict[str, Counters]
+    batch: int = 1
+    options: Options = field(default_factory=Options)
+
+    # ---- derived, for the total (default) or any Counters
+    def seconds(self, c: Counters | None = None) -> float:
+        return (c or self.total).cycles * self.target.cycle_s
+
+    def tops(self, c: Counters | None = None) -> float:
+        """Achieved tera-ops per second: 2 x useful MACs / time."""
+        c = c or self.total
+        s = self.seconds(c)
+        return 2 * c.useful_macs / s / 1e12 if s else 0.0
+
+    def utilization(self, c: Counters | None = None) -> float:
+        """Useful MACs over the MACs the array could have done in the time."""
+        c = c or self.total
+        return c.useful_macs / (c.cycles * self.target.macs_per_cycle) if c.cycles else 0.0
+
+    def energy(self, c: Counters | None = None) -> dict[str, float]:
+        """Joules by component: events x their energy, plus static power x time."""
+        c = c or self.total
+        e = self.target.energy
+        pj = {"mac": c.array_macs * e.mac_pj,
+              "unified_buffer": (c.ub_read_bytes + c.ub_write_bytes) * e.ub_pj_per_byte,
+              "accumulators": (c.acc_read_bytes + c.acc_write_bytes)
+              / self.target.accumulators.bytes_per_lane * e.acc_pj_per_access,
+              "weight_memory": c.dram_bytes * 8 * e.dram_pj_per_bit,
+              "host_link": (c.host_read_bytes + c.host_write_bytes) * 8 * e.host_pj_per_bit}
+        out = {k: v * 1e-12 for k, v in pj.items()}
+        out["static"] = e.static_w * self.seconds(c)
+        return out
+
+    def energy_j(self, c: Counters | None = None) -> float:
+        return sum(self.energy(c).values())
+
+    def bound(self, c: Counters | None = None) -> str:
+        """What most of the time went to."""
+        c = c or self.total
+        if not c.cycles:
+            return "-"
+        parts = {"compute": c.array_active_cycles, "weight memory": c.weight_stall_cycles,
+                 "weight shift": c.weight_shift_cycles, "non-matrix": c.non_matrix_cycles}
+        return max(parts, key=parts.__getitem__)
+
+    # ---- totals
+    @property
+    def cycles(self) -> float:
+        return self.total.cycles
+
+    @property
+    def latency_s(self) -> float:
+        return self.seconds()
+
+    @property
+    def average_power_w(self) -> float:
+        return self.energy_j() / self.latency_s if self.latency_s else 0.0
+
+    @property
+    def inferences_per_s(self) -> float:
+        return self.batch / self.latency_s if self.latency_s else 0.0
+
+    @property
+    def inferences_per_s_per_w(self) -> float:
+        """batch / energy: inferences per joule."""
+        e = self.energy_j()
+        return self.batch / e if e else 0.0
+
+    def format(self) -> str:
+        """A per-layer table and the totals, for reports."""
+        head = (f"{'layer':<24} {'cycles':>11} {'us':>9} {'util':>6} {'TOPS':>6} "
+                f"{'w-stall':>7} {'shift':>6} {'other':>6} {'uJ':>9}  bound")
+        lines = [f"target {self.target.name}, batch {self.batch}", head]
+        def pct(x: float, c: Counters) -> str:
+            return f"{100 * x / c.cycles:5.1f}%" if c.cycles else "    -"
+
+        for name, c in [*self.layers.items(), ("total", self.total)]:
+            lines.append(
+                f"{name[:24]:<24} {c.cycles:>11.0f} {self.seconds(c) * 1e6:>9.2f} "
+                f"{pct(c.useful_macs / self.target.macs_per_cycle, c):>6} "
+                f"{self.tops(c):>6.2f} {pct(c.weight_stall_cycles, c):>7} "
+                f"{pct(c.weight_shift_cycles, c):>6} {pct(c.non_matrix_cycles, c):>6} "
+                f"{self.energy_j(c) * 1e6:>9.2f}  {self.bound(c)}")
+        lines.append(f"latency {self.latency_s * 1e6:.2f} us, {self.tops():.2f} TOPS, "
+                     f"{self.energy_j() * 1e6:.2f} uJ, {self.average_power_w:.1f} W, "
+                     f"{self.inferences_per_s_per_w:.1f} inferences/s/W")
+        return "\n".join(lines)
+
+
+def estimate(instructions: Sequence[Instruction], target: Target,
+             layer_of: Sequence[str] | None = None,
+             useful_macs: Sequence[int] | None = None, batch: int = 1,
+             options: Options | None = None) -> TimingReport:
+    """Time ``instructions`` on ``target``.
+
+    ``layer_of[i]`` names the layer of instruction i (default: one layer,
+    "program"); ``useful_macs[i]`` the MACs of matmul i that carry data (default:
+    rows x array size); ``batch`` the inferences the program computes, for
+    inferences per second per watt.
+    """
+    n = len(instructions)
+    for what, seq in (("layer_of", layer_of), ("useful_macs", useful_macs)):
+        if seq is not None and len(seq) != n:
+            raise QccError(f"{what} has {len(seq)} entries for {n} instructions")
+    if batch < 1:
+        raise QccError(f"batch must be positive, got {batch}")
+    model = _Model(target, options or Options())
+    for i, ins in enumerate(instructions):
+        layer = layer_of[i] if layer_of is not None else "program"
+        macs = useful_macs[i] if useful_macs is not None else None
+        try:
+            done = model.step(ins, layer, macs)
+        except QccError as e:
+            raise QccError(f"instruction {i} ({ins.op}): {e.message}") from None
+        if done:
+            break
+    return model.report(batch)
+
+
+def estimate_program(program: Program, target: Target, batch: int | None = None,
+                     options: Options | None = None) -> TimingReport:
+    """:func:`estimate` for a compiled :class:`~qcc.backends.tpu_v1.program.Program`,
+    with the layer names and useful MACs the lowering recorded (a program without
+    them, e.g. one read back from a binary, counts one layer and all array MACs)
+    and the batch of its first input."""
+    if batch is None:
+        batch = program.inputs[0].shape[0] if program.inputs else 1
+    return estimate(program.instructions, target, program.layer_of or None,
+                    program.useful_macs or None, batch, options)
+
+
+class _Model:
+    """The machine's state while walking the stream: times are in cycles."""
+
+    def __init__(self, target: Target, options: Options):
+        self.t = target
+        self.opt = options
+        a = target.array
+        self.issue = target.timing.issue_cycles
+        self.tile_cycles = 0.0 if options.infinite_weight_bandwidth else \
+            target.tile_fetch_cycles
+        self.record_cycles = 0.0 if options.infinite_weight_bandwidth else \
+            RECORD_BYTES / target.weight_bytes_per_cycle
+        self.host_bpc = float("inf") if options.infinite_host_bandwidth else \
+            target.host_bytes_per_cycle
+        self.row = target.unified_buffer.row_bytes
+        self.acc_row = target.accumulators.row_bytes
+        self.macs_per_row = a.rows * a.cols
+        self.fe = 0.0  # the issue stage is next free
+        self.frontier = 0.0  # everything issued so far has finished by then
+        # weights
+        self.dram_free = 0.0
+        self.arrivals: list[float] = []  # tile j is in the FIFO at arrivals[j]
+        self.slot_free: list[float] = []  # tile j's FIFO slot frees at slot_free[j]
+        self.tile_loaded = False
+        # matrix unit
+        self.mm_start = 0.0  # the last matmul started streaming
+        self.mm_stream_end = 0.0  # ... and its last row entered the array
+        self.matrix_done = 0.0  # the last results have drained into the accumulators
+        # vector units: (last start, free)
+        self.units = {"activate": [0.0, 0.0], "pool": [0.0, 0.0], "add": [0.0, 0.0]}
+        self.host_free = 0.0
+        rows = target.accumulators.rows
+        self.acc_ready = np.zeros(rows)  # row written (drained) at
+        self.acc_read = np.zeros(rows)  # row read by its last reader at
+        self.table_ready: dict[int, float] = {}
+        self.table_used: dict[int, float] = {}
+        self.conv: Instruction | None = None
+        # accounting
+        self.counters: dict[str, Counters] = {}
+        self.segments: list[tuple[float, float, str]] = []  # frontier advances
+        self.array_iv: list[tuple[float, float]] = []  # array busy or stalled on weights
+
+    # ------------------------------------------------------------------ helpers
+    def dispatch(self, accept: float = 0.0) -> float:
+        """Issue the next instruction once its unit can take it; return the time."""
+        d = max(self.fe, accept)
+        if not self.opt.overlap:
+            d = max(d, self.frontier)
+        self.fe = d + self.issue
+        return d
+
+    def complete(self, layer: str, t: float) -> None:
+        new = max(self.frontier, t, self.fe)
+        if new > self.frontier:
+            self.segments.append((self.frontier, new, layer))
+            self.frontier = new
+
+    def acc_rows(self, start: int, count: int) -> slice:
+        if start + count > len(self.acc_ready):
+            raise QccError(f"accumulator rows [{start}, {start + count}) are outside "
+                           f"[0, {len(self.acc_ready)})")
+        return slice(start, start + count)
+
+    def array_cycles_in(self, t0: float, t1: float) -> float:
+        """Cycles of [t0, t1) in which the array streams or waits for weights (the
+        intervals recorded so far; later matmuls cannot start before t1)."""
+        total = 0.0
+        for s, e in reversed(self.array_iv):
+            if e <= t0:
+                break
+            total += max(0.0, min(e, t1) - max(s, t0))
+        return total
+
+    def _max(self, a: np.ndarray, rows: slice) -> float:
+        return float(a[rows].max()) if rows.stop > rows.start else 0.0
+
+    def vector_unit(self, name: str, deps: float, rows: float,
+                    per_cycle: float) -> tuple[float, float]:
+        last_start, free = self.units[name]
+        d = self.dispatch(last_start)
+        start = max(d, free, deps)
+        end = start + rows / per_cycle
+        self.units[name] = [start, end]
+        return start, end
+
+    # ------------------------------------------------------------------ one step
+    def step(self, ins: Instruction, layer: str, useful: int | None) -> bool:
+        c = self.counters.setdefault(layer, Counters())
+        c.instructions += 1
+        op = ins.op
+        if op == "halt":
+            self.dispatch()
+            self.complete(layer, self.fe)
+            return True
+        if op in ("nop", "set_conv"):
+            self.dispatch()
+            if op == "set_conv":
+                self.conv = ins
+            self.complete(layer, self.fe)
+        elif op == "sync":
+            self._sync(ins, layer, c)
+        elif op in ("read_host", "write_host"):
+            self._host(ins, layer, c)
+        elif op == "read_weights":
+            self._read_weights(ins, layer, c)
+        elif op == "load_table":
+            d = self.dispatch()
+            start = max(d, self.dram_free)
+            self.dram_free = start + self.record_cycles
+            ready = max(self.dram_free, self.table_used.get(ins.slot, 0.0))
+            self.table_ready[ins.slot] = ready
+            c.dram_bytes += RECORD_BYTES
+            self.complete(layer, ready)
+        elif op == "matmul":
+            self._matmul(ins, layer, c, useful)
+        elif op == "activate":
+            self._activate(ins, layer, c)
+        elif op == "pool":
+            self._pool(ins, layer, c)
+        elif op == "add":
+            deps = self.table_ready.get(ins.table, 0.0)
+            _, end = self.vector_unit("add", deps, ins.rows,
+                                      self.t.timing.add_rows_per_cycle)
+            self.table_used[ins.table] = max(self.table_used.get(ins.table, 0.0), end)
+            c.ub_read_bytes += 2 * ins.rows * self.row
+            c.ub_write_bytes += ins.rows * self.row
+            self.complete(layer, end)
+        else:  # pragma: no cover - the ISA table and this model must list the same ops
+            raise QccError(f"the timing model does not know '{op}'")
+        return False
+
+    def _sync(self, ins: Instruction, layer: str, c: Counters) -> None:
+        self.dispatch()
+        if ins.kind == SYNC_HOST:
+            wait = self.host_free
+        elif ins.kind == SYNC_UNITS:
+            wait = max(self.matrix_done, *(free for _, free in self.units.values()))
+        else:
+            raise QccError(f"unknown sync kind {ins.kind} (0: host, 1: units)")
+        if wait > self.fe:
+            # the barrier's cost: blocked cycles in which the array is not busy anyway
+            idle = wait - self.fe - self.array_cycles_in(self.fe, wait)
+            if ins.kind == SYNC_HOST:
+                c.host_stall_cycles += idle
+            else:
+                c.raw_stall_cycles += idle
+            self.fe = wait
+        self.complete(layer, self.fe)
+
+    def _host(self, ins: Instruction, layer: str, c: Counters) -> None:
+        d = self.dispatch()
+        nbytes = ins.rows * ins.row_bytes
+        start = max(d, self.host_free)
+        self.host_free = start + nbytes / self.host_bpc
+        if ins.op == "read_host":
+            c.host_read_bytes += nbytes
+            c.ub_write_bytes += ins.rows * self.row  # whole rows: the rest is zeroed
+        else:
+            c.host_write_bytes += nbytes
+            c.ub_read_bytes += ins.rows * self.row
+        self.complete(layer, self.host_free)
+
+    def _read_weights(self, ins: Instruction, layer: str, c: Counters) -> None:
+        d = self.dispatch()
+        depth = self.t.weights.fifo_depth
+        last = d
+        for _ in range(ins.count):
+            j = len(self.arrivals)
+            if j - len(self.slot_free) >= depth:
+                raise QccError(f"a weight tile would be the {j - len(self.slot_free) + 1}th "
+                               f"in a {depth}-deep weight FIFO")
+            room = self.slot_free[j - depth] if j >= depth else 0.0
+            start = max(d, self.dram_free, room)
+            self.dram_free = last = start + self.tile_cycles
+            self.arrivals.append(last)
+            c.dram_bytes += self.t.weights.tile_bytes
+        self.complete(layer, last)
+
+    def _matmul(self, ins: Instruction, layer: str, c: Counters, useful: int | None) -> None:
+        d = self.dispatch(self.mm_start)
+        b = ins.length
+        rows = self.acc_rows(ins.acc, b)
+        # the previous matmul's rows go first; rows an activate still reads are kept
+        want = max(d, self.mm_stream_end, self._max(self.acc_read, rows))
+        start = want
+        if ins.switch:
+            j = len(self.slot_free)
+            if j >= len(self.arrivals):
+                raise QccError("switch needs a weight tile, but no read_weights queued one")
+            arrival = self.arrivals[j]
+            shift_end = max(d, arrival) + self.t.weights.shift_cycles
+            self.slot_free.append(shift_end)
+            self.tile_loaded = True
+            start = max(want, shift_end)
+            stall = max(0.0, min(arrival, start) - want)
+            c.weight_stall_cycles += stall
+            c.weight_shift_cycles += start - want - stall
+        elif not self.tile_loaded:
+            raise QccError("no weight tile in the matrix unit")
+        stream_end = start + b
+        end = stream_end + self.t.timing.fill_drain_cycles
+        if stream_end > want:
+            self.array_iv.append((want, stream_end))
+        self.mm_start, self.mm_stream_end = start, stream_end
+        self.matrix_done = max(self.matrix_done, end)
+        np.maximum(self.acc_ready[rows], end, out=self.acc_ready[rows])
+        c.array_active_cycles += b
+        c.array_macs += b * self.macs_per_row
+        c.useful_macs += b * self.macs_per_row if useful is None else useful
+        c.ub_read_bytes += b * self._taps_per_row(ins) * self.row
+        c.acc_write_bytes += b * self.acc_row
+        if ins.accumulate:
+            c.acc_read_bytes += b * self.acc_row
+        self.complete(layer, end)
+
+    def _taps_per_row(self, ins: Instruction) -> int:
+        """UB rows read to build one input row (packed convolution taps)."""
+        if not ins.conv:
+            return 1
+        if self.conv is None:
+            raise QccError("no set_conv before a convolution")
+        k = self.conv.kernel_h * self.conv.kernel_w
+        return max(1, min(self.conv.taps_per_row, k - ins.tap))
+
+    def _activate(self, ins: Instruction, layer: str, c: Counters) -> None:
+        deps = self.table_ready.get(ins.table, 0.0)
+        rows = None
+        if not ins.src_ub:
+            rows = self.acc_rows(ins.src, ins.rows)
+            deps = max(deps, self._max(self.acc_ready, rows))
+        _, end = self.vector_unit("activate", deps, ins.rows,
+                                  self.t.timing.activate_rows_per_cycle)
+        self.table_used[ins.table] = max(self.table_used.get(ins.table, 0.0), end)
+        if rows is None:
+            c.ub_read_bytes += ins.rows * self.row
+        else:
+            np.maximum(self.acc_read[rows], end, out=self.acc_read[rows])
+            c.acc_read_bytes += ins.rows * self.acc_row
+        c.ub_write_bytes += ins.rows * self.row
+        self.complete(layer, end)
+
+    def _pool(self, ins: Instruction, layer: str, c: Counters) -> None:
+        if self.conv is None:
+            raise QccError("no set_conv before pool")
+        taps = self.conv.kernel_h * self.conv.kernel_w
+        deps, rows = 0.0, None
+        if ins.sum:
+            rows = self.acc_rows(ins.dst, ins.length)
+            deps = self._max(self.acc_read, rows)
+        _, end = self.vector_unit("pool", deps, ins.length * taps,
+                                  self.t.timing.pool_rows_per_cycle)
+        c.ub_read_bytes += ins.length * taps * self.row
+        if rows is None:
+            c.ub_write_bytes += ins.length * self.row
+        else:
+            np.maximum(self.acc_ready[rows], end, out=self.acc_ready[rows])
+            c.acc_write_bytes += ins.length * self.acc_row
+        self.complete(layer, end)
+
+    # ------------------------------------------------------------------ the end
+    def report(self, batch: int) -> TimingReport:
+        """Attribute the non-matrix cycles (frontier advances not covered by array
+        intervals) to layers; sum the total."""
+        starts = [s for s, _ in self.array_iv]
+        cum = [0.0]
+        for s, e in self.array_iv:
+            cum.append(cum[-1] + e - s)
+
+        def covered(t: float) -> float:  # array cycles in [0, t)
+            k = bisect.bisect_right(starts, t) - 1
+            if k < 0:
+                return 0.0
+            s, e = self.array_iv[k]
+            return cum[k] + min(t, e) - s
+
+        for s, e, layer in self.segments:
+            self.counters[layer].non_matrix_cycles += (e - s) - (covered(e) - covered(s))
+        total = Counters()
+        for c in self.counters.values():
+            c.cycles = (c.array_active_cycles + c.weight_stall_cycles +
+                        c.weight_shift_cycles + c.non_matrix_cycles)
+            total.add(c)
+        total.cycles = self.frontier  # equal to the sum up to rounding
+        return TimingReport(self.t, total, self.counters, batch, self.opt)

@@ -1,0 +1,180 @@
+"""Target descriptions: the shipped TOML files hold the published TPU-v1 numbers (each
+with its source), user files load by path (optionally inheriting a shipped one), and
+every mistake in a file is an error naming the file, the key and what is wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from qcc.backends.tpu_v1.target import Target, list_targets, load_target
+from qcc.diagnostics import QccError
+
+TARGETS = Path(__file__).resolve().parents[2] / "backends" / "tpu_v1" / "targets"
+
+
+def test_shipped_targets():
+    assert list_targets() == ["tpu-v1", "tpu-v1-gddr5", "tpu-v1-hbm"]
+    for name in list_targets():
+        assert load_target(name).name == name
+
+
+def test_tpu_v1_numbers():
+    t = load_target("tpu-v1")
+    assert (t.array.rows, t.array.cols, t.array.clock_hz) == (256, 256, 700e6)
+    assert t.peak_tops == pytest.approx(91.75, abs=0.01)  # "92 TOPS"
+    assert t.unified_buffer.bytes == 24 * 2**20
+    assert (t.accumulators.rows, t.accumulators.row_bytes) == (4096, 1024)
+    assert (t.weights.fifo_depth, t.weights.tile_bytes, t.weights.shift_cycles) == \
+        (4, 65536, 256)
+    assert t.weight_memory.capacity_bytes == 8 * 2**30
+    assert t.weight_memory.bandwidth_bytes_per_s == 34e9
+    # a tile takes ~1349 cycles to fetch: the paper's ~1350 roofline ridge
+    assert t.tile_fetch_cycles == pytest.approx(1349.27, abs=0.01)
+    assert t.ridge_macs_per_weight_byte == pytest.approx(1349.27, abs=0.01)
+    assert (t.power.idle_w, t.power.busy_w, t.power.tdp_w) == (28, 40, 75)
+    assert t.host_link.bandwidth_bytes_per_s < t.host_link.raw_bandwidth_bytes_per_s == \
+        15.75e9
+    assert not t.what_if
+
+
+def test_what_ifs_change_only_the_memory():
+    base, gddr5, hbm = (load_target(n) for n in list_targets())
+    assert gddr5.what_if and hbm.what_if
+    assert "not a real product" in hbm.description
+    # J17a §7: "more than a factor of five", ridge point 1350 -> 250
+    assert gddr5.weight_memory.bandwidth_bytes_per_s / 34e9 > 5
+    assert gddr5.ridge_macs_per_weight_byte == pytest.approx(250, abs=0.5)
+    assert (gddr5.energy.dram_pj_per_bit, hbm.energy.dram_pj_per_bit) == (14, 3.97)
+    assert gddr5.power.busy_w == base.power.busy_w + 10
+    for t in (gddr5, hbm):
+        assert (t.array, t.unified_buffer, t.accumulators, t.weights, t.timing) == \
+            (base.array, base.unified_buffer, base.accumulators, base.weights, base.timing)
+
+
+_NUMBER = re.compile(r"^(\w+)\s*=\s*[-+\d.]")
+_CITES = re.compile(r"J17a|J17b|H14|OC17|VIZ|\[D\]|assumption")
+
+
+@pytest.mark.parametrize("name", ["tpu-v1", "tpu-v1-gddr5", "tpu-v1-hbm"])
+def test_every_number_cites_its_source(name):
+    """A number's comment (on its line, or the comment block right above it) names
+    a source key of tpu_v1.md or says it is an assumption."""
+    lines = (TARGETS / f"{name}.toml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if not _NUMBER.match(line):
+            continue
+        note = line.partition("#")[2]
+        k = i - 1
+        while k >= 0 and lines[k].startswith("#"):
+            note = lines[k] + " " + note
+            k -= 1
+        assert _CITES.search(note), f"{name}.toml:{i + 1}: '{line}' cites no source"
+
+
+def test_target_is_frozen():
+    t = load_target("tpu-v1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.array.rows = 128  # type: ignore[misc]
+    assert load_target("tpu-v1") == t
+
+
+def test_updated_copy_is_checked():
+    t = load_target("tpu-v1")
+    fast = t.updated({"weight_memory.bandwidth_bytes_per_s": 68e9})
+    assert fast.tile_fetch_cycles == pytest.approx(t.tile_fetch_cycles / 2)
+    assert t.weight_memory.bandwidth_bytes_per_s == 34e9
+    with pytest.raises(QccError, match=r"'weight_memory.bandwidth_bytes_per_s'.*positive"):
+        t.updated({"weight_memory.bandwidth_bytes_per_s": 0})
+    with pytest.raises(QccError, match=r"unknown key 'array\.depth'"):
+        t.updated({"array.depth": 3})
+    with pytest.raises(QccError, match="'power' must be a table"):
+        t.updated({"power": 3})
+
+
+# ---------------------------------------------------------------- user files
+def _user_file(tmp_path: Path, old: str = "", new: str = "") -> Path:
+    text = (TARGETS / "tpu-v1.toml").read_text()
+    if old:
+        assert old in text
+        text = text.replace(old, new, 1)
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    return path
+
+
+def test_user_file_by_path(tmp_path):
+    path = _user_file(tmp_path, 'name = "tpu-v1"', 'name = "mine"')
+    t = load_target(path)
+    assert t.name == "mine" and t.source == str(path)
+    assert load_target(str(path)) == t
+
+
+def test_user_file_inherits(tmp_path):
+    (tmp_path / "base.toml").write_text(
+        'inherits = "tpu-v1"\nname = "base"\n[array]\nclock_hz = 1050e6\n')
+    (tmp_path / "mine.toml").write_text(
+        'inherits = "base.toml"\nname = "mine"\n[weight_memory]\n'
+        'bandwidth_bytes_per_s = 68e9\n')
+    t = load_target(tmp_path / "mine.toml")
+    assert (t.name, t.array.clock_hz, t.weight_memory.bandwidth_bytes_per_s) == \
+        ("mine", 1050e6, 68e9)
+    assert t.weights == load_target("tpu-v1").weights
+    assert t.source == str(tmp_path / "mine.toml")
+    (tmp_path / "base.toml").write_text('inherits = "tpu-v1"\n[array]\nclock_hz = 0\n')
+    with pytest.raises(QccError, match=r"mine.toml \(inheriting .*base.toml \(inheriting "
+                                       r".*tpu-v1.toml\)\): key 'array.clock_hz'"):
+        load_target(tmp_path / "mine.toml")
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("clock_hz = 700e6", "", r"missing key 'array.clock_hz'"),
+    ("rows = 256 ", 'rows = "256" ', r"key 'array.rows': expected an integer, got a string"),
+    ("rows = 256 ", "rows = 256.0 ", r"key 'array.rows': expected an integer, got a number"),
+    ("fifo_depth = 4", "fifo_depth = true", r"'weights.fifo_depth': expected an integer, "
+                                            r"got a boolean"),
+    ("what_if = false", "what_if = 0", r"key 'what_if': expected true or false"),
+    ("fifo_depth = 4", "fifo_depth = 0", r"'weights.fifo_depth': expected a positive"),
+    ("bandwidth_bytes_per_s = 34e9", "bandwidth_bytes_per_s = -34e9",
+     r"'weight_memory.bandwidth_bytes_per_s': expected a positive finite value, got -3"),
+    ("issue_cycles = 10", "issue_cycles = -1", r"'timing.issue_cycles': expected a "
+                                               r"non-negative"),
+    ("fifo_depth = 4", "fifo_depth = 4\nfifo_width = 2", r"unknown key \[weights\] "
+                                                         r"'fifo_width'"),
+    ("[power]", "[bogus]\nx = 1\n[power]", r"unknown key 'bogus'"),
+    ("tile_bytes = 65536", "tile_bytes = 32768", r"'weights.tile_bytes' must equal"),
+    ("[array]", "[array", r"not valid TOML"),
+])
+def test_file_errors_name_file_key_and_problem(tmp_path, old, new, message):
+    path = _user_file(tmp_path, old, new)
+    with pytest.raises(QccError, match=message) as err:
+        load_target(path)
+    assert str(path) in err.value.message
+
+
+def test_unknown_targets(tmp_path):
+    with pytest.raises(QccError, match=r"unknown target 'tpu-v9'.*tpu-v1, tpu-v1-gddr5"):
+        load_target("tpu-v9")
+    with pytest.raises(QccError, match="does not exist"):
+        load_target(tmp_path / "nothere.toml")
+
+
+def test_inherits_cycle(tmp_path):
+    (tmp_path / "a.toml").write_text('inherits = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('inherits = "a.toml"\n')
+    with pytest.raises(QccError, match="'inherits' makes a cycle"):
+        load_target(tmp_path / "a.toml")
+
+
+def test_every_field_is_in_the_file():
+    """The dataclasses and the shipped file list the same keys (the loader rejects
+    both missing and unknown keys, so this holds by construction; this guards the
+    dataclass defaults: none may exist, every number must come from a file)."""
+    t = load_target("tpu-v1")
+    for f in dataclasses.fields(Target):
+        if f.name != "source":
+            assert f.default is dataclasses.MISSING, f.name
+    assert isinstance(t.timing.issue_cycles, float)
