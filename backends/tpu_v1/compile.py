@@ -19,6 +19,7 @@ import numpy as np
 from qcc.backends.tpu_v1.lower import lower
 from qcc.backends.tpu_v1.program import Program
 from qcc.backends.tpu_v1.runtime import run_program
+from qcc.backends.tpu_v1.target import Target, load_target
 from qcc.ir.core import Module
 
 
@@ -50,12 +51,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def compile_module(module: Module, target: str = "tpu-v1", manifest: dict[str, str] |
-                   None = None, ub_rows: int = 98304, acc_rows: int = 4096) -> CompiledModel:
+def compile_module(module: Module, target: Target | str = "tpu-v1",
+                   manifest: dict[str, str] | None = None) -> CompiledModel:
     """Lower an already quantized integer module."""
     from qcc.text import print_module
 
-    program = lower(module, ub_rows=ub_rows, acc_rows=acc_rows, target=target)
+    if not isinstance(target, Target):
+        target = load_target(target)
+    program = lower(module, target)
     program.manifest = {"integer_ir_sha256": _sha256(print_module(module).encode()),
                         **(manifest or {})}
     return CompiledModel(program, module)
@@ -64,12 +67,14 @@ def compile_module(module: Module, target: str = "tpu-v1", manifest: dict[str, s
 def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
                   method: str = "minmax", granularity: str = "per-channel",
                   activations: str = "int8", exclude: tuple[str, ...] = (),
-                  stats: str | None = None, target: str = "tpu-v1", batch: int = 1,
+                  stats: str | None = None, target: Target | str = "tpu-v1",
+                  batch: int = 1,
                   save_stats: str | None = None) -> CompiledModel:
     """Import (if a path), calibrate, quantize, fold and lower a model."""
     from qcc import driver
 
-    manifest: dict[str, str] = {"target": target}
+    target_desc = target if isinstance(target, Target) else load_target(target)
+    manifest: dict[str, str] = {"target": target_desc.name}
     if isinstance(model, Module):
         module = model
     else:
@@ -86,4 +91,4 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
     manifest["pipeline"] = str(pipeline)
     driver.quantize_model(module, calib_data, method, granularity, activations,
                           tuple(exclude), stats, save_stats)
-    return compile_module(module, target, manifest)
+    return compile_module(module, target_desc, manifest)

@@ -36,6 +36,7 @@ import numpy as np
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
 from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
+from qcc.backends.tpu_v1.target import Target, load_target
 from qcc.diagnostics import OnnxLoc, QccError
 from qcc.dialects import nn, quant
 from qcc.interpreter import qparams
@@ -44,7 +45,6 @@ from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType
 from qcc.rewrite import constant_value
 
 TILE = LANES * LANES
-FIFO_DEPTH = 4
 TABLE_SLOTS = 8
 
 
@@ -112,17 +112,23 @@ def _unsupported(op: Op, reason: str) -> QccError:
 
 
 class Lowering:
-    def __init__(self, module: Module, ub_rows: int = 98304, acc_rows: int = 4096,
-                 target: str = "tpu-v1"):
+    def __init__(self, module: Module, target: Target):
+        if (target.array.rows, target.array.cols) != (LANES, LANES) or \
+                target.unified_buffer.row_bytes != LANES:
+            raise QccError(f"target '{target.name}': qcc lowers to a {LANES}x{LANES} array "
+                           f"with {LANES}-byte rows only")
         self.graph = module.main
-        self.ub_rows = ub_rows
-        self.acc_half = acc_rows // 2
-        self.target = target
+        self.ub_rows = target.unified_buffer.rows
+        self.acc_half = target.accumulators.rows // 2
+        self.fifo_depth = target.weights.fifo_depth
+        self.target = target.name
         self.out = Emitted()
         self.buffers: dict[Value, Buffer] = {}
         self.layer = "program"
         self.chunk = 0  # alternates accumulator halves
         self.slot = 0
+        self.layer_sync: int | None = None  # where the current layer's sync is
+        self.fifo_empty_at_sync = False
 
     # ------------------------------------------------------------------ emission
     def emit(self, op: str, macs: int = 0, **args) -> None:
@@ -168,6 +174,8 @@ class Lowering:
             for member in group:  # outputs first, so they never overlap live inputs
                 allocate_results(member)
             self.layer = _loc_name(op)
+            self.layer_sync = len(self.out.instructions)
+            self.fifo_empty_at_sync = True
             self.emit("sync", kind=SYNC_UNITS)
             self._lower(op)
             for member in group:
@@ -411,13 +419,26 @@ class Lowering:
 
     def _stream(self, passes: list[tuple[int, dict]]) -> None:
         """Matmuls, each with its weight tile; read_weights runs up to the FIFO depth
-        ahead of the matmuls that consume the tiles."""
-        for k in range(min(FIFO_DEPTH, len(passes))):
-            self.emit("read_weights", dram=passes[k][0] * TILE, count=1)
+        ahead of the matmuls that consume the tiles. A layer's first tiles are fetched
+        before the sync that starts it (weights do not depend on the Unified Buffer,
+        and the FIFO is empty there), so the fetch overlaps the previous layer."""
+        depth = self.fifo_depth
+        first = [("read_weights", {"dram": passes[k][0] * TILE, "count": 1})
+                 for k in range(min(depth, len(passes)))]
+        if self.layer_sync is not None and self.fifo_empty_at_sync:
+            at = self.layer_sync
+            self.out.instructions[at:at] = first
+            self.out.layer_of[at:at] = [self.layer] * len(first)
+            self.out.useful_macs[at:at] = [0] * len(first)
+            self.layer_sync += len(first)
+        else:
+            for op, args in first:
+                self.emit(op, **args)
+        self.fifo_empty_at_sync = False
         for k, (_, args) in enumerate(passes):
             self.emit("matmul", macs=args.pop("macs"), switch=1, **args)
-            if k + FIFO_DEPTH < len(passes):
-                self.emit("read_weights", dram=passes[k + FIFO_DEPTH][0] * TILE, count=1)
+            if k + depth < len(passes):
+                self.emit("read_weights", dram=passes[k + depth][0] * TILE, count=1)
 
     def _dense(self, op: quant.DenseOp, requant: quant.RequantizeOp) -> None:
         x, y = self.buffers[op.input], self.buffers[requant.output]
@@ -623,7 +644,9 @@ class Lowering:
                       table=slot, lanes=y.lanes[cb])
 
 
-def lower(module: Module, ub_rows: int = 98304, acc_rows: int = 4096,
-          target: str = "tpu-v1") -> Program:
-    """Compile the integer graph of ``module`` to a TPU program."""
-    return Lowering(module, ub_rows, acc_rows, target).run()
+def lower(module: Module, target: Target | str = "tpu-v1") -> Program:
+    """Compile the integer graph of ``module`` to a TPU program for ``target`` (a
+    Target, a shipped target's name, or a path to a target file)."""
+    if not isinstance(target, Target):
+        target = load_target(target)
+    return Lowering(module, target).run()

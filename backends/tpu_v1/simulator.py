@@ -21,6 +21,7 @@ from qcc import quant_arith
 from qcc.backends.tpu_v1.isa import Instruction
 from qcc.backends.tpu_v1.program import LANES, Program, from_rows, to_rows
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable, decode_table
+from qcc.backends.tpu_v1.target import Target, load_target
 from qcc.diagnostics import QccError
 
 TILE_BYTES = LANES * LANES
@@ -32,15 +33,14 @@ class MachineError(QccError):
 
 
 class Machine:
-    def __init__(self, program: Program, ub_rows: int = 98304, acc_rows: int = 4096,
-                 fifo_depth: int = 4):
+    def __init__(self, program: Program, target: Target):
         self.program = program
         self.host = bytearray(program.host_bytes)
-        self.ub = np.zeros((ub_rows, LANES), np.uint8)
-        self.acc = np.zeros((acc_rows, LANES), np.int64)
+        self.ub = np.zeros((target.unified_buffer.rows, LANES), np.uint8)
+        self.acc = np.zeros((target.accumulators.rows, LANES), np.int64)
         self.dram = np.frombuffer(program.weights, np.uint8)
         self.fifo: deque[np.ndarray] = deque()
-        self.fifo_depth = fifo_depth
+        self.fifo_depth = target.weights.fifo_depth
         self.tile: np.ndarray | None = None
         self.tables: dict[int, ActivateTable | AddTable] = {}
         self.conv: Instruction | None = None
@@ -251,10 +251,12 @@ def _as_storage(byte: int, unsigned: bool) -> int:
     return byte if unsigned or byte < 128 else byte - 256
 
 
-def execute(program: Program, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def execute(program: Program, inputs: Mapping[str, np.ndarray],
+            target: Target | None = None) -> dict[str, np.ndarray]:
     """Run ``program`` on quantized inputs (storage integers by input name); return
-    the quantized outputs by name."""
-    machine = Machine(program)
+    the quantized outputs by name. The memories are sized by ``target`` (by default
+    the target the program was compiled for)."""
+    machine = Machine(program, target or load_target(program.target))
     for desc in program.inputs:
         if desc.name not in inputs:
             raise QccError(f"missing input '{desc.name}' {list(desc.shape)}")

@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 import qcc
 from qcc.backends.tpu_v1.lower import lower
 from qcc.backends.tpu_v1.simulator import execute
+from qcc.backends.tpu_v1.target import load_target
 from qcc.diagnostics import QccError
 from qcc.interpreter import run
 from qcc.testing import models
@@ -143,7 +144,7 @@ def test_a_model_that_does_not_fit_names_the_tensor_and_sizes():
     with pytest.raises(QccError, match=r"tensor '.*' tensor<8x.*needs \d+ Unified Buffer rows "
                                        r"\(\d+ bytes\) but the largest free range is \d+ rows "
                                        r"of 600 \(153600 bytes\)"):
-        lower(module, ub_rows=600)
+        lower(module, load_target("tpu-v1").updated({"unified_buffer.rows": 600}))
 
 
 def test_channel_concat_and_residual_add():
