@@ -4,6 +4,8 @@
     qcc opt in.mlir -p PIPELINE [-o out.mlir]      run passes
     qcc run model.onnx --input x.npy               interpret (FP32 reference)
     qcc export-qdq q.mlir -o q.onnx                fake-quantized IR -> ONNX QDQ
+    qcc disasm model.tpu [-o out.s]                binary -> assembly text
+    qcc asm model.s -o model.tpu                   assembly text -> binary
     qcc passes                                     list passes and their options
 
 Exit codes: 0 success, 2 bad input or usage (a message, no traceback), 1 a
@@ -161,6 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target description (default tpu-v1)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.tpu",
                    help="where to write the program")
+
+    p = sub.add_parser("disasm", help="print a TPU program binary as assembly text",
+                       description="Load and validate a .tpu binary and print it as "
+                                   "assembly; 'qcc asm' turns the text back into the "
+                                   "same bytes.")
+    p.add_argument("input", help="the binary (.tpu)")
+    p.add_argument("-o", "--output", metavar="FILE.s", help="write here (default stdout)")
+
+    p = sub.add_parser("asm", help="assemble TPU assembly text into a program binary",
+                       description="Assemble and validate TPU-v1 assembly (the form "
+                                   "'qcc disasm' prints) and write the binary.")
+    p.add_argument("input", help="the assembly text (.s)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.tpu",
+                   help="where to write the binary")
 
     sub.add_parser("passes", help="list the registered passes and their options")
     return parser
@@ -372,6 +388,39 @@ def _print_outputs(outputs) -> None:
             print(f"{name} argmax: {value.argmax(axis=1).tolist()}")
 
 
+def cmd_disasm(args: argparse.Namespace) -> int:
+    from qcc import driver
+    from qcc.backends.tpu_v1.asm import disassemble
+
+    path = Path(args.input)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise QccError(f"{path}: cannot read: {e.strerror or e}") from None
+    text = disassemble(data, str(path))
+    if args.output:
+        driver.write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_asm(args: argparse.Namespace) -> int:
+    from qcc import driver
+    from qcc.backends.tpu_v1.asm import assemble
+    from qcc.backends.tpu_v1.binary import serialize
+
+    path = Path(args.input)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise QccError(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise QccError(f"{path}: not UTF-8 text: {e.reason} at byte {e.start}") from None
+    driver.write_atomic(args.output, serialize(assemble(text, str(path))))
+    return 0
+
+
 def cmd_passes(args: argparse.Namespace) -> int:
     from qcc.passmanager import PASS_REGISTRY, _load_builtin_passes
 
@@ -388,6 +437,7 @@ def cmd_passes(args: argparse.Namespace) -> int:
 COMMANDS = {"import": cmd_import, "opt": cmd_opt, "run": cmd_run, "quantize": cmd_quantize,
             "compile": cmd_compile,
             "export-qdq": cmd_export_qdq,
+            "disasm": cmd_disasm, "asm": cmd_asm,
             "passes": cmd_passes}
 
 

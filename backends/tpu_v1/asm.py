@@ -1,0 +1,344 @@
+"""TPU-v1 assembly: a text form of whole programs that round-trips byte for byte.
+
+    text = disassemble(load_binary(data))     # or disassemble(data)
+    assert serialize(assemble(text)) == data
+
+One statement per line; ``;`` and ``#`` start comments::
+
+    .target "tpu-v1"
+    .manifest model_sha256="..."
+    .input name="x" shape=[1,1,8,8] dtype=i8 scale=0.5 zero_point=-128 host=0
+    .output name="y" shape=[1,10] dtype=i8 scale=0.25 zero_point=0 host=64
+    read_host host=0 ub=0 rows=64 row_bytes=1 host_stride=1
+    halt
+    .weights 131072
+    00010000: 7f0081...
+
+Instructions are ``mnemonic field=value ...`` with the fields of the ISA table
+(decimal, or hex with 0x); fields left out are 0. The disassembler writes every
+field in table order. ``.weights SIZE`` sets the weight image to SIZE zero bytes;
+each data line ``OFFSET: HEX`` (offset in hex) fills bytes in, in increasing
+order. The binary also records the qcc version that wrote it: a file written by
+the same qcc version round-trips exactly. Errors are ``file:line:col: error: ...``
+with the source line and a caret; the program is validated like a loaded binary.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import lark
+
+from qcc import __version__
+from qcc.backends.tpu_v1 import isa
+from qcc.backends.tpu_v1.binary import (
+    ACC_ROWS,
+    FORMAT_VERSION,
+    UB_ROWS,
+    ProgramError,
+    check_descriptor,
+    read_binary,
+    validate_program,
+)
+from qcc.backends.tpu_v1.program import Program, TensorDesc
+from qcc.diagnostics import FileLoc, QccError
+
+BYTES_PER_LINE = 64
+MAX_WEIGHT_BYTES = 1 << 33  # 8 GiB, the TPU v1's weight DRAM: larger is surely a typo
+DESC_ATTRS = ("name", "shape", "dtype", "scale", "zero_point", "host")
+_BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+# ---------------------------------------------------------------------- disassembly
+def disassemble(program_or_bytes: Program | bytes, where: str = "<bytes>") -> str:
+    """The assembly text of a program, or of a binary (loaded and validated first)."""
+    if isinstance(program_or_bytes, Program):
+        program, version = program_or_bytes, __version__
+    else:
+        loaded = read_binary(program_or_bytes, where)
+        program, version = loaded.program, loaded.qcc_version
+    weights = bytes(program.weights)
+    lines = [f"; TPU program: {len(program.instructions)} instructions, {len(weights)} "
+             f"weight bytes (binary format {FORMAT_VERSION}, written by qcc {version})",
+             f".target {_quote(program.target)}"]
+    lines += [f".manifest {_key(k)}={_quote(program.manifest[k])}"
+              for k in sorted(program.manifest)]
+    for kind, descs in (("input", program.inputs), ("output", program.outputs)):
+        lines += [f".{kind} {_describe(d)}" for d in descs]
+    lines.append("")
+    for ins in program.instructions:
+        lines.append(" ".join([ins.op, *(f"{f.name}={ins.args[f.name]}"
+                                         for f in ins.defn.operands)]))
+    lines += ["", f".weights {len(weights)}"]
+    for off in range(0, len(weights), BYTES_PER_LINE):
+        chunk = weights[off:off + BYTES_PER_LINE]
+        if any(chunk):
+            lines.append(f"{off:08x}: {chunk.hex()}")
+    return "\n".join(lines) + "\n"
+
+
+def _quote(s: str) -> str:
+    return json.dumps(s, ensure_ascii=True)
+
+
+def _key(s: str) -> str:
+    return s if _BARE_KEY.fullmatch(s) else _quote(s)
+
+
+def _describe(d: TensorDesc) -> str:
+    shape = ",".join(str(int(x)) for x in d.shape)
+    return (f"name={_quote(d.name)} shape=[{shape}] dtype={d.dtype} "
+            f"scale={float(d.scale)!r} zero_point={int(d.zero_point)} "
+            f"host={int(d.host_offset)}")
+
+
+# ---------------------------------------------------------------------- assembly
+@cache
+def _parser() -> lark.Lark:
+    grammar = resources.files("qcc.backends.tpu_v1").joinpath("asm.lark").read_text()
+    return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                     maybe_placeholders=True)
+
+
+def assemble(text: str, filename: str = "<asm>", *, validate: bool = True,
+             ub_rows: int = UB_ROWS, acc_rows: int = ACC_ROWS) -> Program:
+    """Parse assembly into a Program (``serialize`` it for the binary). Unless
+    ``validate`` is false, the program is checked like a loaded binary, and errors
+    point at the offending instruction's line."""
+    try:
+        tree = _parser().parse(text if text.endswith("\n") else text + "\n")
+    except lark.UnexpectedCharacters as e:
+        raise QccError(f"unexpected character {text[e.pos_in_stream]!r}",
+                       FileLoc(filename, e.line, e.column), text) from None
+    except lark.UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            raise QccError("unexpected end of input", _end_of(text, filename), text) from None
+        expected = sorted({_TERMINALS.get(t, repr(t.lower())) for t in e.accepts or e.expected})
+        found = "end of line" if tok.type == "_NL" else repr(str(tok))
+        raise QccError(f"unexpected {found:.40} (expected {', '.join(expected)})",
+                       FileLoc(filename, tok.line, tok.column), text) from None
+    except lark.UnexpectedEOF:
+        raise QccError("unexpected end of input", _end_of(text, filename), text) from None
+    return _Assembler(text, filename).build(tree, validate, ub_rows, acc_rows)
+
+
+_TERMINALS = {"NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
+              "DIRECTIVE": "a directive", "DATA_LINE": "a weight data line",
+              "_NL": "end of line", "EQUAL": "'='", "LSQB": "'['", "RSQB": "']'",
+              "COMMA": "','"}
+
+
+def _end_of(text: str, filename: str) -> FileLoc:
+    lines = text.rstrip().split("\n")
+    return FileLoc(filename, len(lines), len(lines[-1]) + 1)
+
+
+def _position(node: Any) -> tuple[int, int]:
+    if isinstance(node, lark.Token):
+        return node.line or 1, node.column or 1
+    meta = getattr(node, "meta", None)
+    if meta is not None and not meta.empty:
+        return meta.line, meta.column
+    return 1, 1
+
+
+class _Assembler:
+    """Builds a Program from the parse tree, one statement at a time."""
+
+    def __init__(self, text: str, filename: str):
+        self.text, self.filename = text, filename
+        self.instructions: list[isa.Instruction] = []
+        self.instruction_tokens: list[lark.Token] = []
+        self.target: str | None = None
+        self.manifest: dict[str, str] = {}
+        self.descs: dict[str, list[TensorDesc]] = {"input": [], "output": []}
+        self.weights: bytearray | None = None
+        self.weights_end = 0  # end of the last data line: lines go in increasing order
+
+    def error(self, message: str, node: Any) -> QccError:
+        return QccError(message, FileLoc(self.filename, *_position(node)), self.text)
+
+    def build(self, tree: lark.Tree, validate: bool, ub_rows: int, acc_rows: int
+              ) -> Program:
+        for stmt in tree.children:
+            getattr(self, stmt.data)(stmt)
+        if self.target is None:
+            raise QccError("missing '.target' directive (e.g. .target \"tpu-v1\")",
+                           FileLoc(self.filename, 1, 1), self.text)
+        program = Program(self.instructions, bytes(self.weights or b""), self.descs["input"],
+                          self.descs["output"], self.target, self.manifest)
+        try:
+            if validate:
+                validate_program(program, ub_rows, acc_rows)
+        except ProgramError as e:
+            if e.index is None:
+                raise QccError(e.detail, _end_of(self.text, self.filename), self.text) from None
+            raise self.error(e.detail, self.instruction_tokens[e.index]) from None
+        return program
+
+    # ------------------------------------------------------------------ values
+    def integer(self, value: lark.Tree, what: str) -> int:
+        if value.data != "int":
+            raise self.error(f"{what} needs an integer", value)
+        tok = str(value.children[0])
+        return int(tok, 16 if "x" in tok.lower() else 10)
+
+    def string(self, value: lark.Tree, what: str) -> str:
+        if value.data != "string":
+            raise self.error(f"{what} needs a string in double quotes", value)
+        return self.unquote(value.children[0])
+
+    def unquote(self, tok: lark.Token) -> str:
+        try:
+            return json.loads(str(tok), strict=False)
+        except ValueError:
+            raise self.error("invalid escape in string (use JSON escapes: \\\" \\\\ \\n "
+                             "\\uXXXX)", tok) from None
+
+    # ------------------------------------------------------------------ statements
+    def instruction(self, tree: lark.Tree) -> None:
+        name_tok, *operands = tree.children
+        defn = isa.BY_MNEMONIC.get(str(name_tok))
+        if defn is None:
+            known = ", ".join(d.mnemonic for d in isa.ISA)
+            raise self.error(f"unknown mnemonic '{name_tok}' (known: {known})", name_tok)
+        fields = {f.name: f for f in defn.operands}
+        args: dict[str, int] = {}
+        for operand in operands:
+            field_tok, value = operand.children
+            field = fields.get(str(field_tok))
+            if field is None:
+                listed = ", ".join(fields) or "none"
+                raise self.error(f"'{defn.mnemonic}' has no field '{field_tok}' (fields: "
+                                 f"{listed})", field_tok)
+            if field.name in args:
+                raise self.error(f"field '{field.name}' given twice", field_tok)
+            v = self.integer(value, f"field '{field.name}'")
+            if not 0 <= v <= field.max:
+                raise self.error(f"value {v} of field '{field.name}' does not fit in "
+                                 f"{field.bits} bits (0..{field.max})", value)
+            args[field.name] = v
+        self.instructions.append(isa.Instruction(defn.mnemonic, **args))
+        self.instruction_tokens.append(name_tok)
+
+    def directive(self, tree: lark.Tree) -> None:
+        tok, *items = tree.children
+        handler = _DIRECTIVES.get(str(tok))
+        if handler is None:
+            raise self.error(f"unknown directive '{tok}' (known: "
+                             f"{', '.join(sorted(_DIRECTIVES))})", tok)
+        positional = [i for i in items if i.data != "attribute"]
+        attrs: dict[str, tuple[lark.Tree, lark.Token]] = {}
+        for item in items:
+            if item.data == "attribute":
+                key_tok, value = item.children
+                key = self.unquote(key_tok) if key_tok.type == "STRING" else str(key_tok)
+                if key in attrs:
+                    raise self.error(f"'{key}' given twice", key_tok)
+                attrs[key] = (value, key_tok)
+        handler(self, tok, positional, attrs)
+
+    def data_line(self, tree: lark.Tree) -> None:
+        tok = tree.children[0]
+        offset_text, hex_text = str(tok).split(":", 1)
+        hex_text = hex_text.strip()
+        hex_col = tok.column + len(str(tok)) - len(hex_text)
+        hex_at = lark.Token("DATA", hex_text, line=tok.line, column=hex_col)
+        if self.weights is None:
+            raise self.error("weight data before the '.weights SIZE' directive", tok)
+        if len(hex_text) % 2:
+            raise self.error("odd number of hex digits in weight data", hex_at)
+        offset, data = int(offset_text, 16), bytes.fromhex(hex_text)
+        if offset < self.weights_end:
+            raise self.error(f"weight data at 0x{offset:x} overlaps or precedes the previous "
+                             f"line (which ends at 0x{self.weights_end:x})", tok)
+        if offset + len(data) > len(self.weights):
+            raise self.error(f"weight data [0x{offset:x}, 0x{offset + len(data):x}) is "
+                             f"outside the {len(self.weights)}-byte weight image", tok)
+        self.weights[offset:offset + len(data)] = data
+        self.weights_end = offset + len(data)
+
+
+# ---------------------------------------------------------------------- directives
+Attrs = dict[str, tuple[lark.Tree, lark.Token]]
+
+
+def _no_attrs(asm: _Assembler, tok: lark.Token, attrs: Attrs) -> None:
+    for _, key_tok in attrs.values():
+        raise asm.error(f"'{tok}' takes no attributes", key_tok)
+
+
+def _target(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
+    _no_attrs(asm, tok, attrs)
+    if len(positional) != 1:
+        raise asm.error("'.target' takes one string, e.g. .target \"tpu-v1\"", tok)
+    if asm.target is not None:
+        raise asm.error("a second '.target' directive", tok)
+    asm.target = asm.string(positional[0], "'.target'")
+
+
+def _manifest(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
+    if positional or not attrs:
+        raise asm.error("'.manifest' takes key=\"value\" entries", positional[0]
+                        if positional else tok)
+    for key, (value, key_tok) in attrs.items():
+        if key in asm.manifest:
+            raise asm.error(f"manifest key '{key}' given twice", key_tok)
+        asm.manifest[key] = asm.string(value, f"manifest entry '{key}'")
+
+
+def _io(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
+    kind = str(tok)[1:]
+    if positional:
+        raise asm.error(f"'{tok}' takes only attributes ({', '.join(DESC_ATTRS)})",
+                        positional[0])
+    for key, (_, key_tok) in attrs.items():
+        if key not in DESC_ATTRS:
+            raise asm.error(f"'{tok}' has no attribute '{key}' (attributes: "
+                            f"{', '.join(DESC_ATTRS)})", key_tok)
+    missing = [a for a in DESC_ATTRS if a not in attrs]
+    if missing:
+        raise asm.error(f"'{tok}' needs {', '.join(a + '=' for a in missing)}", tok)
+    shape_tree = attrs["shape"][0]
+    if shape_tree.data != "list":
+        raise asm.error("'shape' needs a list of integers, e.g. [1,1,8,8]", shape_tree)
+    shape = tuple(asm.integer(v, "a dimension") for v in shape_tree.children if v is not None)
+    dtype_tree = attrs["dtype"][0]
+    dtype = str(dtype_tree.children[0]) if dtype_tree.data == "name" else \
+        asm.string(dtype_tree, "'dtype'")
+    scale_tree = attrs["scale"][0]
+    if scale_tree.data not in ("float", "int"):
+        raise asm.error("'scale' needs a number", scale_tree)
+    scale = float(str(scale_tree.children[0])) if scale_tree.data == "float" else \
+        float(asm.integer(scale_tree, "'scale'"))
+    desc = TensorDesc(asm.string(attrs["name"][0], "'name'"), shape, dtype, scale,
+                      asm.integer(attrs["zero_point"][0], "'zero_point'"),
+                      asm.integer(attrs["host"][0], "'host'"))
+    problem = check_descriptor(desc)
+    if problem is None and any(d.name == desc.name for d in asm.descs[kind]):
+        problem = f"the name '{desc.name}' is used by an earlier {kind}"
+    if problem is not None:
+        raise asm.error(f"{kind} '{desc.name}': {problem}", tok)
+    asm.descs[kind].append(desc)
+
+
+def _weights(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
+    _no_attrs(asm, tok, attrs)
+    if len(positional) != 1:
+        raise asm.error("'.weights' takes the image size in bytes, e.g. .weights 65536", tok)
+    if asm.weights is not None:
+        raise asm.error("a second '.weights' directive", tok)
+    size = asm.integer(positional[0], "'.weights'")
+    if not 0 <= size <= MAX_WEIGHT_BYTES:
+        raise asm.error(f"weight image size {size} is outside 0..{MAX_WEIGHT_BYTES}",
+                        positional[0])
+    asm.weights = bytearray(size)
+
+
+_DIRECTIVES = {".target": _target, ".manifest": _manifest, ".input": _io, ".output": _io,
+               ".weights": _weights}
