@@ -70,7 +70,13 @@ def disassemble(program_or_bytes: Program | bytes, where: str = "<bytes>") -> st
     for kind, descs in (("input", program.inputs), ("output", program.outputs)):
         lines += [f".{kind} {_describe(d)}" for d in descs]
     lines.append("")
-    for ins in program.instructions:
+    layer = None
+    for k, ins in enumerate(program.instructions):
+        if program.layer_of and program.layer_of[k] != layer:
+            layer = program.layer_of[k]
+            lines.append(f".layer {_quote(layer)}")
+        if program.useful_macs and program.useful_macs[k]:
+            lines.append(f".macs {program.useful_macs[k]}")
         lines.append(" ".join([ins.op, *(f"{f.name}={ins.args[f.name]}"
                                          for f in ins.defn.operands)]))
     lines += ["", f".weights {len(weights)}"]
@@ -159,6 +165,12 @@ class _Assembler:
         self.descs: dict[str, list[TensorDesc]] = {"input": [], "output": []}
         self.weights: bytearray | None = None
         self.weights_end = 0  # end of the last data line: lines go in increasing order
+        # layer annotations (.layer "name", .macs N): the binary's LAYERS section
+        self.layer: str | None = None
+        self.annotated = False
+        self.pending_macs = 0
+        self.layer_of: list[str] = []
+        self.useful_macs: list[int] = []
 
     def error(self, message: str, node: Any) -> QccError:
         return QccError(message, FileLoc(self.filename, *_position(node)), self.text)
@@ -171,7 +183,9 @@ class _Assembler:
             raise QccError("missing '.target' directive (e.g. .target \"tpu-v1\")",
                            FileLoc(self.filename, 1, 1), self.text)
         program = Program(self.instructions, bytes(self.weights or b""), self.descs["input"],
-                          self.descs["output"], self.target, self.manifest)
+                          self.descs["output"], self.target, self.manifest,
+                          layer_of=self.layer_of if self.annotated else [],
+                          useful_macs=self.useful_macs if self.annotated else [])
         try:
             if validate:
                 validate_program(program, ub_rows, acc_rows)
@@ -225,6 +239,9 @@ class _Assembler:
             args[field.name] = v
         self.instructions.append(isa.Instruction(defn.mnemonic, **args))
         self.instruction_tokens.append(name_tok)
+        self.layer_of.append(self.layer or "")
+        self.useful_macs.append(self.pending_macs)
+        self.pending_macs = 0
 
     def directive(self, tree: lark.Tree) -> None:
         tok, *items = tree.children
@@ -340,5 +357,26 @@ def _weights(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -
     asm.weights = bytearray(size)
 
 
+def _layer(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
+    """``.layer "name"``: the layer the following instructions belong to."""
+    _no_attrs(asm, tok, attrs)
+    if len(positional) != 1:
+        raise asm.error("'.layer' takes one string, e.g. .layer \"conv1\"", tok)
+    asm.layer = asm.string(positional[0], "'.layer'")
+    asm.annotated = True
+
+
+def _macs(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
+    """``.macs N``: the useful multiply-accumulates of the next instruction."""
+    _no_attrs(asm, tok, attrs)
+    if len(positional) != 1:
+        raise asm.error("'.macs' takes one integer", tok)
+    value = asm.integer(positional[0], "'.macs'")
+    if value < 0:
+        raise asm.error("'.macs' must not be negative", positional[0])
+    asm.pending_macs = value
+    asm.annotated = True
+
+
 _DIRECTIVES = {".target": _target, ".manifest": _manifest, ".input": _io, ".output": _io,
-               ".weights": _weights}
+               ".weights": _weights, ".layer": _layer, ".macs": _macs}

@@ -54,6 +54,10 @@ class Section(IntEnum):
     WEIGHTS = 2
     IO = 3
     MANIFEST = 4
+    LAYERS = 5  # optional: each instruction's layer and useful MACs (for reports)
+
+
+OPTIONAL_SECTIONS = {Section.LAYERS}
 
 
 @dataclass
@@ -80,7 +84,40 @@ def serialize(program: Program, *, validate: bool = True, ub_rows: int = UB_ROWS
         (Section.INSTRUCTIONS, isa.encode(program.instructions)),
         (Section.WEIGHTS, bytes(program.weights)),
         (Section.IO, encode_io(program.inputs, program.outputs)),
-        (Section.MANIFEST, encode_manifest(program.target, program.manifest))])
+        (Section.MANIFEST, encode_manifest(program.target, program.manifest)),
+        *([(Section.LAYERS, encode_layers(program))] if program.layer_of else [])])
+
+
+def encode_layers(program: Program) -> bytes:
+    """Canonical JSON: {"layer_of": [...], "useful_macs": [...]}, one entry per
+    instruction."""
+    macs = program.useful_macs or [0] * len(program.layer_of)
+    return json.dumps({"layer_of": list(program.layer_of), "useful_macs": list(macs)},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _decode_layers(payload: bytes, count: int, where: str) -> tuple[list[str], list[int]]:
+    def fail(message: str) -> QccError:
+        return QccError(f"{where}: LAYERS section: {message}")
+
+    try:
+        data = json.loads(payload.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise fail(f"not JSON: {e}") from None
+    if not isinstance(data, dict) or set(data) != {"layer_of", "useful_macs"}:
+        raise fail("expected an object with 'layer_of' and 'useful_macs'")
+    layers, macs = data["layer_of"], data["useful_macs"]
+    if not (isinstance(layers, list) and all(isinstance(x, str) for x in layers)):
+        raise fail("'layer_of' must be a list of strings")
+    if not (isinstance(macs, list) and all(type(x) is int and x >= 0 for x in macs)):
+        raise fail("'useful_macs' must be a list of non-negative integers")
+    if len(layers) != count or len(macs) != count:
+        raise fail(f"{len(layers)} layers and {len(macs)} MAC counts for {count} "
+                   "instructions")
+    if encode_layers(Program([], b"", [], [], "", layer_of=layers, useful_macs=macs)) != \
+            payload:
+        raise fail("not in canonical form")
+    return layers, macs
 
 
 def pack_container(sections: list[tuple[int, bytes]]) -> bytes:
@@ -182,8 +219,10 @@ def read_binary(data: bytes, where: str = "<bytes>", *, ub_rows: int = UB_ROWS,
     inputs, outputs = _decode_io(sections[Section.IO], where)
     target, manifest, version = _decode_manifest(sections[Section.MANIFEST], where)
     instructions = isa.decode(sections[Section.INSTRUCTIONS], f"{where}: INSTRUCTIONS section")
+    layers, macs = ([], []) if Section.LAYERS not in sections else _decode_layers(
+        sections[Section.LAYERS], len(instructions), where)
     program = Program(instructions, sections[Section.WEIGHTS], inputs, outputs, target,
-                      manifest)
+                      manifest, layer_of=layers, useful_macs=macs)
     try:
         validate_program(program, ub_rows, acc_rows)
     except ProgramError as e:
@@ -241,7 +280,7 @@ def _sections(data: bytes, where: str) -> dict[Section, bytes]:
                        f"section area [{table_end}, {checksum_at})")
         found[Section(sid)] = (off, size)
     for sid in Section:
-        if sid not in found:
+        if sid not in found and sid not in OPTIONAL_SECTIONS:
             raise fail(f"missing required {sid.name} section")
     _check_layout(data, table_end, checksum_at, found, fail)
     return {sid: data[off:off + size] for sid, (off, size) in found.items()}

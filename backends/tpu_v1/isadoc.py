@@ -76,7 +76,9 @@ halt
 attributes required) give the non-instruction parts of the binary. `.weights SIZE`
 makes a zero weight image of SIZE bytes; each data line `OFFSET: HEX` (a hex byte
 offset, then the bytes) fills part of it, in increasing order. The disassembler
-writes 64 bytes per line and leaves out all-zero lines.
+writes 64 bytes per line and leaves out all-zero lines. `.layer "name"` names the
+layer of the instructions that follow and `.macs N` the useful multiply-accumulates
+of the next one (the optional LAYERS section, for per-layer counters).
 """
 
 

@@ -170,7 +170,7 @@ ERRORS = [
      "not fit in 32 bits (0..4294967295)"),
     (T + "sync kind=1.5\nhalt", "2:11", "field 'kind' needs an integer"),
     ('.targte "tpu-v1"\nhalt\n', "1:1", "unknown directive '.targte' (known: .input, "
-     ".manifest, .output, .target, .weights)"),
+     ".layer, .macs, .manifest, .output, .target, .weights)"),
     ("halt\n", "1:1", "missing '.target' directive (e.g. .target \"tpu-v1\")"),
     (T + '.target "x"\nhalt\n', "2:1", "a second '.target' directive"),
     (".target tpu\nhalt\n", "1:9", "'.target' needs a string in double quotes"),
