@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use standard-normal inputs from SEED instead of --input")
     p.add_argument("--output", metavar="FILE",
                    help="save outputs: .npy (one output) or .npz (by output name)")
+    p.add_argument("--stats", action="store_true",
+                   help=".tpu programs: print the timing and energy counters per layer")
+    p.add_argument("--target", metavar="NAME|FILE.toml",
+                   help=".tpu programs: time on this target (default: the program's)")
     _add_pass_args(p, required=False)
 
     p = sub.add_parser(
@@ -344,9 +348,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
     data = compiled.to_bytes()
     driver.write_atomic(args.output, data)
     program = compiled.program
+    report = compiled.estimate()
     print(f"qcc: {args.output}: {len(program.instructions)} instructions, "
-          f"{len(program.weights)} bytes of weight memory, {len(data)} bytes",
-          file=sys.stderr)
+          f"{len(program.weights)} bytes of weight memory, {len(data)} bytes; "
+          f"on {report.target.name}: {report.latency_s * 1e6:.1f} us per batch of "
+          f"{report.batch}, {report.tops():.2f} TOPS, "
+          f"{report.inferences_per_s_per_w:.0f} inferences/s/W", file=sys.stderr)
     return 0
 
 
@@ -354,6 +361,8 @@ def _run_tpu(args: argparse.Namespace) -> int:
     from qcc import driver
     from qcc.backends.tpu_v1.binary import load_binary
     from qcc.backends.tpu_v1.runtime import run_program
+    from qcc.backends.tpu_v1.target import load_target
+    from qcc.backends.tpu_v1.timing import estimate_program
 
     path = Path(args.input)
     try:
@@ -372,10 +381,13 @@ def _run_tpu(args: argparse.Namespace) -> int:
                        "or --random-input SEED")
     else:
         inputs = driver.load_inputs(args.input_files, names)
-    outputs = run_program(program, inputs)
+    outputs = run_program(program, inputs, target=load_target(program.target))
     _print_outputs(outputs)
     if args.output:
         driver.save_outputs(args.output, outputs)
+    if args.stats:
+        report = estimate_program(program, load_target(args.target or program.target))
+        print(report.format())
     return 0
 
 

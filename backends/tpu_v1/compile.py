@@ -20,6 +20,7 @@ from qcc.backends.tpu_v1.lower import lower
 from qcc.backends.tpu_v1.program import Program
 from qcc.backends.tpu_v1.runtime import run_program
 from qcc.backends.tpu_v1.target import Target, load_target
+from qcc.backends.tpu_v1.timing import TimingReport, estimate_program
 from qcc.ir.core import Module
 
 
@@ -29,12 +30,23 @@ class CompiledModel:
 
     program: Program
     module: Module | None = None
+    target: Target | None = None
 
     def run(self, inputs: Mapping[str, np.ndarray], quantized: bool = False
             ) -> dict[str, np.ndarray]:
         """Simulate the program: float inputs -> float outputs (bit-exact integer
         arithmetic inside; the host quantizes and dequantizes at the edges)."""
         return run_program(self.program, inputs, quantized)
+
+    def estimate(self, target: Target | str | None = None, batch: int | None = None
+                 ) -> TimingReport:
+        """Cycles, time, throughput and energy of the program (timing.py), on its own
+        target or another."""
+        if target is None:
+            target = self.target or load_target(self.program.target)
+        elif not isinstance(target, Target):
+            target = load_target(target)
+        return estimate_program(self.program, target, batch)
 
     def to_bytes(self) -> bytes:
         from qcc.backends.tpu_v1.binary import serialize
@@ -61,7 +73,7 @@ def compile_module(module: Module, target: Target | str = "tpu-v1",
     program = lower(module, target)
     program.manifest = {"integer_ir_sha256": _sha256(print_module(module).encode()),
                         **(manifest or {})}
-    return CompiledModel(program, module)
+    return CompiledModel(program, module, target)
 
 
 def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,

@@ -11,6 +11,7 @@ import numpy as np
 from qcc import quant_arith
 from qcc.backends.tpu_v1.program import Program, TensorDesc
 from qcc.backends.tpu_v1.simulator import execute
+from qcc.backends.tpu_v1.target import Target
 from qcc.diagnostics import QccError
 
 
@@ -36,7 +37,8 @@ def dequantize_output(desc: TensorDesc, q: np.ndarray) -> np.ndarray:
 
 
 def run_program(program: Program, inputs: Mapping[str, np.ndarray],
-                quantized: bool = False) -> dict[str, np.ndarray]:
+                quantized: bool = False, target: Target | None = None
+                ) -> dict[str, np.ndarray]:
     """Outputs by name: float (dequantized), or the raw integer codes with
     ``quantized=True`` (inputs are then expected as integer codes too)."""
     known = {d.name for d in program.inputs}
@@ -50,7 +52,7 @@ def run_program(program: Program, inputs: Mapping[str, np.ndarray],
             raise QccError(f"missing input '{desc.name}' {list(desc.shape)}")
         x = inputs[desc.name]
         codes[desc.name] = np.asarray(x) if quantized else quantize_input(desc, x)
-    outputs = execute(program, codes)
+    outputs = execute(program, codes, target)
     if quantized:
         return outputs
     return {d.name: dequantize_output(d, outputs[d.name]) for d in program.outputs}

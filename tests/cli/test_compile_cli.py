@@ -1,0 +1,89 @@
+"""`qcc compile` and `qcc run model.tpu`: end to end through files, the same numbers
+as the Python API, deterministic bytes, asm/disasm round trips of compiled models,
+and errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qcc
+from qcc.backends.tpu_v1.asm import assemble, disassemble
+from qcc.backends.tpu_v1.binary import load_binary, serialize
+from qcc.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "examples" / "models"
+CALIB = str(ROOT / "examples" / "data" / "digits_calib.npz")
+
+
+def qcc_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "x.npy"
+    with np.load(ROOT / "examples" / "data" / "digits_eval.npz") as z:
+        np.save(path, z["input"][:8])
+    return path
+
+
+def test_compile_and_run(capsys, tmp_path, images):
+    out = tmp_path / "cnn.tpu"
+    code, _, err = qcc_cli(capsys, "compile", str(MODELS / "digits_cnn.onnx"), "--calib-data",
+                           CALIB, "--batch", "8", "-o", str(out))
+    assert code == 0 and "on tpu-v1:" in err and "TOPS" in err
+    y = tmp_path / "y.npy"
+    code, stdout, _ = qcc_cli(capsys, "run", str(out), "--input", str(images), "--output",
+                              str(y), "--stats", "--target", "tpu-v1-gddr5")
+    assert code == 0 and "target tpu-v1-gddr5, batch 8" in stdout and "/fc/Gemm" in stdout
+    # the same as the Python API, and as the integer IR interpreter
+    compiled = qcc.compile(MODELS / "digits_cnn.onnx", calib_data=CALIB, batch=8)
+    x = np.load(images)
+    np.testing.assert_array_equal(np.load(y), compiled.run({"input": x})["logits"])
+    np.testing.assert_array_equal(np.load(y), qcc.run(compiled.module, {"input": x})["logits"])
+
+
+def test_compiling_twice_gives_the_same_bytes(tmp_path):
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"m{seed}.tpu"
+        subprocess.run([sys.executable, "-m", "qcc", "compile", str(MODELS / "digits_mlp.onnx"),
+                        "--calib-data", CALIB, "-o", str(out)], check=True,
+                       capture_output=True, env=dict(os.environ, PYTHONHASHSEED=seed))
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_dwsep"])
+def test_asm_disasm_round_trip_of_compiled_models(name):
+    data = qcc.compile(MODELS / f"{name}.onnx", calib_data=CALIB, batch=2).to_bytes()
+    assert serialize(assemble(disassemble(data))) == data
+    assert load_binary(data).layer_of  # the per-layer annotations survive
+
+
+def test_compile_errors(capsys, tmp_path):
+    out = tmp_path / "m.tpu"
+    code, _, err = qcc_cli(capsys, "compile", str(MODELS / "cnn.onnx"), "--calib-data",
+                           CALIB, "-o", str(out))
+    assert code == 2 and "cannot run on the TPU" in err and "(AveragePool)" in err
+    assert not out.exists()
+    code, _, err = qcc_cli(capsys, "compile", str(MODELS / "digits_mlp.onnx"), "--target",
+                           "tpu-v9", "-o", str(out))
+    assert code == 2 and "tpu-v9" in err and not out.exists()
+
+
+def test_run_rejects_a_corrupt_binary(capsys, tmp_path, images):
+    good = qcc.compile(MODELS / "digits_mlp.onnx", calib_data=CALIB).to_bytes()
+    bad = tmp_path / "bad.tpu"
+    bad.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    code, _, err = qcc_cli(capsys, "run", str(bad), "--input", str(images))
+    assert code == 2 and "checksum mismatch" in err and "Traceback" not in err
