@@ -63,6 +63,15 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def target_digest(target: Target) -> str:
+    """SHA-256 of every number of the target description (canonical JSON)."""
+    import json
+
+    from qcc.backends.tpu_v1.target import _to_raw
+
+    return _sha256(json.dumps(_to_raw(target), sort_keys=True).encode())
+
+
 def compile_module(module: Module, target: Target | str = "tpu-v1",
                    manifest: dict[str, str] | None = None) -> CompiledModel:
     """Lower an already quantized integer module."""
@@ -86,7 +95,8 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
     from qcc import driver
 
     target_desc = target if isinstance(target, Target) else load_target(target)
-    manifest: dict[str, str] = {"target": target_desc.name}
+    manifest: dict[str, str] = {"target": target_desc.name,
+                                "target_sha256": target_digest(target_desc)}
     if isinstance(model, Module):
         module = model
     else:

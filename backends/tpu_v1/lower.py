@@ -121,6 +121,7 @@ class Lowering:
         self.ub_rows = target.unified_buffer.rows
         self.acc_half = target.accumulators.rows // 2
         self.fifo_depth = target.weights.fifo_depth
+        self.weight_capacity = target.weight_memory.capacity_bytes
         self.target = target.name
         self.out = Emitted()
         self.buffers: dict[Value, Buffer] = {}
@@ -195,6 +196,12 @@ class Lowering:
 
     def _finish(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> Program:
         tiles_end = len(self.out.tiles) * TILE
+        image = tiles_end + len(self.out.tables) * RECORD_BYTES
+        if image > self.weight_capacity:
+            raise QccError(f"the weight image ({len(self.out.tiles)} tiles of {TILE} bytes and "
+                           f"{len(self.out.tables)} tables: {image} bytes) does not fit the "
+                           f"{self.weight_capacity}-byte weight memory of target "
+                           f"'{self.target}'")
         instrs = []
         for op, args in self.out.instructions:
             if op == "load_table":
@@ -423,8 +430,12 @@ class Lowering:
         before the sync that starts it (weights do not depend on the Unified Buffer,
         and the FIFO is empty there), so the fetch overlaps the previous layer."""
         depth = self.fifo_depth
-        first = [("read_weights", {"dram": passes[k][0] * TILE, "count": 1})
-                 for k in range(min(depth, len(passes)))]
+        ahead = min(depth, len(passes))
+        ids = [passes[k][0] for k in range(ahead)]
+        if ids == list(range(ids[0], ids[0] + ahead)):  # consecutive: one repeated read
+            first = [("read_weights", {"dram": ids[0] * TILE, "count": ahead})]
+        else:
+            first = [("read_weights", {"dram": i * TILE, "count": 1}) for i in ids]
         if self.layer_sync is not None and self.fifo_empty_at_sync:
             at = self.layer_sync
             self.out.instructions[at:at] = first

@@ -177,3 +177,13 @@ def test_channel_concat_and_residual_add():
     ops = {op.name for op in module.walk()}
     assert {"nn.concat", "quant.add", "nn.max_pool"} <= ops
     assert_bit_exact(module, rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
+
+
+def test_weights_that_do_not_fit_the_weight_memory():
+    module = qcc.load(ROOT / "examples" / "models" / "digits_mlp.onnx")
+    qcc.quantize_model(module, calib_data=str(CALIB))
+    small = load_target("tpu-v1").updated({"weight_memory.capacity_bytes": 100_000})
+    with pytest.raises(QccError, match=r"the weight image \(3 tiles of 65536 bytes and 3 "
+                                       r"tables: 204384 bytes\) does not fit the "
+                                       r"100000-byte weight memory"):
+        lower(module, small)
