@@ -345,8 +345,27 @@ class Lowering:
     # ------------------------------------------------------------------ layers
     _ACCUMULATING = (quant.Conv2dOp, quant.DenseOp, quant.AvgPoolOp, quant.GlobalAvgPoolOp)
 
+    def _lookup_chain(self, op: Op) -> list[Op] | None:
+        """[sigmoid|tanh, quantize] after a dequantize of an int8 tensor: one lookup
+        table in the activation unit."""
+        if not isinstance(op, quant.DequantizeOp) or not self._ub_resident(op.input):
+            return None
+        act = op.output.users
+        if len(act) != 1 or not isinstance(act[0], nn.SigmoidOp | nn.TanhOp):
+            return None
+        q = act[0].output.users
+        if len(q) != 1 or not isinstance(q[0], quant.QuantizeOp) or \
+                not self._ub_resident(q[0].output) or \
+                q[0].output.type.element.storage != op.input.type.element.storage:
+            return None
+        return [act[0], q[0]]
+
     def _fused_with(self, op: Op) -> list[Op]:
-        """The requantize that empties an accumulating op's int32 result."""
+        """The requantize that empties an accumulating op's int32 result, or the
+        nonlinearity and quantize a lookup table replaces."""
+        chain = self._lookup_chain(op)
+        if chain is not None:
+            return chain
         if not isinstance(op, self._ACCUMULATING):
             return []
         users = op.output.users
@@ -379,6 +398,8 @@ class Lowering:
         elif isinstance(op, nn.ReshapeOp):
             raise _unsupported(op, f"reshape {op.input.type} -> {op.output.type} changes "
                                    "the row layout (only [N, C, 1, 1] <-> [N, C] is free)")
+        elif self._lookup_chain(op) is not None:
+            self._lookup(op, *self._lookup_chain(op))
         elif isinstance(op, quant.DequantizeOp):
             # a float op follows: name it, not the dequantize
             float_op = next((u for u in op.output.users if u not in self._host_ops), op)
@@ -642,6 +663,27 @@ class Lowering:
                 self.emit("activate", src_ub=1, src=x.block(b), ub=dst, rows=rows,
                           table=slot, lanes=lanes, column=column)
             offset += x.pixels if axis == 0 else v.type.shape[1]
+
+    def _lookup(self, dq: quant.DequantizeOp, act: Op, q: quant.QuantizeOp) -> None:
+        """quantize(f(dequantize(x))) for every one of the 256 codes, computed with the
+        interpreter's own functions, so the table gives exactly what it computes."""
+        from qcc.interpreter import SEMANTICS
+
+        e = dq.input.type.element
+        codes = np.arange(e.storage.min, e.storage.max + 1).astype(e.numpy_dtype)
+        real = SEMANTICS[quant.DequantizeOp](dq, codes)
+        with np.errstate(all="ignore"):
+            lut = SEMANTICS[quant.QuantizeOp](q, SEMANTICS[type(act)](act, real))
+        record = ActivateTable(e.zero_point, e.zero_point, e.storage.min, e.storage.max,
+                               not e.storage.signed, np.zeros(LANES, np.int64),
+                               np.full(LANES, 1 << 30, np.int64), np.ones(LANES, np.int64),
+                               lut.astype(np.int64).astype(np.uint8).view(np.int8))
+        slot = self.load_table(record.encode())
+        x, y = self.buffers[dq.input], self.buffers[q.output]
+        function = 1 if isinstance(act, nn.SigmoidOp) else 2
+        for b in range(x.blocks):
+            self.emit("activate", src_ub=1, function=function, src=x.block(b), ub=y.block(b),
+                      rows=x.pixels, table=slot, lanes=y.lanes[b])
 
     def _requantize_ub(self, op: quant.RequantizeOp) -> None:
         x, y = self.buffers[op.input], self.buffers[op.output]

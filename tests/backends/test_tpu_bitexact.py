@@ -187,3 +187,26 @@ def test_weights_that_do_not_fit_the_weight_memory():
                                        r"tables: 204384 bytes\) does not fit the "
                                        r"100000-byte weight memory"):
         lower(module, small)
+
+
+@pytest.mark.parametrize("function", ["Sigmoid", "Tanh"])
+@pytest.mark.parametrize("activations", ["int8", "uint8"])
+def test_sigmoid_and_tanh_through_the_lookup_table(function, activations):
+    rng = np.random.default_rng(9)
+    w = (rng.standard_normal((6, 3, 3, 3)) / 3).astype(np.float32)
+    w2 = (rng.standard_normal((4, 6, 1, 1)) / 2).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], name="conv", kernel_shape=[3, 3],
+                              pads=[1, 1, 1, 1]),
+             helper.make_node(function, ["c"], ["s"], name="act"),
+             helper.make_node("Conv", ["s", "w2"], ["y"], name="conv2", kernel_shape=[1, 1])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [2, 3, 5, 5])],
+        [helper.make_empty_tensor_value_info("y")],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(w2, "w2")])
+    module = qcc.import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("",
+                                                                                      17)]))
+    calib = [{"input": rng.standard_normal((2, 3, 5, 5)).astype(np.float32)} for _ in range(3)]
+    qcc.quantize_model(module, calib_data=calib, activations=activations)
+    program = lower(module)
+    assert any(i.op == "activate" and i.function for i in program.instructions)
+    assert_bit_exact(module, rng.standard_normal((2, 3, 5, 5)).astype(np.float32))
