@@ -82,28 +82,25 @@ class Machine:
 
     _sync = _nop  # synchronization matters for timing only
 
-    def _read_host(self, ins: Instruction) -> None:
-        dst = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
+    def _host_rows(self, ins: Instruction) -> tuple[slice, np.ndarray, np.ndarray]:
+        """(UB rows, host byte indices [rows, row_bytes], host bytes) of a transfer."""
+        rows = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
         n = ins.row_bytes
         end = ins.host + (ins.rows - 1) * ins.host_stride + n if ins.rows else ins.host
         if end > len(self.host):
             raise self.fail(f"host bytes up to {end} are outside the {len(self.host)}-byte "
                             "host buffer")
-        buf = np.frombuffer(self.host, np.uint8)
         idx = ins.host + np.arange(ins.rows)[:, None] * ins.host_stride + np.arange(n)
-        self.ub[dst] = 0
-        self.ub[dst, :n] = buf[idx]
+        return rows, idx, np.frombuffer(self.host, np.uint8)
+
+    def _read_host(self, ins: Instruction) -> None:
+        rows, idx, host = self._host_rows(ins)
+        self.ub[rows] = 0
+        self.ub[rows, :ins.row_bytes] = host[idx]
 
     def _write_host(self, ins: Instruction) -> None:
-        src = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
-        n = ins.row_bytes
-        end = ins.host + (ins.rows - 1) * ins.host_stride + n if ins.rows else ins.host
-        if end > len(self.host):
-            raise self.fail(f"host bytes up to {end} are outside the {len(self.host)}-byte "
-                            "host buffer")
-        buf = np.frombuffer(self.host, np.uint8)
-        idx = ins.host + np.arange(ins.rows)[:, None] * ins.host_stride + np.arange(n)
-        buf[idx] = self.ub[src, :n]
+        rows, idx, host = self._host_rows(ins)
+        host[idx] = self.ub[rows, :ins.row_bytes]
 
     def _read_weights(self, ins: Instruction) -> None:
         for k in range(ins.count):
