@@ -25,6 +25,7 @@ with the source line and a caret; the program is validated like a loaded binary.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import cache
@@ -54,8 +55,11 @@ _BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # ---------------------------------------------------------------------- disassembly
-def disassemble(program_or_bytes: Program | bytes, where: str = "<bytes>") -> str:
-    """The assembly text of a program, or of a binary (loaded and validated first)."""
+def disassemble(program_or_bytes: Program | bytes, where: str = "<bytes>",
+                elide_weights: bool = False) -> str:
+    """The assembly text of a program, or of a binary (loaded and validated first).
+    With ``elide_weights`` the weight image is summarized by its size and SHA-256
+    (for goldens and reading; such text does not assemble back)."""
     if isinstance(program_or_bytes, Program):
         program, version = program_or_bytes, __version__
     else:
@@ -80,6 +84,10 @@ def disassemble(program_or_bytes: Program | bytes, where: str = "<bytes>") -> st
         lines.append(" ".join([ins.op, *(f"{f.name}={ins.args[f.name]}"
                                          for f in ins.defn.operands)]))
     lines += ["", f".weights {len(weights)}"]
+    if elide_weights:
+        digest = hashlib.sha256(weights).hexdigest()
+        lines.append(f"; weight data elided: sha256 {digest}")
+        return "\n".join(lines) + "\n"
     for off in range(0, len(weights), BYTES_PER_LINE):
         chunk = weights[off:off + BYTES_PER_LINE]
         if any(chunk):

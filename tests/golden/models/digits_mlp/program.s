@@ -1,0 +1,43 @@
+; TPU program: 21 instructions, 204384 weight bytes (binary format 1, written by qcc 0.1.0)
+.target "tpu-v1"
+.manifest calibration_data_sha256="202ace40c93d8f530414733c8312755889eaf5b6edf2f9257495948aa19379f1"
+.manifest integer_ir_sha256="ebafe0889b58712314721acde1cfcf8674a3c0aa1649495111447afd7af61098"
+.manifest model_sha256="af0db5d9627f51b56ca662265d7c4ac3cd06ab2dfbe982404b02ac15203b39c9"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax data=$QCC_ROOT/examples/data/digits_calib.npz},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest target="tpu-v1"
+.manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
+.input name="input" shape=[8,64] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
+.output name="logits" shape=[8,10] dtype=i8 scale=0.2132900686825023 zero_point=28 host=512
+
+.layer "program"
+read_host host=0 ub=0 rows=8 row_bytes=64 host_stride=64
+sync kind=0
+.layer "/body/body.1/Gemm"
+read_weights dram=0 count=1
+sync kind=1
+load_table slot=0 dram=196608
+.macs 65536
+matmul accumulate=0 switch=1 conv=0 unsigned=0 tap=0 ub=0 acc=0 length=8
+activate src_ub=0 function=0 src=0 ub=8 rows=8 table=0 lanes=128 column=0
+.layer "/body/body.3/Gemm"
+read_weights dram=65536 count=1
+sync kind=1
+load_table slot=1 dram=199200
+.macs 65536
+matmul accumulate=0 switch=1 conv=0 unsigned=0 tap=0 ub=8 acc=2048 length=8
+activate src_ub=0 function=0 src=2048 ub=0 rows=8 table=1 lanes=64 column=0
+.layer "/body/body.5/Gemm"
+read_weights dram=131072 count=1
+sync kind=1
+load_table slot=2 dram=201792
+.macs 5120
+matmul accumulate=0 switch=1 conv=0 unsigned=0 tap=0 ub=0 acc=0 length=8
+activate src_ub=0 function=0 src=0 ub=8 rows=8 table=2 lanes=10 column=0
+.layer "program"
+sync kind=1
+write_host host=512 ub=8 rows=8 row_bytes=10 host_stride=10
+sync kind=0
+halt
+
+.weights 204384
+; weight data elided: sha256 786e5bbf25d401e21be682a8b2313291793883bc61b98e6a7ff2a6ef5749076d

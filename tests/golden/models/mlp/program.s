@@ -1,0 +1,43 @@
+; TPU program: 21 instructions, 204384 weight bytes (binary format 1, written by qcc 0.1.0)
+.target "tpu-v1"
+.manifest calibration_data_sha256="202ace40c93d8f530414733c8312755889eaf5b6edf2f9257495948aa19379f1"
+.manifest integer_ir_sha256="88ed804fb9718f796c4daa897f795f96e6101f0f386bca4b8257776bc5985751"
+.manifest model_sha256="e268c071d8f81eb7d6b8a281d1096860fab2145a0e4c39e12391eb763933d6d0"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax data=$QCC_ROOT/examples/data/digits_calib.npz},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest target="tpu-v1"
+.manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
+.input name="input" shape=[8,64] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
+.output name="output" shape=[8,10] dtype=i8 scale=0.014462507472318762 zero_point=-45 host=512
+
+.layer "program"
+read_host host=0 ub=0 rows=8 row_bytes=64 host_stride=64
+sync kind=0
+.layer "fc_4_node"
+read_weights dram=0 count=1
+sync kind=1
+load_table slot=0 dram=196608
+.macs 16384
+matmul accumulate=0 switch=1 conv=0 unsigned=0 tap=0 ub=0 acc=0 length=8
+activate src_ub=0 function=0 src=0 ub=8 rows=8 table=0 lanes=32 column=0
+.layer "fc_9_node"
+read_weights dram=65536 count=1
+sync kind=1
+load_table slot=1 dram=199200
+.macs 8192
+matmul accumulate=0 switch=1 conv=0 unsigned=0 tap=0 ub=8 acc=2048 length=8
+activate src_ub=0 function=0 src=2048 ub=0 rows=8 table=1 lanes=32 column=0
+.layer "add_14_node"
+read_weights dram=131072 count=1
+sync kind=1
+load_table slot=2 dram=201792
+.macs 2560
+matmul accumulate=0 switch=1 conv=0 unsigned=0 tap=0 ub=0 acc=0 length=8
+activate src_ub=0 function=0 src=0 ub=8 rows=8 table=2 lanes=10 column=0
+.layer "program"
+sync kind=1
+write_host host=512 ub=8 rows=8 row_bytes=10 host_stride=10
+sync kind=0
+halt
+
+.weights 204384
+; weight data elided: sha256 7e585b75bdbfb24cb6c9cd60d1f369b03e1b4ccea52e05abc4c8130e797e2d18

@@ -1,0 +1,92 @@
+"""Golden-output regression suite: every committed example model, compiled for
+tpu-v1 (minmax calibration on the digits calibration split, per-channel int8) and run
+on a fixed input set. Stored per model in tests/golden/models/<model>/:
+
+- ``program.s``: the full disassembly (weight data elided to its SHA-256);
+- ``outputs.npz``: the output codes (int8 bytes) the simulator produced;
+- ``timing.json``: cycles per layer and in total on tpu-v1 and the counters behind them;
+- or ``error.txt``: the compile error, for a model the TPU cannot run.
+
+Everything is compared in full: a changed line, byte or cycle fails. Regenerate with
+``python -m pytest tests/golden --update-goldens`` only when a change is meant to
+alter the program (and read the diff: it is the review of that change).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qcc
+from qcc.backends.tpu_v1.asm import disassemble
+from qcc.backends.tpu_v1.runtime import run_program
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parent / "models"
+MODELS = sorted(p.stem for p in (ROOT / "examples" / "models").glob("*.onnx"))
+BATCH = 8
+
+
+def _inputs(module_input_shape: tuple[int, ...]) -> np.ndarray:
+    with np.load(ROOT / "examples" / "data" / "digits_eval.npz") as z:
+        return z["input"][:BATCH].reshape(module_input_shape)
+
+
+def _timing(compiled) -> dict:
+    report = compiled.estimate("tpu-v1")
+    keys = ("cycles", "array_active_cycles", "weight_stall_cycles", "weight_shift_cycles",
+            "non_matrix_cycles", "raw_stall_cycles", "host_stall_cycles", "useful_macs",
+            "dram_bytes")
+
+    def counters(c) -> dict:
+        return {k: round(float(getattr(c, k)), 3) for k in keys}
+
+    return {"target": "tpu-v1", "batch": BATCH, "total": counters(report.total),
+            "layers": {name: counters(c) for name, c in report.layers.items()}}
+
+
+def _check_text(path: Path, text: str, update: bool) -> None:
+    if update:
+        path.write_text(text)
+    assert path.exists(), f"{path} is missing: run pytest tests/golden --update-goldens"
+    assert path.read_text() == text, f"{path} differs from the new output"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_golden(name: str, update_goldens: bool):
+    folder = GOLDEN / name
+    if update_goldens:
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        compiled = qcc.compile(ROOT / "examples" / "models" / f"{name}.onnx",
+                               calib_data=str(ROOT / "examples" / "data" /
+                                              "digits_calib.npz"), batch=BATCH)
+    except qcc.QccError as e:
+        _check_text(folder / "error.txt", e.format() + "\n", update_goldens)
+        return
+    program = compiled.program
+    # the manifest records the calibration data's path as given: make it portable
+    text = disassemble(program, elide_weights=True).replace(str(ROOT), "$QCC_ROOT")
+    _check_text(folder / "program.s", text, update_goldens)
+    x = _inputs(compiled.module.main.args[0].type.shape)
+    codes = run_program(program, {program.inputs[0].name:
+                                  _quantized(compiled, x)}, quantized=True)
+    out_path = folder / "outputs.npz"
+    if update_goldens:
+        np.savez(out_path, **codes)
+    with np.load(out_path) as stored:
+        assert sorted(stored.files) == sorted(codes)
+        for key, value in codes.items():
+            assert stored[key].dtype == value.dtype
+            np.testing.assert_array_equal(stored[key], value, err_msg=f"{name}: {key}")
+    _check_text(folder / "timing.json", json.dumps(_timing(compiled), indent=1,
+                                                   sort_keys=True) + "\n", update_goldens)
+
+
+def _quantized(compiled, x: np.ndarray) -> np.ndarray:
+    from qcc.backends.tpu_v1.runtime import quantize_input
+
+    return quantize_input(compiled.program.inputs[0], x)
