@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target description (default tpu-v1)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.tpu",
                    help="where to write the program")
+    p.add_argument("--report", metavar="FILE.json|FILE.md",
+                   help="write the compile report (where every op runs, memory, per-layer "
+                        "cycles, bound, utilization, SQNR and why): JSON for .json, else "
+                        "Markdown (docs/compile-report.md)")
+    p.add_argument("--eval-data", metavar="PATH",
+                   help="inputs the report's SQNR is measured on (default: --calib-data)")
 
     p = sub.add_parser("disasm", help="print a TPU program binary as assembly text",
                        description="Load and validate a .tpu binary and print it as "
@@ -181,6 +187,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="the assembly text (.s)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.tpu",
                    help="where to write the binary")
+
+    p = sub.add_parser(
+        "explore", help="sweep weight granularity x calibration method (x target x batch)",
+        description="For each weight granularity and calibration method: accuracy (or "
+                    "agreement with FP32) and SQNR of the integer program, and its "
+                    "simulated latency, throughput and inferences/s/W on each target and "
+                    "batch size. Writes explore.json, explore.md and (with matplotlib) a "
+                    "plot to --out.")
+    p.add_argument("input", help="model (.onnx)")
+    p.add_argument("--calib-data", metavar="PATH", help="calibration inputs (.npz or folder)")
+    p.add_argument("--eval-data", metavar="FILE.npz",
+                   help="evaluation inputs (with a 'label' array for accuracy); default: "
+                        "the calibration data")
+    p.add_argument("--targets", default="tpu-v1", metavar="T1,T2",
+                   help="comma-separated targets (default tpu-v1)")
+    p.add_argument("--batch", default="1", metavar="B1,B2",
+                   help="comma-separated batch sizes to time (default 1)")
+    p.add_argument("--max-accuracy-drop", type=float, default=0.5, metavar="POINTS",
+                   help="accuracy budget of the recommendation (percentage points)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="parallel processes (default: one per core)")
+    p.add_argument("--out", default="explore", metavar="DIR",
+                   help="where explore.json/.md and the plot go (default ./explore)")
 
     sub.add_parser("passes", help="list the registered passes and their options")
     return parser
@@ -346,7 +375,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
                               args.granularity, args.activations, exclude, args.stats,
                               args.target, args.batch, args.save_stats)
     data = compiled.to_bytes()
+    text = _compile_report_text(compiled, args) if args.report else None
     driver.write_atomic(args.output, data)
+    if text is not None:
+        driver.write_atomic(args.report, text)
     program = compiled.program
     report = compiled.estimate()
     print(f"qcc: {args.output}: {len(program.instructions)} instructions, "
@@ -354,7 +386,20 @@ def cmd_compile(args: argparse.Namespace) -> int:
           f"on {report.target.name}: {report.latency_s * 1e6:.1f} us per batch of "
           f"{report.batch}, {report.tops():.2f} TOPS, "
           f"{report.inferences_per_s_per_w:.0f} inferences/s/W", file=sys.stderr)
+    if text is not None:
+        print(f"qcc: report written to {args.report}", file=sys.stderr)
     return 0
+
+
+def _compile_report_text(compiled, args: argparse.Namespace) -> str:
+    """The compile report of ``qcc compile --report``, built before any file is
+    written (an error leaves neither file behind)."""
+    import json
+
+    report = compiled.report(eval_data=args.eval_data)
+    if args.report.endswith(".json"):
+        return json.dumps(report.to_json(), indent=2) + "\n"
+    return report.to_markdown()
 
 
 def _run_tpu(args: argparse.Namespace) -> int:
@@ -433,6 +478,28 @@ def cmd_asm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    from qcc.backends.tpu_v1 import explore as ex
+
+    try:
+        batches = [int(b) for b in args.batch.split(",") if b]
+    except ValueError:
+        raise QccError(f"--batch {args.batch}: expected comma-separated integers") from None
+    if not batches or min(batches) < 1:
+        raise QccError(f"--batch {args.batch}: batch sizes must be positive")
+    targets = [t for t in args.targets.split(",") if t]
+    result = ex.explore(args.input, args.calib_data, args.eval_data, targets, batches,
+                        jobs=args.jobs, progress=sys.stderr.isatty())
+    out = Path(args.out)
+    rec = ex.write_outputs(result, out, args.max_accuracy_drop)
+    print(ex.to_markdown(result, rec, args.max_accuracy_drop), end="")
+    written = ["explore.json", "explore.md"]
+    if (out / "accuracy_vs_latency.png").exists():
+        written.append("accuracy_vs_latency.png")
+    print(f"qcc: wrote {', '.join(str(out / w) for w in written)}", file=sys.stderr)
+    return 0
+
+
 def cmd_passes(args: argparse.Namespace) -> int:
     from qcc.passmanager import PASS_REGISTRY, _load_builtin_passes
 
@@ -447,7 +514,7 @@ def cmd_passes(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"import": cmd_import, "opt": cmd_opt, "run": cmd_run, "quantize": cmd_quantize,
-            "compile": cmd_compile,
+            "compile": cmd_compile, "explore": cmd_explore,
             "export-qdq": cmd_export_qdq,
             "disasm": cmd_disasm, "asm": cmd_asm,
             "passes": cmd_passes}

@@ -31,6 +31,11 @@ class CompiledModel:
     program: Program
     module: Module | None = None
     target: Target | None = None
+    #: the float graph (after clean-up) and the fake-quantized graph it was quantized
+    #: from, kept by compile_model for the per-layer SQNR of the compile report
+    float_module: Module | None = None
+    fake_quant_module: Module | None = None
+    calib_data: Any = None
 
     def run(self, inputs: Mapping[str, np.ndarray], quantized: bool = False
             ) -> dict[str, np.ndarray]:
@@ -47,6 +52,14 @@ class CompiledModel:
         elif not isinstance(target, Target):
             target = load_target(target)
         return estimate_program(self.program, target, batch)
+
+    def report(self, target: Target | str | None = None, eval_data: Any = None):
+        """The compile report (backends/tpu_v1/report.py): where every op runs, memory,
+        per-layer cycles, bounds and (with eval_data, or the float graph's calibration
+        data) SQNR."""
+        from qcc.backends.tpu_v1.report import build_report
+
+        return build_report(self, target, eval_data)
 
     def to_bytes(self) -> bytes:
         from qcc.backends.tpu_v1.binary import serialize
@@ -111,6 +124,25 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
                                                 calib_data, str | os.PathLike)
                                             else str(calib_data), stats)
     manifest["pipeline"] = str(pipeline)
-    driver.quantize_model(module, calib_data, method, granularity, activations,
-                          tuple(exclude), stats, save_stats)
-    return compile_module(module, target_desc, manifest)
+    # in three stages (as `qcc quantize --report`), keeping the float and the
+    # fake-quantized graphs for the compile report's SQNR
+    from qcc.passmanager import PassContext, Pipeline
+
+    ctx = PassContext()
+    if calib_data is not None and not isinstance(calib_data, str | os.PathLike):
+        ctx.data["calibration_data"] = calib_data
+    full = driver.quantization_pipeline(method, granularity, activations, tuple(exclude),
+                                        None if calib_data is None or not isinstance(
+                                            calib_data, str | os.PathLike)
+                                        else str(calib_data), stats, save_stats)
+    n_prepare = len(Pipeline.parse(driver.PREPARE_PIPELINE))
+    n_fake = len(full) - 2  # fold-rescale, fuse-relu
+    Pipeline(full.entries[:n_prepare]).run(module, ctx)
+    float_module = module.clone()
+    Pipeline(full.entries[n_prepare:n_fake]).run(module, ctx)
+    fake_quant = module.clone()
+    Pipeline(full.entries[n_fake:]).run(module, ctx)
+    compiled = compile_module(module, target_desc, manifest)
+    compiled.float_module, compiled.fake_quant_module = float_module, fake_quant
+    compiled.calib_data = calib_data
+    return compiled

@@ -1,0 +1,619 @@
+"""The compile report: where every op of the integer graph runs, what memory the
+program uses, and per layer what it costs and why (docs/compile-report.md).
+
+    compiled = qcc.compile("model.onnx", calib_data="calib.npz", batch=8)
+    report = compiled.report()                  # or report(target, eval_data=...)
+    print(report.to_markdown())
+    json.dumps(report.to_json())                # stable keys; CompileReport.from_json
+
+Everything is derived from the integer module, the lowering (re-run here to see its
+Unified Buffer plan; the program is not changed) and the timing model
+(``TimingReport.layers``, keyed by the ONNX node name that ``Program.layer_of``
+gives every instruction). The per-layer SQNR comes from
+:func:`qcc.quant_report.quant_error_report` on the float, fake-quantized and
+integer graphs that :func:`compile_model` keeps.
+
+The timing model does not expose per-instruction cycles, so the rescale/table-load
+cycles of a layer are an estimate: the rows its ``activate`` instructions process
+at the activation unit's throughput plus its ``load_table`` records at the weight
+memory's bandwidth (they may overlap other work).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qcc.backends.tpu_v1.lower import Buffer, Lowering, _loc_name
+from qcc.backends.tpu_v1.program import LANES
+from qcc.backends.tpu_v1.tables import RECORD_BYTES
+from qcc.backends.tpu_v1.target import Target, load_target
+from qcc.backends.tpu_v1.timing import TimingReport
+from qcc.dialects import nn, quant
+from qcc.ir.core import Op, Value
+
+if TYPE_CHECKING:
+    from qcc.backends.tpu_v1.compile import CompiledModel
+
+#: the version of the JSON layout (bumped when keys change meaning)
+FORMAT = "qcc-compile-report/1"
+
+MXU = "MXU"
+ACTIVATION = "activation unit"
+POOL = "pool unit"
+ADDER = "vector adder"
+HOST = "host"
+NOTHING = "nothing"
+WEIGHTS = "weight memory"
+
+#: a layer whose MXU utilization is below this gets a "why" line
+LOW_UTILIZATION = 0.25
+
+_UNIT_OF_INSTRUCTION = {"matmul": MXU, "activate": ACTIVATION, "pool": POOL, "add": ADDER,
+                        "read_host": HOST, "write_host": HOST}
+
+
+@dataclass
+class OpPlacement:
+    """One op of the integer graph and where it runs."""
+
+    op: str  # the op name, e.g. quant.conv2d
+    result: str  # its result's name (or '')
+    type: str  # its result's type
+    layer: str  # the ONNX node it comes from (the timing report's layer)
+    unit: str  # MXU / activation unit / pool unit / vector adder / host / nothing / ...
+    note: str = ""
+
+
+@dataclass
+class BufferUse:
+    """A Unified Buffer allocation (tensors that alias, e.g. a free reshape, share one)."""
+
+    tensors: list[str]
+    shape: list[int]
+    base_row: int
+    rows: int
+    bytes: int  # rows x 256: every row is a whole 256-byte line
+    valid_bytes: int  # the tensor's own bytes
+    first_layer: str  # written by (or 'host' for an input)
+    last_layer: str  # last read by (or 'host' for an output)
+
+
+@dataclass
+class LayerReport:
+    name: str
+    ops: list[str]
+    units: list[str]  # units its instructions use
+    useful_macs: int
+    array_macs: int
+    weight_bytes: int  # weight tiles read for the layer
+    table_bytes: int  # activation/add table records read
+    intensity: float | None  # useful MACs per weight byte (None: no weights)
+    cycles: float
+    seconds: float
+    bound: str
+    utilization: float
+    rescale_cycles: float  # estimate: activate rows / throughput + tables / bandwidth
+    accumulator_rows: int  # distinct accumulator rows the layer writes or reads
+    rows_per_tile: float | None  # matmul rows streamed per weight tile
+    k_lanes: float | None  # input lanes of a pass (of 256)
+    n_lanes: float | None  # output lanes (columns) of a pass (of 256)
+    energy_j: float
+    sqnr_db: float | str | None = None  # of the layer's output vs float; 'inf' if exact
+    why: list[str] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompileReport:
+    target: str
+    batch: int
+    instructions: int
+    ops: list[OpPlacement]
+    buffers: list[BufferUse]
+    memory: dict[str, Any]
+    layers: list[LayerReport]
+    totals: dict[str, Any]
+    sqnr_data: str | None = None  # what the SQNR was measured on
+    output_sqnr_db: dict[str, float | str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ JSON
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict with stable keys (``format`` names the layout)."""
+        out: dict[str, Any] = {"format": FORMAT}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("ops", "buffers", "layers"):
+                value = [dataclasses.asdict(v) for v in value]
+            out[f.name] = _jsonable(value)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CompileReport:
+        d = {k: v for k, v in data.items() if k != "format"}
+        d["ops"] = [OpPlacement(**o) for o in d["ops"]]
+        d["buffers"] = [BufferUse(**b) for b in d["buffers"]]
+        d["layers"] = [LayerReport(**x) for x in d["layers"]]
+        return cls(**d)
+
+    def layer(self, name: str) -> LayerReport:
+        for x in self.layers:
+            if x.name == name:
+                return x
+        raise KeyError(name)
+
+    # ------------------------------------------------------------------ text
+    def summary(self) -> str:
+        """One line: latency, TOPS, energy per inference, inferences/s/W."""
+        t = self.totals
+        return (f"{t['latency_us']:.1f} us per batch of {self.batch} (host transfers "
+                f"{t['host_transfer_us']:.2f} us), {t['tops']:.2f} TOPS, "
+                f"{t['energy_per_inference_uj']:.1f} uJ per inference, "
+                f"{t['inferences_per_s_per_w']:.0f} inferences/s/W, bound: {t['bound']}")
+
+    def to_markdown(self) -> str:
+        t, m = self.totals, self.memory
+        lines = [f"# Compile report: {self.target}, batch {self.batch}", "",
+                 f"{self.instructions} instructions. {self.summary()}.", "",
+                 "## Totals", "",
+                 "| metric | value |", "|---|---:|",
+                 f"| latency (end to end, host transfers included) | {t['latency_us']:.2f} us |",
+                 f"| host transfers (in + out, at the link bandwidth) | "
+                 f"{t['host_transfer_us']:.2f} us |",
+                 f"| cycles | {t['cycles']:.0f} |",
+                 f"| achieved TOPS (peak {t['peak_tops']:.1f}) | {t['tops']:.3f} |",
+                 f"| MXU utilization | {100 * t['utilization']:.2f}% |",
+                 f"| energy per batch | {t['energy_uj']:.2f} uJ |",
+                 f"| energy per inference | {t['energy_per_inference_uj']:.2f} uJ |",
+                 f"| average power | {t['average_power_w']:.1f} W |",
+                 f"| inferences/s | {t['inferences_per_s']:.0f} |",
+                 f"| inferences/s/W | {t['inferences_per_s_per_w']:.0f} |",
+                 f"| bound | {t['bound']} |"]
+        for name, value in self.output_sqnr_db.items():
+            lines.append(f"| output `{name}` SQNR | {_db(value)} dB |")
+        lines += ["", "## Layers", "",
+                  "| layer | units | MACs | weight B | MACs/B | cycles | % time | bound | "
+                  "MXU util | rescale cyc | acc rows | SQNR dB |",
+                  "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+        total = t["cycles"] or 1.0
+        for x in self.layers:
+            oi = "-" if x.intensity is None else f"{x.intensity:.1f}"
+            lines.append(
+                f"| `{x.name}` | {', '.join(x.units) or '-'} | {x.useful_macs} | "
+                f"{x.weight_bytes} | {oi} | {x.cycles:.0f} | {100 * x.cycles / total:.1f}% | "
+                f"{x.bound} | {100 * x.utilization:.2f}% | {x.rescale_cycles:.0f} | "
+                f"{x.accumulator_rows} | {_db(x.sqnr_db)} |")
+        whys = [x for x in self.layers if x.why]
+        if whys:
+            lines += ["", "## Why layers are far below their bound", ""]
+            for x in whys:
+                lines.append(f"- `{x.name}`: " + "; ".join(x.why) + ".")
+                for s in x.suggestions:
+                    lines.append(f"  - suggestion: {s}")
+        lines += ["", "## Memory", "",
+                  "| memory | used | capacity |", "|---|---:|---:|",
+                  f"| Unified Buffer, peak live | {m['ub_peak_live_rows']} rows, "
+                  f"{m['ub_peak_live_bytes']} B | {m['ub_rows']} rows |",
+                  f"| Unified Buffer, highest row used | {m['ub_high_water_rows']} rows, "
+                  f"{m['ub_high_water_bytes']} B | {m['ub_rows']} rows |",
+                  f"| accumulators, most rows one layer uses | {m['accumulator_rows_used']} rows | "
+                  f"{m['accumulator_rows']} rows |",
+                  f"| weight memory: tiles | {m['weight_tiles']} x {m['tile_bytes']} B = "
+                  f"{m['weight_tile_bytes']} B | |",
+                  f"| weight memory: tables | {m['tables']} x {RECORD_BYTES} B = "
+                  f"{m['table_bytes']} B | |",
+                  f"| weight memory: image | {m['weight_image_bytes']} B | "
+                  f"{m['weight_memory_bytes']} B |",
+                  f"| host -> UB | {m['host_read_bytes']} B | |",
+                  f"| UB -> host | {m['host_write_bytes']} B | |",
+                  "", "| buffer | shape | rows | bytes | base row | written by | last read by |",
+                  "|---|---|---:|---:|---:|---|---|"]
+        for b in self.buffers:
+            lines.append(f"| {', '.join(f'`{n}`' for n in b.tensors)} | "
+                         f"{'x'.join(map(str, b.shape))} | {b.rows} | {b.bytes} | "
+                         f"{b.base_row} | `{b.first_layer}` | `{b.last_layer}` |")
+        lines += ["", "## Where every op runs", "",
+                  "| op | result | layer | unit | note |", "|---|---|---|---|---|"]
+        for o in self.ops:
+            result = f"`{o.result}`" if o.result else "-"
+            lines.append(f"| `{o.op}` | {result} | `{o.layer}` | {o.unit} | {o.note or '-'} |")
+        if self.notes:
+            lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def _db(v: float | str | None) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.1f}"
+
+
+def _finite(x: float) -> float | str:
+    if math.isnan(x):
+        return "nan"
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float):
+        return _finite(v)
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+# ---------------------------------------------------------------------- analysis
+def _result(op: Op) -> Value | None:
+    return op.results[0] if op.results else None
+
+
+def _placements(lw: Lowering) -> list[OpPlacement]:
+    """Every op of the graph (but the return) with its unit, following the lowering's
+    own decisions (host ops, weights, fused groups, aliases)."""
+    g = lw.graph
+    unit: dict[Op, tuple[str, str]] = {}
+    for op in g.ops:
+        if op is g.return_op:
+            continue
+        if op in lw._host_ops:
+            if isinstance(op, quant.QuantizeOp):
+                unit[op] = (HOST, "quantizes the input")
+            elif isinstance(op, quant.DequantizeOp):
+                unit[op] = (HOST, "dequantizes the output")
+            else:
+                unit[op] = (HOST, "the host writes the input in this layout")
+        elif lw._is_weight(op):
+            users = op.results[0].users if op.results else []
+            if any(getattr(u, "bias", None) is op.results[0] for u in users):
+                note = "bias: in the activation table"
+            elif isinstance(op, nn.ConstantOp):
+                note = "weights: in the weight tiles"
+            else:
+                note = "folded into the weight tiles"
+            unit[op] = (WEIGHTS, note)
+    for op in g.ops:
+        if op in unit or op is g.return_op:
+            continue
+        chain = lw._lookup_chain(op)
+        if chain is not None:
+            for member in (op, *chain):
+                unit[member] = (ACTIVATION, "lookup table")
+        elif isinstance(op, quant.DenseOp | quant.Conv2dOp):
+            note = "depthwise: block-diagonal tiles" if _is_depthwise(op) else ""
+            unit[op] = (MXU, note)
+            for r in op.output.users:
+                unit.setdefault(r, (ACTIVATION, "bias, requantize, clamp (fused)"))
+        elif isinstance(op, quant.AvgPoolOp | quant.GlobalAvgPoolOp):
+            unit[op] = (POOL, "window sums into the accumulators")
+            for r in op.output.users:
+                unit.setdefault(r, (ACTIVATION, "requantize (fused)"))
+        elif isinstance(op, nn.MaxPoolOp):
+            unit[op] = (POOL, "max pool")
+        elif isinstance(op, quant.AddOp):
+            unit[op] = (ADDER, "")
+        elif isinstance(op, quant.RequantizeOp):
+            unit[op] = (ACTIVATION, "requantize from the Unified Buffer")
+        elif isinstance(op, nn.ConcatOp):
+            unit[op] = (ACTIVATION, "copies (identity table)")
+        elif isinstance(op, nn.ReshapeOp):
+            unit[op] = (NOTHING, "same rows")
+        else:
+            unit[op] = ("-", "not lowered")
+    layers = _layer_of_ops(lw)
+    out = []
+    for op in g.ops:
+        if op not in unit:
+            continue
+        r = _result(op)
+        out.append(OpPlacement(op.name, (r.name_hint or "") if r is not None else "",
+                               str(r.type) if r is not None else "",
+                               layers.get(op, _loc_name(op)), *unit[op]))
+    return out
+
+
+def _layer_of_ops(lw: Lowering) -> dict[Op, str]:
+    """The layer (timing report key) each op's instructions are counted in: a fused
+    group takes its first op's ONNX node name (as the lowering does), host ops are
+    the program's, weights belong to the layer that reads them."""
+    g = lw.graph
+    layer: dict[Op, str] = {op: "program" for op in lw._host_ops}
+    for op in g.ops:
+        if op in layer or lw._is_weight(op):
+            continue
+        name = _loc_name(op)
+        for member in (op, *lw._fused_with(op)):
+            layer.setdefault(member, name)
+    for op in reversed(g.ops):  # weights: the layer of their (transitive) user
+        if lw._is_weight(op):
+            users = [u for r in op.results for u in r.users if u in layer]
+            layer[op] = layer[users[0]] if users else _loc_name(op)
+    return layer
+
+
+def _is_depthwise(op: Op) -> bool:
+    return isinstance(op, quant.Conv2dOp) and op.group > 1 and \
+        op.weight.type.shape[1] == 1
+
+
+def _buffers(lw: Lowering) -> tuple[list[BufferUse], int]:
+    """The Unified Buffer plan of the lowering, and the peak of live rows."""
+    g = lw.graph
+    layers = _layer_of_ops(lw)
+    ops = [op for op in g.ops if op not in lw._host_ops and not lw._is_weight(op)]
+    position = {op: k for k, op in enumerate(ops)}
+    outputs = {op.input for op in lw._host_ops if isinstance(op, quant.DequantizeOp)}
+    groups: dict[int, list[Value]] = {}
+    bufs: dict[int, Buffer] = {}
+    for v, buf in lw.buffers.items():
+        groups.setdefault(id(buf), []).append(v)
+        bufs[id(buf)] = buf
+    def where(k: int) -> str:
+        return "host" if k < 0 or k >= len(ops) else layers[ops[k]]
+
+    uses = []
+    intervals = []
+    firsts: list[int] = []
+    for key, values in groups.items():
+        buf = bufs[key]
+        first = min(position.get(v.op, -1) if v.op is not None else -1 for v in values)
+        last = max(max((position[u] for u in v.users if u in position),
+                       default=len(ops) if v in outputs else first) for v in values)
+        if any(v in outputs for v in values):
+            last = len(ops)
+        intervals.append((first, last, buf.rows))
+        firsts.append(first)
+        v0 = min(values, key=lambda v: position.get(v.op, -1) if v.op is not None else -1)
+        uses.append(BufferUse([v.name_hint or "" for v in values], list(v0.type.shape),
+                              buf.base, buf.rows, buf.rows * LANES,
+                              math.prod(v0.type.shape), where(first), where(last)))
+    order = {id(u): k for k, u in enumerate(uses)}
+    uses.sort(key=lambda b: (firsts[order[id(b)]], b.base_row))
+    peak = 0
+    for k in range(-1, len(ops) + 1):
+        peak = max(peak, sum(rows for a, b, rows in intervals if a <= k <= b))
+    return uses, peak
+
+
+def _accumulator_range(ins) -> tuple[int, int] | None:
+    """[start, end) of the accumulator rows an instruction writes or reads."""
+    if ins.op == "matmul":
+        return ins.acc, ins.acc + ins.length
+    if ins.op == "activate" and not ins.src_ub:
+        return ins.src, ins.src + ins.rows
+    if ins.op == "pool" and ins.sum:
+        return ins.dst, ins.dst + ins.length
+    return None
+
+
+def _rows_in(spans: set[tuple[int, int]], size: int) -> int:
+    """How many distinct rows the [start, end) spans cover."""
+    used = np.zeros(size, bool)
+    for a, b in spans:
+        used[a:b] = True
+    return int(used.sum())
+
+
+def _pass_lanes(lw: Lowering, head: Op) -> tuple[float | None, float | None]:
+    """Input lanes and output lanes of one pass of the layer's matmuls."""
+    if isinstance(head, quant.DenseOp):
+        x = lw.buffers[head.input]
+        y = lw.buffers[head.output.users[0].output]
+        return sum(x.lanes) / len(x.lanes), sum(y.lanes) / len(y.lanes)
+    if isinstance(head, quant.Conv2dOp):
+        x = lw.buffers[head.input]
+        y = lw.buffers[head.output.users[0].output]
+        c = head.input.type.shape[1]
+        taps = head.weight.type.shape[2] * head.weight.type.shape[3]
+        if _is_depthwise(head):
+            k = 1.0  # one input lane feeds each column
+        elif x.blocks == 1 and c <= LANES // 2:
+            k = float(c * max(1, min(LANES // c, taps)) // max(1, head.group))
+        else:
+            k = sum(x.lanes) / len(x.lanes) / head.group
+        return k, sum(y.lanes) / len(y.lanes)
+    return None, None
+
+
+def _why(x: LayerReport, head: Op | None, target: Target, batch: int) -> None:
+    """Explain a layer far below its bound, and suggest what would help."""
+    if x.cycles <= 0 or x.utilization >= LOW_UTILIZATION:
+        return
+    if not x.array_macs:
+        units = [u for u in x.units if u != MXU] or ["no unit"]
+        if x.name == "program":
+            x.why.append("host transfers and the final barriers; no matrix work")
+        else:
+            x.why.append(f"no matrix work: runs on the {', '.join(units)}")
+        return
+    ridge = target.ridge_macs_per_weight_byte
+    if head is not None and _is_depthwise(head):
+        x.why.append("depthwise: one lane per column (block-diagonal tiles: each "
+                     "output channel sees one input channel per tap), at most 1/256 "
+                     "of the array")
+        x.suggestions.append("inherent on a weight-stationary array; the pointwise "
+                             "layers carry the MACs, so keep the depthwise layers small, "
+                             "or fuse them into a dense 3x3 convolution when channels "
+                             "are few")
+    elif x.k_lanes is not None and x.k_lanes < LANES / 2:
+        x.why.append(f"shallow channels: {x.k_lanes:.0f} of {LANES} input lanes (K) per pass")
+        x.suggestions.append(f"input channels x packed taps filling {LANES} lanes "
+                             "(channel counts that are multiples of 256, or divide it)")
+    if x.n_lanes is not None and x.n_lanes < LANES / 2:
+        x.why.append(f"few output channels: {x.n_lanes:.0f} of {LANES} columns (N) per pass")
+        x.suggestions.append(f"output channel counts that are multiples of {LANES}")
+    if x.rows_per_tile is not None and x.rows_per_tile < ridge:
+        kind = ("weight-bandwidth bound" if x.bound == "weight memory" else
+                "weight-shift bound" if x.bound == "weight shift" else
+                "weight fetches and pass overheads dominate")
+        x.why.append(f"small batch: {x.rows_per_tile:.0f} rows per weight tile, below the "
+                     f"~{ridge:.0f}-row ridge (FIFO starvation: {kind})")
+        per_item = x.rows_per_tile / batch
+        if per_item > 0:
+            need = math.ceil(min(ridge, target.accumulators.rows // 2) / per_item)
+            x.suggestions.append(f"a larger batch (~{need}) amortizes each weight load "
+                                 "over more rows")
+    if x.bound == "non-matrix":
+        x.why.append("non-matrix time dominates: the layer's barrier, exposed fill/drain "
+                     "and activation")
+    if not x.why:
+        x.why.append(f"bound by {x.bound}")
+
+
+def build_report(compiled: CompiledModel, target: Target | str | None = None,
+                 eval_data: Any = None) -> CompileReport:
+    """The :class:`CompileReport` of a compiled model on ``target`` (default: its own)."""
+    from qcc.diagnostics import QccError
+
+    if compiled.module is None:
+        raise QccError("the compile report needs the integer module (compile_model keeps it)")
+    program = compiled.program
+    if target is None:
+        target = compiled.target or load_target(program.target)
+    elif not isinstance(target, Target):
+        target = load_target(target)
+    timing: TimingReport = compiled.estimate(target)
+    lw = Lowering(compiled.module, compiled.target or load_target(program.target))
+    lw.run()
+    placements = _placements(lw)
+    buffers, peak_live = _buffers(lw)
+
+    # per layer: instructions, tiles, tables, activate rows, accumulator rows
+    per: dict[str, dict[str, Any]] = {}
+    for ins, layer in zip(program.instructions, program.layer_of, strict=True):
+        p = per.setdefault(layer, {"tiles": 0, "tables": 0, "act_rows": 0, "acc_rows": set(),
+                                   "units": [], "mm_rows": 0, "switches": 0})
+        if ins.op == "read_weights":
+            p["tiles"] += ins.count
+        elif ins.op == "load_table":
+            p["tables"] += 1
+        elif ins.op == "activate":
+            p["act_rows"] += ins.rows
+        elif ins.op == "matmul":
+            p["mm_rows"] += ins.length
+            p["switches"] += ins.switch
+        span = _accumulator_range(ins)
+        if span is not None:
+            p["acc_rows"].add(span)
+        u = _UNIT_OF_INSTRUCTION.get(ins.op)
+        if u is not None and u not in p["units"]:
+            p["units"].append(u)
+    heads: dict[str, Op] = {}
+    layer_ops: dict[str, list[str]] = {}
+    for o, op in zip(placements, [op for op in lw.graph.ops if op is not lw.graph.return_op],
+                     strict=True):
+        if o.unit != WEIGHTS:
+            layer_ops.setdefault(o.layer, []).append(o.op)
+        if o.unit == MXU and o.layer not in heads:
+            heads[o.layer] = op
+
+    # SQNR per layer output
+    sqnr_by_tensor: dict[str, float] = {}
+    output_sqnr: dict[str, float | str] = {}
+    data = eval_data if eval_data is not None else compiled.calib_data
+    data_name = None
+    notes = ["rescale/table-load cycles are estimates (activate rows / activation "
+             "throughput + table records / weight-memory bandwidth): the timing model "
+             "does not expose per-instruction cycles, and these may overlap other work"]
+    if data is not None and not isinstance(data, str | bytes | Mapping) and \
+            not hasattr(data, "__fspath__") and iter(data) is data:
+        data = None  # a one-shot iterator, consumed by calibration
+    if data is not None and compiled.float_module is not None and \
+            compiled.fake_quant_module is not None:
+        from qcc.calibration import iterate_batches
+        from qcc.quant_report import quant_error_report
+
+        batches = iterate_batches(data, compiled.float_module.main)
+        q = quant_error_report(compiled.float_module, compiled.fake_quant_module,
+                               compiled.module, batches)
+        for e in q.layers:
+            v = e.sqnr_integer if e.sqnr_integer is not None else e.sqnr_fake_quant
+            sqnr_by_tensor[e.tensor] = v
+        output_sqnr = {k: _finite(v) for k, v in q.output_sqnr.items()}
+        data_name = str(data) if isinstance(data, str) or hasattr(data, "__fspath__") \
+            else "in-memory batches"
+    elif data is None:
+        notes.append("no SQNR: give eval data (or compile with calibration data from a file)")
+    else:
+        notes.append("no SQNR: the float and fake-quantized graphs were not kept (compile "
+                     "with compile_model to have them)")
+    layer_tensor: dict[str, str] = {}
+    for o in placements:
+        if o.unit not in (WEIGHTS, HOST) and o.result:
+            layer_tensor[o.layer] = o.result.removesuffix("_q")
+
+    tile_bytes = target.weights.tile_bytes
+    layers = []
+    for name, c in timing.layers.items():
+        p = per.get(name, {"tiles": 0, "tables": 0, "act_rows": 0, "acc_rows": set(),
+                           "units": [], "mm_rows": 0, "switches": 0})
+        head = heads.get(name)
+        k_lanes, n_lanes = _pass_lanes(lw, head) if head is not None else (None, None)
+        wbytes = p["tiles"] * tile_bytes
+        sq = sqnr_by_tensor.get(layer_tensor.get(name, ""))
+        x = LayerReport(
+            name=name, ops=layer_ops.get(name, []), units=p["units"],
+            useful_macs=c.useful_macs, array_macs=c.array_macs, weight_bytes=wbytes,
+            table_bytes=p["tables"] * RECORD_BYTES,
+            intensity=c.useful_macs / wbytes if wbytes else None,
+            cycles=c.cycles, seconds=timing.seconds(c), bound=timing.bound(c),
+            utilization=timing.utilization(c),
+            rescale_cycles=p["act_rows"] / target.timing.activate_rows_per_cycle
+            + p["tables"] * RECORD_BYTES / target.weight_bytes_per_cycle,
+            accumulator_rows=_rows_in(p["acc_rows"], target.accumulators.rows),
+            rows_per_tile=p["mm_rows"] / p["switches"] if p["switches"] else None,
+            k_lanes=k_lanes, n_lanes=n_lanes, energy_j=timing.energy_j(c),
+            sqnr_db=None if sq is None else _finite(sq))
+        _why(x, head, target, timing.batch)
+        layers.append(x)
+
+    tot = timing.total
+    n_tiles = sum(p["tiles"] for p in per.values())
+    n_tables = sum(p["tables"] for p in per.values())
+    host_bytes = tot.host_read_bytes + tot.host_write_bytes
+    memory = {
+        "ub_rows": target.unified_buffer.rows,
+        "ub_row_bytes": target.unified_buffer.row_bytes,
+        "ub_peak_live_rows": peak_live, "ub_peak_live_bytes": peak_live * LANES,
+        "ub_high_water_rows": max((b.base_row + b.rows for b in buffers), default=0),
+        "ub_high_water_bytes": max((b.base_row + b.rows for b in buffers), default=0) * LANES,
+        "accumulator_rows": target.accumulators.rows,
+        "accumulator_rows_used": max((x.accumulator_rows for x in layers), default=0),
+        "tile_bytes": tile_bytes, "weight_tiles": n_tiles,
+        "weight_tile_bytes": n_tiles * tile_bytes, "tables": n_tables,
+        "table_bytes": n_tables * RECORD_BYTES, "weight_image_bytes": len(program.weights),
+        "weight_memory_bytes": target.weight_memory.capacity_bytes,
+        "weight_dram_bytes_read": tot.dram_bytes,
+        "host_read_bytes": tot.host_read_bytes, "host_write_bytes": tot.host_write_bytes,
+        "inputs": {d.name: d.host_bytes for d in program.inputs},
+        "outputs": {d.name: d.host_bytes for d in program.outputs},
+    }
+    energy = timing.energy_j()
+    batch = timing.batch
+    totals = {
+        "cycles": tot.cycles, "latency_us": timing.latency_s * 1e6,
+        "host_transfer_us": host_bytes / target.host_link.bandwidth_bytes_per_s * 1e6,
+        "useful_macs": tot.useful_macs, "array_macs": tot.array_macs,
+        "tops": timing.tops(), "peak_tops": target.peak_tops,
+        "utilization": timing.utilization(), "bound": timing.bound(),
+        "energy_uj": energy * 1e6, "energy_per_inference_uj": energy / batch * 1e6,
+        "energy_breakdown_uj": {k: v * 1e6 for k, v in timing.energy().items()},
+        "average_power_w": timing.average_power_w,
+        "inferences_per_s": timing.inferences_per_s,
+        "inferences_per_s_per_w": timing.inferences_per_s_per_w,
+        "array_active_cycles": tot.array_active_cycles,
+        "weight_stall_cycles": tot.weight_stall_cycles,
+        "weight_shift_cycles": tot.weight_shift_cycles,
+        "non_matrix_cycles": tot.non_matrix_cycles,
+    }
+    return CompileReport(target.name, batch, len(program.instructions), placements, buffers,
+                         memory, layers, totals, data_name, output_sqnr, notes)
