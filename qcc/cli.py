@@ -494,8 +494,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     rec = ex.write_outputs(result, out, args.max_accuracy_drop)
     print(ex.to_markdown(result, rec, args.max_accuracy_drop), end="")
     written = ["explore.json", "explore.md"]
-    if (out / "accuracy_vs_latency.png").exists():
-        written.append("accuracy_vs_latency.png")
+    written += [p for p in ("accuracy_vs_latency.png", "roofline.png") if (out / p).exists()]
     print(f"qcc: wrote {', '.join(str(out / w) for w in written)}", file=sys.stderr)
     return 0
 

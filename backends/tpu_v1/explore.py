@@ -161,8 +161,35 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
             for k, job in enumerate(work, 1):
                 rows += _one_config(job)
                 _progress(progress, k, len(work))
+        roofline = _roofline_points(model, stats, granularities[-1], methods[0], batches[0],
+                                    targets)
     return {"model": str(model), "fp32": {"accuracy": fp32_acc, "samples": n},
-            "rows": rows}
+            "rows": rows, "roofline": roofline}
+
+
+def _roofline_points(model: str, stats: str, granularity: str, method: str, batch: int,
+                     targets: Sequence[str]) -> dict:
+    """Per layer: operational intensity (useful MACs per weight-memory byte) and the
+    achieved TOPS, for one configuration on every target, with each roof."""
+    import qcc
+    from qcc.backends.tpu_v1.compile import compile_module
+    from qcc.backends.tpu_v1.target import load_target
+
+    m = qcc.load(model, batch=batch)
+    qcc.quantize_model(m, method=method, granularity=granularity, stats=stats)
+    compiled = compile_module(m, targets[0])
+    out = {"configuration": {"granularity": granularity, "method": method, "batch": batch},
+           "targets": {}}
+    for name in targets:
+        t = load_target(name)
+        r = compiled.estimate(t, batch)
+        layers = [{"layer": k, "macs_per_byte": c.useful_macs / c.dram_bytes,
+                   "tops": r.tops(c)} for k, c in r.layers.items()
+                  if c.useful_macs and c.dram_bytes]
+        out["targets"][t.name] = {"peak_tops": t.peak_tops,
+                                  "weight_bandwidth": t.weight_memory.bandwidth_bytes_per_s,
+                                  "layers": layers}
+    return out
 
 
 def _progress(enabled: bool, done: int, total: int) -> None:
@@ -250,7 +277,32 @@ def plot(result: dict, path: Path) -> bool:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    roofline = result.get("roofline")
+    if roofline:
+        _plot_roofline(plt, roofline, path.with_name("roofline.png"))
     return True
+
+
+def _plot_roofline(plt, roofline: dict, path: Path) -> None:
+    """Each target's roof (min(peak, 2 x bandwidth x intensity)) and every layer."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    xs = np.logspace(-2, 5, 200)
+    for k, (name, data) in enumerate(roofline["targets"].items()):
+        roof = np.minimum(data["peak_tops"], 2 * data["weight_bandwidth"] * xs / 1e12)
+        ax.plot(xs, roof, color=f"C{k}", label=f"{name} roof")
+        ax.scatter([p["macs_per_byte"] for p in data["layers"]],
+                   [max(p["tops"], 1e-4) for p in data["layers"]], color=f"C{k}", s=14)
+    cfg = roofline["configuration"]
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity (MACs per weight byte)")
+    ax.set_ylabel("TOPS (simulated)")
+    ax.set_title(f"layers, {cfg['granularity']} {cfg['method']}, batch {cfg['batch']}",
+                 fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def finite(obj):

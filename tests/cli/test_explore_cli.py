@@ -29,6 +29,11 @@ def test_explore_cli(capsys, tmp_path):
     assert rec["latency_us"] == min(r["latency_us"] for r in data["rows"]
                                     if 100 * (0.9925 - r["accuracy"]) <= 0.5 + 1e-9)
     assert "recommendation:" in out and "| per-channel | mse |" in out
+    roof = data["roofline"]["targets"]["tpu-v1"]
+    assert roof["peak_tops"] > 90 and roof["layers"]
+    for p in roof["layers"]:  # no layer above its roof
+        assert p["tops"] <= min(roof["peak_tops"],
+                                2 * roof["weight_bandwidth"] * p["macs_per_byte"] / 1e12) * 1.01
     assert (tmp_path / "explore.md").read_text().startswith("FP32 accuracy: 99.25%")
 
 
