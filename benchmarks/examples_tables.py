@@ -3,7 +3,8 @@
     python benchmarks/examples_tables.py
 
 1. the `qcc explore` table of each trained digits model (both granularities x four
-   calibration methods, every shipped target, batch 1 and 64);
+   calibration methods, every shipped target, batch 1 and 64), with its JSON,
+   Markdown and plots (matplotlib: `pip install -e ".[plots]"`) in docs/explore/;
 2. the simulated latency, TOPS and inferences/s/W of the zoo's architecture models
    (examples/zoo.py, built and cached on first use) on every shipped target, with the
    compile time (one run on this machine; calibration on 16 random samples).
@@ -40,8 +41,13 @@ def explore_tables() -> str:
                             str(ROOT / "examples" / "data" / "digits_calib.npz"),
                             str(ROOT / "examples" / "data" / "digits_eval.npz"),
                             list_targets(), [1, 64], progress=False)
-        rec = ex.recommend(result, 0.5)
-        parts.append(f"### {name}\n\n" + ex.to_markdown(result, rec, 0.5))
+        # explore.json, explore.md and (with matplotlib) the plots, per model
+        rec = ex.write_outputs(result, ROOT / "docs" / "explore" / name, 0.5)
+        plots = [p for p in ("accuracy_vs_latency.png", "roofline.png")
+                 if (ROOT / "docs" / "explore" / name / p).exists()]
+        links = ", ".join(f"[{p}](../docs/explore/{name}/{p})" for p in plots)
+        parts.append(f"### {name}\n\n" + (f"Plots: {links}.\n\n" if links else "")
+                     + ex.to_markdown(result, rec, 0.5))
     return "\n".join(parts)
 
 

@@ -259,3 +259,13 @@ def test_import_is_deterministic_across_processes(tmp_path):
                        check=True, env=env)
         texts.append(out.read_bytes())
     assert texts[0] == texts[1]
+
+
+def test_written_files_get_the_usual_permissions(capsys, tmp_path):
+    import os
+
+    out = tmp_path / "cnn.mlir"
+    assert qcc(capsys, "import", CNN, "-o", str(out))[0] == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
