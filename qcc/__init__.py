@@ -16,6 +16,7 @@ from qcc import dialects
 from qcc.diagnostics import PassFailure, QccError
 from qcc.driver import (
     compile,
+    explore,
     import_onnx,
     load,
     load_passes,
@@ -48,6 +49,7 @@ __all__ = [
     "QccError",
     "compile",
     "dialects",
+    "explore",
     "import_onnx",
     "load",
     "load_passes",

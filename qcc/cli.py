@@ -544,6 +544,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("qcc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `qcc passes | head`: the reader has gone
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:
         if args.traceback:
             raise

@@ -236,3 +236,15 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
 
     return compile_model(model, calib_data, method, granularity, activations,
                          tuple(exclude), stats, target, batch, save_stats)
+
+
+def explore(model: Any, calib_data: Any = None, eval_data: Any = None,
+            targets: tuple[str, ...] = ("tpu-v1",), batches: tuple[int, ...] = (1,),
+            jobs: int | None = None) -> dict:
+    """Sweep weight granularity x calibration method (x target x batch): accuracy,
+    SQNR, simulated latency, throughput and inferences/s/W per configuration (the
+    `qcc explore` command). See ``qcc.backends.tpu_v1.explore``."""
+    from qcc.backends.tpu_v1.explore import explore as sweep
+
+    return sweep(str(model), calib_data, eval_data, targets, batches, jobs=jobs,
+                 progress=False)
