@@ -37,11 +37,12 @@ from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
 from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
 from qcc.backends.tpu_v1.target import Target, load_target
-from qcc.diagnostics import OnnxLoc, QccError
+from qcc.diagnostics import OnnxLoc, QccError, warn
 from qcc.dialects import nn, quant
 from qcc.interpreter import qparams
 from qcc.ir.core import Module, Op, Value
 from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType
+from qcc.quant_arith import INT32_MAX
 from qcc.rewrite import constant_value
 
 TILE = LANES * LANES
@@ -438,6 +439,19 @@ class Lowering:
             raise _unsupported(op, "its bias is not a constant")
         return w.astype(np.int64), b.astype(np.int64)
 
+    def _check_accumulator_bound(self, op: Op, w_kn: np.ndarray, bias: np.ndarray) -> None:
+        """Warn when int32 accumulators could overflow for some input: the matrix unit
+        sums raw input bytes (|x| <= 128, or 255 unsigned) times the weights, then the
+        bias (with the zero-point correction) is added."""
+        e = op.input.type.element
+        largest_input = 255 if not e.storage.signed else 128
+        bound = largest_input * np.abs(w_kn).sum(axis=0) + np.abs(bias)
+        worst = int(bound.max(initial=0))
+        if worst > INT32_MAX:
+            warn(f"'{op.name}': the int32 accumulators could overflow: |sum| can reach "
+                 f"{worst} > {INT32_MAX} (K = {w_kn.shape[0]}); the simulator stops with an "
+                 "error if a real input gets there", op.loc)
+
     def _push_tiles(self, tiles: list[np.ndarray]) -> list[int]:
         """Add tiles to the weight image; return their indices."""
         start = len(self.out.tiles)
@@ -490,6 +504,7 @@ class Lowering:
                 tiles.append(tile)
             ids = self._push_tiles(tiles)
             b = bias[cols] - zx * wn.sum(axis=0)
+            self._check_accumulator_bound(op, wn, b)
             slot = self.load_table(self._activate_table(requant, b, cols))
             for m0 in range(0, rows, self.acc_half):
                 mc = min(self.acc_half, rows - m0)
@@ -552,6 +567,8 @@ class Lowering:
                 kept.append((0, 0, 0))
             ids = self._push_tiles(tiles)
             b = bias[cols] - zx * full[:, :, cols].sum(axis=(0, 1))
+            self._check_accumulator_bound(op, full[:, :, cols].reshape(-1, cols.stop -
+                                                                       cols.start), b)
             slot = self.load_table(self._activate_table(requant, b, cols))
             for q0 in range(0, pixels_out, self.acc_half):
                 qc = min(self.acc_half, pixels_out - q0)

@@ -210,3 +210,29 @@ def test_sigmoid_and_tanh_through_the_lookup_table(function, activations):
     program = lower(module)
     assert any(i.op == "activate" and i.function for i in program.instructions)
     assert_bit_exact(module, rng.standard_normal((2, 3, 5, 5)).astype(np.float32))
+
+
+def test_accumulator_overflow_bound_warns(capsys):
+    """A dense layer with K = 140,000 all-equal weights: 128 x 127 x K > 2^31 - 1."""
+    k = 140_000
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["input", "w"], ["y"], name="wide")], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, k])],
+        [helper.make_empty_tensor_value_info("y")],
+        [numpy_helper.from_array(np.full((k, 1), 0.01, np.float32), "w")])
+    module = qcc.import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("",
+                                                                                      17)]))
+    qcc.quantize_model(module, calib_data=[{"input": np.ones((1, k), np.float32)}])
+    capsys.readouterr()
+    lower(module)
+    err = capsys.readouterr().err
+    assert "ONNX node 'wide' (MatMul): warning: 'quant.dense': the int32 accumulators could " \
+           "overflow" in err
+
+
+def test_no_overflow_warning_for_ordinary_layers(capsys):
+    module = qcc.load(ROOT / "examples" / "models" / "digits_cnn.onnx")
+    qcc.quantize_model(module, calib_data=str(CALIB))
+    capsys.readouterr()
+    lower(module)
+    assert "could overflow" not in capsys.readouterr().err
