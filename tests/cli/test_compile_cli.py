@@ -87,3 +87,17 @@ def test_run_rejects_a_corrupt_binary(capsys, tmp_path, images):
     bad.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
     code, _, err = qcc_cli(capsys, "run", str(bad), "--input", str(images))
     assert code == 2 and "checksum mismatch" in err and "Traceback" not in err
+
+
+def test_binaries_and_reports_are_identical_across_processes(tmp_path):
+    """Same inputs, same bytes: the binary and the compile report, in two processes
+    with different hash seeds."""
+    outs = []
+    for seed in ("3", "4"):
+        tpu, report = tmp_path / f"m{seed}.tpu", tmp_path / f"r{seed}.json"
+        subprocess.run([sys.executable, "-m", "qcc", "compile", str(MODELS / "digits_cnn.onnx"),
+                        "--calib-data", CALIB, "--batch", "4", "--report", str(report), "-o",
+                        str(tpu)], check=True, capture_output=True,
+                       env=dict(os.environ, PYTHONHASHSEED=seed))
+        outs.append((tpu.read_bytes(), report.read_bytes()))
+    assert outs[0] == outs[1]
