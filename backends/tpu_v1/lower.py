@@ -28,12 +28,12 @@ parameters). Anything else is a compile error naming the ONNX node and the reaso
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
+from qcc.backends.tpu_v1.memory import Buffer, MemoryPlanner, layout
 from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
 from qcc.backends.tpu_v1.target import Target, load_target
@@ -47,32 +47,6 @@ from qcc.rewrite import constant_value
 
 TILE = LANES * LANES
 TABLE_SLOTS = 8
-
-
-@dataclass
-class Buffer:
-    """A tensor in the Unified Buffer: ``blocks`` channel blocks of ``pixels`` rows."""
-
-    base: int
-    blocks: int
-    pixels: int
-    lanes: list[int]
-
-    @property
-    def rows(self) -> int:
-        return self.blocks * self.pixels
-
-    def block(self, b: int) -> int:
-        return self.base + b * self.pixels
-
-
-def layout(t: TensorType) -> tuple[int, int, list[int]]:
-    """(blocks, pixels, lanes per block) of a tensor in the row layout."""
-    if t.rank not in (2, 4):
-        raise ValueError(f"rank {t.rank}")
-    c = t.shape[1]
-    lanes = [min(LANES, c - b) for b in range(0, c, LANES)]
-    return len(lanes), math.prod(t.shape) // c, lanes
 
 
 @dataclass
@@ -159,7 +133,8 @@ class Lowering:
         g = self.graph
         inputs, outputs = self._io()
         ops = [op for op in g.ops if op not in self._host_ops and not self._is_weight(op)]
-        allocate_results, release_dead = self._plan_memory(ops, inputs, outputs)
+        planner = self._plan_memory(ops, inputs, outputs)
+        allocate_results, release_dead = planner.allocate_results, planner.release_dead
         host = 0
         in_descs = []
         for value, name in inputs:
@@ -266,70 +241,10 @@ class Lowering:
             return True
         return isinstance(op, quant.DequantizeOp) and isinstance(op.input.op, nn.ConstantOp)
 
-    def _plan_memory(self, ops: list[Op], inputs, outputs):
-        """Unified Buffer rows for every activation, from liveness intervals (first
-        fit); returns a callback that frees dead values as lowering proceeds."""
-        resident: list[Value] = [v for v, _ in inputs]
-        for op in ops:
-            resident += [r for r in op.results if self._ub_resident(r)]
-        last_use: dict[Value, int] = {}
-        position = {op: k for k, op in enumerate(ops)}
-        for v in resident:
-            uses = [position[u] for u in v.users if u in position]
-            last_use[v] = max(uses, default=len(ops))
-        for v, _ in outputs:
-            last_use[v] = len(ops)
-        free: list[tuple[int, int]] = [(0, self.ub_rows)]  # (start, size)
-
-        def allocate(v: Value) -> None:
-            blocks, pixels, lanes = layout(v.type)
-            rows = blocks * pixels
-            for k, (start, size) in enumerate(free):
-                if size >= rows:
-                    free[k] = (start + rows, size - rows)
-                    self.buffers[v] = Buffer(start, blocks, pixels, lanes)
-                    return
-            largest = max((size for _, size in free), default=0)
-            raise QccError(
-                f"tensor '{v.name_hint}' {v.type} needs {rows} Unified Buffer rows "
-                f"({rows * LANES} bytes) but the largest free range is {largest} rows of "
-                f"{self.ub_rows} ({self.ub_rows * LANES} bytes)",
-                v.op.loc if v.op else self.graph.return_op.loc)
-
-        def release(v: Value) -> None:
-            buf = self.buffers[v]
-            free.append((buf.base, buf.rows))
-            free.sort()
-            merged: list[tuple[int, int]] = []
-            for start, size in free:
-                if merged and merged[-1][0] + merged[-1][1] == start:
-                    merged[-1] = (merged[-1][0], merged[-1][1] + size)
-                elif size:
-                    merged.append((start, size))
-            free[:] = merged
-
-        for v, _ in inputs:
-            allocate(v)
-
-        def allocate_results(op: Op) -> None:
-            for r in op.results:
-                if self._ub_resident(r) and r not in self.buffers:
-                    alias = self._alias_of(op)
-                    if alias is not None:
-                        self.buffers[r] = self.buffers[alias]
-                        last_use[alias] = max(last_use[alias], last_use[r])
-                    else:
-                        allocate(r)
-
-        def release_dead(op: Op) -> None:
-            k = position[op]
-            for v in {o for o in op.operands if o in self.buffers}:
-                if last_use.get(v, len(ops)) <= k and not any(
-                        self.buffers.get(a) is self.buffers[v] and last_use[a] > k
-                        for a in self.buffers):
-                    release(v)
-
-        return allocate_results, release_dead
+    def _plan_memory(self, ops: list[Op], inputs, outputs) -> MemoryPlanner:
+        return MemoryPlanner(ops, [v for v, _ in inputs], [v for v, _ in outputs],
+                             self.ub_rows, self.buffers, self._ub_resident, self._alias_of,
+                             self.graph.return_op.loc)
 
     def _ub_resident(self, v: Value) -> bool:
         t = v.type
