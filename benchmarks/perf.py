@@ -1,0 +1,482 @@
+"""Measure qcc's speed against onnxruntime: simulator, FP32 interpreter, compile, explore.
+
+    python benchmarks/perf.py [--quick] [--runs 5] [--threads 2]
+
+Writes ``benchmarks/results/perf.json`` and ``docs/performance.md``. Measures only.
+
+Every engine uses the same thread count N (``--threads``, default 2): the script sets
+OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS to N before numpy is imported
+(numpy's BLAS, used by qcc's interpreter and simulator), and onnxruntime sessions get
+``intra_op_num_threads = inter_op_num_threads = N``. Every figure is the median of
+``--runs`` timed runs (default 5; 3 with ``--quick``) after one untimed warm-up, and
+every ratio divides two medians measured in the same invocation.
+
+Models come from ``examples/zoo.py`` with a static batch of 8 at 96x96: a batch-8
+ResNet-50 at 224x224 cannot be compiled for tpu-v1 (its input alone is 98 MiB, the
+Unified Buffer 24 MiB), and 96 is the largest multiple of 32 whose input fits.
+The large MLP is the zoo's as built (batch 200). ``--quick`` shrinks everything for a
+smoke run (its numbers are not comparable with the targets).
+
+Peak memory of a compile is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of a fresh
+child process that runs only that compile (it includes the interpreter, numpy and
+the model's weights).
+
+Where a target is missed, one run of it is profiled with cProfile (top functions by
+cumulative time) into the page. The prose reading of those profiles is written by hand
+and passed with ``--findings FILE.md``; ``--render-only --findings FILE.md`` rewrites
+the page from an existing perf.json without measuring again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _set_threads(argv: list[str] | None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    n = 2
+    for i, a in enumerate(args):
+        if a == "--threads" and i + 1 < len(args):
+            n = int(args[i + 1])
+        elif a.startswith("--threads="):
+            n = int(a.split("=", 1)[1])
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    return n
+
+
+if __name__ == "__main__":  # before numpy is imported anywhere
+    _set_threads(None)
+
+import cProfile  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import platform  # noqa: E402
+import pstats  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+import zoo  # noqa: E402
+
+import qcc  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "perf.json"
+DOC = ROOT / "docs" / "performance.md"
+DIGITS = ROOT / "examples" / "models" / "digits_cnn.onnx"
+DIGITS_CALIB = ROOT / "examples" / "data" / "digits_calib.npz"
+DIGITS_EVAL = ROOT / "examples" / "data" / "digits_eval.npz"
+
+TARGETS = {"simulator": 3.0, "interpreter": 2.0, "compile_seconds": 30.0,
+           "compile_ratio": 5.0, "compile_peak_gb": 3.0, "explore_seconds": 60.0}
+
+
+# ---- timing helpers
+
+def median_time(fn: Callable[[], object], runs: int, warmup: int = 1) -> dict:
+    """Median wall time (s) of ``runs`` calls of ``fn`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {"median": statistics.median(times), "min": min(times), "runs": times}
+
+
+def profile_top(fn: Callable[[], object], top: int = 15) -> str:
+    """cProfile one call of ``fn``; the top functions by cumulative time, as text."""
+    prof = cProfile.Profile()
+    prof.enable()
+    fn()
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    lines = out.getvalue().splitlines()
+    # keep the table, drop pstats' header noise and absolute paths
+    keep = [ln.replace(str(ROOT) + "/", "") for ln in lines if ln.strip()]
+    start = next((i for i, ln in enumerate(keep) if ln.lstrip().startswith("ncalls")), 0)
+    return "\n".join(ln.replace(sys.prefix + "/", "") for ln in keep[start:])
+
+
+def verdict(value: float, target: float) -> dict:
+    met = value <= target
+    return {"value": value, "target": target, "met": met,
+            "miss_factor": None if met else value / target}
+
+
+# ---- engines
+
+def ort_session(path: str | Path, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = threads
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def ort_quantize(src: str | Path, dst: str | Path, calib: list[dict]) -> None:
+    """onnxruntime's own static quantization: QDQ, int8 activations and weights,
+    per-channel weights (qcc's default granularity), min-max calibration on ``calib``."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    logging.getLogger().setLevel(logging.ERROR)  # per-node "consider pre-processing" noise
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(calib)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    per_channel=True, calibrate_method=CalibrationMethod.MinMax)
+
+
+def build_model(builder: Callable[..., onnx.ModelProto], out: Path, **kw) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(builder(**kw), out)
+    return out
+
+
+def resnet_depth(scale: int, batch: int, resolution: int, width: float = 1.0
+                 ) -> onnx.ModelProto:
+    """A ResNet-50-shaped model with ``scale`` x the bottleneck blocks of every stage
+    ([3, 4, 6, 3] * scale), built with the zoo's onnx.helper graph builder (zoo.py's
+    public builders have no depth parameter)."""
+    layers = [n * scale for n in (3, 4, 6, 3)]
+    return zoo._resnet(f"resnet_x{scale}", zoo._bottleneck, layers, seed=0, batch=batch,
+                       resolution=resolution, width=width, classes=1000)
+
+
+def model_input(path: Path, seed: int = 0) -> np.ndarray:
+    shape = zoo.input_shape(onnx.load(str(path), load_external_data=False))
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+# ---- the four measurements
+
+def bench_model(name: str, path: Path, runs: int, threads: int, work: Path,
+                profile: bool = True) -> dict:
+    """Simulator vs onnxruntime int8 (QDQ) and interpreter vs onnxruntime FP32 on one
+    model at its static batch; inputs = the calibration batch."""
+    x = model_input(path)
+    batch = int(x.shape[0])
+    calib = [{"input": x}]  # the same calibration images, as one batch, for both
+    compiled = qcc.compile(str(path), calib_data=calib, batch=batch)
+    qpath = work / f"{name}.qdq.onnx"
+    ort_quantize(path, qpath, calib)
+    ort_q, ort_f = ort_session(qpath, threads), ort_session(path, threads)
+    module = qcc.load(str(path), batch=batch)
+
+    sim = median_time(lambda: compiled.run({"input": x}), runs)
+    ortq = median_time(lambda: ort_q.run(None, {"input": x}), runs)
+    interp = median_time(lambda: qcc.run(module, {"input": x}), runs)
+    ortf = median_time(lambda: ort_f.run(None, {"input": x}), runs)
+    res = {"model": name, "input": list(x.shape), "batch": batch,
+           "simulator_s": sim, "ort_int8_s": ortq, "interpreter_s": interp, "ort_fp32_s": ortf,
+           "simulator": verdict(sim["median"] / ortq["median"], TARGETS["simulator"]),
+           "interpreter": verdict(interp["median"] / ortf["median"], TARGETS["interpreter"])}
+    if profile and not res["simulator"]["met"]:
+        res["simulator_profile"] = profile_top(lambda: compiled.run({"input": x}))
+    if profile and not res["interpreter"]["met"]:
+        res["interpreter_profile"] = profile_top(lambda: qcc.run(module, {"input": x}))
+    return res
+
+
+def _compile_child(path: str) -> None:
+    """Run in a fresh process: one compile; print seconds and peak RSS as JSON."""
+    x = model_input(Path(path))
+    t = time.perf_counter()
+    qcc.compile(path, calib_data=[{"input": x}], batch=int(x.shape[0]))
+    dt = time.perf_counter() - t
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"seconds": dt, "peak_rss_bytes": rss_kb * 1024}))
+
+
+def compile_peak(path: Path, threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, __file__, "--threads", str(threads),
+                          "--compile-child", str(path)], capture_output=True, text=True,
+                         env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_compile(path: Path, runs: int, threads: int, work: Path,
+                  profile: bool = True) -> dict:
+    x = model_input(path)
+    calib = [{"input": x}]
+    batch = int(x.shape[0])
+    qc = median_time(lambda: qcc.compile(str(path), calib_data=calib, batch=batch), runs,
+                     warmup=0)
+    qpath = work / "compile.qdq.onnx"
+    oq = median_time(lambda: ort_quantize(path, qpath, calib), runs, warmup=0)
+    peak = compile_peak(path, threads)
+    res = {"input": list(x.shape), "qcc_compile_s": qc, "ort_quantize_static_s": oq,
+           "seconds": verdict(qc["median"], TARGETS["compile_seconds"]),
+           "ratio": verdict(qc["median"] / oq["median"], TARGETS["compile_ratio"]),
+           "peak_rss_gb": verdict(peak["peak_rss_bytes"] / 1e9, TARGETS["compile_peak_gb"]),
+           "peak_method": "ru_maxrss of a child process running one qcc.compile"}
+    if profile and not (res["seconds"]["met"] and res["ratio"]["met"]):
+        res["profile"] = profile_top(
+            lambda: qcc.compile(str(path), calib_data=calib, batch=batch), top=25)
+    return res
+
+
+def bench_depth(scales: list[int], batch: int, resolution: int, runs: int, work: Path,
+                width: float = 1.0) -> dict:
+    rows = []
+    for s in scales:
+        p = work / f"resnet_x{s}.onnx"
+        onnx.save(resnet_depth(s, batch, resolution, width), p)
+        model = onnx.load(str(p))
+        x = model_input(p)
+        t = median_time(lambda p=p, x=x: qcc.compile(str(p), calib_data=[{"input": x}],
+                                                     batch=batch), runs, warmup=0)
+        rows.append({"scale": s, "blocks": [n * s for n in (3, 4, 6, 3)],
+                     "nodes": len(model.graph.node), "compile_s": t})
+    base = rows[0]["compile_s"]["median"] / rows[0]["nodes"]
+    for r in rows:
+        r["s_per_node_vs_1x"] = r["compile_s"]["median"] / r["nodes"] / base
+    # least-squares line t = a + b * nodes; how far the largest point is from it
+    n = np.array([r["nodes"] for r in rows], float)
+    t = np.array([r["compile_s"]["median"] for r in rows])
+    b, a = np.polyfit(n, t, 1) if len(rows) > 1 else (t[0] / n[0], 0.0)
+    return {"input": [batch, 3, resolution, resolution], "width": width, "rows": rows,
+            "fit_intercept_s": float(a), "fit_s_per_node": float(b),
+            "max_rel_residual": float(np.max(np.abs(t - (a + b * n)) / t))}
+
+
+def bench_explore(runs: int, profile: bool = True) -> dict:
+    def go():
+        return qcc.explore(str(DIGITS), calib_data=str(DIGITS_CALIB),
+                           eval_data=str(DIGITS_EVAL), targets=("tpu-v1",), batches=(1,))
+
+    rows = len(go()["rows"])  # warm-up, and the size of the sweep
+    t = median_time(go, runs, warmup=0)
+    res = {"configurations": rows, "explore_s": t,
+           "seconds": verdict(t["median"], TARGETS["explore_seconds"])}
+    if profile and not res["seconds"]["met"]:
+        res["profile"] = profile_top(go)
+    return res
+
+
+# ---- report
+
+def _fmt_v(v: dict, unit: str = "x") -> str:
+    s = f"{v['value']:.2f}{unit}"
+    if v["met"]:
+        return f"{s} | <= {v['target']:g}{unit} | met"
+    return f"{s} | <= {v['target']:g}{unit} | **missed by {v['miss_factor']:.2f}x**"
+
+
+def markdown(res: dict) -> str:
+    m = res["meta"]
+    out = ["# Performance", "",
+           "Written by `python benchmarks/perf.py"
+           + (" --quick" if m["quick"] else "") + f" --runs {m['runs']}` "
+           f"({m['date']}); raw numbers in `benchmarks/results/perf.json`. "
+           "This page measures; it changes nothing in qcc.", "",
+           f"Machine: {m['machine']}, {m['cpus']} CPUs, Python {m['python']}, numpy "
+           f"{m['numpy']}, onnxruntime {m['onnxruntime']}."
+           + (f" Load average (1 min) {m['loadavg_start'][0]:.1f} at the start, "
+              f"{m['loadavg_end'][0]:.1f} at the end: the machine is shared, so "
+              "absolute times are noisy." if "loadavg_start" in m else ""), "",
+           f"Threads: **{m['threads']}** for every engine (OMP/OPENBLAS/MKL_NUM_THREADS "
+           "set before numpy is imported; onnxruntime intra_op_num_threads = "
+           f"inter_op_num_threads = {m['threads']}, sequential execution). Every time is "
+           f"the median of {m['runs']} runs after one untimed warm-up (compiles: no "
+           "warm-up); every ratio divides two medians from this same invocation.", ""]
+    if m["quick"]:
+        out += ["**Quick mode: shrunken models and fewer runs; these numbers are a smoke "
+                "run, not comparable with the targets.**", ""]
+    out += ["## 1-2. Simulator and FP32 interpreter vs onnxruntime", "",
+            "The simulator (`compiled.run`, bit-exact int8 TPU-v1 simulation) against "
+            "onnxruntime running the same model quantized by its own `quantize_static` "
+            "(QDQ, int8 activations and weights, per-channel, min-max, calibrated on the "
+            "same images); the FP32 interpreter (`qcc.run`) against onnxruntime FP32. "
+            "Inputs: the calibration batch itself.", "",
+            "| model | input | qcc simulator (s) | ORT int8 (s) | ratio | target | status "
+            "| qcc interpreter (s) | ORT FP32 (s) | ratio | target | status |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    mins = ["", "Ratios of the fastest runs (less disturbed by other load; not the "
+            "official figure): " + "; ".join(
+                f"{r['model']} simulator "
+                f"{r['simulator_s'].get('min', 0) / r['ort_int8_s'].get('min', 1):.1f}x, "
+                f"interpreter "
+                f"{r['interpreter_s'].get('min', 0) / r['ort_fp32_s'].get('min', 1):.1f}x"
+                for r in res["models"]) + "."]
+    for r in res["models"]:
+        out.append(f"| {r['model']} | {'x'.join(map(str, r['input']))} | "
+                   f"{r['simulator_s']['median']:.3f} | {r['ort_int8_s']['median']:.4f} | "
+                   f"{_fmt_v(r['simulator'])} | {r['interpreter_s']['median']:.3f} | "
+                   f"{r['ort_fp32_s']['median']:.4f} | {_fmt_v(r['interpreter'])} |")
+    if all("min" in r["simulator_s"] for r in res["models"]):
+        out += mins
+    c = res["compile"]
+    out += ["", "## 3. Compile time and memory", "",
+            f"Full `qcc.compile` of ResNet-50 ({'x'.join(map(str, c['input']))}: ONNX "
+            "import, calibration on the 8 images, quantization, folding, lowering, "
+            "emission) against onnxruntime's `quantize_static` of the same model on the "
+            "same 8 images (QDQ, per-channel).", "",
+            "| measure | qcc | onnxruntime | value | target | status |",
+            "|---|---|---|---|---|---|",
+            f"| compile time (s) | {c['qcc_compile_s']['median']:.2f} | "
+            f"{c['ort_quantize_static_s']['median']:.2f} | "
+            f"{_fmt_v(c['seconds'], ' s')} |",
+            f"| compile / quantize_static | | | {_fmt_v(c['ratio'])} |",
+            f"| peak RSS of the compile (GB) | | | {_fmt_v(c['peak_rss_gb'], ' GB')} |",
+            "", f"Peak memory: {c['peak_method']} (`resource.getrusage(RUSAGE_SELF)"
+            ".ru_maxrss`, so it includes Python, numpy, onnx and the model).", ""]
+    d = res["depth"]
+    out += ["### Compile time vs depth", "",
+            f"ResNet-50-shaped models with 1x, 2x, 4x the bottleneck blocks per stage, "
+            f"input {'x'.join(map(str, d['input']))}, width {d['width']} (built in "
+            "perf.py with the zoo's onnx.helper builder). Per-node cost relative to 1x "
+            "stays near (or below) 1 if compile time is linear in depth; the minimum of "
+            "the runs is shown too because it is the least disturbed by other load.", "",
+            "| scale | blocks | ONNX nodes | compile, median (s) | compile, min (s) "
+            "| s/node vs 1x (median) | s/node vs 1x (min) |",
+            "|---|---|---|---|---|---|---|"]
+    r0 = d["rows"][0]
+    for r in d["rows"]:
+        c, c0 = r["compile_s"], r0["compile_s"]
+        mn = (c.get("min", c["median"]) / r["nodes"]) / (c0.get("min", c0["median"])
+                                                           / r0["nodes"])
+        out.append(f"| {r['scale']}x | {r['blocks']} | {r['nodes']} | "
+                   f"{c['median']:.2f} | {c.get('min', c['median']):.2f} | "
+                   f"{r['s_per_node_vs_1x']:.2f} | {mn:.2f} |")
+    out += ["", f"Least-squares line through the medians: {d['fit_intercept_s']:.2f} s + "
+            f"{d['fit_s_per_node'] * 1e3:.2f} ms per node; largest relative residual "
+            f"{d['max_rel_residual'] * 100:.1f}%.", ""]
+    e = res["explore"]
+    out += ["## 4. Explore throughput", "",
+            f"`qcc.explore` of `examples/models/digits_cnn.onnx` (calibration "
+            f"`digits_calib.npz`, evaluation `digits_eval.npz`), {e['configurations']} "
+            "configurations (2 granularities x 4 methods), target tpu-v1, batch 1, default "
+            "jobs.", "",
+            "| measure | value | target | status |", "|---|---|---|---|",
+            f"| full explore (s) | {_fmt_v(e['seconds'], ' s')} |", ""]
+    profiles = []
+    for r in res["models"]:
+        for key in ("simulator", "interpreter"):
+            if f"{key}_profile" in r:
+                profiles.append((f"{key} on {r['model']}", r[f"{key}_profile"]))
+    if "profile" in c:
+        profiles.append(("qcc.compile of ResNet-50", c["profile"]))
+    if "profile" in e:
+        profiles.append(("qcc.explore", e["profile"]))
+    out += ["## Where the time goes (missed targets)", ""]
+    if res.get("findings"):
+        out += res["findings"] + [""]
+    if not profiles:
+        out += ["Every target is met; no profiles.", ""]
+    for title, text in profiles:
+        out += [f"### {title}", "", "cProfile, one run, top functions by cumulative time:",
+                "", "```", text, "```", ""]
+    return "\n".join(out)
+
+
+def run_all(quick: bool, runs: int, threads: int, work: Path, profile: bool = True,
+            log: Callable[[str], None] = print) -> dict:
+    import onnxruntime
+
+    if quick:
+        res_, width = 32, 0.25
+        specs = {"resnet50": (zoo.resnet50, dict(batch=8, resolution=res_, width=width)),
+                 "mobilenet_v2": (zoo.mobilenet_v2, dict(batch=8, resolution=res_,
+                                                         width=width)),
+                 "mlp_large": (zoo.mlp_large, dict(batch=200, width=256))}
+        depth = dict(scales=[1, 2, 4], batch=1, resolution=32, width=0.25)
+    else:
+        specs = {"resnet50": (zoo.resnet50, dict(batch=8, resolution=96)),
+                 "mobilenet_v2": (zoo.mobilenet_v2, dict(batch=8, resolution=96)),
+                 "mlp_large": (zoo.mlp_large, dict())}
+        depth = dict(scales=[1, 2, 4], batch=8, resolution=96, width=1.0)
+    paths = {n: build_model(b, work / f"{n}.onnx", **kw) for n, (b, kw) in specs.items()}
+    res = {"meta": {"quick": quick, "runs": runs, "threads": threads,
+                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "machine": platform.machine(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "numpy": np.__version__,
+                    "onnxruntime": onnxruntime.__version__, "targets": TARGETS,
+                    "loadavg_start": os.getloadavg()},
+           "models": []}
+    for n, p in paths.items():
+        log(f"perf: {n}: simulator / interpreter vs onnxruntime")
+        res["models"].append(bench_model(n, p, runs, threads, work, profile))
+    log("perf: ResNet-50 compile time and memory")
+    res["compile"] = bench_compile(paths["resnet50"], runs, threads, work, profile)
+    log("perf: compile time vs depth")
+    res["depth"] = bench_depth(depth["scales"], depth["batch"], depth["resolution"],
+                               1 if quick else min(runs, 3), work, depth["width"])
+    log("perf: explore")
+    res["explore"] = bench_explore(runs, profile)
+    res["meta"]["loadavg_end"] = os.getloadavg()
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small models, 3 runs")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs (default 5, "
+                        "3 with --quick)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads for numpy's BLAS and onnxruntime (default 2)")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--json", default=str(RESULTS))
+    parser.add_argument("--doc", default=str(DOC))
+    parser.add_argument("--findings", default=None,
+                        help="a markdown file of hand-written profile findings to include")
+    parser.add_argument("--render-only", action="store_true",
+                        help="re-render the markdown from an existing --json (no measuring)")
+    parser.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.compile_child:
+        _compile_child(args.compile_child)
+        return 0
+    if args.render_only:
+        res = json.loads(Path(args.json).read_text())
+        if args.findings:
+            res["findings"] = Path(args.findings).read_text().rstrip().splitlines()
+            Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+        Path(args.doc).write_text(markdown(res) + "\n")
+        print(f"perf: wrote {args.doc}")
+        return 0
+    runs = args.runs or (3 if args.quick else 5)
+    with tempfile.TemporaryDirectory(prefix="qcc-perf-") as tmp:
+        res = run_all(args.quick, runs, args.threads, Path(tmp), not args.no_profile)
+    if args.findings:
+        res["findings"] = Path(args.findings).read_text().rstrip().splitlines()
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+    Path(args.doc).write_text(markdown(res) + "\n")
+    print(f"perf: wrote {args.json} and {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Smoke test of benchmarks/perf.py: its functions run end to end on tiny models and
+produce a report. No timing assertions (the figures themselves are in
+docs/performance.md, from ``python benchmarks/perf.py``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytest.importorskip("onnxruntime.quantization")
+
+
+def _load_perf():
+    spec = importlib.util.spec_from_file_location("qcc_bench_perf",
+                                                  ROOT / "benchmarks" / "perf.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+perf = _load_perf()
+
+
+def test_perf_functions_on_tiny_models(tmp_path):
+    mlp = tmp_path / "mlp.onnx"
+    onnx.save(perf.zoo.mlp_large(batch=4, width=32, layers=1, classes=10), mlp)
+    row = perf.bench_model("mlp", mlp, runs=1, threads=1, work=tmp_path, profile=True)
+    assert row["batch"] == 4 and row["simulator_s"]["median"] > 0
+    for key in ("simulator", "interpreter"):
+        v = row[key]
+        assert v["value"] > 0 and v["met"] == (v["value"] <= v["target"])
+        assert v["met"] or f"{key}_profile" in row
+
+    depth = perf.bench_depth([1], batch=1, resolution=32, runs=1, work=tmp_path, width=0.125)
+    assert depth["rows"][0]["nodes"] > 100
+
+    peak = perf.compile_peak(mlp, threads=1)
+    assert peak["peak_rss_bytes"] > 0
+
+    verdict = perf.verdict(1.0, 2.0)
+    compile_ = {"input": [4, 32], "qcc_compile_s": {"median": 1.0},
+                "ort_quantize_static_s": {"median": 2.0}, "seconds": verdict,
+                "ratio": perf.verdict(6.0, 5.0), "peak_rss_gb": verdict,
+                "peak_method": "test", "profile": "ncalls ..."}
+    res = {"meta": {"quick": True, "runs": 1, "threads": 1, "date": "-", "machine": "-",
+                    "cpus": 1, "python": "-", "numpy": "-", "onnxruntime": "-"},
+           "models": [row], "compile": compile_, "depth": depth,
+           "explore": {"configurations": 8, "explore_s": {"median": 1.0},
+                       "seconds": verdict}}
+    text = perf.markdown(res)
+    assert "## 4. Explore throughput" in text and "missed by 1.20x" in text
+    json.dumps(res)  # the results are JSON-ready
