@@ -190,7 +190,12 @@ class _Assembler:
         if self.target is None:
             raise QccError("missing '.target' directive (e.g. .target \"tpu-v1\")",
                            FileLoc(self.filename, 1, 1), self.text)
-        program = Program(self.instructions, bytes(self.weights or b""), self.descs["input"],
+        try:
+            weights = bytes(self.weights or b"")
+        except MemoryError:
+            raise QccError(f"no memory for the {len(self.weights)}-byte weight image",
+                           _end_of(self.text, self.filename), self.text) from None
+        program = Program(self.instructions, weights, self.descs["input"],
                           self.descs["output"], self.target, self.manifest,
                           layer_of=self.layer_of if self.annotated else [],
                           useful_macs=self.useful_macs if self.annotated else [])
@@ -362,7 +367,10 @@ def _weights(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -
     if not 0 <= size <= MAX_WEIGHT_BYTES:
         raise asm.error(f"weight image size {size} is outside 0..{MAX_WEIGHT_BYTES}",
                         positional[0])
-    asm.weights = bytearray(size)
+    try:
+        asm.weights = bytearray(size)
+    except MemoryError:
+        raise asm.error(f"no memory for a {size}-byte weight image", positional[0]) from None
 
 
 def _layer(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:

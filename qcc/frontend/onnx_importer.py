@@ -30,12 +30,17 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
-from onnx import TensorProto, numpy_helper
+from google.protobuf.message import DecodeError, Message
+from onnx import TensorProto
 
 from qcc.diagnostics import UNKNOWN, Location, OnnxLoc, QccError
 from qcc.dialects import nn
-from qcc.frontend.onnx_ops import CONSTANT_INPUTS, CONVERTERS, constant_node_value
+from qcc.frontend.onnx_ops import (
+    CONSTANT_INPUTS,
+    CONVERTERS,
+    constant_node_value,
+    tensor_array,
+)
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Value, VerifyError
 from qcc.ir.types import ElementType, QuantType, TensorType, f32, i8, i32, u8
@@ -212,6 +217,9 @@ class ImportContext:
                 for d in dims) + "]"
             raise QccError(f"tensor '{name}' has no static shape ({shown}) after shape "
                            "inference; qcc needs static shapes", loc)
+        if any(d.dim_value < 0 for d in dims):
+            raise QccError(f"tensor '{name}' has a negative dimension "
+                           f"({[d.dim_value for d in dims]})", loc)
         return TensorType(tuple(d.dim_value for d in dims), element)
 
     # -- the scan before shape inference -------------------------------------------------
@@ -222,12 +230,29 @@ class ImportContext:
                 f"{node.domain}.{node.op_type}"
             raise node.error(f"op type '{op}' is unsupported; supported op types: "
                              + ", ".join(sorted(CONVERTERS)))
+        self.check_attribute_types(node)
         if node.op_type == "Constant":
             self.add_constant(node.outputs[0], constant_node_value(node), node.loc)
         for i in CONSTANT_INPUTS.get(node.op_type, ()):
             if node.input(i):
                 self.const(node, i)
         self.used.update(n for n in node.inputs if n)
+
+
+    def check_attribute_types(self, node: OnnxNode) -> None:
+        """Attributes must have the type the ONNX schema gives them (shape inference
+        does not check; a converter reading an INT would get a list)."""
+        try:
+            schema = onnx.defs.get_schema(node.op_type, self.opset, "")
+        except onnx.defs.SchemaError:
+            return
+        for a in node.proto.attribute:
+            spec = schema.attributes.get(a.name)
+            if spec is not None and a.type != int(spec.type):
+                names = onnx.AttributeProto.AttributeType
+                raise node.error(f"attribute '{a.name}' has type "
+                                 f"{names.Name(a.type) if a.type in names.values() else a.type}"
+                                 f"; ONNX {node.op_type} expects {names.Name(int(spec.type))}")
 
 
 # --------------------------------------------------------------------------- stages
@@ -264,7 +289,27 @@ def _load(model: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx.Mode
     # protobuf parses some garbage (an empty file, say) into an empty message
     if not proto.HasField("graph"):
         raise QccError(f"{source} is not a valid ONNX model: it has no graph")
+    bad = _non_utf8_field(proto)
+    if bad:
+        raise QccError(f"{source} is not a valid ONNX model: a string field ('{bad}') is "
+                       "not valid UTF-8")
     return proto, source
+
+
+def _non_utf8_field(message: Message) -> str | None:
+    """The name of a string field holding invalid UTF-8 (protobuf returns those as
+    bytes, which names and op types must never be), or None."""
+    for field, value in message.ListFields():
+        values = value if field.is_repeated else [value]
+        if field.type == field.TYPE_STRING:
+            if any(isinstance(v, bytes) for v in values):
+                return field.name
+        elif field.type == field.TYPE_MESSAGE:
+            for v in values:
+                bad = _non_utf8_field(v)
+                if bad:
+                    return bad
+    return None
 
 
 def _default_opset(proto: onnx.ModelProto, source: str) -> int:
@@ -332,7 +377,8 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int =
     if len(onnx_graph.sparse_initializer):
         raise QccError(f"{source} has sparse initializers, which qcc does not support")
     for t in onnx_graph.initializer:
-        ctx.add_constant(t.name, numpy_helper.to_array(t), OnnxLoc("Initializer", t.name))
+        loc = OnnxLoc("Initializer", t.name)
+        ctx.add_constant(t.name, tensor_array(t, f"initializer '{t.name}'", loc), loc)
     nodes = [OnnxNode(p, i) for i, p in enumerate(onnx_graph.node)]
     for node in nodes:
         ctx.prescan(node)

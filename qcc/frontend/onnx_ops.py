@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from qcc.diagnostics import warn
+from qcc.diagnostics import Location, QccError, warn
 from qcc.dialects import nn, quant
 from qcc.interpreter import qparams
 from qcc.ir.attributes import DenseAttr
@@ -190,11 +190,23 @@ def _fit_quantized_bias(ctx: ImportContext, node: OnnxNode, x: Value, w: Value,
 # --------------------------------------------------------------------------- constants
 
 
+def tensor_array(tensor: object, what: str, loc: Location) -> np.ndarray:
+    """An ONNX TensorProto as an array; a malformed one (raw data of the wrong length,
+    an unknown data type) is a QccError."""
+    if not isinstance(tensor, TensorProto):
+        raise QccError(f"{what} is not a tensor", loc)
+    try:
+        return numpy_helper.to_array(tensor)
+    except (ValueError, TypeError, KeyError) as e:
+        raise QccError(f"{what} is malformed: {e}", loc) from None
+
+
 def constant_node_value(node: OnnxNode) -> np.ndarray:
     """The tensor of a Constant node (called by the importer's scan)."""
     attrs = node.attrs
     if "value" in attrs:
-        return numpy_helper.to_array(attrs["value"])
+        return tensor_array(attrs["value"], f"the value of Constant node '{node.name}'",
+                            node.loc)
     if "value_float" in attrs:
         return np.array(attrs["value_float"], dtype=np.float32)
     if "value_floats" in attrs:

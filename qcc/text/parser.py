@@ -169,7 +169,7 @@ class _Builder:
             if arr.ndim == 0:
                 arr = np.broadcast_to(arr, t.shape)
             return DenseAttr(arr, t)
-        except (ValueError, OverflowError) as e:
+        except (ValueError, OverflowError, MemoryError) as e:  # (a splat of a huge type)
             raise self.error(f"invalid dense literal: {e}", body) from None
 
     def _to_dtype(self, values: Any, dtype: np.dtype, node: Any) -> np.ndarray:
