@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qcc.diagnostics import fuse_locs
+from qcc.diagnostics import QccError, fuse_locs
 from qcc.dialects import nn, quant
 from qcc.ir.core import Module, Op, Rewriter, Value
 from qcc.ir.types import TensorType, UniformQuantType
@@ -92,7 +92,11 @@ def fold_add(q: quant.QuantizeOp, rw: Rewriter) -> bool:
             or not isinstance(q.output.type.element, UniformQuantType):
         return False
     out_t = q.output.type
-    ms, shifts = quant.add_params(a.type.element, b.type.element, out_t.element)
+    try:
+        ms, shifts = quant.add_params(a.type.element, b.type.element, out_t.element)
+    except ValueError as e:
+        raise QccError(f"cannot add {a.type} and {b.type} into {out_t}: {e}", add.loc) \
+            from None
     e = out_t.element
     new = quant.AddOp.build(a, b, result_types=[out_t], loc=add.loc, multiplier=ms,
                             shift=shifts, clamp_min=e.storage_min, clamp_max=e.storage_max)

@@ -230,7 +230,10 @@ class RequantizeOp(Op):
         if t_in.shape != t_out.shape:
             raise VerifyError(f"shapes differ: {t_in} and {t_out}")
         channels = len(e_in.scales) if isinstance(e_in, UniformQuantPerAxisType) else 1
-        ms, shifts = requant_params(channel_scales(e_in, channels), e_out.scale)
+        try:
+            ms, shifts = requant_params(channel_scales(e_in, channels), e_out.scale)
+        except ValueError as e:
+            raise VerifyError(str(e)) from None
         if list(self.multiplier) != ms or list(self.shift) != shifts:
             raise VerifyError(f"multiplier {list(self.multiplier)} and shift "
                               f"{list(self.shift)} do not rescale {e_in} to {e_out} "
@@ -243,12 +246,16 @@ class RequantizeOp(Op):
     def make(value, out_type: TensorType, clamp: tuple[int, int] | None = None,
              loc=None, name: str | None = None) -> RequantizeOp:
         """A requantize of ``value`` to ``out_type`` with derived multipliers."""
-        from qcc.diagnostics import UNKNOWN
+        from qcc.diagnostics import UNKNOWN, QccError
 
         e_in = value.type.element
         e_out = out_type.element
         channels = len(e_in.scales) if isinstance(e_in, UniformQuantPerAxisType) else 1
-        ms, shifts = requant_params(channel_scales(e_in, channels), e_out.scale)
+        try:
+            ms, shifts = requant_params(channel_scales(e_in, channels), e_out.scale)
+        except ValueError as e:  # a scale ratio no 31-bit multiplier and shift can hold
+            raise QccError(f"cannot requantize {value.type} to {out_type}: {e}",
+                           loc or UNKNOWN) from None
         lo, hi = clamp or (e_out.storage_min, e_out.storage_max)
         return RequantizeOp.build(value, result_types=[out_type], loc=loc or UNKNOWN,
                                   name=name, multiplier=ms, shift=shifts, clamp_min=lo,

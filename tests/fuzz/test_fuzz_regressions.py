@@ -105,10 +105,9 @@ def test_valid_escapes_still_parse() -> None:
     assert 'loc("a\\\\b\\n\\t\\"\\n\\7F":1:1)' in printed, printed
 
 
-@pytest.mark.xfail(strict=True, reason="known, not fixed here: fold-rescale raises "
-                   "ValueError (PassFailure) for a requantization multiplier >= 2^30 "
-                   "instead of a QccError (passes/fold_rescale.py, qcc/dialects/quant.py)")
 def test_huge_finite_weight_quantizes_cleanly() -> None:
+    """fold-rescale raised ValueError (a PassFailure) for a requantization multiplier
+    >= 2^30; now a QccError naming the op, or success."""
     m = onnx.load(ROOT / "examples/models/digits_mlp.onnx")
     t = m.graph.initializer[0]
     arr = numpy_helper.to_array(t).copy()
