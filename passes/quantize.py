@@ -30,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from qcc.diagnostics import OnnxLoc, QccError
+from qcc.diagnostics import QccError, onnx_locs
 from qcc.dialects import nn, quant
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value
@@ -59,10 +59,8 @@ def is_excluded(op: Op, exclude: tuple[str, ...]) -> bool:
     if not exclude:
         return False
     names = {op.name}
-    locs = op.loc.locs if hasattr(op.loc, "locs") else (op.loc,)
-    for loc in locs:
-        if isinstance(loc, OnnxLoc):
-            names.update((loc.name, loc.op_type))
+    for loc in onnx_locs(op.loc):
+        names.update((loc.name, loc.op_type))
     return bool(names & set(exclude))
 
 

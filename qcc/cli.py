@@ -402,6 +402,13 @@ def _compile_report_text(compiled, args: argparse.Namespace) -> str:
     return report.to_markdown()
 
 
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise QccError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
 def _run_tpu(args: argparse.Namespace) -> int:
     from qcc import driver
     from qcc.backends.tpu_v1.binary import load_binary
@@ -410,10 +417,7 @@ def _run_tpu(args: argparse.Namespace) -> int:
     from qcc.backends.tpu_v1.timing import estimate_program
 
     path = Path(args.input)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise QccError(f"{path}: cannot read: {e.strerror or e}") from None
+    data = _read_bytes(path)
     program = load_binary(data, str(path))
     names = [d.name for d in program.inputs]
     if args.random_input is not None:
@@ -450,10 +454,7 @@ def cmd_disasm(args: argparse.Namespace) -> int:
     from qcc.backends.tpu_v1.asm import disassemble
 
     path = Path(args.input)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise QccError(f"{path}: cannot read: {e.strerror or e}") from None
+    data = _read_bytes(path)
     text = disassemble(data, str(path))
     if args.output:
         driver.write_atomic(args.output, text)

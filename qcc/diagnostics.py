@@ -68,6 +68,12 @@ class FusedLoc(Location):
 UNKNOWN = UnknownLoc()
 
 
+def onnx_locs(loc: Location) -> list[OnnxLoc]:
+    """The ONNX nodes a location names (one, several for a fused op, or none)."""
+    parts = loc.locs if isinstance(loc, FusedLoc) else (loc,)
+    return [p for p in parts if isinstance(p, OnnxLoc)]
+
+
 def fuse_locs(*locs: Location) -> Location:
     """Fuse locations, flattening nested fusions and dropping unknowns and repeats."""
     flat: list[Location] = []

@@ -37,7 +37,7 @@ from qcc.backends.tpu_v1.memory import Buffer, MemoryPlanner, layout
 from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
 from qcc.backends.tpu_v1.target import Target, load_target
-from qcc.diagnostics import OnnxLoc, QccError, warn
+from qcc.diagnostics import QccError, onnx_locs, warn
 from qcc.dialects import nn, quant
 from qcc.interpreter import qparams
 from qcc.ir.core import Module, Op, Value
@@ -61,11 +61,9 @@ class Emitted:
 
 
 def _loc_name(op: Op) -> str:
-    locs = op.loc.locs if hasattr(op.loc, "locs") else (op.loc,)
-    for loc in locs:
-        if isinstance(loc, OnnxLoc):
-            return loc.name
-    return op.name
+    """The layer name of an op: its (first) ONNX node, else the op name."""
+    locs = onnx_locs(op.loc)
+    return locs[0].name if locs else op.name
 
 
 def _float_reason(op: Op) -> str:
