@@ -26,6 +26,7 @@ QuantizeLinear does, and saturates.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -74,23 +75,86 @@ def multiply_by_quantized_multiplier(x: np.ndarray, m: np.ndarray | int,
     ``p`` fits in int64. ``m`` and ``shift`` broadcast against ``x`` (per-channel
     requantization passes arrays shaped to the channel axis).
     """
-    x = np.asarray(x, dtype=np.int64)
+    return np.clip(_rounding_shift(x, m, shift), INT32_MIN, INT32_MAX)
+
+
+def _rounding_shift(x: np.ndarray, m: np.ndarray | int, shift: np.ndarray | int
+                    ) -> np.ndarray:
+    """multiply_by_quantized_multiplier without the saturation.
+
+    With ``p = f * 2^n + r`` (``0 <= r < 2^n``, ``f`` = floor), adding ``half - 1``
+    plus ``f``'s lowest bit before the shift carries into ``f`` exactly when
+    ``r > half``, or ``r == half`` and ``f`` is odd: the rounding above in four array
+    operations (``|p| < 2^62`` and ``half <= 2^61``, so nothing overflows).
+    """
     n = 31 - np.asarray(shift, dtype=np.int64)
     if np.any(n < 1) or np.any(n > 62):
         raise ValueError("requantization shift must be in [-31, 30]")
-    product = x * np.asarray(m, dtype=np.int64)
-    floor = product >> n
-    remainder = product - (floor << n)
-    half = np.int64(1) << (n - 1)
-    up = (remainder > half) | ((remainder == half) & ((floor & 1) == 1))
-    return np.clip(floor + up, INT32_MIN, INT32_MAX)
+    p = np.asarray(x, dtype=np.int64) * np.asarray(m, dtype=np.int64)
+    odd = (p >> n) & 1
+    p += (np.int64(1) << (n - 1)) - 1
+    p += odd
+    p >>= n
+    return p
 
 
 def requantize(acc: np.ndarray, m: np.ndarray | int, shift: np.ndarray | int,
                zero_point: int, lo: int, hi: int, dtype: np.dtype) -> np.ndarray:
-    """int32 accumulator -> clamp(zero_point + acc * M, lo, hi) as ``dtype``."""
-    scaled = multiply_by_quantized_multiplier(acc, m, shift) + zero_point
-    return np.clip(scaled, lo, hi).astype(dtype)
+    """int32 accumulator -> clamp(zero_point + acc * M, lo, hi) as ``dtype``.
+
+    ``acc`` holds integers, as an integer array or as float64 (the simulator's
+    accumulators). Where :func:`_float_requantize_is_exact` says so, the product is
+    taken in float64, which gives the same integers as the 64-bit definition with
+    fewer passes over memory.
+    """
+    if _float_requantize_is_exact(acc, shift, zero_point, lo, hi):
+        y = np.asarray(acc, np.float64) * _multiplier_array(m, shift)
+        np.rint(y, out=y)  # ties to even
+        y += zero_point
+        return np.clip(y, lo, hi, out=y).astype(dtype)
+    scaled = _rounding_shift(acc, m, shift)
+    scaled += zero_point
+    # saturating to int32 before adding the zero point, then clamping to [lo, hi], is
+    # one clamp to the intersection of the two ranges (when they meet)
+    first, last = max(lo, INT32_MIN + zero_point), min(hi, INT32_MAX + zero_point)
+    if first <= last:
+        return np.clip(scaled, first, last, out=scaled).astype(dtype)
+    return np.clip(np.clip(scaled, INT32_MIN + zero_point, INT32_MAX + zero_point),
+                   lo, hi).astype(dtype)
+
+
+#: float64 requantization is exact for shifts by at most this many bits (see below)
+_FLOAT_MAX_BITS = 43
+
+
+def _float_requantize_is_exact(acc: np.ndarray, shift: np.ndarray | int, zero_point: int,
+                               lo: int, hi: int) -> bool:
+    """Whether ``rint(float64(acc) * M)`` rounds every element the way the exact
+    definition does, for the outputs that survive the clamp.
+
+    With ``n = 31 - shift``, ``v = acc * M`` is a multiple of 2^-n, so a ``v`` that is
+    not exactly halfway between two integers is at least 2^-n away from halfway. Only
+    ``|v| <= V = max(|lo - zp|, |hi - zp|) + 1`` can land inside ``[lo, hi]``; larger
+    ones clamp to the same bound either way. With ``V < 2^9`` the one float64 rounding
+    of the product is off by at most 2^9 * 2^-53 = 2^-44 < 2^-n when ``n <= 43``, so
+    it never crosses a halfway point; and an exact halfway ``v`` (at most 11
+    significant bits) is computed exactly. ``acc`` holds int32 values (as for
+    :func:`multiply_by_quantized_multiplier`), exact in float64 whatever its dtype.
+    """
+    a = np.asarray(acc)
+    if a.dtype.kind == "f" and a.dtype != np.float64:
+        return False
+    if a.dtype.kind not in "iuf" or a.dtype.itemsize > 8:
+        return False
+    if max(abs(lo - zero_point), abs(hi - zero_point)) + 1 >= 1 << 9:
+        return False
+    n = 31 - np.asarray(shift, dtype=np.int64)
+    return bool(np.all(n >= 1) and np.all(n <= _FLOAT_MAX_BITS))
+
+
+def _multiplier_array(m: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
+    """M = m * 2^(shift - 31) exactly, as float64 (m has 31 bits)."""
+    return np.ldexp(np.asarray(m, np.float64), np.asarray(shift, np.int64) - 31)
 
 
 def quantize(x: np.ndarray, scale: np.ndarray | float, zero_point: np.ndarray | int,
@@ -148,8 +212,33 @@ def add_quantized(a: np.ndarray, b: np.ndarray, zp_a: int, zp_b: int, zp_out: in
                   left_shift: int = ADD_LEFT_SHIFT) -> np.ndarray:
     """TFLite's int8 ADD: each input minus its zero point, shifted left, rescaled to a
     common scale; the sum rescaled to the output, plus its zero point, clamped."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype in _BYTES and b.dtype in _BYTES:
+        # two 8-bit inputs: every pair of codes is computed once, then looked up
+        table = _add_table(a.dtype.char, b.dtype.char, zp_a, zp_b, zp_out, tuple(multipliers),
+                           tuple(shifts), lo, hi, np.dtype(dtype).char, left_shift)
+        return table[(a.view(np.uint8).astype(np.uint16) << 8) | b.view(np.uint8)]
+    return _add_quantized(a, b, zp_a, zp_b, zp_out, multipliers, shifts, lo, hi, dtype,
+                          left_shift)
+
+
+_BYTES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _add_quantized(a, b, zp_a, zp_b, zp_out, multipliers, shifts, lo, hi, dtype,
+                   left_shift):
     (ma, mb, mo), (sa, sb, so) = multipliers, shifts
-    scale = np.int64(1) << left_shift
-    xa = multiply_by_quantized_multiplier((np.asarray(a, np.int64) - zp_a) * scale, ma, sa)
-    xb = multiply_by_quantized_multiplier((np.asarray(b, np.int64) - zp_b) * scale, mb, sb)
+    xa = multiply_by_quantized_multiplier((a.astype(np.int64) - zp_a) << left_shift, ma, sa)
+    xb = multiply_by_quantized_multiplier((b.astype(np.int64) - zp_b) << left_shift, mb, sb)
     return requantize(xa + xb, mo, so, zp_out, lo, hi, dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _add_table(a_type: str, b_type: str, *params) -> np.ndarray:
+    """add_quantized of every pair of 8-bit codes, indexed by (a's byte << 8) | b's byte."""
+    codes = np.arange(256, dtype=np.uint8)
+    a = np.repeat(codes, 256).view(np.dtype(a_type))
+    b = np.tile(codes, 256).view(np.dtype(b_type))
+    table = _add_quantized(a, b, *params[:7], np.dtype(params[7]), params[8])
+    table.flags.writeable = False
+    return table

@@ -96,6 +96,9 @@ class Program:
     layer_of: list[str] = field(default_factory=list)
     #: per instruction: multiply-accumulates that carry model data (matmul only)
     useful_macs: list[int] = field(default_factory=list)
+    #: the simulator's decoded weight tiles (derived from ``weights``, kept between
+    #: runs the way a runtime keeps prepacked weights)
+    decoded_tiles: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def host_bytes(self) -> int:

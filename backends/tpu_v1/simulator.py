@@ -37,13 +37,23 @@ class Machine:
         self.program = program
         self.host = bytearray(program.host_bytes)
         self.ub = np.zeros((target.unified_buffer.rows, LANES), np.uint8)
-        self.acc = np.zeros((target.accumulators.rows, LANES), np.int64)
+        # float64 holds every int32 exactly; acc_bound[row] bounds |value| of the row
+        # since its last overwrite, so the int32 overflow check runs only when needed
+        self.acc = np.zeros((target.accumulators.rows, LANES), np.float64)
+        self.acc_bound = np.zeros(target.accumulators.rows, np.float64)
         self.dram = np.frombuffer(program.weights, np.uint8)
-        self.fifo: deque[np.ndarray] = deque()
+        self.fifo: deque[_Tile] = deque()
         self.fifo_depth = target.weights.fifo_depth
-        self.tile: np.ndarray | None = None
+        self.tile: _Tile | None = None
+        # decoded weight tiles by weight-memory byte, for as long as the image is the same
+        if program.decoded_tiles.get("weights") is not program.weights:
+            program.decoded_tiles.clear()
+            program.decoded_tiles["weights"] = program.weights
+        self._tiles: dict[int, _Tile] = program.decoded_tiles
+        self._gathers: dict[tuple, _Gather] = {}  # convolution taps' input rows
         self.tables: dict[int, ActivateTable | AddTable] = {}
         self.conv: Instruction | None = None
+        self._conv_key: tuple = ()
         self.pc = 0
 
     # ------------------------------------------------------------------ helpers
@@ -113,8 +123,7 @@ class Machine:
                 # until a later matmul issues
                 raise self.fail(f"a weight tile would be the {len(self.fifo) + 1}th in a "
                                 f"{self.fifo_depth}-deep weight FIFO")
-            tile = self.dram[start:start + TILE_BYTES].view(np.int8).reshape(LANES, LANES)
-            self.fifo.append(tile.astype(np.float32))
+            self.fifo.append(self._tile(start))
 
     def _load_table(self, ins: Instruction) -> None:
         start = ins.dram
@@ -125,37 +134,72 @@ class Machine:
 
     def _set_conv(self, ins: Instruction) -> None:
         self.conv = ins
+        self._conv_key = tuple(ins.args.values())
 
     # ------------------------------------------------------------------ matrix unit
-    def _conv_rows(self, base: int, first_tap: int, length: int,
-                   unsigned: bool) -> np.ndarray:
-        """Input vectors of a convolution pass: [length, 256] int64."""
+    def _tile(self, start: int) -> _Tile:
+        tile = self._tiles.get(start)
+        if tile is None:
+            w = self.dram[start:start + TILE_BYTES].view(np.int8).reshape(LANES, LANES)
+            tile = self._tiles[start] = _Tile.decode(w)
+        return tile
+
+    def _geometry(self, first_tap: int, count: int, length: int) -> _Gather:
+        """Where the input vectors of taps [first_tap, first_tap + count) of the current
+        convolution geometry come from (taps past the kernel, in a last partial group
+        of packed taps, are left out)."""
         c = self.conv
         if c is None:
             raise self.fail("no set_conv before a convolution")
+        key = (self._conv_key, first_tap, count, length)
+        gather = self._gathers.get(key)
+        if gather is not None:
+            return gather
+        taps = np.arange(first_tap, min(first_tap + count, c.kernel_h * c.kernel_w))
+        kh, kw = np.divmod(taps, c.kernel_w)
         p = c.first_pixel + np.arange(length)
-        per_image = c.out_h * c.out_w
-        n, rest = np.divmod(p, per_image)
+        n, rest = np.divmod(p, c.out_h * c.out_w)
         oh, ow = np.divmod(rest, c.out_w)
-        channels = c.channels or LANES
-        pad = _as_storage(c.pad_value, unsigned)
-        out = np.zeros((length, LANES), np.int64)
-        for j in range(c.taps_per_row):
-            t = first_tap + j
-            kh, kw = divmod(t, c.kernel_w)
-            if kh >= c.kernel_h:
-                break  # a last partial group of packed taps
-            ih = oh * c.stride_h - c.pad_top + kh * c.dilation_h
-            iw = ow * c.stride_w - c.pad_left + kw * c.dilation_w
-            inside = (ih >= 0) & (ih < c.in_h) & (iw >= 0) & (iw < c.in_w)
-            rows = base + (n * c.in_h + np.clip(ih, 0, c.in_h - 1)) * c.in_w + \
-                np.clip(iw, 0, c.in_w - 1)
-            if rows.size and (rows.max() >= len(self.ub)):
-                raise self.fail("convolution reads past the Unified Buffer")
-            width = channels if c.taps_per_row > 1 else LANES
-            values = self._signed(self.ub[rows, :width], unsigned)
-            values[~inside] = pad
-            out[:, j * width:(j + 1) * width] = values
+        ih = (oh * c.stride_h - c.pad_top)[:, None] + kh * c.dilation_h
+        iw = (ow * c.stride_w - c.pad_left)[:, None] + kw * c.dilation_w
+        inside = (ih >= 0) & (ih < c.in_h) & (iw >= 0) & (iw < c.in_w)
+        rows = (n[:, None] * c.in_h + np.clip(ih, 0, c.in_h - 1)) * c.in_w + \
+            np.clip(iw, 0, c.in_w - 1)
+        gather = self._gathers[key] = _Gather(rows, None if inside.all() else ~inside)
+        return gather
+
+    def _conv_rows(self, base: int, first_tap: int, length: int, unsigned: bool,
+                   lanes: slice) -> np.ndarray:
+        """Lanes ``lanes`` of the input vectors of a convolution pass: [length, lanes]
+        float32 (every value a byte, so exact). Packed taps lay ``channels`` lanes of
+        each tap side by side; one tap per pass takes all 256 lanes of its rows."""
+        c = self.conv
+        if c is None:
+            raise self.fail("no set_conv before a convolution")
+        per_row = c.taps_per_row
+        width = (c.channels or LANES) if per_row > 1 else LANES
+        # only the taps whose lanes the tile reads
+        j0 = lanes.start // width
+        j1 = max(j0, min(per_row, -(-lanes.stop // width)))
+        g = self._geometry(first_tap + j0, j1 - j0, length)
+        if g.rows.size and base + g.last_row >= len(self.ub):
+            raise self.fail("convolution reads past the Unified Buffer")
+        if per_row == 1:
+            src = g.rows[:, 0] + base if g.start is None else \
+                slice(base + g.start, base + g.start + length)
+            values = self.ub[src, lanes][:, None, :]
+            lo = 0
+        else:
+            values = self.ub[g.rows + base, :width]  # [length, taps, width]
+            lo = lanes.start - j0 * width
+        if g.outside is not None:
+            values[g.outside] = c.pad_value  # the padding byte (values is a gathered copy)
+        flat = values.reshape(length, -1)
+        flat = (flat if unsigned else flat.view(np.int8))[:, lo:lo + lanes.stop - lanes.start]
+        if flat.shape[1] == lanes.stop - lanes.start:
+            return flat.astype(np.float32)
+        out = np.zeros((length, lanes.stop - lanes.start), np.float32)
+        out[:, :flat.shape[1]] = flat  # lanes past the last tap of a partial group are zero
         return out
 
     def _matmul(self, ins: Instruction) -> None:
@@ -163,86 +207,144 @@ class Machine:
             if not self.fifo:
                 raise self.fail("switch needs a weight tile, but the weight FIFO is empty")
             self.tile = self.fifo.popleft()
-        if self.tile is None:
+        tile = self.tile
+        if tile is None:
             raise self.fail("no weight tile in the matrix unit")
+        dst = self._rows(self.acc, ins.acc, ins.length, "accumulator")
+        # only the tile's nonzero block is multiplied: the other lanes add zeros
         if ins.conv:
-            x = self._conv_rows(ins.ub, ins.tap, ins.length, ins.unsigned)
+            x = self._conv_rows(ins.ub, ins.tap, ins.length, ins.unsigned, tile.rows)
         else:
             src = self._rows(self.ub, ins.ub, ins.length, "Unified Buffer")
-            x = self._signed(self.ub[src], ins.unsigned)
+            x = self.ub[src, tile.rows]
+            x = x.astype(np.float32) if ins.unsigned else x.view(np.int8).astype(np.float32)
         # 256 products of a byte (|x| <= 255) and an int8 weight (|w| <= 128) and every
         # partial sum stay below 255 * 128 * 256 < 2^24, so float32 arithmetic is exact
-        # whatever the summation order
-        product = (x.astype(np.float32) @ self.tile).astype(np.int64)
-        dst = self._rows(self.acc, ins.acc, ins.length, "accumulator")
-        result = self.acc[dst] + product if ins.accumulate else product
-        if result.size and (result.max() > quant_arith.INT32_MAX or
-                            result.min() < quant_arith.INT32_MIN):
+        # whatever the summation order; the accumulators hold float64, exact for the
+        # int32 range
+        product = x * tile.diagonal if tile.diagonal is not None else x @ tile.block
+        acc = self.acc[dst]
+        bound = tile.abs_col_sum * (255 if ins.unsigned else 128)
+        if ins.accumulate:
+            acc[:, tile.cols] += product
+            self.acc_bound[dst] += bound
+        else:
+            acc[:, :tile.cols.start] = 0
+            acc[:, tile.cols] = product
+            acc[:, tile.cols.stop:] = 0
+            self.acc_bound[dst] = bound
+        # the exact check only where the bound of |sum| leaves int32 possible
+        if (ins.length and self.acc_bound[dst].max() > quant_arith.INT32_MAX and
+                (acc.max() > quant_arith.INT32_MAX or acc.min() < quant_arith.INT32_MIN)):
             raise self.fail("int32 accumulator overflow")
-        self.acc[dst] = result
 
     # ------------------------------------------------------------------ vector units
     def _activate(self, ins: Instruction) -> None:
         table = self._table(ins.table, ActivateTable)
-        if ins.src_ub:
-            src = self._rows(self.ub, ins.src, ins.rows, "Unified Buffer")
-            x = self._signed(self.ub[src], table.unsigned) - table.zp_in
-        else:
-            src = self._rows(self.acc, ins.src, ins.rows, "accumulator")
-            x = self.acc[src] + table.bias
-        dtype = np.uint8 if table.unsigned else np.int8
-        y = quant_arith.requantize(x, table.multiplier, table.shift, table.zp_out,
-                                   table.clamp_min, table.clamp_max, dtype)
-        if ins.function:
-            lo = 0 if table.unsigned else -128
-            y = table.lut[y.astype(np.int64) - lo].astype(dtype)
         if not 1 <= ins.lanes <= LANES or ins.column + ins.lanes > LANES:
             raise self.fail(f"lanes [{ins.column}, {ins.column + ins.lanes}) do not fit a "
                             "row")
+        lanes = slice(0, ins.lanes)  # only the lanes written back are computed
+        if ins.src_ub:
+            src = self._rows(self.ub, ins.src, ins.rows, "Unified Buffer")
+            x = self._signed(self.ub[src, lanes], table.unsigned) - table.zp_in
+        else:
+            src = self._rows(self.acc, ins.src, ins.rows, "accumulator")
+            x = self.acc[src, lanes] + table.bias[lanes]  # float64, exact
+        dtype = np.uint8 if table.unsigned else np.int8
+        y = quant_arith.requantize(x, table.multiplier[lanes], table.shift[lanes],
+                                   table.zp_out, table.clamp_min, table.clamp_max, dtype)
+        if ins.function:
+            lo = 0 if table.unsigned else -128
+            y = table.lut[y.astype(np.int64) - lo].astype(dtype)
         dst = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
-        self.ub[dst, ins.column:ins.column + ins.lanes] = y[:, :ins.lanes].view(np.uint8)
+        self.ub[dst, ins.column:ins.column + ins.lanes] = y.view(np.uint8)
 
     def _pool(self, ins: Instruction) -> None:
         c = self.conv
         if c is None:
             raise self.fail("no set_conv before pool")
-        p = c.first_pixel + np.arange(ins.length)
-        n, rest = np.divmod(p, c.out_h * c.out_w)
-        oh, ow = np.divmod(rest, c.out_w)
+        dtype = np.uint8 if ins.unsigned else np.int8
         floor = 0 if ins.unsigned else -128
-        best = np.full((ins.length, LANES), floor, np.int64)
-        total = np.zeros((ins.length, LANES), np.int64)
         pad = _as_storage(c.pad_value, ins.unsigned)
-        for kh in range(c.kernel_h):
-            for kw in range(c.kernel_w):
-                ih = oh * c.stride_h - c.pad_top + kh * c.dilation_h
-                iw = ow * c.stride_w - c.pad_left + kw * c.dilation_w
-                inside = (ih >= 0) & (ih < c.in_h) & (iw >= 0) & (iw < c.in_w)
-                rows = ins.src + (n * c.in_h + np.clip(ih, 0, c.in_h - 1)) * c.in_w + \
-                    np.clip(iw, 0, c.in_w - 1)
-                if rows.size and rows.max() >= len(self.ub):
-                    raise self.fail("pool reads past the Unified Buffer")
-                values = self._signed(self.ub[rows], ins.unsigned)
-                best = np.where(inside[:, None], np.maximum(best, values), best)
-                total += np.where(inside[:, None], values - pad, 0)
+        best = np.full((ins.length, LANES), floor, dtype)
+        total = np.zeros((ins.length, LANES), np.int32)  # |sum| <= 255 * 2^16 taps
+        taps = c.kernel_h * c.kernel_w
+        for t in range(taps):
+            g = self._geometry(t, 1, ins.length)
+            if g.rows.size and ins.src + g.last_row >= len(self.ub):
+                raise self.fail("pool reads past the Unified Buffer")
+            values = self.ub[g.rows[:, 0] + ins.src].view(dtype)
+            outside = None if g.outside is None else g.outside[:, 0]
+            if ins.sum:
+                centered = values.astype(np.int32) - pad
+                if outside is not None:
+                    centered[outside] = 0  # padding adds nothing
+                total += centered
+            else:
+                if outside is not None:
+                    values[outside] = floor  # padding never wins (a gathered copy)
+                np.maximum(best, values, out=best)
         if ins.sum:
             dst = self._rows(self.acc, ins.dst, ins.length, "accumulator")
             self.acc[dst] = total
+            self.acc_bound[dst] = 255 * taps
         else:
             dst = self._rows(self.ub, ins.dst, ins.length, "Unified Buffer")
-            self.ub[dst] = best.astype(np.uint8 if ins.unsigned else np.int8).view(np.uint8)
+            self.ub[dst] = best.view(np.uint8)
 
     def _add(self, ins: Instruction) -> None:
         t = self._table(ins.table, AddTable)
-        a = self._signed(self.ub[self._rows(self.ub, ins.src_a, ins.rows, "Unified Buffer")],
-                         t.unsigned)
-        b = self._signed(self.ub[self._rows(self.ub, ins.src_b, ins.rows, "Unified Buffer")],
-                         t.unsigned)
         dtype = np.uint8 if t.unsigned else np.int8
+        a = self.ub[self._rows(self.ub, ins.src_a, ins.rows, "Unified Buffer")].view(dtype)
+        b = self.ub[self._rows(self.ub, ins.src_b, ins.rows, "Unified Buffer")].view(dtype)
         y = quant_arith.add_quantized(a, b, t.zp_a, t.zp_b, t.zp_out, t.multipliers, t.shifts,
                                       t.clamp_min, t.clamp_max, dtype, t.left_shift)
         dst = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
         self.ub[dst] = y.view(np.uint8)
+
+
+class _Tile:
+    """A weight tile as the simulator multiplies it: the block of lanes holding its
+    nonzero weights (input lanes ``rows``, output lanes ``cols``), as a float32 matrix
+    or, for a diagonal tile (depthwise convolution), the diagonal alone."""
+
+    __slots__ = ("abs_col_sum", "block", "cols", "diagonal", "rows")
+
+    def __init__(self, rows: slice, cols: slice, block: np.ndarray | None,
+                 diagonal: np.ndarray | None, abs_col_sum: int):
+        self.rows, self.cols, self.block, self.diagonal = rows, cols, block, diagonal
+        self.abs_col_sum = abs_col_sum  # the largest sum of |w| over one output lane
+
+    @classmethod
+    def decode(cls, w: np.ndarray) -> _Tile:
+        r = np.flatnonzero(w.any(axis=1))
+        if not r.size:
+            return cls(slice(0, 0), slice(0, 0), np.zeros((0, 0), np.float32), None, 0)
+        c = np.flatnonzero(w.any(axis=0))
+        rows, cols = slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1)
+        block = w[rows, cols].astype(np.float32)
+        abs_col_sum = int(np.abs(block).sum(axis=0).max())  # exact: at most 256 * 128
+        diag = np.diagonal(w)
+        if rows == cols and np.count_nonzero(diag) == np.count_nonzero(block):
+            return cls(rows, cols, None, diag[rows].astype(np.float32), abs_col_sum)
+        return cls(rows, cols, block, None, abs_col_sum)
+
+
+class _Gather:
+    """The Unified Buffer rows (relative to the input's base) some taps of a convolution
+    read for each output pixel ([pixels, taps]), and which of them fall in the padding."""
+
+    __slots__ = ("last_row", "outside", "rows", "start")
+
+    def __init__(self, rows: np.ndarray, outside: np.ndarray | None):
+        self.rows, self.outside = rows, outside
+        self.last_row = int(rows.max()) if rows.size else 0
+        # one tap reading consecutive rows (a 1x1 convolution, stride 1): a slice
+        flat = rows[:, 0] if rows.shape[1:] == (1,) else None
+        contiguous = flat is not None and flat.size and outside is None and \
+            self.last_row - int(flat[0]) == flat.size - 1 and bool(np.all(np.diff(flat) == 1))
+        self.start = int(flat[0]) if contiguous else None
 
 
 def _as_storage(byte: int, unsigned: bool) -> int:

@@ -120,3 +120,62 @@ def test_symmetric_zero_points():
     assert qa.choose_scale_zero_point(-1, 2, -127, 127, symmetric=True) == (2 / 127, 0)
     assert qa.choose_scale_zero_point(-1, 2, -128, 127, symmetric=True)[1] == 0
     assert qa.choose_scale_zero_point(-1, 2, 0, 255, symmetric=True)[1] == 128
+
+
+def _exact_requantize(x: int, m: int, shift: int, zp: int, lo: int, hi: int) -> int:
+    scaled = min(max(round_half_even(Fraction(x * m) * Fraction(2) ** (shift - 31)),
+                     qa.INT32_MIN), qa.INT32_MAX)
+    return min(max(scaled + zp, lo), hi)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.integers(min_value=1 << 30, max_value=(1 << 31) - 1),
+       st.integers(min_value=-31, max_value=30), st.integers(min_value=-300, max_value=300),
+       st.integers(min_value=-3, max_value=3), st.integers(min_value=-128, max_value=127),
+       st.sampled_from([(-128, 127), (0, 255), (0, 127), (-128, -100)]),
+       st.sampled_from([np.int64, np.float64]))
+def test_requantize_is_exact_next_to_halfway_points(m, shift, k, delta, zp, bounds, dtype):
+    """requantize takes the product in float64 where that is exact (shifts of at most
+    43 bits, clamped outputs): accumulators placed at, and one or a few units either
+    side of, the halfway points k + 1/2 round exactly as the rational definition,
+    given as int64 or as float64 (the simulator's accumulators)."""
+    n = 31 - shift
+    x0 = round(Fraction((2 * k + 1) << max(n - 1, 0), m * (1 << max(1 - n, 0))))
+    xs = [min(max(x0 + delta + d, qa.INT32_MIN), qa.INT32_MAX) for d in (-1, 0, 1)]
+    lo, hi = bounds
+    got = qa.requantize(np.array(xs, dtype), m, shift, zp, lo, hi, np.int16)
+    assert [int(g) for g in got] == [_exact_requantize(x, m, shift, zp, lo, hi) for x in xs]
+
+
+@SETTINGS
+@given(st.lists(INT32, min_size=1, max_size=20),
+       st.integers(min_value=1 << 30, max_value=(1 << 31) - 1),
+       st.integers(min_value=-31, max_value=30), st.integers(min_value=-128, max_value=255),
+       st.sampled_from([(-128, 127), (0, 255), (qa.INT32_MIN, qa.INT32_MAX)]))
+def test_requantize_over_the_int32_range(xs, m, shift, zp, bounds):
+    """Both ways of computing requantize (float64 product where exact, 64-bit integers
+    elsewhere, e.g. for wide output ranges) agree with the rational definition."""
+    lo, hi = bounds
+    got = qa.requantize(np.array(xs, np.int64), m, shift, zp, lo, hi, np.int64)
+    assert [int(g) for g in got] == [_exact_requantize(x, m, shift, zp, lo, hi) for x in xs]
+
+
+@SETTINGS
+@given(st.sampled_from([np.int8, np.uint8]), st.sampled_from([np.int8, np.uint8]),
+       st.integers(min_value=-128, max_value=255), st.integers(min_value=-128, max_value=255),
+       st.integers(min_value=-128, max_value=127),
+       st.lists(st.floats(min_value=1e-4, max_value=0.9), min_size=3, max_size=3),
+       st.integers(min_value=0, max_value=2 ** 32 - 1))
+def test_add_of_bytes_looks_up_the_direct_computation(ta, tb, zp_a, zp_b, zp_out, reals,
+                                                      seed):
+    """add_quantized of two 8-bit arrays (a table of all 65,536 code pairs) gives what
+    the 64-bit computation gives code by code, broadcasting included."""
+    mults, shifts = zip(*(qa.quantize_multiplier(r) for r in reals), strict=True)
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 256, (3, 4, 5), dtype=np.uint8).view(ta)
+    b = rng.integers(0, 256, (1, 4, 1), dtype=np.uint8).view(tb)
+    args = (zp_a, zp_b, zp_out, mults, shifts, -128, 127, np.int8, qa.ADD_LEFT_SHIFT)
+    got = qa.add_quantized(a, b, *args)
+    want = qa._add_quantized(a.astype(np.int64), b.astype(np.int64), *args)
+    assert got.dtype == np.int8 and got.shape == (3, 4, 5)
+    np.testing.assert_array_equal(got, want)
