@@ -157,31 +157,78 @@ def _softmax(op: nn.SoftmaxOp, x: np.ndarray) -> np.ndarray:
 
 
 def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
-            dilations: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """Gather sliding windows of an (already padded) NCHW array: [N, C, KH, KW, OH, OW]."""
+            dilations: tuple[int, int], out_hw: tuple[int, int],
+            batch_inner: bool = False) -> np.ndarray:
+    """Gather sliding windows of an (already padded) NCHW array: [N, C, KH, KW, OH, OW],
+    or [C, KH, KW, N, OH, OW] with ``batch_inner``."""
     n, c = x.shape[:2]
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, strides, dilations, out_hw
-    cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+    cols = np.empty((c, kh, kw, n, oh, ow) if batch_inner else (n, c, kh, kw, oh, ow),
+                    dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, i, j] = x[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                                 j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            tap = x[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                    j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            if batch_inner:
+                cols[:, i, j] = tap.transpose(1, 0, 2, 3)
+            else:
+                cols[:, :, i, j] = tap
     return cols
+
+
+#: below this many output pixels per image, a convolution's images share one matrix
+#: product (per-image products this narrow run far below BLAS's speed)
+_ONE_PRODUCT_PIXELS = 128
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads, dilations,
            group: int, out_hw: tuple[int, int]) -> np.ndarray:
-    """Grouped 2-D convolution as one batched matrix product per group (im2col)."""
-    n = x.shape[0]
+    """Grouped 2-D convolution: a depthwise one as a sum over its taps, any other as
+    matrix products (im2col, or the input itself for a 1x1 kernel)."""
+    n, c = x.shape[:2]
     o, cg, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
-    cols = windows(xp, (kh, kw), strides, dilations, out_hw)
     oh, ow = out_hw
-    cols = cols.reshape(n, group, cg * kh * kw, oh * ow)
-    wm = w.reshape(group, o // group, cg * kh * kw)
-    out = np.matmul(wm[None], cols).reshape(n, o, oh, ow)
+    sh, sw = strides
+    p = oh * ow
+    if group == 1 and kh == kw == 1 and not any(pads):
+        xs = x[:, :, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw].reshape(n, c, p)
+        if p >= _ONE_PRODUCT_PIXELS:
+            out = np.matmul(w.reshape(o, c), xs)
+        else:
+            out = (w.reshape(o, c) @ xs.transpose(1, 0, 2).reshape(c, n * p)
+                   ).reshape(o, n, p).transpose(1, 0, 2)
+        out = np.ascontiguousarray(out).reshape(n, o, oh, ow)
+    else:
+        xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+        if group == c == o and cg == 1:
+            out = _depthwise(xp, w, strides, dilations, out_hw)
+        elif group == 1 and p < _ONE_PRODUCT_PIXELS:
+            cols = windows(xp, (kh, kw), strides, dilations, out_hw, batch_inner=True)
+            out = (w.reshape(o, c * kh * kw) @ cols.reshape(c * kh * kw, n * p))
+            out = np.ascontiguousarray(out.reshape(o, n, p).transpose(1, 0, 2))
+            out = out.reshape(n, o, oh, ow)
+        else:
+            cols = windows(xp, (kh, kw), strides, dilations, out_hw)
+            cols = cols.reshape(n, group, cg * kh * kw, p)
+            wm = w.reshape(group, o // group, cg * kh * kw)
+            out = np.matmul(wm[None], cols).reshape(n, o, oh, ow)
     if b is not None:
         out += b.reshape(1, o, 1, 1)
+    return out
+
+
+def _depthwise(xp: np.ndarray, w: np.ndarray, strides, dilations, out_hw) -> np.ndarray:
+    """One filter per channel on a padded input: the weighted sum of its shifted taps."""
+    c, _, kh, kw = w.shape
+    (sh, sw), (dh, dw), (oh, ow) = strides, dilations, out_hw
+    out = np.zeros((xp.shape[0], c, oh, ow), np.result_type(xp, w))
+    term = np.empty_like(out)
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                     j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            np.multiply(tap, w[:, 0, i, j].reshape(1, c, 1, 1), out=term)
+            out += term
     return out
 
 
@@ -216,7 +263,9 @@ def _dense(op: nn.DenseOp, x, w, b=None):
 def _batch_norm(op: nn.BatchNormOp, x, scale, bias, mean, var):
     shape = (1, -1) + (1,) * (x.ndim - 2)
     inv = scale / np.sqrt(var + _f(op, op.epsilon))
-    return (x - mean.reshape(shape)) * inv.reshape(shape) + bias.reshape(shape)
+    y = x * inv.reshape(shape)
+    y += (bias - mean * inv).reshape(shape)
+    return y
 
 
 # --------------------------------------------------------------------------- pooling

@@ -1,7 +1,7 @@
 ; TPU program: 47 instructions, 411360 weight bytes (binary format 1, written by qcc 0.1.0)
 .target "tpu-v1"
 .manifest calibration_data_sha256="202ace40c93d8f530414733c8312755889eaf5b6edf2f9257495948aa19379f1"
-.manifest integer_ir_sha256="8875b6be615442fd0559f200507bd17945797ad818d352196cbdf678444f445a"
+.manifest integer_ir_sha256="fffdf0492f22e5754208fbc25f5494d659c7e54b7f5f10deecf39e7911055e71"
 .manifest model_sha256="401b3ed41b5ad2c13e13fd391d9f3bf9969e6bb01f49e87c8fde0fea46184e5d"
 .manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax data=$QCC_ROOT/examples/data/digits_calib.npz},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest target="tpu-v1"
@@ -74,4 +74,4 @@ sync kind=0
 halt
 
 .weights 411360
-; weight data elided: sha256 24c8561a93686a0e1ee97175eae1b49e740f03de4c1026a60e926fc1728cbf36
+; weight data elided: sha256 73520162f99fdf5fec5a8aa0a7cd44226ff609fbf6aea7c8fa4c628fb153b5bb
