@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".tpu programs: print the timing and energy counters per layer")
     p.add_argument("--target", metavar="NAME|FILE.toml",
                    help=".tpu programs: time on this target (default: the program's)")
+    p.add_argument("--engine", choices=("auto", "numpy", "onnxruntime"), default="auto",
+                   help=".tpu programs: what computes the matrix unit's products, with "
+                        "identical results: numpy (the reference), onnxruntime (int8 "
+                        "kernels, if installed) or auto (onnxruntime when installed and "
+                        "exact on this processor; default)")
     _add_pass_args(p, required=False)
 
     p = sub.add_parser(
@@ -430,7 +435,8 @@ def _run_tpu(args: argparse.Namespace) -> int:
                        "or --random-input SEED")
     else:
         inputs = driver.load_inputs(args.input_files, names)
-    outputs = run_program(program, inputs, target=load_target(program.target))
+    outputs = run_program(program, inputs, target=load_target(program.target),
+                          engine=args.engine)
     _print_outputs(outputs)
     if args.output:
         driver.save_outputs(args.output, outputs)

@@ -37,11 +37,13 @@ class CompiledModel:
     fake_quant_module: Module | None = None
     calib_data: Any = None
 
-    def run(self, inputs: Mapping[str, np.ndarray], quantized: bool = False
-            ) -> dict[str, np.ndarray]:
+    def run(self, inputs: Mapping[str, np.ndarray], quantized: bool = False,
+            engine: str = "auto") -> dict[str, np.ndarray]:
         """Simulate the program: float inputs -> float outputs (bit-exact integer
-        arithmetic inside; the host quantizes and dequantizes at the edges)."""
-        return run_program(self.program, inputs, quantized)
+        arithmetic inside; the host quantizes and dequantizes at the edges). ``engine``
+        computes the matrix unit's products: ``numpy`` (the reference), ``onnxruntime``
+        (int8 kernels, optional) or ``auto`` (onnxruntime when installed and exact)."""
+        return run_program(self.program, inputs, quantized, engine=engine)
 
     def estimate(self, target: Target | str | None = None, batch: int | None = None
                  ) -> TimingReport:

@@ -37,10 +37,11 @@ def dequantize_output(desc: TensorDesc, q: np.ndarray) -> np.ndarray:
 
 
 def run_program(program: Program, inputs: Mapping[str, np.ndarray],
-                quantized: bool = False, target: Target | None = None
-                ) -> dict[str, np.ndarray]:
+                quantized: bool = False, target: Target | None = None,
+                engine: str | None = "auto") -> dict[str, np.ndarray]:
     """Outputs by name: float (dequantized), or the raw integer codes with
-    ``quantized=True`` (inputs are then expected as integer codes too)."""
+    ``quantized=True`` (inputs are then expected as integer codes too). ``engine``
+    picks how the simulator multiplies (simulator.execute)."""
     known = {d.name for d in program.inputs}
     unknown = sorted(set(inputs) - known)
     if unknown:
@@ -52,7 +53,7 @@ def run_program(program: Program, inputs: Mapping[str, np.ndarray],
             raise QccError(f"missing input '{desc.name}' {list(desc.shape)}")
         x = inputs[desc.name]
         codes[desc.name] = np.asarray(x) if quantized else quantize_input(desc, x)
-    outputs = execute(program, codes, target)
+    outputs = execute(program, codes, target, engine)
     if quantized:
         return outputs
     return {d.name: dequantize_output(d, outputs[d.name]) for d in program.outputs}

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from qcc import quant_arith
+from qcc.backends.tpu_v1.engines import select_engine
 from qcc.backends.tpu_v1.isa import Instruction
 from qcc.backends.tpu_v1.program import LANES, Program, from_rows, to_rows
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable, decode_table
@@ -33,13 +34,14 @@ class MachineError(QccError):
 
 
 class Machine:
-    def __init__(self, program: Program, target: Target):
+    def __init__(self, program: Program, target: Target, engine: str | None = "auto"):
+        self.engine = select_engine(engine)
         self.program = program
         self.host = bytearray(program.host_bytes)
         self.ub = np.zeros((target.unified_buffer.rows, LANES), np.uint8)
-        # float64 holds every int32 exactly; acc_bound[row] bounds |value| of the row
-        # since its last overwrite, so the int32 overflow check runs only when needed
-        self.acc = np.zeros((target.accumulators.rows, LANES), np.float64)
+        # acc_bound[row] bounds |value| of the row since its last overwrite, so the int32
+        # overflow check runs only when an overflow is possible
+        self.acc = np.zeros((target.accumulators.rows, LANES), np.int32)
         self.acc_bound = np.zeros(target.accumulators.rows, np.float64)
         self.dram = np.frombuffer(program.weights, np.uint8)
         self.fifo: deque[_Tile] = deque()
@@ -171,7 +173,7 @@ class Machine:
     def _conv_rows(self, base: int, first_tap: int, length: int, unsigned: bool,
                    lanes: slice) -> np.ndarray:
         """Lanes ``lanes`` of the input vectors of a convolution pass: [length, lanes]
-        float32 (every value a byte, so exact). Packed taps lay ``channels`` lanes of
+        bytes as the Unified Buffer stores them. Packed taps lay ``channels`` lanes of
         each tap side by side; one tap per pass takes all 256 lanes of its rows."""
         c = self.conv
         if c is None:
@@ -194,11 +196,10 @@ class Machine:
             lo = lanes.start - j0 * width
         if g.outside is not None:
             values[g.outside] = c.pad_value  # the padding byte (values is a gathered copy)
-        flat = values.reshape(length, -1)
-        flat = (flat if unsigned else flat.view(np.int8))[:, lo:lo + lanes.stop - lanes.start]
+        flat = values.reshape(length, -1)[:, lo:lo + lanes.stop - lanes.start]
         if flat.shape[1] == lanes.stop - lanes.start:
-            return flat.astype(np.float32)
-        out = np.zeros((length, lanes.stop - lanes.start), np.float32)
+            return flat
+        out = np.zeros((length, lanes.stop - lanes.start), np.uint8)
         out[:, :flat.shape[1]] = flat  # lanes past the last tap of a partial group are zero
         return out
 
@@ -217,26 +218,33 @@ class Machine:
         else:
             src = self._rows(self.ub, ins.ub, ins.length, "Unified Buffer")
             x = self.ub[src, tile.rows]
-            x = x.astype(np.float32) if ins.unsigned else x.view(np.int8).astype(np.float32)
-        # 256 products of a byte (|x| <= 255) and an int8 weight (|w| <= 128) and every
-        # partial sum stay below 255 * 128 * 256 < 2^24, so float32 arithmetic is exact
-        # whatever the summation order; the accumulators hold float64, exact for the
+        # exact integer sums (engines.py); the accumulators hold float64, exact for the
         # int32 range
-        product = x * tile.diagonal if tile.diagonal is not None else x @ tile.block
+        if not tile.weights.size:
+            product = np.zeros((ins.length, 0), np.int32)  # an all-zero tile
+        elif tile.diagonal is not None:
+            # |byte x int8| <= 255 * 128 fits int16
+            product = (x if ins.unsigned else x.view(np.int8)).astype(np.int16) * tile.diagonal
+        else:
+            product = self.engine.multiply(x, bool(ins.unsigned), tile.weights, tile.block)
         acc = self.acc[dst]
         bound = tile.abs_col_sum * (255 if ins.unsigned else 128)
+        bound = self.acc_bound[dst] + bound if ins.accumulate else np.full(ins.length, bound)
+        # the exact int32 check only where the bound of |sum| leaves overflow possible
+        if ins.length and bound.max() > quant_arith.INT32_MAX:
+            wide = product.astype(np.int64)
+            if ins.accumulate:
+                wide += acc[:, tile.cols]
+            if wide.size and (wide.max() > quant_arith.INT32_MAX or
+                              wide.min() < quant_arith.INT32_MIN):
+                raise self.fail("int32 accumulator overflow")
         if ins.accumulate:
-            acc[:, tile.cols] += product
-            self.acc_bound[dst] += bound
+            np.add(acc[:, tile.cols], product, out=acc[:, tile.cols], casting="unsafe")
         else:
             acc[:, :tile.cols.start] = 0
             acc[:, tile.cols] = product
             acc[:, tile.cols.stop:] = 0
-            self.acc_bound[dst] = bound
-        # the exact check only where the bound of |sum| leaves int32 possible
-        if (ins.length and self.acc_bound[dst].max() > quant_arith.INT32_MAX and
-                (acc.max() > quant_arith.INT32_MAX or acc.min() < quant_arith.INT32_MIN)):
-            raise self.fail("int32 accumulator overflow")
+        self.acc_bound[dst] = bound
 
     # ------------------------------------------------------------------ vector units
     def _activate(self, ins: Instruction) -> None:
@@ -250,7 +258,7 @@ class Machine:
             x = self._signed(self.ub[src, lanes], table.unsigned) - table.zp_in
         else:
             src = self._rows(self.acc, ins.src, ins.rows, "accumulator")
-            x = self.acc[src, lanes] + table.bias[lanes]  # float64, exact
+            x = self.acc[src, lanes].astype(np.float64) + table.bias[lanes]  # exact
         dtype = np.uint8 if table.unsigned else np.int8
         y = quant_arith.requantize(x, table.multiplier[lanes], table.shift[lanes],
                                    table.zp_out, table.clamp_min, table.clamp_max, dtype)
@@ -306,29 +314,30 @@ class Machine:
 
 class _Tile:
     """A weight tile as the simulator multiplies it: the block of lanes holding its
-    nonzero weights (input lanes ``rows``, output lanes ``cols``), as a float32 matrix
-    or, for a diagonal tile (depthwise convolution), the diagonal alone."""
+    nonzero weights (input lanes ``rows``, output lanes ``cols``) as int8 and as
+    float32, and for a diagonal tile (depthwise convolution) the diagonal alone."""
 
-    __slots__ = ("abs_col_sum", "block", "cols", "diagonal", "rows")
+    __slots__ = ("abs_col_sum", "block", "cols", "diagonal", "rows", "weights")
 
-    def __init__(self, rows: slice, cols: slice, block: np.ndarray | None,
-                 diagonal: np.ndarray | None, abs_col_sum: int):
-        self.rows, self.cols, self.block, self.diagonal = rows, cols, block, diagonal
-        self.abs_col_sum = abs_col_sum  # the largest sum of |w| over one output lane
+    def __init__(self, rows: slice, cols: slice, weights: np.ndarray,
+                 diagonal: np.ndarray | None):
+        self.rows, self.cols, self.weights, self.diagonal = rows, cols, weights, diagonal
+        self.block = weights.astype(np.float32)
+        # the largest sum of |w| over one output lane
+        self.abs_col_sum = int(np.abs(self.block).sum(axis=0).max()) if weights.size else 0
 
     @classmethod
     def decode(cls, w: np.ndarray) -> _Tile:
         r = np.flatnonzero(w.any(axis=1))
         if not r.size:
-            return cls(slice(0, 0), slice(0, 0), np.zeros((0, 0), np.float32), None, 0)
+            return cls(slice(0, 0), slice(0, 0), np.zeros((0, 0), np.int8), None)
         c = np.flatnonzero(w.any(axis=0))
         rows, cols = slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1)
-        block = w[rows, cols].astype(np.float32)
-        abs_col_sum = int(np.abs(block).sum(axis=0).max())  # exact: at most 256 * 128
+        block = np.ascontiguousarray(w[rows, cols])
         diag = np.diagonal(w)
         if rows == cols and np.count_nonzero(diag) == np.count_nonzero(block):
-            return cls(rows, cols, None, diag[rows].astype(np.float32), abs_col_sum)
-        return cls(rows, cols, block, None, abs_col_sum)
+            return cls(rows, cols, block, diag[rows].astype(np.int16))
+        return cls(rows, cols, block, None)
 
 
 class _Gather:
@@ -353,11 +362,13 @@ def _as_storage(byte: int, unsigned: bool) -> int:
 
 
 def execute(program: Program, inputs: Mapping[str, np.ndarray],
-            target: Target | None = None) -> dict[str, np.ndarray]:
+            target: Target | None = None, engine: str | None = "auto"
+            ) -> dict[str, np.ndarray]:
     """Run ``program`` on quantized inputs (storage integers by input name); return
     the quantized outputs by name. The memories are sized by ``target`` (by default
-    the target the program was compiled for)."""
-    machine = Machine(program, target or load_target(program.target))
+    the target the program was compiled for); ``engine`` computes the matrix unit's
+    products (engines.py: ``auto``, ``numpy`` or ``onnxruntime``, all exact)."""
+    machine = Machine(program, target or load_target(program.target), engine)
     for desc in program.inputs:
         if desc.name not in inputs:
             raise QccError(f"missing input '{desc.name}' {list(desc.shape)}")

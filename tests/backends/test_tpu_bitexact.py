@@ -24,7 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CALIB = ROOT / "examples" / "data" / "digits_calib.npz"
 
 
-def assert_bit_exact(module: qcc.Module, x: np.ndarray) -> None:
+#: every bit-exactness test runs with both of the simulator's matrix engines
+ENGINES = pytest.mark.parametrize("engine", ["numpy", "onnxruntime"])
+
+
+def assert_bit_exact(module: qcc.Module, x: np.ndarray, engine: str = "numpy") -> None:
     """Interpreter and simulator give the same output codes on input ``x``."""
     program = lower(module)
     values: dict = {}
@@ -33,29 +37,31 @@ def assert_bit_exact(module: qcc.Module, x: np.ndarray) -> None:
     q_in = values[g.args[0].uses[0].op.output]
     want = {name: values[v.op.input] for name, v in zip(g.output_names, g.outputs,
                                                         strict=True)}
-    got = execute(program, {program.inputs[0].name: q_in})
+    got = execute(program, {program.inputs[0].name: q_in}, engine=engine)
     for name in want:
         np.testing.assert_array_equal(got[name], want[name])
 
 
 @pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_dwsep"])
 @pytest.mark.parametrize("granularity", ["per-tensor", "per-channel"])
-def test_digits_models(name, granularity):
+@ENGINES
+def test_digits_models(name, granularity, engine):
     module = qcc.load(ROOT / "examples" / "models" / f"{name}.onnx", batch=32)
     qcc.quantize_model(module, calib_data=str(CALIB), granularity=granularity)
     with np.load(ROOT / "examples" / "data" / "digits_eval.npz") as z:
         x = z["input"][:32]
-    assert_bit_exact(module, x)
+    assert_bit_exact(module, x, engine)
 
 
 @pytest.mark.parametrize("builder", [models.mlp, models.depthwise_cnn])
-def test_seeded_example_models(builder):
+@ENGINES
+def test_seeded_example_models(builder, engine):
     module = qcc.import_onnx(builder(seed=3), batch=4)
     rng = np.random.default_rng(0)
     calib = [{"input": rng.standard_normal((4, 1, 8, 8)).astype(np.float32)}
              for _ in range(4)]
     qcc.quantize_model(module, calib_data=calib, activations="uint8")
-    assert_bit_exact(module, rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
+    assert_bit_exact(module, rng.standard_normal((4, 1, 8, 8)).astype(np.float32), engine)
 
 
 def _single_layer(kind: str, rng: np.random.Generator, **p) -> onnx.ModelProto:
@@ -100,14 +106,15 @@ LAYERS = [
                          ids=[f"{k}-{i}" for i, (k, _) in enumerate(LAYERS)])
 @pytest.mark.parametrize("granularity", ["per-tensor", "per-channel"])
 @pytest.mark.parametrize("activations", ["int8", "uint8"])
-def test_random_single_layers(kind, params, granularity, activations):
+@ENGINES
+def test_random_single_layers(kind, params, granularity, activations, engine):
     rng = np.random.default_rng(len(str(params)))
     module = qcc.import_onnx(_single_layer(kind, rng, **params))
     shape = module.main.args[0].type.shape
     calib = [{"x": rng.standard_normal(shape).astype(np.float32)} for _ in range(3)]
     qcc.quantize_model(module, calib_data=calib, granularity=granularity,
                        activations=activations)
-    assert_bit_exact(module, rng.standard_normal(shape).astype(np.float32))
+    assert_bit_exact(module, rng.standard_normal(shape).astype(np.float32), engine)
 
 
 def _quantized(model: onnx.ModelProto) -> qcc.Module:

@@ -52,6 +52,23 @@ def test_compile_and_run(capsys, tmp_path, images):
     np.testing.assert_array_equal(np.load(y), qcc.run(compiled.module, {"input": x})["logits"])
 
 
+def test_run_engines_give_the_same_outputs(capsys, tmp_path, images):
+    out = tmp_path / "dwsep.tpu"
+    qcc.compile(MODELS / "digits_dwsep.onnx", calib_data=CALIB, batch=8).save(out)
+    ys = []
+    for engine in ("numpy", "onnxruntime", "auto"):
+        y = tmp_path / f"y_{engine}.npy"
+        code, _, _ = qcc_cli(capsys, "run", str(out), "--input", str(images), "--output",
+                             str(y), "--engine", engine)
+        assert code == 0
+        ys.append(np.load(y))
+    np.testing.assert_array_equal(ys[0], ys[1])
+    np.testing.assert_array_equal(ys[0], ys[2])
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(out), "--input", str(images), "--engine", "gpu"])
+    assert e.value.code == 2 and "invalid choice: 'gpu'" in capsys.readouterr().err
+
+
 def test_compiling_twice_gives_the_same_bytes(tmp_path):
     outs = []
     for seed in ("1", "2"):

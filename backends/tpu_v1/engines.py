@@ -1,0 +1,127 @@
+"""Matrix engines: how the simulator computes one matrix-unit pass.
+
+A pass multiplies input vectors (bytes from the Unified Buffer, int8 or uint8) by
+the nonzero block of a weight tile (int8) and gives exact integer sums. Two engines
+compute it, with the same results by construction and by test:
+
+- ``numpy`` (the reference): a float32 matrix product. 256 products of a byte
+  (|x| <= 255) and an int8 weight (|w| <= 128), and every partial sum, stay below
+  255 * 128 * 256 < 2^24, so float32 arithmetic is exact whatever the summation order.
+- ``onnxruntime`` (optional, faster): onnxruntime's MatMulInteger with uint8 inputs
+  and int8 weights, whose CPU kernels use the processor's int8 dot-product
+  instructions. Signed inputs are offset by 128 (a flip of the top bit) and go in
+  with zero point 128, which MatMulInteger takes off again.
+  Some processors compute this product with 16-bit intermediate sums that saturate,
+  so the engine is used only after a self-test with the extreme values agrees
+  exactly with the reference.
+
+``select_engine("auto")`` (the default) takes onnxruntime when it is installed and
+passes its self-test, numpy otherwise. onnxruntime runs with the thread count in
+``OMP_NUM_THREADS`` when that is set (as for numpy's BLAS), its default otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from qcc.diagnostics import QccError
+
+ENGINES = ("auto", "numpy", "onnxruntime")
+_ZERO_POINTS = {True: np.array(0, np.uint8), False: np.array(128, np.uint8)}
+
+
+class NumpyEngine:
+    name = "numpy"
+
+    def multiply(self, x: np.ndarray, unsigned: bool, weights: np.ndarray,
+                 weights_f32: np.ndarray) -> np.ndarray:
+        """x: [rows, k] bytes; weights: [k, n] int8 (and the same as float32). Exact
+        integer sums [rows, n] (here as float32)."""
+        xf = x.astype(np.float32) if unsigned else x.view(np.int8).astype(np.float32)
+        return xf @ weights_f32
+
+
+class OnnxruntimeEngine:
+    name = "onnxruntime"
+
+    def __init__(self):
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+
+        graph = helper.make_graph(
+            [helper.make_node("MatMulInteger", ["x", "w", "x_zero_point"], ["y"])],
+            "matrix_unit",
+            [helper.make_tensor_value_info("x", TensorProto.UINT8, ["rows", "k"]),
+             helper.make_tensor_value_info("w", TensorProto.INT8, ["k", "n"]),
+             helper.make_tensor_value_info("x_zero_point", TensorProto.UINT8, [])],
+            [helper.make_tensor_value_info("y", TensorProto.INT32, ["rows", "n"])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        options = ort.SessionOptions()
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        if threads.isdigit():
+            options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(model.SerializeToString(), options,
+                                            providers=["CPUExecutionProvider"])
+
+    def multiply(self, x: np.ndarray, unsigned: bool, weights: np.ndarray,
+                 weights_f32: np.ndarray) -> np.ndarray:
+        if not x.shape[0]:
+            return np.zeros((0, weights.shape[1]), np.int32)
+        # a signed byte v goes in as the unsigned v + 128 with zero point 128
+        a = x if unsigned else x ^ np.uint8(0x80)
+        return self.session.run(None, {"x": np.ascontiguousarray(a), "w": weights,
+                                       "x_zero_point": _ZERO_POINTS[unsigned]})[0]
+
+    def self_test(self) -> bool:
+        """Whether the engine agrees exactly with the reference on random values and
+        on the extremes that saturate 16-bit intermediate sums."""
+        rng = np.random.default_rng(0)
+        cases = [(np.full((8, 256), 255, np.uint8), np.full((256, 256), v, np.int8))
+                 for v in (127, -128)]
+        cases.append((rng.integers(0, 256, (37, 256), dtype=np.uint8),
+                      rng.integers(-128, 128, (256, 200), dtype=np.int8)))
+        reference = NumpyEngine()
+        for x, w in cases:
+            for unsigned in (True, False):
+                got = self.multiply(x, unsigned, w, None)
+                want = reference.multiply(x, unsigned, w, w.astype(np.float32))
+                if not np.array_equal(got, want.astype(np.int64)):
+                    return False
+        return True
+
+
+@functools.cache
+def _onnxruntime_engine() -> OnnxruntimeEngine | None:
+    try:
+        engine = OnnxruntimeEngine()
+    except ImportError:
+        return None
+    return engine if engine.self_test() else None
+
+
+def select_engine(name: str | None = "auto") -> NumpyEngine | OnnxruntimeEngine:
+    """The engine called ``name`` (``auto``, ``numpy`` or ``onnxruntime``)."""
+    name = name or "auto"
+    if name not in ENGINES:
+        raise QccError(f"unknown matrix engine '{name}'; choose one of {', '.join(ENGINES)}")
+    if name == "numpy":
+        return NumpyEngine()
+    engine = _onnxruntime_engine()
+    if engine is not None:
+        return engine
+    if name == "onnxruntime":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise QccError("the onnxruntime matrix engine needs onnxruntime "
+                           "(pip install onnxruntime); --engine numpy needs nothing "
+                           "more") from None
+        raise QccError("onnxruntime's MatMulInteger is not exact on this processor "
+                       "(its self-test failed); use --engine numpy")
+    return NumpyEngine()
