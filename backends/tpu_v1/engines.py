@@ -16,7 +16,9 @@ compute it, with the same results by construction and by test:
   exactly with the reference.
 
 ``select_engine("auto")`` (the default) takes onnxruntime when it is installed and
-passes its self-test, numpy otherwise. onnxruntime runs with the thread count in
+passes its self-test, numpy otherwise; the simulator's ``auto`` also keeps numpy for
+programs of less than ``simulator.AUTO_ENGINE_MACS`` multiply-accumulates, where
+loading onnxruntime would take longer than it saves. onnxruntime runs with the thread count in
 ``OMP_NUM_THREADS`` when that is set (as for numpy's BLAS), its default otherwise.
 """
 

@@ -35,6 +35,8 @@ class MachineError(QccError):
 
 class Machine:
     def __init__(self, program: Program, target: Target, engine: str | None = "auto"):
+        if engine in (None, "auto") and _matrix_macs(program) < AUTO_ENGINE_MACS:
+            engine = "numpy"  # too small to repay loading onnxruntime
         self.engine = select_engine(engine)
         self.program = program
         self.host = bytearray(program.host_bytes)
@@ -258,7 +260,7 @@ class Machine:
             x = self._signed(self.ub[src, lanes], table.unsigned) - table.zp_in
         else:
             src = self._rows(self.acc, ins.src, ins.rows, "accumulator")
-            x = self.acc[src, lanes].astype(np.float64) + table.bias[lanes]  # exact
+            x = np.add(self.acc[src, lanes], table.bias[lanes], dtype=np.float64)  # exact
         dtype = np.uint8 if table.unsigned else np.int8
         y = quant_arith.requantize(x, table.multiplier[lanes], table.shift[lanes],
                                    table.zp_out, table.clamp_min, table.clamp_max, dtype)
@@ -354,6 +356,15 @@ class _Gather:
         contiguous = flat is not None and flat.size and outside is None and \
             self.last_row - int(flat[0]) == flat.size - 1 and bool(np.all(np.diff(flat) == 1))
         self.start = int(flat[0]) if contiguous else None
+
+
+#: programs that multiply less than this (MACs of the matrix unit, zero padding
+#: included) run on the numpy engine under ``auto``: loading onnxruntime takes longer
+AUTO_ENGINE_MACS = 10**9
+
+
+def _matrix_macs(program: Program) -> int:
+    return sum(i.length for i in program.instructions if i.op == "matmul") * TILE_BYTES
 
 
 def _as_storage(byte: int, unsigned: bool) -> int:
