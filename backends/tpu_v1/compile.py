@@ -90,12 +90,12 @@ def target_digest(target: Target) -> str:
 def compile_module(module: Module, target: Target | str = "tpu-v1",
                    manifest: dict[str, str] | None = None) -> CompiledModel:
     """Lower an already quantized integer module."""
-    from qcc.text import print_module
+    from qcc.text import module_sha256
 
     if not isinstance(target, Target):
         target = load_target(target)
     program = lower(module, target)
-    program.manifest = {"integer_ir_sha256": _sha256(print_module(module).encode()),
+    program.manifest = {"integer_ir_sha256": module_sha256(module),
                         **(manifest or {})}
     return CompiledModel(program, module, target)
 

@@ -24,6 +24,7 @@ problem (or, for unknown domains, not at all).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -351,9 +352,38 @@ def _fix_inputs(graph: onnx.GraphProto, constants: dict[str, np.ndarray], batch:
 _NODE_IN_MESSAGE = re.compile(r"\(op_type:([^,]*), node name: ([^)]*)\)")
 
 
+#: float initializers larger than this go to shape inference as typed inputs, without
+#: their data (only their shapes matter to it; serializing the weights dominated)
+_SHAPE_ONLY_ELEMENTS = 64
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+                onnx.TensorProto.BFLOAT16)
+
+
+def _without_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with its large float initializers replaced by graph inputs of the same
+    type and shape: what shape inference needs, without copying the weights."""
+    g = proto.graph
+    listed = {vi.name for vi in g.input}  # (older models list initializers as inputs)
+    inputs, kept = list(g.input), []
+    for t in g.initializer:
+        if (t.data_type in _FLOAT_TYPES and math.prod(t.dims) > _SHAPE_ONLY_ELEMENTS
+                and t.name not in listed):
+            inputs.append(onnx.helper.make_tensor_value_info(t.name, t.data_type,
+                                                             list(t.dims)))
+        else:
+            kept.append(t)
+    light = onnx.ModelProto(ir_version=proto.ir_version)
+    light.opset_import.extend(proto.opset_import)
+    light.functions.extend(proto.functions)
+    light.graph.CopyFrom(onnx.helper.make_graph(g.node, g.name, inputs, g.output, kept,
+                                                value_info=g.value_info))
+    return light
+
+
 def _infer_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
     try:
-        return onnx.shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+        return onnx.shape_inference.infer_shapes(_without_weights(proto), strict_mode=True,
+                                                 data_prop=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError,
             ValueError) as e:
         message = " ".join(str(e).split())

@@ -356,10 +356,10 @@ class Graph:
         return op
 
     def _index(self, op: Op) -> int:
-        for i, o in enumerate(self.ops):
-            if o is op:
-                return i
-        raise ValueError(f"{op!r} is not in graph @{self.name}")
+        try:
+            return self.ops.index(op)  # ops compare by identity: a scan at C speed
+        except ValueError:
+            raise ValueError(f"{op!r} is not in graph @{self.name}") from None
 
     def set_outputs(self, values: list[Value], names: list[str] | None = None) -> None:
         if self.ops and isinstance(self.ops[-1], ReturnOp):

@@ -12,6 +12,7 @@ All types are frozen and hashable.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -180,6 +181,12 @@ class UniformQuantPerAxisType(QuantType):
                                        storage.max if storage_max is None else storage_max)
 
     def __str__(self) -> str:
+        return self._text
+
+    @functools.cached_property
+    def _text(self) -> str:
+        # cached: a value's type is printed with every op that uses it, and a
+        # per-channel type holds one scale per channel
         pairs = ", ".join(f"{format_float(s)}:{z}" for s, z in zip(self.scales,
                                                                    self.zero_points,
                                                                    strict=True))

@@ -8,7 +8,9 @@ little-endian bytes when large, or as ``dense_resource<__elided__>`` when
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -148,6 +150,13 @@ def print_op(op: Op, names: dict[Value, str], elide_constants: bool = False,
 def print_graph(graph: Graph, elide_constants: bool = False,
                 elide_limit: int = SMALL_CONSTANT, locations: bool = True,
                 indent: str = "  ") -> str:
+    return "".join(graph_text(graph, elide_constants, elide_limit, locations, indent))
+
+
+def graph_text(graph: Graph, elide_constants: bool = False,
+               elide_limit: int = SMALL_CONSTANT, locations: bool = True,
+               indent: str = "  ") -> Iterator[str]:
+    """print_graph's text in pieces (one per op), to stream rather than join."""
     names = value_names(graph)
     args = []
     for a, public in zip(graph.args, graph.input_names, strict=True):
@@ -157,16 +166,33 @@ def print_graph(graph: Graph, elide_constants: bool = False,
     for v, public in zip(graph.outputs, graph.output_names, strict=True):
         extra = "" if public == names[v] else f" {{qcc.name = {quote_string(public)}}}"
         results.append(f"{v.type}{extra}")
-    lines = [f"{indent}func.func @{graph.name}({', '.join(args)}) -> ({', '.join(results)}) {{"]
+    yield f"{indent}func.func @{graph.name}({', '.join(args)}) -> ({', '.join(results)}) {{"
     for op in graph.ops:
-        lines.append(indent * 2 + print_op(op, names, elide_constants, elide_limit, locations))
-    lines.append(indent + "}")
-    return "\n".join(lines)
+        yield "\n" + indent * 2 + print_op(op, names, elide_constants, elide_limit, locations)
+    yield "\n" + indent + "}"
 
 
 def print_module(module: Module, elide_constants: bool = False,
                  elide_limit: int = SMALL_CONSTANT, locations: bool = True) -> str:
     """The module's text, ending in a newline."""
-    body = [print_graph(g, elide_constants, elide_limit, locations)
-            for g in module.graphs.values()]
-    return "module {\n" + "\n".join(body) + "\n}\n"
+    return "".join(module_text(module, elide_constants, elide_limit, locations))
+
+
+def module_text(module: Module, elide_constants: bool = False,
+                elide_limit: int = SMALL_CONSTANT, locations: bool = True) -> Iterator[str]:
+    """print_module's text in pieces: ``sha256`` of a large module without building
+    its whole text (see module_sha256)."""
+    yield "module {\n"
+    for i, g in enumerate(module.graphs.values()):
+        if i:
+            yield "\n"
+        yield from graph_text(g, elide_constants, elide_limit, locations)
+    yield "\n}\n"
+
+
+def module_sha256(module: Module) -> str:
+    """SHA-256 (hex) of ``print_module(module)`` encoded as UTF-8, streamed."""
+    digest = hashlib.sha256()
+    for piece in module_text(module):
+        digest.update(piece.encode())
+    return digest.hexdigest()

@@ -33,10 +33,18 @@ def test_perf_functions_on_tiny_models(tmp_path):
     onnx.save(perf.zoo.mlp_large(batch=4, width=32, layers=1, classes=10), mlp)
     row = perf.bench_model("mlp", mlp, runs=1, threads=1, work=tmp_path, profile=True)
     assert row["batch"] == 4 and row["simulator_s"]["median"] > 0
-    for key in ("simulator", "interpreter"):
+    for key in ("simulator", "interpreter", "simulator_numpy", "interpreter_raw"):
         v = row[key]
         assert v["value"] > 0 and v["met"] == (v["value"] <= v["target"])
-        assert v["met"] or f"{key}_profile" in row
+    for key in ("simulator", "interpreter"):
+        assert row[key]["met"] or f"{key}_profile" in row
+
+    # a batch-1 model runs (and calibrates on) the images one by one
+    one = tmp_path / "mlp1.onnx"
+    onnx.save(perf.zoo.mlp_large(batch=1, width=32, layers=1, classes=10), one)
+    assert len(perf.image_set(one)) == perf.IMAGES
+    row1 = perf.bench_model("mlp1", one, runs=1, threads=1, work=tmp_path, profile=False)
+    assert row1["images"] == perf.IMAGES
 
     depth = perf.bench_depth([1], batch=1, resolution=32, runs=1, work=tmp_path, width=0.125)
     assert depth["rows"][0]["nodes"] > 100
@@ -51,9 +59,10 @@ def test_perf_functions_on_tiny_models(tmp_path):
                 "peak_method": "test", "profile": "ncalls ..."}
     res = {"meta": {"quick": True, "runs": 1, "threads": 1, "date": "-", "machine": "-",
                     "cpus": 1, "python": "-", "numpy": "-", "onnxruntime": "-"},
-           "models": [row], "compile": compile_, "depth": depth,
+           "models": [row, row1], "compile": compile_, "depth": depth,
            "explore": {"configurations": 8, "explore_s": {"median": 1.0},
                        "seconds": verdict}}
     text = perf.markdown(res)
     assert "## 4. Explore throughput" in text and "missed by 1.20x" in text
+    assert f"{perf.IMAGES} x 1x32, one by one" in text
     json.dumps(res)  # the results are JSON-ready

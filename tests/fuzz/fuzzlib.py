@@ -26,7 +26,7 @@ from onnx import numpy_helper
 from qcc.diagnostics import QccError
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRIES = ("ir", "pipeline", "asm", "onnx", "binary")
+ENTRIES = ("ir", "pipeline", "asm", "onnx", "binary", "run")
 
 PIPELINES = (
     "canonicalize",
@@ -104,9 +104,22 @@ def binary_seeds() -> tuple[bytes, ...]:
     return (compiled_bytes(),)
 
 
+@cache
+def run_seeds() -> tuple[bytes, ...]:
+    """Programs to mutate and execute: the dense MLP, and the CNN (convolutions with
+    packed taps, pooling) at batch 2."""
+    import qcc
+
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        cnn = qcc.compile(str(ROOT / "examples/models/digits_cnn.onnx"), batch=2,
+                          calib_data=str(ROOT / "examples/data/digits_calib.npz"))
+    return (compiled_bytes(), cnn.to_bytes())
+
+
 def seeds(entry: str) -> tuple:
     return {"ir": ir_seeds, "pipeline": lambda: PIPELINES, "asm": asm_seeds,
-            "onnx": onnx_seeds, "binary": binary_seeds}[entry]()
+            "onnx": onnx_seeds, "binary": binary_seeds, "run": run_seeds}[entry]()
 
 
 # ---------------------------------------------------------------------- oracles
@@ -164,8 +177,25 @@ def run_binary(data: bytes) -> str:
     return _outcome(lambda: load_binary(data, "<fuzz>"))
 
 
+def run_program(data: bytes) -> str:
+    """Load a binary and execute it, as `qcc run model.tpu` does, on zero inputs; with
+    both matrix engines (alternating by the input's length)."""
+    import numpy as np
+
+    from qcc.backends.tpu_v1.binary import load_binary
+    from qcc.backends.tpu_v1.simulator import execute
+
+    def go() -> None:
+        program = load_binary(data, "<fuzz>")
+        engine = "numpy" if len(data) % 2 else "onnxruntime"
+        execute(program, {d.name: np.zeros(d.shape, d.numpy_dtype) for d in program.inputs},
+                engine=engine)
+
+    return _outcome(go)
+
+
 ORACLES: dict[str, Callable] = {"ir": run_ir, "pipeline": run_pipeline, "asm": run_asm,
-                                "onnx": run_onnx, "binary": run_binary}
+                                "onnx": run_onnx, "binary": run_binary, "run": run_program}
 
 
 # ---------------------------------------------------------------------- text mutators

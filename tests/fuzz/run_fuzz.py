@@ -1,7 +1,7 @@
 """A long random fuzz run of qcc's entry points (no hypothesis: plain seeded random
 mutations of real inputs, so it is fast).
 
-    python tests/fuzz/run_fuzz.py --cases 100000 [--entry ir|pipeline|asm|onnx|binary|all]
+    python tests/fuzz/run_fuzz.py --cases 100000 [--entry ir|pipeline|asm|onnx|binary|run|all]
                                   [--seed S] [--timeout SECONDS] [--out DIR]
 
 Prints per entry point the cases run, successes, QccErrors and other exceptions

@@ -110,3 +110,12 @@ def test_fuzz_binary_truncated(cut: int, reseal: bool) -> None:
     data = fuzzlib.compiled_bytes()
     data = data[:cut % (len(data) + 1)]
     check("binary", fuzzlib.reseal(data) if reseal else data)
+
+
+@settings(FUZZ, max_examples=150)
+@given(st.integers(0, 2**32))
+def test_fuzz_run_binary(n: int) -> None:
+    """Mutated programs that still load also execute to an output or a clean
+    MachineError (instruction fields at edge values reach the simulator's checks)."""
+    rng = random.Random(n)
+    check("run", fuzzlib.mutate_binary(rng, rng.choice(fuzzlib.run_seeds())))
