@@ -192,17 +192,19 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads, di
     p = oh * ow
     if group == 1 and kh == kw == 1 and not any(pads):
         xs = x[:, :, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw].reshape(n, c, p)
-        if p >= _ONE_PRODUCT_PIXELS:
+        if n == 1:
+            out = w.reshape(o, c) @ xs[0]
+        elif p >= _ONE_PRODUCT_PIXELS:
             out = np.matmul(w.reshape(o, c), xs)
         else:
             out = (w.reshape(o, c) @ xs.transpose(1, 0, 2).reshape(c, n * p)
                    ).reshape(o, n, p).transpose(1, 0, 2)
         out = np.ascontiguousarray(out).reshape(n, o, oh, ow)
     else:
-        xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+        xp = _zero_pad_hw(x, pads)
         if group == c == o and cg == 1:
             out = _depthwise(xp, w, strides, dilations, out_hw)
-        elif group == 1 and p < _ONE_PRODUCT_PIXELS:
+        elif group == 1 and (n == 1 or p < _ONE_PRODUCT_PIXELS):
             cols = windows(xp, (kh, kw), strides, dilations, out_hw, batch_inner=True)
             out = (w.reshape(o, c * kh * kw) @ cols.reshape(c * kh * kw, n * p))
             out = np.ascontiguousarray(out.reshape(o, n, p).transpose(1, 0, 2))
@@ -214,6 +216,16 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads, di
             out = np.matmul(wm[None], cols).reshape(n, o, oh, ow)
     if b is not None:
         out += b.reshape(1, o, 1, 1)
+    return out
+
+
+def _zero_pad_hw(x: np.ndarray, pads) -> np.ndarray:
+    """x [N, C, H, W] zero-padded by pads (top, left, bottom, right)."""
+    if not any(pads):
+        return x
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]), x.dtype)
+    out[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = x
     return out
 
 
