@@ -225,27 +225,29 @@ class Machine:
         if not tile.weights.size:
             product = np.zeros((ins.length, 0), np.int32)  # an all-zero tile
         elif tile.diagonal is not None:
-            # |byte x int8| <= 255 * 128 fits int16
-            product = (x if ins.unsigned else x.view(np.int8)).astype(np.int16) * tile.diagonal
+            # |byte x int8| <= 255 * 128 fits int16 (numpy computes the product in int16)
+            product = (x if ins.unsigned else x.view(np.int8)) * tile.diagonal
         else:
             product = self.engine.multiply(x, bool(ins.unsigned), tile.weights, tile.block)
         acc = self.acc[dst]
+        # one pass is at most 255 * 128 * 256 < 2^31 in size; the exact int32 check runs
+        # only where the bound of |sum| over the passes leaves overflow possible
         bound = tile.abs_col_sum * (255 if ins.unsigned else 128)
-        bound = self.acc_bound[dst] + bound if ins.accumulate else np.full(ins.length, bound)
-        # the exact int32 check only where the bound of |sum| leaves overflow possible
-        if ins.length and bound.max() > quant_arith.INT32_MAX:
-            wide = product.astype(np.int64)
-            if ins.accumulate:
-                wide += acc[:, tile.cols]
+        if ins.accumulate:
+            bound = self.acc_bound[dst] + bound
+        if ins.accumulate and ins.length and bound.max() > quant_arith.INT32_MAX:
+            wide = product.astype(np.int64) + acc[:, tile.cols]
             if wide.size and (wide.max() > quant_arith.INT32_MAX or
                               wide.min() < quant_arith.INT32_MIN):
                 raise self.fail("int32 accumulator overflow")
         if ins.accumulate:
             np.add(acc[:, tile.cols], product, out=acc[:, tile.cols], casting="unsafe")
         else:
-            acc[:, :tile.cols.start] = 0
+            if tile.cols.start:
+                acc[:, :tile.cols.start] = 0
             acc[:, tile.cols] = product
-            acc[:, tile.cols.stop:] = 0
+            if tile.cols.stop < LANES:
+                acc[:, tile.cols.stop:] = 0
         self.acc_bound[dst] = bound
 
     # ------------------------------------------------------------------ vector units
