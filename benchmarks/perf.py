@@ -9,7 +9,9 @@ OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS to N before numpy is im
 (numpy's BLAS, used by qcc's interpreter and simulator), and onnxruntime sessions get
 ``intra_op_num_threads = inter_op_num_threads = N``. Every figure is the median of
 ``--runs`` timed runs (default 5; 3 with ``--quick``) after one untimed warm-up, and
-every ratio divides two medians measured in the same invocation.
+every ratio divides two medians measured in the same invocation; the engines compared
+on one model take turns run by run, so that a slow spell of a shared machine slows
+them alike.
 
 Models come from ``examples/zoo.py``. ResNet-50 at 224x224 is compiled at batch 1
 and every engine runs 8 images one by one (a batch-8 program at 224x224 does not fit
@@ -102,6 +104,31 @@ def median_time(fn: Callable[[], object], runs: int, warmup: int = 1) -> dict:
         fn()
         times.append(time.perf_counter() - t)
     return {"median": statistics.median(times), "min": min(times), "runs": times}
+
+
+#: untimed pause before each timed run of interleaved_times
+SETTLE_SECONDS = 0.1
+
+
+def interleaved_times(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 1
+                      ) -> dict[str, dict]:
+    """Median wall times like :func:`median_time`, but the functions take turns (one
+    run of each per round, ``runs`` rounds): on a shared machine a slow spell then
+    slows every engine alike instead of one, which keeps same-run ratios fair."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for k, fn in fns.items():
+            # onnxruntime's worker threads spin for a while after a run; a pause keeps
+            # them from competing with whatever engine runs next
+            time.sleep(SETTLE_SECONDS)
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: {"median": statistics.median(v), "min": min(v), "runs": v}
+            for k, v in times.items()}
 
 
 def profile_top(fn: Callable[[], object], top: int = 15) -> str:
@@ -222,12 +249,15 @@ def bench_model(name: str, path: Path, runs: int, threads: int, work: Path,
     def each(fn):
         return lambda: [fn(x) for x in xs]
 
-    sim = median_time(each(lambda x: compiled.run({"input": x})), runs)
-    sim_np = median_time(each(lambda x: compiled.run({"input": x}, engine="numpy")), runs)
-    ortq = median_time(each(lambda x: ort_q.run(None, {"input": x})), runs)
-    interp = median_time(each(lambda x: qcc.run(calib_module, {"input": x})), runs)
-    interp_raw = median_time(each(lambda x: qcc.run(module, {"input": x})), runs)
-    ortf = median_time(each(lambda x: ort_f.run(None, {"input": x})), runs)
+    t = interleaved_times({
+        "sim": each(lambda x: compiled.run({"input": x})),
+        "sim_np": each(lambda x: compiled.run({"input": x}, engine="numpy")),
+        "ortq": each(lambda x: ort_q.run(None, {"input": x})),
+        "interp": each(lambda x: qcc.run(calib_module, {"input": x})),
+        "interp_raw": each(lambda x: qcc.run(module, {"input": x})),
+        "ortf": each(lambda x: ort_f.run(None, {"input": x}))}, runs)
+    sim, sim_np, ortq = t["sim"], t["sim_np"], t["ortq"]
+    interp, interp_raw, ortf = t["interp"], t["interp_raw"], t["ortf"]
     res = {"model": name, "input": list(xs[0].shape), "batch": batch, "images": len(xs),
            "simulator_s": sim, "simulator_numpy_s": sim_np, "ort_int8_s": ortq,
            "interpreter_s": interp, "interpreter_raw_s": interp_raw, "ort_fp32_s": ortf,
@@ -354,7 +384,9 @@ def markdown(res: dict) -> str:
            "set before numpy is imported; onnxruntime intra_op_num_threads = "
            f"inter_op_num_threads = {m['threads']}, sequential execution). Every time is "
            f"the median of {m['runs']} runs after one untimed warm-up (compiles: no "
-           "warm-up); every ratio divides two medians from this same invocation.", ""]
+           "warm-up); every ratio divides two medians from this same invocation, and the "
+           "engines compared on a model take turns run by run (a slow spell of the "
+           "machine slows them alike).", ""]
     if m["quick"]:
         out += ["**Quick mode: shrunken models and fewer runs; these numbers are a smoke "
                 "run, not comparable with the targets.**", ""]
