@@ -174,6 +174,25 @@ def check_descriptors(inputs: list[TensorDesc], outputs: list[TensorDesc]) -> No
             names.add(desc.name)
 
 
+def check_io_fits(inputs: list[TensorDesc], outputs: list[TensorDesc], ub_rows: int
+                  ) -> None:
+    """Raise ProgramError unless every input and output fits the Unified Buffer (they
+    move between it and the host whole) and the host buffer space holds the tensors
+    and nothing more (the layout qcc writes: descriptors without gaps)."""
+    total = 0
+    for kind, descs in (("input", inputs), ("output", outputs)):
+        for desc in descs:
+            rows = desc.pixels * len(desc.blocks)
+            if rows > ub_rows:
+                raise ProgramError(f"{kind} '{desc.name}' {list(desc.shape)} needs {rows} "
+                                   f"Unified Buffer rows; the Unified Buffer has {ub_rows}")
+            total += desc.host_bytes
+    end = max((d.host_offset + d.host_bytes for d in (*inputs, *outputs)), default=0)
+    if end > total:
+        raise ProgramError(f"the I/O descriptors reach host byte {end}, but the tensors "
+                           f"take {total} bytes: descriptors must not leave gaps")
+
+
 def encode_io(inputs: list[TensorDesc], outputs: list[TensorDesc]) -> bytes:
     """The IO section: counts, then one record per descriptor (inputs first)."""
     check_descriptors(inputs, outputs)
@@ -404,6 +423,7 @@ def validate_program(program: Program, ub_rows: int = UB_ROWS,
     Buffer and accumulator rows inside ``ub_rows`` and ``acc_rows``, operand limits
     (row_bytes, lanes, set_conv geometry), and a final ``halt``."""
     check_descriptors(program.inputs, program.outputs)
+    check_io_fits(program.inputs, program.outputs, ub_rows)
     checker = _Checker(program.host_bytes, len(program.weights), ub_rows, acc_rows)
     byte = 0
     for i, ins in enumerate(program.instructions):

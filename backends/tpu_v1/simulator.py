@@ -198,7 +198,8 @@ class Machine:
             lo = lanes.start - j0 * width
         if g.outside is not None:
             values[g.outside] = c.pad_value  # the padding byte (values is a gathered copy)
-        flat = values.reshape(length, -1)[:, lo:lo + lanes.stop - lanes.start]
+        flat = values.reshape(length, values.shape[1] * values.shape[2])
+        flat = flat[:, lo:lo + lanes.stop - lanes.start]
         if flat.shape[1] == lanes.stop - lanes.start:
             return flat
         out = np.zeros((length, lanes.stop - lanes.start), np.uint8)

@@ -80,12 +80,29 @@ def _lanes(values: np.ndarray, dtype: str) -> bytes:
     return arr.tobytes()
 
 
+#: the largest left shift of an add's inputs whose 64-bit products cannot overflow
+#: (a 9-bit difference shifted by 22 bits, times a 31-bit multiplier: below 2^62)
+MAX_ADD_LEFT_SHIFT = 22
+
+
+def _check_requant(where: str, multipliers: np.ndarray, shifts: np.ndarray) -> None:
+    """Multipliers must be Q31 values (0 <= m < 2^31) and shifts in [-31, 30]."""
+    if multipliers.size and int(multipliers.min()) < 0:
+        raise QccError(f"{where}: a requantization multiplier is negative "
+                       f"({int(multipliers.min())})")
+    if shifts.size and (int(shifts.min()) < -31 or int(shifts.max()) > 30):
+        raise QccError(f"{where}: a requantization shift is outside -31..30 "
+                       f"({int(shifts.min())}..{int(shifts.max())})")
+
+
 def decode_table(record: bytes, where: str = "table") -> ActivateTable | AddTable:
     if len(record) != RECORD_BYTES:
         raise QccError(f"{where}: a table record has {RECORD_BYTES} bytes, got {len(record)}")
     header = np.frombuffer(record[:32], "<i4")
     if header[0] == KIND_ACTIVATE:
         body = record[32:]
+        _check_requant(where, np.frombuffer(body[1024:2048], "<i4"),
+                       np.frombuffer(body[2048:2304], "i1"))
         return ActivateTable(
             int(header[1]), int(header[2]), int(header[3]), int(header[4]), bool(header[5]),
             np.frombuffer(body[:1024], "<i4").astype(np.int64),
@@ -94,6 +111,10 @@ def decode_table(record: bytes, where: str = "table") -> ActivateTable | AddTabl
             np.frombuffer(body[2304:2560], "i1").copy())
     if header[0] == KIND_ADD:
         params = np.frombuffer(record[32:56], "<i4")
+        _check_requant(where, params[:3], params[3:6])
+        if not 0 <= int(header[7]) <= MAX_ADD_LEFT_SHIFT:
+            raise QccError(f"{where}: add left shift {int(header[7])} is outside "
+                           f"0..{MAX_ADD_LEFT_SHIFT}")
         return AddTable(int(header[1]), int(header[2]), int(header[3]), int(header[4]),
                         int(header[5]), bool(header[6]), int(header[7]),
                         tuple(int(v) for v in params[:3]), tuple(int(v) for v in params[3:6]))

@@ -165,3 +165,70 @@ def test_weight_image_beyond_memory_is_a_qcc_error(size: str) -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("QccError: no memory for"), out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------------- TPU simulator
+# found by the 'run' entry point (mutated binaries loaded and executed)
+def _program(name: str = "digits_cnn", batch: int = 2):
+    import dataclasses
+
+    import qcc
+
+    compiled = qcc.compile(ROOT / "examples/models" / f"{name}.onnx", batch=batch,
+                           calib_data=str(ROOT / "examples/data/digits_calib.npz"))
+    return dataclasses.replace(compiled.program, decoded_tiles={})
+
+
+def test_descriptor_larger_than_the_unified_buffer_is_a_load_error() -> None:
+    # bytearray(host_bytes) raised MemoryError / OverflowError in the simulator
+    import dataclasses
+
+    from qcc.backends.tpu_v1.binary import load_binary, serialize
+
+    program = _program()
+    out = program.outputs[0]
+    program.outputs[0] = dataclasses.replace(out, shape=(1 << 40, out.shape[1]))
+    with pytest.raises(QccError, match=r"output 'logits' \[1099511627776, 10\] needs "
+                                       r"1099511627776 Unified Buffer rows"):
+        load_binary(serialize(program, validate=False))
+
+
+def test_descriptor_far_out_in_host_memory_is_a_load_error() -> None:
+    import dataclasses
+
+    from qcc.backends.tpu_v1.binary import load_binary, serialize
+
+    program = _program()
+    program.outputs[0] = dataclasses.replace(program.outputs[0], host_offset=1 << 50)
+    with pytest.raises(QccError, match="descriptors must not leave gaps"):
+        load_binary(serialize(program, validate=False))
+
+
+def test_activation_table_with_a_shift_out_of_range_is_a_qcc_error() -> None:
+    # requantize raised ValueError inside the simulator
+    from qcc.backends.tpu_v1.simulator import execute
+
+    program = _program()
+    load = next(i for i in program.instructions if i.op == "load_table")
+    weights = bytearray(program.weights)
+    weights[load.dram + 32 + 2048] = 40  # lane 0's shift
+    program.weights = bytes(weights)
+    x = np.zeros(program.inputs[0].shape, np.int8)
+    with pytest.raises(QccError, match=r"requantization shift is outside -31\.\.30"):
+        execute(program, {program.inputs[0].name: x}, engine="numpy")
+
+
+def test_convolution_pass_of_no_pixels_runs() -> None:
+    # a matmul with conv=1 and length=0 raised ValueError (reshape of an empty gather)
+    from qcc.backends.tpu_v1.isa import Instruction
+    from qcc.backends.tpu_v1.simulator import execute
+
+    program = _program()
+    i = next(k for k, ins in enumerate(program.instructions)
+             if ins.op == "matmul" and ins.conv and ins.tap == 0)
+    args = dict(program.instructions[i].args)
+    program.instructions.insert(i + 1, Instruction("matmul", **{**args, "length": 0,
+                                                                "switch": 0}))
+    x = np.zeros(program.inputs[0].shape, np.int8)
+    for engine in ("numpy", "onnxruntime"):
+        execute(program, {program.inputs[0].name: x}, engine=engine)
