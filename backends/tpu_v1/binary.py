@@ -182,7 +182,7 @@ def check_io_fits(inputs: list[TensorDesc], outputs: list[TensorDesc], ub_rows: 
     total = 0
     for kind, descs in (("input", inputs), ("output", outputs)):
         for desc in descs:
-            rows = desc.pixels * len(desc.blocks)
+            rows = desc.pixels * -(-desc.channels // LANES)  # (not len(blocks): huge)
             if rows > ub_rows:
                 raise ProgramError(f"{kind} '{desc.name}' {list(desc.shape)} needs {rows} "
                                    f"Unified Buffer rows; the Unified Buffer has {ub_rows}")

@@ -182,6 +182,11 @@ class Machine:
             raise self.fail("no set_conv before a convolution")
         per_row = c.taps_per_row
         width = (c.channels or LANES) if per_row > 1 else LANES
+        if lanes.stop <= lanes.start:  # an all-zero tile reads nothing
+            g = self._geometry(first_tap, 1, length)
+            if g.rows.size and base + g.last_row >= len(self.ub):
+                raise self.fail("convolution reads past the Unified Buffer")
+            return np.zeros((length, 0), np.uint8)
         # only the taps whose lanes the tile reads
         j0 = lanes.start // width
         j1 = max(j0, min(per_row, -(-lanes.stop // width)))

@@ -179,17 +179,19 @@ def _program(name: str = "digits_cnn", batch: int = 2):
     return dataclasses.replace(compiled.program, decoded_tiles={})
 
 
-def test_descriptor_larger_than_the_unified_buffer_is_a_load_error() -> None:
-    # bytearray(host_bytes) raised MemoryError / OverflowError in the simulator
+@pytest.mark.parametrize(("shape", "rows"), [((1 << 40, 10), 1 << 40),
+                                             ((1, 1 << 60), 1 << 52)])
+def test_descriptor_larger_than_the_unified_buffer_is_a_load_error(shape, rows) -> None:
+    # bytearray(host_bytes) raised MemoryError / OverflowError in the simulator; the
+    # first check of it listed the channel blocks one by one (a hang for 2^60 channels)
     import dataclasses
 
     from qcc.backends.tpu_v1.binary import load_binary, serialize
 
     program = _program()
-    out = program.outputs[0]
-    program.outputs[0] = dataclasses.replace(out, shape=(1 << 40, out.shape[1]))
-    with pytest.raises(QccError, match=r"output 'logits' \[1099511627776, 10\] needs "
-                                       r"1099511627776 Unified Buffer rows"):
+    program.outputs[0] = dataclasses.replace(program.outputs[0], shape=shape)
+    with pytest.raises(QccError, match=rf"output 'logits' \[{shape[0]}, {shape[1]}\] needs "
+                                       rf"{rows} Unified Buffer rows"):
         load_binary(serialize(program, validate=False))
 
 
@@ -232,3 +234,18 @@ def test_convolution_pass_of_no_pixels_runs() -> None:
     x = np.zeros(program.inputs[0].shape, np.int8)
     for engine in ("numpy", "onnxruntime"):
         execute(program, {program.inputs[0].name: x}, engine=engine)
+
+
+@pytest.mark.parametrize("name", ["digits_cnn", "digits_dwsep"])
+def test_all_zero_weight_tiles_run(name: str) -> None:
+    # a convolution pass with an all-zero tile gathered no taps (IndexError)
+    from qcc.backends.tpu_v1.simulator import execute
+
+    program = _program(name)
+    first_table = min(i.dram for i in program.instructions if i.op == "load_table")
+    program.weights = bytes(first_table) + program.weights[first_table:]
+    x = np.zeros(program.inputs[0].shape, np.int8)
+    outs = [execute(program, {program.inputs[0].name: x}, engine=engine)
+            for engine in ("numpy", "onnxruntime")]
+    name_out = program.outputs[0].name
+    np.testing.assert_array_equal(outs[0][name_out], outs[1][name_out])
