@@ -123,6 +123,64 @@ def requantize(acc: np.ndarray, m: np.ndarray | int, shift: np.ndarray | int,
                    lo, hi).astype(dtype)
 
 
+#: elements per block of requantize_into: its float64 scratch (512 KiB) stays in cache
+_BLOCK_ELEMENTS = 1 << 16
+
+
+class Requantizer:
+    """:func:`requantize` with its per-column parameters prepared once (for a layer's
+    activation table), writing straight into its destination.
+
+    ``requantizer(out, acc, offset)`` sets ``out[...] = requantize(acc + offset, ...)``
+    for 2-D ``acc`` holding int32 values (any integer dtype, or float64) and ``offset``
+    int32 values (per column, or a scalar; float64 is fine and saves a conversion),
+    ``out`` an int8 or uint8 array or view of ``acc``'s shape. ``columns`` picks the
+    parameters' columns when ``acc`` has fewer than they do. Where
+    :func:`_float_requantize_is_exact` allows it, the product is taken in float64 in
+    blocks of rows whose scratch stays in the processor's cache, so its five passes do
+    not each go through main memory; otherwise in 64-bit integers.
+    """
+
+    def __init__(self, m: np.ndarray | int, shift: np.ndarray | int, zero_point: int,
+                 lo: int, hi: int):
+        self.m, self.shift = np.asarray(m, np.int64), np.asarray(shift, np.int64)
+        self.zero_point, self.lo, self.hi = zero_point, lo, hi
+        self.float_exact = _float_requantize_is_exact(np.zeros(0, np.int32), self.shift,
+                                                      zero_point, lo, hi)
+        self.multiplier = _multiplier_array(self.m, self.shift) if self.float_exact else None
+
+    def __call__(self, out: np.ndarray, acc: np.ndarray, offset: np.ndarray | int,
+                 columns: slice = slice(None)) -> None:
+        if not (self.float_exact and (acc.dtype.kind in "iu" or acc.dtype == np.float64)):
+            x = np.asarray(acc, np.int64) + np.asarray(offset).astype(np.int64)
+            m = self.m[columns] if self.m.ndim else self.m
+            shift = self.shift[columns] if self.shift.ndim else self.shift
+            out[...] = requantize(x, m, shift, self.zero_point, self.lo, self.hi, out.dtype)
+            return
+        multiplier = self.multiplier[columns] if self.multiplier.ndim else self.multiplier
+        lo, hi, zp = float(self.lo), float(self.hi), float(self.zero_point)
+        rows = acc.shape[0]
+        step = max(1, _BLOCK_ELEMENTS // max(1, acc.shape[1]))
+        scratch = np.empty((min(step, rows), acc.shape[1]), np.float64)
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            y = scratch[:r1 - r0]
+            np.add(acc[r0:r1], offset, out=y, dtype=np.float64)  # exact
+            y *= multiplier
+            np.rint(y, out=y)  # ties to even
+            y += zp
+            np.clip(y, lo, hi, out=y)
+            out[r0:r1] = y  # integers in out's range: the cast is exact
+
+
+def requantize_into(out: np.ndarray, acc: np.ndarray, offset: np.ndarray | int,
+                    m: np.ndarray | int, shift: np.ndarray | int, zero_point: int,
+                    lo: int, hi: int) -> None:
+    """``out[...] = requantize(acc + offset, m, shift, zero_point, lo, hi)``
+    (:class:`Requantizer`, prepared for one call)."""
+    Requantizer(m, shift, zero_point, lo, hi)(out, acc, offset)
+
+
 #: float64 requantization is exact for shifts by at most this many bits (see below)
 _FLOAT_MAX_BITS = 43
 

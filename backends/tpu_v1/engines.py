@@ -45,6 +45,18 @@ class NumpyEngine:
         xf = x.astype(np.float32) if unsigned else x.view(np.int8).astype(np.float32)
         return xf @ weights_f32
 
+    def multiply_sum(self, xs: list[np.ndarray], unsigned: bool, tiles: list,
+                     cache: dict, key: tuple) -> np.ndarray:
+        """Sum over passes k of xs[k] @ tiles[k].weights, exact, as int32 (the caller
+        has bounded the sum and every partial sum to int32). One float32 product per
+        tile, each exact, added in int32."""
+        total = self.multiply(xs[0], unsigned, tiles[0].weights, tiles[0].block
+                              ).astype(np.int32)
+        for x, t in zip(xs[1:], tiles[1:], strict=True):
+            np.add(total, self.multiply(x, unsigned, t.weights, t.block), out=total,
+                   casting="unsafe")
+        return total
+
 
 class OnnxruntimeEngine:
     name = "onnxruntime"
@@ -80,6 +92,20 @@ class OnnxruntimeEngine:
         return self.session.run(None, {"x": np.ascontiguousarray(a), "w": weights,
                                        "x_zero_point": _ZERO_POINTS[unsigned]})[0]
 
+    def multiply_sum(self, xs: list[np.ndarray], unsigned: bool, tiles: list,
+                     cache: dict, key: tuple) -> np.ndarray:
+        """Sum over passes k of xs[k] @ tiles[k].weights in one MatMulInteger over the
+        passes' input lanes side by side (its int32 sums are exact; the caller has
+        bounded the sum to int32). The stacked weights are kept in ``cache[key]``."""
+        w = cache.get(key)
+        if w is None:
+            w = cache[key] = np.concatenate([t.weights for t in tiles])
+        x = np.concatenate(xs, axis=1)
+        if not unsigned:
+            np.bitwise_xor(x, np.uint8(0x80), out=x)  # x is a fresh copy
+        return self.session.run(None, {"x": x, "w": w,
+                                       "x_zero_point": _ZERO_POINTS[unsigned]})[0]
+
     def self_test(self) -> bool:
         """Whether the engine agrees exactly with the reference on random values and
         on the extremes that saturate 16-bit intermediate sums."""
@@ -88,6 +114,9 @@ class OnnxruntimeEngine:
                  for v in (127, -128)]
         cases.append((rng.integers(0, 256, (37, 256), dtype=np.uint8),
                       rng.integers(-128, 128, (256, 200), dtype=np.int8)))
+        # a product over many tiles' lanes at once (multiply_sum), at the extremes
+        cases += [(np.full((8, 2304), 255, np.uint8), np.full((2304, 64), v, np.int8))
+                  for v in (127, -128)]
         reference = NumpyEngine()
         for x, w in cases:
             for unsigned in (True, False):

@@ -54,10 +54,17 @@ class Machine:
             program.decoded_tiles.clear()
             program.decoded_tiles["weights"] = program.weights
         self._tiles: dict[int, _Tile] = program.decoded_tiles
-        self._gathers: dict[tuple, _Gather] = {}  # convolution taps' input rows
+        # convolution taps' input rows by geometry, kept with the program too
+        self._gathers: dict[tuple, _Gather] = program.decoded_tiles.setdefault("gathers", {})
         self.tables: dict[int, ActivateTable | AddTable] = {}
+        # decoded table records by weight-memory byte, kept with the program, and for an
+        # activate table its prepared requantization and bias (float64)
+        self._records: dict[int, tuple] = program.decoded_tiles.setdefault("tables", {})
+        self._prepared: dict[int, tuple] = {}
         self.conv: Instruction | None = None
         self._conv_key: tuple = ()
+        # consecutive passes into the same accumulator rows, not yet multiplied (_matmul)
+        self._pending: _PendingSum | None = None
         self.pc = 0
 
     # ------------------------------------------------------------------ helpers
@@ -77,14 +84,13 @@ class Machine:
             raise self.fail(f"table slot {slot} holds no {kind.__name__}")
         return table
 
-    def _signed(self, rows: np.ndarray, unsigned: bool) -> np.ndarray:
-        return rows.astype(np.int64) if unsigned else rows.view(np.int8).astype(np.int64)
-
     # ------------------------------------------------------------------ run
     def run(self) -> None:
         instrs = self.program.instructions
         while self.pc < len(instrs):
             ins = instrs[self.pc]
+            if self._pending is not None and ins.op not in _KEEP_PENDING:
+                self._flush()
             if ins.op == "halt":
                 return
             getattr(self, f"_{ins.op}")(ins)
@@ -133,8 +139,18 @@ class Machine:
         start = ins.dram
         if start + RECORD_BYTES > len(self.dram):
             raise self.fail(f"table record at byte {start} is outside the weight memory")
-        record = self.dram[start:start + RECORD_BYTES].tobytes()
-        self.tables[ins.slot] = decode_table(record, f"table at byte {start}")
+        loaded = self._records.get(start)
+        if loaded is None:
+            record = self.dram[start:start + RECORD_BYTES].tobytes()
+            table = decode_table(record, f"table at byte {start}")
+            prepared = None
+            if isinstance(table, ActivateTable):
+                prepared = (quant_arith.Requantizer(table.multiplier, table.shift,
+                                                    table.zp_out, table.clamp_min,
+                                                    table.clamp_max),
+                            table.bias.astype(np.float64))
+            loaded = self._records[start] = (table, prepared)
+        self.tables[ins.slot], self._prepared[ins.slot] = loaded
 
     def _set_conv(self, ins: Instruction) -> None:
         self.conv = ins
@@ -146,6 +162,7 @@ class Machine:
         if tile is None:
             w = self.dram[start:start + TILE_BYTES].view(np.int8).reshape(LANES, LANES)
             tile = self._tiles[start] = _Tile.decode(w)
+            tile.start = start
         return tile
 
     def _geometry(self, first_tap: int, count: int, length: int) -> _Gather:
@@ -226,8 +243,30 @@ class Machine:
         else:
             src = self._rows(self.ub, ins.ub, ins.length, "Unified Buffer")
             x = self.ub[src, tile.rows]
-        # exact integer sums (engines.py); the accumulators hold float64, exact for the
-        # int32 range
+        # one pass is at most 255 * 128 * 256 < 2^31 in size; the exact int32 check runs
+        # only where the bound of |sum| over the passes leaves overflow possible
+        bound = tile.abs_col_sum * (255 if ins.unsigned else 128)
+        if ins.accumulate:
+            bound = self.acc_bound[dst] + bound
+        may_overflow = ins.accumulate and ins.length and bound.max() > quant_arith.INT32_MAX
+        dense = tile.diagonal is None and tile.weights.size
+        pending = self._pending
+        if pending is not None and not (
+                dense and ins.accumulate and not may_overflow and pending.dst == dst and
+                pending.cols == tile.cols and pending.unsigned == ins.unsigned):
+            self._flush()
+            pending = None
+        if dense and not may_overflow:
+            # the sum is taken when the passes into these rows end (_flush): one product
+            # over all their input lanes. No partial sum can overflow (the bound).
+            if pending is None:
+                self._pending = _PendingSum(dst, tile.cols, bool(ins.unsigned),
+                                            bool(ins.accumulate), x, tile)
+            else:
+                pending.add(x, tile)
+            self.acc_bound[dst] = bound
+            return
+        # exact integer sums (engines.py)
         if not tile.weights.size:
             product = np.zeros((ins.length, 0), np.int32)  # an all-zero tile
         elif tile.diagonal is not None:
@@ -236,25 +275,38 @@ class Machine:
         else:
             product = self.engine.multiply(x, bool(ins.unsigned), tile.weights, tile.block)
         acc = self.acc[dst]
-        # one pass is at most 255 * 128 * 256 < 2^31 in size; the exact int32 check runs
-        # only where the bound of |sum| over the passes leaves overflow possible
-        bound = tile.abs_col_sum * (255 if ins.unsigned else 128)
-        if ins.accumulate:
-            bound = self.acc_bound[dst] + bound
-        if ins.accumulate and ins.length and bound.max() > quant_arith.INT32_MAX:
+        if may_overflow:
             wide = product.astype(np.int64) + acc[:, tile.cols]
             if wide.size and (wide.max() > quant_arith.INT32_MAX or
                               wide.min() < quant_arith.INT32_MIN):
                 raise self.fail("int32 accumulator overflow")
-        if ins.accumulate:
-            np.add(acc[:, tile.cols], product, out=acc[:, tile.cols], casting="unsafe")
-        else:
-            if tile.cols.start:
-                acc[:, :tile.cols.start] = 0
-            acc[:, tile.cols] = product
-            if tile.cols.stop < LANES:
-                acc[:, tile.cols.stop:] = 0
+        self._store(dst, tile.cols, bool(ins.accumulate), product)
         self.acc_bound[dst] = bound
+
+    def _store(self, dst: slice, cols: slice, accumulate: bool, product: np.ndarray) -> None:
+        """Accumulator rows ``dst``, lanes ``cols``: += product, or = product with the
+        other lanes cleared."""
+        acc = self.acc[dst]
+        if accumulate:
+            np.add(acc[:, cols], product, out=acc[:, cols], casting="unsafe")
+        else:
+            if cols.start:
+                acc[:, :cols.start] = 0
+            acc[:, cols] = product
+            if cols.stop < LANES:
+                acc[:, cols.stop:] = 0
+
+    def _flush(self) -> None:
+        """Multiply and accumulate the pending passes (the state is then as if each had
+        been accumulated when it issued: integer sums do not depend on their order)."""
+        p, self._pending = self._pending, None
+        if len(p.tiles) == 1:
+            t = p.tiles[0]
+            product = self.engine.multiply(p.xs[0], p.unsigned, t.weights, t.block)
+        else:
+            key = ("stack", *(t.start for t in p.tiles))
+            product = self.engine.multiply_sum(p.xs, p.unsigned, p.tiles, self._tiles, key)
+        self._store(p.dst, p.cols, p.accumulate, product)
 
     # ------------------------------------------------------------------ vector units
     def _activate(self, ins: Instruction) -> None:
@@ -263,20 +315,27 @@ class Machine:
             raise self.fail(f"lanes [{ins.column}, {ins.column + ins.lanes}) do not fit a "
                             "row")
         lanes = slice(0, ins.lanes)  # only the lanes written back are computed
+        dst = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
+        requantizer, bias = self._prepared[ins.table]
         if ins.src_ub:
             src = self._rows(self.ub, ins.src, ins.rows, "Unified Buffer")
-            x = self._signed(self.ub[src, lanes], table.unsigned) - table.zp_in
+            x = self.ub[src, lanes] if table.unsigned else self.ub[src, lanes].view(np.int8)
+            if src.start != dst.start and src.start < dst.stop and dst.start < src.stop:
+                x = x.copy()  # rows written would be read again (requantize_into)
+            offset = -table.zp_in
         else:
             src = self._rows(self.acc, ins.src, ins.rows, "accumulator")
-            x = np.add(self.acc[src, lanes], table.bias[lanes], dtype=np.float64)  # exact
+            x = self.acc[src, lanes]
+            offset = bias[lanes]  # the table's int32 bias, as float64
         dtype = np.uint8 if table.unsigned else np.int8
-        y = quant_arith.requantize(x, table.multiplier[lanes], table.shift[lanes],
-                                   table.zp_out, table.clamp_min, table.clamp_max, dtype)
-        if ins.function:
-            lo = 0 if table.unsigned else -128
-            y = table.lut[y.astype(np.int64) - lo].astype(dtype)
-        dst = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
-        self.ub[dst, ins.column:ins.column + ins.lanes] = y.view(np.uint8)
+        out = self.ub.view(dtype)[dst, ins.column:ins.column + ins.lanes]
+        if not ins.function:
+            requantizer(out, x, offset, lanes)
+            return
+        y = np.empty(out.shape, dtype)
+        requantizer(y, x, offset, lanes)
+        lo = 0 if table.unsigned else -128
+        out[...] = table.lut[y.astype(np.int64) - lo].astype(dtype)
 
     def _pool(self, ins: Instruction) -> None:
         c = self.conv
@@ -322,16 +381,42 @@ class Machine:
         self.ub[dst] = y.view(np.uint8)
 
 
+#: instructions that neither read nor write the accumulators or the Unified Buffer:
+#: pending matrix passes stay pending across them
+_KEEP_PENDING = frozenset({"matmul", "read_weights", "load_table", "set_conv", "sync",
+                           "nop"})
+
+
+class _PendingSum:
+    """Matrix passes into the same accumulator rows and output lanes, with the same
+    input signedness, each adding to the one before: their input vectors and tiles,
+    multiplied together when they end (Machine._flush). ``accumulate`` is the first
+    pass's flag: whether the sum adds to the rows or replaces them."""
+
+    __slots__ = ("accumulate", "cols", "dst", "tiles", "unsigned", "xs")
+
+    def __init__(self, dst: slice, cols: slice, unsigned: bool, accumulate: bool,
+                 x: np.ndarray, tile: _Tile):
+        self.dst, self.cols, self.unsigned, self.accumulate = dst, cols, unsigned, accumulate
+        self.xs, self.tiles = [x], [tile]
+
+    def add(self, x: np.ndarray, tile: _Tile) -> None:
+        self.xs.append(x)
+        self.tiles.append(tile)
+
+
 class _Tile:
     """A weight tile as the simulator multiplies it: the block of lanes holding its
     nonzero weights (input lanes ``rows``, output lanes ``cols``) as int8 and as
-    float32, and for a diagonal tile (depthwise convolution) the diagonal alone."""
+    float32, and for a diagonal tile (depthwise convolution) the diagonal alone.
+    ``start`` is its byte in weight memory."""
 
-    __slots__ = ("abs_col_sum", "block", "cols", "diagonal", "rows", "weights")
+    __slots__ = ("abs_col_sum", "block", "cols", "diagonal", "rows", "start", "weights")
 
     def __init__(self, rows: slice, cols: slice, weights: np.ndarray,
                  diagonal: np.ndarray | None):
         self.rows, self.cols, self.weights, self.diagonal = rows, cols, weights, diagonal
+        self.start = -1
         self.block = weights.astype(np.float32)
         # the largest sum of |w| over one output lane
         self.abs_col_sum = int(np.abs(self.block).sum(axis=0).max()) if weights.size else 0

@@ -98,3 +98,130 @@ def test_accumulator_overflow_is_caught_exactly_at_int32(engine, value, weight, 
     with pytest.raises(MachineError, match=r"instruction \d+ \(matmul\): int32 accumulator "
                                            "overflow"):
         over.run()
+
+
+def _tiles(rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """Dense tiles with the same output lanes 5..200, of different input widths, the
+    first at the extremes."""
+    tiles = []
+    for k in range(count):
+        w = np.zeros((256, 256), np.int8)
+        width = 256 if k % 2 == 0 else 100
+        w[:width, 5:200] = -128 if k == 0 else rng.integers(-128, 128, (width, 195))
+        tiles.append(w)
+    return tiles
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_one_product_over_many_tiles_is_exact(engine):
+    """multiply_sum (the simulator's consecutive passes into the same rows, taken in
+    one product) gives the exact int64 sums, at the extremes where 16-bit
+    intermediate sums would saturate, for signed and unsigned inputs."""
+    rng = np.random.default_rng(8)
+    tiles = [_Tile.decode(w) for w in _tiles(rng, 9)]
+    for k, t in enumerate(tiles):
+        t.start = k * 65536
+    eng = engines.select_engine(engine)
+    for unsigned in (True, False):
+        xs = [rng.integers(0, 256, (50, t.rows.stop), dtype=np.uint8) for t in tiles]
+        xs[0][:] = 255 if unsigned else 0x80  # the extremes: 255 or -128
+        want = sum((x.astype(np.int64) if unsigned else x.view(np.int8).astype(np.int64))
+                   @ t.weights.astype(np.int64) for x, t in zip(xs, tiles, strict=True))
+        cache: dict = {}
+        got = eng.multiply_sum(xs, unsigned, tiles, cache, ("stack", 0))
+        np.testing.assert_array_equal(np.asarray(got, np.int64), want)
+
+
+def _pass_program(tiles: list[np.ndarray], passes: list[dict], rows: int) -> Program:
+    """Input [4 * rows, 256] bytes at Unified Buffer row 0; every tile loaded into the
+    weight FIFO before its pass; ``passes`` are matmul fields (switch set); the
+    accumulators' first 2 * rows rows are written out through an identity activate
+    of lanes 0..255 (m = 2^30, shift 1: x * 1, clamped to int8)."""
+    from qcc.backends.tpu_v1.tables import ActivateTable
+
+    x = TensorDesc("x", (4 * rows, 256), "u8", 1.0, 0, 0)
+    y = TensorDesc("y", (2 * rows, 256), "i8", 1.0, 0, 4 * rows * 256)
+    ins = [Instruction("read_host", host=0, ub=0, rows=4 * rows, row_bytes=256,
+                       host_stride=256), Instruction("sync", kind=0)]
+    for k, p in enumerate(passes):
+        ins.append(Instruction("read_weights", dram=k * 65536, count=1))
+        ins.append(Instruction("set_conv", in_h=1, in_w=1, out_h=1, out_w=1, kernel_h=1,
+                               kernel_w=1, stride_h=1, stride_w=1, dilation_h=1,
+                               dilation_w=1, taps_per_row=1, first_pixel=k))
+        ins.append(Instruction("matmul", switch=1, length=rows, **p))
+    table_at = len(tiles) * 65536
+    ins += [Instruction("load_table", slot=0, dram=table_at),
+            Instruction("activate", src=0, ub=4 * rows, rows=2 * rows, table=0, lanes=256),
+            Instruction("write_host", host=4 * rows * 256, ub=4 * rows, rows=2 * rows,
+                        row_bytes=256, host_stride=256),
+            Instruction("sync", kind=0), Instruction("halt")]
+    identity = ActivateTable(0, 0, -128, 127, False, np.zeros(256, np.int64),
+                             np.full(256, 1 << 30, np.int64), np.ones(256, np.int64))
+    image = b"".join(w.view(np.uint8).tobytes() for w in tiles) + identity.encode()
+    return Program(ins, image, [x], [y], "tpu-v1")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_passes_into_the_same_rows_sum_exactly_whatever_comes_between(engine):
+    """Runs of passes into the same accumulator rows (kept pending and multiplied
+    together) across weight loads and set_conv, broken by a pass into other rows, a
+    diagonal tile, a pass that overwrites, a change of signedness: the accumulators
+    hold the exact per-pass sums in order, whichever engine multiplies."""
+    rng = np.random.default_rng(9)
+    rows = 6
+    tiles = _tiles(rng, 4)
+    diag = np.zeros((256, 256), np.int8)
+    np.fill_diagonal(diag[5:200, 5:200], rng.integers(-128, 128, 195))
+    tiles.append(diag)
+    plan = [(0, 0, 0, 0, 1), (1, 1, rows, 0, 1), (2, 1, 0, rows, 1),  # other rows
+            (3, 1, 2 * rows, 0, 1), (4, 1, 3 * rows, 0, 1),  # the diagonal tile
+            (0, 1, rows, 0, 0),  # signed inputs
+            (1, 0, 2 * rows, rows, 1), (2, 1, 3 * rows, rows, 1)]  # an overwrite
+    passes = [dict(accumulate=a, ub=ub, acc=acc, unsigned=u) for _, a, ub, acc, u in plan]
+    program = _pass_program([tiles[t] for t, *_ in plan], passes, rows)
+    ub = rng.integers(0, 256, (4 * rows, 256), dtype=np.uint8)
+    machine = Machine(program, load_target("tpu-v1"), engine)
+    machine.host[:ub.size] = ub.tobytes()
+    machine.run()
+    want = np.zeros((2 * rows, 256), np.int64)
+    for t, a, src, dst, u in plan:
+        x = ub[src:src + rows].astype(np.int64) if u else \
+            ub[src:src + rows].view(np.int8).astype(np.int64)
+        product = x @ tiles[t].astype(np.int64)
+        if a:
+            want[dst:dst + rows] += product
+        else:
+            want[dst:dst + rows] = product
+    np.testing.assert_array_equal(machine.acc[:2 * rows].astype(np.int64), want)
+    out = np.frombuffer(bytes(machine.host[ub.size:]), np.int8).reshape(2 * rows, 256)
+    np.testing.assert_array_equal(out, np.clip(want, -128, 127))
+
+
+@pytest.mark.parametrize("shift_rows", [0, 2, -2])
+def test_activate_from_the_unified_buffer_into_overlapping_rows(shift_rows):
+    """An activate reading Unified Buffer rows and writing rows that overlap them (in
+    place, or a few rows on) computes from the rows as they were before it wrote."""
+    from qcc.backends.tpu_v1.tables import ActivateTable
+
+    rows, at = 600, 4  # more rows than one block of requantize_into
+    x = TensorDesc("x", (rows, 256), "u8", 1.0, 0, 0)
+    y = TensorDesc("y", (rows, 256), "u8", 1.0, 0, rows * 256)
+    dst = at + shift_rows
+    ins = [Instruction("read_host", host=0, ub=at, rows=rows, row_bytes=256,
+                       host_stride=256), Instruction("sync", kind=0),
+           Instruction("load_table", slot=1, dram=0),
+           Instruction("activate", src_ub=1, src=at, ub=dst, rows=rows, table=1,
+                       lanes=256),
+           Instruction("write_host", host=rows * 256, ub=dst, rows=rows, row_bytes=256,
+                       host_stride=256), Instruction("sync", kind=0), Instruction("halt")]
+    # y = (x - 10) * 1/2 + 3, ties to even, in 0..255
+    table = ActivateTable(10, 3, 0, 255, True, np.zeros(256, np.int64),
+                          np.full(256, 1 << 30, np.int64), np.zeros(256, np.int64))
+    machine = Machine(Program(ins, table.encode(), [x], [y], "tpu-v1"),
+                      load_target("tpu-v1"), "numpy")
+    data = np.random.default_rng(10).integers(0, 256, (rows, 256), dtype=np.uint8)
+    machine.host[:data.size] = data.tobytes()
+    machine.run()
+    out = np.frombuffer(bytes(machine.host[data.size:]), np.uint8).reshape(rows, 256)
+    np.testing.assert_array_equal(out, np.clip(np.rint((data.astype(np.int64) - 10) / 2) + 3,
+                                               0, 255))

@@ -179,3 +179,40 @@ def test_add_of_bytes_looks_up_the_direct_computation(ta, tb, zp_a, zp_b, zp_out
     want = qa._add_quantized(a.astype(np.int64), b.astype(np.int64), *args)
     assert got.dtype == np.int8 and got.shape == (3, 4, 5)
     np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.integers(min_value=1 << 30, max_value=(1 << 31) - 1),
+       st.integers(min_value=-31, max_value=30), st.integers(min_value=-300, max_value=300),
+       st.integers(min_value=-128, max_value=127), st.integers(min_value=-40, max_value=40),
+       st.sampled_from([((-128, 127), np.int8), ((0, 255), np.uint8), ((0, 127), np.int8)]))
+def test_requantizer_writes_what_requantize_defines(m, shift, k, zp, offset, bounds):
+    """Requantizer (the simulator's activate) gives the rational definition's integers
+    for accumulators at and next to halfway points, offset by a per-column bias,
+    written into an int8/uint8 view, whether it takes the float64 path (shifts of at
+    most 43 bits) or the 64-bit one."""
+    (lo, hi), dtype = bounds
+    n = 31 - shift
+    x0 = round(Fraction((2 * k + 1) << max(n - 1, 0), m * (1 << max(1 - n, 0))))
+    xs = [min(max(x0 + d, qa.INT32_MIN + 64), qa.INT32_MAX - 64) for d in (-1, 0, 1, 7)]
+    acc = np.array([[x - offset for x in xs]] * 3, np.int32)  # 3 rows x 4 columns
+    bias = np.full(6, offset, np.float64)  # more parameter columns than acc has
+    out = np.zeros((5, 8), dtype)[1:4, 2:6]
+    requantizer = qa.Requantizer(np.full(6, m), np.full(6, shift), zp, lo, hi)
+    requantizer(out, acc, bias[:4], slice(0, 4))
+    want = [_exact_requantize(x, m, shift, zp, lo, hi) for x in xs]
+    assert out.tolist() == [want] * 3
+
+
+def test_requantizer_blocks_of_rows_cover_every_row():
+    """A destination larger than one block of rows (and a scalar offset, as for an
+    activate reading the Unified Buffer) is written completely and in order."""
+    rng = np.random.default_rng(5)
+    rows = 3 * (qa._BLOCK_ELEMENTS // 64) + 17
+    acc = rng.integers(-2**20, 2**20, (rows, 64)).astype(np.int32)
+    m = rng.integers(1 << 30, 1 << 31, 64)
+    shift = rng.integers(-12, -6, 64)
+    out = np.zeros((rows, 64), np.int8)
+    qa.Requantizer(m, shift, 5, -128, 127)(out, acc, -3)
+    want = qa.requantize(acc.astype(np.int64) - 3, m, shift, 5, -128, 127, np.int8)
+    np.testing.assert_array_equal(out, want)
