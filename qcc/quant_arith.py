@@ -281,6 +281,33 @@ def add_quantized(a: np.ndarray, b: np.ndarray, zp_a: int, zp_b: int, zp_out: in
 
 
 _BYTES = (np.dtype(np.int8), np.dtype(np.uint8))
+#: elements per block of add_quantized_into: its uint16 indices (512 KiB) stay in cache
+_ADD_BLOCK_ELEMENTS = 1 << 18
+
+
+def add_quantized_into(out: np.ndarray, a: np.ndarray, b: np.ndarray, zp_a: int, zp_b: int,
+                       zp_out: int, multipliers: tuple[int, int, int],
+                       shifts: tuple[int, int, int], lo: int, hi: int,
+                       left_shift: int = ADD_LEFT_SHIFT) -> None:
+    """``out[...] = add_quantized(a, b, ...)`` for 2-D 8-bit ``a``, ``b`` and ``out``
+    (``out``'s dtype is the output type): the table of every pair of codes looked up
+    in blocks of rows whose indices stay in the processor's cache."""
+    if a.dtype not in _BYTES or b.dtype not in _BYTES:
+        out[...] = add_quantized(a, b, zp_a, zp_b, zp_out, multipliers, shifts, lo, hi,
+                                 out.dtype, left_shift)
+        return
+    table = _add_table(a.dtype.char, b.dtype.char, zp_a, zp_b, zp_out, tuple(multipliers),
+                       tuple(shifts), lo, hi, out.dtype.char, left_shift)
+    a, b = a.view(np.uint8), b.view(np.uint8)
+    rows = a.shape[0]
+    step = max(1, _ADD_BLOCK_ELEMENTS // max(1, a.shape[1]))
+    scratch = np.empty((min(step, rows), a.shape[1]), np.uint16)
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        index = scratch[:r1 - r0]
+        np.left_shift(a[r0:r1], 8, out=index, dtype=np.uint16)
+        np.bitwise_or(index, b[r0:r1], out=index)
+        np.take(table, index, out=out[r0:r1])
 
 
 def _add_quantized(a, b, zp_a, zp_b, zp_out, multipliers, shifts, lo, hi, dtype,

@@ -320,8 +320,8 @@ class Machine:
         if ins.src_ub:
             src = self._rows(self.ub, ins.src, ins.rows, "Unified Buffer")
             x = self.ub[src, lanes] if table.unsigned else self.ub[src, lanes].view(np.int8)
-            if src.start != dst.start and src.start < dst.stop and dst.start < src.stop:
-                x = x.copy()  # rows written would be read again (requantize_into)
+            if _overlaps_later(src.start, dst, ins.rows):
+                x = x.copy()
             offset = -table.zp_in
         else:
             src = self._rows(self.acc, ins.src, ins.rows, "accumulator")
@@ -373,12 +373,23 @@ class Machine:
     def _add(self, ins: Instruction) -> None:
         t = self._table(ins.table, AddTable)
         dtype = np.uint8 if t.unsigned else np.int8
-        a = self.ub[self._rows(self.ub, ins.src_a, ins.rows, "Unified Buffer")].view(dtype)
-        b = self.ub[self._rows(self.ub, ins.src_b, ins.rows, "Unified Buffer")].view(dtype)
-        y = quant_arith.add_quantized(a, b, t.zp_a, t.zp_b, t.zp_out, t.multipliers, t.shifts,
-                                      t.clamp_min, t.clamp_max, dtype, t.left_shift)
         dst = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
-        self.ub[dst] = y.view(np.uint8)
+        inputs = []
+        for start in (ins.src_a, ins.src_b):
+            x = self.ub[self._rows(self.ub, start, ins.rows, "Unified Buffer")].view(dtype)
+            if _overlaps_later(start, dst, ins.rows):
+                x = x.copy()
+            inputs.append(x)
+        quant_arith.add_quantized_into(self.ub[dst].view(dtype), *inputs, t.zp_a, t.zp_b,
+                                       t.zp_out, t.multipliers, t.shifts, t.clamp_min,
+                                       t.clamp_max, t.left_shift)
+
+
+def _overlaps_later(src: int, dst: slice, rows: int) -> bool:
+    """Whether writing ``dst`` in blocks of rows, first to last, would overwrite rows
+    of the source [src, src + rows) not read yet (the vector units' block-wise
+    computations read a block, then write it)."""
+    return src < dst.start < src + rows
 
 
 #: instructions that neither read nor write the accumulators or the Unified Buffer:

@@ -225,3 +225,33 @@ def test_activate_from_the_unified_buffer_into_overlapping_rows(shift_rows):
     out = np.frombuffer(bytes(machine.host[data.size:]), np.uint8).reshape(rows, 256)
     np.testing.assert_array_equal(out, np.clip(np.rint((data.astype(np.int64) - 10) / 2) + 3,
                                                0, 255))
+
+
+@pytest.mark.parametrize("shift_rows", [0, 3, -3])
+def test_add_into_rows_overlapping_its_inputs(shift_rows):
+    """An add whose output rows overlap its inputs' (in place, or a few rows on, over
+    more rows than one block of the table lookup) adds the rows as they were."""
+    from qcc import quant_arith
+    from qcc.backends.tpu_v1.tables import AddTable
+
+    rows, at = 2100, 8
+    x = TensorDesc("x", (2 * rows, 256), "i8", 1.0, 0, 0)
+    y = TensorDesc("y", (rows, 256), "i8", 1.0, 0, 2 * rows * 256)
+    dst = at + shift_rows
+    ins = [Instruction("read_host", host=0, ub=at, rows=2 * rows, row_bytes=256,
+                       host_stride=256), Instruction("sync", kind=0),
+           Instruction("load_table", slot=2, dram=0),
+           Instruction("add", src_a=at, src_b=at + rows, ub=dst, rows=rows, table=2),
+           Instruction("write_host", host=2 * rows * 256, ub=dst, rows=rows, row_bytes=256,
+                       host_stride=256), Instruction("sync", kind=0), Instruction("halt")]
+    params = dict(zp_a=3, zp_b=-5, zp_out=1, multipliers=(1 << 30, 1 << 30, 1 << 30),
+                  shifts=(0, 0, -19), lo=-128, hi=127, left_shift=20)
+    table = AddTable(3, -5, 1, -128, 127, False, 20, params["multipliers"], params["shifts"])
+    machine = Machine(Program(ins, table.encode(), [x], [y], "tpu-v1"),
+                      load_target("tpu-v1"), "numpy")
+    data = np.random.default_rng(11).integers(-128, 128, (2 * rows, 256)).astype(np.int8)
+    machine.host[:data.size] = data.tobytes()
+    machine.run()
+    out = np.frombuffer(bytes(machine.host[data.size:]), np.int8).reshape(rows, 256)
+    want = quant_arith._add_quantized(data[:rows], data[rows:], dtype=np.int8, **params)
+    np.testing.assert_array_equal(out, want)
