@@ -181,10 +181,6 @@ def requantize_into(out: np.ndarray, acc: np.ndarray, offset: np.ndarray | int,
     Requantizer(m, shift, zero_point, lo, hi)(out, acc, offset)
 
 
-#: float64 requantization is exact for shifts by at most this many bits (see below)
-_FLOAT_MAX_BITS = 43
-
-
 def _float_requantize_is_exact(acc: np.ndarray, shift: np.ndarray | int, zero_point: int,
                                lo: int, hi: int) -> bool:
     """Whether ``rint(float64(acc) * M)`` rounds every element the way the exact
@@ -192,11 +188,15 @@ def _float_requantize_is_exact(acc: np.ndarray, shift: np.ndarray | int, zero_po
 
     With ``n = 31 - shift``, ``v = acc * M`` is a multiple of 2^-n, so a ``v`` that is
     not exactly halfway between two integers is at least 2^-n away from halfway. Only
-    ``|v| <= V = max(|lo - zp|, |hi - zp|) + 1`` can land inside ``[lo, hi]``; larger
-    ones clamp to the same bound either way. With ``V < 2^9`` the one float64 rounding
-    of the product is off by at most 2^9 * 2^-53 = 2^-44 < 2^-n when ``n <= 43``, so
-    it never crosses a halfway point; and an exact halfway ``v`` (at most 11
-    significant bits) is computed exactly. ``acc`` holds int32 values (as for
+    the halfway points ``h = k + 1/2`` whose two neighbours clamp to different outputs
+    matter: ``lo <= k + zp`` and ``k + 1 + zp <= hi``, so ``|h| <= S - 1/2`` with
+    ``S = max(|lo - zp|, |hi - zp|)``, and a ``v`` within 2^-n of one has
+    ``|v| < S < 2^E``, ``E`` the bit length of ``S``. There the one float64 rounding of
+    the product is off by less than one unit in the last place, 2^(E - 53), which is
+    at most 2^-n when ``n <= 52 - E``: it never reaches or crosses a halfway point. An
+    exact halfway ``v`` (at most E + 1 significant bits) is computed exactly. Larger
+    ``|v|`` clamp to the same bound either way. For 8-bit outputs ``S <= 255``, so
+    shifts by up to 44 bits qualify. ``acc`` holds int32 values (as for
     :func:`multiply_by_quantized_multiplier`), exact in float64 whatever its dtype.
     """
     a = np.asarray(acc)
@@ -204,10 +204,11 @@ def _float_requantize_is_exact(acc: np.ndarray, shift: np.ndarray | int, zero_po
         return False
     if a.dtype.kind not in "iuf" or a.dtype.itemsize > 8:
         return False
-    if max(abs(lo - zero_point), abs(hi - zero_point)) + 1 >= 1 << 9:
+    span = max(abs(lo - zero_point), abs(hi - zero_point))
+    if span >= 1 << 9:
         return False
     n = 31 - np.asarray(shift, dtype=np.int64)
-    return bool(np.all(n >= 1) and np.all(n <= _FLOAT_MAX_BITS))
+    return bool(np.all(n >= 1) and np.all(n <= 52 - span.bit_length()))
 
 
 def _multiplier_array(m: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:

@@ -10,7 +10,13 @@ compute it, with the same results by construction and by test:
 - ``onnxruntime`` (optional, faster): onnxruntime's MatMulInteger with uint8 inputs
   and int8 weights, whose CPU kernels use the processor's int8 dot-product
   instructions. Signed inputs are offset by 128 (a flip of the top bit) and go in
-  with zero point 128, which MatMulInteger takes off again.
+  with zero point 128, which MatMulInteger takes off again. Consecutive passes into
+  the same accumulator rows go in as one product over all their input lanes
+  (``multiply_sum``); weights used a second time get a session of their own that
+  holds them as a constant, which onnxruntime packs once. The sessions' worker
+  threads do not spin while idle: with many sessions, spinning threads would take
+  the processor from the one running (and from numpy, or another program, after a
+  simulation).
   Some processors compute this product with 16-bit intermediate sums that saturate,
   so the engine is used only after a self-test with the extreme values agrees
   exactly with the reference.
@@ -50,6 +56,8 @@ class NumpyEngine:
         """Sum over passes k of xs[k] @ tiles[k].weights, exact, as int32 (the caller
         has bounded the sum and every partial sum to int32). One float32 product per
         tile, each exact, added in int32."""
+        if len(xs) == 1:
+            return self.multiply(xs[0], unsigned, tiles[0].weights, tiles[0].block)
         total = self.multiply(xs[0], unsigned, tiles[0].weights, tiles[0].block
                               ).astype(np.int32)
         for x, t in zip(xs[1:], tiles[1:], strict=True):
@@ -62,16 +70,29 @@ class OnnxruntimeEngine:
     name = "onnxruntime"
 
     def __init__(self):
-        import onnxruntime as ort
-        from onnx import TensorProto, helper
+        import onnxruntime  # noqa: F401  (ImportError: the engine is unavailable)
 
+        self.session = self._session(None)
+
+    @staticmethod
+    def _session(weights: np.ndarray | None):
+        """A MatMulInteger session: weights as an input, or (``weights`` given) as a
+        constant, which onnxruntime packs once for its kernels."""
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+
+        inputs = [helper.make_tensor_value_info("x", TensorProto.UINT8, ["rows", "k"]),
+                  helper.make_tensor_value_info("x_zero_point", TensorProto.UINT8, [])]
+        constants = []
+        if weights is None:
+            inputs.append(helper.make_tensor_value_info("w", TensorProto.INT8, ["k", "n"]))
+        else:
+            constants.append(numpy_helper.from_array(weights, "w"))
         graph = helper.make_graph(
             [helper.make_node("MatMulInteger", ["x", "w", "x_zero_point"], ["y"])],
-            "matrix_unit",
-            [helper.make_tensor_value_info("x", TensorProto.UINT8, ["rows", "k"]),
-             helper.make_tensor_value_info("w", TensorProto.INT8, ["k", "n"]),
-             helper.make_tensor_value_info("x_zero_point", TensorProto.UINT8, [])],
-            [helper.make_tensor_value_info("y", TensorProto.INT32, ["rows", "n"])])
+            "matrix_unit", inputs,
+            [helper.make_tensor_value_info("y", TensorProto.INT32, ["rows", "n"])],
+            constants)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         model.ir_version = 8
         options = ort.SessionOptions()
@@ -79,9 +100,12 @@ class OnnxruntimeEngine:
         if threads.isdigit():
             options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
+        # every session has its own worker threads: spinning idle ones would take the
+        # processor from the session running, and from numpy after a simulation
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(model.SerializeToString(), options,
-                                            providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model.SerializeToString(), options,
+                                    providers=["CPUExecutionProvider"])
 
     def multiply(self, x: np.ndarray, unsigned: bool, weights: np.ndarray,
                  weights_f32: np.ndarray) -> np.ndarray:
@@ -96,15 +120,26 @@ class OnnxruntimeEngine:
                      cache: dict, key: tuple) -> np.ndarray:
         """Sum over passes k of xs[k] @ tiles[k].weights in one MatMulInteger over the
         passes' input lanes side by side (its int32 sums are exact; the caller has
-        bounded the sum to int32). The stacked weights are kept in ``cache[key]``."""
-        w = cache.get(key)
-        if w is None:
-            w = cache[key] = np.concatenate([t.weights for t in tiles])
-        x = np.concatenate(xs, axis=1)
+        bounded the sum to int32). The stacked weights are kept in ``cache[key]``; from
+        their second use on, a session of their own holds them as a constant (packed
+        once), so a program run once does not pay for building sessions."""
+        entry = cache.get(key)
+        if entry is None:
+            w = np.concatenate([t.weights for t in tiles]) if len(tiles) > 1 else \
+                tiles[0].weights
+            entry = cache[key] = [w, None]
+        elif entry[1] is None:
+            entry[1] = self._session(entry[0])
+        x = np.concatenate(xs, axis=1) if len(xs) > 1 else xs[0]
         if not unsigned:
-            np.bitwise_xor(x, np.uint8(0x80), out=x)  # x is a fresh copy
-        return self.session.run(None, {"x": x, "w": w,
-                                       "x_zero_point": _ZERO_POINTS[unsigned]})[0]
+            x = np.bitwise_xor(x, np.uint8(0x80), out=x if len(xs) > 1 else None)
+        if not x.shape[0]:
+            return np.zeros((0, entry[0].shape[1]), np.int32)
+        feed = {"x": np.ascontiguousarray(x), "x_zero_point": _ZERO_POINTS[unsigned]}
+        if entry[1] is not None:
+            return entry[1].run(None, feed)[0]
+        feed["w"] = entry[0]
+        return self.session.run(None, feed)[0]
 
     def self_test(self) -> bool:
         """Whether the engine agrees exactly with the reference on random values and
@@ -119,11 +154,14 @@ class OnnxruntimeEngine:
                   for v in (127, -128)]
         reference = NumpyEngine()
         for x, w in cases:
+            constant = self._session(w)  # the packed-constant path of multiply_sum
             for unsigned in (True, False):
-                got = self.multiply(x, unsigned, w, None)
                 want = reference.multiply(x, unsigned, w, w.astype(np.float32))
-                if not np.array_equal(got, want.astype(np.int64)):
-                    return False
+                a = x if unsigned else x ^ np.uint8(0x80)
+                packed = constant.run(None, {"x": a, "x_zero_point": _ZERO_POINTS[unsigned]})
+                for got in (self.multiply(x, unsigned, w, None), packed[0]):
+                    if not np.array_equal(got, want.astype(np.int64)):
+                        return False
         return True
 
 

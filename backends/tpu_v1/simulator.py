@@ -300,12 +300,8 @@ class Machine:
         """Multiply and accumulate the pending passes (the state is then as if each had
         been accumulated when it issued: integer sums do not depend on their order)."""
         p, self._pending = self._pending, None
-        if len(p.tiles) == 1:
-            t = p.tiles[0]
-            product = self.engine.multiply(p.xs[0], p.unsigned, t.weights, t.block)
-        else:
-            key = ("stack", *(t.start for t in p.tiles))
-            product = self.engine.multiply_sum(p.xs, p.unsigned, p.tiles, self._tiles, key)
+        key = ("stack", *(t.start for t in p.tiles))
+        product = self.engine.multiply_sum(p.xs, p.unsigned, p.tiles, self._tiles, key)
         self._store(p.dst, p.cols, p.accumulate, product)
 
     # ------------------------------------------------------------------ vector units

@@ -116,7 +116,8 @@ def _tiles(rng: np.random.Generator, count: int) -> list[np.ndarray]:
 def test_one_product_over_many_tiles_is_exact(engine):
     """multiply_sum (the simulator's consecutive passes into the same rows, taken in
     one product) gives the exact int64 sums, at the extremes where 16-bit
-    intermediate sums would saturate, for signed and unsigned inputs."""
+    intermediate sums would saturate, for signed and unsigned inputs, each time the
+    same weights are used again."""
     rng = np.random.default_rng(8)
     tiles = [_Tile.decode(w) for w in _tiles(rng, 9)]
     for k, t in enumerate(tiles):
@@ -128,8 +129,11 @@ def test_one_product_over_many_tiles_is_exact(engine):
         want = sum((x.astype(np.int64) if unsigned else x.view(np.int8).astype(np.int64))
                    @ t.weights.astype(np.int64) for x, t in zip(xs, tiles, strict=True))
         cache: dict = {}
-        got = eng.multiply_sum(xs, unsigned, tiles, cache, ("stack", 0))
-        np.testing.assert_array_equal(np.asarray(got, np.int64), want)
+        for _ in range(3):  # onnxruntime: weights as an input, then as a packed constant
+            got = eng.multiply_sum(xs, unsigned, tiles, cache, ("stack", 0))
+            np.testing.assert_array_equal(np.asarray(got, np.int64), want)
+    if engine == "onnxruntime":
+        assert cache[("stack", 0)][1] is not None  # the constant-weight session ran
 
 
 def _pass_program(tiles: list[np.ndarray], passes: list[dict], rows: int) -> Program:

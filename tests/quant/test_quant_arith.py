@@ -136,7 +136,8 @@ def _exact_requantize(x: int, m: int, shift: int, zp: int, lo: int, hi: int) -> 
        st.sampled_from([np.int64, np.float64]))
 def test_requantize_is_exact_next_to_halfway_points(m, shift, k, delta, zp, bounds, dtype):
     """requantize takes the product in float64 where that is exact (shifts of at most
-    43 bits, clamped outputs): accumulators placed at, and one or a few units either
+    52 - E bits for outputs within 2^E of the zero point: 44 for 8-bit outputs):
+    accumulators placed at, and one or a few units either
     side of, the halfway points k + 1/2 round exactly as the rational definition,
     given as int64 or as float64 (the simulator's accumulators)."""
     n = 31 - shift
@@ -190,7 +191,7 @@ def test_requantizer_writes_what_requantize_defines(m, shift, k, zp, offset, bou
     """Requantizer (the simulator's activate) gives the rational definition's integers
     for accumulators at and next to halfway points, offset by a per-column bias,
     written into an int8/uint8 view, whether it takes the float64 path (shifts of at
-    most 43 bits) or the 64-bit one."""
+    most 44 bits for these outputs) or the 64-bit one."""
     (lo, hi), dtype = bounds
     n = 31 - shift
     x0 = round(Fraction((2 * k + 1) << max(n - 1, 0), m * (1 << max(1 - n, 0))))
@@ -216,3 +217,33 @@ def test_requantizer_blocks_of_rows_cover_every_row():
     qa.Requantizer(m, shift, 5, -128, 127)(out, acc, -3)
     want = qa.requantize(acc.astype(np.int64) - 3, m, shift, 5, -128, 127, np.int8)
     np.testing.assert_array_equal(out, want)
+
+
+def _round_shift_exact(p: int, n: int) -> int:
+    q, r = divmod(p, 1 << n)  # floor division, 0 <= r < 2^n
+    half = 1 << (n - 1)
+    return q + (1 if r > half or (r == half and q & 1) else 0)
+
+
+@pytest.mark.parametrize(("lo", "hi", "zp"), [(-128, 127, -128), (-128, 127, 0), (0, 255, 0),
+                                              (0, 127, 0), (-128, 127, 127), (-3, 3, 0),
+                                              (0, 300, 0), (-200, 311, 0)])
+def test_float_requantize_at_the_longest_shift_it_allows(lo, hi, zp):
+    """At the longest shift the float64 path takes (n = 52 - E, E the bit length of
+    the output's largest distance from the zero point), every accumulator at and next
+    to every halfway point that the clamp keeps rounds as the exact definition, and
+    one bit more is refused."""
+    span = max(abs(lo - zp), abs(hi - zp))
+    n = 52 - span.bit_length()
+    shift = 31 - n
+    assert qa._float_requantize_is_exact(np.zeros(1, np.int32), shift, zp, lo, hi)
+    assert not qa._float_requantize_is_exact(np.zeros(1, np.int32), shift - 1, zp, lo, hi)
+    rng = np.random.default_rng(span)
+    for m in [1 << 30, (1 << 31) - 1, *rng.integers(1 << 30, 1 << 31, 40).tolist()]:
+        xs = []
+        for k in range(lo - zp, hi - zp):
+            x0 = ((2 * k + 1) << (n - 1)) // m
+            xs += [x for x in range(x0 - 1, x0 + 3) if qa.INT32_MIN <= x <= qa.INT32_MAX]
+        got = qa.requantize(np.array(xs, np.int64), m, shift, zp, lo, hi, np.int64)
+        want = [min(max(_round_shift_exact(x * m, n) + zp, lo), hi) for x in xs]
+        assert got.tolist() == want
