@@ -78,11 +78,16 @@ def check_inputs(graph: Graph, inputs: Mapping[str, Any]) -> list[np.ndarray]:
 
 
 def run(module: Module | Graph, inputs: Mapping[str, Any],
-        observer: Callable[[Value, np.ndarray], None] | None = None) -> dict[str, np.ndarray]:
+        observer: Callable[[Value, np.ndarray], None] | None = None,
+        reuse_buffers: bool | None = None) -> dict[str, np.ndarray]:
     """Execute the graph (``main`` of a module) and return outputs by output name.
 
     ``observer(value, array)`` is called for every value computed, in order; arrays
     are freed after their last use, so memory stays bounded by the live set.
+    With ``reuse_buffers`` (the default when there is no observer; an observer that
+    keeps no arrays, like calibration's, may allow it), an elementwise op whose first
+    operand dies there writes its result into that operand's array (IN_PLACE), when
+    the interpreter computed that array and nothing else still live shares it.
     """
     graph = module.main if isinstance(module, Module) else module
     env: dict[Value, np.ndarray] = dict(zip(graph.args, check_inputs(graph, inputs),
@@ -94,6 +99,9 @@ def run(module: Module | Graph, inputs: Mapping[str, Any],
     if observer:
         for a in graph.args:
             observer(a, env[a])
+    reuse = observer is None if reuse_buffers is None else reuse_buffers
+    fresh: set[int] = set()  # ids of arrays an op (not a constant) allocated in this run
+    sharing: dict[int, int] = {}  # owner array id -> live values whose array it holds
     outputs: list[np.ndarray] = []
     with np.errstate(all="ignore"):
         for k, op in enumerate(graph.ops):
@@ -101,14 +109,49 @@ def run(module: Module | Graph, inputs: Mapping[str, Any],
             if isinstance(op, ReturnOp):
                 outputs = args
                 break
-            for v, arr in zip(op.results, evaluate_op(op, args), strict=True):
+            donate = reuse and type(op) in IN_PLACE and op.operands[0] not in op.operands[1:] \
+                and last_use.get(op.operands[0]) == k and id(args[0]) in fresh and \
+                sharing.get(id(args[0])) == 1 and _fits(args[0], op.results[0])
+            results = _evaluate_in_place(op, args) if donate else evaluate_op(op, args)
+            for v, arr in zip(op.results, results, strict=True):
                 env[v] = arr
+                if reuse and isinstance(arr, np.ndarray):
+                    owner = arr if arr.base is None else arr.base
+                    sharing[id(owner)] = sharing.get(id(owner), 0) + 1
+                    if arr.base is None and not isinstance(op, nn.ConstantOp) and \
+                            not any(arr is a for a in args):
+                        fresh.add(id(arr))
                 if observer:
                     observer(v, arr)
             for v in set(op.operands):
                 if last_use.get(v) == k:
-                    env.pop(v, None)
+                    arr = env.pop(v, None)
+                    if reuse and isinstance(arr, np.ndarray):
+                        owner = arr if arr.base is None else arr.base
+                        left = sharing.get(id(owner), 1) - 1
+                        if left:
+                            sharing[id(owner)] = left
+                        else:  # its id may be reused by a later array
+                            sharing.pop(id(owner), None)
+                            fresh.discard(id(owner))
     return dict(zip(graph.output_names, outputs, strict=True))
+
+
+def _fits(arr: np.ndarray, result: Value) -> bool:
+    t = result.type
+    return isinstance(t, TensorType) and arr.shape == t.shape and \
+        arr.dtype == t.element.numpy_dtype and arr.flags.writeable
+
+
+def _evaluate_in_place(op: Op, args: list[np.ndarray]) -> list[np.ndarray]:
+    out = args[0]
+    IN_PLACE[type(op)](op, out, *args)
+    return [out]
+
+
+#: elementwise ops that can write their result into their first operand's array:
+#: ``fn(op, out, *arrays)``, computing exactly what SEMANTICS does
+IN_PLACE: dict[type[Op], Callable[..., None]] = {}
 
 
 # --------------------------------------------------------------------------- constants
@@ -132,10 +175,14 @@ def _f(op: Op, value: float) -> np.generic:
 
 semantics(nn.IdentityOp, nn.DropoutOp)(lambda op, x: x)
 semantics(nn.ReluOp)(lambda op, x: np.maximum(x, _f(op, 0)))
+IN_PLACE[nn.ReluOp] = lambda op, out, x: np.maximum(x, _f(op, 0), out=out)
 semantics(nn.TanhOp)(lambda op, x: np.tanh(x))
 semantics(nn.LeakyReluOp)(lambda op, x: np.where(x >= 0, x, x * _f(op, op.alpha)))
 semantics(nn.ClipOp)(lambda op, x: np.minimum(np.maximum(x, _f(op, op.min)), _f(op, op.max)))
+IN_PLACE[nn.ClipOp] = lambda op, out, x: np.minimum(np.maximum(x, _f(op, op.min), out=out),
+                                                    _f(op, op.max), out=out)
 semantics(nn.AddOp)(lambda op, a, b: a + b)
+IN_PLACE[nn.AddOp] = lambda op, out, a, b: np.add(a, b, out=out)
 semantics(nn.SubOp)(lambda op, a, b: a - b)
 semantics(nn.MulOp)(lambda op, a, b: a * b)
 semantics(nn.DivOp)(lambda op, a, b: a / b)

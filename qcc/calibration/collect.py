@@ -108,7 +108,8 @@ class Collector:
                 raise QccError(f"{e.message} (calibration samples {first}.."
                                f"{first + valid - 1})", e.loc) from None
 
-        run(self.graph, inputs, observer=observe)
+        # observe() reduces each array to statistics at once and keeps none of them
+        run(self.graph, inputs, observer=observe, reuse_buffers=True)
         self.num_samples += valid
 
     def collect(self, data: CalibrationData | Any, progress: bool | None = None,
