@@ -210,15 +210,22 @@ class Machine:
         g = self._geometry(first_tap + j0, j1 - j0, length)
         if g.rows.size and base + g.last_row >= len(self.ub):
             raise self.fail("convolution reads past the Unified Buffer")
+        ub = self.ub[base:]  # the rows are relative to the input's first row
         if per_row == 1:
-            src = g.rows[:, 0] + base if g.start is None else \
-                slice(base + g.start, base + g.start + length)
-            values = self.ub[src, lanes][:, None, :]
+            src = g.rows[:, 0] if g.start is None else slice(g.start, g.start + length)
+            values = ub[src, lanes][:, None, :]
             lo = 0
-        else:
-            values = self.ub[g.rows + base, :width]  # [length, taps, width]
+        elif width < _BYTE_GATHER_WIDTH:
+            offsets, pad = g.byte_index(width)
+            flat = ub.reshape(-1)[offsets]  # [length, taps * width]
+            if pad is not None:
+                flat.reshape(-1)[pad] = c.pad_value  # the padding byte (a gathered copy)
+            values = flat[:, None, :]
             lo = lanes.start - j0 * width
-        if g.outside is not None:
+        else:
+            values = ub[g.rows, :width]  # [length, taps, width]
+            lo = lanes.start - j0 * width
+        if g.outside is not None and not (per_row > 1 and width < _BYTE_GATHER_WIDTH):
             values[g.outside] = c.pad_value  # the padding byte (values is a gathered copy)
         flat = values.reshape(length, values.shape[1] * values.shape[2])
         flat = flat[:, lo:lo + lanes.stop - lanes.start]
@@ -446,16 +453,34 @@ class _Gather:
     """The Unified Buffer rows (relative to the input's base) some taps of a convolution
     read for each output pixel ([pixels, taps]), and which of them fall in the padding."""
 
-    __slots__ = ("last_row", "outside", "rows", "start")
+    __slots__ = ("_bytes", "last_row", "outside", "rows", "start")
 
     def __init__(self, rows: np.ndarray, outside: np.ndarray | None):
         self.rows, self.outside = rows, outside
+        self._bytes: tuple | None = None
         self.last_row = int(rows.max()) if rows.size else 0
         # one tap reading consecutive rows (a 1x1 convolution, stride 1): a slice
         flat = rows[:, 0] if rows.shape[1:] == (1,) else None
         contiguous = flat is not None and flat.size and outside is None and \
             self.last_row - int(flat[0]) == flat.size - 1 and bool(np.all(np.diff(flat) == 1))
         self.start = int(flat[0]) if contiguous else None
+
+    def byte_index(self, width: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """For taps of ``width`` lanes: the byte offsets (from the input's first row)
+        of each pixel's [taps * width] input bytes, and the positions among them that
+        fall in the padding (flat, or None)."""
+        if self._bytes is None or self._bytes[0] != width:
+            offsets = (self.rows[:, :, None] * LANES + np.arange(width)).reshape(
+                self.rows.shape[0], -1)
+            pad = None if self.outside is None else \
+                np.flatnonzero(np.repeat(self.outside, width, axis=1))
+            self._bytes = (width, offsets, pad)
+        return self._bytes[1], self._bytes[2]
+
+
+#: packed taps narrower than this many lanes are gathered byte by byte (one row
+#: slice per tap and pixel costs more than it copies)
+_BYTE_GATHER_WIDTH = 16
 
 
 #: programs that multiply less than this (MACs of the matrix unit, zero padding
