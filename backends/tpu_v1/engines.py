@@ -31,7 +31,9 @@ loading onnxruntime would take longer than it saves. onnxruntime runs with the t
 from __future__ import annotations
 
 import functools
+import itertools
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -51,18 +53,27 @@ class NumpyEngine:
         xf = x.astype(np.float32) if unsigned else x.view(np.int8).astype(np.float32)
         return xf @ weights_f32
 
-    def multiply_sum(self, xs: list[np.ndarray], unsigned: bool, tiles: list,
-                     cache: dict, key: tuple) -> np.ndarray:
-        """Sum over passes k of xs[k] @ tiles[k].weights, exact, as int32 (the caller
-        has bounded the sum and every partial sum to int32). One float32 product per
-        tile, each exact, added in int32."""
-        if len(xs) == 1:
-            return self.multiply(xs[0], unsigned, tiles[0].weights, tiles[0].block)
-        total = self.multiply(xs[0], unsigned, tiles[0].weights, tiles[0].block
-                              ).astype(np.int32)
-        for x, t in zip(xs[1:], tiles[1:], strict=True):
-            np.add(total, self.multiply(x, unsigned, t.weights, t.block), out=total,
-                   casting="unsafe")
+    def multiply_sum(self, xs: list[np.ndarray], unsigned: bool,
+                     weights: Callable[[], np.ndarray], cache: dict, key: tuple,
+                     blocks: list[np.ndarray] | None = None) -> np.ndarray:
+        """xs side by side (the input lanes of consecutive passes) times the stacked
+        int8 weights ``weights()`` ([sum of xs widths, n], built once per ``key`` and
+        kept in ``cache``): exact sums as int32 (the caller has bounded every partial
+        sum to int32). One float32 product per pass's rows of the weights, each
+        exact (at most 256 of them), added in int32; ``blocks``, when given, are
+        those rows as float32 already (a tile's block), and nothing is cached."""
+        chunks = blocks or cache.get(("float32", *key))
+        if chunks is None:
+            w = weights().astype(np.float32)
+            edges = np.cumsum([0] + [x.shape[1] for x in xs])
+            chunks = cache[("float32", *key)] = [w[a:b] for a, b in itertools.pairwise(edges)]
+        total = None
+        for x, w in zip(xs, chunks, strict=True):
+            product = self.multiply(x, unsigned, None, w)
+            if total is None:
+                total = product.astype(np.int32)
+            else:
+                np.add(total, product, out=total, casting="unsafe")
         return total
 
 
@@ -116,18 +127,17 @@ class OnnxruntimeEngine:
         return self.session.run(None, {"x": np.ascontiguousarray(a), "w": weights,
                                        "x_zero_point": _ZERO_POINTS[unsigned]})[0]
 
-    def multiply_sum(self, xs: list[np.ndarray], unsigned: bool, tiles: list,
-                     cache: dict, key: tuple) -> np.ndarray:
-        """Sum over passes k of xs[k] @ tiles[k].weights in one MatMulInteger over the
-        passes' input lanes side by side (its int32 sums are exact; the caller has
-        bounded the sum to int32). The stacked weights are kept in ``cache[key]``; from
-        their second use on, a session of their own holds them as a constant (packed
-        once), so a program run once does not pay for building sessions."""
+    def multiply_sum(self, xs: list[np.ndarray], unsigned: bool,
+                     weights: Callable[[], np.ndarray], cache: dict, key: tuple,
+                     blocks: list[np.ndarray] | None = None) -> np.ndarray:
+        """xs side by side times the stacked int8 weights ``weights()`` (built once per
+        ``key``, kept in ``cache``) in one MatMulInteger, whose int32 sums are exact
+        (the caller has bounded them to int32). From the weights' second use on, a
+        session of their own holds them as a constant (packed once), so a program run
+        once does not pay for building sessions."""
         entry = cache.get(key)
         if entry is None:
-            w = np.concatenate([t.weights for t in tiles]) if len(tiles) > 1 else \
-                tiles[0].weights
-            entry = cache[key] = [w, None]
+            entry = cache[key] = [np.ascontiguousarray(weights()), None]
         elif entry[1] is None:
             entry[1] = self._session(entry[0])
         x = np.concatenate(xs, axis=1) if len(xs) > 1 else xs[0]

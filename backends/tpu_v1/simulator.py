@@ -65,6 +65,10 @@ class Machine:
         self._conv_key: tuple = ()
         # consecutive passes into the same accumulator rows, not yet multiplied (_matmul)
         self._pending: _PendingSum | None = None
+        # products of passes still to come, taken with earlier ones (_flush), by the pc
+        # of their first pass
+        self._prefetched: dict[int, tuple] = {}
+        self._conv_reads = (0, 0)  # Unified Buffer rows [lo, hi) the last conv pass read
         self.pc = 0
 
     # ------------------------------------------------------------------ helpers
@@ -203,6 +207,7 @@ class Machine:
             g = self._geometry(first_tap, 1, length)
             if g.rows.size and base + g.last_row >= len(self.ub):
                 raise self.fail("convolution reads past the Unified Buffer")
+            self._conv_reads = (base, base)
             return np.zeros((length, 0), np.uint8)
         # only the taps whose lanes the tile reads
         j0 = lanes.start // width
@@ -210,6 +215,7 @@ class Machine:
         g = self._geometry(first_tap + j0, j1 - j0, length)
         if g.rows.size and base + g.last_row >= len(self.ub):
             raise self.fail("convolution reads past the Unified Buffer")
+        self._conv_reads = (base + g.first_row, base + g.last_row + 1)
         ub = self.ub[base:]  # the rows are relative to the input's first row
         if per_row == 1:
             src = g.rows[:, 0] if g.start is None else slice(g.start, g.start + length)
@@ -247,9 +253,11 @@ class Machine:
         # only the tile's nonzero block is multiplied: the other lanes add zeros
         if ins.conv:
             x = self._conv_rows(ins.ub, ins.tap, ins.length, ins.unsigned, tile.rows)
+            reads = self._conv_reads
         else:
             src = self._rows(self.ub, ins.ub, ins.length, "Unified Buffer")
             x = self.ub[src, tile.rows]
+            reads = (src.start, src.stop)
         # one pass is at most 255 * 128 * 256 < 2^31 in size; the exact int32 check runs
         # only where the bound of |sum| over the passes leaves overflow possible
         bound = tile.abs_col_sum * (255 if ins.unsigned else 128)
@@ -266,11 +274,14 @@ class Machine:
         if dense and not may_overflow:
             # the sum is taken when the passes into these rows end (_flush): one product
             # over all their input lanes. No partial sum can overflow (the bound).
+            source = (ins.ub, ins.tap, self._conv_key, tile.rows) if ins.conv else \
+                (ins.ub, -1, None, tile.rows)
             if pending is None:
                 self._pending = _PendingSum(dst, tile.cols, bool(ins.unsigned),
-                                            bool(ins.accumulate), x, tile)
+                                            bool(ins.accumulate), x, tile, source, reads,
+                                            self.pc)
             else:
-                pending.add(x, tile)
+                pending.add(x, tile, source, reads)
             self.acc_bound[dst] = bound
             return
         # exact integer sums (engines.py)
@@ -305,11 +316,116 @@ class Machine:
 
     def _flush(self) -> None:
         """Multiply and accumulate the pending passes (the state is then as if each had
-        been accumulated when it issued: integer sums do not depend on their order)."""
+        been accumulated when it issued: integer sums do not depend on their order).
+
+        When the passes that follow, up to the next instruction that is not an
+        activate, a matrix pass or a configuration, multiply the same input vectors
+        into other output lanes (the other output blocks of a layer: _plan), their
+        products are taken now in the same matrix product and kept until those
+        passes issue (_prefetched)."""
         p, self._pending = self._pending, None
-        key = ("stack", *(t.start for t in p.tiles))
-        product = self.engine.multiply_sum(p.xs, p.unsigned, p.tiles, self._tiles, key)
-        self._store(p.dst, p.cols, p.accumulate, product)
+        starts = tuple(t.start for t in p.tiles)
+        ahead = self._prefetched.pop(p.first_pc, None)
+        if ahead is not None and ahead[0] == starts and ahead[1] == p.sources:
+            self._store(p.dst, p.cols, p.accumulate, ahead[2])
+            return
+        plan = self._plan(p) if not p.accumulate else ()
+        groups = ((p.first_pc, starts, p.tiles), *plan)
+        key = ("stack", *(g[1] for g in groups))
+
+        def weights() -> np.ndarray:
+            stacks = [np.concatenate([t.weights for t in g[2]]) for g in groups]
+            return stacks[0] if len(stacks) == 1 else np.concatenate(stacks, axis=1)
+
+        blocks = [t.block for t in p.tiles] if not plan else None
+        product = self.engine.multiply_sum(p.xs, p.unsigned, weights, self._tiles, key,
+                                           blocks)
+        width = p.cols.stop - p.cols.start
+        self._store(p.dst, p.cols, p.accumulate, product[:, :width])
+        at = width
+        for first_pc, group_starts, tiles in plan:
+            n = tiles[0].cols.stop - tiles[0].cols.start
+            self._prefetched[first_pc] = (group_starts, p.sources, product[:, at:at + n])
+            at += n
+
+    def _plan(self, p: _PendingSum) -> tuple:
+        """The groups of passes after the current instruction that multiply the input
+        vectors of ``p`` again, each into its own accumulator rows and output lanes:
+        (first pass's pc, tile bytes, tiles) for each, in order. Cached by pc for the
+        program's instruction list: the instructions, the weight FIFO's contents at
+        each pc and the Unified Buffer rows each instruction writes are all fixed by
+        the program."""
+        cache = self.program.decoded_tiles.get("plans")
+        if cache is None or cache[0] is not self.program.instructions:
+            cache = self.program.decoded_tiles["plans"] = (self.program.instructions, {})
+        plan = cache[1].get(self.pc)
+        if plan is None:
+            plan = cache[1][self.pc] = self._scan(p)
+        return plan
+
+    def _scan(self, p: _PendingSum) -> tuple:
+        """_plan's search: from the activate at pc, through activates (none may write
+        the rows p read), configuration and weight loads, to each later group of
+        passes that repeats p's passes exactly (same input rows, taps, geometry, lanes
+        and signedness; first pass overwriting, then accumulating into one set of rows
+        and output lanes), each ended by an activate. Stops at anything else."""
+        instrs = self.program.instructions
+        if instrs[self.pc].op != "activate":
+            return ()
+        lo, hi = min(r[0] for r in p.reads), max(r[1] for r in p.reads)
+        fifo, tile, conv_key = list(self.fifo), self.tile, self._conv_key
+        groups: list[tuple] = []
+        current: tuple | None = None  # (first pc, accumulator row, tiles)
+        lanes = p.cols.stop - p.cols.start
+        for pc in range(self.pc, len(instrs)):
+            ins = instrs[pc]
+            op = ins.op
+            if op == "activate":
+                if current is not None:
+                    n = current[2][0].cols.stop - current[2][0].cols.start
+                    if len(current[2]) != len(p.sources) or lanes + n > _MAX_PLANNED_LANES:
+                        break
+                    groups.append((current[0], tuple(t.start for t in current[2]),
+                                   tuple(current[2])))
+                    lanes += n
+                    current = None
+                    if len(groups) == _MAX_PLANNED_GROUPS:
+                        break
+                if ins.src_ub or (ins.ub < hi and lo < ins.ub + ins.rows):
+                    break  # it overwrites input rows a later group would read
+            elif op == "set_conv":
+                conv_key = tuple(ins.args.values())
+            elif op == "read_weights":
+                if len(fifo) + ins.count > self.fifo_depth or \
+                        ins.dram + ins.count * TILE_BYTES > len(self.dram):
+                    break
+                fifo += [self._tile(ins.dram + k * TILE_BYTES) for k in range(ins.count)]
+            elif op == "matmul":
+                if ins.switch:
+                    if not fifo:
+                        break
+                    tile = fifo.pop(0)
+                k = 0 if current is None else len(current[2])
+                if tile is None or tile.diagonal is not None or not tile.weights.size or \
+                        ins.length != p.length or bool(ins.unsigned) != p.unsigned or \
+                        bool(ins.accumulate) != (k > 0) or k >= len(p.sources):
+                    break
+                source = (ins.ub, ins.tap, conv_key, tile.rows) if ins.conv else \
+                    (ins.ub, -1, None, tile.rows)
+                if source != p.sources[k]:
+                    break
+                if current is None:
+                    current = (pc, ins.acc, [tile])
+                elif ins.acc != current[1] or tile.cols != current[2][0].cols:
+                    break
+                else:
+                    current[2].append(tile)
+                bound = sum(t.abs_col_sum for t in current[2]) * (255 if p.unsigned else 128)
+                if bound > quant_arith.INT32_MAX:
+                    break  # its overflow check runs pass by pass
+            elif op not in ("load_table", "sync", "nop"):
+                break
+        return tuple(groups)
 
     # ------------------------------------------------------------------ vector units
     def _activate(self, ins: Instruction) -> None:
@@ -395,6 +511,11 @@ def _overlaps_later(src: int, dst: slice, rows: int) -> bool:
     return src < dst.start < src + rows
 
 
+#: at most this many later groups of passes, and output lanes in all, are multiplied
+#: together with one (Machine._plan)
+_MAX_PLANNED_GROUPS = 16
+_MAX_PLANNED_LANES = 4096
+
 #: instructions that neither read nor write the accumulators or the Unified Buffer:
 #: pending matrix passes stay pending across them
 _KEEP_PENDING = frozenset({"matmul", "read_weights", "load_table", "set_conv", "sync",
@@ -407,16 +528,22 @@ class _PendingSum:
     multiplied together when they end (Machine._flush). ``accumulate`` is the first
     pass's flag: whether the sum adds to the rows or replaces them."""
 
-    __slots__ = ("accumulate", "cols", "dst", "tiles", "unsigned", "xs")
+    __slots__ = ("accumulate", "cols", "dst", "first_pc", "length", "reads", "sources",
+                 "tiles", "unsigned", "xs")
 
     def __init__(self, dst: slice, cols: slice, unsigned: bool, accumulate: bool,
-                 x: np.ndarray, tile: _Tile):
+                 x: np.ndarray, tile: _Tile, source: tuple, reads: tuple[int, int], pc: int):
         self.dst, self.cols, self.unsigned, self.accumulate = dst, cols, unsigned, accumulate
-        self.xs, self.tiles = [x], [tile]
+        self.xs, self.tiles, self.sources, self.reads = [x], [tile], [source], [reads]
+        self.first_pc, self.length = pc, dst.stop - dst.start
 
-    def add(self, x: np.ndarray, tile: _Tile) -> None:
+    def add(self, x: np.ndarray, tile: _Tile, source: tuple, reads: tuple[int, int]) -> None:
+        """One more pass: its input vectors, tile, where the inputs come from (Unified
+        Buffer row, tap, convolution geometry, lanes) and the rows it read [lo, hi)."""
         self.xs.append(x)
         self.tiles.append(tile)
+        self.sources.append(source)
+        self.reads.append(reads)
 
 
 class _Tile:
@@ -453,11 +580,12 @@ class _Gather:
     """The Unified Buffer rows (relative to the input's base) some taps of a convolution
     read for each output pixel ([pixels, taps]), and which of them fall in the padding."""
 
-    __slots__ = ("_bytes", "last_row", "outside", "rows", "start")
+    __slots__ = ("_bytes", "first_row", "last_row", "outside", "rows", "start")
 
     def __init__(self, rows: np.ndarray, outside: np.ndarray | None):
         self.rows, self.outside = rows, outside
         self._bytes: tuple | None = None
+        self.first_row = int(rows.min()) if rows.size else 0
         self.last_row = int(rows.max()) if rows.size else 0
         # one tap reading consecutive rows (a 1x1 convolution, stride 1): a slice
         flat = rows[:, 0] if rows.shape[1:] == (1,) else None
@@ -470,8 +598,9 @@ class _Gather:
         of each pixel's [taps * width] input bytes, and the positions among them that
         fall in the padding (flat, or None)."""
         if self._bytes is None or self._bytes[0] != width:
+            pixels, taps = self.rows.shape
             offsets = (self.rows[:, :, None] * LANES + np.arange(width)).reshape(
-                self.rows.shape[0], -1)
+                pixels, taps * width)
             pad = None if self.outside is None else \
                 np.flatnonzero(np.repeat(self.outside, width, axis=1))
             self._bytes = (width, offsets, pad)

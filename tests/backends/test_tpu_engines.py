@@ -114,26 +114,31 @@ def _tiles(rng: np.random.Generator, count: int) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_one_product_over_many_tiles_is_exact(engine):
-    """multiply_sum (the simulator's consecutive passes into the same rows, taken in
-    one product) gives the exact int64 sums, at the extremes where 16-bit
-    intermediate sums would saturate, for signed and unsigned inputs, each time the
-    same weights are used again."""
+    """multiply_sum (consecutive passes into the same rows taken in one product, and
+    the same inputs times several output blocks' weights side by side) gives the
+    exact int64 sums, at the extremes where 16-bit intermediate sums would saturate,
+    for signed and unsigned inputs, each time the same weights are used again."""
     rng = np.random.default_rng(8)
     tiles = [_Tile.decode(w) for w in _tiles(rng, 9)]
-    for k, t in enumerate(tiles):
-        t.start = k * 65536
     eng = engines.select_engine(engine)
     for unsigned in (True, False):
         xs = [rng.integers(0, 256, (50, t.rows.stop), dtype=np.uint8) for t in tiles]
         xs[0][:] = 255 if unsigned else 0x80  # the extremes: 255 or -128
-        want = sum((x.astype(np.int64) if unsigned else x.view(np.int8).astype(np.int64))
-                   @ t.weights.astype(np.int64) for x, t in zip(xs, tiles, strict=True))
+        stacked = np.concatenate([t.weights for t in tiles])
+        two_blocks = np.concatenate([stacked, stacked[:, ::-1]], axis=1)
+        x = np.concatenate([a.astype(np.int64) if unsigned else
+                            a.view(np.int8).astype(np.int64) for a in xs], axis=1)
         cache: dict = {}
-        for _ in range(3):  # onnxruntime: weights as an input, then as a packed constant
-            got = eng.multiply_sum(xs, unsigned, tiles, cache, ("stack", 0))
-            np.testing.assert_array_equal(np.asarray(got, np.int64), want)
+        for key, w in ((("one",), stacked), (("two",), two_blocks)):
+            for _ in range(3):  # onnxruntime: weights as an input, then as a constant
+                got = eng.multiply_sum(xs, unsigned, lambda w=w: w, cache, key)
+                np.testing.assert_array_equal(np.asarray(got, np.int64),
+                                              x @ w.astype(np.int64))
+        blocks = [t.block for t in tiles]
+        got = eng.multiply_sum(xs, unsigned, lambda s=stacked: s, {}, ("b",), blocks)
+        np.testing.assert_array_equal(np.asarray(got, np.int64), x @ stacked.astype(np.int64))
     if engine == "onnxruntime":
-        assert cache[("stack", 0)][1] is not None  # the constant-weight session ran
+        assert cache[("two",)][1] is not None  # the constant-weight session ran
 
 
 def _pass_program(tiles: list[np.ndarray], passes: list[dict], rows: int) -> Program:
@@ -259,3 +264,74 @@ def test_add_into_rows_overlapping_its_inputs(shift_rows):
     out = np.frombuffer(bytes(machine.host[data.size:]), np.int8).reshape(rows, 256)
     want = quant_arith._add_quantized(data[:rows], data[rows:], dtype=np.int8, **params)
     np.testing.assert_array_equal(out, want)
+
+
+def _blocks_program(tiles: list[np.ndarray], rows: int, outputs: list[int]) -> Program:
+    """A layer as the lowering emits it: input [2 * rows, 256] bytes (two input-lane
+    chunks at Unified Buffer rows 0 and ``rows``); output block j is two passes
+    (tiles 2j and 2j + 1) into accumulator rows 0 or 2048 by turns, then an activate
+    (x / 256, int8) into Unified Buffer rows ``outputs[j]``."""
+    from qcc.backends.tpu_v1.tables import ActivateTable
+
+    blocks = len(outputs)
+    x = TensorDesc("x", (2 * rows, 256), "i8", 1.0, 0, 0)
+    y = TensorDesc("y", (blocks * rows, 256), "i8", 1.0, 0, 2 * rows * 256)
+    ins = [Instruction("read_host", host=0, ub=0, rows=2 * rows, row_bytes=256,
+                       host_stride=256), Instruction("sync", kind=0),
+           Instruction("load_table", slot=0, dram=len(tiles) * 65536)]
+    for j, out in enumerate(outputs):
+        acc = 2048 * (j % 2)
+        ins += [Instruction("read_weights", dram=2 * j * 65536, count=2),
+                Instruction("matmul", switch=1, ub=0, acc=acc, length=rows),
+                Instruction("matmul", switch=1, accumulate=1, ub=rows, acc=acc,
+                            length=rows),
+                Instruction("activate", src=acc, ub=out, rows=rows, table=0, lanes=256)]
+    for j, out in enumerate(outputs):
+        ins.append(Instruction("write_host", host=(2 + j) * rows * 256, ub=out, rows=rows,
+                               row_bytes=256, host_stride=256))
+    ins += [Instruction("sync", kind=0), Instruction("halt")]
+    table = ActivateTable(0, 0, -128, 127, False, np.zeros(256, np.int64),
+                          np.full(256, 1 << 30, np.int64), np.full(256, -7, np.int64))
+    image = b"".join(w.view(np.uint8).tobytes() for w in tiles) + table.encode()
+    return Program(ins, image, [x], [y], "tpu-v1")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_output_blocks_of_one_layer_are_multiplied_together_exactly(engine, overwrite):
+    """Later output blocks that multiply the same input vectors are computed with the
+    first block's product (Machine._plan); when an activate in between overwrites
+    input rows a later block reads, that block sees the new rows. Either way the
+    outputs are the exact per-block results in program order."""
+    from qcc import quant_arith
+
+    rng = np.random.default_rng(12)
+    rows, blocks = 40, 4
+    tiles = []
+    for j in range(2 * blocks):
+        w = np.zeros((256, 256), np.int8)
+        w[:, : 200 if j < 4 else 256] = rng.integers(-128, 128, (256, 200 if j < 4 else 256))
+        tiles.append(w)
+    # block 1's output lands on the second input chunk when ``overwrite``
+    outputs = [2 * rows, rows if overwrite else 3 * rows, 4 * rows, 5 * rows]
+    program = _blocks_program(tiles, rows, outputs)
+    machine = Machine(program, load_target("tpu-v1"), engine)
+    data = rng.integers(-128, 128, (2 * rows, 256)).astype(np.int8)
+    machine.host[:data.size] = data.tobytes()
+    machine.run()
+    ub = data.astype(np.int64)
+    want = []
+    for j, out in enumerate(outputs):
+        acc = ub[:rows] @ tiles[2 * j].astype(np.int64) + \
+            ub[rows:] @ tiles[2 * j + 1].astype(np.int64)
+        y = quant_arith.requantize(acc, 1 << 30, -7, 0, -128, 127, np.int8)
+        want.append(y)
+        if out == rows:
+            ub[rows:] = y  # the second input chunk, as later blocks read it
+    got = np.frombuffer(bytes(machine.host[data.size:]), np.int8).reshape(blocks, rows, 256)
+    for j in range(blocks):
+        np.testing.assert_array_equal(got[j], want[j], err_msg=f"block {j}")
+    # blocks multiplied with the one before them: all with block 0, or across the
+    # overwrite none (0 with 1, 2 with 3)
+    plans = program.decoded_tiles["plans"][1]
+    assert sorted(len(p) for p in plans.values() if p) == ([1, 1] if overwrite else [3])
