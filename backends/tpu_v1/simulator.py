@@ -242,47 +242,45 @@ class Machine:
         return out
 
     def _matmul(self, ins: Instruction) -> None:
-        if ins.switch:
+        f = ins.args  # the fields (attribute access to them is slower, and this is hot)
+        length, accumulate, unsigned = f["length"], bool(f["accumulate"]), bool(f["unsigned"])
+        if f["switch"]:
             if not self.fifo:
                 raise self.fail("switch needs a weight tile, but the weight FIFO is empty")
             self.tile = self.fifo.popleft()
         tile = self.tile
         if tile is None:
             raise self.fail("no weight tile in the matrix unit")
-        dst = self._rows(self.acc, ins.acc, ins.length, "accumulator")
+        dst = self._rows(self.acc, f["acc"], length, "accumulator")
         # only the tile's nonzero block is multiplied: the other lanes add zeros
-        if ins.conv:
-            x = self._conv_rows(ins.ub, ins.tap, ins.length, ins.unsigned, tile.rows)
+        if f["conv"]:
+            x = self._conv_rows(f["ub"], f["tap"], length, unsigned, tile.rows)
             reads = self._conv_reads
+            source = (f["ub"], f["tap"], self._conv_key, tile.rows)
         else:
-            src = self._rows(self.ub, ins.ub, ins.length, "Unified Buffer")
+            src = self._rows(self.ub, f["ub"], length, "Unified Buffer")
             x = self.ub[src, tile.rows]
             reads = (src.start, src.stop)
+            source = (f["ub"], -1, None, tile.rows)
         # one pass is at most 255 * 128 * 256 < 2^31 in size; the exact int32 check runs
         # only where the bound of |sum| over the passes leaves overflow possible
-        bound = tile.abs_col_sum * (255 if ins.unsigned else 128)
-        if ins.accumulate:
-            bound = self.acc_bound[dst] + bound
-        may_overflow = ins.accumulate and ins.length and bound.max() > quant_arith.INT32_MAX
+        step = tile.abs_col_sum * (255 if unsigned else 128)
         dense = tile.diagonal is None and tile.weights.size
         pending = self._pending
-        if pending is not None and not (
-                dense and ins.accumulate and not may_overflow and pending.dst == dst and
-                pending.cols == tile.cols and pending.unsigned == ins.unsigned):
+        if pending is not None:
+            if dense and accumulate and pending.dst == dst and pending.cols == tile.cols and \
+                    pending.unsigned == unsigned and \
+                    pending.bound + step <= quant_arith.INT32_MAX:
+                pending.add(x, tile, source, reads, step)
+                return
             self._flush()
-            pending = None
+        bound = self.acc_bound[dst] + step if accumulate else step
+        may_overflow = accumulate and length and bound.max() > quant_arith.INT32_MAX
         if dense and not may_overflow:
             # the sum is taken when the passes into these rows end (_flush): one product
             # over all their input lanes. No partial sum can overflow (the bound).
-            source = (ins.ub, ins.tap, self._conv_key, tile.rows) if ins.conv else \
-                (ins.ub, -1, None, tile.rows)
-            if pending is None:
-                self._pending = _PendingSum(dst, tile.cols, bool(ins.unsigned),
-                                            bool(ins.accumulate), x, tile, source, reads,
-                                            self.pc)
-            else:
-                pending.add(x, tile, source, reads)
-            self.acc_bound[dst] = bound
+            self._pending = _PendingSum(dst, tile.cols, unsigned, accumulate, x, tile,
+                                        source, reads, self.pc, bound)
             return
         # exact integer sums (engines.py)
         if not tile.weights.size:
@@ -324,6 +322,7 @@ class Machine:
         products are taken now in the same matrix product and kept until those
         passes issue (_prefetched)."""
         p, self._pending = self._pending, None
+        self.acc_bound[p.dst] = p.row_bounds()
         starts = tuple(t.start for t in p.tiles)
         ahead = self._prefetched.pop(p.first_pc, None)
         if ahead is not None and ahead[0] == starts and ahead[1] == p.sources:
@@ -528,22 +527,33 @@ class _PendingSum:
     multiplied together when they end (Machine._flush). ``accumulate`` is the first
     pass's flag: whether the sum adds to the rows or replaces them."""
 
-    __slots__ = ("accumulate", "cols", "dst", "first_pc", "length", "reads", "sources",
-                 "tiles", "unsigned", "xs")
+    __slots__ = ("accumulate", "base", "bound", "cols", "dst", "first_pc", "length",
+                 "reads", "sources", "steps", "tiles", "unsigned", "xs")
 
     def __init__(self, dst: slice, cols: slice, unsigned: bool, accumulate: bool,
-                 x: np.ndarray, tile: _Tile, source: tuple, reads: tuple[int, int], pc: int):
+                 x: np.ndarray, tile: _Tile, source: tuple, reads: tuple[int, int], pc: int,
+                 bound: np.ndarray | int):
         self.dst, self.cols, self.unsigned, self.accumulate = dst, cols, unsigned, accumulate
         self.xs, self.tiles, self.sources, self.reads = [x], [tile], [source], [reads]
         self.first_pc, self.length = pc, dst.stop - dst.start
+        # the rows' bounds after the first pass, their largest, and what later passes add
+        self.base, self.steps = bound, 0
+        self.bound = float(np.max(bound)) if self.length else 0.0
 
-    def add(self, x: np.ndarray, tile: _Tile, source: tuple, reads: tuple[int, int]) -> None:
+    def add(self, x: np.ndarray, tile: _Tile, source: tuple, reads: tuple[int, int],
+            step: int) -> None:
         """One more pass: its input vectors, tile, where the inputs come from (Unified
-        Buffer row, tap, convolution geometry, lanes) and the rows it read [lo, hi)."""
+        Buffer row, tap, convolution geometry, lanes), the rows it read [lo, hi) and
+        what it adds to the bound of |sum|."""
         self.xs.append(x)
         self.tiles.append(tile)
         self.sources.append(source)
         self.reads.append(reads)
+        self.steps += step
+        self.bound += step
+
+    def row_bounds(self) -> np.ndarray | int:
+        return self.base + self.steps
 
 
 class _Tile:
