@@ -8,7 +8,11 @@ Every engine uses the same thread count N (``--threads``, default 2): the script
 OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS to N before numpy is imported
 (numpy's BLAS, used by qcc's interpreter and simulator), and onnxruntime sessions get
 ``intra_op_num_threads = inter_op_num_threads = N``. Every figure is the median of
-``--runs`` timed runs (default 5; 3 with ``--quick``) after one untimed warm-up, and
+``--runs`` timed runs (default 5; 3 with ``--quick``) after untimed warm-up runs (two
+for the engines compared on a model, whose times are kept as ``warmup`` in the JSON:
+the simulator decodes a program's weight tiles on its first run, and its onnxruntime
+engine gives weights used again a constant-weight session on the second; one for the
+rest), and
 every ratio divides two medians measured in the same invocation; the engines compared
 on one model take turns run by run, so that a slow spell of a shared machine slows
 them alike.
@@ -115,9 +119,13 @@ def interleaved_times(fns: dict[str, Callable[[], object]], runs: int, warmup: i
     """Median wall times like :func:`median_time`, but the functions take turns (one
     run of each per round, ``runs`` rounds): on a shared machine a slow spell then
     slows every engine alike instead of one, which keeps same-run ratios fair."""
-    for fn in fns.values():
+    first: dict[str, list[float]] = {k: [] for k in fns}
+    for k, fn in fns.items():
         for _ in range(warmup):
+            time.sleep(SETTLE_SECONDS)
+            t = time.perf_counter()
             fn()
+            first[k].append(time.perf_counter() - t)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(runs):
         for k, fn in fns.items():
@@ -127,8 +135,8 @@ def interleaved_times(fns: dict[str, Callable[[], object]], runs: int, warmup: i
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)
-    return {k: {"median": statistics.median(v), "min": min(v), "runs": v}
-            for k, v in times.items()}
+    return {k: {"median": statistics.median(v), "min": min(v), "runs": v,
+                "warmup": first[k]} for k, v in times.items()}
 
 
 def profile_top(fn: Callable[[], object], top: int = 15) -> str:
@@ -255,7 +263,7 @@ def bench_model(name: str, path: Path, runs: int, threads: int, work: Path,
         "ortq": each(lambda x: ort_q.run(None, {"input": x})),
         "interp": each(lambda x: qcc.run(calib_module, {"input": x})),
         "interp_raw": each(lambda x: qcc.run(module, {"input": x})),
-        "ortf": each(lambda x: ort_f.run(None, {"input": x}))}, runs)
+        "ortf": each(lambda x: ort_f.run(None, {"input": x}))}, runs, warmup=2)
     sim, sim_np, ortq = t["sim"], t["sim_np"], t["ortq"]
     interp, interp_raw, ortf = t["interp"], t["interp_raw"], t["ortf"]
     res = {"model": name, "input": list(xs[0].shape), "batch": batch, "images": len(xs),
@@ -383,8 +391,11 @@ def markdown(res: dict) -> str:
            f"Threads: **{m['threads']}** for every engine (OMP/OPENBLAS/MKL_NUM_THREADS "
            "set before numpy is imported; onnxruntime intra_op_num_threads = "
            f"inter_op_num_threads = {m['threads']}, sequential execution). Every time is "
-           f"the median of {m['runs']} runs after one untimed warm-up (compiles: no "
-           "warm-up); every ratio divides two medians from this same invocation, and the "
+           f"the median of {m['runs']} runs after untimed warm-up runs (two for the "
+           "simulator, interpreter and onnxruntime sessions of a model: the simulator "
+           "decodes a program's weight tiles on its first run and builds constant-weight "
+           "onnxruntime sessions on its second; one for the explore sweep; compiles: "
+           "none); every ratio divides two medians from this same invocation, and the "
            "engines compared on a model take turns run by run (a slow spell of the "
            "machine slows them alike).", ""]
     if m["quick"]:
@@ -407,6 +418,13 @@ def markdown(res: dict) -> str:
                    f"{r['simulator_s']['median']:.3f} | {r['ort_int8_s']['median']:.4f} | "
                    f"{_fmt_v(r['simulator'])} | {r['simulator_numpy_s']['median']:.3f} | "
                    f"{r['simulator_numpy']['value']:.2f}x |")
+    out += ["", "The simulator's untimed first and second runs (a fresh program: tile "
+            "decoding, then constant-weight sessions), against its timed median: " +
+            "; ".join(f"{r['model']} {r['simulator_s']['warmup'][0]:.3f} s, "
+                      f"{r['simulator_s']['warmup'][1]:.3f} s, median "
+                      f"{r['simulator_s']['median']:.3f} s"
+                      for r in res["models"] if len(r['simulator_s'].get('warmup', [])) > 1)
+            + "."]
     out += ["", "## 2. FP32 interpreter vs onnxruntime FP32", "",
             "`qcc.run` on the graph calibration interprets (the model after "
             f"`{CALIBRATION_GRAPH}`, batch norm folded as onnxruntime folds it) and on the "
