@@ -277,18 +277,34 @@ def _zero_pad_hw(x: np.ndarray, pads) -> np.ndarray:
 
 
 def _depthwise(xp: np.ndarray, w: np.ndarray, strides, dilations, out_hw) -> np.ndarray:
-    """One filter per channel on a padded input: the weighted sum of its shifted taps."""
+    """One filter per channel on a padded input: the weighted sum of its shifted taps,
+    added in tap order. With a stride, the taps are strided views that every pass
+    reads anew, so the sum is taken over slabs of channels of one image whose output
+    stays in the processor's cache (the same additions in the same order)."""
     c, _, kh, kw = w.shape
     (sh, sw), (dh, dw), (oh, ow) = strides, dilations, out_hw
     out = np.zeros((xp.shape[0], c, oh, ow), np.result_type(xp, w))
-    term = np.empty_like(out)
-    for i in range(kh):
-        for j in range(kw):
-            tap = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                     j * dw:j * dw + sw * (ow - 1) + 1:sw]
-            np.multiply(tap, w[:, 0, i, j].reshape(1, c, 1, 1), out=term)
-            out += term
+    slabs = [(slice(None), slice(None))]
+    if sh > 1 or sw > 1:
+        step = max(1, _DEPTHWISE_SLAB // max(1, oh * ow))
+        slabs = [(slice(b, b + 1), slice(c0, c0 + step))
+                 for b in range(xp.shape[0]) for c0 in range(0, c, step)]
+    term = np.empty_like(out[slabs[0]])
+    for images, channels in slabs:
+        o = out[images, channels]
+        t = term[:, :o.shape[1]]
+        weights = w[channels, 0]
+        for i in range(kh):
+            for j in range(kw):
+                tap = xp[images, channels, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                         j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                np.multiply(tap, weights[:, i, j].reshape(1, -1, 1, 1), out=t)
+                o += t
     return out
+
+
+#: output elements per slab of a strided depthwise convolution (512 KiB of float32)
+_DEPTHWISE_SLAB = 1 << 17
 
 
 @semantics(nn.Conv2dOp)

@@ -84,6 +84,8 @@ CONV_CASES = [
     # (x shape, w shape, attrs)
     ((2, 3, 9, 7), (4, 3, 3, 3), dict(strides=[2, 1], pads=[1, 0, 2, 1])),
     ((1, 4, 10, 10), (4, 1, 3, 3), dict(group=4, pads=[1, 1, 1, 1])),  # depthwise
+    # strided depthwise, summed over slabs of channels (more than one slab per image)
+    ((2, 5, 512, 514), (5, 1, 3, 3), dict(group=5, pads=[1, 1, 1, 1], strides=[2, 2])),
     ((1, 6, 8, 8), (6, 2, 3, 3), dict(group=3, dilations=[2, 2])),
     ((1, 3, 11, 11), (5, 3, 5, 5), dict(auto_pad="SAME_UPPER", strides=[2, 2])),
     ((1, 3, 11, 11), (5, 3, 4, 4), dict(auto_pad="SAME_LOWER", strides=[3, 3])),
