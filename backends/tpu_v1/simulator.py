@@ -265,18 +265,20 @@ class Machine:
         # one pass is at most 255 * 128 * 256 < 2^31 in size; the exact int32 check runs
         # only where the bound of |sum| over the passes leaves overflow possible
         step = tile.abs_col_sum * (255 if unsigned else 128)
-        dense = tile.diagonal is None and tile.weights.size
+        # dense and diagonal tiles are kept pending (in separate runs); an all-zero one
+        # is not
+        kind = None if not tile.weights.size else tile.diagonal is not None
         pending = self._pending
         if pending is not None:
-            if dense and accumulate and pending.dst == dst and pending.cols == tile.cols and \
-                    pending.unsigned == unsigned and \
-                    pending.bound + step <= quant_arith.INT32_MAX:
+            if kind is not None and accumulate and pending.dst == dst and \
+                    pending.cols == tile.cols and pending.unsigned == unsigned and \
+                    pending.diagonal == kind and pending.bound + step <= quant_arith.INT32_MAX:
                 pending.add(x, tile, source, reads, step)
                 return
             self._flush()
         bound = self.acc_bound[dst] + step if accumulate else step
         may_overflow = accumulate and length and bound.max() > quant_arith.INT32_MAX
-        if dense and not may_overflow:
+        if kind is not None and not may_overflow:
             # the sum is taken when the passes into these rows end (_flush): one product
             # over all their input lanes. No partial sum can overflow (the bound).
             self._pending = _PendingSum(dst, tile.cols, unsigned, accumulate, x, tile,
@@ -323,6 +325,18 @@ class Machine:
         passes issue (_prefetched)."""
         p, self._pending = self._pending, None
         self.acc_bound[p.dst] = p.row_bounds()
+        if p.diagonal:
+            # diagonal tiles (depthwise): elementwise products; |byte x int8| fits
+            # int16, and their sum int32 (the bound)
+            total = None
+            for x, t in zip(p.xs, p.tiles, strict=True):
+                term = (x if p.unsigned else x.view(np.int8)) * t.diagonal
+                if total is None:
+                    total = term.astype(np.int32)
+                else:
+                    total += term
+            self._store(p.dst, p.cols, p.accumulate, total)
+            return
         starts = tuple(t.start for t in p.tiles)
         ahead = self._prefetched.pop(p.first_pc, None)
         if ahead is not None and ahead[0] == starts and ahead[1] == p.sources:
@@ -527,8 +541,8 @@ class _PendingSum:
     multiplied together when they end (Machine._flush). ``accumulate`` is the first
     pass's flag: whether the sum adds to the rows or replaces them."""
 
-    __slots__ = ("accumulate", "base", "bound", "cols", "dst", "first_pc", "length",
-                 "reads", "sources", "steps", "tiles", "unsigned", "xs")
+    __slots__ = ("accumulate", "base", "bound", "cols", "diagonal", "dst", "first_pc",
+                 "length", "reads", "sources", "steps", "tiles", "unsigned", "xs")
 
     def __init__(self, dst: slice, cols: slice, unsigned: bool, accumulate: bool,
                  x: np.ndarray, tile: _Tile, source: tuple, reads: tuple[int, int], pc: int,
@@ -536,6 +550,7 @@ class _PendingSum:
         self.dst, self.cols, self.unsigned, self.accumulate = dst, cols, unsigned, accumulate
         self.xs, self.tiles, self.sources, self.reads = [x], [tile], [source], [reads]
         self.first_pc, self.length = pc, dst.stop - dst.start
+        self.diagonal = tile.diagonal is not None
         # the rows' bounds after the first pass, their largest, and what later passes add
         self.base, self.steps = bound, 0
         self.bound = float(np.max(bound)) if self.length else 0.0

@@ -174,8 +174,8 @@ def _pass_program(tiles: list[np.ndarray], passes: list[dict], rows: int) -> Pro
 def test_passes_into_the_same_rows_sum_exactly_whatever_comes_between(engine):
     """Runs of passes into the same accumulator rows (kept pending and multiplied
     together) across weight loads and set_conv, broken by a pass into other rows, a
-    diagonal tile, a pass that overwrites, a change of signedness: the accumulators
-    hold the exact per-pass sums in order, whichever engine multiplies."""
+    run of diagonal tiles, a pass that overwrites, a change of signedness: the
+    accumulators hold the exact per-pass sums in order, whichever engine multiplies."""
     rng = np.random.default_rng(9)
     rows = 6
     tiles = _tiles(rng, 4)
@@ -184,6 +184,7 @@ def test_passes_into_the_same_rows_sum_exactly_whatever_comes_between(engine):
     tiles.append(diag)
     plan = [(0, 0, 0, 0, 1), (1, 1, rows, 0, 1), (2, 1, 0, rows, 1),  # other rows
             (3, 1, 2 * rows, 0, 1), (4, 1, 3 * rows, 0, 1),  # the diagonal tile
+            (4, 1, 2 * rows, 0, 1), (4, 1, rows, 0, 1),  # diagonal passes in a row
             (0, 1, rows, 0, 0),  # signed inputs
             (1, 0, 2 * rows, rows, 1), (2, 1, 3 * rows, rows, 1)]  # an overwrite
     passes = [dict(accumulate=a, ub=ub, acc=acc, unsigned=u) for _, a, ub, acc, u in plan]
