@@ -37,7 +37,8 @@ the model's weights).
 Where a target is missed, one run of it is profiled with cProfile (top functions by
 cumulative time) into the page. The prose reading of those profiles is written by hand
 and passed with ``--findings FILE.md``; ``--render-only --findings FILE.md`` rewrites
-the page from an existing perf.json without measuring again.
+the page from an existing perf.json without measuring again. The findings of the
+committed perf.json are kept in ``benchmarks/results/perf-findings.md``.
 """
 
 from __future__ import annotations
