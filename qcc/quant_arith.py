@@ -159,18 +159,24 @@ class Requantizer:
             return
         multiplier = self.multiplier[columns] if self.multiplier.ndim else self.multiplier
         lo, hi, zp = float(self.lo), float(self.hi), float(self.zero_point)
-        rows = acc.shape[0]
-        step = max(1, _BLOCK_ELEMENTS // max(1, acc.shape[1]))
-        scratch = np.empty((min(step, rows), acc.shape[1]), np.float64)
-        for r0 in range(0, rows, step):
-            r1 = min(rows, r0 + step)
-            y = scratch[:r1 - r0]
+        for r0, r1, y in _row_blocks(acc.shape, _BLOCK_ELEMENTS, np.float64):
             np.add(acc[r0:r1], offset, out=y, dtype=np.float64)  # exact
             y *= multiplier
             np.rint(y, out=y)  # ties to even
             y += zp
             np.clip(y, lo, hi, out=y)
             out[r0:r1] = y  # integers in out's range: the cast is exact
+
+
+def _row_blocks(shape: tuple[int, int], elements: int, dtype: type):
+    """Blocks of rows of a 2-D ``shape`` of about ``elements`` elements each:
+    (first row, end row, scratch array of that many rows, reused from block to block)."""
+    rows, cols = shape
+    step = max(1, elements // max(1, cols))
+    scratch = np.empty((min(step, rows), cols), dtype)
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        yield r0, r1, scratch[:r1 - r0]
 
 
 def requantize_into(out: np.ndarray, acc: np.ndarray, offset: np.ndarray | int,
@@ -300,12 +306,7 @@ def add_quantized_into(out: np.ndarray, a: np.ndarray, b: np.ndarray, zp_a: int,
     table = _add_table(a.dtype.char, b.dtype.char, zp_a, zp_b, zp_out, tuple(multipliers),
                        tuple(shifts), lo, hi, out.dtype.char, left_shift)
     a, b = a.view(np.uint8), b.view(np.uint8)
-    rows = a.shape[0]
-    step = max(1, _ADD_BLOCK_ELEMENTS // max(1, a.shape[1]))
-    scratch = np.empty((min(step, rows), a.shape[1]), np.uint16)
-    for r0 in range(0, rows, step):
-        r1 = min(rows, r0 + step)
-        index = scratch[:r1 - r0]
+    for r0, r1, index in _row_blocks(a.shape, _ADD_BLOCK_ELEMENTS, np.uint16):
         np.left_shift(a[r0:r1], 8, out=index, dtype=np.uint16)
         np.bitwise_or(index, b[r0:r1], out=index)
         np.take(table, index, out=out[r0:r1])
