@@ -123,7 +123,7 @@ def requantize(acc: np.ndarray, m: np.ndarray | int, shift: np.ndarray | int,
                    lo, hi).astype(dtype)
 
 
-#: elements per block of requantize_into: its float64 scratch (512 KiB) stays in cache
+#: elements per block of Requantizer: its float64 scratch (512 KiB) stays in cache
 _BLOCK_ELEMENTS = 1 << 16
 
 
@@ -177,14 +177,6 @@ def _row_blocks(shape: tuple[int, int], elements: int, dtype: type):
     for r0 in range(0, rows, step):
         r1 = min(rows, r0 + step)
         yield r0, r1, scratch[:r1 - r0]
-
-
-def requantize_into(out: np.ndarray, acc: np.ndarray, offset: np.ndarray | int,
-                    m: np.ndarray | int, shift: np.ndarray | int, zero_point: int,
-                    lo: int, hi: int) -> None:
-    """``out[...] = requantize(acc + offset, m, shift, zero_point, lo, hi)``
-    (:class:`Requantizer`, prepared for one call)."""
-    Requantizer(m, shift, zero_point, lo, hi)(out, acc, offset)
 
 
 def _float_requantize_is_exact(acc: np.ndarray, shift: np.ndarray | int, zero_point: int,

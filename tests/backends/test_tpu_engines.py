@@ -213,7 +213,7 @@ def test_activate_from_the_unified_buffer_into_overlapping_rows(shift_rows):
     place, or a few rows on) computes from the rows as they were before it wrote."""
     from qcc.backends.tpu_v1.tables import ActivateTable
 
-    rows, at = 600, 4  # more rows than one block of requantize_into
+    rows, at = 600, 4  # more rows than one block of Requantizer
     x = TensorDesc("x", (rows, 256), "u8", 1.0, 0, 0)
     y = TensorDesc("y", (rows, 256), "u8", 1.0, 0, rows * 256)
     dst = at + shift_rows
