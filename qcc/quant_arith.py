@@ -158,14 +158,16 @@ class Requantizer:
             out[...] = requantize(x, m, shift, self.zero_point, self.lo, self.hi, out.dtype)
             return
         multiplier = self.multiplier[columns] if self.multiplier.ndim else self.multiplier
-        lo, hi, zp = float(self.lo), float(self.hi), float(self.zero_point)
+        # clamping before adding the (integer) zero point is the same clamp
+        zp = float(self.zero_point)
+        lo, hi = float(self.lo) - zp, float(self.hi) - zp
         for r0, r1, y in _row_blocks(acc.shape, _BLOCK_ELEMENTS, np.float64):
             np.add(acc[r0:r1], offset, out=y, dtype=np.float64)  # exact
             y *= multiplier
             np.rint(y, out=y)  # ties to even
-            y += zp
             np.clip(y, lo, hi, out=y)
-            out[r0:r1] = y  # integers in out's range: the cast is exact
+            # integers in out's range: the sum and the cast are exact
+            np.add(y, zp, out=out[r0:r1], casting="unsafe")
 
 
 def _row_blocks(shape: tuple[int, int], elements: int, dtype: type):
