@@ -223,7 +223,7 @@ def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
     return cols
 
 
-#: below this many output pixels per image, a convolution's images share one matrix
+#: below this many output pixels per image, a 1x1 convolution's images share one matrix
 #: product (per-image products this narrow run far below BLAS's speed)
 _ONE_PRODUCT_PIXELS = 128
 
@@ -244,17 +244,19 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads, di
         elif p >= _ONE_PRODUCT_PIXELS:
             out = np.matmul(w.reshape(o, c), xs)
         else:
-            out = (w.reshape(o, c) @ xs.transpose(1, 0, 2).reshape(c, n * p)
-                   ).reshape(o, n, p).transpose(1, 0, 2)
+            out = w.reshape(o, c) @ xs.transpose(1, 0, 2).reshape(c, n * p)
+            return _images_first(out, b, n, out_hw)
         out = np.ascontiguousarray(out).reshape(n, o, oh, ow)
     else:
         xp = _zero_pad_hw(x, pads)
         if group == c == o and cg == 1:
             out = _depthwise(xp, w, strides, dilations, out_hw)
-        elif group == 1 and (n == 1 or p < _ONE_PRODUCT_PIXELS):
+        elif group == 1:
+            # the windows are copied anyway: with the images side by side, one product
             cols = windows(xp, (kh, kw), strides, dilations, out_hw, batch_inner=True)
-            out = (w.reshape(o, c * kh * kw) @ cols.reshape(c * kh * kw, n * p))
-            out = np.ascontiguousarray(out.reshape(o, n, p).transpose(1, 0, 2))
+            out = w.reshape(o, c * kh * kw) @ cols.reshape(c * kh * kw, n * p)
+            if n > 1:
+                return _images_first(out, b, n, out_hw)
             out = out.reshape(n, o, oh, ow)
         else:
             cols = windows(xp, (kh, kw), strides, dilations, out_hw)
@@ -264,6 +266,18 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads, di
     if b is not None:
         out += b.reshape(1, o, 1, 1)
     return out
+
+
+def _images_first(out: np.ndarray, b: np.ndarray | None, n: int, out_hw) -> np.ndarray:
+    """A product [O, N * P] of all images as [N, O, OH, OW], plus the bias: the bias is
+    added as the product is copied (the same sums)."""
+    o = out.shape[0]
+    out = out.reshape(o, n, -1).transpose(1, 0, 2)
+    if b is None:
+        return np.ascontiguousarray(out).reshape(n, o, *out_hw)
+    y = np.empty(out.shape, out.dtype)
+    np.add(out, b.reshape(1, o, 1), out=y)
+    return y.reshape(n, o, *out_hw)
 
 
 def _zero_pad_hw(x: np.ndarray, pads) -> np.ndarray:
