@@ -90,6 +90,12 @@ CONV_CASES = [
     ((1, 3, 11, 11), (5, 3, 5, 5), dict(auto_pad="SAME_UPPER", strides=[2, 2])),
     ((1, 3, 11, 11), (5, 3, 4, 4), dict(auto_pad="SAME_LOWER", strides=[3, 3])),
     ((1, 2, 6, 6), (2, 2, 1, 1), dict(auto_pad="VALID")),
+    # several images in one product (>= 128 pixels each, and fewer), with and without
+    # a bias: the images are put first as the bias is added
+    ((3, 4, 14, 12), (6, 4, 3, 3), dict(pads=[1, 1, 1, 1])),
+    ((3, 4, 14, 12), (6, 4, 3, 3), dict(pads=[1, 1, 1, 1], bias=False)),
+    ((4, 5, 6, 6), (7, 5, 1, 1), dict(bias=False)),
+    ((4, 5, 6, 6), (7, 5, 1, 1), dict()),
 ]
 
 
@@ -98,11 +104,15 @@ def test_conv_variants(xs, ws, attrs):
     from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(len(str(attrs)))
+    attrs = dict(attrs)
+    with_bias = attrs.pop("bias", True)
     w = rng.standard_normal(ws).astype(np.float32)
     b = rng.standard_normal(ws[0]).astype(np.float32)
-    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=list(ws[2:]), **attrs)
-    probe = _single_node_model(node, {"x": xs}, None,
-                               [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    inits = [numpy_helper.from_array(w, "w")] + ([numpy_helper.from_array(b, "b")]
+                                                 if with_bias else [])
+    node = helper.make_node("Conv", ["x", "w", "b"][:len(inits) + 1], ["y"],
+                            kernel_shape=list(ws[2:]), **attrs)
+    probe = _single_node_model(node, {"x": xs}, None, inits)
     x = rng.standard_normal(xs).astype(np.float32)
     want = _reference(probe, {"x": x})[0]
     got = run(import_onnx(probe), {"x": x})["y"]
