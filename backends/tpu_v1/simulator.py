@@ -39,6 +39,9 @@ class Machine:
             engine = "numpy"  # too small to repay loading onnxruntime
         self.engine = select_engine(engine)
         self.program = program
+        # the instructions as this machine runs them (a list changed during a run does
+        # not change the run)
+        self.instructions = tuple(program.instructions)
         self.host = bytearray(program.host_bytes)
         self.ub = np.zeros((target.unified_buffer.rows, LANES), np.uint8)
         # acc_bound[row] bounds |value| of the row since its last overwrite, so the int32
@@ -61,6 +64,12 @@ class Machine:
         # activate table its prepared requantization and bias (float64)
         self._records: dict[int, tuple] = program.decoded_tiles.setdefault("tables", {})
         self._prepared: dict[int, tuple] = {}
+        # look-ahead plans by pc (_plan), kept with the program for these instructions
+        # (they are immutable, and comparing the tuples compares identities first)
+        plans = program.decoded_tiles.get("plans")
+        if plans is None or plans[0] != self.instructions:
+            plans = program.decoded_tiles["plans"] = (self.instructions, {})
+        self._plans: dict[int, tuple] = plans[1]
         self.conv: Instruction | None = None
         self._conv_key: tuple = ()
         # consecutive passes into the same accumulator rows, not yet multiplied (_matmul)
@@ -73,7 +82,7 @@ class Machine:
 
     # ------------------------------------------------------------------ helpers
     def fail(self, message: str) -> MachineError:
-        ins = self.program.instructions[self.pc]
+        ins = self.instructions[self.pc]
         return MachineError(f"instruction {self.pc} ({ins.op}): {message}")
 
     def _rows(self, mem: np.ndarray, start: int, count: int, what: str) -> slice:
@@ -90,7 +99,7 @@ class Machine:
 
     # ------------------------------------------------------------------ run
     def run(self) -> None:
-        instrs = self.program.instructions
+        instrs = self.instructions
         while self.pc < len(instrs):
             ins = instrs[self.pc]
             if self._pending is not None and ins.op not in _KEEP_PENDING:
@@ -365,15 +374,12 @@ class Machine:
         """The groups of passes after the current instruction that multiply the input
         vectors of ``p`` again, each into its own accumulator rows and output lanes:
         (first pass's pc, tile bytes, tiles) for each, in order. Cached by pc for the
-        program's instruction list: the instructions, the weight FIFO's contents at
-        each pc and the Unified Buffer rows each instruction writes are all fixed by
-        the program."""
-        cache = self.program.decoded_tiles.get("plans")
-        if cache is None or cache[0] is not self.program.instructions:
-            cache = self.program.decoded_tiles["plans"] = (self.program.instructions, {})
-        plan = cache[1].get(self.pc)
+        program's instructions: the instructions, the weight FIFO's contents at each pc
+        and the Unified Buffer rows each instruction writes are all fixed by the
+        program (Machine.__init__ keeps them for the instructions only)."""
+        plan = self._plans.get(self.pc)
         if plan is None:
-            plan = cache[1][self.pc] = self._scan(p)
+            plan = self._plans[self.pc] = self._scan(p)
         return plan
 
     def _scan(self, p: _PendingSum) -> tuple:
@@ -382,7 +388,7 @@ class Machine:
         passes that repeats p's passes exactly (same input rows, taps, geometry, lanes
         and signedness; first pass overwriting, then accumulating into one set of rows
         and output lanes), each ended by an activate. Stops at anything else."""
-        instrs = self.program.instructions
+        instrs = self.instructions
         if instrs[self.pc].op != "activate":
             return ()
         lo, hi = min(r[0] for r in p.reads), max(r[1] for r in p.reads)

@@ -297,27 +297,14 @@ def _blocks_program(tiles: list[np.ndarray], rows: int, outputs: list[int]) -> P
     return Program(ins, image, [x], [y], "tpu-v1")
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("overwrite", [False, True])
-def test_output_blocks_of_one_layer_are_multiplied_together_exactly(engine, overwrite):
-    """Later output blocks that multiply the same input vectors are computed with the
-    first block's product (Machine._plan); when an activate in between overwrites
-    input rows a later block reads, that block sees the new rows. Either way the
-    outputs are the exact per-block results in program order."""
+def _check_blocks(program: Program, engine: str, tiles: list[np.ndarray], data: np.ndarray,
+                  outputs: list[int]) -> None:
+    """Run a _blocks_program on ``data``; its outputs are the exact per-block results in
+    program order (a block writing the second input chunk changes what later ones read)."""
     from qcc import quant_arith
 
-    rng = np.random.default_rng(12)
-    rows, blocks = 40, 4
-    tiles = []
-    for j in range(2 * blocks):
-        w = np.zeros((256, 256), np.int8)
-        w[:, : 200 if j < 4 else 256] = rng.integers(-128, 128, (256, 200 if j < 4 else 256))
-        tiles.append(w)
-    # block 1's output lands on the second input chunk when ``overwrite``
-    outputs = [2 * rows, rows if overwrite else 3 * rows, 4 * rows, 5 * rows]
-    program = _blocks_program(tiles, rows, outputs)
+    rows, blocks = len(data) // 2, len(outputs)
     machine = Machine(program, load_target("tpu-v1"), engine)
-    data = rng.integers(-128, 128, (2 * rows, 256)).astype(np.int8)
     machine.host[:data.size] = data.tobytes()
     machine.run()
     ub = data.astype(np.int64)
@@ -332,7 +319,45 @@ def test_output_blocks_of_one_layer_are_multiplied_together_exactly(engine, over
     got = np.frombuffer(bytes(machine.host[data.size:]), np.int8).reshape(blocks, rows, 256)
     for j in range(blocks):
         np.testing.assert_array_equal(got[j], want[j], err_msg=f"block {j}")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_output_blocks_of_one_layer_are_multiplied_together_exactly(engine, overwrite):
+    """Later output blocks that multiply the same input vectors are computed with the
+    first block's product (Machine._plan); when an activate in between overwrites
+    input rows a later block reads, that block sees the new rows. Either way the
+    outputs are the exact per-block results in program order."""
+    rng = np.random.default_rng(12)
+    rows, blocks = 40, 4
+    tiles = []
+    for j in range(2 * blocks):
+        w = np.zeros((256, 256), np.int8)
+        w[:, : 200 if j < 4 else 256] = rng.integers(-128, 128, (256, 200 if j < 4 else 256))
+        tiles.append(w)
+    # block 1's output lands on the second input chunk when ``overwrite``
+    outputs = [2 * rows, rows if overwrite else 3 * rows, 4 * rows, 5 * rows]
+    program = _blocks_program(tiles, rows, outputs)
+    data = rng.integers(-128, 128, (2 * rows, 256)).astype(np.int8)
+    _check_blocks(program, engine, tiles, data, outputs)
     # blocks multiplied with the one before them: all with block 0, or across the
     # overwrite none (0 with 1, 2 with 3)
     plans = program.decoded_tiles["plans"][1]
     assert sorted(len(p) for p in plans.values() if p) == ([1, 1] if overwrite else [3])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_instructions_changed_in_place_are_planned_anew(engine):
+    """The look-ahead plans kept with a program belong to its instructions: after the
+    list is changed in place (here so that block 1 overwrites an input chunk), a run
+    follows the new instructions, not the plans of the old ones."""
+    rng = np.random.default_rng(13)
+    rows = 40
+    tiles = [rng.integers(-128, 128, (256, 256)).astype(np.int8) for _ in range(8)]
+    data = rng.integers(-128, 128, (2 * rows, 256)).astype(np.int8)
+    apart, overwriting = [2 * rows, 3 * rows, 4 * rows, 5 * rows], \
+        [2 * rows, rows, 4 * rows, 5 * rows]
+    program = _blocks_program(tiles, rows, apart)
+    _check_blocks(program, engine, tiles, data, apart)
+    program.instructions[:] = _blocks_program(tiles, rows, overwriting).instructions
+    _check_blocks(program, engine, tiles, data, overwriting)
