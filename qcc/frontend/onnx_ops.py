@@ -72,8 +72,13 @@ def _shape(v: Value) -> tuple[int, ...]:
     return v.type.shape  # type: ignore[attr-defined]  # frontend values are tensors
 
 
-def _ints(array: np.ndarray) -> list[int]:
-    return [int(x) for x in np.asarray(array).reshape(-1)]
+def _ints(node: OnnxNode, index: int, array: np.ndarray) -> list[int]:
+    """The values of constant input ``index``, which ONNX types as int64."""
+    a = np.asarray(array)
+    if a.dtype.kind not in "iu":
+        raise node.error(f"input {index} ('{node.input(index)}') must be an integer "
+                         f"tensor, not {a.dtype} {list(a.shape)}")
+    return [int(x) for x in a.reshape(-1)]
 
 
 def _scalar(node: OnnxNode, array: np.ndarray, what: str) -> float:
@@ -404,7 +409,7 @@ def _flatten(ctx: ImportContext, node: OnnxNode) -> Value:
 @converter("Reshape", constant_inputs=(1,))
 def _reshape_node(ctx: ImportContext, node: OnnxNode) -> Value:
     x = ctx.value(node, 0)
-    requested = _ints(ctx.const(node, 1))
+    requested = _ints(node, 1, ctx.const(node, 1))
     keep_zero = bool(node.attr("allowzero", 0))
     shape = list(requested)
     for i, d in enumerate(requested):
@@ -428,7 +433,7 @@ def _axes(ctx: ImportContext, node: OnnxNode) -> list[int] | None:
         axes = node.attr("axes")
         return None if axes is None else list(axes)
     array = ctx.optional_const(node, 1)
-    return None if array is None else _ints(array)
+    return None if array is None else _ints(node, 1, array)
 
 
 @converter("Squeeze", constant_inputs=(1,))
@@ -483,11 +488,11 @@ def _pad(ctx: ImportContext, node: OnnxNode) -> Value:
         raise node.unsupported_attr("mode", mode, "only constant padding is supported")
     x = ctx.value(node, 0)
     rank = len(_shape(x))
-    pads = _ints(ctx.const(node, 1))
+    pads = _ints(node, 1, ctx.const(node, 1))
     fill = ctx.optional_const(node, 2)
     axes = ctx.optional_const(node, 3)  # opset >= 18: pads cover only these axes
     if axes is not None:
-        axes_list = [_axis(node, a, rank, "Pad axis") for a in _ints(axes)]
+        axes_list = [_axis(node, a, rank, "Pad axis") for a in _ints(node, 3, axes)]
         if len(pads) != 2 * len(axes_list):
             raise node.error(f"pads {pads} needs {2 * len(axes_list)} values for axes "
                              f"{axes_list}")

@@ -141,6 +141,35 @@ def test_attribute_of_the_wrong_type_is_a_qcc_error() -> None:
         import_onnx(m.SerializeToString())
 
 
+def _one_node(node: onnx.NodeProto, inits: list[onnx.TensorProto],
+              out_shape: list[int] | None) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, out_shape)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize(("op", "inputs", "out_shape", "bad"), [
+    ("Unsqueeze", ["x", "a"], [2, 1, 3], 1),
+    ("Squeeze", ["x", "a"], [2, 3], 1),
+    ("Reshape", ["x", "a"], None, 1),
+    ("Pad", ["x", "a"], [4, 5], 1),
+    ("Pad", ["x", "p", "", "a"], [2, 5], 3),
+])
+def test_float_shape_axes_or_pads_input_is_a_qcc_error(op, inputs, out_shape, bad) -> None:
+    # an Unsqueeze whose axes were a float weight with NaN in it: int(nan) raised
+    # ValueError. A float initializer of more than 64 elements goes to ONNX shape
+    # inference without its data, and that does not check the type of such an input.
+    a = np.full(65, np.nan, np.float32)
+    inits = [numpy_helper.from_array(a, "a")]
+    if bad == 3:
+        inits.append(numpy_helper.from_array(np.array([1, 1], np.int64), "p"))
+    node = helper.make_node(op, inputs, ["y"], name="n")
+    with pytest.raises(QccError, match=rf"'n' \({op}\): input {bad} \('a'\) must be an "
+                       r"integer tensor, not float32 \[65\]"):
+        import_onnx(_one_node(node, inits, out_shape))
+
+
 # ---------------------------------------------------------------------- TPU assembler
 _MEMORY_LIMITED = """
 import resource, sys
