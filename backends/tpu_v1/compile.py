@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from qcc.backends.tpu_v1.lower import lower
+from qcc.backends.tpu_v1.memory import check_activations_fit
 from qcc.backends.tpu_v1.program import Program
 from qcc.backends.tpu_v1.runtime import run_program
 from qcc.backends.tpu_v1.target import Target, load_target
@@ -140,6 +141,8 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
     n_prepare = len(Pipeline.parse(driver.PREPARE_PIPELINE))
     n_fake = len(full) - 2  # fold-rescale, fuse-relu
     Pipeline(full.entries[:n_prepare]).run(module, ctx)
+    if activations == "int8":
+        check_activations_fit(module.main, target_desc.unified_buffer.rows, target_desc.name)
     float_module = module.clone()
     Pipeline(full.entries[n_prepare:n_fake]).run(module, ctx)
     fake_quant = module.clone()

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from qcc.backends.tpu_v1.program import LANES
 from qcc.diagnostics import Location, QccError
-from qcc.ir.core import Op, Value
-from qcc.ir.types import TensorType
+from qcc.ir.core import Graph, Op, Value
+from qcc.ir.types import FloatType, TensorType
 
 
 @dataclass
@@ -42,6 +42,27 @@ def layout(t: TensorType) -> tuple[int, int, list[int]]:
     c = t.shape[1]
     lanes = [min(LANES, c - b) for b in range(0, c, LANES)]
     return len(lanes), math.prod(t.shape) // c, lanes
+
+
+def check_activations_fit(graph: Graph, ub_rows: int, target_name: str) -> None:
+    """Before calibration: every activation of a float ``graph`` (rank 2 or 4, as the
+    lowering places them) must fit the Unified Buffer on its own once it is int8, or
+    the compile would fail only after calibrating. A QccError names the first that
+    does not, with its sizes."""
+    for v in [*graph.args, *(r for op in graph.ops for r in op.results)]:
+        t = v.type
+        if not isinstance(t, TensorType) or t.rank not in (2, 4) or \
+                not isinstance(t.element, FloatType):
+            continue
+        blocks, pixels, _ = layout(t)
+        rows = blocks * pixels
+        if rows > ub_rows:
+            raise QccError(
+                f"tensor '{v.name_hint}' {t} needs {rows} Unified Buffer rows "
+                f"({rows * LANES} bytes) as int8, more than all {ub_rows} rows "
+                f"({ub_rows * LANES} bytes) of {target_name}'s Unified Buffer, so it "
+                "cannot be placed (stopped before calibration)",
+                v.op.loc if v.op else graph.return_op.loc)
 
 
 class MemoryPlanner:

@@ -118,3 +118,38 @@ def test_binaries_and_reports_are_identical_across_processes(tmp_path):
                        env=dict(os.environ, PYTHONHASHSEED=seed))
         outs.append((tpu.read_bytes(), report.read_bytes()))
     assert outs[0] == outs[1]
+
+
+def _wide_conv_model(path: Path, side: int, channels: int) -> Path:
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.full((channels, 3, 1, 1), 0.01, np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["y"], name="widen", kernel_shape=[1, 1])],
+        "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, side, side])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, side, side])],
+        [w])
+    import onnx
+
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize(("side", "channels", "where", "name", "rows"), [
+    # 256x256 pixels in 2 blocks of 256 channels: 131072 rows of the 98304
+    (256, 300, "ONNX node 'widen' (Conv): ", "y", 131072),
+    # the input alone: 320x320 pixels
+    (320, 8, "", "input", 102400),
+])
+def test_activation_larger_than_the_unified_buffer_stops_before_calibration(
+        capsys, tmp_path, side, channels, where, name, rows):
+    model = _wide_conv_model(tmp_path / "wide.onnx", side, channels)
+    out = tmp_path / "wide.tpu"
+    code, _, err = qcc_cli(capsys, "compile", str(model), "-o", str(out))
+    assert code == 2 and not out.exists() and "Traceback" not in err
+    assert f"{where}tensor '{name}' tensor<" in err
+    assert f"needs {rows} Unified Buffer rows ({rows * 256} bytes) as int8, more than all " \
+           "98304 rows (25165824 bytes) of tpu-v1's Unified Buffer" in err
+    assert "calibrating on" not in err  # stopped before calibration's random samples
+    with pytest.raises(qcc.QccError, match=f"tensor '{name}'"):
+        qcc.compile(model)
