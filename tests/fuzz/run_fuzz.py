@@ -62,9 +62,15 @@ def fuzz(entry: str, cases: int, seed: int, timeout: float, out: Path,
             counts["hang"] += 1
             _record(out, entry, data, f"Hang: {e}", "hang", crashes)
         except Exception as e:
-            counts["crash"] += 1
-            _record(out, entry, data, "".join(traceback.format_exception(e)),
-                    signature(e), crashes)
+            if isinstance(e.__cause__, fuzzlib.Hang):
+                # the time limit struck inside a pass, which reports any exception as a
+                # PassFailure: a hang all the same
+                counts["hang"] += 1
+                _record(out, entry, data, f"Hang: {e.__cause__}", "hang", crashes)
+            else:
+                counts["crash"] += 1
+                _record(out, entry, data, "".join(traceback.format_exception(e)),
+                        signature(e), crashes)
         now = time.monotonic()
         if now - last > report_every:
             last = now
