@@ -548,6 +548,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.traceback:
             raise
         return EXIT_INTERNAL_ERROR
+    except MemoryError as e:
+        print(f"error: out of memory: {e or 'MemoryError'}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("qcc: interrupted", file=sys.stderr)
         return 130

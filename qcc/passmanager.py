@@ -378,6 +378,10 @@ class PassManager:
                 p.run(module, ctx)
             except QccError:
                 raise
+            except MemoryError as e:  # a resource limit, not a compiler bug
+                raise QccError(f"pass '{p.name}' ran out of memory: {e or 'MemoryError'} "
+                               "(the model's tensors are too large for this machine's "
+                               "memory)") from None
             except Exception as e:  # a crash in a pass is a compiler bug
                 repro = self._reproducer(before, i, p.name)
                 tb = traceback.format_exc(limit=-3)

@@ -269,3 +269,19 @@ def test_written_files_get_the_usual_permissions(capsys, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_running_out_of_memory_is_a_clean_error(capsys, monkeypatch):
+    """A MemoryError outside a pass (the interpreter, the simulator, an allocation in
+    the lowering) exits with status 2 and a one-line message, not a traceback."""
+    from qcc import cli
+
+    def exhausted(args):
+        raise MemoryError("Unable to allocate 977. MiB for an array with shape "
+                          "(128000000,) and data type int64")
+
+    monkeypatch.setitem(cli.COMMANDS, "import", exhausted)
+    code, out, err = qcc(capsys, "import", CNN)
+    assert code == 2 and not out
+    assert err == ("error: out of memory: Unable to allocate 977. MiB for an array with "
+                   "shape (128000000,) and data type int64\n")
