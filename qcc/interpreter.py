@@ -87,7 +87,9 @@ def run(module: Module | Graph, inputs: Mapping[str, Any],
     With ``reuse_buffers`` (the default when there is no observer; an observer that
     keeps no arrays, like calibration's, may allow it), an elementwise op whose first
     operand dies there writes its result into that operand's array (IN_PLACE), when
-    the interpreter computed that array and nothing else still live shares it.
+    the interpreter computed that array and nothing else still live shares it. An
+    array is followed by its owner (``base``): a reshaped product is the product's
+    memory.
     """
     graph = module.main if isinstance(module, Module) else module
     env: dict[Value, np.ndarray] = dict(zip(graph.args, check_inputs(graph, inputs),
@@ -100,7 +102,8 @@ def run(module: Module | Graph, inputs: Mapping[str, Any],
         for a in graph.args:
             observer(a, env[a])
     reuse = observer is None if reuse_buffers is None else reuse_buffers
-    fresh: set[int] = set()  # ids of arrays an op (not a constant) allocated in this run
+    # ids of owner arrays an op (not a constant) allocated in this run
+    fresh: set[int] = set()
     sharing: dict[int, int] = {}  # owner array id -> live values whose array it holds
     outputs: list[np.ndarray] = []
     with np.errstate(all="ignore"):
@@ -110,24 +113,25 @@ def run(module: Module | Graph, inputs: Mapping[str, Any],
                 outputs = args
                 break
             donate = reuse and type(op) in IN_PLACE and op.operands[0] not in op.operands[1:] \
-                and last_use.get(op.operands[0]) == k and id(args[0]) in fresh and \
-                sharing.get(id(args[0])) == 1 and _fits(args[0], op.results[0])
+                and last_use.get(op.operands[0]) == k and _fits(args[0], op.results[0]) and \
+                id(_owner(args[0])) in fresh and sharing.get(id(_owner(args[0]))) == 1
             results = _evaluate_in_place(op, args) if donate else evaluate_op(op, args)
             for v, arr in zip(op.results, results, strict=True):
                 env[v] = arr
                 if reuse and isinstance(arr, np.ndarray):
-                    owner = arr if arr.base is None else arr.base
+                    owner = _owner(arr)
                     sharing[id(owner)] = sharing.get(id(owner), 0) + 1
-                    if arr.base is None and not isinstance(op, nn.ConstantOp) and \
-                            not any(arr is a for a in args):
-                        fresh.add(id(arr))
+                    if not isinstance(op, nn.ConstantOp) and isinstance(owner, np.ndarray) \
+                            and not any(owner is _owner(a) for a in args
+                                        if isinstance(a, np.ndarray)):
+                        fresh.add(id(owner))
                 if observer:
                     observer(v, arr)
             for v in set(op.operands):
                 if last_use.get(v) == k:
                     arr = env.pop(v, None)
                     if reuse and isinstance(arr, np.ndarray):
-                        owner = arr if arr.base is None else arr.base
+                        owner = _owner(arr)
                         left = sharing.get(id(owner), 1) - 1
                         if left:
                             sharing[id(owner)] = left
@@ -135,6 +139,11 @@ def run(module: Module | Graph, inputs: Mapping[str, Any],
                             sharing.pop(id(owner), None)
                             fresh.discard(id(owner))
     return dict(zip(graph.output_names, outputs, strict=True))
+
+
+def _owner(arr: np.ndarray) -> object:
+    """The object that holds an array's memory: the array, or what it is a view of."""
+    return arr if arr.base is None else arr.base
 
 
 def _fits(arr: np.ndarray, result: Value) -> bool:

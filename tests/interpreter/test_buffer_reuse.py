@@ -64,3 +64,37 @@ def test_an_observer_sees_values_unchanged_without_reuse():
     np.testing.assert_allclose(by_name["d"], y + np.maximum(x, 0), rtol=1e-6)
     assert (by_name["d"] < 0).any() or (by_name["e"] >= 0).all()
     np.testing.assert_array_equal(by_name["e"], np.maximum(by_name["d"], 0))
+
+
+VIEWS = """
+module {
+  func.func @main(%x: tensor<2x4xf32>) -> (tensor<4x2xf32> {qcc.name = "r"}, tensor<2x4xf32> {qcc.name = "yr"}, tensor<4x2xf32> {qcc.name = "zr"}) {
+    %w = "nn.constant"() {value = dense<[[1.0, -2.0, 0.5, 0.25], [0.0, 1.0, -1.0, 2.0], [3.0, 0.5, 0.5, -0.5], [1.0, 1.0, 1.0, 1.0]]> : tensor<4x4xf32>} : () -> tensor<4x4xf32>
+    %y = "nn.dense"(%x, %w) : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+    %v = "nn.reshape"(%y) {shape = [4, 2]} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+    %r = "nn.relu"(%v) : (tensor<4x2xf32>) -> tensor<4x2xf32>
+    %yr = "nn.relu"(%y) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+    %z = "nn.dense"(%x, %w) : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+    %zv = "nn.reshape"(%z) {shape = [4, 2]} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+    %zr = "nn.relu"(%zv) : (tensor<4x2xf32>) -> tensor<4x2xf32>
+    return %r, %yr, %zr : tensor<4x2xf32>, tensor<2x4xf32>, tensor<4x2xf32>
+  }
+}
+"""
+
+
+def test_a_view_of_a_product_is_reused_only_when_nothing_else_holds_the_product():
+    """%v views %y's memory while %y is still live: relu(%v) must not write into it.
+    %zv is the only holder of %z's memory when relu(%zv) runs: it is written in place."""
+    module = parse_module(VIEWS)
+    w = np.array(next(op for op in module.main.ops if op.name == "nn.constant").value.data)
+    x = np.random.default_rng(3).standard_normal((2, 4)).astype(np.float32)
+    seen: dict = {}
+    out = run(module, {"x": x}, observer=lambda v, a: seen.setdefault(v.name_hint, a),
+              reuse_buffers=True)
+    y = x @ w
+    np.testing.assert_allclose(out["r"], np.maximum(y.reshape(4, 2), 0), rtol=1e-6)
+    np.testing.assert_allclose(out["yr"], np.maximum(y, 0), rtol=1e-6)
+    np.testing.assert_allclose(out["zr"], np.maximum(y.reshape(4, 2), 0), rtol=1e-6)
+    assert seen["r"] is not seen["v"]
+    assert seen["zr"] is seen["zv"]
