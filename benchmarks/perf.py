@@ -12,10 +12,9 @@ OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS to N before numpy is im
 for the engines compared on a model, whose times are kept as ``warmup`` in the JSON:
 the simulator decodes a program's weight tiles on its first run, and its onnxruntime
 engine gives weights used again a constant-weight session on the second; one for the
-rest), and
-every ratio divides two medians measured in the same invocation; the engines compared
-on one model take turns run by run, so that a slow spell of a shared machine slows
-them alike.
+rest), and every ratio divides two medians measured in the same invocation; the
+engines compared on one model take turns run by run, so that a slow spell of a shared
+machine slows them alike, in an order that turns by one place each round.
 
 Models come from ``examples/zoo.py``. ResNet-50 at 224x224 is compiled at batch 1
 and every engine runs 8 images one by one (a batch-8 program at 224x224 does not fit
@@ -119,7 +118,10 @@ def interleaved_times(fns: dict[str, Callable[[], object]], runs: int, warmup: i
                       ) -> dict[str, dict]:
     """Median wall times like :func:`median_time`, but the functions take turns (one
     run of each per round, ``runs`` rounds): on a shared machine a slow spell then
-    slows every engine alike instead of one, which keeps same-run ratios fair."""
+    slows every engine alike instead of one, which keeps same-run ratios fair. The
+    order turns by one place each round, so that no function always runs first or
+    always follows the same one (in A/B runs of two interpreter versions, whichever
+    ran second after onnxruntime was 3-5% faster)."""
     first: dict[str, list[float]] = {k: [] for k in fns}
     for k, fn in fns.items():
         for _ in range(warmup):
@@ -128,8 +130,10 @@ def interleaved_times(fns: dict[str, Callable[[], object]], runs: int, warmup: i
             fn()
             first[k].append(time.perf_counter() - t)
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(runs):
-        for k, fn in fns.items():
+    names = list(fns)
+    for r in range(runs):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            fn = fns[k]
             # onnxruntime's worker threads spin for a while after a run; a pause keeps
             # them from competing with whatever engine runs next
             time.sleep(SETTLE_SECONDS)
@@ -397,8 +401,9 @@ def markdown(res: dict) -> str:
            "decodes a program's weight tiles on its first run and builds constant-weight "
            "onnxruntime sessions on its second; one for the explore sweep; compiles: "
            "none); every ratio divides two medians from this same invocation, and the "
-           "engines compared on a model take turns run by run (a slow spell of the "
-           "machine slows them alike).", ""]
+           "engines compared on a model take turns run by run, in an order that turns "
+           "by one place each round (a slow spell of the machine slows them alike, and "
+           "none always runs first).", ""]
     if m["quick"]:
         out += ["**Quick mode: shrunken models and fewer runs; these numbers are a smoke "
                 "run, not comparable with the targets.**", ""]
