@@ -559,7 +559,9 @@ class _PendingSum:
         self.diagonal = tile.diagonal is not None
         # the rows' bounds after the first pass, their largest, and what later passes add
         self.base, self.steps = bound, 0
-        self.bound = float(np.max(bound)) if self.length else 0.0
+        # (np.max of a Python int costs more than the rest of the constructor)
+        self.bound = 0.0 if not self.length else \
+            float(bound) if isinstance(bound, int) else float(bound.max())
 
     def add(self, x: np.ndarray, tile: _Tile, source: tuple, reads: tuple[int, int],
             step: int) -> None:
