@@ -141,8 +141,7 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
     n_prepare = len(Pipeline.parse(driver.PREPARE_PIPELINE))
     n_fake = len(full) - 2  # fold-rescale, fuse-relu
     Pipeline(full.entries[:n_prepare]).run(module, ctx)
-    if activations == "int8":
-        check_activations_fit(module.main, target_desc.unified_buffer.rows, target_desc.name)
+    check_activations_fit(module.main, target_desc.unified_buffer.rows, target_desc.name)
     float_module = module.clone()
     Pipeline(full.entries[n_prepare:n_fake]).run(module, ctx)
     fake_quant = module.clone()

@@ -46,9 +46,9 @@ def layout(t: TensorType) -> tuple[int, int, list[int]]:
 
 def check_activations_fit(graph: Graph, ub_rows: int, target_name: str) -> None:
     """Before calibration: every activation of a float ``graph`` (rank 2 or 4, as the
-    lowering places them) must fit the Unified Buffer on its own once it is int8, or
-    the compile would fail only after calibrating. A QccError names the first that
-    does not, with its sizes."""
+    lowering places them) must fit the Unified Buffer on its own once it is 8-bit
+    (int8 or uint8), or the compile would fail only after calibrating. A QccError
+    names the first that does not, with its sizes."""
     for v in [*graph.args, *(r for op in graph.ops for r in op.results)]:
         t = v.type
         if not isinstance(t, TensorType) or t.rank not in (2, 4) or \
@@ -59,7 +59,7 @@ def check_activations_fit(graph: Graph, ub_rows: int, target_name: str) -> None:
         if rows > ub_rows:
             raise QccError(
                 f"tensor '{v.name_hint}' {t} needs {rows} Unified Buffer rows "
-                f"({rows * LANES} bytes) as int8, more than all {ub_rows} rows "
+                f"({rows * LANES} bytes) as 8-bit values, more than all {ub_rows} rows "
                 f"({ub_rows * LANES} bytes) of {target_name}'s Unified Buffer, so it "
                 "cannot be placed (stopped before calibration)",
                 v.op.loc if v.op else graph.return_op.loc)

@@ -148,8 +148,8 @@ def test_activation_larger_than_the_unified_buffer_stops_before_calibration(
     code, _, err = qcc_cli(capsys, "compile", str(model), "-o", str(out))
     assert code == 2 and not out.exists() and "Traceback" not in err
     assert f"{where}tensor '{name}' tensor<" in err
-    assert f"needs {rows} Unified Buffer rows ({rows * 256} bytes) as int8, more than all " \
-           "98304 rows (25165824 bytes) of tpu-v1's Unified Buffer" in err
+    assert f"needs {rows} Unified Buffer rows ({rows * 256} bytes) as 8-bit values, more " \
+           "than all 98304 rows (25165824 bytes) of tpu-v1's Unified Buffer" in err
     assert "calibrating on" not in err  # stopped before calibration's random samples
     with pytest.raises(qcc.QccError, match=f"tensor '{name}'"):
-        qcc.compile(model)
+        qcc.compile(model, activations="uint8")
