@@ -114,7 +114,7 @@ def run(module: Module | Graph, inputs: Mapping[str, Any],
                 break
             donate = reuse and type(op) in IN_PLACE and op.operands[0] not in op.operands[1:] \
                 and last_use.get(op.operands[0]) == k and _fits(args[0], op.results[0]) and \
-                id(_owner(args[0])) in fresh and sharing.get(id(_owner(args[0]))) == 1
+                _sole_fresh_owner(args[0], fresh, sharing)
             results = _evaluate_in_place(op, args) if donate else evaluate_op(op, args)
             for v, arr in zip(op.results, results, strict=True):
                 env[v] = arr
@@ -144,6 +144,12 @@ def run(module: Module | Graph, inputs: Mapping[str, Any],
 def _owner(arr: np.ndarray) -> object:
     """The object that holds an array's memory: the array, or what it is a view of."""
     return arr if arr.base is None else arr.base
+
+
+def _sole_fresh_owner(arr: np.ndarray, fresh: set[int], sharing: dict[int, int]) -> bool:
+    """Whether this run allocated ``arr``'s memory and no other live value holds it."""
+    owner = id(_owner(arr))
+    return owner in fresh and sharing.get(owner) == 1
 
 
 def _fits(arr: np.ndarray, result: Value) -> bool:
