@@ -120,6 +120,27 @@ def test_binaries_and_reports_are_identical_across_processes(tmp_path):
     assert outs[0] == outs[1]
 
 
+
+def test_compiling_from_statistics_is_independent_of_the_blas_kernel(tmp_path):
+    """Calibration's FP32 products differ in their last bits from one BLAS kernel to
+    another; compiling from a saved statistics file does not run them, so two processes,
+    one with OpenBLAS's SSE3 kernel forced (present on every x86-64 CPU; the variable is
+    ignored elsewhere), give the same binary and report (docs/determinism.md)."""
+    stats = tmp_path / "stats.json"
+    qcc.compile(MODELS / "digits_cnn.onnx", calib_data=CALIB, batch=4, save_stats=str(stats))
+    outs = []
+    for k, kernel in enumerate((os.environ.get("OPENBLAS_CORETYPE"), "Prescott")):
+        env = {key: v for key, v in os.environ.items() if key != "OPENBLAS_CORETYPE"}
+        if kernel:
+            env["OPENBLAS_CORETYPE"] = kernel
+        tpu, report = tmp_path / f"m{k}.tpu", tmp_path / f"r{k}.json"
+        subprocess.run([sys.executable, "-m", "qcc", "compile", str(MODELS / "digits_cnn.onnx"),
+                        "--stats", str(stats), "--batch", "4", "--report", str(report),
+                        "-o", str(tpu)], check=True, capture_output=True, env=env)
+        outs.append((tpu.read_bytes(), report.read_bytes()))
+    assert outs[0] == outs[1]
+    assert b"statistics_sha256" in outs[0][0]
+
 def _wide_conv_model(path: Path, side: int, channels: int) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 

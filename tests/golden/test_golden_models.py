@@ -2,19 +2,28 @@
 tpu-v1 (minmax calibration on the digits calibration split, per-channel int8) and run
 on a fixed input set. Stored per model in tests/golden/models/<model>/:
 
+- ``calibration.json``: the raw calibration statistics (``save_stats``), from which the
+  program is compiled (``stats=``);
 - ``program.s``: the full disassembly (weight data elided to its SHA-256);
 - ``outputs.npz``: the output codes (int8 bytes) the simulator produced;
 - ``timing.json``: cycles per layer and in total on tpu-v1 and the counters behind them;
 - or ``error.txt``: the compile error, for a model the TPU cannot run.
 
-Everything is compared in full: a changed line, byte or cycle fails. Regenerate with
-``python -m pytest tests/golden --update-goldens`` only when a change is meant to
-alter the program (and read the diff: it is the review of that change).
+Everything from the statistics on is compared in full: a changed line, byte or cycle
+fails. The statistics themselves are FP32 results, and float32 matrix products differ
+in their last bits from one CPU's BLAS kernel to another's (FMA or not, the order of
+the partial sums): calibrating on the data again is compared with them to a relative
+1e-5 of each range, not bit for bit. Pinning the statistics is what makes a build
+byte-identical across machines (docs/determinism.md).
+
+Regenerate with ``python -m pytest tests/golden --update-goldens`` only when a change
+is meant to alter the program (and read the diff: it is the review of that change).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +32,7 @@ import pytest
 import qcc
 from qcc.backends.tpu_v1.asm import disassemble
 from qcc.backends.tpu_v1.runtime import run_program
+from qcc.calibration import load_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "models"
@@ -55,20 +65,49 @@ def _check_text(path: Path, text: str, update: bool) -> None:
     assert path.read_text() == text, f"{path} differs from the new output"
 
 
+#: a fresh calibration's ranges agree with the stored ones to this fraction of each
+#: range (FP32 products differ in their last bits between BLAS kernels: 3.6e-7 at
+#: worst between the SSE3 and the AVX2 kernels of OpenBLAS on these models)
+RANGE_RTOL = 1e-5
+
+
+def _ranges(stats_path: Path) -> dict[str, tuple[float, float]]:
+    stats, _ = load_stats(stats_path)
+    return {name: (s.min, s.max) for name, s in stats.items()}
+
+
+def _check_calibration(name: str, stored: Path, fresh: Path) -> None:
+    old, new = _ranges(stored), _ranges(fresh)
+    assert sorted(old) == sorted(new), f"{name}: calibrated tensors changed"
+    for tensor, (lo, hi) in old.items():
+        nlo, nhi = new[tensor]
+        tol = RANGE_RTOL * max(hi - lo, abs(lo), abs(hi), 1e-30)
+        assert abs(nlo - lo) <= tol and abs(nhi - hi) <= tol, \
+            f"{name}: {tensor}: range [{nlo}, {nhi}] now, [{lo}, {hi}] stored"
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_model_golden(name: str, update_goldens: bool):
+def test_model_golden(name: str, update_goldens: bool, tmp_path: Path):
     folder = GOLDEN / name
     if update_goldens:
         folder.mkdir(parents=True, exist_ok=True)
+    model = ROOT / "examples" / "models" / f"{name}.onnx"
+    stats = folder / "calibration.json"
+    fresh = tmp_path / "calibration.json"
     try:
-        compiled = qcc.compile(ROOT / "examples" / "models" / f"{name}.onnx",
-                               calib_data=str(ROOT / "examples" / "data" /
-                                              "digits_calib.npz"), batch=BATCH)
+        qcc.compile(model, calib_data=str(ROOT / "examples" / "data" / "digits_calib.npz"),
+                    batch=BATCH, save_stats=str(fresh))
     except qcc.QccError as e:
         _check_text(folder / "error.txt", e.format() + "\n", update_goldens)
+        assert not stats.exists(), f"{stats} is left from a model that compiled"
         return
+    if update_goldens:
+        shutil.copyfile(fresh, stats)
+    assert stats.exists(), f"{stats} is missing: run pytest tests/golden --update-goldens"
+    _check_calibration(name, stats, fresh)
+    compiled = qcc.compile(model, stats=str(stats), batch=BATCH)
     program = compiled.program
-    # the manifest records the calibration data's path as given: make it portable
+    # the manifest records the statistics' path as given: make it portable
     text = disassemble(program, elide_weights=True).replace(str(ROOT), "$QCC_ROOT")
     _check_text(folder / "program.s", text, update_goldens)
     x = _inputs(compiled.module.main.args[0].type.shape)

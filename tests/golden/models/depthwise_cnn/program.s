@@ -1,13 +1,13 @@
 ; TPU program: 47 instructions, 411360 weight bytes (binary format 1, written by qcc 0.1.0)
 .target "tpu-v1"
-.manifest calibration_data_sha256="202ace40c93d8f530414733c8312755889eaf5b6edf2f9257495948aa19379f1"
-.manifest integer_ir_sha256="fffdf0492f22e5754208fbc25f5494d659c7e54b7f5f10deecf39e7911055e71"
+.manifest integer_ir_sha256="4da2889961b3fce19b51a756ac60018767cb0143e0e0b2e16100394cd1aa285e"
 .manifest model_sha256="401b3ed41b5ad2c13e13fd391d9f3bf9969e6bb01f49e87c8fde0fea46184e5d"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax data=$QCC_ROOT/examples/data/digits_calib.npz},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/depthwise_cnn/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest statistics_sha256="4df675b6ac89440aa6ed191bff5181f7d6d036dba7903e70221d5b809766e448"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
 .input name="input" shape=[8,1,8,8] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
-.output name="output" shape=[8,10] dtype=i8 scale=0.00978772616853901 zero_point=47 host=512
+.output name="output" shape=[8,10] dtype=i8 scale=0.00978772523356419 zero_point=47 host=512
 
 .layer "program"
 read_host host=0 ub=0 rows=512 row_bytes=1 host_stride=1
@@ -74,4 +74,4 @@ sync kind=0
 halt
 
 .weights 411360
-; weight data elided: sha256 73520162f99fdf5fec5a8aa0a7cd44226ff609fbf6aea7c8fa4c628fb153b5bb
+; weight data elided: sha256 0cca2748c14510f02f5c806ec16c507c29f3e7d7faa14a4afc4f6f156adbdde8

@@ -1,13 +1,13 @@
 ; TPU program: 42 instructions, 343232 weight bytes (binary format 1, written by qcc 0.1.0)
 .target "tpu-v1"
-.manifest calibration_data_sha256="202ace40c93d8f530414733c8312755889eaf5b6edf2f9257495948aa19379f1"
-.manifest integer_ir_sha256="8ded8c8549916f70823e19c1470552bf28d3acbd6ea57a08f66a5d475296352a"
+.manifest integer_ir_sha256="a067b8628f3f348b0512a9f76955ef131d9136808ac99d995792073000cdb2ca"
 .manifest model_sha256="d28e937dc98fb302420509a6e14fa78fe8e024c5623761abebe4544004623b13"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax data=$QCC_ROOT/examples/data/digits_calib.npz},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/digits_cnn/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest statistics_sha256="af1fdfebac4f3fa1ee1b91bedfdc32d1c86c9ee1322cafb6c5337f1532ba43ba"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
 .input name="input" shape=[8,1,8,8] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
-.output name="logits" shape=[8,10] dtype=i8 scale=0.07041108187507181 zero_point=-19 host=512
+.output name="logits" shape=[8,10] dtype=i8 scale=0.07041107439527325 zero_point=-19 host=512
 
 .layer "program"
 read_host host=0 ub=0 rows=512 row_bytes=1 host_stride=1
@@ -68,4 +68,4 @@ sync kind=0
 halt
 
 .weights 343232
-; weight data elided: sha256 6e7d52b196b415afd5d6a7d666590ff8a1810e3a8a7c25e85761028dcc3303b5
+; weight data elided: sha256 139371d7c61f0bb914baeb98fc730b657c56faf55a8ecc548c8a48d59b7c4dc2

@@ -1,13 +1,13 @@
 ; TPU program: 48 instructions, 476896 weight bytes (binary format 1, written by qcc 0.1.0)
 .target "tpu-v1"
-.manifest calibration_data_sha256="202ace40c93d8f530414733c8312755889eaf5b6edf2f9257495948aa19379f1"
-.manifest integer_ir_sha256="571c08ded1b469e2992ebe51ff404a490dafb9b2a35d20354e53b851c2d9766a"
+.manifest integer_ir_sha256="527f0ed2246917d4224e05ad849bca1280094e51dacda5ec51ba32031746a9bb"
 .manifest model_sha256="fc10fca47fa5ccef107b3474d86685afd489f11520eb14a3eef3329cd2119728"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax data=$QCC_ROOT/examples/data/digits_calib.npz},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/digits_dwsep/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest statistics_sha256="fe4a924b13ea8311138e0a765783be2f7dc52ae33f20346ddd3b11d43bd11f9b"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
 .input name="input" shape=[8,1,8,8] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
-.output name="logits" shape=[8,10] dtype=i8 scale=0.108228287042356 zero_point=16 host=512
+.output name="logits" shape=[8,10] dtype=i8 scale=0.10822828330245672 zero_point=16 host=512
 
 .layer "program"
 read_host host=0 ub=0 rows=512 row_bytes=1 host_stride=1
@@ -76,4 +76,4 @@ sync kind=0
 halt
 
 .weights 476896
-; weight data elided: sha256 31050df42e1c3923f6b9c5367f7923bf8aa028f0c59248cbe2bc1109e7582107
+; weight data elided: sha256 56f99d80821a36461fba9e1617141b81eb2f2afbc86fc0ab07f881a2a82ad7c7

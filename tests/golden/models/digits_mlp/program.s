@@ -1,9 +1,9 @@
 ; TPU program: 21 instructions, 204384 weight bytes (binary format 1, written by qcc 0.1.0)
 .target "tpu-v1"
-.manifest calibration_data_sha256="202ace40c93d8f530414733c8312755889eaf5b6edf2f9257495948aa19379f1"
-.manifest integer_ir_sha256="ebafe0889b58712314721acde1cfcf8674a3c0aa1649495111447afd7af61098"
+.manifest integer_ir_sha256="13907eb85d175d1c2f9f6e79653cc1ef72feaa011818b99def13c993cd9cff1e"
 .manifest model_sha256="af0db5d9627f51b56ca662265d7c4ac3cd06ab2dfbe982404b02ac15203b39c9"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax data=$QCC_ROOT/examples/data/digits_calib.npz},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/digits_mlp/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest statistics_sha256="327cf9ae802805ee851166fcd528ed95bc532e9ad56bd09d47064cff7b226cc4"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
 .input name="input" shape=[8,64] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
@@ -40,4 +40,4 @@ sync kind=0
 halt
 
 .weights 204384
-; weight data elided: sha256 786e5bbf25d401e21be682a8b2313291793883bc61b98e6a7ff2a6ef5749076d
+; weight data elided: sha256 c5a7c91e1389432f160dbcfd62296d4e71ddbd3601a77f838646515c4d4d9a16

@@ -1,9 +1,9 @@
 ; TPU program: 21 instructions, 204384 weight bytes (binary format 1, written by qcc 0.1.0)
 .target "tpu-v1"
-.manifest calibration_data_sha256="202ace40c93d8f530414733c8312755889eaf5b6edf2f9257495948aa19379f1"
-.manifest integer_ir_sha256="88ed804fb9718f796c4daa897f795f96e6101f0f386bca4b8257776bc5985751"
+.manifest integer_ir_sha256="53cd447d2764f0db9f44efd255bf6c8323b2cf1009db796abe9b7770de79e762"
 .manifest model_sha256="e268c071d8f81eb7d6b8a281d1096860fab2145a0e4c39e12391eb763933d6d0"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax data=$QCC_ROOT/examples/data/digits_calib.npz},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/mlp/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest statistics_sha256="218b273d35c0d98826fb155f189e71d1c2104f3845a80c8f4d0e4306f950397a"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
 .input name="input" shape=[8,64] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
@@ -40,4 +40,4 @@ sync kind=0
 halt
 
 .weights 204384
-; weight data elided: sha256 7e585b75bdbfb24cb6c9cd60d1f369b03e1b4ccea52e05abc4c8130e797e2d18
+; weight data elided: sha256 1ef8402211b6d112a1600ef988be446c6e1103f4550011cbe825483b51a62a6b
