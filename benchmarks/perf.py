@@ -426,6 +426,19 @@ def _fmt_v(v: dict, unit: str = "x") -> str:
     return f"{s} | <= {v['target']:g}{unit} | **missed by {v['miss_factor']:.2f}x**"
 
 
+def _blas_text(m: dict) -> str:
+    """The sentence on numpy's BLAS kernel, for a run that recorded it."""
+    if "blas_kernel" not in m:
+        return ""
+    forced = m.get("openblas_coretype_env")
+    if not forced:
+        return f" numpy's BLAS kernel: {m['blas_kernel']}."
+    what = ("kept: `--blas-kernel-from-env`" if m.get("blas_kernel_from_env") else
+            "removed, so OpenBLAS chose the CPU's own kernel")
+    return (f" numpy's BLAS kernel: {m['blas_kernel']} (OPENBLAS_CORETYPE={forced} was set "
+            f"in the environment and {what}).")
+
+
 def markdown(res: dict) -> str:
     m = res["meta"]
     out = ["# Performance", "",
@@ -434,14 +447,7 @@ def markdown(res: dict) -> str:
            f"({m['date']}); raw numbers in `benchmarks/results/perf.json`. "
            "This page measures; it changes nothing in qcc.", "",
            f"Machine: {m['machine']}, {m['cpus']} CPUs, Python {m['python']}, numpy "
-           f"{m['numpy']}, onnxruntime {m['onnxruntime']}."
-           + (f" numpy's BLAS kernel: {m['blas_kernel']}" if "blas_kernel" in m else "")
-           + ((f" (OPENBLAS_CORETYPE={m['openblas_coretype_env']} was set in the "
-               "environment and " + ("kept: `--blas-kernel-from-env`)."
-                                     if m.get("blas_kernel_from_env") else
-                                     "removed, so OpenBLAS chose the CPU's own kernel).")
-               ) if m.get("openblas_coretype_env") else
-              ("." if "blas_kernel" in m else ""))
+           f"{m['numpy']}, onnxruntime {m['onnxruntime']}." + _blas_text(m)
            + (f" Load average (1 min) {m['loadavg_start'][0]:.1f} at the start, "
               f"{m['loadavg_end'][0]:.1f} at the end: the machine is shared, so "
               "absolute times are noisy." if "loadavg_start" in m else ""), "",

@@ -120,7 +120,6 @@ def test_binaries_and_reports_are_identical_across_processes(tmp_path):
     assert outs[0] == outs[1]
 
 
-
 def test_compiling_from_statistics_is_independent_of_the_blas_kernel(tmp_path):
     """Calibration's FP32 products differ in their last bits from one BLAS kernel to
     another; compiling from a saved statistics file does not run them, so two processes,
@@ -140,6 +139,7 @@ def test_compiling_from_statistics_is_independent_of_the_blas_kernel(tmp_path):
         outs.append((tpu.read_bytes(), report.read_bytes()))
     assert outs[0] == outs[1]
     assert b"statistics_sha256" in outs[0][0]
+
 
 def _wide_conv_model(path: Path, side: int, channels: int) -> Path:
     from onnx import TensorProto, helper, numpy_helper
