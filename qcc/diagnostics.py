@@ -116,16 +116,42 @@ class QccError(Exception):
             head = f"error: {loc.describe()}: {self.message}"
         lines = [head]
         if isinstance(loc, FileLoc) and self.source is not None:
-            src_lines = self.source.split("\n")  # the lexer counts only \n as a line end
-            if 1 <= loc.line <= len(src_lines):
-                text = src_lines[loc.line - 1].rstrip("\r")
+            shown = _source_line(self.source, loc.line, loc.col)
+            if shown is not None:
+                text, col = shown
                 lines.append("  " + text)
-                lines.append("  " + " " * max(loc.col - 1, 0) + "^")
+                lines.append("  " + " " * max(col - 1, 0) + "^")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.format()
+
+
+#: a longer source line (a large constant of IR text) is shown cut around the column
+_SHOWN_LINE = 160
+
+
+def _source_line(source: str, line: int, col: int) -> tuple[str, int] | None:
+    """Line ``line`` of ``source`` (only \\n ends a line, as in the lexers) and the
+    column of the caret in it, cut to a window around ``col`` if the line is long;
+    found without splitting the whole source (IR text can be hundreds of MB)."""
+    if line < 1:
+        return None
+    start = 0
+    for _ in range(line - 1):
+        start = source.find("\n", start) + 1
+        if start == 0:
+            return None
+    end = source.find("\n", start)
+    end = len(source) if end < 0 else end
+    if end - start <= _SHOWN_LINE:
+        return source[start:end].rstrip("\r"), col
+    lo = min(max(start, start + col - 1 - _SHOWN_LINE // 2), end - _SHOWN_LINE)
+    hi = lo + _SHOWN_LINE
+    text = source[lo:hi].rstrip("\r") if hi >= end else source[lo:hi]
+    head, tail = ("..." if lo > start else ""), ("..." if hi < end else "")
+    return head + text + tail, col - (lo - start) + len(head)
 
 
 class PassFailure(Exception):

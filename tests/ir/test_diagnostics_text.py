@@ -212,8 +212,8 @@ def test_hex_of_the_wrong_length():
 
 
 def test_hex_with_bad_digits():
-    error_at(constant('dense<"0x0000803G0000803F">'), 'dense<^"0x',
-             "dense hex string has invalid digits")
+    error_at(constant('dense<"0x0000803G0000803F">'), 'dense<"0x0000803^G',
+             "dense hex string has invalid digits: 'G' is not a hex digit")
     error_at(constant('dense<"1234">'), 'dense<^"1234">', "starting with 0x")
 
 
