@@ -42,7 +42,7 @@ def explore_tables() -> str:
                             str(ROOT / "examples" / "data" / "digits_eval.npz"),
                             list_targets(), [1, 64], progress=False)
         # explore.json, explore.md and (with matplotlib) the plots, per model
-        rec = ex.write_outputs(result, ROOT / "docs" / "explore" / name, 0.5)
+        rec, _ = ex.write_outputs(result, ROOT / "docs" / "explore" / name, 0.5)
         plots = [p for p in ("accuracy_vs_latency.png", "roofline.png")
                  if (ROOT / "docs" / "explore" / name / p).exists()]
         links = ", ".join(f"[{p}](../docs/explore/{name}/{p})" for p in plots)

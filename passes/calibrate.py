@@ -111,6 +111,8 @@ class Calibrate(Pass):
             raise ValueError(f"percentile must be in (0, 100], got {self.percentile}")
         if self.num_bins < 1:
             raise ValueError(f"num-bins must be >= 1, got {self.num_bins}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.random_samples < 1:
             raise ValueError(f"random-samples must be >= 1, got {self.random_samples}")
         if self.data and self.stats:

@@ -109,6 +109,10 @@ class ConstantFold(Pass):
     #: do not create constants larger than this many elements
     max_elements: int = 1 << 24
 
+    def __post_init__(self) -> None:
+        if self.max_elements < 0:
+            raise ValueError(f"max-elements must be >= 0, got {self.max_elements}")
+
     def run(self, module: Module, ctx: PassContext) -> None:
         for g in module.graphs.values():
             rw = Rewriter(g)

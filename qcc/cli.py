@@ -302,7 +302,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                            "or --random-input SEED")
         inputs = driver.load_inputs(args.input_files, graph)
     outputs = driver.run(module, inputs)
-    _print_outputs(outputs)
+    _print_outputs(outputs, sys.stderr if args.output == "-" else sys.stdout)
     if args.output:
         driver.save_outputs(args.output, outputs)
     return 0
@@ -374,6 +374,7 @@ def cmd_export_qdq(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from qcc import driver
+    from qcc.outputs import commit_pending
 
     exclude = tuple(n for n in args.exclude.split(",") if n)
     compiled = driver.compile(args.input, args.calib_data, args.calibration,
@@ -384,6 +385,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     driver.write_atomic(args.output, data)
     if text is not None:
         driver.write_atomic(args.report, text)
+    commit_pending()  # every output written, or none: then say what was written
     program = compiled.program
     report = compiled.estimate()
     print(f"qcc: {args.output}: {len(program.instructions)} instructions, "
@@ -437,7 +439,7 @@ def _run_tpu(args: argparse.Namespace) -> int:
         inputs = driver.load_inputs(args.input_files, names)
     outputs = run_program(program, inputs, target=load_target(program.target),
                           engine=args.engine)
-    _print_outputs(outputs)
+    _print_outputs(outputs, sys.stderr if args.output == "-" else sys.stdout)
     if args.output:
         driver.save_outputs(args.output, outputs)
     if args.stats:
@@ -446,13 +448,15 @@ def _run_tpu(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_outputs(outputs) -> None:
+def _print_outputs(outputs, file=None) -> None:
+    """Print the outputs (to stderr when ``--output -`` takes stdout for the data)."""
+    file = file or sys.stdout
     for name, value in outputs.items():
-        print(f"{name}: {value.dtype}{list(value.shape)}")
+        print(f"{name}: {value.dtype}{list(value.shape)}", file=file)
         with np.printoptions(precision=6, suppress=True, threshold=64, edgeitems=4):
-            print(np.array2string(value, prefix=""))
+            print(np.array2string(value, prefix=""), file=file)
         if value.ndim == 2 and value.shape[1] > 1:
-            print(f"{name} argmax: {value.argmax(axis=1).tolist()}")
+            print(f"{name} argmax: {value.argmax(axis=1).tolist()}", file=file)
 
 
 def cmd_disasm(args: argparse.Namespace) -> int:
@@ -487,6 +491,7 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 def cmd_explore(args: argparse.Namespace) -> int:
     from qcc.backends.tpu_v1 import explore as ex
+    from qcc.outputs import commit_pending
 
     try:
         batches = [int(b) for b in args.batch.split(",") if b]
@@ -494,14 +499,20 @@ def cmd_explore(args: argparse.Namespace) -> int:
         raise QccError(f"--batch {args.batch}: expected comma-separated integers") from None
     if not batches or min(batches) < 1:
         raise QccError(f"--batch {args.batch}: batch sizes must be positive")
+    import math
+
+    if not math.isfinite(args.max_accuracy_drop) or args.max_accuracy_drop < 0:
+        raise QccError(f"--max-accuracy-drop {args.max_accuracy_drop}: expected a finite "
+                       "number of percentage points >= 0")
+    if args.jobs is not None and args.jobs < 1:
+        raise QccError(f"--jobs {args.jobs}: expected at least 1")
     targets = [t for t in args.targets.split(",") if t]
     result = ex.explore(args.input, args.calib_data, args.eval_data, targets, batches,
                         jobs=args.jobs, progress=sys.stderr.isatty())
     out = Path(args.out)
-    rec = ex.write_outputs(result, out, args.max_accuracy_drop)
+    rec, written = ex.write_outputs(result, out, args.max_accuracy_drop)
+    commit_pending()
     print(ex.to_markdown(result, rec, args.max_accuracy_drop), end="")
-    written = ["explore.json", "explore.md"]
-    written += [p for p in ("accuracy_vs_latency.png", "roofline.png") if (out / p).exists()]
     print(f"qcc: wrote {', '.join(str(out / w) for w in written)}", file=sys.stderr)
     return 0
 
@@ -527,6 +538,9 @@ COMMANDS = {"import": cmd_import, "opt": cmd_opt, "run": cmd_run, "quantize": cm
 
 
 def main(argv: list[str] | None = None) -> int:
+    from qcc.outputs import install_signal_handlers
+
+    install_signal_handlers()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -535,9 +549,55 @@ def main(argv: list[str] | None = None) -> int:
     return _dispatch(parser, args)
 
 
+def _input_paths(args: argparse.Namespace) -> list[str]:
+    """Every file a command reads (its outputs may be none of them)."""
+    paths = [getattr(args, "input", None)]
+    for key in ("calib_data", "eval_data"):
+        paths.append(getattr(args, key, None))
+    stats = getattr(args, "stats", None)
+    if isinstance(stats, str):  # `qcc run --stats` is a flag
+        paths.append(stats)
+    target = getattr(args, "target", None)
+    if isinstance(target, str) and Path(target).exists():
+        paths.append(target)
+    paths += getattr(args, "load", [])
+    for spec in getattr(args, "input_files", []):
+        _, sep, file = spec.partition("=")
+        paths.append(file if sep else spec)
+    return [p for p in paths if p]
+
+
+#: the options of each command that name an output file
+OUTPUT_OPTIONS = {
+    "import": (("output", "-o"),), "opt": (("output", "-o"),),
+    "run": (("output", "--output"),),
+    "quantize": (("output", "-o"), ("report", "--report"), ("save_stats", "--save-stats")),
+    "compile": (("output", "-o"), ("report", "--report"), ("save_stats", "--save-stats")),
+    "export-qdq": (("output", "-o"),), "disasm": (("output", "-o"),),
+    "asm": (("output", "-o"),),
+}
+
+
+def output_plan(args: argparse.Namespace):
+    """Check every output a command names before it does any work (qcc/outputs.py)."""
+    from qcc.outputs import OutputPlan
+
+    plan = OutputPlan()
+    plan.add_inputs(_input_paths(args))
+    for attr, role in OUTPUT_OPTIONS.get(args.command, ()):
+        plan.declare(getattr(args, attr, None), role)
+    if args.command == "explore":
+        plan.declare_directory(args.out, "--out")
+    return plan
+
+
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from qcc.outputs import Terminated, describe_os_error, transaction
+
     try:
-        return COMMANDS[args.command](args)
+        plan = output_plan(args)
+        with transaction(plan):
+            return COMMANDS[args.command](args)
     except QccError as e:
         print(e.format(), file=sys.stderr)
         return EXIT_USER_ERROR
@@ -554,11 +614,21 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("qcc: interrupted", file=sys.stderr)
         return 130
+    except Terminated as e:
+        print(f"qcc: terminated by signal {e.signum}", file=sys.stderr)
+        return 128 + e.signum
     except BrokenPipeError:  # e.g. `qcc passes | head`: the reader has gone
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        # the environment, not qcc: a full disk, a permission, a vanished file
+        if args.traceback:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"qcc: error: {where}{describe_os_error(e)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as e:
         if args.traceback:
             raise

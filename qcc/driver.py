@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,24 +55,12 @@ def parse_file(path: str | os.PathLike) -> Module:
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write a file so that it either appears complete or not at all."""
-    path = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise QccError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write an output file so that it either appears complete or not at all (see
+    :mod:`qcc.outputs`: devices, FIFOs and ``-`` are written in place as streams,
+    symlinks are followed, directories and missing parents are clean errors)."""
+    from qcc.outputs import write_output
+
+    write_output(path, data)
 
 
 def load_passes(path: str | os.PathLike) -> None:
@@ -96,14 +83,22 @@ def load_passes(path: str | os.PathLike) -> None:
     except QccError:
         del sys.modules[name]
         raise
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # a file that calls exit() is not a pass file
         del sys.modules[name]
         raise QccError(f"--load {path}: loading it failed: {type(e).__name__}: {e}") from None
 
 
 def _read_array_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
+    from qcc.calibration.npyio import array_file_kind
+
     if not path.is_file():
         raise QccError(f"input file {path}: no such file")
+    kind = array_file_kind(path)
+    if path.suffix == ".npz" and kind == "npy":
+        raise QccError(f"input file {path}: is a .npy array but named .npz; rename it to .npy")
+    if path.suffix != ".npz" and kind == "npz":
+        raise QccError(f"input file {path}: is a .npz archive (zip) but not named .npz; "
+                       "rename it to .npz")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
@@ -214,6 +209,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     """
     from qcc.passmanager import PassContext
 
+    if calib_data is not None and stats:
+        raise QccError("give calibration data or statistics to load (stats=), not both")
     ctx = ctx or PassContext()
     data = None
     if isinstance(calib_data, str | os.PathLike):
@@ -222,7 +219,10 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
         ctx.data["calibration_data"] = calib_data
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude), data,
                                      stats, save_stats, integer)
-    pipeline.run(module, ctx)
+    from qcc.outputs import transaction
+
+    with transaction():  # the save_stats file only if the whole pipeline succeeds
+        pipeline.run(module, ctx)
     return module
 
 

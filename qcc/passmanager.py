@@ -199,7 +199,10 @@ class Pipeline:
                 raise QccError(f"pass '{cls.name}' has no option '{kebab}'"
                                + _options_note(cls))
             entry.options[kebab] = value
-        entry.instantiate()
+        try:
+            entry.instantiate()
+        except (ValueError, TypeError) as e:
+            raise QccError(f"pass '{cls.name}': {e}") from None
         self.entries.append(entry)
         return self
 

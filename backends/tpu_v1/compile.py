@@ -22,6 +22,7 @@ from qcc.backends.tpu_v1.program import Program
 from qcc.backends.tpu_v1.runtime import run_program
 from qcc.backends.tpu_v1.target import Target, load_target
 from qcc.backends.tpu_v1.timing import TimingReport, estimate_program
+from qcc.diagnostics import QccError
 from qcc.ir.core import Module
 
 
@@ -79,6 +80,23 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def content_sha256(path: str | os.PathLike) -> str | None:
+    """SHA-256 of a file's bytes; for a folder (calibration data), of the sorted names
+    and contents of the .npy/.npz files in it (what the calibration reads, in its
+    order). None if the path does not exist."""
+    p = Path(path)
+    if p.is_file():
+        return _sha256(p.read_bytes())
+    if p.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(q for q in p.iterdir() if q.is_file() and q.suffix in (".npy",
+                                                                               ".npz")):
+            h.update(f.name.encode("utf-8", "surrogateescape") + b"\0")
+            h.update(bytes.fromhex(_sha256(f.read_bytes())))
+        return h.hexdigest()
+    return None
+
+
 def target_digest(target: Target) -> str:
     """SHA-256 of every number of the target description (canonical JSON)."""
     import json
@@ -107,9 +125,21 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
                   stats: str | None = None, target: Target | str = "tpu-v1",
                   batch: int = 1,
                   save_stats: str | None = None) -> CompiledModel:
-    """Import (if a path), calibrate, quantize, fold and lower a model."""
+    """Import (if a path), calibrate, quantize, fold and lower a model. A
+    ``save_stats`` file is written only if the whole compile succeeds."""
+    from qcc.outputs import transaction
+
+    with transaction():
+        return _compile_model(model, calib_data, method, granularity, activations, exclude,
+                              stats, target, batch, save_stats)
+
+
+def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
+                   target, batch, save_stats) -> CompiledModel:
     from qcc import driver
 
+    if calib_data is not None and stats:
+        raise QccError("give calibration data or statistics to load (--stats), not both")
     target_desc = target if isinstance(target, Target) else load_target(target)
     manifest: dict[str, str] = {"target": target_desc.name,
                                 "target_sha256": target_digest(target_desc)}
@@ -120,12 +150,13 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
         module = driver.load(path, batch=batch)
         manifest["model_sha256"] = _sha256(path.read_bytes())
     for key, source in (("calibration_data_sha256", calib_data), ("statistics_sha256", stats)):
-        if isinstance(source, str | os.PathLike) and Path(source).is_file():
-            manifest[key] = _sha256(Path(source).read_bytes())
-    pipeline = driver.quantization_pipeline(method, granularity, activations, tuple(exclude),
-                                            None if calib_data is None or not isinstance(
-                                                calib_data, str | os.PathLike)
-                                            else str(calib_data), stats)
+        if isinstance(source, str | os.PathLike):
+            digest = content_sha256(source)
+            if digest is not None:
+                manifest[key] = digest
+    # the pipeline without the paths of its data: a path's spelling (relative, absolute,
+    # ./) must not change the binary; the files' contents are hashed above
+    pipeline = driver.quantization_pipeline(method, granularity, activations, tuple(exclude))
     manifest["pipeline"] = str(pipeline)
     # in three stages (as `qcc quantize --report`), keeping the float and the
     # fake-quantized graphs for the compile report's SQNR

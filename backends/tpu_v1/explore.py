@@ -144,8 +144,11 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
         # calibration statistics, collected once and shared by every configuration
         prepared = qcc.load(model, batch=eval_batch)
         calib = {"data": str(calib_data)} if calib_data else {}
-        Pipeline.parse(qcc.driver.PREPARE_PIPELINE).add("calibrate", save_stats=stats,
-                                                        **calib).run(prepared)
+        from qcc.outputs import outside_transaction
+
+        with outside_transaction():  # a scratch file, read back at once: not an output
+            Pipeline.parse(qcc.driver.PREPARE_PIPELINE).add("calibrate", save_stats=stats,
+                                                            **calib).run(prepared)
         work = [{"model": str(model), "granularity": g, "method": m, "stats": stats,
                  "x": x, "labels": labels, "fp32": fp32, "eval_batch": eval_batch,
                  "batches": list(batches), "targets": list(targets)}
@@ -275,12 +278,23 @@ def plot(result: dict, path: Path) -> bool:
     ax.set_ylabel(f"{key} (%)")
     ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_figure(plt, fig, path)
     roofline = result.get("roofline")
     if roofline:
         _plot_roofline(plt, roofline, path.with_name("roofline.png"))
     return True
+
+
+def _save_figure(plt, fig, path: Path) -> None:
+    """Render to PNG in memory and write it as an output (qcc/outputs.py)."""
+    import io
+
+    from qcc.outputs import write_output
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    write_output(path, buf.getvalue())
 
 
 def _plot_roofline(plt, roofline: dict, path: Path) -> None:
@@ -301,8 +315,7 @@ def _plot_roofline(plt, roofline: dict, path: Path) -> None:
                  fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_figure(plt, fig, path)
 
 
 def finite(obj):
@@ -316,14 +329,23 @@ def finite(obj):
     return obj
 
 
-def write_outputs(result: dict, out_dir: Path, max_drop: float) -> dict | None:
-    from qcc.driver import write_atomic
+def write_outputs(result: dict, out_dir: Path, max_drop: float
+                  ) -> tuple[dict | None, list[str]]:
+    """Write explore.json, explore.md and (with matplotlib) the plots into
+    ``out_dir``; returns the recommendation and the names written."""
+    from qcc.outputs import write_output
 
+    if out_dir.exists() and not out_dir.is_dir():
+        raise QccError(f"--out {out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     rec = recommend(result, max_drop)
-    write_atomic(out_dir / "explore.json",
+    write_output(out_dir / "explore.json",
                  json.dumps(finite({**result, "recommendation": rec}), indent=1,
                             sort_keys=True) + "\n")
-    write_atomic(out_dir / "explore.md", to_markdown(result, rec, max_drop))
-    plot(result, out_dir / "accuracy_vs_latency.png")
-    return rec
+    write_output(out_dir / "explore.md", to_markdown(result, rec, max_drop))
+    written = ["explore.json", "explore.md"]
+    if plot(result, out_dir / "accuracy_vs_latency.png"):
+        written.append("accuracy_vs_latency.png")
+        if result.get("roofline"):
+            written.append("roofline.png")
+    return rec, written

@@ -66,6 +66,9 @@ class _NpzMember:
 
 
 def _open_npz(path: Path) -> tuple[zipfile.ZipFile, dict[str, _NpzMember]]:
+    if array_file_kind(path) == "npy":
+        raise QccError(f"calibration data {path}: is a .npy array but named .npz; rename "
+                       "it to .npy")
     try:
         zf = zipfile.ZipFile(path)
         members = {}
@@ -78,8 +81,29 @@ def _open_npz(path: Path) -> tuple[zipfile.ZipFile, dict[str, _NpzMember]]:
         raise QccError(f"calibration data {path}: not a readable .npz file ({e})") from None
 
 
-def _open_npy(path: Path) -> np.ndarray:
+def array_file_kind(path: Path) -> str:
+    """What a file holds by its first bytes, whatever its name: ``npy`` (numpy's
+    array format), ``npz`` (a zip archive) or ``other``."""
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return "other"
+    if head == b"\x93NUMPY":
+        return "npy"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "npz"
+    return "other"
+
+
+def _open_npy(path: Path) -> np.ndarray:
+    if array_file_kind(path) == "npz":
+        raise QccError(f"calibration data {path}: is a .npz archive (zip) but named .npy; "
+                       "rename it to .npz")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         raise QccError(f"calibration data {path}: not a readable .npy file ({e})") from None
+    if not isinstance(arr, np.ndarray):
+        raise QccError(f"calibration data {path}: not a .npy array file")
+    return arr

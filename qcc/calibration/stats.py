@@ -265,9 +265,9 @@ def dumps_stats(stats: Mapping[str, TensorStats], num_samples: int) -> str:
 def save_stats(path: str | os.PathLike, stats: Mapping[str, TensorStats],
                num_samples: int) -> None:
     """Write raw statistics to ``path`` (atomically)."""
-    from qcc.driver import write_atomic
+    from qcc.outputs import write_output
 
-    write_atomic(path, dumps_stats(stats, num_samples))
+    write_output(path, dumps_stats(stats, num_samples))
 
 
 def loads_stats(text: str, where: str = "<string>", num_bins: int = DEFAULT_NUM_BINS

@@ -2,7 +2,7 @@
 .target "tpu-v1"
 .manifest integer_ir_sha256="4da2889961b3fce19b51a756ac60018767cb0143e0e0b2e16100394cd1aa285e"
 .manifest model_sha256="401b3ed41b5ad2c13e13fd391d9f3bf9969e6bb01f49e87c8fde0fea46184e5d"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/depthwise_cnn/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest statistics_sha256="4df675b6ac89440aa6ed191bff5181f7d6d036dba7903e70221d5b809766e448"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"

@@ -2,7 +2,7 @@
 .target "tpu-v1"
 .manifest integer_ir_sha256="a067b8628f3f348b0512a9f76955ef131d9136808ac99d995792073000cdb2ca"
 .manifest model_sha256="d28e937dc98fb302420509a6e14fa78fe8e024c5623761abebe4544004623b13"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/digits_cnn/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest statistics_sha256="af1fdfebac4f3fa1ee1b91bedfdc32d1c86c9ee1322cafb6c5337f1532ba43ba"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"

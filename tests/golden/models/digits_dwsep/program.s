@@ -2,7 +2,7 @@
 .target "tpu-v1"
 .manifest integer_ir_sha256="527f0ed2246917d4224e05ad849bca1280094e51dacda5ec51ba32031746a9bb"
 .manifest model_sha256="fc10fca47fa5ccef107b3474d86685afd489f11520eb14a3eef3329cd2119728"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/digits_dwsep/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest statistics_sha256="fe4a924b13ea8311138e0a765783be2f7dc52ae33f20346ddd3b11d43bd11f9b"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"

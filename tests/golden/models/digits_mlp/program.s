@@ -2,7 +2,7 @@
 .target "tpu-v1"
 .manifest integer_ir_sha256="13907eb85d175d1c2f9f6e79653cc1ef72feaa011818b99def13c993cd9cff1e"
 .manifest model_sha256="af0db5d9627f51b56ca662265d7c4ac3cd06ab2dfbe982404b02ac15203b39c9"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/digits_mlp/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest statistics_sha256="327cf9ae802805ee851166fcd528ed95bc532e9ad56bd09d47064cff7b226cc4"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"

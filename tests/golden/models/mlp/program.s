@@ -2,7 +2,7 @@
 .target "tpu-v1"
 .manifest integer_ir_sha256="53cd447d2764f0db9f44efd255bf6c8323b2cf1009db796abe9b7770de79e762"
 .manifest model_sha256="e268c071d8f81eb7d6b8a281d1096860fab2145a0e4c39e12391eb763933d6d0"
-.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax stats=$QCC_ROOT/tests/golden/models/mlp/calibration.json},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
+.manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest statistics_sha256="218b273d35c0d98826fb155f189e71d1c2104f3845a80c8f4d0e4306f950397a"
 .manifest target="tpu-v1"
 .manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
