@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from qcc import __version__
-from qcc.diagnostics import PassFailure, QccError
+from qcc.diagnostics import PassFailure, QccError, escape_controls
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -30,7 +30,7 @@ EXIT_INTERNAL_ERROR = 1
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own usage errors: exit 2, no traceback
         self.print_usage(sys.stderr)
-        print(f"qcc: error: {message}", file=sys.stderr)
+        print(escape_controls(f"qcc: error: {message}"), file=sys.stderr)
         raise SystemExit(EXIT_USER_ERROR)
 
 
@@ -354,10 +354,10 @@ def _write_report(args: argparse.Namespace, float_module, fake, integer) -> None
     driver.write_atomic(args.report, text)
     bad = report.first_bad_layer
     for name, value in report.output_sqnr.items():
-        print(f"qcc: output {name}: SQNR {value:.1f} dB", file=sys.stderr)
+        print(escape_controls(f"qcc: output {name}: SQNR {value:.1f} dB"), file=sys.stderr)
     if bad is not None:
-        print(f"qcc: first layer below {report.threshold_db:.0f} dB: {bad.tensor} ({bad.op})",
-              file=sys.stderr)
+        print(escape_controls(f"qcc: first layer below {report.threshold_db:.0f} dB: "
+                              f"{bad.tensor} ({bad.op})"), file=sys.stderr)
 
 
 def cmd_export_qdq(args: argparse.Namespace) -> int:
@@ -602,14 +602,14 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(e.format(), file=sys.stderr)
         return EXIT_USER_ERROR
     except PassFailure as e:
-        print(f"qcc: internal error: {e.message}", file=sys.stderr)
+        print(escape_controls(f"qcc: internal error: {e.message}", keep="\n"), file=sys.stderr)
         if e.reproducer:
             print(f"qcc: reproducer written to {e.reproducer}", file=sys.stderr)
         if args.traceback:
             raise
         return EXIT_INTERNAL_ERROR
     except MemoryError as e:
-        print(f"error: out of memory: {e or 'MemoryError'}", file=sys.stderr)
+        print(escape_controls(f"error: out of memory: {e or 'MemoryError'}"), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("qcc: interrupted", file=sys.stderr)
@@ -632,8 +632,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except Exception as e:
         if args.traceback:
             raise
-        print(f"qcc: internal error: {type(e).__name__}: {e} (rerun with --traceback and "
-              "report it)", file=sys.stderr)
+        print(escape_controls(f"qcc: internal error: {type(e).__name__}: {e} (rerun with "
+                              "--traceback and report it)"), file=sys.stderr)
         return EXIT_INTERNAL_ERROR
 
 

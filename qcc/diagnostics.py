@@ -9,12 +9,41 @@ Errors a user can cause are raised as :class:`QccError`; they print as
           ^
 
 and the CLI turns them into exit code 2 without a traceback.
+
+Messages interpolate names that come from the user's files (ONNX node and tensor
+names, IR op names and locations, array names), which can hold any character. What
+is printed escapes control characters (:func:`escape_controls`), so that a name can
+neither send terminal escape sequences nor start a line of its own: an error is its
+head line, the source line with its caret and its notes, and nothing else.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
+
+#: C0 controls (newline and tab too), DEL, C1 controls, the Unicode line and paragraph
+#: separators and the bidirectional overrides and isolates (which reorder what a
+#: terminal shows)
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """``text`` with its control characters written as escapes (``\\n``, ``\\x1b``,
+    ``\\u202e``), but for those in ``keep`` (``"\\n"`` for a multi-line text that
+    is printed as it is, a traceback say)."""
+    if not _CONTROLS.search(text):
+        return text
+    if keep:
+        return _CONTROLS.sub(lambda m: m.group() if m.group() in keep else _escape(m), text)
+    return _CONTROLS.sub(_escape, text)
 
 
 class Location:
@@ -50,7 +79,7 @@ class OnnxLoc(Location):
     name: str
 
     def describe(self) -> str:
-        if self.op_type in ("Input", "Initializer"):
+        if self.op_type in ("Input", "Initializer", "Output"):
             return f"ONNX {self.op_type.lower()} '{self.name}'"
         return f"ONNX node '{self.name}' ({self.op_type})"
 
@@ -105,6 +134,9 @@ class QccError(Exception):
         self.notes = notes
 
     def format(self) -> str:
+        """The error as printed: control characters in the message, the location and
+        the notes are escaped (each is one line), and so are those in the source line
+        but for tabs, which the caret line repeats to stay aligned."""
         loc = self.loc
         if isinstance(loc, FusedLoc):
             loc = loc.locs[0]
@@ -114,14 +146,16 @@ class QccError(Exception):
             head = f"{loc.describe()}: error: {self.message}"
         else:
             head = f"error: {loc.describe()}: {self.message}"
-        lines = [head]
+        lines = [escape_controls(head)]
         if isinstance(loc, FileLoc) and self.source is not None:
             shown = _source_line(self.source, loc.line, loc.col)
             if shown is not None:
                 text, col = shown
-                lines.append("  " + text)
-                lines.append("  " + " " * max(col - 1, 0) + "^")
-        lines.extend(f"note: {n}" for n in self.notes)
+                cut = max(col - 1, 0)
+                before = escape_controls(text[:cut], keep="\t")
+                lines.append("  " + before + escape_controls(text[cut:], keep="\t"))
+                lines.append("  " + "".join(c if c == "\t" else " " for c in before) + "^")
+        lines.extend(escape_controls(f"note: {n}") for n in self.notes)
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -166,4 +200,4 @@ class PassFailure(Exception):
 def warn(message: str, loc: Location = UNKNOWN) -> None:
     """Print a warning to stderr in the same format as errors."""
     where = "" if isinstance(loc, UnknownLoc) else f"{loc.describe()}: "
-    print(f"{where}warning: {message}", file=sys.stderr)
+    print(escape_controls(f"{where}warning: {message}"), file=sys.stderr)
