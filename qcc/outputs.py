@@ -86,26 +86,33 @@ def resolve_output(path: str | os.PathLike, role: str = "output") -> OutputTarge
 
     if display.endswith(os.sep) or display.endswith("/."):
         raise fail("names a directory, not a file")
-    real = os.path.realpath(display)
+    # the kernel's resolution first: it also follows /proc/self/fd/N (/dev/stdout),
+    # whose targets ("pipe:[1234]") are no paths at all
     try:
-        st = os.stat(real)
+        st = os.stat(display)
     except FileNotFoundError:
         st = None
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise fail("a loop of symbolic links") from None
         raise fail(f"cannot examine it: {describe_os_error(e)}") from None
+    real = os.path.realpath(display)
     if st is not None:
         mode = st.st_mode
         if stat.S_ISDIR(mode):
             raise fail("is a directory; give a file name")
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-            return OutputTarget(display, role, "stream", real)
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or \
+                (stat.S_ISSOCK(mode) and _is_proc_fd(real)):
+            return OutputTarget(display, role, "stream", display)
         if not stat.S_ISREG(mode):
             raise fail("is not a regular file, a device or a FIFO (a socket?); qcc "
                        "does not write there")
-        if not os.access(real, os.W_OK):
+        if not os.access(display, os.W_OK):
             raise fail("the file is not writable (permission denied)")
+        if _is_proc_fd(real) or not _same_inode(real, st):
+            # an open file reached through /proc/PID/fd (e.g. /dev/stdout redirected
+            # to a file): write into it like a stream, as the shell would
+            return OutputTarget(display, role, "stream", display)
     parent = os.path.dirname(real) or "."
     try:
         pst = os.stat(parent)
@@ -119,6 +126,18 @@ def resolve_output(path: str | os.PathLike, role: str = "output") -> OutputTarge
         raise fail(f"cannot create files in {os.path.dirname(display) or '.'} "
                    "(permission denied)")
     return OutputTarget(display, role, "file", real)
+
+
+def _is_proc_fd(real: str) -> bool:
+    return real.startswith("/proc/") and "/fd/" in real
+
+
+def _same_inode(path: str, st: os.stat_result) -> bool:
+    try:
+        other = os.stat(path)
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -352,3 +352,23 @@ def test_resolve_output_kinds(tmp_path):
     plan.declare("-", "-o")
     with pytest.raises(qcc.QccError, match="standard output is already taken by -o"):
         plan.declare("-", "--report")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd/1").exists(), reason="needs /proc")
+@pytest.mark.parametrize("stdout_kind", ["pipe", "file"])
+def test_link_to_standard_output_is_a_stream(tmp_path, expected_binary, stdout_kind):
+    # what /dev/stdout is, made in the temporary folder: a link to /proc/self/fd/1
+    link = tmp_path / "stdout"
+    link.symlink_to("/proc/self/fd/1")
+    args = [sys.executable, "-m", "qcc.cli", *map(str, compile_args(link))]
+    if stdout_kind == "pipe":
+        r = subprocess.run(args, capture_output=True, timeout=300)
+        out = r.stdout
+    else:
+        with open(tmp_path / "redirected.tpu", "wb") as f:
+            r = subprocess.run(args, stdout=f, stderr=subprocess.PIPE, timeout=300)
+        out = (tmp_path / "redirected.tpu").read_bytes()
+    assert r.returncode == 0, r.stderr
+    assert out == expected_binary
+    assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
+    assert temporaries(tmp_path) == []
