@@ -9,17 +9,24 @@ The import runs in stages, each with its own kind of error:
 
 1. load the protobuf (missing file, corrupt bytes);
 2. check the default-domain opset (11 up to what the installed onnx knows);
-3. scan the nodes: every op type must have a converter, Constant nodes are
+3. check the graph (:func:`check_graph`): unique names, every tensor defined once
+   and before its use, and each node as its ONNX schema says (input and output
+   counts, no empty name where a value is required), the rules onnxruntime enforces;
+4. scan the nodes: every op type must have a converter, Constant nodes are
    recorded, and inputs that are read at import time (Reshape shapes, Pad pads...)
    must be constants;
-4. check the graph inputs (float32, static shapes but for the batch dimension,
+5. check the graph inputs (float32, static shapes but for the batch dimension,
    which is fixed to ``batch``) and run ONNX shape inference;
-5. convert the nodes in order with the converters of :mod:`qcc.frontend.onnx_ops`,
+6. convert the nodes in order with the converters of :mod:`qcc.frontend.onnx_ops`,
    checking each result type against the one ONNX inferred.
 
-Steps 3 and 4 come before shape inference on purpose: strict inference reports
+Steps 3 to 5 come before shape inference on purpose: strict inference reports
 unsupported or malformed constructs with messages that do not name the real
 problem (or, for unknown domains, not at all).
+
+Together steps 3 to 5 and the strict shape inference are what ``onnx.checker``'s
+full check does, but for its demand that every value_info and graph output carry a
+type and shape, which onnxruntime does not make (and qcc infers them).
 """
 
 from __future__ import annotations
@@ -119,8 +126,13 @@ class OnnxNode:
 class ImportContext:
     """State of one import: the graph being built and what is known about tensors."""
 
-    def __init__(self, opset: int):
+    def __init__(self, opset: int, proto: onnx.ModelProto | None = None):
         self.opset = opset
+        #: what onnx.checker.check_node needs to know of the model
+        self.checker = onnx.checker.C.CheckerContext()
+        self.checker.ir_version = (proto.ir_version if proto else 0) or onnx.IR_VERSION
+        self.checker.opset_imports = ({("" if o.domain == "ai.onnx" else o.domain): o.version
+                                       for o in proto.opset_import} if proto else {"": opset})
         self.graph = Graph("main")
         #: ONNX tensor name -> IR value (graph args, op results, materialized constants)
         self.values: dict[str, Value] = {}
@@ -232,13 +244,25 @@ class ImportContext:
             raise node.error(f"op type '{op}' is unsupported; supported op types: "
                              + ", ".join(sorted(CONVERTERS)))
         self.check_attribute_types(node)
-        if node.op_type == "Constant":
+        if node.op_type == "Constant" and node.outputs:  # (no output: the schema check)
             self.add_constant(node.outputs[0], constant_node_value(node), node.loc)
         for i in CONSTANT_INPUTS.get(node.op_type, ()):
             if node.input(i):
                 self.const(node, i)
+        self.check_schema(node)  # after the checks above, whose messages are more specific
         self.used.update(n for n in node.inputs if n)
 
+
+    def check_schema(self, node: OnnxNode) -> None:
+        """The node must match its ONNX schema at the model's opset, as onnx's checker
+        and onnxruntime demand: input and output counts, no empty name for a required
+        input or output, known attributes of the right types."""
+        try:
+            onnx.checker.check_node(node.proto, self.checker)
+        except onnx.checker.ValidationError as e:
+            text = " ".join(str(e).split("==> Context:")[0].split())
+            raise node.error(f"the node does not match the ONNX schema of {node.op_type} at "
+                             f"opset {self.opset}: {text}") from None
 
     def check_attribute_types(self, node: OnnxNode) -> None:
         """Attributes must have the type the ONNX schema gives them (shape inference
@@ -311,6 +335,105 @@ def _non_utf8_field(message: Message) -> str | None:
                 if bad:
                     return bad
     return None
+
+
+def check_graph(graph: onnx.GraphProto, nodes: list[OnnxNode]) -> None:
+    """The graph-validity rules of ONNX that onnxruntime enforces too: names of graph
+    inputs, initializers and nodes are unique; every tensor is defined once (by a graph
+    input, an initializer or one node output: single static assignment) and before the
+    nodes that read it (ONNX requires the nodes in topological order, which also rules
+    out cycles); every graph output is defined. (An initializer may also be listed as a
+    graph input, as older exporters do.) And, for qcc, graph outputs are distinct."""
+    #: tensor -> where it is defined (graph inputs, then initializers, then nodes)
+    defined: dict[str, Location] = {}
+    for vi in graph.input:
+        loc = OnnxLoc("Input", vi.name)
+        if vi.name in defined:
+            raise QccError(f"the graph has two inputs named '{vi.name}'; ONNX names must be "
+                           "unique", loc)
+        defined[vi.name] = loc
+    initializers: set[str] = set()
+    for t in graph.initializer:
+        loc = OnnxLoc("Initializer", t.name)
+        if t.name in initializers:
+            raise QccError(f"the graph has two initializers named '{t.name}'; ONNX names "
+                           "must be unique", loc)
+        initializers.add(t.name)
+        defined.setdefault(t.name, loc)
+    producer: dict[str, int] = {}  # tensor -> index of the first node that outputs it
+    for i, node in enumerate(nodes):
+        for name in node.outputs:
+            producer.setdefault(name, i)
+    named: dict[str, OnnxNode] = {}
+    for i, node in enumerate(nodes):
+        if node.proto.name:  # (unnamed nodes are many and fine)
+            if node.proto.name in named:
+                first = named[node.proto.name]
+                raise node.error(f"two nodes are named '{node.name}' (this one and the "
+                                 f"{first.op_type} node before it); onnxruntime requires "
+                                 "unique node names")
+            named[node.proto.name] = node
+        for k, name in enumerate(node.inputs):
+            if not name or name in defined:
+                continue
+            where = f"input {k} ('{name}')"
+            later = producer.get(name)
+            if later is None:
+                raise node.error(f"{where} is never defined: it is not a graph input, an "
+                                 "initializer or the output of a node")
+            cycle = _depends_on(nodes, producer, later, i)
+            if cycle:
+                raise node.error(f"{where} is computed by node '{nodes[later].name}' "
+                                 f"({nodes[later].op_type}) from this node's output: the graph "
+                                 "has a cycle")
+            raise node.error(f"{where} is defined only later, by node '{nodes[later].name}' "
+                             f"({nodes[later].op_type}); ONNX requires the nodes in "
+                             "topological order")
+        for name in node.outputs:
+            if not name:
+                continue  # an optional output left out (the schema check says where allowed)
+            if name in defined:
+                first = defined[name]
+                by = "this node's outputs too" if first == node.loc else _describe(first)
+                raise node.error(f"output '{name}' is already defined, by {by}: every tensor "
+                                 "of an ONNX graph has one definition (single static "
+                                 "assignment)")
+            defined[name] = node.loc
+    outputs: set[str] = set()
+    for vi in graph.output:
+        if vi.name in outputs:
+            # (onnxruntime accepts this; qcc's modules and programs name their outputs)
+            raise QccError(f"the graph lists output '{vi.name}' twice; qcc needs the graph "
+                           "outputs to have distinct names", OnnxLoc("Output", vi.name))
+        outputs.add(vi.name)
+        if vi.name not in defined:
+            raise QccError(f"graph output '{vi.name}' is never defined: it is not a graph "
+                           "input, an initializer or the output of a node",
+                           OnnxLoc("Output", vi.name))
+
+
+def _describe(loc: Location) -> str:
+    """A graph input, an initializer or a node, for the middle of a sentence."""
+    assert isinstance(loc, OnnxLoc)
+    if loc.op_type in ("Input", "Initializer"):
+        return f"the graph {loc.op_type.lower()} '{loc.name}'"
+    return f"node '{loc.name}' ({loc.op_type})"
+
+
+def _depends_on(nodes: list[OnnxNode], producer: dict[str, int], start: int,
+                target: int) -> bool:
+    """Whether node ``start`` reads, directly or through other nodes, an output of
+    node ``target`` (only asked on the way to an error)."""
+    seen, todo = {start}, [start]
+    while todo:
+        for name in nodes[todo.pop()].inputs:
+            j = producer.get(name)
+            if j == target:
+                return True
+            if j is not None and j not in seen:
+                seen.add(j)
+                todo.append(j)
+    return False
 
 
 def _default_opset(proto: onnx.ModelProto, source: str) -> int:
@@ -402,14 +525,15 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int =
     if batch < 1:
         raise QccError(f"batch must be at least 1, got {batch}")
     proto, source = _load(model)
-    ctx = ImportContext(_default_opset(proto, source))
+    ctx = ImportContext(_default_opset(proto, source), proto)
     onnx_graph = proto.graph
     if len(onnx_graph.sparse_initializer):
         raise QccError(f"{source} has sparse initializers, which qcc does not support")
+    nodes = [OnnxNode(p, i) for i, p in enumerate(onnx_graph.node)]
+    check_graph(onnx_graph, nodes)
     for t in onnx_graph.initializer:
         loc = OnnxLoc("Initializer", t.name)
         ctx.add_constant(t.name, tensor_array(t, f"initializer '{t.name}'", loc), loc)
-    nodes = [OnnxNode(p, i) for i, p in enumerate(onnx_graph.node)]
     for node in nodes:
         ctx.prescan(node)
     ctx.used.update(o.name for o in onnx_graph.output)
