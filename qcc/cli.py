@@ -309,7 +309,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
+    import math
+
     from qcc import driver
+
+    if not math.isfinite(args.report_threshold):
+        raise QccError(f"--report-threshold {args.report_threshold}: expected a finite "
+                       "number of dB")
 
     module = driver.load(args.input, batch=args.batch)
     exclude = tuple(n for n in args.exclude.split(",") if n)

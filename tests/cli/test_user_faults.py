@@ -132,3 +132,10 @@ def test_binary_does_not_depend_on_how_paths_are_spelled(capsys, tmp_path, monke
     assert cli(capsys, "compile", "m.onnx", "--calib-data", other, "-o", out)[0] == 0
     assert _sha(out) in digests["folder"]
     assert os.path.realpath(other) != os.path.realpath(folder)
+
+
+def test_report_threshold_nan(capsys, tmp_path):
+    report = tmp_path / "r.md"
+    code, _, err = cli(capsys, "quantize", MLP, "--stats", MLP_STATS, "--report", report,
+                       "--report-threshold", "nan", "--eval-data", CALIB)
+    assert code == 2 and "--report-threshold nan" in err and not report.exists()
