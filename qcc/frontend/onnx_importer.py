@@ -437,6 +437,9 @@ def _depends_on(nodes: list[OnnxNode], producer: dict[str, int], start: int,
 
 
 def _default_opset(proto: onnx.ModelProto, source: str) -> int:
+    if proto.ir_version > onnx.IR_VERSION:  # (onnxruntime and onnx's checker refuse it too)
+        raise QccError(f"{source} has ONNX IR version {proto.ir_version}, newer than the "
+                       f"{onnx.IR_VERSION} that qcc's onnx {onnx.__version__} knows")
     newest = onnx.defs.onnx_opset_version()
     versions = [o.version for o in proto.opset_import if o.domain in _DEFAULT_DOMAINS]
     if not versions:

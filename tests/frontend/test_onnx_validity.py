@@ -101,6 +101,18 @@ INVALID_FOR_QCC_ONLY = {
 CHECKER_ACCEPTS = {"duplicate-graph-outputs"}
 
 
+def test_an_ir_version_newer_than_onnx_knows_is_rejected(tmp_path, capsys):
+    m = model([N("Relu", ["x"], ["y"], name="r1")])
+    m.ir_version = onnx.IR_VERSION + 1
+    assert main(["import", str(_save(m, tmp_path))]) == 2
+    assert f"ONNX IR version {onnx.IR_VERSION + 1}, newer than" in capsys.readouterr().err
+    m.ir_version = 99
+    assert main(["import", str(_save(m, tmp_path))]) == 2
+    ort = pytest.importorskip("onnxruntime")
+    with pytest.raises(Exception, match="IR version"):
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
 def _save(m: onnx.ModelProto, tmp_path: Path) -> Path:
     path = tmp_path / "model.onnx"
     path.write_bytes(m.SerializeToString())
