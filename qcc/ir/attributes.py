@@ -190,7 +190,7 @@ def quote_string(s: str) -> str:
             out.append("\\n")
         elif ch == "\t":
             out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:  # C0, DEL and C1 controls
             out.append(f"\\{ord(ch):02X}")
         else:
             out.append(ch)

@@ -156,3 +156,21 @@ def test_escape_controls():
     assert escape_controls("plain ünïcode ✓") == "plain ünïcode ✓"
     assert escape_controls("a\nb\tc\x7fd\x9b\u2028") == "a\\nb\\tc\\x7fd\\x9b\\u2028"
     assert escape_controls("line 1\nline\x1b 2", keep="\n") == "line 1\nline\\x1b 2"
+
+
+def test_printed_ir_escapes_control_characters_and_parses_back(tmp_path, capsys):
+    name = EVIL + "\x9b\x7f"  # C1 and DEL too
+    graph = helper.make_graph(
+        [helper.make_node("Relu", [name], ["y"], name=name)], "g",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path = tmp_path / "named.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    code = main(["import", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert escape_controls(out, keep="\n") == out and out.count("\n") == 6
+    module = qcc.parse_module(out, "stdin")
+    (relu,) = [op for op in module.main.ops if op.name == "nn.relu"]
+    assert relu.loc == OnnxLoc("Relu", name)
+    assert qcc.print_module(module) == out
