@@ -617,6 +617,14 @@ def run_all(quick: bool, runs: int, threads: int, work: Path, profile: bool = Tr
     return res
 
 
+def _write_doc(path: Path, text: str) -> None:
+    """Write the page, keeping the section that benchmarks/ir_parse.py --doc put at its end."""
+    marker = "<!-- ir_parse.py:"
+    old = path.read_text() if path.exists() else ""
+    keep = "\n" + old[old.index(marker):] if marker in old else ""
+    path.write_text(text + "\n" + keep)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small models, 3 runs")
@@ -644,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.findings:
             res["findings"] = Path(args.findings).read_text().rstrip().splitlines()
             Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
-        Path(args.doc).write_text(markdown(res) + "\n")
+        _write_doc(Path(args.doc), markdown(res))
         print(f"perf: wrote {args.doc}")
         return 0
     runs = args.runs or (3 if args.quick else 5)
@@ -655,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         res["findings"] = Path(args.findings).read_text().rstrip().splitlines()
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
-    Path(args.doc).write_text(markdown(res) + "\n")
+    _write_doc(Path(args.doc), markdown(res))
     print(f"perf: wrote {args.json} and {args.doc}")
     return 0
 
