@@ -91,6 +91,8 @@ def load_passes(path: str | os.PathLike) -> None:
 def _read_array_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
     from qcc.calibration.npyio import array_file_kind
 
+    if path.is_dir():
+        raise QccError(f"input file {path}: is a directory, not a .npy/.npz file")
     if not path.is_file():
         raise QccError(f"input file {path}: no such file")
     kind = array_file_kind(path)

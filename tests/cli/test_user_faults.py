@@ -139,3 +139,8 @@ def test_report_threshold_nan(capsys, tmp_path):
     code, _, err = cli(capsys, "quantize", MLP, "--stats", MLP_STATS, "--report", report,
                        "--report-threshold", "nan", "--eval-data", CALIB)
     assert code == 2 and "--report-threshold nan" in err and not report.exists()
+
+
+def test_input_array_that_is_a_directory(capsys, tmp_path):
+    code, _, err = cli(capsys, "run", MLP, "--input", tmp_path)
+    assert code == 2 and "is a directory" in err
