@@ -372,3 +372,39 @@ def test_link_to_standard_output_is_a_stream(tmp_path, expected_binary, stdout_k
     assert out == expected_binary
     assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
     assert temporaries(tmp_path) == []
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix under which permissions apply: as root, util-linux's setpriv
+    drops the capabilities that override them (root ignores file modes otherwise)."""
+    if not IS_ROOT:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permissions cannot be tested")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+def test_permission_denied_is_exit_2(tmp_path, expected_binary):
+    prefix = _unprivileged()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    prog = tmp_path / "p.tpu"
+    prog.write_bytes(expected_binary)
+    prog.chmod(0o644)
+    secret = tmp_path / "secret.tpu"
+    secret.write_bytes(expected_binary)
+    secret.chmod(0o000)
+    readonly = tmp_path / "ro.s"
+    readonly.write_text("keep")
+    readonly.chmod(0o444)
+    locked.chmod(0o555)
+    cases = [(["disasm", prog, "-o", locked / "out.s"], "permission denied"),
+             (["disasm", secret], "Permission denied"),
+             (["disasm", prog, "-o", readonly], "not writable")]
+    for args, message in cases:
+        r = subprocess.run([*prefix, sys.executable, "-m", "qcc.cli", *map(str, args)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, (args, r.stderr)
+        assert message in r.stderr and "Traceback" not in r.stderr
+    assert list(locked.iterdir()) == [] and readonly.read_text() == "keep"
