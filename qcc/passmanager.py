@@ -422,10 +422,14 @@ class PassManager:
         text = (f"// qcc reproducer: pass '{name}' failed on this IR.\n"
                 f"// Rerun: qcc opt {path.name} -p '{rest}'\n"
                 f"// pipeline: {rest}\n" + print_module(before))
+        from qcc.outputs import outside_transaction, write_output
+
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        except OSError:
+            # written now, although the command fails: it is the report of the failure
+            with outside_transaction():
+                write_output(path, text, "--reproducer-dir")
+        except (OSError, QccError):
             return None
         return str(path)
 
