@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from qcc import quant_arith
-from qcc.diagnostics import QccError
+from qcc.diagnostics import QccError, warn
 from qcc.dialects import nn, quant
 from qcc.ir.core import Graph, Module, Op, ReturnOp, Value
 from qcc.ir.types import FloatType, QuantType, TensorType, UniformQuantPerAxisType
@@ -72,7 +72,8 @@ def check_inputs(graph: Graph, inputs: Mapping[str, Any]) -> list[np.ndarray]:
             same_kind = a.dtype.kind == want.kind or (a.dtype.kind in "iu" and want.kind in "iu")
             if not same_kind or (isinstance(t.element, FloatType) and a.dtype.kind != "f"):
                 raise QccError(f"input {name!r} has dtype {a.dtype}, the model expects {want}")
-            a = a.astype(want)
+            with np.errstate(over="ignore"):  # float64 beyond float32: +-Inf, as on the TPU
+                a = a.astype(want)
         arrays.append(a)
     return arrays
 
@@ -483,6 +484,10 @@ def _quantize(op: quant.QuantizeOp, x):
     t = op.output.type
     scale, zp = qparams(t)
     e = t.element
+    if isinstance(op.input.owner, Graph):  # a model input: the host boundary
+        message = quant_arith.nonfinite_warning(op.input.name_hint or "?", x)
+        if message:
+            warn(message, op.loc)
     return quant_arith.quantize(x, scale.astype(np.float32), zp, e.storage_min, e.storage_max,
                                 e.numpy_dtype)
 
@@ -507,7 +512,7 @@ def _qconv2d(op: quant.Conv2dOp, x, w, b=None):
     acc = np.rint(acc).astype(np.int64)
     if b is not None:
         acc += b.astype(np.int64).reshape(1, -1, 1, 1)
-    return _saturate_int32(op, acc)
+    return _check_int32(op, acc)
 
 
 @semantics(quant.DenseOp)
@@ -515,13 +520,18 @@ def _qdense(op: quant.DenseOp, x, w, b=None):
     acc = np.rint(np.matmul(_centered(op.input, x), _centered(op.weight, w))).astype(np.int64)
     if b is not None:
         acc += b.astype(np.int64)
-    return _saturate_int32(op, acc)
+    return _check_int32(op, acc)
 
 
-def _saturate_int32(op: Op, acc: np.ndarray) -> np.ndarray:
-    if acc.size and (acc.max() > quant_arith.INT32_MAX or acc.min() < quant_arith.INT32_MIN):
-        raise QccError("int32 accumulator overflow: the integer program cannot represent "
-                       "this layer's sums", op.loc)
+def _check_int32(op: Op, acc: np.ndarray, bound: int | None = None) -> np.ndarray:
+    """``acc``, a layer's int32 value computed exactly, or the overflow error (the rule
+    of quant_arith, which the TPU simulator follows too). ``bound``, when given, bounds
+    |acc|: no check is needed below int32."""
+    if bound is not None and bound <= quant_arith.INT32_MAX:
+        return acc
+    value = quant_arith.int32_overflow(acc)
+    if value is not None:
+        raise QccError(quant_arith.accumulator_overflow_message(value), op.loc)
     return acc
 
 
@@ -549,10 +559,12 @@ def _qadd(op: quant.AddOp, a, b):
 def _qavg_pool(op: quant.AvgPoolOp, x):
     centered = x.astype(np.int64) - op.input.type.element.zero_point
     cols, _ = _pool_windows(op, centered, 0)
-    return cols.sum(axis=(2, 3))
+    return _check_int32(op, cols.sum(axis=(2, 3)), 255 * cols.shape[2] * cols.shape[3])
 
 
 @semantics(quant.GlobalAvgPoolOp)
 def _qglobal_avg_pool(op: quant.GlobalAvgPoolOp, x):
     centered = x.astype(np.int64) - op.input.type.element.zero_point
-    return centered.sum(axis=tuple(range(2, x.ndim)), keepdims=True)
+    window = int(np.prod(x.shape[2:]))
+    return _check_int32(op, centered.sum(axis=tuple(range(2, x.ndim)), keepdims=True),
+                        255 * window)

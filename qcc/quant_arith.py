@@ -21,7 +21,18 @@ gemmlowp and TFLite (Jacob et al. 2018):
   storage range, narrowed by a fused ReLU / ReLU6 / Clip).
 
 Float -> int quantization (:func:`quantize`) rounds half to even, as ONNX
-QuantizeLinear does, and saturates.
+QuantizeLinear does, and saturates; NaN becomes code 0 and +-Inf the ends of the
+storage range (:func:`nonfinite_warning` words the warning both engines print when a
+model input holds them).
+
+int32 overflow, the one rule of the interpreter and the simulator: a layer's int32
+value (``sum((x - zx) * (w - zw)) + bias`` of ``quant.dense`` / ``quant.conv2d``, the
+window sums of average pooling) must fit int32, or the run stops with
+:func:`accumulator_overflow_message` (:func:`int32_overflow` finds the value). How an
+engine reaches that value may leave int32 on the way (the TPU folds the input zero
+point into the bias and multiplies raw bytes, in passes): two's complement sums are
+exact modulo 2^32, so intermediate wrap-around cannot change a value that fits, and
+the simulator checks the layer's value alone, where ``activate`` reads it.
 """
 
 from __future__ import annotations
@@ -214,6 +225,44 @@ def _float_requantize_is_exact(acc: np.ndarray, shift: np.ndarray | int, zero_po
 def _multiplier_array(m: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
     """M = m * 2^(shift - 31) exactly, as float64 (m has 31 bits)."""
     return np.ldexp(np.asarray(m, np.float64), np.asarray(shift, np.int64) - 31)
+
+
+def int32_overflow(values: np.ndarray) -> int | None:
+    """The element of ``values`` (integers, any dtype; float64 holding integers is
+    fine) farthest outside int32, or None when every element fits."""
+    a = np.asarray(values)
+    if not a.size:
+        return None
+    hi, lo = int(a.max()), int(a.min())
+    above, below = hi - INT32_MAX, INT32_MIN - lo
+    if above <= 0 and below <= 0:
+        return None
+    return hi if above >= below else lo
+
+
+def accumulator_overflow_message(value: int) -> str:
+    """What the interpreter and the simulator say when a layer's int32 value, ``value``,
+    leaves int32 (they add where: the ONNX node, or the instruction and layer)."""
+    return (f"int32 accumulator overflow: a sum reaches {value}, outside "
+            f"[{INT32_MIN}, {INT32_MAX}]; the integer program cannot represent this "
+            "layer's sums for this input")
+
+
+def nonfinite_warning(name: str, x: np.ndarray) -> str | None:
+    """The warning for float values about to be quantized that are not finite (None
+    when all are): NaN quantizes to code 0, +-Inf saturate (:func:`quantize`). The
+    interpreter's ``quant.quantize`` and the TPU host's input quantization both print
+    it, so the two report the same inputs the same way."""
+    a = np.asarray(x)
+    if a.dtype.kind != "f" or not a.size:
+        return None
+    finite = np.isfinite(a)
+    if finite.all():
+        return None
+    bad = a.size - int(np.count_nonzero(finite))
+    nans = int(np.count_nonzero(np.isnan(a)))
+    return (f"input '{name}' has {bad} non-finite value(s) ({nans} NaN, {bad - nans} Inf): "
+            "NaN quantizes to code 0 and +-Inf to the ends of the storage range")
 
 
 def quantize(x: np.ndarray, scale: np.ndarray | float, zero_point: np.ndarray | int,

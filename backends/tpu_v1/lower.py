@@ -42,7 +42,7 @@ from qcc.dialects import nn, quant
 from qcc.interpreter import qparams
 from qcc.ir.core import Module, Op, Value
 from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType
-from qcc.quant_arith import INT32_MAX
+from qcc.quant_arith import INT32_MAX, int32_overflow
 from qcc.rewrite import constant_value
 
 TILE = LANES * LANES
@@ -357,6 +357,12 @@ class Lowering:
         sums raw input bytes (|x| <= 128, or 255 unsigned) times the weights, then the
         bias (with the zero-point correction) is added."""
         e = op.input.type.element
+        folded = int32_overflow(bias)
+        if folded is not None:  # the activation table's int32 would wrap it around
+            raise QccError(f"'{op.name}': the bias with the input zero point folded in "
+                           f"(b - {e.zero_point} * sum(w)) reaches {folded}, outside the "
+                           "int32 of the activation table; a smaller bias or an input range "
+                           "closer to symmetric (zero point near 0) avoids it", op.loc)
         largest_input = 255 if not e.storage.signed else 128
         bound = largest_input * np.abs(w_kn).sum(axis=0) + np.abs(bias)
         worst = int(bound.max(initial=0))

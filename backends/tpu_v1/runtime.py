@@ -12,7 +12,7 @@ from qcc import quant_arith
 from qcc.backends.tpu_v1.program import Program, TensorDesc
 from qcc.backends.tpu_v1.simulator import execute
 from qcc.backends.tpu_v1.target import Target
-from qcc.diagnostics import QccError
+from qcc.diagnostics import QccError, warn
 
 
 def quantize_input(desc: TensorDesc, x: np.ndarray) -> np.ndarray:
@@ -26,8 +26,13 @@ def quantize_input(desc: TensorDesc, x: np.ndarray) -> np.ndarray:
     if x.size != math.prod(desc.shape):
         raise QccError(f"input '{desc.name}' has shape {list(x.shape)} ({x.size} values); "
                        f"the program expects {list(desc.shape)}")
+    with np.errstate(over="ignore"):  # float64 beyond float32: +-Inf, as in the interpreter
+        x = x.astype(np.float32)
+    message = quant_arith.nonfinite_warning(desc.name, x)
+    if message:  # the interpreter's quant.quantize of a model input says the same
+        warn(message)
     info = np.iinfo(desc.numpy_dtype)
-    q = quant_arith.quantize(x.astype(np.float32), np.float32(desc.scale), desc.zero_point,
+    q = quant_arith.quantize(x, np.float32(desc.scale), desc.zero_point,
                              info.min, info.max, desc.numpy_dtype)
     return q.reshape(desc.shape)
 

@@ -45,9 +45,13 @@ class Machine:
         self.host = bytearray(program.host_bytes)
         self.ub = np.zeros((target.unified_buffer.rows, LANES), np.uint8)
         # acc_bound[row] bounds |value| of the row since its last overwrite, so the int32
-        # overflow check runs only when an overflow is possible
+        # overflow check runs only when an overflow is possible. The accumulators hold
+        # int32 values modulo 2^32, as 32-bit registers do; the exact values of rows whose
+        # bound passes int32 are kept in acc_wide (allocated when first needed), so that
+        # activate can check the layer's value as quant_arith's overflow rule says
         self.acc = np.zeros((target.accumulators.rows, LANES), np.int32)
         self.acc_bound = np.zeros(target.accumulators.rows, np.float64)
+        self.acc_wide: np.ndarray | None = None
         self.dram = np.frombuffer(program.weights, np.uint8)
         self.fifo: deque[_Tile] = deque()
         self.fifo_depth = target.weights.fifo_depth
@@ -161,7 +165,8 @@ class Machine:
                 prepared = (quant_arith.Requantizer(table.multiplier, table.shift,
                                                     table.zp_out, table.clamp_min,
                                                     table.clamp_max),
-                            table.bias.astype(np.float64))
+                            table.bias.astype(np.float64),
+                            float(np.abs(table.bias).max(initial=0)))
             loaded = self._records[start] = (table, prepared)
         self.tables[ins.slot], self._prepared[ins.slot] = loaded
 
@@ -271,8 +276,8 @@ class Machine:
             x = self.ub[src, tile.rows]
             reads = (src.start, src.stop)
             source = (f["ub"], -1, None, tile.rows)
-        # one pass is at most 255 * 128 * 256 < 2^31 in size; the exact int32 check runs
-        # only where the bound of |sum| over the passes leaves overflow possible
+        # one pass is at most 255 * 128 * 256 < 2^31 in size; sums are kept exactly past
+        # int32 only where the bound of |sum| over the passes leaves overflow possible
         step = tile.abs_col_sum * (255 if unsigned else 128)
         # dense and diagonal tiles are kept pending (in separate runs); an all-zero one
         # is not
@@ -301,14 +306,37 @@ class Machine:
             product = (x if ins.unsigned else x.view(np.int8)) * tile.diagonal
         else:
             product = self.engine.multiply(x, bool(ins.unsigned), tile.weights, tile.block)
-        acc = self.acc[dst]
         if may_overflow:
-            wide = product.astype(np.int64) + acc[:, tile.cols]
-            if wide.size and (wide.max() > quant_arith.INT32_MAX or
-                              wide.min() < quant_arith.INT32_MIN):
-                raise self.fail("int32 accumulator overflow")
+            # the raw sum may leave int32 (the hardware's registers wrap around): kept
+            # exactly; whether the layer's value fits is activate's check
+            exact = self._exact(dst)
+            part = exact[:, tile.cols]
+            np.add(part, product, out=part, casting="unsafe")  # float32 holds integers
+            self._store_exact(dst, exact, bound)
+            return
         self._store(dst, tile.cols, bool(ins.accumulate), product)
         self.acc_bound[dst] = bound
+
+    def _exact(self, rows: slice) -> np.ndarray:
+        """The exact values of accumulator rows, as a new int64 array."""
+        values = self.acc[rows].astype(np.int64)
+        if self.acc_wide is not None:
+            wide = self.acc_bound[rows] > quant_arith.INT32_MAX
+            if wide.any():
+                values[wide] = self.acc_wide[rows][wide]
+        return values
+
+    def _store_exact(self, rows: slice, values: np.ndarray, bound: np.ndarray) -> None:
+        """Accumulator rows = ``values`` (int64, every lane), whose |values| are bounded
+        by ``bound`` (per row): modulo 2^32 in the accumulators, exactly in acc_wide
+        where the bound passes int32."""
+        self.acc[rows] = values.astype(np.int32)  # two's complement wrap-around
+        self.acc_bound[rows] = bound
+        wide = np.broadcast_to(bound, (rows.stop - rows.start,)) > quant_arith.INT32_MAX
+        if wide.any():
+            if self.acc_wide is None:
+                self.acc_wide = np.zeros(self.acc.shape, np.int64)
+            self.acc_wide[rows][wide] = values[wide]
 
     def _store(self, dst: slice, cols: slice, accumulate: bool, product: np.ndarray) -> None:
         """Accumulator rows ``dst``, lanes ``cols``: += product, or = product with the
@@ -454,7 +482,7 @@ class Machine:
                             "row")
         lanes = slice(0, ins.lanes)  # only the lanes written back are computed
         dst = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
-        requantizer, bias = self._prepared[ins.table]
+        requantizer, bias, bias_bound = self._prepared[ins.table]
         if ins.src_ub:
             src = self._rows(self.ub, ins.src, ins.rows, "Unified Buffer")
             x = self.ub[src, lanes] if table.unsigned else self.ub[src, lanes].view(np.int8)
@@ -463,8 +491,20 @@ class Machine:
             offset = -table.zp_in
         else:
             src = self._rows(self.acc, ins.src, ins.rows, "accumulator")
-            x = self.acc[src, lanes]
-            offset = bias[lanes]  # the table's int32 bias, as float64
+            if ins.rows and self.acc_bound[src].max() + bias_bound > quant_arith.INT32_MAX:
+                # the layer's value, sum + bias, might leave int32: computed exactly and
+                # checked (quant_arith's overflow rule, the interpreter's too)
+                x = self._exact(src)[:, lanes] + table.bias[lanes]
+                value = quant_arith.int32_overflow(x)
+                if value is not None:
+                    layer = self.program.layer_of[self.pc] \
+                        if self.pc < len(self.program.layer_of) else ""
+                    where = f"layer '{layer}': " if layer else ""
+                    raise self.fail(where + quant_arith.accumulator_overflow_message(value))
+                offset = 0
+            else:
+                x = self.acc[src, lanes]
+                offset = bias[lanes]  # the table's int32 bias, as float64
         dtype = np.uint8 if table.unsigned else np.int8
         out = self.ub.view(dtype)[dst, ins.column:ins.column + ins.lanes]
         if not ins.function:
@@ -483,8 +523,10 @@ class Machine:
         floor = 0 if ins.unsigned else -128
         pad = _as_storage(c.pad_value, ins.unsigned)
         best = np.full((ins.length, LANES), floor, dtype)
-        total = np.zeros((ins.length, LANES), np.int32)  # |sum| <= 255 * 2^16 taps
         taps = c.kernel_h * c.kernel_w
+        # |sum| <= 255 * taps: int32 unless a (hand-written) window is that large
+        wide = ins.sum and 255 * taps > quant_arith.INT32_MAX
+        total = np.zeros((ins.length, LANES), np.int64 if wide else np.int32)
         for t in range(taps):
             g = self._geometry(t, 1, ins.length)
             if g.rows.size and ins.src + g.last_row >= len(self.ub):
@@ -502,6 +544,9 @@ class Machine:
                 np.maximum(best, values, out=best)
         if ins.sum:
             dst = self._rows(self.acc, ins.dst, ins.length, "accumulator")
+            if wide:
+                self._store_exact(dst, total, np.full(ins.length, 255.0 * taps))
+                return
             self.acc[dst] = total
             self.acc_bound[dst] = 255 * taps
         else:

@@ -220,7 +220,10 @@ def test_sigmoid_and_tanh_through_the_lookup_table(function, activations):
 
 
 def test_accumulator_overflow_bound_warns(capsys):
-    """A dense layer with K = 140,000 all-equal weights: 128 x 127 x K > 2^31 - 1."""
+    """A dense layer with K = 140,000 all-equal weights: 128 x 127 x K > 2^31 - 1
+    (inputs calibrated on [-1, 1]: zero point 0, so the bias with the zero point folded
+    in fits int32; tests/quant/test_overflow_semantics.py has the case where it does
+    not)."""
     k = 140_000
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["input", "w"], ["y"], name="wide")], "g",
@@ -229,7 +232,8 @@ def test_accumulator_overflow_bound_warns(capsys):
         [numpy_helper.from_array(np.full((k, 1), 0.01, np.float32), "w")])
     module = qcc.import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("",
                                                                                       17)]))
-    qcc.quantize_model(module, calib_data=[{"input": np.ones((1, k), np.float32)}])
+    qcc.quantize_model(module, calib_data=[{"input": np.ones((1, k), np.float32)},
+                                           {"input": -np.ones((1, k), np.float32)}])
     capsys.readouterr()
     lower(module)
     err = capsys.readouterr().err

@@ -1,6 +1,6 @@
 """The simulator's matrix engines (backends/tpu_v1/engines.py) give identical, exact
-integer sums, and the simulator's int32 overflow check fires exactly when the sum
-leaves int32, whichever engine multiplies."""
+integer sums, and the simulator's int32 overflow check fires exactly when a layer's
+value leaves int32, whichever engine multiplies."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from qcc.backends.tpu_v1 import engines
 from qcc.backends.tpu_v1.isa import Instruction
 from qcc.backends.tpu_v1.program import Program, TensorDesc
 from qcc.backends.tpu_v1.simulator import Machine, MachineError, _Tile
+from qcc.backends.tpu_v1.tables import ActivateTable
 from qcc.backends.tpu_v1.target import load_target
 from qcc.diagnostics import QccError
 
@@ -66,38 +67,64 @@ def test_unknown_engine_is_a_clean_error():
         engines.select_engine("gpu")
 
 
-def _accumulating_program(passes: int, weight: int, unsigned: bool) -> Program:
+def _accumulating_program(passes: int, weight: int, unsigned: bool,
+                          bias: int | None = None) -> Program:
     """Input row of 127s (or 255s), a tile of ``weight``s, ``passes`` accumulating
-    matmuls into accumulator row 0."""
+    matmuls into accumulator row 0; with ``bias``, an activate of that row adding it
+    (multiplier 2^-31: the output is 0 unless the sum overflows)."""
     x = TensorDesc("x", (1, 256), "u8" if unsigned else "i8", 1.0, 0, 0)
     y = TensorDesc("y", (1, 256), "i8", 1.0, 0, 256)
     ins = [Instruction("read_host", host=0, ub=0, rows=1, row_bytes=256, host_stride=256),
            Instruction("sync", kind=0), Instruction("read_weights", dram=0, count=1)]
     ins += [Instruction("matmul", switch=int(k == 0), accumulate=int(k > 0), ub=0, acc=0,
                         length=1, unsigned=int(unsigned)) for k in range(passes)]
+    weights = bytes(np.full(65536, weight, np.int8).view(np.uint8))
+    if bias is not None:
+        table = ActivateTable(0, 0, -128, 127, False, np.full(256, bias, np.int64),
+                              np.full(256, 1 << 30, np.int64), np.full(256, -30, np.int64))
+        ins += [Instruction("load_table", slot=0, dram=len(weights)),
+                Instruction("activate", src_ub=0, function=0, src=0, ub=1, rows=1, table=0,
+                            lanes=256, column=0)]
+        weights += table.encode()
     ins.append(Instruction("halt"))
-    return Program(ins, bytes(np.full(65536, weight, np.int8).view(np.uint8)), [x], [y],
-                   "tpu-v1")
+    return Program(ins, weights, [x], [y], "tpu-v1")
+
+
+def _machine(passes: int, weight: int, unsigned: bool, value: int, engine: str,
+             bias: int | None = None) -> Machine:
+    m = Machine(_accumulating_program(passes, weight, unsigned, bias), load_target("tpu-v1"),
+                engine)
+    m.host[:256] = np.full(256, value, np.uint8 if unsigned else np.int8).view(np.uint8).tobytes()
+    return m
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("value", "weight", "unsigned"),
                          [(127, 127, False), (-128, -128, False), (255, -128, True)])
 def test_accumulator_overflow_is_caught_exactly_at_int32(engine, value, weight, unsigned):
+    """quant_arith's rule: raw sums past int32 are kept exactly (the registers wrap
+    around, which cannot change a value that fits), and activate stops when the layer's
+    value, sum + bias, leaves int32: exactly there, whichever engine multiplies."""
     per_pass = value * weight * 256
     limit = (2**31 - 1) // per_pass if per_pass > 0 else (2**31) // -per_pass
-    x = np.full(256, value, np.uint8 if unsigned else np.int8).view(np.uint8)
-    fits = Machine(_accumulating_program(limit, weight, unsigned), load_target("tpu-v1"),
-                   engine)
-    fits.host[:256] = x.tobytes()
+    over = _machine(limit + 1, weight, unsigned, value, engine)
+    over.run()  # past int32, no activate: nothing to check
+    assert (over._exact(slice(0, 1))[0] == (limit + 1) * per_pass).all()
+    assert (over.acc[0] == np.int64((limit + 1) * per_pass).astype(np.int32)).all()
+    # the bias takes it back into int32: no error, and the exact value requantized
+    back = _machine(limit + 1, weight, unsigned, value, engine, bias=-per_pass)
+    back.run()
+    # limit x per_pass x 2^-31 rounds to +-1
+    assert (back.ub[1].view(np.int8) == np.sign(per_pass)).all()
+    edge = 2**31 - 1 if per_pass > 0 else -2**31
+    fits = _machine(limit, weight, unsigned, value, engine, bias=edge - limit * per_pass)
     fits.run()
-    assert (fits.acc[0].astype(np.int64) == limit * per_pass).all()
-    over = Machine(_accumulating_program(limit + 1, weight, unsigned), load_target("tpu-v1"),
-                   engine)
-    over.host[:256] = x.tobytes()
-    with pytest.raises(MachineError, match=r"instruction \d+ \(matmul\): int32 accumulator "
-                                           "overflow"):
-        over.run()
+    outside = edge + (1 if per_pass > 0 else -1)
+    past = _machine(limit, weight, unsigned, value, engine,
+                    bias=outside - limit * per_pass)
+    with pytest.raises(MachineError, match=rf"instruction \d+ \(activate\): int32 accumulator "
+                                           rf"overflow: a sum reaches {outside},"):
+        past.run()
 
 
 def _tiles(rng: np.random.Generator, count: int) -> list[np.ndarray]:
