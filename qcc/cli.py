@@ -424,7 +424,7 @@ def _read_bytes(path: Path) -> bytes:
 
 def _run_tpu(args: argparse.Namespace) -> int:
     from qcc import driver
-    from qcc.backends.tpu_v1.binary import load_binary
+    from qcc.backends.tpu_v1.binary import check_fits, load_binary
     from qcc.backends.tpu_v1.runtime import run_program
     from qcc.backends.tpu_v1.target import load_target
     from qcc.backends.tpu_v1.timing import estimate_program
@@ -432,6 +432,11 @@ def _run_tpu(args: argparse.Namespace) -> int:
     path = Path(args.input)
     data = _read_bytes(path)
     program = load_binary(data, str(path))
+    # the program runs on the target it carries; --target only times it elsewhere
+    timing_target = program.resolve_target()
+    if args.target:
+        timing_target = load_target(args.target)
+        check_fits(program, timing_target, str(path))
     names = [d.name for d in program.inputs]
     if args.random_input is not None:
         rng = np.random.default_rng(args.random_input)
@@ -443,13 +448,13 @@ def _run_tpu(args: argparse.Namespace) -> int:
                        "or --random-input SEED")
     else:
         inputs = driver.load_inputs(args.input_files, names)
-    outputs = run_program(program, inputs, target=load_target(program.target),
+    outputs = run_program(program, inputs, target=program.resolve_target(),
                           engine=args.engine)
     _print_outputs(outputs, sys.stderr if args.output == "-" else sys.stdout)
     if args.output:
         driver.save_outputs(args.output, outputs)
     if args.stats:
-        report = estimate_program(program, load_target(args.target or program.target))
+        report = estimate_program(program, timing_target)
         print(report.format())
     return 0
 

@@ -5,7 +5,7 @@
 
 One statement per line; ``;`` and ``#`` start comments::
 
-    .target "tpu-v1"
+    .target "tpu-v1"                 ; a shipped target, by name
     .manifest model_sha256="..."
     .input name="x" shape=[1,1,8,8] dtype=i8 scale=0.5 zero_point=-128 host=0
     .output name="y" shape=[1,10] dtype=i8 scale=0.25 zero_point=0 host=64
@@ -21,6 +21,17 @@ each data line ``OFFSET: HEX`` (offset in hex) fills bytes in, in increasing
 order. The binary also records the qcc version that wrote it: a file written by
 the same qcc version round-trips exactly. Errors are ``file:line:col: error: ...``
 with the source line and a caret; the program is validated like a loaded binary.
+
+The target: ``.target "NAME"`` alone is the shipped target NAME (or a ``.toml``
+file's path). A program for any other description (a user's target file, or a
+shipped name with other numbers) carries it in full, as the disassembler writes it::
+
+    .target "huge" description="24 MiB more UB" what_if=true
+    .target_table array rows=256 cols=256 clock_hz=700000000.0
+    .target_table unified_buffer rows=196608 row_bytes=256
+    ...                              ; one line per table of the target file
+
+and the assembler checks it like a target file (every key, types and ranges).
 """
 
 from __future__ import annotations
@@ -37,15 +48,21 @@ import lark
 from qcc import __version__
 from qcc.backends.tpu_v1 import isa
 from qcc.backends.tpu_v1.binary import (
-    ACC_ROWS,
     FORMAT_VERSION,
-    UB_ROWS,
     ProgramError,
     check_descriptor,
     read_binary,
     validate_program,
 )
 from qcc.backends.tpu_v1.program import Program, TensorDesc
+from qcc.backends.tpu_v1.target import (
+    Target,
+    TargetError,
+    list_targets,
+    load_target,
+    target_from_raw,
+    target_to_raw,
+)
 from qcc.diagnostics import FileLoc, QccError
 
 BYTES_PER_LINE = 64
@@ -68,7 +85,7 @@ def disassemble(program_or_bytes: Program | bytes, where: str = "<bytes>",
     weights = bytes(program.weights)
     lines = [f"; TPU program: {len(program.instructions)} instructions, {len(weights)} "
              f"weight bytes (binary format {FORMAT_VERSION}, written by qcc {version})",
-             f".target {_quote(program.target)}"]
+             *_target_lines(program.resolve_target())]
     lines += [f".manifest {_key(k)}={_quote(program.manifest[k])}"
               for k in sorted(program.manifest)]
     for kind, descs in (("input", program.inputs), ("output", program.outputs)):
@@ -99,6 +116,33 @@ def _quote(s: str) -> str:
     return json.dumps(s, ensure_ascii=True)
 
 
+#: the top-level keys of a target description that `.target` takes as attributes
+_TARGET_ATTRS = ("description", "what_if")
+
+
+def _target_lines(target: Target) -> list[str]:
+    """``.target "NAME"`` for a shipped target as shipped; otherwise the whole
+    description, so that the text assembles back to the same TARGET section."""
+    if target.name in list_targets() and load_target(target.name) == target:
+        return [f".target {_quote(target.name)}"]
+    raw = target_to_raw(target)
+    head = " ".join(f"{k}={_value(raw[k])}" for k in _TARGET_ATTRS)
+    lines = [f".target {_quote(target.name)} {head}"]
+    for section, table in raw.items():
+        if isinstance(table, dict):
+            lines.append(f".target_table {section} " +
+                         " ".join(f"{k}={_value(v)}" for k, v in table.items()))
+    return lines
+
+
+def _value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return _quote(v)
+    return repr(v)  # int, or float: repr is the shortest exact form
+
+
 def _key(s: str) -> str:
     return s if _BARE_KEY.fullmatch(s) else _quote(s)
 
@@ -118,11 +162,11 @@ def _parser() -> lark.Lark:
                      maybe_placeholders=True)
 
 
-def assemble(text: str, filename: str = "<asm>", *, validate: bool = True,
-             ub_rows: int = UB_ROWS, acc_rows: int = ACC_ROWS) -> Program:
+def assemble(text: str, filename: str = "<asm>", *, validate: bool = True) -> Program:
     """Parse assembly into a Program (``serialize`` it for the binary). Unless
-    ``validate`` is false, the program is checked like a loaded binary, and errors
-    point at the offending instruction's line."""
+    ``validate`` is false, the program is checked like a loaded binary (against the
+    memories of its ``.target``), and errors point at the offending instruction's
+    line."""
     try:
         tree = _parser().parse(text if text.endswith("\n") else text + "\n")
     except lark.UnexpectedCharacters as e:
@@ -138,7 +182,7 @@ def assemble(text: str, filename: str = "<asm>", *, validate: bool = True,
                        FileLoc(filename, tok.line, tok.column), text) from None
     except lark.UnexpectedEOF:
         raise QccError("unexpected end of input", _end_of(text, filename), text) from None
-    return _Assembler(text, filename).build(tree, validate, ub_rows, acc_rows)
+    return _Assembler(text, filename).build(tree, validate)
 
 
 _TERMINALS = {"NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
@@ -169,6 +213,11 @@ class _Assembler:
         self.instructions: list[isa.Instruction] = []
         self.instruction_tokens: list[lark.Token] = []
         self.target: str | None = None
+        self.target_tok: lark.Token | None = None
+        # an inline description: `.target` attributes and `.target_table` lines, and
+        # the token of each key (errors point at it)
+        self.target_raw: dict[str, Any] = {}
+        self.target_keys: dict[str, lark.Token] = {}
         self.manifest: dict[str, str] = {}
         self.descs: dict[str, list[TensorDesc]] = {"input": [], "output": []}
         self.weights: bytearray | None = None
@@ -183,30 +232,48 @@ class _Assembler:
     def error(self, message: str, node: Any) -> QccError:
         return QccError(message, FileLoc(self.filename, *_position(node)), self.text)
 
-    def build(self, tree: lark.Tree, validate: bool, ub_rows: int, acc_rows: int
-              ) -> Program:
+    def build(self, tree: lark.Tree, validate: bool) -> Program:
         for stmt in tree.children:
             getattr(self, stmt.data)(stmt)
         if self.target is None:
             raise QccError("missing '.target' directive (e.g. .target \"tpu-v1\")",
                            FileLoc(self.filename, 1, 1), self.text)
+        target = self.resolve_target()
         try:
             weights = bytes(self.weights or b"")
         except MemoryError:
             raise QccError(f"no memory for the {len(self.weights)}-byte weight image",
                            _end_of(self.text, self.filename), self.text) from None
         program = Program(self.instructions, weights, self.descs["input"],
-                          self.descs["output"], self.target, self.manifest,
+                          self.descs["output"], target.name, self.manifest,
                           layer_of=self.layer_of if self.annotated else [],
-                          useful_macs=self.useful_macs if self.annotated else [])
+                          useful_macs=self.useful_macs if self.annotated else [],
+                          target_desc=target)
         try:
             if validate:
-                validate_program(program, ub_rows, acc_rows)
+                validate_program(program, target)
         except ProgramError as e:
             if e.index is None:
                 raise QccError(e.detail, _end_of(self.text, self.filename), self.text) from None
             raise self.error(e.detail, self.instruction_tokens[e.index]) from None
         return program
+
+    def resolve_target(self) -> Target:
+        """The inline description if there is one, else the target named."""
+        assert self.target is not None and self.target_tok is not None
+        if not self.target_raw:
+            try:
+                return load_target(self.target)
+            except QccError as e:
+                raise self.error(e.message, self.target_tok) from None
+        try:
+            return target_from_raw({"name": self.target, **self.target_raw},
+                                   f"'.target' description of '{self.target}'")
+        except TargetError as e:
+            section = e.key.partition(".")[0]
+            tok = self.target_keys.get(e.key) or self.target_keys.get(section) or \
+                self.target_tok
+            raise self.error(e.message, tok) from None
 
     # ------------------------------------------------------------------ values
     def integer(self, value: lark.Tree, what: str) -> int:
@@ -304,12 +371,52 @@ def _no_attrs(asm: _Assembler, tok: lark.Token, attrs: Attrs) -> None:
 
 
 def _target(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
-    _no_attrs(asm, tok, attrs)
     if len(positional) != 1:
         raise asm.error("'.target' takes one string, e.g. .target \"tpu-v1\"", tok)
     if asm.target is not None:
         raise asm.error("a second '.target' directive", tok)
     asm.target = asm.string(positional[0], "'.target'")
+    asm.target_tok = positional[0].children[0]
+    for key, (value, key_tok) in attrs.items():
+        if key not in _TARGET_ATTRS:
+            raise asm.error(f"'.target' has no attribute '{key}' (attributes: "
+                            f"{', '.join(_TARGET_ATTRS)}; the tables go on "
+                            "'.target_table' lines)", key_tok)
+        asm.target_raw[key] = _target_value(asm, value, key)
+        asm.target_keys[key] = key_tok
+
+
+def _target_table(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs
+                  ) -> None:
+    """``.target_table SECTION key=value ...``: one table of an inline target."""
+    if len(positional) != 1 or positional[0].data != "name":
+        raise asm.error("'.target_table' takes a table name and its keys, e.g. "
+                        ".target_table array rows=256 cols=256 clock_hz=700e6", tok)
+    if asm.target is None:
+        raise asm.error("'.target_table' before the '.target' directive", tok)
+    name_tok = positional[0].children[0]
+    section = str(name_tok)
+    if section in asm.target_raw:
+        raise asm.error(f"a second '.target_table {section}'", name_tok)
+    table: dict[str, Any] = {}
+    for key, (value, key_tok) in attrs.items():
+        table[key] = _target_value(asm, value, f"{section}.{key}")
+        asm.target_keys[f"{section}.{key}"] = key_tok
+    asm.target_raw[section] = table
+    asm.target_keys[section] = name_tok
+
+
+def _target_value(asm: _Assembler, value: lark.Tree, key: str) -> Any:
+    """A target key's value: an integer, a number, a string, true or false."""
+    if value.data == "int":
+        return asm.integer(value, f"'{key}'")
+    if value.data == "float":
+        return float(str(value.children[0]))
+    if value.data == "string":
+        return asm.string(value, f"'{key}'")
+    if value.data == "name" and str(value.children[0]) in ("true", "false"):
+        return str(value.children[0]) == "true"
+    raise asm.error(f"'{key}' needs a number, a string, true or false", value)
 
 
 def _manifest(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
@@ -394,5 +501,6 @@ def _macs(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> N
     asm.annotated = True
 
 
-_DIRECTIVES = {".target": _target, ".manifest": _manifest, ".input": _io, ".output": _io,
-               ".weights": _weights, ".layer": _layer, ".macs": _macs}
+_DIRECTIVES = {".target": _target, ".target_table": _target_table, ".manifest": _manifest,
+               ".input": _io, ".output": _io, ".weights": _weights, ".layer": _layer,
+               ".macs": _macs}

@@ -8,12 +8,14 @@ Layout (all little-endian; docs/binary-format.md is the full specification)::
     header         magic "QTPU", version u16, flags u16, section count u32,
                    reserved u32, total size u64                      (24 bytes)
     section table  per section: id u32, reserved u32, offset u64, size u64
-    sections       INSTRUCTIONS, WEIGHTS, IO, MANIFEST; 8-byte aligned, zero padded
+    sections       INSTRUCTIONS, WEIGHTS, IO, MANIFEST, [LAYERS], TARGET; 8-byte
+                   aligned, zero padded
     checksum       SHA-256 of every byte before it                   (32 bytes)
 
 Loading trusts nothing: every malformation (bad magic or version, truncation,
-checksum, section table, instruction stream, addresses outside the program's
-memories) is a :class:`QccError` naming what is wrong and where.
+checksum, section table, instruction stream, the target description, addresses
+outside the memories of the program's own target) is a :class:`QccError` naming what
+is wrong and where.
 """
 
 from __future__ import annotations
@@ -31,10 +33,14 @@ from qcc import __version__
 from qcc.backends.tpu_v1 import isa
 from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
+from qcc.backends.tpu_v1.target import Target, target_from_raw, target_to_raw
 from qcc.diagnostics import QccError
 
 MAGIC = b"QTPU"
-FORMAT_VERSION = 1
+#: 2: the TARGET section (the full target description) is required, and the MANIFEST
+#: no longer names the target. Version 1 files named a target without its numbers;
+#: they are rejected (recompile them).
+FORMAT_VERSION = 2
 HEADER = struct.Struct("<4sHHIIQ")
 ENTRY = struct.Struct("<IIQQ")
 CHECKSUM_BYTES = 32
@@ -42,9 +48,7 @@ ALIGN = 8
 DESC = struct.Struct("<BBHidQ")  # dtype, rank, name bytes, zero point, scale, host offset
 DTYPE_CODES = {"i8": 0, "u8": 1}
 ZERO_POINT_RANGE = {"i8": (-128, 127), "u8": (0, 255)}
-MANIFEST_KEYS = ("manifest", "qcc_version", "target")
-UB_ROWS, ACC_ROWS = 98304, 4096  # default memory sizes (rows) the validation checks
-TILE_BYTES = LANES * LANES
+MANIFEST_KEYS = ("manifest", "qcc_version")
 
 
 class Section(IntEnum):
@@ -55,6 +59,7 @@ class Section(IntEnum):
     IO = 3
     MANIFEST = 4
     LAYERS = 5  # optional: each instruction's layer and useful MACs (for reports)
+    TARGET = 6  # the target description: every number of the target the program is for
 
 
 OPTIONAL_SECTIONS = {Section.LAYERS}
@@ -74,18 +79,43 @@ def _align(n: int) -> int:
 
 
 # ---------------------------------------------------------------------- writing
-def serialize(program: Program, *, validate: bool = True, ub_rows: int = UB_ROWS,
-              acc_rows: int = ACC_ROWS) -> bytes:
-    """The binary of ``program``. With ``validate`` (the default) the program is
+def serialize(program: Program, *, validate: bool = True) -> bytes:
+    """The binary of ``program``, with the description of its target
+    (``Program.resolve_target``). With ``validate`` (the default) the program is
     first checked like :func:`load_binary` checks it, so every written file loads."""
+    target = program.resolve_target()
     if validate:
-        validate_program(program, ub_rows, acc_rows)
+        validate_program(program, target)
     return pack_container([
         (Section.INSTRUCTIONS, isa.encode(program.instructions)),
         (Section.WEIGHTS, bytes(program.weights)),
         (Section.IO, encode_io(program.inputs, program.outputs)),
-        (Section.MANIFEST, encode_manifest(program.target, program.manifest)),
-        *([(Section.LAYERS, encode_layers(program))] if program.layer_of else [])])
+        (Section.MANIFEST, encode_manifest(program.manifest)),
+        *([(Section.LAYERS, encode_layers(program))] if program.layer_of else []),
+        (Section.TARGET, encode_target(target))])
+
+
+def encode_target(target: Target) -> bytes:
+    """Canonical JSON of every key of the target description (floats as shortest
+    round-trip decimals, integers as integers)."""
+    try:
+        return json.dumps(target_to_raw(target), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=True, allow_nan=False).encode("ascii")
+    except ValueError:
+        raise QccError(f"target '{target.name}': a number is not finite") from None
+
+
+def _decode_target(payload: bytes, where: str) -> Target:
+    at = f"{where}: TARGET section"
+    try:
+        raw = json.loads(payload.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise QccError(f"{at}: not ASCII JSON: {e}") from None
+    target = target_from_raw(raw, at, at)
+    if encode_target(target) != payload:
+        raise QccError(f"{at}: not in canonical form (sorted keys, no spaces, ASCII "
+                       "escapes, floats for the real-valued keys)")
+    return target
 
 
 def encode_layers(program: Program) -> bytes:
@@ -206,15 +236,13 @@ def encode_io(inputs: list[TensorDesc], outputs: list[TensorDesc]) -> bytes:
     return bytes(out)
 
 
-def encode_manifest(target: str, manifest: dict[str, str]) -> bytes:
-    """Canonical JSON (sorted keys, no spaces, ASCII) of the manifest, target and
-    the writing qcc's version."""
-    if not isinstance(target, str):
-        raise QccError(f"the target name must be a string, not {target!r}")
+def encode_manifest(manifest: dict[str, str]) -> bytes:
+    """Canonical JSON (sorted keys, no spaces, ASCII) of the manifest and the writing
+    qcc's version."""
     bad = [k for k, v in manifest.items() if not isinstance(k, str) or not isinstance(v, str)]
     if bad:
         raise QccError(f"manifest entry {bad[0]!r}: keys and values must be strings")
-    doc = {"manifest": manifest, "qcc_version": __version__, "target": target}
+    doc = {"manifest": manifest, "qcc_version": __version__}
     return _canonical_json(doc)
 
 
@@ -224,26 +252,26 @@ def _canonical_json(doc: object) -> bytes:
 
 
 # ---------------------------------------------------------------------- reading
-def load_binary(data: bytes, where: str = "<bytes>", *, ub_rows: int = UB_ROWS,
-                acc_rows: int = ACC_ROWS) -> Program:
+def load_binary(data: bytes, where: str = "<bytes>") -> Program:
     """Parse and validate a binary; any malformation raises QccError."""
-    return read_binary(data, where, ub_rows=ub_rows, acc_rows=acc_rows).program
+    return read_binary(data, where).program
 
 
-def read_binary(data: bytes, where: str = "<bytes>", *, ub_rows: int = UB_ROWS,
-                acc_rows: int = ACC_ROWS) -> LoadedBinary:
-    """Like :func:`load_binary`, also returning the writer's format and qcc versions."""
+def read_binary(data: bytes, where: str = "<bytes>") -> LoadedBinary:
+    """Like :func:`load_binary`, also returning the writer's format and qcc versions.
+    The program is validated against the memories of the target it carries."""
     data = bytes(data)
     sections = _sections(data, where)
     inputs, outputs = _decode_io(sections[Section.IO], where)
-    target, manifest, version = _decode_manifest(sections[Section.MANIFEST], where)
+    manifest, version = _decode_manifest(sections[Section.MANIFEST], where)
+    target = _decode_target(sections[Section.TARGET], where)
     instructions = isa.decode(sections[Section.INSTRUCTIONS], f"{where}: INSTRUCTIONS section")
     layers, macs = ([], []) if Section.LAYERS not in sections else _decode_layers(
         sections[Section.LAYERS], len(instructions), where)
-    program = Program(instructions, sections[Section.WEIGHTS], inputs, outputs, target,
-                      manifest, layer_of=layers, useful_macs=macs)
+    program = Program(instructions, sections[Section.WEIGHTS], inputs, outputs, target.name,
+                      manifest, layer_of=layers, useful_macs=macs, target_desc=target)
     try:
-        validate_program(program, ub_rows, acc_rows)
+        validate_program(program, target)
     except ProgramError as e:
         raise QccError(f"{where}: INSTRUCTIONS section: {e.message}") from None
     return LoadedBinary(program, FORMAT_VERSION, version)
@@ -261,11 +289,16 @@ def _sections(data: bytes, where: str) -> dict[Section, bytes]:
     if magic != MAGIC:
         raise fail(f"bad magic {magic!r} at byte 0 (expected {MAGIC!r}): not a qcc TPU "
                    "binary")
+    if version == 1:
+        raise fail("format version 1: written by an older qcc, it names its target "
+                   f"without the target's numbers; recompile it (this qcc reads version "
+                   f"{FORMAT_VERSION})")
     if version != FORMAT_VERSION:
         raise fail(f"unsupported format version {version} (this qcc reads version "
                    f"{FORMAT_VERSION})")
     if flags:
-        raise fail(f"unknown header flags 0x{flags:04x} at byte 6 (version 1 defines none)")
+        raise fail(f"unknown header flags 0x{flags:04x} at byte 6 (version "
+                   f"{FORMAT_VERSION} defines none)")
     if reserved:
         raise fail("nonzero reserved header field at byte 12")
     table_end = HEADER.size + ENTRY.size * count
@@ -377,7 +410,7 @@ def _decode_io(payload: bytes, where: str) -> tuple[list[TensorDesc], list[Tenso
     return inputs, outputs
 
 
-def _decode_manifest(payload: bytes, where: str) -> tuple[str, dict[str, str], str]:
+def _decode_manifest(payload: bytes, where: str) -> tuple[dict[str, str], str]:
     def fail(message: str) -> QccError:
         return QccError(f"{where}: MANIFEST section: {message}")
 
@@ -387,15 +420,15 @@ def _decode_manifest(payload: bytes, where: str) -> tuple[str, dict[str, str], s
         raise fail(f"not ASCII JSON: {e}") from None
     if not isinstance(doc, dict) or sorted(doc) != list(MANIFEST_KEYS):
         raise fail(f"expected an object with keys {', '.join(MANIFEST_KEYS)}")
-    manifest, version, target = (doc[k] for k in MANIFEST_KEYS)
-    if not isinstance(target, str) or not isinstance(version, str):
-        raise fail("'target' and 'qcc_version' must be strings")
+    manifest, version = (doc[k] for k in MANIFEST_KEYS)
+    if not isinstance(version, str):
+        raise fail("'qcc_version' must be a string")
     if not isinstance(manifest, dict) or not all(isinstance(v, str)
                                                  for v in manifest.values()):
         raise fail("'manifest' must map strings to strings")
     if _canonical_json(doc) != payload:
         raise fail("not in canonical form (sorted keys, no spaces, ASCII escapes)")
-    return target, manifest, version
+    return manifest, version
 
 
 
@@ -416,15 +449,22 @@ class _Bad(Exception):
     """A problem with one instruction, before its position is added."""
 
 
-def validate_program(program: Program, ub_rows: int = UB_ROWS,
-                     acc_rows: int = ACC_ROWS) -> None:
-    """Check every instruction against the program's memories: host ranges inside
-    the host buffer space, weight-memory ranges inside the weight image, Unified
-    Buffer and accumulator rows inside ``ub_rows`` and ``acc_rows``, operand limits
-    (row_bytes, lanes, set_conv geometry), and a final ``halt``."""
+def validate_program(program: Program, target: Target | None = None) -> None:
+    """Check every instruction against the memories of ``target`` (by default the
+    program's own, ``Program.resolve_target``): host ranges inside the host buffer
+    space, weight-memory ranges inside the weight image and the image inside the
+    weight memory, Unified Buffer and accumulator rows inside the target's, the
+    weight FIFO never fuller than its depth, operand limits (row_bytes, lanes,
+    set_conv geometry), and a final ``halt``."""
+    target = target or program.resolve_target()
     check_descriptors(program.inputs, program.outputs)
+    ub_rows = target.unified_buffer.rows
     check_io_fits(program.inputs, program.outputs, ub_rows)
-    checker = _Checker(program.host_bytes, len(program.weights), ub_rows, acc_rows)
+    capacity = target.weight_memory.capacity_bytes
+    if len(program.weights) > capacity:
+        raise ProgramError(f"the {len(program.weights)}-byte weight image does not fit the "
+                           f"{capacity}-byte weight memory (weight_memory.capacity_bytes)")
+    checker = _Checker(program.host_bytes, len(program.weights), target)
     byte = 0
     for i, ins in enumerate(program.instructions):
         try:
@@ -441,6 +481,16 @@ def validate_program(program: Program, ub_rows: int = UB_ROWS,
                            byte - last.defn.size, last.op)
 
 
+def check_fits(program: Program, target: Target, where: str = "the program") -> None:
+    """Raise QccError unless ``program`` (compiled for its own target) also fits the
+    memories of ``target``: what running or timing it there needs."""
+    try:
+        validate_program(program, target)
+    except ProgramError as e:
+        raise QccError(f"{where} (compiled for '{program.target}') does not fit target "
+                       f"'{target.name}': {e.message}") from None
+
+
 _GEOMETRY = ("in_h", "in_w", "out_h", "out_w", "kernel_h", "kernel_w", "stride_h",
              "stride_w", "dilation_h", "dilation_w", "taps_per_row")
 
@@ -449,9 +499,11 @@ class _Checker:
     """Per-instruction checks; a method per mnemonic. The program is straight-line
     code, so the set_conv in force at each instruction is known exactly."""
 
-    def __init__(self, host_bytes: int, dram_bytes: int, ub_rows: int, acc_rows: int):
+    def __init__(self, host_bytes: int, dram_bytes: int, target: Target):
         self.host_bytes, self.dram_bytes = host_bytes, dram_bytes
-        self.ub_rows, self.acc_rows = ub_rows, acc_rows
+        self.ub_rows, self.acc_rows = target.unified_buffer.rows, target.accumulators.rows
+        self.tile_bytes, self.fifo_depth = target.weights.tile_bytes, target.weights.fifo_depth
+        self.fifo = 0  # tiles in the weight FIFO (the program is straight-line code)
         self.conv: isa.Instruction | None = None
 
     def ub(self, start: int, count: int) -> None:
@@ -490,7 +542,11 @@ class _Checker:
     write_host = read_host
 
     def read_weights(self, ins: isa.Instruction) -> None:
-        self.dram(ins.dram, ins.count * TILE_BYTES, f"reading {ins.count} weight tile(s)")
+        self.dram(ins.dram, ins.count * self.tile_bytes, f"reading {ins.count} weight tile(s)")
+        self.fifo += ins.count
+        if self.fifo > self.fifo_depth:
+            raise _Bad(f"{ins.count} tile(s) would fill the weight FIFO to {self.fifo} "
+                       f"tiles; it holds {self.fifo_depth} (weights.fifo_depth)")
 
     def load_table(self, ins: isa.Instruction) -> None:
         self.dram(ins.dram, RECORD_BYTES, "the table record")
@@ -515,6 +571,8 @@ class _Checker:
             self.ub(base, (last + 1) * c.in_h * c.in_w)
 
     def matmul(self, ins: isa.Instruction) -> None:
+        if ins.switch:
+            self.fifo = max(0, self.fifo - 1)
         if ins.conv:
             self.image(ins.ub, ins.length, "a convolution (conv=1)")
             assert self.conv is not None

@@ -96,6 +96,7 @@ class Lowering:
         self.fifo_depth = target.weights.fifo_depth
         self.weight_capacity = target.weight_memory.capacity_bytes
         self.target = target.name
+        self.target_desc = target  # carried by the program (binary TARGET section)
         self.out = Emitted()
         self.buffers: dict[Value, Buffer] = {}
         self.layer = "program"
@@ -185,7 +186,7 @@ class Lowering:
         weights = b"".join(self.out.tiles) + b"".join(self.out.tables)
         return Program(instrs, weights, inputs, outputs, self.target,
                        layer_of=list(self.out.layer_of),
-                       useful_macs=list(self.out.useful_macs))
+                       useful_macs=list(self.out.useful_macs), target_desc=self.target_desc)
 
     # ------------------------------------------------------------------ I/O
     def _io(self) -> tuple[list[tuple[Value, str]], list[tuple[Value, str]]]:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qcc.backends.tpu_v1.isa import Instruction
+from qcc.backends.tpu_v1.target import LANES, Target, load_target
 from qcc.diagnostics import QccError
 
-LANES = 256
+__all__ = ["LANES", "Program", "TensorDesc", "from_rows", "to_rows"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class Program:
     weights: bytes
     inputs: list[TensorDesc]
     outputs: list[TensorDesc]
+    #: the target's name
     target: str
     manifest: dict[str, str] = field(default_factory=dict)
     #: per instruction: the layer (ONNX node) it belongs to, for per-layer counters
@@ -99,6 +101,19 @@ class Program:
     #: the simulator's decoded weight tiles (derived from ``weights``, kept between
     #: runs the way a runtime keeps prepacked weights)
     decoded_tiles: dict = field(default_factory=dict, repr=False, compare=False)
+    #: the full description of the target the program was compiled for (the binary's
+    #: TARGET section); None only for a program built by hand, which then stands for
+    #: the shipped target named ``target``
+    target_desc: Target | None = None
+
+    def resolve_target(self) -> Target:
+        """The program's own target: its description, or the shipped one it names."""
+        if self.target_desc is None:
+            return load_target(self.target)
+        if self.target_desc.name != self.target:
+            raise QccError(f"the program names target '{self.target}' but carries the "
+                           f"description of '{self.target_desc.name}'")
+        return self.target_desc
 
     @property
     def host_bytes(self) -> int:

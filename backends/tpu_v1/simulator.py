@@ -22,7 +22,7 @@ from qcc.backends.tpu_v1.engines import select_engine
 from qcc.backends.tpu_v1.isa import Instruction
 from qcc.backends.tpu_v1.program import LANES, Program, from_rows, to_rows
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable, decode_table
-from qcc.backends.tpu_v1.target import Target, load_target
+from qcc.backends.tpu_v1.target import Target
 from qcc.diagnostics import QccError
 
 TILE_BYTES = LANES * LANES
@@ -711,7 +711,7 @@ def execute(program: Program, inputs: Mapping[str, np.ndarray],
     the quantized outputs by name. The memories are sized by ``target`` (by default
     the target the program was compiled for); ``engine`` computes the matrix unit's
     products (engines.py: ``auto``, ``numpy`` or ``onnxruntime``, all exact)."""
-    machine = Machine(program, target or load_target(program.target), engine)
+    machine = Machine(program, target or program.resolve_target(), engine)
     for desc in program.inputs:
         if desc.name not in inputs:
             raise QccError(f"missing input '{desc.name}' {list(desc.shape)}")

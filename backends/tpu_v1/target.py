@@ -17,6 +17,8 @@ them here. Errors (missing key, wrong type, non-positive value, unknown key) are
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -24,23 +26,56 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from qcc.diagnostics import QccError
+from qcc.diagnostics import UNKNOWN, FileLoc, Location, QccError
 
-# a field that may be zero (the default is strictly positive)
-_NONNEG = {"min": "nonneg"}
+#: the ISA's row width: every instruction moves 256-lane rows and the matrix unit
+#: multiplies by 256x256 weight tiles (docs/isa.md), so a target's array must match
+LANES = 256
+
+
+class TargetError(QccError):
+    """A target description that breaks the schema; ``key`` is the dotted key
+    (``"accumulators.rows"``), or "" for the file as a whole."""
+
+    def __init__(self, message: str, key: str = "", loc: Location = UNKNOWN,
+                 source: str | None = None):
+        super().__init__(message, loc, source)
+        self.key = key
+
+
+def _num(lo: float, hi: float | None = None, why: str = "", *, above: bool = False) -> Any:
+    """A numeric field: ``lo <= value`` (``lo < value`` with ``above``) and
+    ``value <= hi``, finite; ``why`` says where the limits come from."""
+    return field(metadata={"lo": lo, "hi": hi, "above": above, "why": why})
+
+
+def _text(max_len: int, *, empty: bool = False) -> Any:
+    """A string field: printable (no control characters), at most ``max_len`` long."""
+    return field(metadata={"max_len": max_len, "empty": empty})
+
+
+_ISA_UB = "the ISA's Unified Buffer row fields are 24 bits"
+_ISA_ACC = ("the lowering alternates two accumulator halves; matmul's accumulator "
+            "row field is 16 bits")
+_RATE = "bytes per second; below 1 kB/s the timing model's cycle counts lose meaning"
+_PER_CYCLE = "rows per cycle"
+_PJ = "picojoules"
+_WATTS = "watts"
 
 
 @dataclass(frozen=True)
 class ArraySpec:
-    rows: int  # input lanes (the K side of a weight tile)
-    cols: int  # output lanes (the N side)
-    clock_hz: float
+    rows: int = _num(LANES, LANES, f"the ISA moves {LANES}-lane rows and {LANES}x{LANES} "
+                     "weight tiles; qcc models no other array size")  # input lanes (K)
+    cols: int = _num(LANES, LANES, f"the ISA moves {LANES}-lane rows and {LANES}x{LANES} "
+                     "weight tiles; qcc models no other array size")  # output lanes (N)
+    clock_hz: float = _num(1e3, 1e12, "hertz: 1 kHz to 1 THz")
 
 
 @dataclass(frozen=True)
 class UnifiedBufferSpec:
-    rows: int
-    row_bytes: int
+    rows: int = _num(1, 1 << 24, _ISA_UB)
+    row_bytes: int = _num(1, 1 << 16)
 
     @property
     def bytes(self) -> int:
@@ -49,9 +84,10 @@ class UnifiedBufferSpec:
 
 @dataclass(frozen=True)
 class AccumulatorSpec:
-    rows: int
-    lanes: int
-    bytes_per_lane: int
+    rows: int = _num(2, 1 << 16, _ISA_ACC)
+    lanes: int = _num(1, 1 << 16)
+    bytes_per_lane: int = _num(4, 4, "only 32-bit accumulators are modelled: the simulator "
+                               "accumulates in int32 and the lowering relies on it")
 
     @property
     def row_bytes(self) -> int:
@@ -60,49 +96,55 @@ class AccumulatorSpec:
 
 @dataclass(frozen=True)
 class WeightSpec:
-    fifo_depth: int  # tiles
-    tile_bytes: int
-    shift_cycles: int  # to shift one tile into the array's shadow buffer
+    fifo_depth: int = _num(1, (1 << 16) - 1, "tiles; read_weights' tile count is 16 bits")
+    tile_bytes: int = _num(1, 1 << 32)
+    # cycles to shift one tile into the array's shadow buffer
+    shift_cycles: int = _num(1, 10**6, "cycles")
 
 
 @dataclass(frozen=True)
 class MemorySpec:
-    kind: str
-    capacity_bytes: int
-    bandwidth_bytes_per_s: float
+    kind: str = _text(64)
+    capacity_bytes: int = _num(1, 1 << 40, "bytes; the ISA's weight-memory addresses "
+                               "are 40 bits")
+    bandwidth_bytes_per_s: float = _num(1e3, None, _RATE)
 
 
 @dataclass(frozen=True)
 class LinkSpec:
-    kind: str
-    raw_bandwidth_bytes_per_s: float
-    bandwidth_bytes_per_s: float  # effective, what the timing model uses
+    kind: str = _text(64)
+    raw_bandwidth_bytes_per_s: float = _num(1e3, None, _RATE)
+    # effective, what the timing model uses
+    bandwidth_bytes_per_s: float = _num(1e3, None, _RATE)
 
 
 @dataclass(frozen=True)
 class PowerSpec:
-    idle_w: float
-    busy_w: float
-    tdp_w: float
+    """The published die power figures, for reference: the energy model charges
+    ``energy.static_w`` and per-event energies, not these."""
+
+    idle_w: float = _num(0, 1e6, _WATTS, above=True)
+    busy_w: float = _num(0, 1e6, _WATTS, above=True)
+    tdp_w: float = _num(0, 1e6, _WATTS, above=True)
 
 
 @dataclass(frozen=True)
 class TimingSpec:
-    issue_cycles: float = field(metadata=_NONNEG)
-    fill_drain_cycles: float = field(metadata=_NONNEG)
-    activate_rows_per_cycle: float
-    pool_rows_per_cycle: float
-    add_rows_per_cycle: float
+    issue_cycles: float = _num(0, 1e6, "cycles")
+    fill_drain_cycles: float = _num(0, 1e9, "cycles")
+    activate_rows_per_cycle: float = _num(1e-3, 1e3, _PER_CYCLE)
+    pool_rows_per_cycle: float = _num(1e-3, 1e3, _PER_CYCLE)
+    add_rows_per_cycle: float = _num(1e-3, 1e3, _PER_CYCLE)
 
 
 @dataclass(frozen=True)
 class EnergySpec:
-    mac_pj: float = field(metadata=_NONNEG)
-    ub_pj_per_byte: float = field(metadata=_NONNEG)
-    acc_pj_per_access: float = field(metadata=_NONNEG)  # one 32-bit accumulator word
-    dram_pj_per_bit: float = field(metadata=_NONNEG)
-    host_pj_per_bit: float = field(metadata=_NONNEG)
-    static_w: float = field(metadata=_NONNEG)
+    mac_pj: float = _num(0, 1e6, _PJ)
+    ub_pj_per_byte: float = _num(0, 1e6, _PJ)
+    acc_pj_per_access: float = _num(0, 1e6, _PJ)  # one 32-bit accumulator word
+    dram_pj_per_bit: float = _num(0, 1e6, _PJ)
+    host_pj_per_bit: float = _num(0, 1e6, _PJ)
+    static_w: float = _num(0, 1e6, _WATTS)
 
 
 @dataclass(frozen=True)
@@ -110,8 +152,8 @@ class Target:
     """One machine. Sections mirror the TOML tables; derived quantities are
     properties so that they can never disagree with the numbers they come from."""
 
-    name: str
-    description: str
+    name: str = _text(64)
+    description: str = _text(1000, empty=True)
     what_if: bool
     array: ArraySpec
     unified_buffer: UnifiedBufferSpec
@@ -190,24 +232,49 @@ def load_target(name_or_path: str | Path) -> Target:
     return _build(Target, raw, label, "", where)
 
 
+def target_from_raw(raw: Any, where: str, source: str = "") -> Target:
+    """A target from its tables (as :func:`target_to_raw` gives them, e.g. decoded
+    from a binary's TARGET section), checked like a file: errors name ``where``."""
+    if not isinstance(raw, dict):
+        raise TargetError(f"{where}: expected a table of target keys, got {_kind(raw)}")
+    return _build(Target, raw, where, "", source)
+
+
+def target_to_raw(target: Target) -> dict[str, Any]:
+    """Every key of the description (``inherits`` resolved, no file name): what
+    :func:`target_from_raw` reads back to an equal Target."""
+    return _to_raw(target)
+
+
 def _load_raw(name_or_path: str, chain: tuple[str, ...]) -> tuple[dict, str, str]:
     """The merged TOML tables of a target (``inherits`` resolved), its file name, and
     the name errors use (the file and the files it inherits from)."""
     text, where = _read(name_or_path, chain[-1] if chain else None)
     if where in chain:
-        raise QccError(f"{where}: 'inherits' makes a cycle: {' -> '.join((*chain, where))}")
+        raise TargetError(f"{where}: 'inherits' makes a cycle: "
+                          f"{' -> '.join((*chain, where))}", "inherits")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise QccError(f"{where}: not valid TOML: {e}") from None
+        raise _toml_error(e, where, text) from None
     base = raw.get("inherits")
     if base is None:
         return raw, where, where
     if not isinstance(base, str):
-        raise QccError(f"{where}: key 'inherits': expected a target name or path, got "
-                       f"{_kind(base)}")
+        raise TargetError(f"{where}: key 'inherits': expected a target name or path, got "
+                          f"{_kind(base)}", "inherits")
     parent, _, parent_label = _load_raw(base, (*chain, where))
     return _merge(parent, raw), where, f"{where} (inheriting {parent_label})"
+
+
+def _toml_error(e: tomllib.TOMLDecodeError, where: str, text: str) -> TargetError:
+    """A TOML syntax error at its line and column (tomllib puts them in the message)."""
+    message = str(e)
+    m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if m is None:
+        return TargetError(f"{where}: not valid TOML: {message}")
+    return TargetError(f"not valid TOML: {message[:m.start()]}",
+                       loc=FileLoc(where, int(m[1]), int(m[2])), source=text)
 
 
 def _read(name_or_path: str, relative_to: str | None) -> tuple[str, str]:
@@ -216,14 +283,30 @@ def _read(name_or_path: str, relative_to: str | None) -> tuple[str, str]:
         res = _targets_dir() / f"{name_or_path}.toml"
         return res.read_text(encoding="utf-8"), str(res)
     path = Path(name_or_path)
+    # an inherited target: named by the file that inherits it, relative to that file
+    referrer = "" if relative_to is None else \
+        f"{relative_to}: key 'inherits' = {name_or_path!r}: "
     if not path.is_absolute() and relative_to is not None:
-        path = Path(relative_to).parent / path  # inherits: relative to the file
+        path = Path(relative_to).parent / path
     if path.suffix != ".toml":
-        raise QccError(f"unknown target '{name_or_path}': shipped targets are "
-                       f"{', '.join(shipped)}; a user target is a path to a .toml file")
+        raise TargetError(f"{referrer}unknown target '{name_or_path}': shipped targets are "
+                          f"{', '.join(shipped)}; a user target is a path to a .toml file",
+                          "inherits" if referrer else "")
     if not path.is_file():
-        raise QccError(f"target file '{path}' does not exist")
-    return path.read_text(encoding="utf-8"), str(path)
+        raise TargetError(f"{referrer}target file '{path}' does not exist",
+                          "inherits" if referrer else "")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise TargetError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8"), str(path)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise TargetError(f"not UTF-8 text: byte 0x{data[e.start]:02x} ({e.reason}); "
+                          "a target file is UTF-8 TOML",
+                          loc=FileLoc(str(path), line, col)) from None
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -247,17 +330,19 @@ def _build(cls: type, table: dict, where: str, section: str, source: str) -> Any
     names = {f.name for f in fields}
     for key in table:
         if key not in names:
-            raise QccError(f"{where}: unknown key {prefix}'{key}' (expected one of "
-                           f"{', '.join(sorted(names))})")
+            dotted = f"{section}.{key}" if section else str(key)
+            raise TargetError(f"{where}: unknown key {prefix}'{key}' (expected one of "
+                              f"{', '.join(sorted(names))})", dotted)
     values: dict[str, Any] = {}
     for f in fields:
         key = f"{section}.{f.name}" if section else f.name
         if f.name not in table:
-            raise QccError(f"{where}: missing key '{key}'")
+            raise TargetError(f"{where}: missing key '{key}'", key)
         v, hint = table[f.name], hints[f.name]
         if dataclasses.is_dataclass(hint):
             if not isinstance(v, dict):
-                raise QccError(f"{where}: '{key}' must be a table [{key}], got {_kind(v)}")
+                raise TargetError(f"{where}: '{key}' must be a table [{key}], got "
+                                  f"{_kind(v)}", key)
             values[f.name] = _build(hint, v, where, key, source)
             continue
         values[f.name] = _check(v, hint, f, key, where)
@@ -269,6 +354,12 @@ def _build(cls: type, table: dict, where: str, section: str, source: str) -> Any
     return cls(**values)
 
 
+def _show(v: float, hint: type) -> str:
+    """A limit as the reader would write it: 65536, 1000, 1e+12, 0.001."""
+    short = f"{v:g}"
+    return str(int(v)) if hint is int else short if float(short) == v else repr(v)
+
+
 def _check(v: Any, hint: type, f: dataclasses.Field, key: str, where: str) -> Any:
     ok = {str: isinstance(v, str), bool: isinstance(v, bool),
           int: isinstance(v, int) and not isinstance(v, bool),
@@ -276,33 +367,58 @@ def _check(v: Any, hint: type, f: dataclasses.Field, key: str, where: str) -> An
     if not ok:
         want = {str: "a string", bool: "true or false", int: "an integer",
                 float: "a number"}[hint]
-        raise QccError(f"{where}: key '{key}': expected {want}, got {_kind(v)} ({v!r})")
-    if hint in (int, float):
-        nonneg = f.metadata.get("min") == "nonneg"
-        if v < 0 or (v == 0 and not nonneg) or v != v or v == float("inf"):
-            want = "a non-negative finite" if nonneg else "a positive finite"
-            raise QccError(f"{where}: key '{key}': expected {want} value, got {v!r}")
-        return float(v) if hint is float else v
-    return v
+        raise TargetError(f"{where}: key '{key}': expected {want}, got {_kind(v)} ({v!r})",
+                          key)
+
+    def bad(problem: str) -> TargetError:
+        return TargetError(f"{where}: key '{key}' = {v!r}: {problem}", key)
+
+    if hint is str:
+        limit = f.metadata["max_len"]
+        if not v and not f.metadata["empty"]:
+            raise bad("must not be empty")
+        if len(v) > limit:
+            raise bad(f"must be at most {limit} characters")
+        if not v.isprintable():
+            raise bad("must not contain control characters")
+        return v
+    if hint is bool:
+        return v
+    lo, hi, above, why = (f.metadata[k] for k in ("lo", "hi", "above", "why"))
+    note = f" ({why})" if why else ""
+    if not math.isfinite(v):
+        raise bad("must be a finite number")
+    if lo == hi and v != lo:
+        raise bad(f"must be {_show(lo, hint)}{note}")
+    if (v <= lo if above else v < lo):
+        raise bad(f"must be {'above' if above else 'at least'} {_show(lo, hint)}{note}")
+    if hi is not None and v > hi:
+        raise bad(f"must be at most {_show(hi, hint)}{note}")
+    return float(v) if hint is float else v
 
 
 def _check_consistent(t: Target, where: str) -> None:
     """Relations between sections that the rest of the backend relies on."""
+    a, ub, acc, host, power = t.array, t.unified_buffer, t.accumulators, t.host_link, t.power
     rules = [
-        (t.weights.tile_bytes == t.array.rows * t.array.cols,
-         "weights.tile_bytes", f"must equal array.rows x array.cols = "
-         f"{t.array.rows * t.array.cols} (one int8 weight per MAC)"),
-        (t.unified_buffer.row_bytes == t.array.rows,
-         "unified_buffer.row_bytes", f"must equal array.rows = {t.array.rows} (one UB "
-         "row feeds the array's inputs)"),
-        (t.accumulators.lanes == t.array.cols,
-         "accumulators.lanes", f"must equal array.cols = {t.array.cols}"),
-        (t.host_link.bandwidth_bytes_per_s <= t.host_link.raw_bandwidth_bytes_per_s,
-         "host_link.bandwidth_bytes_per_s", "must not exceed raw_bandwidth_bytes_per_s"),
+        ("weights.tile_bytes", t.weights.tile_bytes, t.weights.tile_bytes == a.rows * a.cols,
+         f"must equal array.rows x array.cols = {a.rows * a.cols} (one int8 weight per "
+         "MAC)"),
+        ("unified_buffer.row_bytes", ub.row_bytes, ub.row_bytes == a.rows,
+         f"must equal array.rows = {a.rows} (one UB row feeds the array's inputs)"),
+        ("accumulators.lanes", acc.lanes, acc.lanes == a.cols,
+         f"must equal array.cols = {a.cols} (one accumulator lane per array column)"),
+        ("host_link.bandwidth_bytes_per_s", host.bandwidth_bytes_per_s,
+         host.bandwidth_bytes_per_s <= host.raw_bandwidth_bytes_per_s,
+         f"must not exceed host_link.raw_bandwidth_bytes_per_s = "
+         f"{host.raw_bandwidth_bytes_per_s:g} (the effective rate is part of the raw one)"),
+        ("power.busy_w", power.busy_w, power.idle_w <= power.busy_w <= power.tdp_w,
+         f"must lie between power.idle_w = {power.idle_w:g} and power.tdp_w = "
+         f"{power.tdp_w:g}"),
     ]
-    for ok, key, what in rules:
+    for key, value, ok, what in rules:
         if not ok:
-            raise QccError(f"{where}: key '{key}' {what}")
+            raise TargetError(f"{where}: key '{key}' = {value!r} {what}", key)
 
 
 def _to_raw(obj: Any) -> Any:

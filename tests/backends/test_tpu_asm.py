@@ -21,6 +21,7 @@ from qcc.backends.tpu_v1.isadoc import isa_markdown
 from qcc.backends.tpu_v1.lower import lower
 from qcc.backends.tpu_v1.program import Program, TensorDesc
 from qcc.backends.tpu_v1.tables import ActivateTable
+from qcc.backends.tpu_v1.target import Target, list_targets, load_target
 from qcc.diagnostics import QccError
 from qcc.testing import models
 
@@ -87,7 +88,7 @@ def test_disassembly_golden():
                       [TensorDesc("out", (1, 2), "u8", 2.5, 0, 8)], "tpu-v1",
                       {"b": "2", "a": "1"})
     assert disassemble(program) == """\
-; TPU program: 2 instructions, 65 weight bytes (binary format 1, written by qcc 0.1.0)
+; TPU program: 2 instructions, 65 weight bytes (binary format 2, written by qcc 0.1.0)
 .target "tpu-v1"
 .manifest a="1"
 .manifest b="2"
@@ -136,10 +137,27 @@ def unique(items: list[TensorDesc]) -> list[TensorDesc]:
     return list({d.name: d for d in items}.values())
 
 
-programs = st.builds(Program, st.lists(instructions(), max_size=12), weights,
+def _user_target(name: str, ub_rows: int, clock_hz: float, what_if: bool) -> Target:
+    return load_target("tpu-v1").updated({"name": name, "unified_buffer.rows": ub_rows,
+                                          "array.clock_hz": clock_hz, "what_if": what_if})
+
+
+# a shipped target, or a user's description with any name (carried in full)
+targets = st.one_of(
+    st.sampled_from(list_targets()).map(load_target),
+    st.builds(_user_target, texts.filter(lambda s: s and s.isprintable()),
+              st.integers(1, 1 << 24), st.floats(1e3, 1e12), st.booleans()))
+
+
+def _program(instructions, weights, inputs, outputs, manifest, target) -> Program:
+    return Program(instructions, weights, inputs, outputs, target.name, manifest,
+                   target_desc=target)
+
+
+programs = st.builds(_program, st.lists(instructions(), max_size=12), weights,
                      st.lists(descs, max_size=2).map(unique),
-                     st.lists(descs, max_size=2).map(unique), texts,
-                     st.dictionaries(texts, texts, max_size=3))
+                     st.lists(descs, max_size=2).map(unique),
+                     st.dictionaries(texts, texts, max_size=3), targets)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -170,7 +188,7 @@ ERRORS = [
      "not fit in 32 bits (0..4294967295)"),
     (T + "sync kind=1.5\nhalt", "2:11", "field 'kind' needs an integer"),
     ('.targte "tpu-v1"\nhalt\n', "1:1", "unknown directive '.targte' (known: .input, "
-     ".layer, .macs, .manifest, .output, .target, .weights)"),
+     ".layer, .macs, .manifest, .output, .target, .target_table, .weights)"),
     ("halt\n", "1:1", "missing '.target' directive (e.g. .target \"tpu-v1\")"),
     (T + '.target "x"\nhalt\n', "2:1", "a second '.target' directive"),
     (".target tpu\nhalt\n", "1:9", "'.target' needs a string in double quotes"),
@@ -223,12 +241,61 @@ t.s:3:11: error: value 999 of field 'kind' does not fit in 8 bits (0..255)
             ^"""
 
 
-def test_validation_limits_and_opt_out():
-    text = T + "matmul acc=4000 length=200\nhalt\n"
+def _inline_target(**changes) -> str:
+    """The `.target` lines of a user target (tpu-v1 with ``changes``, dotted keys)."""
+    target = load_target("tpu-v1").updated({"name": "big", **changes})
+    program = Program([Instruction("halt")], b"", [], [], "big", target_desc=target)
+    return "".join(ln + "\n" for ln in disassemble(program).splitlines()
+                   if ln.startswith(".target"))
+
+
+def test_validation_limits_come_from_the_target():
+    body = "matmul acc=4000 length=200\nhalt\n"
     with pytest.raises(QccError, match="accumulator rows \\[4000, 4200\\)"):
-        assemble(text)
-    assert len(assemble(text, acc_rows=8192).instructions) == 2
+        assemble(T + body)
+    program = assemble(_inline_target(**{"accumulators.rows": 8192}) + body)
+    assert program.target == "big" and program.target_desc.accumulators.rows == 8192
     assert len(assemble(T + "sync\n", validate=False).instructions) == 1
+
+
+def test_inline_target_round_trips_and_is_checked_like_a_file():
+    lines = _inline_target(**{"array.clock_hz": 1.5e9})
+    assert lines.startswith('.target "big" description=') and \
+        ".target_table array rows=256 cols=256 clock_hz=1500000000.0\n" in lines
+    program = assemble(lines + "halt\n")
+    assert program.target_desc == load_target("tpu-v1").updated(
+        {"name": "big", "array.clock_hz": 1.5e9})
+    assert serialize(assemble(disassemble(program))) == serialize(program)
+    # a shipped target as shipped is written by name only
+    assert _target_lines_of(load_target("tpu-v1-hbm")) == ['.target "tpu-v1-hbm"']
+    # errors point at the key
+    bad = lines.replace("clock_hz=1500000000.0", "clock_hz=1e-300")
+    with pytest.raises(QccError) as info:
+        assemble(bad + "halt\n", "t.s")
+    assert info.value.loc.line == 2 and info.value.loc.col == \
+        bad.splitlines()[1].index("clock_hz") + 1
+    assert "key 'array.clock_hz' = 1e-300: must be at least 1000" in info.value.message
+    missing = "\n".join(ln for ln in lines.splitlines() if "[power]" not in ln and
+                        not ln.startswith(".target_table power")) + "\nhalt\n"
+    with pytest.raises(QccError, match="missing key 'power'"):
+        assemble(missing)
+    with pytest.raises(QccError, match=r"'\.target' has no attribute 'colour'"):
+        assemble('.target "x" colour=1\nhalt\n')
+    with pytest.raises(QccError, match=r"'array\.rows' needs a number, a string, true "
+                                       r"or false"):
+        assemble(lines.replace("rows=256 cols", "rows=[1] cols", 1) + "halt\n")
+    with pytest.raises(QccError, match=r"a second '\.target_table array'"):
+        assemble(lines + ".target_table array rows=256\nhalt\n")
+    with pytest.raises(QccError, match=r"'\.target_table' before the '\.target'"):
+        assemble(".target_table array rows=256\n" + T + "halt\n")
+    with pytest.raises(QccError, match="unknown target 'huge'") as info:
+        assemble('.target "huge"\nhalt\n', "t.s")
+    assert (info.value.loc.line, info.value.loc.col) == (1, 9)
+
+
+def _target_lines_of(target: Target) -> list[str]:
+    program = Program([Instruction("halt")], b"", [], [], target.name, target_desc=target)
+    return [ln for ln in disassemble(program).splitlines() if ln.startswith(".target")]
 
 
 # ---------------------------------------------------------------------- docs/isa.md

@@ -20,8 +20,10 @@ from qcc.backends.tpu_v1.binary import (
     HEADER,
     ProgramError,
     Section,
+    check_fits,
     encode_io,
     encode_manifest,
+    encode_target,
     load_binary,
     pack_container,
     read_binary,
@@ -32,6 +34,7 @@ from qcc.backends.tpu_v1.isa import Instruction as I
 from qcc.backends.tpu_v1.isa import encode
 from qcc.backends.tpu_v1.program import Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
+from qcc.backends.tpu_v1.target import load_target
 from qcc.diagnostics import QccError
 
 TILES = 2 * 65536
@@ -124,15 +127,19 @@ def test_round_trip_is_identical():
 
 def test_layout_is_aligned_and_checksummed():
     magic, version, flags, count, reserved, total = HEADER.unpack_from(DATA)
-    assert (magic, version, flags, count, reserved, total) == (b"QTPU", 1, 0, 4, 0, len(DATA))
+    assert (magic, version, flags, count, reserved, total) == (b"QTPU", 2, 0, 5, 0, len(DATA))
     sections = layout(DATA)
-    assert list(sections) == ["INSTRUCTIONS", "WEIGHTS", "IO", "MANIFEST"]
+    assert list(sections) == ["INSTRUCTIONS", "WEIGHTS", "IO", "MANIFEST", "TARGET"]
     assert all(off % 8 == 0 for off, _ in sections.values())
     assert sections["WEIGHTS"][1] == TILES + 2 * RECORD_BYTES
     assert DATA[-32:] == hashlib.sha256(DATA[:-32]).digest()
     manifest = DATA[slice(sections["MANIFEST"][0], sum(sections["MANIFEST"]))]
     assert manifest.startswith(b'{"manifest":{"model_sha256":') and manifest.isascii()
     assert read_binary(DATA).qcc_version == "0.1.0"
+    target = DATA[slice(sections["TARGET"][0], sum(sections["TARGET"]))]
+    assert target.startswith(b'{"accumulators":{"bytes_per_lane":4,"lanes":256,'
+                             b'"rows":4096},"array":{"clock_hz":700000000.0,') and \
+        b'"name":"tpu-v1"' in target and target.isascii()
 
 
 def test_same_bytes_across_processes():
@@ -163,8 +170,10 @@ def test_bad_magic():
 
 
 def test_unsupported_version():
-    assert "unsupported format version 2 (this qcc reads version 1)" in \
-        load_error(patched(4, "<H", 2))
+    assert "unsupported format version 3 (this qcc reads version 2)" in \
+        load_error(patched(4, "<H", 3))
+    assert "format version 1: written by an older qcc, it names its target without the " \
+        "target's numbers; recompile it" in load_error(patched(4, "<H", 1))
 
 
 def test_nonzero_flags_and_reserved():
@@ -183,7 +192,7 @@ def test_checksum_mismatch():
 def test_truncated_at_every_section_boundary():
     sections = layout(DATA)
     assert "shorter than the 24-byte header" in load_error(DATA[:10])
-    assert "the section table (bytes 24..120) is cut off" in load_error(DATA[:24])
+    assert "the section table (bytes 24..144) is cut off" in load_error(DATA[:24])
     for name, (off, size) in sections.items():
         for cut in (off, off + size - 1):
             message = load_error(DATA[:cut])
@@ -225,8 +234,14 @@ def test_unknown_duplicate_and_missing_sections():
     program = sample_program()
     three = pack_container([(Section.INSTRUCTIONS, encode(program.instructions)),
                             (Section.WEIGHTS, program.weights),
-                            (Section.MANIFEST, encode_manifest("tpu-v1", {}))])
+                            (Section.MANIFEST, encode_manifest({})),
+                            (Section.TARGET, encode_target(load_target("tpu-v1")))])
     assert "missing required IO section" in load_error(three)
+    no_target = pack_container([(Section.INSTRUCTIONS, encode(program.instructions)),
+                                (Section.WEIGHTS, program.weights),
+                                (Section.IO, encode_io(program.inputs, program.outputs)),
+                                (Section.MANIFEST, encode_manifest({}))])
+    assert "missing required TARGET section" in load_error(no_target)
 
 
 def test_nonzero_padding():
@@ -240,14 +255,16 @@ def test_nonzero_padding():
 
 # ---------------------------------------------------------------------- payloads
 def container(instructions: bytes | None = None, io: bytes | None = None,
-              manifest: bytes | None = None) -> bytes:
+              manifest: bytes | None = None, target: bytes | None = None) -> bytes:
     program = sample_program()
     return pack_container([
         (Section.INSTRUCTIONS, encode(program.instructions) if instructions is None
          else instructions),
         (Section.WEIGHTS, program.weights),
         (Section.IO, encode_io(program.inputs, program.outputs) if io is None else io),
-        (Section.MANIFEST, encode_manifest("tpu-v1", {}) if manifest is None else manifest)])
+        (Section.MANIFEST, encode_manifest({}) if manifest is None else manifest),
+        (Section.TARGET, encode_target(load_target("tpu-v1")) if target is None
+         else target)])
 
 
 def test_container_helper_matches_serialize():
@@ -297,10 +314,12 @@ def test_malformed_io(io, message):
 
 @pytest.mark.parametrize(("manifest", "message"), [
     (b"\xff", "MANIFEST section: not ASCII JSON"),
-    (b"[1]", "expected an object with keys manifest, qcc_version, target"),
-    (b'{"manifest":{"a":1},"qcc_version":"0.1.0","target":"t"}', "map strings to strings"),
-    (b'{"manifest":{},"qcc_version":"0.1.0","target":7}', "must be strings"),
-    (b'{"target":"t","manifest":{},"qcc_version":"0.1.0"}', "not in canonical form"),
+    (b"[1]", "expected an object with keys manifest, qcc_version"),
+    (b'{"manifest":{},"qcc_version":"0.1.0","target":"tpu-v1"}',
+     "expected an object with keys manifest, qcc_version"),
+    (b'{"manifest":{"a":1},"qcc_version":"0.1.0"}', "map strings to strings"),
+    (b'{"manifest":{},"qcc_version":7}', "'qcc_version' must be a string"),
+    (b'{"qcc_version":"0.1.0","manifest":{}}', "not in canonical form"),
 ])
 def test_malformed_manifest(manifest, message):
     assert message in load_error(container(manifest=manifest))
@@ -375,12 +394,89 @@ def test_empty_program():
         load_error(serialize(program, validate=False))
 
 
-def test_memory_sizes_are_parameters():
+def test_memory_sizes_come_from_the_target():
+    tpu = load_target("tpu-v1")
     validate_program(sample_program())
     with pytest.raises(ProgramError, match=r"rows \[300, 332\) are outside the 320-row"):
-        validate_program(sample_program(), ub_rows=320)
-    with pytest.raises(QccError, match="outside the 16 accumulator rows"):
-        load_binary(DATA, ub_rows=1000, acc_rows=16)
+        validate_program(sample_program(), tpu.updated({"unified_buffer.rows": 320}))
+    # the loader checks against the target the binary carries
+    small = tpu.updated({"name": "small", "accumulators.rows": 16})
+    program = sample_program()
+    program.target, program.target_desc = "small", small
+    data = serialize(program, validate=False)
+    assert "instruction 6 ('matmul' at byte 68): accumulator rows [0, 32) are outside " \
+        "the 16 accumulator rows" in load_error(data)
+    loaded = load_binary(serialize(sample_program(), validate=False))
+    assert loaded.target_desc == tpu
+    with pytest.raises(QccError, match=r"m\.tpu \(compiled for 'tpu-v1'\) does not fit "
+                                       r"target 'small': instruction 6"):
+        check_fits(loaded, small, "m.tpu")
+    check_fits(loaded, load_target("tpu-v1-hbm"), "m.tpu")
+
+
+def test_weight_memory_and_fifo_depth_come_from_the_target():
+    tpu = load_target("tpu-v1")
+    program = sample_program()
+    with pytest.raises(ProgramError, match="the 136256-byte weight image does not fit the "
+                                           "100000-byte weight memory"):
+        validate_program(program, tpu.updated({"weight_memory.capacity_bytes": 100_000}))
+    with pytest.raises(ProgramError, match=r"2 tile\(s\) would fill the weight FIFO to 2 "
+                                           r"tiles; it holds 1 \(weights\.fifo_depth\)"):
+        validate_program(program, tpu.updated({"weights.fifo_depth": 1}))
+    # the FIFO drains as matmuls switch tiles in (instructions 6 and 7): two more
+    # tiles fit a 2-deep FIFO after both, not between them
+    two = tpu.updated({"weights.fifo_depth": 2})
+    more = [I("read_weights", dram=0, count=2), I("matmul", switch=1, ub=0, acc=0, length=32)]
+    early = sample_program()
+    early.instructions[7:7] = more
+    with pytest.raises(ProgramError, match="would fill the weight FIFO to 3 tiles"):
+        validate_program(early, two)
+    late = sample_program()
+    late.instructions[8:8] = more
+    validate_program(late, two)
+
+
+def test_the_target_section():
+    """The binary carries every number of its target; a damaged description is a
+    clean error naming the section and the key."""
+    tpu = load_target("tpu-v1")
+    huge = tpu.updated({"name": "huge", "unified_buffer.rows": 1 << 20,
+                        "array.clock_hz": 1.4e9})
+    program = sample_program()
+    program.target, program.target_desc = "huge", huge
+    loaded = load_binary(serialize(program))
+    assert loaded.target == "huge" and loaded.target_desc == huge
+    assert serialize(loaded) == serialize(program)
+    raw = encode_target(tpu)
+    for payload, message in [
+        (b"\xff", "not ASCII JSON"),
+        (b"[1]", "expected a table of target keys, got an array"),
+        (raw.replace(b'"rows":4096', b'"rows":1'),
+         "key 'accumulators.rows' = 1: must be at least 2"),
+        (raw.replace(b'"clock_hz":700000000.0', b'"clock_hz":NaN'),
+         "key 'array.clock_hz' = nan: must be a finite number"),
+        (raw.replace(b'"clock_hz":700000000.0', b'"clock_hz":1e-300'),
+         "key 'array.clock_hz' = 1e-300: must be at least 1000"),
+        (raw.replace(b'"bytes_per_lane":4,', b''), "missing key 'accumulators.bytes_per_lane'"),
+        (raw.replace(b'"what_if":false', b'"what_if":false,"x":1'), "unknown key 'x'"),
+        (raw.replace(b'"clock_hz":700000000.0', b'"clock_hz":700000000'),
+         "not in canonical form"),
+        (raw.replace(b'{"accumulators"', b'{ "accumulators"'), "not in canonical form"),
+    ]:
+        assert f"error: m.tpu: TARGET section: {message}" in \
+            load_error(container(target=payload)), message
+
+
+def test_program_and_target_names_agree():
+    program = sample_program()
+    program.target_desc = load_target("tpu-v1-hbm")
+    with pytest.raises(QccError, match="the program names target 'tpu-v1' but carries the "
+                                       "description of 'tpu-v1-hbm'"):
+        serialize(program)
+    program = sample_program()
+    program.target = "mine"
+    with pytest.raises(QccError, match="unknown target 'mine'"):
+        serialize(program)
 
 
 def test_serialize_rejects_unencodable_programs():

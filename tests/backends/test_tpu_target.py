@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from qcc.backends.tpu_v1.target import Target, list_targets, load_target
-from qcc.diagnostics import QccError
+from qcc.backends.tpu_v1.target import (
+    Target,
+    TargetError,
+    list_targets,
+    load_target,
+    target_from_raw,
+    target_to_raw,
+)
+from qcc.diagnostics import FileLoc, QccError
 
 TARGETS = Path(__file__).resolve().parents[2] / "backends" / "tpu_v1" / "targets"
 
@@ -87,7 +94,8 @@ def test_updated_copy_is_checked():
     fast = t.updated({"weight_memory.bandwidth_bytes_per_s": 68e9})
     assert fast.tile_fetch_cycles == pytest.approx(t.tile_fetch_cycles / 2)
     assert t.weight_memory.bandwidth_bytes_per_s == 34e9
-    with pytest.raises(QccError, match=r"'weight_memory.bandwidth_bytes_per_s'.*positive"):
+    with pytest.raises(QccError, match=r"'weight_memory.bandwidth_bytes_per_s' = 0: must be "
+                                       r"at least 1000"):
         t.updated({"weight_memory.bandwidth_bytes_per_s": 0})
     with pytest.raises(QccError, match=r"unknown key 'array\.depth'"):
         t.updated({"array.depth": 3})
@@ -137,22 +145,108 @@ def test_user_file_inherits(tmp_path):
     ("fifo_depth = 4", "fifo_depth = true", r"'weights.fifo_depth': expected an integer, "
                                             r"got a boolean"),
     ("what_if = false", "what_if = 0", r"key 'what_if': expected true or false"),
-    ("fifo_depth = 4", "fifo_depth = 0", r"'weights.fifo_depth': expected a positive"),
+    ("fifo_depth = 4", "fifo_depth = 0", r"'weights.fifo_depth' = 0: must be at least 1"),
     ("bandwidth_bytes_per_s = 34e9", "bandwidth_bytes_per_s = -34e9",
-     r"'weight_memory.bandwidth_bytes_per_s': expected a positive finite value, got -3"),
-    ("issue_cycles = 10", "issue_cycles = -1", r"'timing.issue_cycles': expected a "
-                                               r"non-negative"),
+     r"'weight_memory.bandwidth_bytes_per_s' = -34000000000.0: must be at least 1000 "
+     r"\(bytes per second"),
+    ("issue_cycles = 10", "issue_cycles = -1", r"'timing.issue_cycles' = -1: must be at "
+                                               r"least 0"),
     ("fifo_depth = 4", "fifo_depth = 4\nfifo_width = 2", r"unknown key \[weights\] "
                                                          r"'fifo_width'"),
     ("[power]", "[bogus]\nx = 1\n[power]", r"unknown key 'bogus'"),
-    ("tile_bytes = 65536", "tile_bytes = 32768", r"'weights.tile_bytes' must equal"),
-    ("[array]", "[array", r"not valid TOML"),
+    ("tile_bytes = 65536", "tile_bytes = 32768", r"'weights.tile_bytes' = 32768 must equal "
+                                                 r"array.rows x array.cols = 65536"),
+    # non-finite numbers (TOML has inf and nan)
+    ("clock_hz = 700e6", "clock_hz = inf", r"'array.clock_hz' = inf: must be a finite number"),
+    ("mac_pj = 0.3", "mac_pj = nan", r"'energy.mac_pj' = nan: must be a finite number"),
+    # out of the physical range
+    ("clock_hz = 700e6", "clock_hz = 1e-300", r"'array.clock_hz' = 1e-300: must be at least "
+                                              r"1000 \(hertz: 1 kHz to 1 THz\)"),
+    ("clock_hz = 700e6", "clock_hz = 7e12", r"'array.clock_hz' = 7000000000000.0: must be at "
+                                            r"most 1e\+12"),
+    ("rows = 4096", "rows = 1", r"'accumulators.rows' = 1: must be at least 2 \(the lowering "
+                                r"alternates two accumulator halves"),
+    ("rows = 4096", "rows = 65537", r"'accumulators.rows' = 65537: must be at most 65536"),
+    ("rows = 98304", "rows = 16777217", r"'unified_buffer.rows' = 16777217: must be at most "
+                                        r"16777216 \(the ISA's Unified Buffer row fields"),
+    ("capacity_bytes = 8589934592", "capacity_bytes = 2199023255553",
+     r"'weight_memory.capacity_bytes' = 2199023255553: must be at most 1099511627776"),
+    ("fifo_depth = 4", "fifo_depth = 65536", r"'weights.fifo_depth' = 65536: must be at most "
+                                             r"65535"),
+    ("activate_rows_per_cycle = 1", "activate_rows_per_cycle = 1e-9",
+     r"'timing.activate_rows_per_cycle' = 1e-09: must be at least 0.001"),
+    ("idle_w = 28", "idle_w = 0", r"'power.idle_w' = 0: must be above 0"),
+    ("busy_w = 40", "busy_w = 80", r"'power.busy_w' = 80.0 must lie between power.idle_w = "
+                                   r"28 and power.tdp_w = 75"),
+    # what the backend does not model
+    ("bytes_per_lane = 4", "bytes_per_lane = 2", r"'accumulators.bytes_per_lane' = 2: must be "
+                                                 r"4 \(only 32-bit accumulators are modelled"),
+    ("rows = 256 ", "rows = 128 ", r"'array.rows' = 128: must be 256 \(the ISA moves "
+                                   r"256-lane rows"),
+    ("row_bytes = 256", "row_bytes = 128", r"'unified_buffer.row_bytes' = 128 must equal "
+                                           r"array.rows = 256"),
+    ("raw_bandwidth_bytes_per_s = 15.75e9", "raw_bandwidth_bytes_per_s = 10e9",
+     r"'host_link.bandwidth_bytes_per_s' = 14000000000.0 must not exceed "
+     r"host_link.raw_bandwidth_bytes_per_s = 1e\+10"),
+    # strings
+    ('name = "tpu-v1"', 'name = ""', r"key 'name' = '': must not be empty"),
+    ('kind = "DDR3"', 'kind = "DDR3\\n"', r"'weight_memory.kind' = 'DDR3\\n': must not "
+                                             r"contain control characters"),
 ])
 def test_file_errors_name_file_key_and_problem(tmp_path, old, new, message):
     path = _user_file(tmp_path, old, new)
-    with pytest.raises(QccError, match=message) as err:
+    with pytest.raises(TargetError, match=message) as err:
         load_target(path)
     assert str(path) in err.value.message
+    key = re.search(r"'([a-z_.]+)'", message.replace("\\", ""))
+    if key is not None and "." in key[1]:
+        assert err.value.key == key[1]
+
+
+def test_syntax_and_encoding_errors_point_at_the_line(tmp_path):
+    path = _user_file(tmp_path, "[array]", "[array")
+    with pytest.raises(TargetError) as err:
+        load_target(path)
+    line = (TARGETS / "tpu-v1.toml").read_text().splitlines().index("[array]") + 1
+    assert err.value.loc == FileLoc(str(path), line, 7)
+    assert str(err.value).startswith(f"{path}:{line}:7: error: not valid TOML: ")
+    assert str(err.value).endswith("\n  [array\n        ^")
+    path.write_bytes(b'name = "x"\n# caf\xe9\n')
+    with pytest.raises(TargetError) as err:
+        load_target(path)
+    assert err.value.loc == FileLoc(str(path), 2, 6)
+    assert "not UTF-8 text: byte 0xe9" in err.value.message
+
+
+def test_bad_inherits(tmp_path):
+    mine = tmp_path / "mine.toml"
+    for text, message in [
+        ("inherits = 3\n", r"mine.toml: key 'inherits': expected a target name or path, got "
+                           r"an integer"),
+        ('inherits = "tpu-v9"\n', r"mine.toml: key 'inherits' = 'tpu-v9': unknown target "
+                                  r"'tpu-v9': shipped targets are tpu-v1"),
+        ('inherits = "base.toml"\n', r"mine.toml: key 'inherits' = 'base.toml': target file "
+                                     r"'.*base.toml' does not exist"),
+        ('inherits = "mine.toml"\n', r"'inherits' makes a cycle"),
+    ]:
+        mine.write_text(text)
+        with pytest.raises(TargetError, match=message) as err:
+            load_target(mine)
+        assert err.value.key == "inherits"
+    # an inherited file's own mistakes name that file
+    (tmp_path / "base.toml").write_text('inherits = "tpu-v1"\n[array]\nclock_hz = "fast"\n')
+    mine.write_text('inherits = "base.toml"\nname = "mine"\n')
+    with pytest.raises(TargetError, match=r"key 'array.clock_hz': expected a number, got a "
+                                          r"string \('fast'\)"):
+        load_target(mine)
+
+
+def test_description_round_trips_through_its_tables():
+    for name in list_targets():
+        t = load_target(name)
+        assert target_from_raw(target_to_raw(t), "x") == t
+    with pytest.raises(TargetError, match="x: expected a table of target keys, got a string"):
+        target_from_raw("tpu-v1", "x")
 
 
 def test_unknown_targets(tmp_path):

@@ -1,4 +1,4 @@
-; TPU program: 47 instructions, 411360 weight bytes (binary format 1, written by qcc 0.1.0)
+; TPU program: 47 instructions, 411360 weight bytes (binary format 2, written by qcc 0.1.0)
 .target "tpu-v1"
 .manifest integer_ir_sha256="4da2889961b3fce19b51a756ac60018767cb0143e0e0b2e16100394cd1aa285e"
 .manifest model_sha256="401b3ed41b5ad2c13e13fd391d9f3bf9969e6bb01f49e87c8fde0fea46184e5d"

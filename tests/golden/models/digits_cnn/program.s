@@ -1,4 +1,4 @@
-; TPU program: 42 instructions, 343232 weight bytes (binary format 1, written by qcc 0.1.0)
+; TPU program: 42 instructions, 343232 weight bytes (binary format 2, written by qcc 0.1.0)
 .target "tpu-v1"
 .manifest integer_ir_sha256="a067b8628f3f348b0512a9f76955ef131d9136808ac99d995792073000cdb2ca"
 .manifest model_sha256="d28e937dc98fb302420509a6e14fa78fe8e024c5623761abebe4544004623b13"

@@ -1,4 +1,4 @@
-; TPU program: 48 instructions, 476896 weight bytes (binary format 1, written by qcc 0.1.0)
+; TPU program: 48 instructions, 476896 weight bytes (binary format 2, written by qcc 0.1.0)
 .target "tpu-v1"
 .manifest integer_ir_sha256="527f0ed2246917d4224e05ad849bca1280094e51dacda5ec51ba32031746a9bb"
 .manifest model_sha256="fc10fca47fa5ccef107b3474d86685afd489f11520eb14a3eef3329cd2119728"

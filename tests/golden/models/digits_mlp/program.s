@@ -1,4 +1,4 @@
-; TPU program: 21 instructions, 204384 weight bytes (binary format 1, written by qcc 0.1.0)
+; TPU program: 21 instructions, 204384 weight bytes (binary format 2, written by qcc 0.1.0)
 .target "tpu-v1"
 .manifest integer_ir_sha256="13907eb85d175d1c2f9f6e79653cc1ef72feaa011818b99def13c993cd9cff1e"
 .manifest model_sha256="af0db5d9627f51b56ca662265d7c4ac3cd06ab2dfbe982404b02ac15203b39c9"

@@ -1,4 +1,4 @@
-; TPU program: 21 instructions, 204384 weight bytes (binary format 1, written by qcc 0.1.0)
+; TPU program: 21 instructions, 204384 weight bytes (binary format 2, written by qcc 0.1.0)
 .target "tpu-v1"
 .manifest integer_ir_sha256="53cd447d2764f0db9f44efd255bf6c8323b2cf1009db796abe9b7770de79e762"
 .manifest model_sha256="e268c071d8f81eb7d6b8a281d1096860fab2145a0e4c39e12391eb763933d6d0"
