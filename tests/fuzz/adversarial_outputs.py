@@ -302,8 +302,10 @@ def cli_case(rng: random.Random, folder: Path, program: Path) -> str:
     elif command == "import":
         args = ["import", str(model), "-o", out()]
     elif command == "run":
-        args = ["run", str(model), "--random-input", "0", "--output", out() + ".npy"
-                if rng.random() < 0.3 else out()]
+        path = out()
+        if rng.random() < 0.3 and path.startswith(str(folder)):
+            path += ".npy"  # (only inside the case's folder: "" + ".npy" is in the cwd)
+        args = ["run", str(model), "--random-input", "0", "--output", path]
     elif command == "disasm":
         args = ["disasm", str(prog), "-o", out()]
     else:
