@@ -73,7 +73,10 @@ halt
 ```
 
 `.target` (required), `.manifest key="value"`, `.input` and `.output` (all six
-attributes required) give the non-instruction parts of the binary. `.weights SIZE`
+attributes required) give the non-instruction parts of the binary. `.target
+"NAME"` alone is a shipped target; any other description is given in full by
+attributes `description=` and `what_if=` and one `.target_table SECTION key=value
+...` line per table, as `qcc disasm` writes it (docs/targets.md). `.weights SIZE`
 makes a zero weight image of SIZE bytes; each data line `OFFSET: HEX` (a hex byte
 offset, then the bytes) fills part of it, in increasing order. The disassembler
 writes 64 bytes per line and leaves out all-zero lines. `.layer "name"` names the
