@@ -51,6 +51,7 @@ class Machine:
         # activate can check the layer's value as quant_arith's overflow rule says
         self.acc = np.zeros((target.accumulators.rows, LANES), np.int32)
         self.acc_bound = np.zeros(target.accumulators.rows, np.float64)
+        self.acc_bound_top = 0.0  # >= every acc_bound (activate's check asks it first)
         self.acc_wide: np.ndarray | None = None
         self.dram = np.frombuffer(program.weights, np.uint8)
         self.fifo: deque[_Tile] = deque()
@@ -291,7 +292,8 @@ class Machine:
                 return
             self._flush()
         bound = self.acc_bound[dst] + step if accumulate else step
-        may_overflow = accumulate and length and bound.max() > quant_arith.INT32_MAX
+        top = float(bound.max()) if accumulate and length else float(step)
+        may_overflow = accumulate and length and top > quant_arith.INT32_MAX
         if kind is not None and not may_overflow:
             # the sum is taken when the passes into these rows end (_flush): one product
             # over all their input lanes. No partial sum can overflow (the bound).
@@ -316,6 +318,7 @@ class Machine:
             return
         self._store(dst, tile.cols, bool(ins.accumulate), product)
         self.acc_bound[dst] = bound
+        self.acc_bound_top = max(self.acc_bound_top, top)
 
     def _exact(self, rows: slice) -> np.ndarray:
         """The exact values of accumulator rows, as a new int64 array."""
@@ -332,6 +335,7 @@ class Machine:
         where the bound passes int32."""
         self.acc[rows] = values.astype(np.int32)  # two's complement wrap-around
         self.acc_bound[rows] = bound
+        self.acc_bound_top = max(self.acc_bound_top, float(np.max(bound, initial=0)))
         wide = np.broadcast_to(bound, (rows.stop - rows.start,)) > quant_arith.INT32_MAX
         if wide.any():
             if self.acc_wide is None:
@@ -362,6 +366,7 @@ class Machine:
         passes issue (_prefetched)."""
         p, self._pending = self._pending, None
         self.acc_bound[p.dst] = p.row_bounds()
+        self.acc_bound_top = max(self.acc_bound_top, p.bound)
         if p.diagonal:
             # diagonal tiles (depthwise): elementwise products; |byte x int8| fits
             # int16, and their sum int32 (the bound)
@@ -491,7 +496,8 @@ class Machine:
             offset = -table.zp_in
         else:
             src = self._rows(self.acc, ins.src, ins.rows, "accumulator")
-            if ins.rows and self.acc_bound[src].max() + bias_bound > quant_arith.INT32_MAX:
+            if self.acc_bound_top + bias_bound > quant_arith.INT32_MAX and ins.rows and \
+                    self.acc_bound[src].max() + bias_bound > quant_arith.INT32_MAX:
                 # the layer's value, sum + bias, might leave int32: computed exactly and
                 # checked (quant_arith's overflow rule, the interpreter's too)
                 x = self._exact(src)[:, lanes] + table.bias[lanes]
@@ -549,6 +555,7 @@ class Machine:
                 return
             self.acc[dst] = total
             self.acc_bound[dst] = 255 * taps
+            self.acc_bound_top = max(self.acc_bound_top, 255.0 * taps)
         else:
             dst = self._rows(self.ub, ins.dst, ins.length, "Unified Buffer")
             self.ub[dst] = best.view(np.uint8)
