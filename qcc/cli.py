@@ -461,8 +461,11 @@ def _run_tpu(args: argparse.Namespace) -> int:
 
 def _print_outputs(outputs, file=None) -> None:
     """Print the outputs (to stderr when ``--output -`` takes stdout for the data)."""
+    from qcc.diagnostics import escape_controls
+
     file = file or sys.stdout
     for name, value in outputs.items():
+        name = escape_controls(name)  # output names come from the model
         print(f"{name}: {value.dtype}{list(value.shape)}", file=file)
         with np.printoptions(precision=6, suppress=True, threshold=64, edgeitems=4):
             print(np.array2string(value, prefix=""), file=file)

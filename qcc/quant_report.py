@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qcc.diagnostics import escape_controls
 from qcc.dialects import quant
 from qcc.interpreter import qparams, run
 from qcc.ir.core import Module, Value
@@ -74,13 +75,14 @@ class QuantReport:
         for r in self.layers:
             integer = "-" if r.sqnr_integer is None else f"{r.sqnr_integer:.1f}"
             clipped = "-" if r.clipped is None else f"{100 * r.clipped:.2f}%"
-            lines.append(f"| {r.tensor} | {r.op} | `{r.type}` | {r.sqnr_fake_quant:.1f} | "
+            lines.append(f"| {_e(r.tensor)} | {_e(r.op)} | `{r.type}` | {r.sqnr_fake_quant:.1f} | "
                          f"{integer} | {clipped} |")
         for name, value in self.output_sqnr.items():
-            lines.append(f"\noutput `{name}`: SQNR {value:.1f} dB against float")
+            lines.append(f"\noutput `{_e(name)}`: SQNR {value:.1f} dB against float")
         bad = self.first_bad_layer
         lines.append("" if bad is None else
-                     f"\nfirst layer below {self.threshold_db:.0f} dB: `{bad.tensor}` ({bad.op})")
+                     f"\nfirst layer below {self.threshold_db:.0f} dB: `{_e(bad.tensor)}` "
+                     f"({_e(bad.op)})")
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict:
@@ -93,6 +95,12 @@ class QuantReport:
                             "sqnr_integer_db": None if r.sqnr_integer is None
                             else _finite(r.sqnr_integer),
                             "clipped_fraction": r.clipped} for r in self.layers]}
+
+
+def _e(name: str) -> str:
+    """A name from the model, with control characters escaped (no raw escapes or
+    line breaks in a report)."""
+    return escape_controls(name)
 
 
 def _finite(x: float) -> float | str:

@@ -34,6 +34,7 @@ from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target, load_target
 from qcc.backends.tpu_v1.timing import TimingReport
+from qcc.diagnostics import escape_controls
 from qcc.dialects import nn, quant
 from qcc.ir.core import Op, Value
 
@@ -176,7 +177,7 @@ class CompileReport:
                  f"| inferences/s/W | {t['inferences_per_s_per_w']:.0f} |",
                  f"| bound | {t['bound']} |"]
         for name, value in self.output_sqnr_db.items():
-            lines.append(f"| output `{name}` SQNR | {_db(value)} dB |")
+            lines.append(f"| output `{_e(name)}` SQNR | {_db(value)} dB |")
         lines += ["", "## Layers", "",
                   "| layer | units | MACs | weight B | MACs/B | cycles | % time | bound | "
                   "MXU util | rescale cyc | acc rows | SQNR dB |",
@@ -185,7 +186,7 @@ class CompileReport:
         for x in self.layers:
             oi = "-" if x.intensity is None else f"{x.intensity:.1f}"
             lines.append(
-                f"| `{x.name}` | {', '.join(x.units) or '-'} | {x.useful_macs} | "
+                f"| `{_e(x.name)}` | {', '.join(x.units) or '-'} | {x.useful_macs} | "
                 f"{x.weight_bytes} | {oi} | {x.cycles:.0f} | {100 * x.cycles / total:.1f}% | "
                 f"{x.bound} | {100 * x.utilization:.2f}% | {x.rescale_cycles:.0f} | "
                 f"{x.accumulator_rows} | {_db(x.sqnr_db)} |")
@@ -193,7 +194,7 @@ class CompileReport:
         if whys:
             lines += ["", "## Why layers are far below their bound", ""]
             for x in whys:
-                lines.append(f"- `{x.name}`: " + "; ".join(x.why) + ".")
+                lines.append(f"- `{_e(x.name)}`: " + _e("; ".join(x.why)) + ".")
                 for s in x.suggestions:
                     lines.append(f"  - suggestion: {s}")
         lines += ["", "## Memory", "",
@@ -215,17 +216,24 @@ class CompileReport:
                   "", "| buffer | shape | rows | bytes | base row | written by | last read by |",
                   "|---|---|---:|---:|---:|---|---|"]
         for b in self.buffers:
-            lines.append(f"| {', '.join(f'`{n}`' for n in b.tensors)} | "
+            lines.append(f"| {', '.join(f'`{_e(n)}`' for n in b.tensors)} | "
                          f"{'x'.join(map(str, b.shape))} | {b.rows} | {b.bytes} | "
-                         f"{b.base_row} | `{b.first_layer}` | `{b.last_layer}` |")
+                         f"{b.base_row} | `{_e(b.first_layer)}` | `{_e(b.last_layer)}` |")
         lines += ["", "## Where every op runs", "",
                   "| op | result | layer | unit | note |", "|---|---|---|---|---|"]
         for o in self.ops:
-            result = f"`{o.result}`" if o.result else "-"
-            lines.append(f"| `{o.op}` | {result} | `{o.layer}` | {o.unit} | {o.note or '-'} |")
+            result = f"`{_e(o.result)}`" if o.result else "-"
+            lines.append(f"| `{o.op}` | {result} | `{_e(o.layer)}` | {o.unit} | "
+                         f"{_e(o.note or '-')} |")
         if self.notes:
-            lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
+            lines += ["", "## Notes", ""] + [f"- {_e(n)}" for n in self.notes]
         return "\n".join(lines) + "\n"
+
+
+def _e(text: str) -> str:
+    """Names from the model with control characters escaped: no raw terminal escapes
+    or line breaks in the report."""
+    return escape_controls(text)
 
 
 def _db(v: float | str | None) -> str:

@@ -54,7 +54,7 @@ from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
 from qcc.backends.tpu_v1.program import Program
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target
-from qcc.diagnostics import QccError
+from qcc.diagnostics import QccError, escape_controls
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,7 @@ class TimingReport:
             return f"{100 * x / c.cycles:5.1f}%" if c.cycles else "    -"
 
         for name, c in [*self.layers.items(), ("total", self.total)]:
+            name = escape_controls(name)  # a layer name comes from the model
             lines.append(
                 f"{name[:24]:<24} {c.cycles:>11.0f} {self.seconds(c) * 1e6:>9.2f} "
                 f"{pct(c.useful_macs / self.target.macs_per_cycle, c):>6} "

@@ -174,3 +174,35 @@ def test_printed_ir_escapes_control_characters_and_parses_back(tmp_path, capsys)
     (relu,) = [op for op in module.main.ops if op.name == "nn.relu"]
     assert relu.loc == OnnxLoc("Relu", name)
     assert qcc.print_module(module) == out
+
+
+def test_names_in_stdout_stats_and_reports_are_escaped(tmp_path, capsys):
+    """Outputs printed by `qcc run`, the per-layer table of `--stats` and the Markdown
+    reports of `compile` and `quantize` name layers and tensors from the model."""
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4],
+                           rng.standard_normal(16).astype(np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], [EVIL], name=EVIL)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info(EVIL, TensorProto.FLOAT, [1, 4])], [w])
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    x = tmp_path / "x.npy"
+    np.save(x, rng.standard_normal((1, 4)).astype(np.float32))
+    calib = tmp_path / "c.npz"
+    np.savez(calib, x=rng.standard_normal((16, 4)).astype(np.float32))
+    prog, report, qreport = tmp_path / "m.tpu", tmp_path / "r.md", tmp_path / "q.md"
+    for argv in (["run", model, "--input", x],
+                 ["compile", model, "--calib-data", calib, "-o", prog, "--report", report],
+                 ["run", prog, "--input", x, "--stats"],
+                 ["quantize", model, "--calib-data", calib, "--report", qreport, "-o",
+                  tmp_path / "q.mlir"]):
+        assert main([str(a) for a in argv]) == 0
+        out, err = capsys.readouterr()
+        for text in (out, err):
+            assert escape_controls(text, keep="\n") == text, repr(text)
+            assert not any(line.startswith("x") for line in text.splitlines()), text
+    assert SHOWN in report.read_text() and SHOWN in qreport.read_text()
+    for text in (report.read_text(), qreport.read_text()):
+        assert escape_controls(text, keep="\n") == text
