@@ -114,6 +114,10 @@ def resolve_output(path: str | os.PathLike, role: str = "output") -> OutputTarge
             # to a file): write into it like a stream, as the shell would
             return OutputTarget(display, role, "stream", display)
     parent = os.path.dirname(real) or "."
+    name_max = _name_max(parent) if os.path.isdir(parent) else 255
+    if len(os.fsencode(os.path.basename(real))) > name_max:
+        raise fail(f"the file name is longer than the {name_max} bytes the file system "
+                   "allows")
     try:
         pst = os.stat(parent)
     except FileNotFoundError:
@@ -316,10 +320,23 @@ def commit_pending() -> None:
 # ---------------------------------------------------------------------- writing
 
 
+def _name_max(directory: str) -> int:
+    try:
+        return os.pathconf(directory or ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
 def _temp_name(target: OutputTarget) -> str:
-    base = os.path.basename(target.path)
-    return os.path.join(os.path.dirname(target.path),
-                        f".{base}.qcc-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    """``.NAME.qcc-PID-RANDOM.tmp`` beside the target, NAME cut so that the whole name
+    stays within the file system's limit (a legal output name of 255 bytes too)."""
+    directory = os.path.dirname(target.path)
+    suffix = f".qcc-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    room = _name_max(directory) - len(suffix) - 1
+    base = os.fsencode(os.path.basename(target.path))[:max(room, 1)]
+    # (a multi-byte character cut in two decodes to surrogates, which encode back to
+    # the same bytes)
+    return os.path.join(directory, "." + os.fsdecode(base) + suffix)
 
 
 def _write_temp(target: OutputTarget, data: bytes) -> str:

@@ -408,3 +408,19 @@ def test_permission_denied_is_exit_2(tmp_path, expected_binary):
         assert r.returncode == 2, (args, r.stderr)
         assert message in r.stderr and "Traceback" not in r.stderr
     assert list(locked.iterdir()) == [] and readonly.read_text() == "keep"
+
+
+def test_longest_legal_file_name_is_written(capsys, tmp_path, expected_binary):
+    # the temporary name is longer than the output's: it is cut to fit
+    out = tmp_path / ("\u00e9" * 100 + "a" * 51 + ".tpu")  # 255 bytes in UTF-8
+    assert len(os.fsencode(out.name)) == 255
+    code, _, err = cli(capsys, *compile_args(out))
+    assert code == 0, err
+    assert out.read_bytes() == expected_binary and temporaries(tmp_path) == []
+
+
+def test_too_long_file_name_is_refused_before_any_work(capsys, tmp_path):
+    code, _, err = cli(capsys, "compile", MLP, "--calib-data", CALIB, "-o",
+                       tmp_path / ("a" * 256))
+    assert code == 2 and "too long" in err
+    assert "calibration data" not in err  # before calibrating (no warning yet)
