@@ -34,11 +34,34 @@ def import_onnx(model: Any, batch: int = 1) -> Module:
 
 
 def load(path: str | os.PathLike, batch: int = 1) -> Module:
-    """Load a model: ONNX (``.onnx``) through the frontend, anything else as IR text."""
+    """Load a model: ONNX (``.onnx``, or any file whose content is an ONNX model and
+    not text) through the frontend, anything else as IR text."""
     path = Path(path)
-    if path.suffix == ".onnx":
+    if path.suffix == ".onnx" or _is_onnx_content(path):
         return import_onnx(path, batch=batch)
     return parse_file(path)
+
+
+def _is_onnx_content(path: Path) -> bool:
+    """A file not named .onnx that is not UTF-8 text but parses as an ONNX model with
+    a graph (a symlink or a download without the suffix)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    try:
+        data.decode("utf-8")
+        return False
+    except UnicodeDecodeError:
+        pass
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, RuntimeError):
+        return False
+    return model.HasField("graph") and len(model.graph.node) > 0
 
 
 def parse_file(path: str | os.PathLike) -> Module:
@@ -49,7 +72,10 @@ def parse_file(path: str | os.PathLike) -> Module:
         text = path.read_text()
     except FileNotFoundError:
         raise QccError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise QccError(f"{path}: not IR text (byte 0x{e.object[e.start]:02x} at offset "
+                       f"{e.start} is not UTF-8) and not an ONNX model either") from None
+    except OSError as e:
         raise QccError(f"{path}: cannot read IR text: {e}") from None
     return parse_module(text, str(path))
 

@@ -144,3 +144,18 @@ def test_report_threshold_nan(capsys, tmp_path):
 def test_input_array_that_is_a_directory(capsys, tmp_path):
     code, _, err = cli(capsys, "run", MLP, "--input", tmp_path)
     assert code == 2 and "is a directory" in err
+
+
+def test_model_without_the_onnx_suffix(capsys, tmp_path):
+    link = tmp_path / "model"
+    link.symlink_to(MLP)
+    out = tmp_path / "o.tpu"
+    code, _, err = cli(capsys, "compile", link, "--stats", MLP_STATS, "-o", out)
+    assert code == 0, err
+    ref = tmp_path / "ref.tpu"
+    assert cli(capsys, "compile", MLP, "--stats", MLP_STATS, "-o", ref)[0] == 0
+    assert out.read_bytes() == ref.read_bytes()
+    junk = tmp_path / "junk.mlir"
+    junk.write_bytes(b"module \x88\xff")
+    code, _, err = cli(capsys, "opt", junk, "-p", "dce")
+    assert code == 2 and "not IR text (byte 0x88 at offset 7 is not UTF-8)" in err
