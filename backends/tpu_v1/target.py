@@ -229,7 +229,27 @@ def load_target(name_or_path: str | Path) -> Target:
     """A shipped target by name (``"tpu-v1"``) or a user's ``.toml`` file by path."""
     raw, where, label = _load_raw(str(name_or_path), ())
     raw.pop("inherits", None)
-    return _build(Target, raw, label, "", where)
+    target = _build(Target, raw, label, "", where)
+    if str(name_or_path) not in list_targets() and target.name in list_targets():
+        mine, shipped = _flat(_to_raw(target)), _flat(_to_raw(load_target(target.name)))
+        differ = [k for k, v in mine.items() if shipped.get(k) != v]
+        if differ:
+            raise TargetError(
+                f"{where}: key 'name' = {target.name!r} is the name of a shipped target, "
+                f"but this file's numbers differ from it ({', '.join(differ[:3])}); give "
+                "it a name of its own (name = \"...\"), so that programs and reports "
+                "do not call two machines by one name", "name")
+    return target
+
+
+def _flat(raw: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def target_from_raw(raw: Any, where: str, source: str = "") -> Target:
@@ -291,6 +311,9 @@ def _read(name_or_path: str, relative_to: str | None) -> tuple[str, str]:
     if path.suffix != ".toml":
         raise TargetError(f"{referrer}unknown target '{name_or_path}': shipped targets are "
                           f"{', '.join(shipped)}; a user target is a path to a .toml file",
+                          "inherits" if referrer else "")
+    if path.is_dir():
+        raise TargetError(f"{referrer}target file '{path}' is a directory",
                           "inherits" if referrer else "")
     if not path.is_file():
         raise TargetError(f"{referrer}target file '{path}' does not exist",

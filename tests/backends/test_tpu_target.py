@@ -121,6 +121,25 @@ def test_user_file_by_path(tmp_path):
     assert load_target(str(path)) == t
 
 
+def test_user_file_may_not_take_a_shipped_name_with_other_numbers(tmp_path):
+    path = tmp_path / "fake.toml"
+    path.write_text('inherits = "tpu-v1"\n[weight_memory]\nbandwidth_bytes_per_s = 340e9\n')
+    with pytest.raises(QccError, match=r"key 'name' = 'tpu-v1' is the name of a shipped "
+                                       r"target.*weight_memory\.bandwidth_bytes_per_s"):
+        load_target(path)
+    # a copy with the same numbers is the same machine
+    copy = _user_file(tmp_path)
+    assert load_target(copy).name == "tpu-v1"
+    path.write_text('inherits = "tpu-v1"\n')
+    assert load_target(path).name == "tpu-v1"
+
+
+def test_target_path_that_is_a_directory(tmp_path):
+    (tmp_path / "d.toml").mkdir()
+    with pytest.raises(QccError, match="is a directory"):
+        load_target(tmp_path / "d.toml")
+
+
 def test_user_file_inherits(tmp_path):
     (tmp_path / "base.toml").write_text(
         'inherits = "tpu-v1"\nname = "base"\n[array]\nclock_hz = 1050e6\n')
