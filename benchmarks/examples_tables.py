@@ -35,12 +35,14 @@ ZOO = ["resnet18", "resnet50", "mobilenet_v2", "mlp_large"]
 
 
 def explore_tables() -> str:
+    import os
+
     parts = []
+    os.chdir(ROOT)  # paths relative to the repository: explore.json records them as given
     for name in DIGITS:
-        result = ex.explore(str(ROOT / "examples" / "models" / f"{name}.onnx"),
-                            str(ROOT / "examples" / "data" / "digits_calib.npz"),
-                            str(ROOT / "examples" / "data" / "digits_eval.npz"),
-                            list_targets(), [1, 64], progress=False)
+        result = ex.explore(f"examples/models/{name}.onnx", "examples/data/digits_calib.npz",
+                            "examples/data/digits_eval.npz", list_targets(), [1, 64],
+                            progress=False)
         # explore.json, explore.md and (with matplotlib) the plots, per model
         rec, _ = ex.write_outputs(result, ROOT / "docs" / "explore" / name, 0.5)
         plots = [p for p in ("accuracy_vs_latency.png", "roofline.png")
