@@ -58,6 +58,24 @@ def _add_pass_args(p: argparse.ArgumentParser, required: bool) -> None:
                    help="where to write a reproducer if a pass crashes (default: .)")
 
 
+def _add_compile_pass_args(p: argparse.ArgumentParser) -> None:
+    """The pass manager's instruments over the whole compile, frontend clean-up to the
+    scheduled tpu graph ('qcc passes' lists the pass names)."""
+    p.add_argument("--print-ir-after-all", action="store_true",
+                   help="print the IR to stderr after every pass of the compile")
+    p.add_argument("--print-ir-after", action="append", default=[], metavar="NAME",
+                   help="print the IR to stderr after pass NAME, e.g. tpu-lower "
+                        "(repeatable)")
+    p.add_argument("--stop-after", metavar="NAME",
+                   help="stop after pass NAME and write its IR to --output instead of "
+                        "the program")
+    p.add_argument("--time-passes", action="store_true", help="report time spent per pass")
+    p.add_argument("--pass-statistics", action="store_true", help="report pass counters")
+    p.add_argument("--elide-constants", action="store_true",
+                   help="print constants of more than 16 elements as "
+                        "dense_resource<__elided__> in printed IR")
+
+
 def _add_print_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write the IR here (default stdout)")
     p.add_argument("--elide-constants", action="store_true",
@@ -178,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "Markdown (docs/compile-report.md)")
     p.add_argument("--eval-data", metavar="PATH",
                    help="inputs the report's SQNR is measured on (default: --calib-data)")
+    _add_compile_pass_args(p)
 
     p = sub.add_parser("disasm", help="print a TPU program binary as assembly text",
                        description="Load and validate a .tpu binary and print it as "
@@ -224,13 +243,13 @@ def _instrumentation(args: argparse.Namespace):
     from qcc.passmanager import Instrumentation
 
     return Instrumentation(
-        verify_each=not args.no_verify,
+        verify_each=not getattr(args, "no_verify", False),
         print_ir_after_all=args.print_ir_after_all,
         print_ir_after=tuple(args.print_ir_after),
         stop_after=args.stop_after,
         time_passes=args.time_passes,
         pass_statistics=args.pass_statistics,
-        reproducer_dir=Path(args.reproducer_dir),
+        reproducer_dir=Path(getattr(args, "reproducer_dir", ".")),
         elide_constants=getattr(args, "elide_constants", False),
     )
 
@@ -385,7 +404,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
     exclude = tuple(n for n in args.exclude.split(",") if n)
     compiled = driver.compile(args.input, args.calib_data, args.calibration,
                               args.granularity, args.activations, exclude, args.stats,
-                              args.target, args.batch, args.save_stats)
+                              args.target, args.batch, args.save_stats,
+                              instrumentation=_instrumentation(args))
+    if not hasattr(compiled, "program"):  # --stop-after: the IR then is the output
+        from qcc.text import print_module
+
+        if args.report:
+            raise QccError("--report needs the whole compile (no --stop-after)")
+        driver.write_atomic(args.output, print_module(
+            compiled.module, elide_constants=args.elide_constants))
+        commit_pending()
+        print(f"qcc: stopped after {compiled.stopped_after}: its IR written to "
+              f"{args.output}", file=sys.stderr)
+        return 0
     data = compiled.to_bytes()
     text = _compile_report_text(compiled, args) if args.report else None
     driver.write_atomic(args.output, data)

@@ -257,13 +257,16 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
 def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             granularity: str = "per-channel", activations: str = "int8",
             exclude: tuple[str, ...] = (), stats: str | None = None,
-            target: str = "tpu-v1", batch: int = 1, save_stats: str | None = None):
+            target: str = "tpu-v1", batch: int = 1, save_stats: str | None = None,
+            instrumentation=None):
     """Compile a model (path or module) to a TPU-v1 program: calibrate, quantize, fold,
-    lower. Returns a CompiledModel with ``.run(inputs)`` and ``.save(path)``."""
+    lower. Returns a CompiledModel with ``.run(inputs)`` and ``.save(path)``; with an
+    ``instrumentation`` whose ``stop_after`` names a pass, a StoppedCompile (the IR
+    after that pass)."""
     from qcc.backends.tpu_v1.compile import compile_model
 
     return compile_model(model, calib_data, method, granularity, activations,
-                         tuple(exclude), stats, target, batch, save_stats)
+                         tuple(exclude), stats, target, batch, save_stats, instrumentation)
 
 
 def explore(model: Any, calib_data: Any = None, eval_data: Any = None,

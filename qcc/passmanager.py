@@ -106,7 +106,7 @@ def get_pass(name: str) -> type[Pass]:
 
 
 #: packages whose import registers passes; the core reaches passes only through here
-PASS_PACKAGES: list[str] = ["qcc.passes"]
+PASS_PACKAGES: list[str] = ["qcc.passes", "qcc.backends.tpu_v1.passes"]
 
 
 def _load_builtin_passes() -> None:
@@ -355,10 +355,16 @@ class Instrumentation:
 class PassManager:
     """Runs a pipeline on a module with verification and instrumentation."""
 
-    def __init__(self, pipeline: Pipeline | str, instrumentation: Instrumentation | None = None):
+    def __init__(self, pipeline: Pipeline | str, instrumentation: Instrumentation | None = None,
+                 after_pass: Callable[[int, str, Module], None] | None = None):
         self.pipeline = Pipeline.parse(pipeline) if isinstance(pipeline, str) else pipeline
         self.inst = instrumentation or Instrumentation()
         self.timings: list[tuple[str, float]] = []
+        #: called with (index, pass name, module) after each pass is verified (a driver
+        #: that runs one pipeline in stages keeps copies of the module here)
+        self.after_pass = after_pass
+        #: the pass the run stopped after (``stop_after``), if it stopped early
+        self.stopped_after: str | None = None
 
     def _stream(self) -> TextIO:
         return self.inst.stream or sys.stderr
@@ -404,7 +410,10 @@ class PassManager:
                 out = self._stream()
                 out.write(f"// -----// IR Dump After {p.name} //----- //\n")
                 out.write(print_module(module, elide_constants=inst.elide_constants))
+            if self.after_pass is not None:
+                self.after_pass(i, p.name, module)
             if inst.stop_after == p.name:
+                self.stopped_after = p.name
                 break
         if inst.time_passes:
             self._report_times()

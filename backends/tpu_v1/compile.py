@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from qcc.backends.tpu_v1.lower import lower
 from qcc.backends.tpu_v1.memory import check_activations_fit
 from qcc.backends.tpu_v1.program import Program
 from qcc.backends.tpu_v1.runtime import run_program
@@ -33,6 +32,9 @@ class CompiledModel:
     program: Program
     module: Module | None = None
     target: Target | None = None
+    #: the tpu-dialect module the program was emitted from (planned and scheduled):
+    #: the compile report reads its per-layer decisions here
+    tpu_module: Module | None = None
     #: the float graph (after clean-up) and the fake-quantized graph it was quantized
     #: from, kept by compile_model for the per-layer SQNR of the compile report
     float_module: Module | None = None
@@ -106,17 +108,52 @@ def target_digest(target: Target) -> str:
     return _sha256(json.dumps(_to_raw(target), sort_keys=True).encode())
 
 
+@dataclass
+class StoppedCompile:
+    """A compile stopped after pass ``stopped_after`` (``stop_after``): the module as
+    it was then, and no program."""
+
+    module: Module
+    stopped_after: str
+
+
 def compile_module(module: Module, target: Target | str = "tpu-v1",
-                   manifest: dict[str, str] | None = None) -> CompiledModel:
-    """Lower an already quantized integer module."""
+                   manifest: dict[str, str] | None = None,
+                   instrumentation=None) -> CompiledModel | StoppedCompile:
+    """Lower an already quantized integer module: the backend's passes on a copy of
+    it, then emission."""
     from qcc.text import module_sha256
 
     if not isinstance(target, Target):
         target = load_target(target)
-    program = lower(module, target)
-    program.manifest = {"integer_ir_sha256": module_sha256(module),
-                        **(manifest or {})}
-    return CompiledModel(program, module, target)
+    tpu_module = module.clone()
+    stopped = run_backend(tpu_module, target, instrumentation=instrumentation)
+    if stopped is not None:
+        return StoppedCompile(tpu_module, stopped)
+    return _emit(module, tpu_module, target, manifest, module_sha256(module))
+
+
+def run_backend(module: Module, target: Target, ctx=None, instrumentation=None
+                ) -> str | None:
+    """The backend's pass pipeline on an integer ``module``, in place; the pass it
+    stopped after, if it stopped."""
+    from qcc.backends.tpu_v1.passes import BACKEND_PIPELINE
+    from qcc.passmanager import PassContext, PassManager
+
+    ctx = ctx or PassContext()
+    ctx.data["target"] = target
+    pm = PassManager(BACKEND_PIPELINE, instrumentation)
+    pm.run(module, ctx)
+    return pm.stopped_after
+
+
+def _emit(module: Module, tpu_module: Module, target: Target,
+          manifest: dict[str, str] | None, integer_sha: str) -> CompiledModel:
+    from qcc.backends.tpu_v1.emit import emit
+
+    program = emit(tpu_module.main, target)
+    program.manifest = {"integer_ir_sha256": integer_sha, **(manifest or {})}
+    return CompiledModel(program, module, target, tpu_module=tpu_module)
 
 
 def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
@@ -124,18 +161,23 @@ def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
                   activations: str = "int8", exclude: tuple[str, ...] = (),
                   stats: str | None = None, target: Target | str = "tpu-v1",
                   batch: int = 1,
-                  save_stats: str | None = None) -> CompiledModel:
-    """Import (if a path), calibrate, quantize, fold and lower a model. A
-    ``save_stats`` file is written only if the whole compile succeeds."""
+                  save_stats: str | None = None,
+                  instrumentation=None) -> CompiledModel | StoppedCompile:
+    """Import (if a path), calibrate, quantize, fold and lower a model: one pipeline
+    of passes from the float graph to the scheduled tpu graph, then emission. A
+    ``save_stats`` file is written only if the whole compile succeeds.
+    ``instrumentation`` (a :class:`qcc.passmanager.Instrumentation`) prints, times or
+    stops the pipeline anywhere; a compile stopped by its ``stop_after`` returns a
+    :class:`StoppedCompile` (the module then, no program)."""
     from qcc.outputs import transaction
 
     with transaction():
         return _compile_model(model, calib_data, method, granularity, activations, exclude,
-                              stats, target, batch, save_stats)
+                              stats, target, batch, save_stats, instrumentation)
 
 
 def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
-                   target, batch, save_stats) -> CompiledModel:
+                   target, batch, save_stats, instrumentation) -> CompiledModel:
     from qcc import driver
 
     if calib_data is not None and stats:
@@ -158,11 +200,15 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     # ./) must not change the binary; the files' contents are hashed above
     pipeline = driver.quantization_pipeline(method, granularity, activations, tuple(exclude))
     manifest["pipeline"] = str(pipeline)
-    # in three stages (as `qcc quantize --report`), keeping the float and the
-    # fake-quantized graphs for the compile report's SQNR
-    from qcc.passmanager import PassContext, Pipeline
+    # one pipeline, frontend clean-up to the scheduled tpu graph; copies of the float
+    # graph (after clean-up) and the fake-quantized one are kept on the way for the
+    # compile report's SQNR, and the integer graph for the report and the manifest
+    from qcc.backends.tpu_v1.passes import BACKEND_PIPELINE
+    from qcc.passmanager import PassContext, PassManager, Pipeline
+    from qcc.text import module_sha256
 
     ctx = PassContext()
+    ctx.data["target"] = target_desc
     if calib_data is not None and not isinstance(calib_data, str | os.PathLike):
         ctx.data["calibration_data"] = calib_data
     full = driver.quantization_pipeline(method, granularity, activations, tuple(exclude),
@@ -171,13 +217,26 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
                                         else str(calib_data), stats, save_stats)
     n_prepare = len(Pipeline.parse(driver.PREPARE_PIPELINE))
     n_fake = len(full) - 2  # fold-rescale, fuse-relu
-    Pipeline(full.entries[:n_prepare]).run(module, ctx)
-    check_activations_fit(module.main, target_desc.unified_buffer.rows, target_desc.name)
-    float_module = module.clone()
-    Pipeline(full.entries[n_prepare:n_fake]).run(module, ctx)
-    fake_quant = module.clone()
-    Pipeline(full.entries[n_fake:]).run(module, ctx)
-    compiled = compile_module(module, target_desc, manifest)
-    compiled.float_module, compiled.fake_quant_module = float_module, fake_quant
+    n_integer = len(full)
+    kept: dict[str, Any] = {}
+
+    def keep(index: int, name: str, m: Module) -> None:
+        if index == n_prepare - 1:
+            check_activations_fit(m.main, target_desc.unified_buffer.rows, target_desc.name)
+            kept["float"] = m.clone()
+        elif index == n_fake - 1:
+            kept["fake_quant"] = m.clone()
+        elif index == n_integer - 1:
+            kept["integer"] = m.clone()
+            kept["integer_sha256"] = module_sha256(m)
+
+    pipeline = Pipeline(full.entries + Pipeline.parse(BACKEND_PIPELINE).entries)
+    pm = PassManager(pipeline, instrumentation, after_pass=keep)
+    pm.run(module, ctx)
+    if pm.stopped_after is not None:
+        return StoppedCompile(module, pm.stopped_after)
+    compiled = _emit(kept["integer"], module, target_desc, manifest,
+                     kept["integer_sha256"])
+    compiled.float_module, compiled.fake_quant_module = kept["float"], kept["fake_quant"]
     compiled.calib_data = calib_data
     return compiled

@@ -29,13 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qcc.backends.tpu_v1.lower import Buffer, Lowering, _loc_name
+from qcc.backends.tpu_v1 import dialect as tpu
+from qcc.backends.tpu_v1.dialect import ACTIVATION, ADDER, HOST, MXU, NOTHING, POOL  # noqa: F401
+from qcc.backends.tpu_v1.lower import host_role, is_weight, loc_name
+from qcc.backends.tpu_v1.plan import buffer_of, layer_ops
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target, load_target
 from qcc.backends.tpu_v1.timing import TimingReport
 from qcc.diagnostics import escape_controls
-from qcc.dialects import nn, quant
+from qcc.dialects import nn
 from qcc.ir.core import Op, Value
 
 if TYPE_CHECKING:
@@ -44,12 +47,6 @@ if TYPE_CHECKING:
 #: the version of the JSON layout (bumped when keys change meaning)
 FORMAT = "qcc-compile-report/1"
 
-MXU = "MXU"
-ACTIVATION = "activation unit"
-POOL = "pool unit"
-ADDER = "vector adder"
-HOST = "host"
-NOTHING = "nothing"
 WEIGHTS = "weight memory"
 
 #: a layer whose MXU utilization is below this gets a "why" line
@@ -265,22 +262,25 @@ def _result(op: Op) -> Value | None:
     return op.results[0] if op.results else None
 
 
-def _placements(lw: Lowering) -> list[OpPlacement]:
-    """Every op of the graph (but the return) with its unit, following the lowering's
-    own decisions (host ops, weights, fused groups, aliases)."""
-    g = lw.graph
-    unit: dict[Op, tuple[str, str]] = {}
-    for op in g.ops:
-        if op is g.return_op:
-            continue
-        if op in lw._host_ops:
-            if isinstance(op, quant.QuantizeOp):
-                unit[op] = (HOST, "quantizes the input")
-            elif isinstance(op, quant.DequantizeOp):
-                unit[op] = (HOST, "dequantizes the output")
-            else:
-                unit[op] = (HOST, "the host writes the input in this layout")
-        elif lw._is_weight(op):
+def _graph_ops(tpu_module) -> list[Op]:
+    """The ops of the tpu graph the report lists: all but the return and barriers."""
+    g = tpu_module.main
+    return [op for op in g.ops if op is not g.return_op and not isinstance(op, tpu.SyncOp)]
+
+
+def _placements(tpu_module) -> list[OpPlacement]:
+    """Every op of the tpu graph (but the return and the barriers) with its unit: the
+    tpu ops' own (their class says which unit runs them), the host's quantize,
+    dequantize and layout, and the constants in the weight image."""
+    layers = _layer_of_ops(tpu_module)
+    out = []
+    for op in _graph_ops(tpu_module):
+        role = host_role(op)
+        if isinstance(op, tpu.TpuOp):
+            unit, note = op.unit, op.describe()
+        elif role is not None:
+            unit, note = HOST, role
+        elif is_weight(op):
             users = op.results[0].users if op.results else []
             if any(getattr(u, "bias", None) is op.results[0] for u in users):
                 note = "bias: in the activation table"
@@ -288,99 +288,70 @@ def _placements(lw: Lowering) -> list[OpPlacement]:
                 note = "weights: in the weight tiles"
             else:
                 note = "folded into the weight tiles"
-            unit[op] = (WEIGHTS, note)
-    for op in g.ops:
-        if op in unit or op is g.return_op:
-            continue
-        chain = lw._lookup_chain(op)
-        if chain is not None:
-            for member in (op, *chain):
-                unit[member] = (ACTIVATION, "lookup table")
-        elif isinstance(op, quant.DenseOp | quant.Conv2dOp):
-            note = "depthwise: block-diagonal tiles" if _is_depthwise(op) else ""
-            unit[op] = (MXU, note)
-            for r in op.output.users:
-                unit.setdefault(r, (ACTIVATION, "bias, requantize, clamp (fused)"))
-        elif isinstance(op, quant.AvgPoolOp | quant.GlobalAvgPoolOp):
-            unit[op] = (POOL, "window sums into the accumulators")
-            for r in op.output.users:
-                unit.setdefault(r, (ACTIVATION, "requantize (fused)"))
-        elif isinstance(op, nn.MaxPoolOp):
-            unit[op] = (POOL, "max pool")
-        elif isinstance(op, quant.AddOp):
-            unit[op] = (ADDER, "")
-        elif isinstance(op, quant.RequantizeOp):
-            unit[op] = (ACTIVATION, "requantize from the Unified Buffer")
-        elif isinstance(op, nn.ConcatOp):
-            unit[op] = (ACTIVATION, "copies (identity table)")
-        elif isinstance(op, nn.ReshapeOp):
-            unit[op] = (NOTHING, "same rows")
+            unit = WEIGHTS
         else:
-            unit[op] = ("-", "not lowered")
-    layers = _layer_of_ops(lw)
-    out = []
-    for op in g.ops:
-        if op not in unit:
-            continue
+            unit, note = "-", "not lowered"
         r = _result(op)
         out.append(OpPlacement(op.name, (r.name_hint or "") if r is not None else "",
                                str(r.type) if r is not None else "",
-                               layers.get(op, _loc_name(op)), *unit[op]))
+                               layers.get(op, loc_name(op)), unit, note))
     return out
 
 
-def _layer_of_ops(lw: Lowering) -> dict[Op, str]:
-    """The layer (timing report key) each op's instructions are counted in: a fused
-    group takes its first op's ONNX node name (as the lowering does), host ops are
-    the program's, weights belong to the layer that reads them."""
-    g = lw.graph
-    layer: dict[Op, str] = {op: "program" for op in lw._host_ops}
-    for op in g.ops:
-        if op in layer or lw._is_weight(op):
-            continue
-        name = _loc_name(op)
-        for member in (op, *lw._fused_with(op)):
-            layer.setdefault(member, name)
-    for op in reversed(g.ops):  # weights: the layer of their (transitive) user
-        if lw._is_weight(op):
+def _layer_of_ops(tpu_module) -> dict[Op, str]:
+    """The layer (timing report key) each op's instructions are counted in, as the
+    emission names them: a layer op's ONNX node, the program's for host transfers
+    and host ops; weights belong to the layer that reads them."""
+    ops = _graph_ops(tpu_module)
+    layer: dict[Op, str] = {}
+    for op in ops:
+        if isinstance(op, tpu.LAYER_OPS):
+            layer[op] = loc_name(op)
+        elif isinstance(op, tpu.TpuOp) or host_role(op) is not None:
+            layer[op] = "program"
+    for op in reversed(ops):  # weights: the layer of their (transitive) user
+        if is_weight(op):
             users = [u for r in op.results for u in r.users if u in layer]
-            layer[op] = layer[users[0]] if users else _loc_name(op)
+            layer[op] = layer[users[0]] if users else loc_name(op)
     return layer
 
 
-def _is_depthwise(op: Op) -> bool:
-    return isinstance(op, quant.Conv2dOp) and op.group > 1 and \
-        op.weight.type.shape[1] == 1
-
-
-def _buffers(lw: Lowering) -> tuple[list[BufferUse], int]:
-    """The Unified Buffer plan of the lowering, and the peak of live rows."""
-    g = lw.graph
-    layers = _layer_of_ops(lw)
-    ops = [op for op in g.ops if op not in lw._host_ops and not lw._is_weight(op)]
+def _buffers(tpu_module) -> tuple[list[BufferUse], int]:
+    """The Unified Buffer plan (the ops' ``ub`` placements), and the peak of live
+    rows."""
+    g = tpu_module.main
+    layers = _layer_of_ops(tpu_module)
+    ops = layer_ops(g)
     position = {op: k for k, op in enumerate(ops)}
-    outputs = {op.input for op in lw._host_ops if isinstance(op, quant.DequantizeOp)}
-    groups: dict[int, list[Value]] = {}
-    bufs: dict[int, Buffer] = {}
-    for v, buf in lw.buffers.items():
-        groups.setdefault(id(buf), []).append(v)
-        bufs[id(buf)] = buf
+    placed = [op for op in g.ops if isinstance(op, (tpu.ReadHostOp, *tpu.LAYER_OPS))]
+    written = {op.input for op in g.ops if isinstance(op, tpu.WriteHostOp)}
+    group_of: dict[Value, list[Value]] = {}
+    groups: list[list[Value]] = []
+    for op in placed:
+        v = op.output
+        if isinstance(op, tpu.ReshapeOp) and op.input in group_of:  # same rows
+            group_of[op.input].append(v)
+            group_of[v] = group_of[op.input]
+        else:
+            group_of[v] = [v]
+            groups.append(group_of[v])
+
     def where(k: int) -> str:
         return "host" if k < 0 or k >= len(ops) else layers[ops[k]]
 
-    uses = []
-    intervals = []
-    firsts: list[int] = []
-    for key, values in groups.items():
-        buf = bufs[key]
-        first = min(position.get(v.op, -1) if v.op is not None else -1 for v in values)
-        last = max(max((position[u] for u in v.users if u in position),
-                       default=len(ops) if v in outputs else first) for v in values)
-        if any(v in outputs for v in values):
+    def users(v: Value) -> list[int]:
+        return [position[u] for u in v.users if u in position]
+
+    uses, intervals, firsts = [], [], []
+    for values in groups:
+        buf = buffer_of(values[0])
+        first = min(position.get(v.op, -1) for v in values)
+        last = max(max(users(v), default=first) for v in values)
+        if any(v in written for v in values):
             last = len(ops)
         intervals.append((first, last, buf.rows))
         firsts.append(first)
-        v0 = min(values, key=lambda v: position.get(v.op, -1) if v.op is not None else -1)
+        v0 = values[0]
         uses.append(BufferUse([v.name_hint or "" for v in values], list(v0.type.shape),
                               buf.base, buf.rows, buf.rows * LANES,
                               math.prod(v0.type.shape), where(first), where(last)))
@@ -411,25 +382,21 @@ def _rows_in(spans: set[tuple[int, int]], size: int) -> int:
     return int(used.sum())
 
 
-def _pass_lanes(lw: Lowering, head: Op) -> tuple[float | None, float | None]:
-    """Input lanes and output lanes of one pass of the layer's matmuls."""
-    if isinstance(head, quant.DenseOp):
-        x = lw.buffers[head.input]
-        y = lw.buffers[head.output.users[0].output]
-        return sum(x.lanes) / len(x.lanes), sum(y.lanes) / len(y.lanes)
-    if isinstance(head, quant.Conv2dOp):
-        x = lw.buffers[head.input]
-        y = lw.buffers[head.output.users[0].output]
+def _pass_lanes(head: Op) -> tuple[float | None, float | None]:
+    """Input lanes and output lanes of one pass of the layer's matmuls, from the tile
+    plan of its tpu op."""
+    if not isinstance(head, tpu.MatmulOp | tpu.Conv2dOp):
+        return None, None
+    x, y = buffer_of(head.input), buffer_of(head.output)
+    n = sum(y.lanes) / len(y.lanes)
+    if isinstance(head, tpu.MatmulOp):
+        return sum(x.lanes) / len(x.lanes), n
+    if head.depthwise:
+        return 1.0, n  # one input lane feeds each column
+    if head.taps_per_row > 1:  # packed taps fill the row
         c = head.input.type.shape[1]
-        taps = head.weight.type.shape[2] * head.weight.type.shape[3]
-        if _is_depthwise(head):
-            k = 1.0  # one input lane feeds each column
-        elif x.blocks == 1 and c <= LANES // 2:
-            k = float(c * max(1, min(LANES // c, taps)) // max(1, head.group))
-        else:
-            k = sum(x.lanes) / len(x.lanes) / head.group
-        return k, sum(y.lanes) / len(y.lanes)
-    return None, None
+        return float(c * head.taps_per_row // max(1, head.group)), n
+    return sum(x.lanes) / len(x.lanes) / head.group, n
 
 
 def _why(x: LayerReport, head: Op | None, target: Target, batch: int) -> None:
@@ -444,7 +411,7 @@ def _why(x: LayerReport, head: Op | None, target: Target, batch: int) -> None:
             x.why.append(f"no matrix work: runs on the {', '.join(units)}")
         return
     ridge = target.ridge_macs_per_weight_byte
-    if head is not None and _is_depthwise(head):
+    if isinstance(head, tpu.Conv2dOp) and head.depthwise:
         x.why.append("depthwise: one lane per column (block-diagonal tiles: each "
                      "output channel sees one input channel per tap), at most 1/256 "
                      "of the array")
@@ -490,10 +457,12 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
     elif not isinstance(target, Target):
         target = load_target(target)
     timing: TimingReport = compiled.estimate(target)
-    lw = Lowering(compiled.module, compiled.target or load_target(program.target))
-    lw.run()
-    placements = _placements(lw)
-    buffers, peak_live = _buffers(lw)
+    tpu_module = compiled.tpu_module
+    if tpu_module is None:
+        raise QccError("the compile report needs the tpu module the program was emitted "
+                       "from (compile_model and compile_module keep it)")
+    placements = _placements(tpu_module)
+    buffers, peak_live = _buffers(tpu_module)
 
     # per layer: instructions, tiles, tables, activate rows, accumulator rows
     per: dict[str, dict[str, Any]] = {}
@@ -517,8 +486,7 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
             p["units"].append(u)
     heads: dict[str, Op] = {}
     layer_ops: dict[str, list[str]] = {}
-    for o, op in zip(placements, [op for op in lw.graph.ops if op is not lw.graph.return_op],
-                     strict=True):
+    for o, op in zip(placements, _graph_ops(tpu_module), strict=True):
         if o.unit != WEIGHTS:
             layer_ops.setdefault(o.layer, []).append(o.op)
         if o.unit == MXU and o.layer not in heads:
@@ -565,7 +533,7 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
         p = per.get(name, {"tiles": 0, "tables": 0, "act_rows": 0, "acc_rows": set(),
                            "units": [], "mm_rows": 0, "switches": 0})
         head = heads.get(name)
-        k_lanes, n_lanes = _pass_lanes(lw, head) if head is not None else (None, None)
+        k_lanes, n_lanes = _pass_lanes(head) if head is not None else (None, None)
         wbytes = p["tiles"] * tile_bytes
         sq = sqnr_by_tensor.get(layer_tensor.get(name, ""))
         x = LayerReport(

@@ -63,28 +63,36 @@ def test_every_layer_and_cycles_sum_to_the_total(compiled, reports, name):
 
 @pytest.mark.parametrize("name", ["digits_cnn", "digits_dwsep"])
 def test_every_op_is_placed(compiled, reports, name):
-    graph = compiled[name].module.main
-    ops = [op for op in graph.ops if op is not graph.return_op]
+    """The report lists the ops of the tpu graph the program was emitted from (all
+    but the barriers), each with the unit its class declares."""
+    graph = compiled[name].tpu_module.main
+    ops = [op for op in graph.ops if op is not graph.return_op and op.name != "tpu.sync"]
     placed = reports[name].ops
     assert [o.op for o in placed] == [op.name for op in ops]
     unit = {o.op: set() for o in placed}
     for o in placed:
         unit[o.op].add(o.unit)
-    assert unit["quant.conv2d"] == {MXU} and unit["quant.dense"] == {MXU}
-    assert unit["quant.quantize"] == {HOST} and unit["quant.dequantize"] >= {HOST}
+    assert unit["tpu.conv2d"] == {MXU} and unit["tpu.matmul"] == {MXU}
+    assert unit["quant.quantize"] == {HOST} and unit["quant.dequantize"] == {HOST}
+    assert unit["tpu.read_host"] == {HOST} and unit["tpu.write_host"] == {HOST}
     assert unit["nn.constant"] == {WEIGHTS}
-    assert unit["nn.reshape"] <= {NOTHING, HOST}
-    assert unit["quant.requantize"] == {ACTIVATION}
+    assert unit["tpu.reshape"] == {NOTHING}
+    assert not any(o.op.startswith("quant.") and o.unit != HOST for o in placed)
     layers = {x.name for x in reports[name].layers}
     assert {o.layer for o in placed} <= layers
     if name == "digits_dwsep":
-        assert unit["quant.global_avg_pool"] == {POOL}
+        assert unit["tpu.pool"] == {POOL}
+    # the report's notes are the ops' own: packed taps where the plan packed them
+    for o, op in zip(placed, ops, strict=True):
+        if op.name == "tpu.conv2d":
+            assert (f"{op.taps_per_row} taps per row" in o.note) == (op.taps_per_row > 1)
+            assert o.unit == op.unit and op.unit != ACTIVATION
 
 
 def test_depthwise_layers_say_so(compiled, reports):
     graph = compiled["digits_dwsep"].module.main
     report = reports["digits_dwsep"]
-    depthwise = {o.layer for o in report.ops if o.op == "quant.conv2d" and "depthwise" in o.note}
+    depthwise = {o.layer for o in report.ops if o.op == "tpu.conv2d" and "depthwise" in o.note}
     convs = [op for op in graph.ops if op.name == "quant.conv2d"]
     assert len(depthwise) == sum(op.group > 1 for op in convs) == 2
     for x in report.layers:
@@ -141,7 +149,7 @@ def test_other_target_and_eval_data(compiled):
 
 def test_without_data_there_is_no_sqnr(compiled):
     c = compiled["digits_cnn"]
-    bare = type(c)(c.program, c.module, c.target)
+    bare = type(c)(c.program, c.module, c.target, tpu_module=c.tpu_module)
     report = bare.report()
     assert all(x.sqnr_db is None for x in report.layers)
     assert any("no SQNR" in n for n in report.notes)

@@ -1,0 +1,324 @@
+"""The ``tpu`` dialect: what the TPU-v1 does per layer, between the integer graph and
+the instruction stream (docs/tpu-dialect.md).
+
+The backend's passes build and annotate these ops in three steps:
+
+- ``tpu-lower`` (lower.py) rewrites ``quant.*`` ops into ``tpu.*`` ops carrying
+  their tile plan: a ``tpu.matmul`` or ``tpu.conv2d`` is a layer's matrix passes
+  over 256x256 weight tiles with the requantization that empties the accumulators
+  fused in (``k_tiles`` input-lane blocks, ``n_tiles`` output tiles, rows in chunks
+  of ``row_chunk``, convolutions one tap per pass or ``taps_per_row`` taps packed
+  into one 256-lane row; ``tiles`` weight tiles per output tile after empty
+  block-diagonal tiles are dropped). Weights are int8 constants; the bias operand is
+  the int32 bias with the input zero point folded in, ``b - zx * sum(w)``.
+- ``tpu-plan-memory`` (plan.py) adds placements: ``ub`` (first Unified Buffer row
+  of the result), ``acc`` (accumulator base of every row chunk, in order),
+  ``weight_tile`` (first tile of the op in the weight image), ``tables`` and
+  ``slots`` (activation-table records in the weight image and the table slot each
+  is loaded into), ``host`` (byte offset of a host transfer).
+- ``tpu-schedule`` (schedule.py) adds ``tpu.sync`` barriers and the weight
+  prefetch: a sync's ``prefetch`` lists the tiles read before it (a layer's first
+  weights are fetched while the previous layer runs) and the layer's
+  ``prefetched`` says how many of its first reads that took.
+
+Emission (emit.py) is the only place instructions are made; it reads these ops and
+their attributes and nothing else. Values are the integer tensors of the quant
+dialect (``!quant.uniform<i8...>`` rows in the Unified Buffer).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from qcc.ir.attributes import Int, Ints, Str
+from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
+from qcc.ir.types import TensorType, UniformQuantType
+
+#: the unit that does an op's work (the compile report's "unit" column)
+MXU = "MXU"
+ACTIVATION = "activation unit"
+POOL = "pool unit"
+ADDER = "vector adder"
+HOST = "host"
+NOTHING = "nothing"
+CONTROL = "control"
+
+
+def _int8(t, what: str) -> UniformQuantType:
+    if not isinstance(t, TensorType) or not isinstance(t.element, UniformQuantType) or \
+            t.element.storage.width != 8:
+        raise VerifyError(f"{what} must be a per-tensor 8-bit quantized tensor, got {t}")
+    return t.element
+
+
+class TpuOp(Op):
+    """Base of the tpu ops: a unit and a one-line note for the compile report."""
+
+    unit: ClassVar[str] = NOTHING
+    note: ClassVar[str] = ""
+
+    def verify_(self) -> None:
+        for v in self.operands[:1]:
+            _int8(v.type, "operand")
+        for r in self.results:
+            _int8(r.type, "result")
+        for key in ("multiplier", "shift"):
+            if key in type(self).attr_defs and self.attributes[key] and \
+                    not isinstance(self, AddOp) and len(self.attributes[key]) not in (
+                    1, self._channels()):
+                raise VerifyError(f"{key} has {len(self.attributes[key])} entries; "
+                                  f"1 or {self._channels()} expected")
+        super().verify_()
+
+    def describe(self) -> str:
+        """The compile report's note on where and how the op runs."""
+        return self.note
+
+    def _channels(self) -> int:
+        return self.results[0].type.shape[1] if self.results else 0
+
+
+@register_op
+class ReadHostOp(TpuOp):
+    """Host memory -> Unified Buffer: a program input (quantized by the host)."""
+
+    name = "tpu.read_host"
+    unit = HOST
+    note = "host -> Unified Buffer"
+    input = operand()
+    output = result()
+    tensor = attr(Str, doc="the program input's name")
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        return [operand_types[0]]
+
+
+@register_op
+class WriteHostOp(TpuOp):
+    """Unified Buffer -> host memory: a program output (dequantized by the host)."""
+
+    name = "tpu.write_host"
+    unit = HOST
+    note = "Unified Buffer -> host"
+    input = operand()
+    output = result()
+    tensor = attr(Str, doc="the program output's name")
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        return [operand_types[0]]
+
+
+@register_op
+class MatmulOp(TpuOp):
+    """A dense layer: [rows, K] x [K, N] int8 products in the matrix unit, bias,
+    requantize and clamp in the activation unit."""
+
+    name = "tpu.matmul"
+    unit = MXU
+    note = "matrix passes; bias, requantize, clamp in the activation unit"
+    input = operand()
+    weight = operand()
+    bias = operand()
+    output = result()
+    multiplier = attr(Ints)
+    shift = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+    k_tiles = attr(Int)
+    n_tiles = attr(Int)
+    row_chunk = attr(Int)
+
+    def verify_(self) -> None:
+        x, y = self.input.type, self.output.type
+        k, n = self.weight.type.shape
+        if x.shape[-1] != k or y.shape[-1] != n or self.bias.type.shape != (n,):
+            raise VerifyError(f"{x} x {self.weight.type} -> {y} (bias "
+                              f"{self.bias.type}) does not multiply")
+        super().verify_()
+
+
+@register_op
+class Conv2dOp(TpuOp):
+    """A convolution as matrix passes over filter taps (``taps_per_row`` > 1: that
+    many taps packed into one 256-lane row), bias, requantize and clamp fused."""
+
+    name = "tpu.conv2d"
+    unit = MXU
+    note = "matrix passes; bias, requantize, clamp in the activation unit"
+    input = operand()
+    weight = operand()
+    bias = operand()
+    output = result()
+    strides = attr(Ints)
+    pads = attr(Ints)
+    dilations = attr(Ints)
+    group = attr(Int)
+    multiplier = attr(Ints)
+    shift = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+    taps_per_row = attr(Int)
+    k_tiles = attr(Int)
+    n_tiles = attr(Int)
+    row_chunk = attr(Int)
+    tiles = attr(Ints, doc="weight tiles per output tile (empty block-diagonal tiles "
+                           "dropped)")
+
+    @property
+    def depthwise(self) -> bool:
+        return self.group > 1 and self.weight.type.shape[1] == 1
+
+    def describe(self) -> str:
+        packing = f"{self.taps_per_row} taps per row" if self.taps_per_row > 1 else \
+            "one tap per pass"
+        kind = "depthwise: block-diagonal tiles; " if self.depthwise else ""
+        return f"{kind}{packing}; bias, requantize, clamp in the activation unit"
+
+    def verify_(self) -> None:
+        if len(self.tiles) != self.n_tiles:
+            raise VerifyError(f"tiles has {len(self.tiles)} entries for {self.n_tiles} "
+                              "output tiles")
+        super().verify_()
+
+
+@register_op
+class PoolOp(TpuOp):
+    """Pooling in the pool unit: ``kind = "max"`` straight to the Unified Buffer, or
+    ``"avg"``: window sums into the accumulators, then requantize (the average's 1/n
+    is in the multiplier)."""
+
+    name = "tpu.pool"
+    unit = POOL
+    input = operand()
+    output = result()
+    kind = attr(Str)
+    kernel = attr(Ints)
+    strides = attr(Ints)
+    pads = attr(Ints)
+    dilations = attr(Ints, default=(1, 1))
+    row_chunk = attr(Int)
+    multiplier = attr(Ints, default=())
+    shift = attr(Ints, default=())
+    clamp_min = attr(Int, default=0)
+    clamp_max = attr(Int, default=0)
+
+    def verify_(self) -> None:
+        if self.kind not in ("max", "avg"):
+            raise VerifyError(f"kind '{self.kind}' is not max or avg")
+        if self.kind == "avg" and not self.multiplier:
+            raise VerifyError("an average pool needs its requantization")
+        Op.verify_(self)
+
+    def describe(self) -> str:
+        return "max pool" if self.kind == "max" else \
+            "window sums into the accumulators; requantize in the activation unit"
+
+
+@register_op
+class AddOp(TpuOp):
+    """Elementwise sum of two int8 tensors of different scales in the vector adder
+    (quant.add's fixed-point arithmetic)."""
+
+    name = "tpu.add"
+    unit = ADDER
+    lhs = operand()
+    rhs = operand()
+    output = result()
+    multiplier = attr(Ints)
+    shift = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+
+    def verify_(self) -> None:
+        if self.lhs.type.shape != self.rhs.type.shape:
+            raise VerifyError(f"{self.lhs.type} + {self.rhs.type}: the vector adder does "
+                              "not broadcast")
+        Op.verify_(self)
+
+
+@register_op
+class ActivateOp(TpuOp):
+    """Requantize an int8 tensor from the Unified Buffer in the activation unit."""
+
+    name = "tpu.activate"
+    unit = ACTIVATION
+    note = "requantize from the Unified Buffer"
+    input = operand()
+    output = result()
+    multiplier = attr(Ints)
+    shift = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+
+
+@register_op
+class LookupOp(TpuOp):
+    """``quantize(f(dequantize(x)))`` for a nonlinearity ``f`` as a 256-entry table
+    in the activation unit (``table[code - storage_min]``)."""
+
+    name = "tpu.lookup"
+    unit = ACTIVATION
+    note = "lookup table"
+    input = operand()
+    output = result()
+    function = attr(Str)
+    table = attr(Ints)
+
+    def verify_(self) -> None:
+        if self.function not in ("sigmoid", "tanh"):
+            raise VerifyError(f"function '{self.function}' has no table")
+        if len(self.table) != 256:
+            raise VerifyError(f"the table has {len(self.table)} entries, not 256")
+        super().verify_()
+
+
+@register_op
+class ConcatOp(TpuOp):
+    """Concatenation by copies (activate with an identity table): along the batch into
+    later rows, along channels into a lane offset."""
+
+    name = "tpu.concat"
+    unit = ACTIVATION
+    note = "copies (identity table)"
+    inputs = operand(variadic=True)
+    output = result()
+    axis = attr(Int)
+
+
+@register_op
+class ReshapeOp(TpuOp):
+    """A reshape that keeps the rows (e.g. [N, C, 1, 1] <-> [N, C]): no data moves;
+    the result shares its operand's rows."""
+
+    name = "tpu.reshape"
+    unit = NOTHING
+    note = "same rows"
+    input = operand()
+    output = result()
+
+
+@register_op
+class SyncOp(TpuOp):
+    """A barrier: ``kind = "host"`` waits for host transfers, ``"units"`` for every
+    unit. ``prefetch`` lists the weight tiles read before it."""
+
+    name = "tpu.sync"
+    unit = CONTROL
+    pure = False
+    kind = attr(Str)
+    prefetch = attr(Ints, default=())
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        return []
+
+    def verify_(self) -> None:
+        if self.kind not in ("host", "units"):
+            raise VerifyError(f"kind '{self.kind}' is not host or units")
+        Op.verify_(self)
+
+
+#: ops that occupy a layer of their own (a sync before each)
+LAYER_OPS = (MatmulOp, Conv2dOp, PoolOp, AddOp, ActivateOp, LookupOp, ConcatOp, ReshapeOp)

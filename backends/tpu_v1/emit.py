@@ -1,0 +1,387 @@
+"""Emission: a planned and scheduled tpu graph to a TPU program. The only place
+instructions are made; every decision it follows is an attribute of the tpu ops
+(docs/tpu-dialect.md), so what it emits can be read off the IR.
+
+Weight tiles are cut from the int8 weight constants in the order the plan numbered
+them; table records (activation and add tables) are built from the ops'
+requantization attributes and folded biases and placed after all tiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qcc.backends.tpu_v1 import dialect as tpu
+from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
+from qcc.backends.tpu_v1.lower import conv_matrix, conv_steps, loc_name
+from qcc.backends.tpu_v1.memory import Buffer
+from qcc.backends.tpu_v1.plan import TILE, buffer_of
+from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
+from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
+from qcc.backends.tpu_v1.target import Target
+from qcc.diagnostics import QccError, onnx_locs
+from qcc.dialects import quant
+from qcc.interpreter import qparams
+from qcc.ir.core import Graph, Op, Value
+from qcc.ir.types import UniformQuantType
+from qcc.rewrite import constant_value
+
+
+@dataclass
+class _Out:
+    instructions: list[tuple[str, dict]] = field(default_factory=list)
+    layer_of: list[str] = field(default_factory=list)
+    useful_macs: list[int] = field(default_factory=list)
+    tiles: dict[int, bytes] = field(default_factory=dict)
+    tables: dict[int, bytes] = field(default_factory=dict)
+
+
+def _attr(op: Op, key: str):
+    if key not in op.attributes:
+        raise QccError(f"'{op.name}' has no '{key}' placement: run tpu-plan-memory and "
+                       "tpu-schedule before emission", op.loc)
+    return op.attributes[key]
+
+
+def _desc(name: str, v: Value, host: int) -> TensorDesc:
+    e = v.type.element
+    return TensorDesc(name, v.type.shape, "u8" if not e.storage.signed else "i8",
+                      e.scale, e.zero_point, host)
+
+
+class Emitter:
+    def __init__(self, graph: Graph, target: Target):
+        self.graph = graph
+        self.target = target
+        self.depth = target.weights.fifo_depth
+        self.out = _Out()
+        self.layer = "program"
+
+    def emit(self, op: str, macs: int = 0, **args) -> None:
+        self.out.instructions.append((op, args))
+        self.out.layer_of.append(self.layer)
+        self.out.useful_macs.append(macs)
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> Program:
+        g = self.graph
+        ops = g.ops
+        inputs, outputs = [], []
+        for k, op in enumerate(ops):
+            if isinstance(op, tpu.SyncOp):
+                nxt = ops[k + 1] if k + 1 < len(ops) else None
+                self.layer = loc_name(nxt) if op.kind == "units" and \
+                    isinstance(nxt, tpu.LAYER_OPS) else "program"
+                self._reads(list(op.prefetch))
+                self.emit("sync", kind=SYNC_HOST if op.kind == "host" else SYNC_UNITS)
+            elif isinstance(op, tpu.ReadHostOp | tpu.WriteHostOp):
+                self.layer = "program"
+                desc = _desc(op.tensor, op.output, _attr(op, "host"))
+                read = isinstance(op, tpu.ReadHostOp)
+                (inputs if read else outputs).append(desc)
+                self._transfer("read_host" if read else "write_host", desc,
+                               buffer_of(op.output if read else op.input))
+            elif isinstance(op, tpu.LAYER_OPS):
+                self.layer = loc_name(op)
+                self._layer(op)
+        self.layer = "program"
+        self.emit("halt")
+        return self._finish(inputs, outputs)
+
+    def _finish(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> Program:
+        out = self.out
+        n_tiles = len(out.tiles)
+        if sorted(out.tiles) != list(range(n_tiles)) or \
+                sorted(out.tables) != list(range(len(out.tables))):
+            raise QccError("the weight image has gaps: the tpu graph's weight_tile/tables "
+                           "placements do not number every tile and table once")
+        tiles_end = n_tiles * TILE
+        instrs = []
+        for op, args in out.instructions:
+            if op == "load_table":
+                args = {"slot": args["slot"],
+                        "dram": tiles_end + args["table_index"] * RECORD_BYTES}
+            instrs.append(Instruction(op, **args))
+        weights = b"".join(out.tiles[k] for k in range(n_tiles)) + \
+            b"".join(out.tables[k] for k in range(len(out.tables)))
+        return Program(instrs, weights, inputs, outputs, self.target.name,
+                       layer_of=list(out.layer_of), useful_macs=list(out.useful_macs),
+                       target_desc=self.target)
+
+    def _transfer(self, kind: str, desc: TensorDesc, buf: Buffer) -> None:
+        host = desc.host_offset
+        for b, lanes in enumerate(desc.blocks):
+            self.emit(kind, host=host, ub=buf.block(b), rows=buf.pixels, row_bytes=lanes,
+                      host_stride=lanes)
+            host += lanes * buf.pixels
+
+    def _reads(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        if ids == list(range(ids[0], ids[0] + len(ids))):  # consecutive: one read
+            self.emit("read_weights", dram=ids[0] * TILE, count=len(ids))
+        else:
+            for i in ids:
+                self.emit("read_weights", dram=i * TILE, count=1)
+
+    # ------------------------------------------------------------------ tables
+    def _tile(self, index: int, tile: np.ndarray) -> None:
+        if index in self.out.tiles:
+            raise QccError(f"weight tile {index} is placed twice")
+        self.out.tiles[index] = np.ascontiguousarray(tile, np.int8).tobytes()
+
+    def _load_table(self, op: Op, k: int, record: bytes) -> None:
+        assert len(record) == RECORD_BYTES
+        index, slot = _attr(op, "tables")[k], _attr(op, "slots")[k]
+        if index in self.out.tables:
+            raise QccError(f"table record {index} is placed twice", op.loc)
+        self.out.tables[index] = record
+        self.emit("load_table", slot=slot, table_index=index)
+
+    def _activate_table(self, op: Op, bias: np.ndarray, channels: slice,
+                        zp_in: int = 0) -> bytes:
+        e_out = op.output.type.element
+        ms = np.array(op.multiplier, np.int64)
+        shifts = np.array(op.shift, np.int64)
+        if ms.size > 1:
+            ms, shifts = ms[channels], shifts[channels]
+        return ActivateTable(zp_in, e_out.zero_point, op.clamp_min, op.clamp_max,
+                             not e_out.storage.signed, bias,
+                             np.broadcast_to(ms, (LANES,)) if ms.size == 1 else ms,
+                             np.broadcast_to(shifts, (LANES,)) if shifts.size == 1
+                             else shifts).encode()
+
+    def _copy_record(self, e: UniformQuantType, lut: np.ndarray | None = None) -> bytes:
+        """An activation table that copies int8 rows (M = 1, same zero point), or
+        looks each code up in ``lut`` (the storage type's whole range)."""
+        lo, hi = (e.storage_min, e.storage_max) if lut is None else \
+            (e.storage.min, e.storage.max)
+        return ActivateTable(e.zero_point, e.zero_point, lo, hi,
+                             not e.storage.signed, np.zeros(LANES, np.int64),
+                             np.full(LANES, 1 << 30, np.int64), np.ones(LANES, np.int64),
+                             lut).encode()
+
+    # ------------------------------------------------------------------ layers
+    def _layer(self, op: Op) -> None:
+        if isinstance(op, tpu.MatmulOp):
+            self._matmul(op)
+        elif isinstance(op, tpu.Conv2dOp):
+            self._conv(op)
+        elif isinstance(op, tpu.PoolOp):
+            self._max_pool(op) if op.kind == "max" else self._avg_pool(op)
+        elif isinstance(op, tpu.AddOp):
+            self._add(op)
+        elif isinstance(op, tpu.ActivateOp):
+            self._activate(op)
+        elif isinstance(op, tpu.LookupOp):
+            self._lookup(op)
+        elif isinstance(op, tpu.ConcatOp):
+            self._concat(op)
+        # tpu.reshape: same rows, nothing to do
+
+    def _stream(self, op: Op, passes: list[tuple[int, dict]], first: bool) -> None:
+        """Matmuls, each with its weight tile; read_weights runs up to the FIFO depth
+        ahead of the matmuls that consume the tiles. The first reads of the layer's
+        first stream were issued before its barrier (``prefetched``)."""
+        depth = self.depth
+        ahead = min(depth, len(passes))
+        if not (first and op.attributes.get("prefetched", 0)):
+            self._reads([passes[k][0] for k in range(ahead)])
+        for k, (_, args) in enumerate(passes):
+            self.emit("matmul", macs=args.pop("macs"), switch=1, **args)
+            if k + depth < len(passes):
+                self.emit("read_weights", dram=passes[k + depth][0] * TILE, count=1)
+
+    def _matmul(self, op: tpu.MatmulOp) -> None:
+        x, y = buffer_of(op.input), buffer_of(op.output)
+        w = constant_value(op.weight).astype(np.int64)
+        bias = constant_value(op.bias).astype(np.int64)
+        n_dim = w.shape[1]
+        unsigned = int(not op.input.type.element.storage.signed)
+        rows = x.pixels
+        tile = _attr(op, "weight_tile")
+        accs = iter(_attr(op, "acc"))
+        first = True
+        for nb in range(op.n_tiles):
+            cols = slice(nb * LANES, min(n_dim, (nb + 1) * LANES))
+            wn = w[:, cols]
+            ids = []
+            for kb in range(op.k_tiles):
+                t = np.zeros((LANES, LANES), np.int64)
+                part = wn[kb * LANES:(kb + 1) * LANES]
+                t[:part.shape[0], :part.shape[1]] = part
+                self._tile(tile, t)
+                ids.append(tile)
+                tile += 1
+            self._load_table(op, nb, self._activate_table(op, bias[cols], cols))
+            slot = _attr(op, "slots")[nb]
+            for m0 in range(0, rows, op.row_chunk):
+                mc = min(op.row_chunk, rows - m0)
+                acc = next(accs)
+                passes = [(ids[kb], dict(accumulate=int(kb > 0), ub=x.block(kb) + m0,
+                                         acc=acc, length=mc, unsigned=unsigned,
+                                         macs=mc * x.lanes[kb] * (cols.stop - cols.start)))
+                          for kb in range(op.k_tiles)]
+                self._stream(op, passes, first)
+                first = False
+                self.emit("activate", src=acc, ub=y.block(nb) + m0, rows=mc, table=slot,
+                          lanes=y.lanes[nb])
+
+    def _conv(self, op: tpu.Conv2dOp) -> None:
+        x, y = buffer_of(op.input), buffer_of(op.output)
+        w = constant_value(op.weight).astype(np.int64)
+        bias = constant_value(op.bias).astype(np.int64)
+        n, c, h, wd = op.input.type.shape
+        o, _, kh, kw = w.shape
+        _, _, oh, ow = op.output.type.shape
+        zx = op.input.type.element.zero_point
+        unsigned = int(not op.input.type.element.storage.signed)
+        full, present = conv_matrix(w, c, op.group)
+        per_row = op.taps_per_row
+        steps = conv_steps(full, present, per_row, op.k_tiles)
+        pixels_out = n * oh * ow
+        s, d, p = op.strides, op.dilations, op.pads
+        pad_byte = zx & 0xFF
+        tile = _attr(op, "weight_tile")
+        accs = iter(_attr(op, "acc"))
+        first = True
+        for ob in range(op.n_tiles):
+            cols = slice(ob * LANES, min(o, (ob + 1) * LANES))
+            ids, kept = [], []
+            for t0, cb, rows, mask in steps:
+                if not mask[:, cols].any():
+                    continue  # block diagonal: no weight of this output block here
+                part = rows[:, cols]
+                t = np.zeros((LANES, LANES), np.int64)
+                t[:part.shape[0], :part.shape[1]] = part
+                kept.append((t0, cb, int(np.count_nonzero(mask[:, cols]))))
+                self._tile(tile, t)
+                ids.append(tile)
+                tile += 1
+            if not kept:  # an all-zero layer still needs its accumulators written
+                self._tile(tile, np.zeros((LANES, LANES), np.int64))
+                kept.append((0, 0, 0))
+                ids.append(tile)
+                tile += 1
+            if len(kept) != op.tiles[ob]:
+                raise QccError(f"output tile {ob} has {len(kept)} weight tiles, the plan "
+                               f"says {op.tiles[ob]}", op.loc)
+            self._load_table(op, ob, self._activate_table(op, bias[cols], cols))
+            slot = _attr(op, "slots")[ob]
+            for q0 in range(0, pixels_out, op.row_chunk):
+                qc = min(op.row_chunk, pixels_out - q0)
+                self.emit("set_conv", in_h=h, in_w=wd, out_h=oh, out_w=ow, kernel_h=kh,
+                          kernel_w=kw, stride_h=s[0], stride_w=s[1], dilation_h=d[0],
+                          dilation_w=d[1], pad_top=p[0], pad_left=p[1], pad_value=pad_byte,
+                          taps_per_row=per_row, channels=c if per_row > 1 else 0,
+                          first_pixel=q0)
+                acc = next(accs)
+                passes = [(ids[k], dict(accumulate=int(k > 0), conv=1, tap=t0,
+                                        ub=x.block(cb), acc=acc, length=qc,
+                                        unsigned=unsigned, macs=qc * used))
+                          for k, (t0, cb, used) in enumerate(kept)]
+                self._stream(op, passes, first)
+                first = False
+                self.emit("activate", src=acc, ub=y.block(ob) + q0, rows=qc, table=slot,
+                          lanes=y.lanes[ob])
+
+    def _pool_config(self, op: tpu.PoolOp, pad_value: int, first_pixel: int) -> None:
+        _, _, h, w = op.input.type.shape
+        _, _, oh, ow = op.output.type.shape
+        k, s, p, d = op.kernel, op.strides, op.pads, op.dilations
+        self.emit("set_conv", in_h=h, in_w=w, out_h=oh, out_w=ow, kernel_h=k[0],
+                  kernel_w=k[1], stride_h=s[0], stride_w=s[1], dilation_h=d[0],
+                  dilation_w=d[1], pad_top=p[0], pad_left=p[1], pad_value=pad_value & 0xFF,
+                  taps_per_row=1, channels=0, first_pixel=first_pixel)
+
+    def _max_pool(self, op: tpu.PoolOp) -> None:
+        x, y = buffer_of(op.input), buffer_of(op.output)
+        unsigned = int(not op.input.type.element.storage.signed)
+        for cb in range(x.blocks):
+            for q0 in range(0, y.pixels, op.row_chunk):
+                qc = min(op.row_chunk, y.pixels - q0)
+                self._pool_config(op, 0, q0)
+                self.emit("pool", sum=0, unsigned=unsigned, src=x.block(cb),
+                          dst=y.block(cb) + q0, length=qc)
+
+    def _avg_pool(self, op: tpu.PoolOp) -> None:
+        x, y = buffer_of(op.input), buffer_of(op.output)
+        e_in = op.input.type.element
+        unsigned = int(not e_in.storage.signed)
+        self._load_table(op, 0, self._activate_table(op, np.zeros(LANES, np.int64),
+                                                     slice(0, LANES)))
+        slot = _attr(op, "slots")[0]
+        accs = iter(_attr(op, "acc"))
+        for cb in range(x.blocks):
+            for q0 in range(0, y.pixels, op.row_chunk):
+                qc = min(op.row_chunk, y.pixels - q0)
+                self._pool_config(op, e_in.zero_point, q0)
+                acc = next(accs)
+                self.emit("pool", sum=1, unsigned=unsigned, src=x.block(cb), dst=acc,
+                          length=qc)
+                self.emit("activate", src=acc, ub=y.block(cb) + q0, rows=qc, table=slot,
+                          lanes=y.lanes[cb])
+
+    def _add(self, op: tpu.AddOp) -> None:
+        a, b, y = buffer_of(op.lhs), buffer_of(op.rhs), buffer_of(op.output)
+        ea, eb, eo = (v.type.element for v in (op.lhs, op.rhs, op.output))
+        record = AddTable(ea.zero_point, eb.zero_point, eo.zero_point, op.clamp_min,
+                          op.clamp_max, not eo.storage.signed, quant.ADD_LEFT_SHIFT,
+                          tuple(op.multiplier), tuple(op.shift)).encode()
+        self._load_table(op, 0, record)
+        self.emit("add", src_a=a.base, src_b=b.base, ub=y.base, rows=y.rows,
+                  table=_attr(op, "slots")[0])
+
+    def _activate(self, op: tpu.ActivateOp) -> None:
+        x, y = buffer_of(op.input), buffer_of(op.output)
+        zp_in = int(qparams(op.input.type)[1])
+        self._load_table(op, 0, self._activate_table(op, np.zeros(LANES, np.int64),
+                                                     slice(0, LANES), zp_in))
+        slot = _attr(op, "slots")[0]
+        for cb in range(x.blocks):
+            self.emit("activate", src_ub=1, src=x.block(cb), ub=y.block(cb), rows=x.pixels,
+                      table=slot, lanes=y.lanes[cb])
+
+    def _lookup(self, op: tpu.LookupOp) -> None:
+        e = op.input.type.element
+        lut = np.array(op.table, np.int64).astype(np.int8)
+        self._load_table(op, 0, self._copy_record(e, lut))
+        slot = _attr(op, "slots")[0]
+        x, y = buffer_of(op.input), buffer_of(op.output)
+        function = 1 if op.function == "sigmoid" else 2
+        for b in range(x.blocks):
+            self.emit("activate", src_ub=1, function=function, src=x.block(b), ub=y.block(b),
+                      rows=x.pixels, table=slot, lanes=y.lanes[b])
+
+    def _concat(self, op: tpu.ConcatOp) -> None:
+        """Each input copied into place with ``activate`` (identity table): along the
+        batch into later rows, along channels into a lane offset of the rows."""
+        y = buffer_of(op.output)
+        self._load_table(op, 0, self._copy_record(op.output.type.element))
+        slot = _attr(op, "slots")[0]
+        offset = 0
+        for v in op.inputs:
+            x = buffer_of(v)
+            for b in range(x.blocks):
+                lanes = x.lanes[b]
+                if op.axis == 0:
+                    dst, column = y.block(b) + offset, 0
+                else:
+                    dst_block, column = divmod(offset + b * LANES, LANES)
+                    dst = y.block(dst_block)
+                self.emit("activate", src_ub=1, src=x.block(b), ub=dst, rows=x.pixels,
+                          table=slot, lanes=lanes, column=column)
+            offset += x.pixels if op.axis == 0 else v.type.shape[1]
+
+
+def emit(graph: Graph, target: Target) -> Program:
+    """The program of a planned and scheduled tpu graph."""
+    if not any(isinstance(op, tpu.SyncOp) for op in graph.ops):
+        raise QccError("emission needs a scheduled tpu graph (run tpu-lower, "
+                       "tpu-plan-memory and tpu-schedule)")
+    return Emitter(graph, target).run()
+
+
+__all__ = ["Emitter", "emit", "onnx_locs"]

@@ -1,0 +1,70 @@
+"""``tpu-schedule``: barriers and weight prefetch of a planned tpu graph.
+
+The program runs its layers one after another: a ``tpu.sync{kind="host"}`` after
+the input transfers, a ``tpu.sync{kind="units"}`` before every layer (its inputs are
+written) and before the output transfers, and a host sync after them. Weights do
+not depend on the Unified Buffer and the weight FIFO is empty at a layer's barrier,
+so a layer's first tiles (up to the FIFO depth) are read before its barrier and
+overlap the previous layer: the sync's ``prefetch`` lists them and the layer's
+``prefetched`` says how many of its first reads they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qcc.backends.tpu_v1 import dialect as tpu
+from qcc.backends.tpu_v1.lower import resolve_target
+from qcc.backends.tpu_v1.plan import layer_ops
+from qcc.backends.tpu_v1.target import Target
+from qcc.diagnostics import QccError
+from qcc.ir.core import Graph, Module, Rewriter
+from qcc.passmanager import Pass, PassContext, register_pass
+
+
+def first_stream_tiles(op) -> int:
+    """Weight tiles of a layer's first stream of matrix passes (its first output
+    tile's)."""
+    if isinstance(op, tpu.MatmulOp):
+        return op.k_tiles
+    if isinstance(op, tpu.Conv2dOp):
+        return op.tiles[0]
+    return 0
+
+
+def schedule(graph: Graph, target: Target) -> None:
+    if any(isinstance(op, tpu.SyncOp) for op in graph.ops):
+        raise QccError("the graph is already scheduled (it has tpu.sync ops)")
+    rw = Rewriter(graph)
+    depth = target.weights.fifo_depth
+    reads = [op for op in graph.ops if isinstance(op, tpu.ReadHostOp)]
+    writes = [op for op in graph.ops if isinstance(op, tpu.WriteHostOp)]
+    if reads:
+        rw.insert_after(reads[-1], tpu.SyncOp.build(kind="host", loc=reads[-1].loc))
+    for op in layer_ops(graph):
+        ahead = min(depth, first_stream_tiles(op))
+        prefetch = ()
+        if ahead:
+            if "weight_tile" not in op.attributes:
+                raise QccError(f"'{op.name}' has no weight placement (run "
+                               "tpu-plan-memory first)", op.loc)
+            first = op.attributes["weight_tile"]
+            prefetch = tuple(range(first, first + ahead))
+            op.attributes["prefetched"] = ahead
+        rw.insert_before(op, tpu.SyncOp.build(kind="units", prefetch=prefetch, loc=op.loc))
+    anchor = writes[0] if writes else graph.return_op
+    rw.insert_before(anchor, tpu.SyncOp.build(kind="units"))
+    if writes:
+        rw.insert_after(writes[-1], tpu.SyncOp.build(kind="host"))
+
+
+@register_pass
+@dataclass(frozen=True)
+class TpuSchedulePass(Pass):
+    """Insert barriers and schedule each layer's first weight reads before them."""
+
+    name = "tpu-schedule"
+    target: str = ""
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        schedule(module.main, resolve_target(self.target, ctx))
