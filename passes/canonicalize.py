@@ -19,6 +19,7 @@ import numpy as np
 from qcc.diagnostics import fuse_locs
 from qcc.dialects import nn
 from qcc.ir.core import Module, Op, Rewriter
+from qcc.ir.traits import Commutative, NoOp, ops_with
 from qcc.passes.constant_fold import fold_op, merge_duplicate_constants
 from qcc.passes.dce import eliminate_dead_ops
 from qcc.passes.remove_identity import forward_identity
@@ -57,7 +58,7 @@ _NEUTRAL = {nn.AddOp: 0.0, nn.SubOp: 0.0, nn.MulOp: 1.0, nn.DivOp: 1.0}
 def drop_neutral_arithmetic(op: Op, rw: Rewriter) -> bool:
     neutral = _NEUTRAL[type(op)]
     sides = [(op.operands[0], op.operands[1])]
-    if isinstance(op, nn.AddOp | nn.MulOp):
+    if op.has_trait(Commutative):
         sides.append((op.operands[1], op.operands[0]))
     for keep, const in sides:
         value = constant_value(const)
@@ -97,7 +98,7 @@ class Canonicalize(PatternPass):
 
     name = "canonicalize"
     patterns = (
-        Pattern((nn.IdentityOp, nn.DropoutOp), forward_identity),
+        Pattern(ops_with(NoOp, "nn"), forward_identity),
         Pattern(nn.ReshapeOp, merge_reshapes),
         Pattern(nn.TransposeOp, merge_transposes),
         Pattern(tuple(_NEUTRAL), drop_neutral_arithmetic),

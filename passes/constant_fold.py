@@ -28,6 +28,7 @@ from qcc.dialects import nn, quant
 from qcc.interpreter import SEMANTICS, evaluate_op
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value, VerifyError
+from qcc.ir.traits import DataMovement
 from qcc.ir.types import TensorType
 from qcc.passes.dce import eliminate_dead_ops
 from qcc.passmanager import Pass, PassContext, register_pass
@@ -39,7 +40,7 @@ def fold_op(op: Op, rw: Rewriter, max_elements: int = 1 << 30) -> list[Value] | 
     if isinstance(op, nn.ConstantOp | quant.DequantizeOp) or not op.pure or \
             type(op) not in SEMANTICS:
         return None
-    if isinstance(op, nn.TransposeOp | nn.ReshapeOp):
+    if op.has_trait(DataMovement):
         moved = _fold_through_dequantize(op, rw, max_elements)
         if moved is not None:
             return moved
@@ -61,7 +62,7 @@ def fold_op(op: Op, rw: Rewriter, max_elements: int = 1 << 30) -> list[Value] | 
     return new
 
 
-def _fold_through_dequantize(op: nn.TransposeOp | nn.ReshapeOp, rw: Rewriter,
+def _fold_through_dequantize(op: Op, rw: Rewriter,
                              max_elements: int) -> list[Value] | None:
     """layout(dequantize(c)) -> dequantize(c') with c' = layout(c) folded."""
     dq = op.operands[0].op

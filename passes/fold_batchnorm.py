@@ -19,18 +19,21 @@ import numpy as np
 from qcc.diagnostics import fuse_locs
 from qcc.dialects import nn
 from qcc.ir.core import Rewriter
+from qcc.ir.traits import HasWeights
+from qcc.ir.types import FloatType
 from qcc.passmanager import register_pass
 from qcc.rewrite import Pattern, PatternPass, constant_value, make_constant, single_user
 
 
 def fold_batchnorm(bn: nn.BatchNormOp, rw: Rewriter) -> bool:
     producer = bn.input.op
-    if not isinstance(producer, nn.Conv2dOp | nn.DenseOp):
-        return False
+    weights = producer.trait(HasWeights) if producer is not None else None
+    if weights is None or not isinstance(producer.result.type.element, FloatType):
+        return False  # not a float op with weights (quant.conv2d has integer weights)
     if single_user(bn.input) is not bn:
         return False
-    if isinstance(producer, nn.DenseOp) and producer.result.type.rank != 2:
-        return False  # batch norm normalizes axis 1, which is N only for 2-D outputs
+    if weights.output_axis % producer.result.type.rank != 1:
+        return False  # batch norm normalizes axis 1 (dense: N only for 2-D outputs)
     params = [constant_value(v) for v in (bn.scale, bn.bias, bn.mean, bn.var)]
     w = constant_value(producer.weight)
     if w is None or any(p is None for p in params):
@@ -41,10 +44,9 @@ def fold_batchnorm(bn: nn.BatchNormOp, rw: Rewriter) -> bool:
         return False
     gamma, beta, mean, var = (p.astype(np.float64) for p in params)
     s = gamma / np.sqrt(var + bn.epsilon)
-    if isinstance(producer, nn.Conv2dOp):
-        new_w = w.astype(np.float64) * s.reshape(-1, 1, 1, 1)
-    else:
-        new_w = w.astype(np.float64) * s.reshape(1, -1)
+    per_channel = [1] * w.ndim
+    per_channel[weights.weight_axis] = -1  # s along the weight's output channels
+    new_w = w.astype(np.float64) * s.reshape(per_channel)
     new_b = (b.astype(np.float64) - mean) * s + beta
     loc = fuse_locs(producer.loc, bn.loc)
     wv = make_constant(rw, producer, new_w, like=producer.weight, name=producer.weight.name_hint)

@@ -27,12 +27,18 @@ from dataclasses import dataclass
 from qcc.diagnostics import QccError, fuse_locs
 from qcc.dialects import nn, quant
 from qcc.ir.core import Module, Op, Rewriter, Value
+from qcc.ir.traits import (
+    Clamp,
+    HasWeights,
+    Pool,
+    ScaleTransparent,
+    integer_form,
+    ops_with,
+)
 from qcc.ir.types import TensorType, UniformQuantType
 from qcc.passes.dce import eliminate_dead_ops
 from qcc.passmanager import PassContext, register_pass
 from qcc.rewrite import Pattern, PatternPass, single_user
-
-_ACTIVATIONS = (nn.ReluOp, nn.ClipOp)
 
 
 def _dequantized_source(v: Value | None) -> Value | None:
@@ -40,6 +46,10 @@ def _dequantized_source(v: Value | None) -> Value | None:
     if v is not None and isinstance(v.op, quant.DequantizeOp):
         return v.op.input
     return None
+
+
+def _has(op: Op | None, trait: type) -> bool:
+    return op is not None and op.has_trait(trait)
 
 
 def _per_tensor(v: Value) -> bool:
@@ -55,17 +65,17 @@ def _requantized(rw: Rewriter, anchor: Op, v: Value, t: TensorType) -> Value:
 
 def fold_linear(q: quant.QuantizeOp, rw: Rewriter) -> bool:
     """quantize([act](conv|dense(dq x, dq w, dq b))) -> requantize(quant.conv|dense)."""
-    act = q.input.op if isinstance(q.input.op, _ACTIVATIONS) else None
+    act = q.input.op if _has(q.input.op, Clamp) else None
     linear_v = act.input if act is not None else q.input
     linear = linear_v.op
-    if not isinstance(linear, nn.Conv2dOp | nn.DenseOp) or single_user(linear_v) is None:
+    qclass = integer_form(type(linear)) if _has(linear, HasWeights) else None
+    if qclass is None or single_user(linear_v) is None:
         return False
     if act is not None and single_user(q.input) is not q:
         return False
     sources = [_dequantized_source(v) for v in linear.operands]
     if any(s is None for s in sources) or not _per_tensor(sources[0]):
         return False
-    qclass = quant.Conv2dOp if isinstance(linear, nn.Conv2dOp) else quant.DenseOp
     attrs = {k: linear.attributes[k] for k in linear.attr_defs}
     anchor = act or q
     acc = rw.insert_before(anchor, qclass.build(*sources, loc=linear.loc, **attrs)).result
@@ -82,7 +92,7 @@ def fold_linear(q: quant.QuantizeOp, rw: Rewriter) -> bool:
 
 def fold_add(q: quant.QuantizeOp, rw: Rewriter) -> bool:
     """quantize([act](add(dq a, dq b))) -> quant.add(a, b)."""
-    act = q.input.op if isinstance(q.input.op, _ACTIVATIONS) else None
+    act = q.input.op if _has(q.input.op, Clamp) else None
     add_v = act.input if act is not None else q.input
     add = add_v.op
     if not isinstance(add, nn.AddOp) or single_user(add_v) is None:
@@ -110,17 +120,15 @@ def fold_add(q: quant.QuantizeOp, rw: Rewriter) -> bool:
     return True
 
 
-_PASSTHROUGH = (nn.ReshapeOp, nn.TransposeOp, nn.MaxPoolOp)
+#: scale-transparent ops of one operand (reshape, transpose, max pooling, identity)
+_PASSTHROUGH = tuple(c for c in ops_with(ScaleTransparent, "nn")
+                     if [d.variadic for _, d in c.operand_defs] == [False])
 
 
 def sink_dequantize(op: Op, rw: Rewriter) -> bool:
-    """P(dequantize(x)) -> dequantize(P(x)) for reshape, transpose and max pooling."""
+    """P(dequantize(x)) -> dequantize(P(x)) for scale-transparent ops of one operand."""
     x = _dequantized_source(op.operands[0])
-    if x is None or (isinstance(op, nn.MaxPoolOp) and not _per_tensor(x)):
-        return False
-    if not _per_tensor(x) and not isinstance(op, nn.ReshapeOp | nn.TransposeOp):
-        return False
-    if not _per_tensor(x):
+    if x is None or not _per_tensor(x):
         return False  # moving a per-axis type through a reshape would move its axis
     attrs = {k: op.attributes[k] for k in op.attr_defs}
     moved = rw.insert_before(op, type(op).build(x, loc=op.loc, **attrs))
@@ -152,13 +160,12 @@ def fold_concat(q: quant.QuantizeOp, rw: Rewriter) -> bool:
 def fold_avg_pool(q: quant.QuantizeOp, rw: Rewriter) -> bool:
     """quantize(avg_pool(dq x)) -> requantize(quant.avg_pool(x))."""
     pool = q.input.op
-    if not isinstance(pool, nn.AvgPoolOp | nn.GlobalAvgPoolOp) or \
-            single_user(q.input) is not q:
+    qclass = integer_form(type(pool)) if _has(pool, Pool) else None
+    if qclass is None or single_user(q.input) is not q:
         return False
     x = _dequantized_source(pool.input)
     if x is None or not _per_tensor(x) or not _per_tensor(q.output):
         return False
-    qclass = quant.AvgPoolOp if isinstance(pool, nn.AvgPoolOp) else quant.GlobalAvgPoolOp
     attrs = {k: pool.attributes[k] for k in pool.attr_defs}
     if isinstance(pool, nn.AvgPoolOp) and not quant.has_constant_window(
             x.type.shape, pool.output.type.shape, attrs):

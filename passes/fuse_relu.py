@@ -21,6 +21,7 @@ import numpy as np
 from qcc.diagnostics import fuse_locs
 from qcc.dialects import nn, quant
 from qcc.ir.core import Op, Rewriter
+from qcc.ir.traits import Clamp, Clamped
 from qcc.passmanager import register_pass
 from qcc.quant_arith import quantize
 from qcc.rewrite import Pattern, PatternPass, single_user
@@ -34,13 +35,13 @@ def _code(value: float, op_type) -> int:
 
 def fuse_activation(q: quant.QuantizeOp, rw: Rewriter) -> bool:
     act = q.input.op
-    if not isinstance(act, nn.ReluOp | nn.ClipOp) or single_user(q.input) is not q:
+    if act is None or not act.has_trait(Clamp) or single_user(q.input) is not q:
         return False
     dq = act.input.op
     if not isinstance(dq, quant.DequantizeOp) or single_user(act.input) is not act:
         return False
     producer: Op | None = dq.input.op
-    if not isinstance(producer, quant.RequantizeOp | quant.AddOp) or \
+    if producer is None or not producer.has_trait(Clamped) or \
             single_user(dq.input) is not dq or dq.input.type != q.output.type:
         return False
     if isinstance(act, nn.ReluOp):

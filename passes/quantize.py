@@ -34,6 +34,7 @@ from qcc.diagnostics import QccError, onnx_locs
 from qcc.dialects import nn, quant
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value
+from qcc.ir.traits import Clamp, ClampFusable, HasWeights, ops_with
 from qcc.ir.types import (
     IntegerType,
     QuantType,
@@ -50,9 +51,6 @@ from qcc.quant_arith import INT32_MAX, choose_scale_zero_point
 from qcc.rewrite import constant_value
 
 WEIGHT_MAX = 127  # weights are symmetric int8 in [-127, 127]
-_ACTIVATIONS = (nn.ReluOp, nn.ClipOp)
-#: producers whose following ReLU / Clip fuse-relu folds into their clamp
-_FUSABLE = (nn.Conv2dOp, nn.DenseOp, nn.AddOp)
 
 
 def is_excluded(op: Op, exclude: tuple[str, ...]) -> bool:
@@ -125,7 +123,7 @@ class Quantize(Pass):
                                "calibrate{stats=FILE})")
             rw = Rewriter(g)
             self._quantize_activations(g, rw, storage, ctx)
-            for op in g.walk((nn.Conv2dOp, nn.DenseOp)):
+            for op in g.walk(ops_with(HasWeights, "nn")):
                 if is_excluded(op, self.exclude):
                     ctx.stat("ops-kept-float")
                     continue
@@ -141,9 +139,9 @@ class Quantize(Pass):
             x = stats.input
             producer = x.op
             users = stats.output.users
-            if isinstance(producer, _FUSABLE) and users and not is_excluded(
-                    producer, self.exclude) and all(isinstance(u, _ACTIVATIONS)
-                                                    for u in users):
+            if producer is not None and producer.has_trait(ClampFusable) and users and \
+                    not is_excluded(producer, self.exclude) and \
+                    all(u.has_trait(Clamp) for u in users):
                 rw.replace_op(stats, [x])  # the ReLU after it is quantized instead
                 continue
             qt = activation_type(x.type, stats.min, stats.max, storage)
@@ -156,7 +154,7 @@ class Quantize(Pass):
             rw.replace_op(stats, [dq.result])
             ctx.stat("activations-quantized")
 
-    def _quantize_weights(self, op: nn.Conv2dOp | nn.DenseOp, rw: Rewriter,
+    def _quantize_weights(self, op: Op, rw: Rewriter,
                           ctx: PassContext) -> bool:
         w = constant_value(op.weight)
         x_dq = op.input.op
@@ -165,7 +163,7 @@ class Quantize(Pass):
         s_in = x_dq.input.type.element.scale
         axis = None
         if self.granularity == "per-channel":
-            axis = 0 if isinstance(op, nn.Conv2dOp) else 1
+            axis = op.trait(HasWeights).weight_axis
         w64 = w.astype(np.float64)
         scales = weight_scales(w64, axis)
         bias = constant_value(op.bias) if op.bias is not None else None

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qcc.dialects import nn
+from qcc.dialects import nn  # noqa: F401  (registers the nn ops that ops_with finds)
 from qcc.ir.core import Op, Rewriter
+from qcc.ir.traits import NoOp, ops_with
 from qcc.passmanager import register_pass
 from qcc.rewrite import Pattern, PatternPass
 
@@ -24,4 +25,4 @@ class RemoveIdentity(PatternPass):
     """Remove Identity and Dropout (a no-op at inference)."""
 
     name = "remove-identity"
-    patterns = (Pattern((nn.IdentityOp, nn.DropoutOp), forward_identity, "ops-removed"),)
+    patterns = (Pattern(ops_with(NoOp, "nn"), forward_identity, "ops-removed"),)

@@ -66,14 +66,12 @@ def batch_major_values(graph: Graph, batch: int) -> set[Value]:
     """Values whose axis 0 provably holds one row per batch sample, each computed
     from that sample alone (and constants). Used to drop the padding rows of the
     last, partial batch."""
-    from qcc.dialects import nn, quant
+    from qcc.dialects import nn
+    from qcc.ir.traits import Elementwise, HasWeights, Pool
 
     const: set[Value] = set()
     bm: set[Value] = {a for a in graph.args if isinstance(a.type, TensorType)
                       and a.type.rank >= 1 and a.type.shape[0] == batch}
-    unary = (nn.ReluOp, nn.SigmoidOp, nn.TanhOp, nn.IdentityOp, nn.DropoutOp,
-             nn.LeakyReluOp, nn.ClipOp, nn.MaxPoolOp, nn.AvgPoolOp, nn.GlobalAvgPoolOp,
-             quant.StatsOp)
 
     def rows(v: Value) -> bool:
         return v in bm
@@ -93,30 +91,29 @@ def batch_major_values(graph: Graph, batch: int) -> set[Value]:
         ops = op.operands
         rest_const = all(v in const for v in ops[1:])
         ok = False
-        if isinstance(op, unary):
-            ok = rows(ops[0])
-        elif isinstance(op, nn.SoftmaxOp):
-            ok = rows(ops[0]) and op.axis % t.rank != 0
-        elif isinstance(op, nn.AddOp | nn.SubOp | nn.MulOp | nn.DivOp):
+        if op.has_trait(Elementwise):  # rows broadcast against constants
             ok = all((rows(v) and v.type.rank == t.rank) or
                      (v in const and (v.type.rank < t.rank or v.type.shape[0] == 1))
                      for v in ops)
-        elif isinstance(op, nn.Conv2dOp | nn.BatchNormOp):
-            ok = rows(ops[0]) and rest_const
-        elif isinstance(op, nn.DenseOp):
+        elif op.has_trait(Pool):
+            ok = rows(ops[0])
+        elif isinstance(op, nn.SoftmaxOp):
+            ok = rows(ops[0]) and op.axis % t.rank != 0
+        elif op.has_trait(HasWeights):  # conv, dense: a 1-D dense input has no rows
             ok = rows(ops[0]) and ops[0].type.rank >= 2 and rest_const
+        elif isinstance(op, nn.BatchNormOp):
+            ok = rows(ops[0]) and rest_const
         elif isinstance(op, nn.GemmOp):
             ok = rows(ops[0]) and not op.trans_a and rest_const
         elif isinstance(op, nn.MatMulOp):
             ok = (rows(ops[0]) and ops[0].type.rank >= 2 and rest_const
                   and ops[1].type.rank <= ops[0].type.rank)
-        elif isinstance(op, nn.ReshapeOp | nn.TransposeOp | nn.PadOp):
-            if isinstance(op, nn.TransposeOp):
-                ok = rows(ops[0]) and op.perm[0] == 0
-            elif isinstance(op, nn.PadOp):
-                ok = rows(ops[0]) and op.pads[0] == 0 and op.pads[t.rank] == 0
-            else:
-                ok = rows(ops[0])  # row-major: a kept first dimension keeps the rows
+        elif isinstance(op, nn.TransposeOp):
+            ok = rows(ops[0]) and op.perm[0] == 0
+        elif isinstance(op, nn.PadOp):
+            ok = rows(ops[0]) and op.pads[0] == 0 and op.pads[t.rank] == 0
+        elif isinstance(op, nn.ReshapeOp):
+            ok = rows(ops[0])  # row-major: a kept first dimension keeps the rows
         elif isinstance(op, nn.ConcatOp):
             ok = all(rows(v) for v in ops) and op.axis % t.rank != 0
         if ok:

@@ -16,6 +16,17 @@ import math
 
 from qcc.ir.attributes import Bool, Dense, Float, Int, Ints
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
+from qcc.ir.traits import (
+    Clamp,
+    ClampFusable,
+    Commutative,
+    DataMovement,
+    Elementwise,
+    HasWeights,
+    NoOp,
+    Pool,
+    ScaleTransparent,
+)
 from qcc.ir.types import TensorType, Type, UniformQuantPerAxisType
 
 
@@ -85,6 +96,7 @@ class ConstantOp(Op):
 class UnaryOp(Op):
     """Base of elementwise ops of one tensor; the result has the input's type."""
 
+    traits = (Elementwise(),)
     input = operand()
     output = result()
     infer_types = classmethod(_same_as_input)
@@ -95,6 +107,7 @@ class ReluOp(UnaryOp):
     """max(x, 0)."""
 
     name = "nn.relu"
+    traits = (Elementwise(), Clamp())
 
 
 @register_op
@@ -116,6 +129,7 @@ class IdentityOp(UnaryOp):
     """x (ONNX Identity); removed by ``remove-identity``."""
 
     name = "nn.identity"
+    traits = (Elementwise(), ScaleTransparent(), DataMovement(), NoOp())
 
 
 @register_op
@@ -123,6 +137,7 @@ class DropoutOp(UnaryOp):
     """Dropout at inference: x. ``ratio`` is kept for information only."""
 
     name = "nn.dropout"
+    traits = (Elementwise(), ScaleTransparent(), DataMovement(), NoOp())
     ratio = attr(Float, default=0.5)
 
 
@@ -139,6 +154,7 @@ class ClipOp(UnaryOp):
     """min(max(x, min), max); ReLU6 is clip{min=0, max=6}."""
 
     name = "nn.clip"
+    traits = (Elementwise(), Clamp())
     min = attr(Float, default=-math.inf)
     max = attr(Float, default=math.inf)
 
@@ -148,6 +164,7 @@ class SoftmaxOp(UnaryOp):
     """exp(x) / sum(exp(x)) along ``axis``."""
 
     name = "nn.softmax"
+    traits = ()  # reads its whole axis: not elementwise
     axis = attr(Int, default=-1)
 
     def verify_(self) -> None:
@@ -158,6 +175,7 @@ class SoftmaxOp(UnaryOp):
 class BinaryOp(Op):
     """Base of elementwise ops of two tensors with numpy broadcasting."""
 
+    traits = (Elementwise(),)
     lhs = operand()
     rhs = operand()
     output = result()
@@ -175,6 +193,7 @@ class AddOp(BinaryOp):
     """lhs + rhs."""
 
     name = "nn.add"
+    traits = (Elementwise(), Commutative(), ClampFusable())
 
 
 @register_op
@@ -189,6 +208,7 @@ class MulOp(BinaryOp):
     """lhs * rhs."""
 
     name = "nn.mul"
+    traits = (Elementwise(), Commutative())
 
 
 @register_op
@@ -201,14 +221,10 @@ class DivOp(BinaryOp):
 # --------------------------------------------------------------------------- linear algebra
 
 
-@register_op
-class Conv2dOp(Op):
-    """2-D convolution: input NCHW, weight [O, C/group, KH, KW], optional bias [O].
+class Conv2dSchema(Op):
+    """The operands and attributes of ``nn.conv2d``, shared with ``quant.conv2d``
+    (not an op: the two ops derive from it, and neither is an instance of the other)."""
 
-    ``pads`` is [top, left, bottom, right]; ``group`` = C gives a depthwise conv.
-    """
-
-    name = "nn.conv2d"
     input = operand()
     weight = operand()
     bias = operand(optional=True)
@@ -217,6 +233,17 @@ class Conv2dOp(Op):
     pads = attr(Ints, default=(0, 0, 0, 0))
     dilations = attr(Ints, default=(1, 1))
     group = attr(Int, default=1)
+
+
+@register_op
+class Conv2dOp(Conv2dSchema):
+    """2-D convolution: input NCHW, weight [O, C/group, KH, KW], optional bias [O].
+
+    ``pads`` is [top, left, bottom, right]; ``group`` = C gives a depthwise conv.
+    """
+
+    name = "nn.conv2d"
+    traits = (HasWeights(weight_axis=0, output_axis=1), ClampFusable())
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
@@ -303,15 +330,21 @@ class MatMulOp(Op):
         return [TensorType(shape, a.element)]
 
 
-@register_op
-class DenseOp(Op):
-    """Fully connected: y = x @ weight + bias; x [..., K], weight [K, N], bias [N]."""
+class DenseSchema(Op):
+    """The operands of ``nn.dense``, shared with ``quant.dense`` (not an op)."""
 
-    name = "nn.dense"
     input = operand()
     weight = operand()
     bias = operand(optional=True)
     output = result()
+
+
+@register_op
+class DenseOp(DenseSchema):
+    """Fully connected: y = x @ weight + bias; x [..., K], weight [K, N], bias [N]."""
+
+    name = "nn.dense"
+    traits = (HasWeights(weight_axis=1, output_axis=-1), ClampFusable())
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
@@ -354,6 +387,7 @@ class BatchNormOp(Op):
 
 
 class _PoolOp(Op):
+    traits = (Pool(),)
     input = operand()
     output = result()
     kernel = attr(Ints)
@@ -385,24 +419,38 @@ class MaxPoolOp(_PoolOp):
     """Max over each window; padding never wins."""
 
     name = "nn.max_pool"
+    traits = (Pool(), ScaleTransparent())
     dilations = attr(Ints, default=(1, 1))
 
 
-@register_op
-class AvgPoolOp(_PoolOp):
-    """Mean over each window; ``count_include_pad`` decides whether pads count."""
+class AvgPoolSchema(_PoolOp):
+    """The operands and attributes of ``nn.avg_pool``, shared with ``quant.avg_pool``
+    (not an op)."""
 
-    name = "nn.avg_pool"
     count_include_pad = attr(Bool, default=False)
 
 
 @register_op
-class GlobalAvgPoolOp(Op):
+class AvgPoolOp(AvgPoolSchema):
+    """Mean over each window; ``count_include_pad`` decides whether pads count."""
+
+    name = "nn.avg_pool"
+
+
+class GlobalAvgPoolSchema(Op):
+    """The operands of ``nn.global_avg_pool``, shared with ``quant.global_avg_pool``
+    (not an op)."""
+
+    input = operand()
+    output = result()
+
+
+@register_op
+class GlobalAvgPoolOp(GlobalAvgPoolSchema):
     """Mean over H and W: [N, C, H, W] -> [N, C, 1, 1]."""
 
     name = "nn.global_avg_pool"
-    input = operand()
-    output = result()
+    traits = (Pool(),)
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
@@ -422,6 +470,7 @@ class ReshapeOp(Op):
     survive the reshape as one axis (it may move, e.g. when ones are inserted)."""
 
     name = "nn.reshape"
+    traits = (ScaleTransparent(), DataMovement())
     input = operand()
     output = result()
     shape = attr(Ints)
@@ -459,6 +508,7 @@ class TransposeOp(Op):
     axis moves with its dimension."""
 
     name = "nn.transpose"
+    traits = (ScaleTransparent(), DataMovement())
     input = operand()
     output = result()
     perm = attr(Ints)
@@ -480,6 +530,7 @@ class ConcatOp(Op):
     """Join tensors along ``axis``."""
 
     name = "nn.concat"
+    traits = (ScaleTransparent(),)
     inputs = operand(variadic=True)
     output = result()
     axis = attr(Int)

@@ -20,8 +20,17 @@ from __future__ import annotations
 
 import math
 
-from qcc.ir.attributes import Bool, Float, Int, Ints
+from qcc.dialects import nn
+from qcc.ir.attributes import Float, Int, Ints
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
+from qcc.ir.traits import (
+    Accumulates,
+    Clamped,
+    Elementwise,
+    HasWeights,
+    IntegerForm,
+    Pool,
+)
 from qcc.ir.types import (
     FloatType,
     QuantType,
@@ -80,6 +89,7 @@ class StatsOp(Op):
     """Identity that records the calibrated real range [min, max] of its f32 operand."""
 
     name = "quant.stats"
+    traits = (Elementwise(),)
     input = operand()
     output = result()
     min = attr(Float)
@@ -101,6 +111,7 @@ class QuantizeOp(Op):
     """f32 -> quantized: saturate(round_half_even(x / scale) + zero_point)."""
 
     name = "quant.quantize"
+    traits = (Elementwise(),)
     input = operand()
     output = result()
 
@@ -119,6 +130,7 @@ class DequantizeOp(Op):
     """quantized -> f32: (q - zero_point) * scale."""
 
     name = "quant.dequantize"
+    traits = (Elementwise(),)
     input = operand()
     output = result()
 
@@ -151,29 +163,22 @@ def _same_scales(a: QuantType, b: QuantType, channels: int) -> bool:
 
 
 @register_op
-class Conv2dOp(Op):
+class Conv2dOp(nn.Conv2dSchema):
     """Integer 2-D convolution: sum((x - z_x) * (w - z_w)) + bias in int32.
 
-    Padding is with x's zero point (real zero). Attributes as ``nn.conv2d``.
+    Padding is with x's zero point (real zero). Operands and attributes as
+    ``nn.conv2d`` (``nn.Conv2dSchema``).
     """
 
     name = "quant.conv2d"
-    input = operand()
-    weight = operand()
-    bias = operand(optional=True)
-    output = result()
-    strides = attr(Ints, default=(1, 1))
-    pads = attr(Ints, default=(0, 0, 0, 0))
-    dilations = attr(Ints, default=(1, 1))
-    group = attr(Int, default=1)
+    traits = (HasWeights(weight_axis=0, output_axis=1), Accumulates(),
+              IntegerForm(nn.Conv2dOp))
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
-        from qcc.dialects.nn import Conv2dOp as FloatConv
-
         x = quant_element(operand_types[0], "input")
         w = quant_element(operand_types[1], "weight")
-        shape = FloatConv.infer_types(operand_types[:2], attrs)[0].shape
+        shape = nn.Conv2dOp.infer_types(operand_types[:2], attrs)[0].shape
         if isinstance(w, UniformQuantPerAxisType) and w.axis != 0:
             raise VerifyError("per-channel conv weights must be quantized along axis 0")
         acc = accumulator_type(x, w, shape[1], 1)
@@ -183,22 +188,19 @@ class Conv2dOp(Op):
 
 
 @register_op
-class DenseOp(Op):
-    """Integer fully-connected: (x - z_x) @ (w - z_w) + bias in int32; w is [K, N]."""
+class DenseOp(nn.DenseSchema):
+    """Integer fully-connected: (x - z_x) @ (w - z_w) + bias in int32; w is [K, N].
+    Operands as ``nn.dense`` (``nn.DenseSchema``)."""
 
     name = "quant.dense"
-    input = operand()
-    weight = operand()
-    bias = operand(optional=True)
-    output = result()
+    traits = (HasWeights(weight_axis=1, output_axis=-1), Accumulates(),
+              IntegerForm(nn.DenseOp))
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
-        from qcc.dialects.nn import DenseOp as FloatDense
-
         x = quant_element(operand_types[0], "input")
         w = quant_element(operand_types[1], "weight")
-        shape = FloatDense.infer_types(operand_types[:2], attrs)[0].shape
+        shape = nn.DenseOp.infer_types(operand_types[:2], attrs)[0].shape
         if isinstance(w, UniformQuantPerAxisType) and w.axis != 1:
             raise VerifyError("per-channel dense weights must be quantized along axis 1")
         acc = accumulator_type(x, w, shape[-1], len(shape) - 1)
@@ -214,6 +216,7 @@ class RequantizeOp(Op):
     ``multiplier`` (Q31) and ``shift`` per tensor or per channel of the input."""
 
     name = "quant.requantize"
+    traits = (Elementwise(), Clamped(), IntegerForm())
     input = operand()
     output = result()
     multiplier = attr(Ints)
@@ -282,6 +285,7 @@ class AddOp(Op):
     common scale; the sum is rescaled to the output and clamped."""
 
     name = "quant.add"
+    traits = (Elementwise(), Clamped(), IntegerForm(nn.AddOp))
     lhs = operand()
     rhs = operand()
     output = result()
@@ -291,15 +295,13 @@ class AddOp(Op):
     clamp_max = attr(Int)
 
     def verify_(self) -> None:
-        from qcc.dialects.nn import broadcast_shapes
-
         a = quant_element(self.lhs.type, "lhs")
         b = quant_element(self.rhs.type, "rhs")
         out = quant_element(self.output.type, "result")
         for e in (a, b, out):
             if not isinstance(e, UniformQuantType):
                 raise VerifyError(f"operands and result must be quantized per tensor, got {e}")
-        shape = broadcast_shapes(self.lhs.type.shape, self.rhs.type.shape)
+        shape = nn.broadcast_shapes(self.lhs.type.shape, self.rhs.type.shape)
         if shape != self.output.type.shape:
             raise VerifyError(f"result shape {self.output.type.shape} is not the broadcast "
                               f"shape {shape}")
@@ -323,26 +325,19 @@ def _pool_accumulator(t: TensorType, shape: tuple[int, ...], count: int) -> Tens
 
 
 @register_op
-class AvgPoolOp(Op):
+class AvgPoolOp(nn.AvgPoolSchema):
     """Integer average pooling, exact: the int32 sum of ``q - z`` over each window,
     typed with scale ``s / (KH * KW)`` so that it stands for the average; a
     requantize follows. Only for windows that all count KH * KW positions: no
-    padding, or padding counted (``count_include_pad``) without ceil_mode windows."""
+    padding, or padding counted (``count_include_pad``) without ceil_mode windows.
+    Operands and attributes as ``nn.avg_pool`` (``nn.AvgPoolSchema``)."""
 
     name = "quant.avg_pool"
-    input = operand()
-    output = result()
-    kernel = attr(Ints)
-    strides = attr(Ints, default=(1, 1))
-    pads = attr(Ints, default=(0, 0, 0, 0))
-    ceil_mode = attr(Bool, default=False)
-    count_include_pad = attr(Bool, default=False)
+    traits = (Pool(), Accumulates(), IntegerForm(nn.AvgPoolOp))
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
-        from qcc.dialects.nn import AvgPoolOp as FloatPool
-
-        shape = FloatPool.infer_types(operand_types, attrs)[0].shape
+        shape = nn.AvgPoolOp.infer_types(operand_types, attrs)[0].shape
         if not has_constant_window(operand_types[0].shape, shape, attrs):
             raise VerifyError("windows must all count kernel-size positions")
         kh, kw = attrs["kernel"]
@@ -359,18 +354,15 @@ def has_constant_window(in_shape, out_shape, attrs) -> bool:
 
 
 @register_op
-class GlobalAvgPoolOp(Op):
+class GlobalAvgPoolOp(nn.GlobalAvgPoolSchema):
     """Integer mean over H and W, exact: the int32 sum of ``q - z`` typed with scale
-    ``s / (H * W)``; a requantize follows."""
+    ``s / (H * W)``; a requantize follows. Operands as ``nn.global_avg_pool``."""
 
     name = "quant.global_avg_pool"
-    input = operand()
-    output = result()
+    traits = (Pool(), Accumulates(), IntegerForm(nn.GlobalAvgPoolOp))
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
-        from qcc.dialects.nn import GlobalAvgPoolOp as FloatPool
-
         t = operand_types[0]
-        shape = FloatPool.infer_types(operand_types, attrs)[0].shape
+        shape = nn.GlobalAvgPoolOp.infer_types(operand_types, attrs)[0].shape
         return [_pool_accumulator(t, shape, math.prod(t.shape[2:]))]

@@ -33,6 +33,7 @@ from onnx import helper, numpy_helper
 from qcc.diagnostics import FusedLoc, OnnxLoc, QccError
 from qcc.dialects import nn, quant
 from qcc.ir.core import Graph, Module, Op, ReturnOp, Value
+from qcc.ir.traits import IntegerForm, ScaleTransparent
 from qcc.ir.types import (
     FloatType,
     IntegerType,
@@ -44,12 +45,6 @@ from qcc.text.printer import value_names
 
 #: the default-domain opset of exported models
 OPSET = 19
-#: ops that exist only after fold-rescale
-_INTEGER_OPS = (quant.Conv2dOp, quant.DenseOp, quant.RequantizeOp, quant.AddOp,
-                quant.AvgPoolOp, quant.GlobalAvgPoolOp)
-#: nn ops that may run on quantized (integer) tensors in ONNX as well
-_LAYOUT_OPS = (nn.ReshapeOp, nn.TransposeOp, nn.ConcatOp, nn.MaxPoolOp, nn.IdentityOp,
-               nn.DropoutOp)
 _SIMPLE = {nn.ReluOp: "Relu", nn.SigmoidOp: "Sigmoid", nn.TanhOp: "Tanh",
            nn.AddOp: "Add", nn.SubOp: "Sub", nn.MulOp: "Mul", nn.DivOp: "Div",
            nn.MatMulOp: "MatMul", nn.GlobalAvgPoolOp: "GlobalAveragePool",
@@ -168,7 +163,7 @@ class _Exporter:
         return [self.names[v] for v in op.operands]
 
     def op(self, op: Op) -> None:
-        if isinstance(op, _INTEGER_OPS):
+        if op.has_trait(IntegerForm):  # exists only after fold-rescale
             raise QccError(f"{_NEEDS_FOLDED}; '{op.name}' is an integer op of the folded "
                            "program", op.loc)
         if isinstance(op, nn.ConstantOp):
@@ -181,7 +176,7 @@ class _Exporter:
             scale_zp, attrs = self.qparams(op.input, self.names[op.input])
             return self.node(op, "DequantizeLinear", [self.names[op.input], *scale_zp], **attrs)
         quantized = [v for v in op.operands if isinstance(v.type.element, QuantType)]
-        if quantized and not isinstance(op, _LAYOUT_OPS):
+        if quantized and not op.has_trait(ScaleTransparent):  # these run on integers in ONNX
             raise QccError(f"{_NEEDS_FOLDED}; '{op.name}' computes on the quantized tensor "
                            f"{quantized[0].type}", op.loc)
         fn = _EXPORTERS.get(type(op))

@@ -162,6 +162,17 @@ class Op:
     attr_defs: ClassVar[dict[str, AttrDef]] = {}
     #: ops without side effects may be erased when unused and folded when constant
     pure: ClassVar[bool] = True
+    #: facts passes ask about (``qcc.ir.traits``), inherited unless redeclared
+    traits: ClassVar[tuple[Any, ...]] = ()
+
+    @classmethod
+    def trait(cls, kind: type) -> Any:
+        """The declared trait of class ``kind`` (with its parameters), or None."""
+        return next((t for t in cls.traits if isinstance(t, kind)), None)
+
+    @classmethod
+    def has_trait(cls, kind: type) -> bool:
+        return any(isinstance(t, kind) for t in cls.traits)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
