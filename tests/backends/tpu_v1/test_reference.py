@@ -10,7 +10,6 @@ past int32, rows written over their own inputs), and programs that fail."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from qcc.backends.tpu_v1.target import load_target
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "golden" / "models"
 MODELS = sorted(p.name for p in GOLDEN.iterdir() if (p / "calibration.json").exists())
-ENGINES = pytest.mark.parametrize("engine", ["numpy", "onnxruntime"])
+ENGINES = ("numpy", "onnxruntime")
 TILE = 65536
 
 
@@ -44,39 +43,37 @@ def _run(machine, data: bytes):
     return None
 
 
-def assert_same_run(program: Program, data: bytes, engine: str = "numpy",
-                    reference: ReferenceMachine | None = None) -> None:
-    """Both machines, started with ``data`` at the start of the host buffer, end in
-    the same state (or stop with the same error)."""
+def assert_same_run(program: Program, data: bytes, engines: tuple[str, ...] = ENGINES
+                    ) -> None:
+    """The reference machine and the fast one (with each matrix engine), started with
+    ``data`` at the start of the host buffer, end in the same state (or stop with the
+    same error)."""
     target = program.resolve_target()
-    if reference is None:
-        reference = ReferenceMachine(program, target)
-        error = _run(reference, data)
-    else:
-        error = reference.error
-    fast = Machine(program, target, engine)
-    assert _run(fast, data) == error
-    if error is not None:
-        return
-    assert bytes(fast.host) == bytes(reference.host)
-    np.testing.assert_array_equal(fast.ub, reference.ub, err_msg="Unified Buffer")
-    np.testing.assert_array_equal(fast._exact(slice(0, len(fast.acc))), reference.acc,
-                                  err_msg="accumulators")
+    reference = ReferenceMachine(program, target)
+    error = _run(reference, data)
+    for engine in engines:
+        fast = Machine(program, target, engine)
+        assert _run(fast, data) == error, engine
+        if error is not None:
+            continue
+        assert bytes(fast.host) == bytes(reference.host), engine
+        np.testing.assert_array_equal(fast.ub, reference.ub,
+                                      err_msg=f"Unified Buffer ({engine})")
+        np.testing.assert_array_equal(fast._exact(slice(0, len(fast.acc))), reference.acc,
+                                      err_msg=f"accumulators ({engine})")
 
 
-@functools.cache
-def _example(name: str) -> tuple[Program, bytes, ReferenceMachine]:
-    """An example model as tests/golden compiles it (its stored statistics, batch 8),
-    its input bytes and the reference machine after running it."""
+@pytest.mark.parametrize("name", MODELS)
+def test_example_models(name):
+    """Each example model as tests/golden compiles it (its stored statistics, batch 8),
+    on the golden inputs."""
     compiled = qcc.compile(ROOT / "examples" / "models" / f"{name}.onnx",
                            stats=str(GOLDEN / name / "calibration.json"), batch=8)
     program = compiled.program
     with np.load(ROOT / "examples" / "data" / "digits_eval.npz") as z:
         x = z["input"][:8].reshape(compiled.module.main.args[0].type.shape)
-    machine = ReferenceMachine(program, program.resolve_target())
-    data = _host_bytes(program, {program.inputs[0].name: quantize_input(program.inputs[0], x)})
-    machine.error = _run(machine, data)
-    return program, data, machine
+    codes = {program.inputs[0].name: quantize_input(program.inputs[0], x)}
+    assert_same_run(program, _host_bytes(program, codes))
 
 
 def _host_bytes(program: Program, codes: dict) -> bytes:
@@ -85,14 +82,6 @@ def _host_bytes(program: Program, codes: dict) -> bytes:
     host = bytearray(program.host_bytes)
     write_inputs(host, program, codes)
     return bytes(host)
-
-
-@pytest.mark.parametrize("name", MODELS)
-@ENGINES
-def test_example_models(name, engine):
-    program, data, reference = _example(name)
-    assert reference.error is None
-    assert_same_run(program, data, engine, reference)
 
 
 def _every_instruction_model(rng: np.random.Generator) -> onnx.ModelProto:
@@ -135,8 +124,7 @@ def _every_instruction_model(rng: np.random.Generator) -> onnx.ModelProto:
 
 
 @pytest.mark.parametrize("activations", ["int8", "uint8"])
-@ENGINES
-def test_a_model_with_every_instruction(activations, engine):
+def test_a_model_with_every_instruction(activations):
     rng = np.random.default_rng(21)
     module = qcc.import_onnx(_every_instruction_model(rng))
     calib = [{"input": rng.standard_normal((2, 3, 8, 8)).astype(np.float32)}
@@ -154,11 +142,7 @@ def test_a_model_with_every_instruction(activations, engine):
     assert any(i.op == "activate" and i.column for i in program.instructions)
     x = quantize_input(program.inputs[0], rng.standard_normal((2, 3, 8, 8)))
     data = _host_bytes(program, {program.inputs[0].name: x})
-    assert_same_run(program, data, engine)
-    want = execute_reference(program, {program.inputs[0].name: x})
-    got = execute(program, {program.inputs[0].name: x}, engine=engine)
-    for key in want:
-        np.testing.assert_array_equal(got[key], want[key])
+    assert_same_run(program, data)
 
 
 def _identity(shift: int = 1, unsigned: bool = False) -> ActivateTable:
@@ -196,9 +180,9 @@ def _passes_program(rng: np.random.Generator, rows: int) -> Program:
     table_at = len(tiles) * TILE
     image = b"".join(t.view(np.uint8).tobytes() for t in tiles) + _identity(-6).encode()
 
-    def mm(tile, **f):
+    def mm(tile, length=rows, **f):
         return [Instruction("read_weights", dram=tile * TILE, count=1),
-                Instruction("matmul", switch=1, length=rows, **f)]
+                Instruction("matmul", switch=1, length=length, **f)]
 
     ins = [Instruction("load_table", slot=3, dram=table_at)]
     ins += mm(0, ub=0, acc=0, unsigned=1) + mm(1, accumulate=1, ub=rows, acc=0, unsigned=1)
@@ -216,22 +200,21 @@ def _passes_program(rng: np.random.Generator, rows: int) -> Program:
             ins.append(Instruction("activate", src=acc, ub=rows, rows=rows, table=3,
                                    lanes=200, column=56))
     # sums past int32 (kept exactly; no activate reads them)
-    ins += mm(4, ub=3 * rows, acc=9 * rows, unsigned=1)
+    ins += mm(4, ub=3 * rows, acc=9 * rows, length=1, unsigned=1)
     for _ in range(300):
-        ins.append(Instruction("matmul", accumulate=1, ub=3 * rows, acc=9 * rows, length=rows,
+        ins.append(Instruction("matmul", accumulate=1, ub=3 * rows, acc=9 * rows, length=1,
                                unsigned=1))
     ins.append(Instruction("activate", src=0, ub=7 * rows, rows=2 * rows, table=3, lanes=256))
     return _program(ins, image, 4 * rows, 5 * rows, 4 * rows)
 
 
-@ENGINES
-def test_matrix_passes_in_every_pattern(engine):
+def test_matrix_passes_in_every_pattern():
     rng = np.random.default_rng(22)
     rows = 7
     data = rng.integers(0, 256, 4 * rows * 256).astype(np.uint8)
     data[3 * rows * 256:] = 255  # 300 passes of 255 x 127 x 256 leave int32
     program = _passes_program(rng, rows)
-    assert_same_run(program, data.tobytes(), engine)
+    assert_same_run(program, data.tobytes())
     # blocks 0 and 1 were multiplied together; block 2 (after the overwrite) alone
     assert sorted(len(p) for p in program.decoded_tiles["plans"][1].values() if p) == [1]
 
@@ -285,6 +268,15 @@ def _conv_program(per_row: int, channels: int, pad_value: int, sum_pool: bool) -
 def test_convolution_windows_and_pools(per_row, channels, sum_pool):
     data = np.random.default_rng(26).integers(0, 256, 30 * 256).astype(np.uint8)
     assert_same_run(_conv_program(per_row, channels, 200, sum_pool), data.tobytes())
+
+
+def test_execute_reference_takes_and_gives_what_execute_does():
+    program = _conv_program(3, 64, 200, True)
+    x = np.random.default_rng(27).integers(0, 256, (30, 256)).astype(np.uint8)
+    want = execute(program, {"x": x})
+    got = execute_reference(program, {"x": x})
+    assert list(got) == list(want) == ["y"]
+    np.testing.assert_array_equal(got["y"], want["y"])
 
 
 BAD = {
