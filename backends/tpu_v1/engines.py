@@ -4,7 +4,7 @@ A pass multiplies input vectors (bytes from the Unified Buffer, int8 or uint8) b
 the nonzero block of a weight tile (int8) and gives exact integer sums. Two engines
 compute it, with the same results by construction and by test:
 
-- ``numpy`` (the reference): a float32 matrix product. 256 products of a byte
+- ``numpy`` (the engines' reference): a float32 matrix product. 256 products of a byte
   (|x| <= 255) and an int8 weight (|w| <= 128), and every partial sum, stay below
   255 * 128 * 256 < 2^24, so float32 arithmetic is exact whatever the summation order.
 - ``onnxruntime`` (optional, faster): onnxruntime's MatMulInteger with uint8 inputs

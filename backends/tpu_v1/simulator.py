@@ -1,17 +1,20 @@
-"""Functional simulator: executes a TPU program instruction by instruction.
+"""The fast executor: runs a TPU program as ``reference.py`` defines it, bit for bit,
+with the work batched where the result cannot tell.
 
-Memories: host buffer space (inputs, then outputs), Unified Buffer (rows of 256
-bytes), accumulators (rows of 256 int32), weight memory (the program's weight
-image), the weight FIFO and the tile in the array, activation table slots and the
-convolution configuration. Every integer operation that rounds goes through
-``qcc.quant_arith``, the module the IR interpreter uses too: that is what makes the
-two agree bit for bit. Timing is not modelled here (see ``timing.py``); this file
-defines what each instruction computes.
+``reference.py`` is the plain reference machine (one instruction at a time, as
+docs/isa.md describes it); this module computes the same outputs and leaves the same
+Unified Buffer and accumulator contents (tests/backends/tpu_v1/test_reference.py),
+faster: weight tiles decoded once and multiplied by their nonzero block, consecutive
+matrix passes into the same rows multiplied together (``_PendingSum``), later output
+blocks of a layer taken in the same product (``_plan``), accumulators kept in int32
+with a bound that says when a sum may leave it, and the matrix products on an engine
+(engines.py). Every integer operation that rounds goes through ``qcc.quant_arith``,
+the module the IR interpreter uses too: that is what makes the two agree bit for
+bit. Timing is not modelled here (see ``timing.py``).
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Mapping
 
@@ -20,17 +23,18 @@ import numpy as np
 from qcc import quant_arith
 from qcc.backends.tpu_v1.engines import select_engine
 from qcc.backends.tpu_v1.isa import Instruction
-from qcc.backends.tpu_v1.program import LANES, Program, from_rows, to_rows
+from qcc.backends.tpu_v1.program import LANES, Program
+from qcc.backends.tpu_v1.reference import (
+    TILE_BYTES,
+    MachineError,
+    _as_storage,
+    read_outputs,
+    write_inputs,
+)
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable, decode_table
 from qcc.backends.tpu_v1.target import Target
-from qcc.diagnostics import QccError
 
-TILE_BYTES = LANES * LANES
-
-
-class MachineError(QccError):
-    """The program did something the machine cannot do (a compiler bug or a
-    hand-written program's mistake): the message names the instruction."""
+__all__ = ["AUTO_ENGINE_MACS", "Machine", "MachineError", "execute"]
 
 
 class Machine:
@@ -706,11 +710,6 @@ def _matrix_macs(program: Program) -> int:
     return sum(i.length for i in program.instructions if i.op == "matmul") * TILE_BYTES
 
 
-def _as_storage(byte: int, unsigned: bool) -> int:
-    """A configuration byte as the int8 or uint8 value it stands for."""
-    return byte if unsigned or byte < 128 else byte - 256
-
-
 def execute(program: Program, inputs: Mapping[str, np.ndarray],
             target: Target | None = None, engine: str | None = "auto"
             ) -> dict[str, np.ndarray]:
@@ -719,15 +718,6 @@ def execute(program: Program, inputs: Mapping[str, np.ndarray],
     the target the program was compiled for); ``engine`` computes the matrix unit's
     products (engines.py: ``auto``, ``numpy`` or ``onnxruntime``, all exact)."""
     machine = Machine(program, target or program.resolve_target(), engine)
-    for desc in program.inputs:
-        if desc.name not in inputs:
-            raise QccError(f"missing input '{desc.name}' {list(desc.shape)}")
-        q = np.asarray(inputs[desc.name])
-        if q.shape != desc.shape and q.size == math.prod(desc.shape):
-            q = q.reshape(desc.shape)  # the host lays the input out reshaped
-        data = to_rows(desc, q)
-        machine.host[desc.host_offset:desc.host_offset + len(data)] = data
+    write_inputs(machine.host, program, inputs)
     machine.run()
-    return {d.name: from_rows(d, bytes(machine.host[d.host_offset:d.host_offset +
-                                                      d.host_bytes]))
-            for d in program.outputs}
+    return read_outputs(machine.host, program)

@@ -17,7 +17,8 @@ The import runs in stages, each with its own kind of error:
    must be constants;
 5. check the graph inputs (float32, static shapes but for the batch dimension,
    which is fixed to ``batch``) and run ONNX shape inference;
-6. convert the nodes in order with the converters of :mod:`qcc.frontend.onnx_ops`,
+6. convert the nodes in order with the converters of :mod:`qcc.frontend.onnx_ops`
+   (float ops) and :mod:`qcc.frontend.onnx_qdq` (QuantizeLinear, DequantizeLinear),
    checking each result type against the one ONNX inferred.
 
 Steps 3 to 5 come before shape inference on purpose: strict inference reports
@@ -43,6 +44,7 @@ from onnx import TensorProto
 
 from qcc.diagnostics import UNKNOWN, Location, OnnxLoc, QccError
 from qcc.dialects import nn
+from qcc.frontend import onnx_qdq  # noqa: F401  (registers QuantizeLinear, DequantizeLinear)
 from qcc.frontend.onnx_ops import (
     CONSTANT_INPUTS,
     CONVERTERS,

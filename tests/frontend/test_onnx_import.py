@@ -456,6 +456,15 @@ def test_every_converter_is_exercised():
         "Reshape", "Sigmoid", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"])
 
 
+def test_float_ops_and_qdq_are_converted_in_their_own_modules():
+    """onnx_ops.py converts the float ops, onnx_qdq.py the QDQ nodes; both register in
+    the one table the importer reads."""
+    by_module = {op: fn.__module__ for op, fn in CONVERTERS.items()}
+    assert {op for op, m in by_module.items() if m == "qcc.frontend.onnx_qdq"} == \
+        {"QuantizeLinear", "DequantizeLinear"}
+    assert set(by_module.values()) == {"qcc.frontend.onnx_ops", "qcc.frontend.onnx_qdq"}
+
+
 # --------------------------------------------------------------------------- errors
 
 

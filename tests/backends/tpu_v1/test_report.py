@@ -19,7 +19,7 @@ from qcc.backends.tpu_v1.report import (
     CompileReport,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MODELS = ROOT / "examples" / "models"
 CALIB = str(ROOT / "examples" / "data" / "digits_calib.npz")
 

@@ -20,7 +20,7 @@ from qcc.diagnostics import QccError
 from qcc.interpreter import run
 from qcc.testing import models
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CALIB = ROOT / "examples" / "data" / "digits_calib.npz"
 
 

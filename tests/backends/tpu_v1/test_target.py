@@ -20,7 +20,7 @@ from qcc.backends.tpu_v1.target import (
 )
 from qcc.diagnostics import FileLoc, QccError
 
-TARGETS = Path(__file__).resolve().parents[2] / "backends" / "tpu_v1" / "targets"
+TARGETS = Path(__file__).resolve().parents[3] / "backends" / "tpu_v1" / "targets"
 
 
 def test_shipped_targets():

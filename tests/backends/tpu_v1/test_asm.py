@@ -25,7 +25,7 @@ from qcc.backends.tpu_v1.target import Target, list_targets, load_target
 from qcc.diagnostics import QccError
 from qcc.testing import models
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TABLE = ActivateTable(0, 0, -128, 127, False, np.arange(256), np.full(256, 1 << 30),
                       np.full(256, 2)).encode()
 
