@@ -1,5 +1,6 @@
 """The one-call Python API behind the CLI: load a model, run pipelines, run the
-interpreter, load and save arrays, write files atomically.
+interpreter, compile (frontend, passes, then the backend found by the target's name
+in the registry, qcc/backend.py), load and save arrays, write files atomically.
 
     import qcc
     m = qcc.load("examples/models/digits_cnn.onnx")            # .onnx or .mlir
@@ -9,6 +10,7 @@ interpreter, load and save arrays, write files atomically.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sys
@@ -94,7 +96,6 @@ def load_passes(path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise QccError(f"--load {path}: no such file")
-    import hashlib
 
     name = "qcc_user_passes_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     if name in sys.modules:  # already loaded in this process
@@ -254,16 +255,101 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     return module
 
 
+def content_sha256(path: str | os.PathLike) -> str | None:
+    """SHA-256 of a file's bytes; for a folder (calibration data), of the sorted names
+    and contents of the .npy/.npz files in it (what the calibration reads, in its
+    order). None if the path does not exist."""
+    p = Path(path)
+    if p.is_file():
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+    if p.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(q for q in p.iterdir() if q.is_file() and q.suffix in (".npy",
+                                                                               ".npz")):
+            h.update(f.name.encode("utf-8", "surrogateescape") + b"\0")
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+        return h.hexdigest()
+    return None
+
+
 def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             granularity: str = "per-channel", activations: str = "int8",
             exclude: tuple[str, ...] = (), stats: str | None = None,
-            target: str = "tpu-v1", batch: int = 1, save_stats: str | None = None):
-    """Compile a model (path or module) to a TPU-v1 program: calibrate, quantize, fold,
-    lower. Returns a CompiledModel with ``.run(inputs)`` and ``.save(path)``."""
-    from qcc.backends.tpu_v1.compile import compile_model
-
+            target: Any = "tpu-v1", batch: int = 1, save_stats: str | None = None):
+    """Compile a model (path or module) to a program for ``target`` (a target name
+    such as ``tpu-v1`` or ``tpu-v1-gddr5``, a target file, or a loaded target; the
+    backend is found by it): calibrate, quantize, fold, lower. Returns the backend's
+    compiled model, with ``.run(inputs)``, ``.estimate()``, ``.report()`` and
+    ``.save(path)``. A ``save_stats`` file is written only if the whole compile
+    succeeds."""
     return compile_model(model, calib_data, method, granularity, activations,
                          tuple(exclude), stats, target, batch, save_stats)
+
+
+def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
+                  granularity: str = "per-channel", activations: str = "int8",
+                  exclude: tuple[str, ...] = (), stats: str | None = None,
+                  target: Any = "tpu-v1", batch: int = 1, save_stats: str | None = None):
+    """The compile, frontend to binary: import (if a path), the quantization pipeline
+    in three stages (keeping the float and fake-quantized graphs for the compile
+    report's SQNR), then the backend's pipeline and emission. Runs in an output
+    transaction: a ``save_stats`` file is written only if the whole compile
+    succeeds."""
+    from qcc.outputs import transaction
+
+    with transaction():
+        return _compile_model(model, calib_data, method, granularity, activations,
+                              exclude, stats, target, batch, save_stats)
+
+
+def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
+                   target, batch, save_stats):
+    from qcc.backend import backend_for_target
+    from qcc.passmanager import PassContext, Pipeline
+
+    if calib_data is not None and stats:
+        raise QccError("give calibration data or statistics to load (--stats), not both")
+    backend = backend_for_target(target)
+    target_desc = backend.load_target(target)
+    manifest: dict[str, str] = {}
+    if isinstance(model, Module):
+        module = model
+    else:
+        path = Path(model)
+        module = load(path, batch=batch)
+        manifest["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for key, source in (("calibration_data_sha256", calib_data), ("statistics_sha256", stats)):
+        if isinstance(source, str | os.PathLike):
+            digest = content_sha256(source)
+            if digest is not None:
+                manifest[key] = digest
+    # the pipeline without the paths of its data: a path's spelling (relative, absolute,
+    # ./) must not change the binary; the files' contents are hashed above
+    pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude))
+    manifest["pipeline"] = str(pipeline)
+    ctx = PassContext()
+    data_path = None
+    if isinstance(calib_data, str | os.PathLike):
+        data_path = str(calib_data)
+    elif calib_data is not None:
+        ctx.data["calibration_data"] = calib_data
+    full = quantization_pipeline(method, granularity, activations, tuple(exclude),
+                                 data_path, stats, save_stats)
+    n_prepare = len(Pipeline.parse(PREPARE_PIPELINE))
+    n_fake = len(full) - 2  # fold-rescale, fuse-relu
+    Pipeline(full.entries[:n_prepare]).run(module, ctx)
+    backend.check_module(module, target_desc)
+    float_module = module.clone()
+    Pipeline(full.entries[n_prepare:n_fake]).run(module, ctx)
+    fake_quant = module.clone()
+    Pipeline(full.entries[n_fake:]).run(module, ctx)
+    backend_pipeline = backend.pipeline(target_desc)
+    if backend_pipeline:
+        Pipeline.parse(backend_pipeline).run(module, ctx)
+    compiled = backend.compile(module, target_desc, manifest)
+    compiled.float_module, compiled.fake_quant_module = float_module, fake_quant
+    compiled.calib_data = calib_data
+    return compiled
 
 
 def explore(model: Any, calib_data: Any = None, eval_data: Any = None,
@@ -271,8 +357,8 @@ def explore(model: Any, calib_data: Any = None, eval_data: Any = None,
             jobs: int | None = None) -> dict:
     """Sweep weight granularity x calibration method (x target x batch): accuracy,
     SQNR, simulated latency, throughput and inferences/s/W per configuration (the
-    `qcc explore` command). See ``qcc.backends.tpu_v1.explore``."""
-    from qcc.backends.tpu_v1.explore import explore as sweep
+    `qcc explore` command). See :mod:`qcc.exploration`."""
+    from qcc.exploration import explore as sweep
 
     return sweep(str(model), calib_data, eval_data, targets, batches, jobs=jobs,
                  progress=False)
