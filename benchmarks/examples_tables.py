@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
 import qcc  # noqa: E402
-from qcc.backends.tpu_v1 import explore as ex  # noqa: E402
+from qcc import exploration as ex  # noqa: E402
 from qcc.backends.tpu_v1.target import list_targets  # noqa: E402
 
 README = ROOT / "examples" / "README.md"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qcc import __version__
 from qcc.diagnostics import PassFailure, QccError, escape_controls
+from qcc.version import __version__
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -303,8 +303,9 @@ def cmd_opt(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from qcc import driver
+    from qcc.backend import binary_suffixes
 
-    if args.input.endswith(".tpu"):
+    if args.input.endswith(tuple(binary_suffixes())):
         return _run_tpu(args)
     module = driver.load(args.input, batch=args.batch)
     module = _run_passes(module, args)
@@ -455,19 +456,17 @@ def _read_bytes(path: Path) -> bytes:
 
 def _run_tpu(args: argparse.Namespace) -> int:
     from qcc import driver
-    from qcc.backends.tpu_v1.binary import check_fits, load_binary
-    from qcc.backends.tpu_v1.runtime import run_program
-    from qcc.backends.tpu_v1.target import load_target
-    from qcc.backends.tpu_v1.timing import estimate_program
+    from qcc.backend import backend_for_binary
 
     path = Path(args.input)
+    backend = backend_for_binary(path)
     data = _read_bytes(path)
-    program = load_binary(data, str(path))
+    program = backend.load(data, str(path))
     # the program runs on the target it carries; --target only times it elsewhere
-    timing_target = program.resolve_target()
+    timing_target = None
     if args.target:
-        timing_target = load_target(args.target)
-        check_fits(program, timing_target, str(path))
+        timing_target = backend.load_target(args.target)
+        backend.check_fits(program, timing_target, str(path))
     names = [d.name for d in program.inputs]
     if args.random_input is not None:
         rng = np.random.default_rng(args.random_input)
@@ -479,13 +478,12 @@ def _run_tpu(args: argparse.Namespace) -> int:
                        "or --random-input SEED")
     else:
         inputs = driver.load_inputs(args.input_files, names)
-    outputs = run_program(program, inputs, target=program.resolve_target(),
-                          engine=args.engine)
+    outputs = backend.simulate(program, inputs, engine=args.engine)
     _print_outputs(outputs, sys.stderr if args.output == "-" else sys.stdout)
     if args.output:
         driver.save_outputs(args.output, outputs)
     if args.stats:
-        report = estimate_program(program, timing_target)
+        report = backend.estimate(program, timing_target)
         print(report.format())
     return 0
 
@@ -506,11 +504,12 @@ def _print_outputs(outputs, file=None) -> None:
 
 def cmd_disasm(args: argparse.Namespace) -> int:
     from qcc import driver
-    from qcc.backends.tpu_v1.asm import disassemble
+    from qcc.backend import backend_for_binary
 
     path = Path(args.input)
+    backend = backend_for_binary(path)
     data = _read_bytes(path)
-    text = disassemble(data, str(path))
+    text = backend.disassemble(data, str(path))
     if args.output:
         driver.write_atomic(args.output, text)
     else:
@@ -520,22 +519,22 @@ def cmd_disasm(args: argparse.Namespace) -> int:
 
 def cmd_asm(args: argparse.Namespace) -> int:
     from qcc import driver
-    from qcc.backends.tpu_v1.asm import assemble
-    from qcc.backends.tpu_v1.binary import serialize
+    from qcc.backend import backend_for_binary
 
     path = Path(args.input)
+    backend = backend_for_binary(args.output)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise QccError(f"{path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
         raise QccError(f"{path}: not UTF-8 text: {e.reason} at byte {e.start}") from None
-    driver.write_atomic(args.output, serialize(assemble(text, str(path))))
+    driver.write_atomic(args.output, backend.assemble(text, str(path)))
     return 0
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from qcc.backends.tpu_v1 import explore as ex
+    from qcc import exploration as ex
     from qcc.outputs import commit_pending
 
     try:

@@ -1,5 +1,6 @@
 """The one-call Python API behind the CLI: load a model, run pipelines, run the
-interpreter, load and save arrays, write files atomically.
+interpreter, compile (frontend, passes, then the backend found by the target's name
+in the registry, qcc/backend.py), load and save arrays, write files atomically.
 
     import qcc
     m = qcc.load("examples/models/digits_cnn.onnx")            # .onnx or .mlir
@@ -9,6 +10,7 @@ interpreter, load and save arrays, write files atomically.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sys
@@ -94,7 +96,6 @@ def load_passes(path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise QccError(f"--load {path}: no such file")
-    import hashlib
 
     name = "qcc_user_passes_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     if name in sys.modules:  # already loaded in this process
@@ -254,19 +255,120 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     return module
 
 
+def content_sha256(path: str | os.PathLike) -> str | None:
+    """SHA-256 of a file's bytes; for a folder (calibration data), of the sorted names
+    and contents of the .npy/.npz files in it (what the calibration reads, in its
+    order). None if the path does not exist."""
+    p = Path(path)
+    if p.is_file():
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+    if p.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(q for q in p.iterdir() if q.is_file() and q.suffix in (".npy",
+                                                                               ".npz")):
+            h.update(f.name.encode("utf-8", "surrogateescape") + b"\0")
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+        return h.hexdigest()
+    return None
+
+
 def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             granularity: str = "per-channel", activations: str = "int8",
             exclude: tuple[str, ...] = (), stats: str | None = None,
-            target: str = "tpu-v1", batch: int = 1, save_stats: str | None = None,
-            instrumentation=None):
-    """Compile a model (path or module) to a TPU-v1 program: calibrate, quantize, fold,
-    lower. Returns a CompiledModel with ``.run(inputs)`` and ``.save(path)``; with an
-    ``instrumentation`` whose ``stop_after`` names a pass, a StoppedCompile (the IR
-    after that pass)."""
-    from qcc.backends.tpu_v1.compile import compile_model
-
+            target: Any = "tpu-v1", batch: int = 1, save_stats: str | None = None,
+            instrumentation: Any = None):
+    """Compile a model (path or module) to a program for ``target`` (a target name
+    such as ``tpu-v1`` or ``tpu-v1-gddr5``, a target file, or a loaded target; the
+    backend is found by it): calibrate, quantize, fold, lower. Returns the backend's
+    compiled model, with ``.run(inputs)``, ``.estimate()``, ``.report()`` and
+    ``.save(path)``. A ``save_stats`` file is written only if the whole compile
+    succeeds. ``instrumentation`` (a :class:`qcc.passmanager.Instrumentation`)
+    prints, times or stops the compile's pipeline at any pass; stopped by its
+    ``stop_after``, the compile returns a :class:`StoppedCompile` (the IR then)."""
     return compile_model(model, calib_data, method, granularity, activations,
                          tuple(exclude), stats, target, batch, save_stats, instrumentation)
+
+
+def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
+                  granularity: str = "per-channel", activations: str = "int8",
+                  exclude: tuple[str, ...] = (), stats: str | None = None,
+                  target: Any = "tpu-v1", batch: int = 1, save_stats: str | None = None,
+                  instrumentation: Any = None):
+    """The compile, frontend to binary: import (if a path), then one pipeline of
+    passes, the quantization pipeline followed by the backend's, then the backend's
+    emission. Copies of the float graph (after clean-up) and the fake-quantized one
+    are kept on the way for the compile report's SQNR, and the integer graph for the
+    report and the manifest. Runs in an output transaction: a ``save_stats`` file is
+    written only if the whole compile succeeds."""
+    from qcc.outputs import transaction
+
+    with transaction():
+        return _compile_model(model, calib_data, method, granularity, activations,
+                              exclude, stats, target, batch, save_stats, instrumentation)
+
+
+def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
+                   target, batch, save_stats, instrumentation):
+    from qcc.backend import backend_for_target
+    from qcc.passmanager import PassContext, PassManager, Pipeline, StoppedCompile
+    from qcc.text import module_sha256
+
+    if calib_data is not None and stats:
+        raise QccError("give calibration data or statistics to load (--stats), not both")
+    backend = backend_for_target(target)
+    target_desc = backend.load_target(target)
+    manifest: dict[str, str] = {}
+    if isinstance(model, Module):
+        module = model
+    else:
+        path = Path(model)
+        module = load(path, batch=batch)
+        manifest["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for key, source in (("calibration_data_sha256", calib_data), ("statistics_sha256", stats)):
+        if isinstance(source, str | os.PathLike):
+            digest = content_sha256(source)
+            if digest is not None:
+                manifest[key] = digest
+    # the pipeline without the paths of its data: a path's spelling (relative, absolute,
+    # ./) must not change the binary; the files' contents are hashed above
+    pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude))
+    manifest["pipeline"] = str(pipeline)
+    ctx = PassContext()
+    ctx.data["target"] = target_desc
+    data_path = None
+    if isinstance(calib_data, str | os.PathLike):
+        data_path = str(calib_data)
+    elif calib_data is not None:
+        ctx.data["calibration_data"] = calib_data
+    full = quantization_pipeline(method, granularity, activations, tuple(exclude),
+                                 data_path, stats, save_stats)
+    n_prepare = len(Pipeline.parse(PREPARE_PIPELINE))
+    n_fake = len(full) - 2  # fold-rescale, fuse-relu
+    n_integer = len(full)
+    kept: dict[str, Any] = {}
+
+    def keep(index: int, name: str, m: Module) -> None:
+        if index == n_prepare - 1:
+            backend.check_module(m, target_desc)
+            kept["float"] = m.clone()
+        elif index == n_fake - 1:
+            kept["fake_quant"] = m.clone()
+        elif index == n_integer - 1:
+            kept["integer"] = m.clone()
+            kept["integer_sha256"] = module_sha256(m)
+
+    backend_pipeline = backend.pipeline(target_desc)
+    entries = full.entries + (Pipeline.parse(backend_pipeline).entries
+                              if backend_pipeline else [])
+    pm = PassManager(Pipeline(entries), instrumentation, after_pass=keep)
+    pm.run(module, ctx)
+    if pm.stopped_after is not None:
+        return StoppedCompile(module, pm.stopped_after)
+    compiled = backend.emit(module, target_desc, manifest, source=kept["integer"],
+                            source_sha256=kept["integer_sha256"])
+    compiled.float_module, compiled.fake_quant_module = kept["float"], kept["fake_quant"]
+    compiled.calib_data = calib_data
+    return compiled
 
 
 def explore(model: Any, calib_data: Any = None, eval_data: Any = None,
@@ -274,8 +376,8 @@ def explore(model: Any, calib_data: Any = None, eval_data: Any = None,
             jobs: int | None = None) -> dict:
     """Sweep weight granularity x calibration method (x target x batch): accuracy,
     SQNR, simulated latency, throughput and inferences/s/W per configuration (the
-    `qcc explore` command). See ``qcc.backends.tpu_v1.explore``."""
-    from qcc.backends.tpu_v1.explore import explore as sweep
+    `qcc explore` command). See :mod:`qcc.exploration`."""
+    from qcc.exploration import explore as sweep
 
     return sweep(str(model), calib_data, eval_data, targets, batches, jobs=jobs,
                  progress=False)

@@ -352,6 +352,15 @@ class Instrumentation:
     stream: TextIO | None = None
 
 
+@dataclass
+class StoppedCompile:
+    """A compile stopped after pass ``stopped_after`` (``Instrumentation.stop_after``):
+    the module as it was then, and no program."""
+
+    module: Module
+    stopped_after: str
+
+
 class PassManager:
     """Runs a pipeline on a module with verification and instrumentation."""
 

@@ -45,7 +45,6 @@ from typing import Any
 
 import lark
 
-from qcc import __version__
 from qcc.backends.tpu_v1 import isa
 from qcc.backends.tpu_v1.binary import (
     FORMAT_VERSION,
@@ -64,6 +63,7 @@ from qcc.backends.tpu_v1.target import (
     target_to_raw,
 )
 from qcc.diagnostics import FileLoc, QccError
+from qcc.version import __version__
 
 BYTES_PER_LINE = 64
 MAX_WEIGHT_BYTES = 1 << 33  # 8 GiB, the TPU v1's weight DRAM: larger is surely a typo

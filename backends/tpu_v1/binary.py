@@ -29,12 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from qcc import __version__
 from qcc.backends.tpu_v1 import isa
 from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target, target_from_raw, target_to_raw
 from qcc.diagnostics import QccError
+from qcc.version import __version__
 
 MAGIC = b"QTPU"
 #: 2: the TARGET section (the full target description) is required, and the MANIFEST

@@ -1,8 +1,12 @@
-"""One call from a model to a TPU program: quantize, lower, record the manifest.
+"""From a quantized module to a TPU program: lower, record the manifest; and the
+compiled model the driver hands back.
 
-    compiled = compile_model("model.onnx", calib_data="calib.npz", target="tpu-v1")
+    compiled = compile_module(quantized_module, target="tpu-v1")
     outputs = compiled.run({"input": x})        # float in, float out, simulated
     compiled.save("model.tpu")
+
+The whole compile (import, calibrate, quantize, then this) is the driver's
+(``qcc.compile``, qcc/driver.py); the backend never imports it.
 """
 
 from __future__ import annotations
@@ -11,17 +15,14 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qcc.backends.tpu_v1.memory import check_activations_fit
 from qcc.backends.tpu_v1.program import Program
 from qcc.backends.tpu_v1.runtime import run_program
 from qcc.backends.tpu_v1.target import Target, load_target
 from qcc.backends.tpu_v1.timing import TimingReport, estimate_program
-from qcc.diagnostics import QccError
 from qcc.ir.core import Module
 
 
@@ -36,7 +37,7 @@ class CompiledModel:
     #: the compile report reads its per-layer decisions here
     tpu_module: Module | None = None
     #: the float graph (after clean-up) and the fake-quantized graph it was quantized
-    #: from, kept by compile_model for the per-layer SQNR of the compile report
+    #: from, kept by the driver's compile_model for the per-layer SQNR of the report
     float_module: Module | None = None
     fake_quant_module: Module | None = None
     calib_data: Any = None
@@ -73,30 +74,13 @@ class CompiledModel:
         return serialize(self.program)
 
     def save(self, path: str | os.PathLike) -> None:
-        from qcc.driver import write_atomic
+        from qcc.outputs import write_output
 
-        write_atomic(path, self.to_bytes())
+        write_output(path, self.to_bytes())
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def content_sha256(path: str | os.PathLike) -> str | None:
-    """SHA-256 of a file's bytes; for a folder (calibration data), of the sorted names
-    and contents of the .npy/.npz files in it (what the calibration reads, in its
-    order). None if the path does not exist."""
-    p = Path(path)
-    if p.is_file():
-        return _sha256(p.read_bytes())
-    if p.is_dir():
-        h = hashlib.sha256()
-        for f in sorted(q for q in p.iterdir() if q.is_file() and q.suffix in (".npy",
-                                                                               ".npz")):
-            h.update(f.name.encode("utf-8", "surrogateescape") + b"\0")
-            h.update(bytes.fromhex(_sha256(f.read_bytes())))
-        return h.hexdigest()
-    return None
 
 
 def target_digest(target: Target) -> str:
@@ -108,20 +92,12 @@ def target_digest(target: Target) -> str:
     return _sha256(json.dumps(_to_raw(target), sort_keys=True).encode())
 
 
-@dataclass
-class StoppedCompile:
-    """A compile stopped after pass ``stopped_after`` (``stop_after``): the module as
-    it was then, and no program."""
-
-    module: Module
-    stopped_after: str
-
-
 def compile_module(module: Module, target: Target | str = "tpu-v1",
                    manifest: dict[str, str] | None = None,
-                   instrumentation=None) -> CompiledModel | StoppedCompile:
+                   instrumentation=None):
     """Lower an already quantized integer module: the backend's passes on a copy of
     it, then emission."""
+    from qcc.passmanager import StoppedCompile
     from qcc.text import module_sha256
 
     if not isinstance(target, Target):
@@ -130,7 +106,7 @@ def compile_module(module: Module, target: Target | str = "tpu-v1",
     stopped = run_backend(tpu_module, target, instrumentation=instrumentation)
     if stopped is not None:
         return StoppedCompile(tpu_module, stopped)
-    return _emit(module, tpu_module, target, manifest, module_sha256(module))
+    return emit_compiled(module, tpu_module, target, manifest, module_sha256(module))
 
 
 def run_backend(module: Module, target: Target, ctx=None, instrumentation=None
@@ -147,96 +123,12 @@ def run_backend(module: Module, target: Target, ctx=None, instrumentation=None
     return pm.stopped_after
 
 
-def _emit(module: Module, tpu_module: Module, target: Target,
-          manifest: dict[str, str] | None, integer_sha: str) -> CompiledModel:
+def emit_compiled(module: Module, tpu_module: Module, target: Target,
+                  manifest: dict[str, str] | None, integer_sha: str) -> CompiledModel:
+    """The compiled model of a tpu module after the backend's pipeline: its program
+    (manifest recorded) with the integer ``module`` it came from."""
     from qcc.backends.tpu_v1.emit import emit
 
     program = emit(tpu_module.main, target)
     program.manifest = {"integer_ir_sha256": integer_sha, **(manifest or {})}
     return CompiledModel(program, module, target, tpu_module=tpu_module)
-
-
-def compile_model(model: str | os.PathLike | Module, calib_data: Any = None,
-                  method: str = "minmax", granularity: str = "per-channel",
-                  activations: str = "int8", exclude: tuple[str, ...] = (),
-                  stats: str | None = None, target: Target | str = "tpu-v1",
-                  batch: int = 1,
-                  save_stats: str | None = None,
-                  instrumentation=None) -> CompiledModel | StoppedCompile:
-    """Import (if a path), calibrate, quantize, fold and lower a model: one pipeline
-    of passes from the float graph to the scheduled tpu graph, then emission. A
-    ``save_stats`` file is written only if the whole compile succeeds.
-    ``instrumentation`` (a :class:`qcc.passmanager.Instrumentation`) prints, times or
-    stops the pipeline anywhere; a compile stopped by its ``stop_after`` returns a
-    :class:`StoppedCompile` (the module then, no program)."""
-    from qcc.outputs import transaction
-
-    with transaction():
-        return _compile_model(model, calib_data, method, granularity, activations, exclude,
-                              stats, target, batch, save_stats, instrumentation)
-
-
-def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
-                   target, batch, save_stats, instrumentation) -> CompiledModel:
-    from qcc import driver
-
-    if calib_data is not None and stats:
-        raise QccError("give calibration data or statistics to load (--stats), not both")
-    target_desc = target if isinstance(target, Target) else load_target(target)
-    manifest: dict[str, str] = {"target": target_desc.name,
-                                "target_sha256": target_digest(target_desc)}
-    if isinstance(model, Module):
-        module = model
-    else:
-        path = Path(model)
-        module = driver.load(path, batch=batch)
-        manifest["model_sha256"] = _sha256(path.read_bytes())
-    for key, source in (("calibration_data_sha256", calib_data), ("statistics_sha256", stats)):
-        if isinstance(source, str | os.PathLike):
-            digest = content_sha256(source)
-            if digest is not None:
-                manifest[key] = digest
-    # the pipeline without the paths of its data: a path's spelling (relative, absolute,
-    # ./) must not change the binary; the files' contents are hashed above
-    pipeline = driver.quantization_pipeline(method, granularity, activations, tuple(exclude))
-    manifest["pipeline"] = str(pipeline)
-    # one pipeline, frontend clean-up to the scheduled tpu graph; copies of the float
-    # graph (after clean-up) and the fake-quantized one are kept on the way for the
-    # compile report's SQNR, and the integer graph for the report and the manifest
-    from qcc.backends.tpu_v1.passes import BACKEND_PIPELINE
-    from qcc.passmanager import PassContext, PassManager, Pipeline
-    from qcc.text import module_sha256
-
-    ctx = PassContext()
-    ctx.data["target"] = target_desc
-    if calib_data is not None and not isinstance(calib_data, str | os.PathLike):
-        ctx.data["calibration_data"] = calib_data
-    full = driver.quantization_pipeline(method, granularity, activations, tuple(exclude),
-                                        None if calib_data is None or not isinstance(
-                                            calib_data, str | os.PathLike)
-                                        else str(calib_data), stats, save_stats)
-    n_prepare = len(Pipeline.parse(driver.PREPARE_PIPELINE))
-    n_fake = len(full) - 2  # fold-rescale, fuse-relu
-    n_integer = len(full)
-    kept: dict[str, Any] = {}
-
-    def keep(index: int, name: str, m: Module) -> None:
-        if index == n_prepare - 1:
-            check_activations_fit(m.main, target_desc.unified_buffer.rows, target_desc.name)
-            kept["float"] = m.clone()
-        elif index == n_fake - 1:
-            kept["fake_quant"] = m.clone()
-        elif index == n_integer - 1:
-            kept["integer"] = m.clone()
-            kept["integer_sha256"] = module_sha256(m)
-
-    pipeline = Pipeline(full.entries + Pipeline.parse(BACKEND_PIPELINE).entries)
-    pm = PassManager(pipeline, instrumentation, after_pass=keep)
-    pm.run(module, ctx)
-    if pm.stopped_after is not None:
-        return StoppedCompile(module, pm.stopped_after)
-    compiled = _emit(kept["integer"], module, target_desc, manifest,
-                     kept["integer_sha256"])
-    compiled.float_module, compiled.fake_quant_module = kept["float"], kept["fake_quant"]
-    compiled.calib_data = calib_data
-    return compiled

@@ -313,7 +313,7 @@ def export_qdq(module: Module | Graph, producer: str = "qcc") -> onnx.ModelProto
     Raises :class:`QccError` for graphs that have no QDQ form: integer ops after
     fold-rescale, ops without an ONNX equivalent, elided constants.
     """
-    from qcc import __version__
+    from qcc.version import __version__
 
     graph = module.main if isinstance(module, Module) else module
     for a in graph.args:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qcc.backends.tpu_v1.explore import explore, recommend
 from qcc.cli import main
+from qcc.exploration import explore, recommend
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = str(ROOT / "examples" / "models" / "digits_mlp.onnx")

@@ -8,6 +8,10 @@ against labels when the data has them, else agreement with FP32), the output SQN
 and for every batch size and target the simulated latency, throughput, inferences/s/W
 and the cycles spent on rescaling (activate and table loads). Configurations run in
 parallel processes.
+
+It runs whole compiles, so it sits above the backends with the driver: it reaches a
+target's backend through the registry (qcc/backend.py) and never the other way
+round (docs/layers.md).
 """
 
 from __future__ import annotations
@@ -70,32 +74,32 @@ def _logits(module, x: np.ndarray, name: str, batch: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _rescale_cycles(program, target) -> float:
-    """Cycles of the activation unit and of table loads: the price of requantizing."""
-    per_cycle = target.timing.activate_rows_per_cycle
-    dram_per_cycle = target.weight_memory.bandwidth_bytes_per_s * target.cycle_s
-    from qcc.backends.tpu_v1.tables import RECORD_BYTES
+def backend_for_targets(targets: Sequence[str]):
+    """The one backend of every target of a sweep (a program is compiled once, for the
+    first target, and timed on each)."""
+    from qcc.backend import backend_for_target
 
-    cycles = 0.0
-    for ins in program.instructions:
-        if ins.op == "activate":
-            cycles += ins.rows / per_cycle
-        elif ins.op == "load_table":
-            cycles += RECORD_BYTES / dram_per_cycle
-    return cycles
+    if not targets:
+        raise QccError("explore needs at least one target")
+    backend = backend_for_target(targets[0])
+    for t in targets[1:]:
+        other = backend_for_target(t)
+        if other is not backend:
+            raise QccError(f"--targets: '{targets[0]}' and '{t}' are targets of different "
+                           f"backends ({backend.name}, {other.name}); explore compares "
+                           "the targets of one backend")
+    return backend
 
 
 def _one_config(job: dict) -> list[dict]:
     """Quantize with one granularity and method, evaluate, compile and time."""
-    import qcc
-    from qcc.backends.tpu_v1.compile import compile_module
-    from qcc.backends.tpu_v1.target import load_target
+    from qcc import driver
     from qcc.quant_report import sqnr_db
 
     x, labels, fp32 = job["x"], job["labels"], job["fp32"]
     eval_batch = job["eval_batch"]
-    module = qcc.load(job["model"], batch=eval_batch)
-    qcc.quantize_model(module, method=job["method"], granularity=job["granularity"],
+    module = driver.load(job["model"], batch=eval_batch)
+    driver.quantize_model(module, method=job["method"], granularity=job["granularity"],
                        stats=job["stats"])
     name = module.main.input_names[0]
     logits = _logits(module, x, name, eval_batch)
@@ -106,17 +110,19 @@ def _one_config(job: dict) -> list[dict]:
     sq = sqnr_db(fp32[:n], logits)
     rows = []
     for batch in job["batches"]:
-        m = qcc.load(job["model"], batch=batch)
-        qcc.quantize_model(m, method=job["method"], granularity=job["granularity"],
-                           stats=job["stats"])
-        compiled = compile_module(m, job["targets"][0])
+        m = driver.load(job["model"], batch=batch)
+        driver.quantize_model(m, method=job["method"], granularity=job["granularity"],
+                              stats=job["stats"])
+        backend = backend_for_targets(job["targets"])
+        compiled = backend.compile(m, job["targets"][0])
         for tname in job["targets"]:
-            target = load_target(tname)
-            r = compiled.estimate(target, batch)
+            target = backend.load_target(tname)
+            r = backend.estimate(compiled.program, target, batch)
             rows.append(asdict(Row(job["granularity"], job["method"], target.name, batch,
                                    acc, agreement, sq, r.latency_s * 1e6, r.inferences_per_s,
                                    r.inferences_per_s_per_w, r.tops(),
-                                   _rescale_cycles(compiled.program, target), r.cycles)))
+                                   backend.rescale_cycles(compiled.program, target),
+                                   r.cycles)))
     return rows
 
 
@@ -125,30 +131,30 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
             granularities: Sequence[str] = GRANULARITIES, methods: Sequence[str] = METHODS,
             jobs: int | None = None, progress: bool = True) -> dict:
     """Run the sweep; returns {"fp32": {...}, "rows": [...]} (JSON-ready)."""
-    import qcc
-    from qcc.backends.tpu_v1.target import load_target
+    from qcc import driver
     from qcc.passmanager import Pipeline
 
+    backend = backend_for_targets(targets)
     for t in targets:
-        load_target(t)  # fail early on a bad target name
-    fp_module = qcc.load(model, batch=1)
+        backend.load_target(t)  # fail early on a bad target name
+    fp_module = driver.load(model, batch=1)
     name = fp_module.main.input_names[0]
     x, labels = _eval_arrays(eval_data or calib_data, name)
     eval_batch = min(len(x), 200)
-    fp_module = qcc.load(model, batch=eval_batch)
+    fp_module = driver.load(model, batch=eval_batch)
     fp32 = _logits(fp_module, x, name, eval_batch)
     n = len(fp32)
     fp32_acc = float((fp32.argmax(1) == labels[:n]).mean()) if labels is not None else None
     with tempfile.TemporaryDirectory() as tmp:
         stats = str(Path(tmp) / "stats.json")
         # calibration statistics, collected once and shared by every configuration
-        prepared = qcc.load(model, batch=eval_batch)
+        prepared = driver.load(model, batch=eval_batch)
         calib = {"data": str(calib_data)} if calib_data else {}
         from qcc.outputs import outside_transaction
 
         with outside_transaction():  # a scratch file, read back at once: not an output
-            Pipeline.parse(qcc.driver.PREPARE_PIPELINE).add("calibrate", save_stats=stats,
-                                                            **calib).run(prepared)
+            Pipeline.parse(driver.PREPARE_PIPELINE).add("calibrate", save_stats=stats,
+                                                        **calib).run(prepared)
         work = [{"model": str(model), "granularity": g, "method": m, "stats": stats,
                  "x": x, "labels": labels, "fp32": fp32, "eval_batch": eval_batch,
                  "batches": list(batches), "targets": list(targets)}
@@ -174,18 +180,17 @@ def _roofline_points(model: str, stats: str, granularity: str, method: str, batc
                      targets: Sequence[str]) -> dict:
     """Per layer: operational intensity (useful MACs per weight-memory byte) and the
     achieved TOPS, for one configuration on every target, with each roof."""
-    import qcc
-    from qcc.backends.tpu_v1.compile import compile_module
-    from qcc.backends.tpu_v1.target import load_target
+    from qcc import driver
 
-    m = qcc.load(model, batch=batch)
-    qcc.quantize_model(m, method=method, granularity=granularity, stats=stats)
-    compiled = compile_module(m, targets[0])
+    m = driver.load(model, batch=batch)
+    driver.quantize_model(m, method=method, granularity=granularity, stats=stats)
+    backend = backend_for_targets(targets)
+    compiled = backend.compile(m, targets[0])
     out = {"configuration": {"granularity": granularity, "method": method, "batch": batch},
            "targets": {}}
     for name in targets:
-        t = load_target(name)
-        r = compiled.estimate(t, batch)
+        t = backend.load_target(name)
+        r = backend.estimate(compiled.program, t, batch)
         layers = [{"layer": k, "macs_per_byte": c.useful_macs / c.dram_bytes,
                    "tops": r.tops(c)} for k, c in r.layers.items()
                   if c.useful_macs and c.dram_bytes]
