@@ -102,7 +102,7 @@ class Field:
         return f"{self.lo}..{self.top}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per entry
 class InstrDef:
     mnemonic: str
     opcode: int
