@@ -96,7 +96,8 @@ class Field:
         return bool(self.lo or self.top != self.max or self.limit)
 
     def allowed(self) -> str:
-        """The allowed values, for documents: ``1..256``, ``< activation.table_slots``."""
+        """The allowed values, for documents: ``1..256``,
+        ``0..`activation.table_slots` - 1``."""
         if self.limit:
             return f"{self.lo}..`{self.limit}` - 1"
         return f"{self.lo}..{self.top}"
@@ -125,6 +126,10 @@ class InstrDef:
 
     def __repr__(self) -> str:
         return f"isa.{self.mnemonic.upper()}"
+
+    def __reduce__(self) -> tuple:
+        # copies and pickles stand for the table's own entry (compared by identity)
+        return definition, (self.mnemonic,)
 
     @cached_property
     def limited(self) -> tuple[Field, ...]:

@@ -3,6 +3,9 @@ field ranges, which validation, timing and the compile report read."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from qcc.backends.tpu_v1 import isa
@@ -24,6 +27,8 @@ def test_instructions_by_name_or_by_entry():
                                                                      length=8)
     assert a == b and a.defn is isa.MATMUL and a.op == "matmul"
     assert isa.encode([a]) == isa.encode([b])
+    assert copy.deepcopy(isa.MATMUL) is isa.MATMUL
+    assert pickle.loads(pickle.dumps(isa.ADD)) is isa.ADD
     with pytest.raises(QccError, match="unknown instruction 'mul'"):
         Instruction("mul")
     with pytest.raises(QccError, match="field 'tap' = 256 does not fit in 8 bits"):
