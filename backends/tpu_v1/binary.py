@@ -1,4 +1,4 @@
-"""The TPU program binary (``.tpu``): serialization, loading and validation.
+"""The TPU program binary (``.tpu``): the container, its serialization and loading.
 
     data = serialize(program)            # deterministic: same Program, same bytes
     program = load_binary(data, "model.tpu")
@@ -15,7 +15,8 @@ Layout (all little-endian; docs/binary-format.md is the full specification)::
 Loading trusts nothing: every malformation (bad magic or version, truncation,
 checksum, section table, instruction stream, the target description, addresses
 outside the memories of the program's own target) is a :class:`QccError` naming what
-is wrong and where.
+is wrong and where. What a program may contain (descriptors, field ranges, memory
+ranges) is checked by validate.py; its names are importable from here too.
 """
 
 from __future__ import annotations
@@ -23,18 +24,32 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
 from qcc.backends.tpu_v1 import isa
-from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
-from qcc.backends.tpu_v1.tables import RECORD_BYTES
+from qcc.backends.tpu_v1.program import Program, TensorDesc
 from qcc.backends.tpu_v1.target import Target, target_from_raw, target_to_raw
+from qcc.backends.tpu_v1.validate import (
+    ZERO_POINT_RANGE,
+    ProgramError,
+    check_descriptor,
+    check_descriptors,
+    check_fits,
+    check_io_fits,
+    validate_program,
+)
 from qcc.diagnostics import QccError
 from qcc.version import __version__
+
+__all__ = ["CHECKSUM_BYTES", "ENTRY", "FORMAT_VERSION", "HEADER", "MAGIC",
+           "ZERO_POINT_RANGE", "LoadedBinary", "ProgramError", "Section",
+           "check_descriptor", "check_descriptors", "check_fits", "check_io_fits",
+           "encode_io", "encode_layers", "encode_manifest", "encode_target",
+           "load_binary", "pack_container", "read_binary", "serialize",
+           "validate_program"]
 
 MAGIC = b"QTPU"
 #: 2: the TARGET section (the full target description) is required, and the MANIFEST
@@ -47,7 +62,6 @@ CHECKSUM_BYTES = 32
 ALIGN = 8
 DESC = struct.Struct("<BBHidQ")  # dtype, rank, name bytes, zero point, scale, host offset
 DTYPE_CODES = {"i8": 0, "u8": 1}
-ZERO_POINT_RANGE = {"i8": (-128, 127), "u8": (0, 255)}
 MANIFEST_KEYS = ("manifest", "qcc_version")
 
 
@@ -164,63 +178,6 @@ def pack_container(sections: list[tuple[int, bytes]]) -> bytes:
     head = HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(sections), 0, total) + b"".join(table)
     out = head + bytes(_align(len(head)) - len(head)) + body
     return out + hashlib.sha256(out).digest()
-
-
-def check_descriptor(desc: TensorDesc) -> str | None:
-    """What is wrong with an I/O descriptor, or None."""
-    if not isinstance(desc.name, str) or not desc.name:
-        return "the name must be a non-empty string"
-    try:
-        desc.name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "the name is not valid Unicode"
-    if desc.dtype not in DTYPE_CODES:
-        return f"dtype '{desc.dtype}' is not one of i8, u8"
-    if not 2 <= len(desc.shape) <= 255:
-        return f"shape {list(desc.shape)} must have 2 to 255 dimensions"
-    if any(not 1 <= int(d) < 1 << 64 for d in desc.shape):
-        return f"shape {list(desc.shape)} has a dimension outside 1..2^64-1"
-    if not (isinstance(desc.scale, float | int) and math.isfinite(desc.scale)
-            and desc.scale > 0):
-        return f"scale {desc.scale!r} must be a finite positive number"
-    lo, hi = ZERO_POINT_RANGE[desc.dtype]
-    if not lo <= int(desc.zero_point) <= hi:
-        return f"zero point {desc.zero_point} is outside {lo}..{hi} for {desc.dtype}"
-    if not 0 <= int(desc.host_offset) < 1 << 64:
-        return f"host offset {desc.host_offset} is outside 0..2^64-1"
-    return None
-
-
-def check_descriptors(inputs: list[TensorDesc], outputs: list[TensorDesc]) -> None:
-    """Raise QccError for a bad descriptor or a repeated input or output name."""
-    for kind, descs in (("input", inputs), ("output", outputs)):
-        names: set[str] = set()
-        for i, desc in enumerate(descs):
-            problem = check_descriptor(desc)
-            if problem is None and desc.name in names:
-                problem = f"the name '{desc.name}' is used by an earlier {kind}"
-            if problem is not None:
-                raise QccError(f"{kind} {i} ('{desc.name}'): {problem}")
-            names.add(desc.name)
-
-
-def check_io_fits(inputs: list[TensorDesc], outputs: list[TensorDesc], ub_rows: int
-                  ) -> None:
-    """Raise ProgramError unless every input and output fits the Unified Buffer (they
-    move between it and the host whole) and the host buffer space holds the tensors
-    and nothing more (the layout qcc writes: descriptors without gaps)."""
-    total = 0
-    for kind, descs in (("input", inputs), ("output", outputs)):
-        for desc in descs:
-            rows = desc.pixels * -(-desc.channels // LANES)  # (not len(blocks): huge)
-            if rows > ub_rows:
-                raise ProgramError(f"{kind} '{desc.name}' {list(desc.shape)} needs {rows} "
-                                   f"Unified Buffer rows; the Unified Buffer has {ub_rows}")
-            total += desc.host_bytes
-    end = max((d.host_offset + d.host_bytes for d in (*inputs, *outputs)), default=0)
-    if end > total:
-        raise ProgramError(f"the I/O descriptors reach host byte {end}, but the tensors "
-                           f"take {total} bytes: descriptors must not leave gaps")
 
 
 def encode_io(inputs: list[TensorDesc], outputs: list[TensorDesc]) -> bytes:
@@ -429,174 +386,3 @@ def _decode_manifest(payload: bytes, where: str) -> tuple[dict[str, str], str]:
     if _canonical_json(doc) != payload:
         raise fail("not in canonical form (sorted keys, no spaces, ASCII escapes)")
     return manifest, version
-
-
-
-# ---------------------------------------------------------------------- validation
-class ProgramError(QccError):
-    """An instruction the program's memories cannot satisfy. ``index`` is the
-    instruction's number (None: the program as a whole), ``detail`` the problem
-    without the position (the assembler reports it at a source line instead)."""
-
-    def __init__(self, detail: str, index: int | None = None, byte: int = 0, op: str = ""):
-        where = "" if index is None else f"instruction {index} ('{op}' at byte {byte}): "
-        super().__init__(where + detail)
-        self.detail = detail
-        self.index = index
-
-
-class _Bad(Exception):
-    """A problem with one instruction, before its position is added."""
-
-
-def validate_program(program: Program, target: Target | None = None) -> None:
-    """Check every instruction against the memories of ``target`` (by default the
-    program's own, ``Program.resolve_target``): host ranges inside the host buffer
-    space, weight-memory ranges inside the weight image and the image inside the
-    weight memory, Unified Buffer and accumulator rows inside the target's, the
-    weight FIFO never fuller than its depth, operand limits (row_bytes, lanes,
-    set_conv geometry), and a final ``halt``."""
-    target = target or program.resolve_target()
-    check_descriptors(program.inputs, program.outputs)
-    ub_rows = target.unified_buffer.rows
-    check_io_fits(program.inputs, program.outputs, ub_rows)
-    capacity = target.weight_memory.capacity_bytes
-    if len(program.weights) > capacity:
-        raise ProgramError(f"the {len(program.weights)}-byte weight image does not fit the "
-                           f"{capacity}-byte weight memory (weight_memory.capacity_bytes)")
-    checker = _Checker(program.host_bytes, len(program.weights), target)
-    byte = 0
-    for i, ins in enumerate(program.instructions):
-        try:
-            getattr(checker, ins.op)(ins)
-        except _Bad as e:
-            raise ProgramError(str(e), i, byte, ins.op) from None
-        byte += ins.defn.size
-    instrs = program.instructions
-    if not instrs:
-        raise ProgramError("the program has no instructions (it must end with 'halt')")
-    if instrs[-1].op != "halt":
-        last = instrs[-1]
-        raise ProgramError("the program must end with 'halt'", len(instrs) - 1,
-                           byte - last.defn.size, last.op)
-
-
-def check_fits(program: Program, target: Target, where: str = "the program") -> None:
-    """Raise QccError unless ``program`` (compiled for its own target) also fits the
-    memories of ``target``: what running or timing it there needs."""
-    try:
-        validate_program(program, target)
-    except ProgramError as e:
-        raise QccError(f"{where} (compiled for '{program.target}') does not fit target "
-                       f"'{target.name}': {e.message}") from None
-
-
-_GEOMETRY = ("in_h", "in_w", "out_h", "out_w", "kernel_h", "kernel_w", "stride_h",
-             "stride_w", "dilation_h", "dilation_w", "taps_per_row")
-
-
-class _Checker:
-    """Per-instruction checks; a method per mnemonic. The program is straight-line
-    code, so the set_conv in force at each instruction is known exactly."""
-
-    def __init__(self, host_bytes: int, dram_bytes: int, target: Target):
-        self.host_bytes, self.dram_bytes = host_bytes, dram_bytes
-        self.ub_rows, self.acc_rows = target.unified_buffer.rows, target.accumulators.rows
-        self.tile_bytes, self.fifo_depth = target.weights.tile_bytes, target.weights.fifo_depth
-        self.fifo = 0  # tiles in the weight FIFO (the program is straight-line code)
-        self.conv: isa.Instruction | None = None
-
-    def ub(self, start: int, count: int) -> None:
-        if start + count > self.ub_rows:
-            raise _Bad(f"Unified Buffer rows [{start}, {start + count}) are outside the "
-                       f"{self.ub_rows}-row Unified Buffer")
-
-    def acc(self, start: int, count: int) -> None:
-        if start + count > self.acc_rows:
-            raise _Bad(f"accumulator rows [{start}, {start + count}) are outside the "
-                       f"{self.acc_rows} accumulator rows")
-
-    def dram(self, start: int, size: int, what: str) -> None:
-        if start + size > self.dram_bytes:
-            raise _Bad(f"{what} needs weight memory bytes [{start}, {start + size}), "
-                       f"outside the {self.dram_bytes}-byte weight image (WEIGHTS section)")
-
-    def nop(self, ins: isa.Instruction) -> None:
-        pass
-
-    halt = nop
-
-    def sync(self, ins: isa.Instruction) -> None:
-        if ins.kind not in (isa.SYNC_HOST, isa.SYNC_UNITS):
-            raise _Bad(f"unknown sync kind {ins.kind} (0: host transfers, 1: units)")
-
-    def read_host(self, ins: isa.Instruction) -> None:
-        if not 1 <= ins.row_bytes <= LANES:
-            raise _Bad(f"row_bytes {ins.row_bytes} is outside 1..{LANES}")
-        self.ub(ins.ub, ins.rows)
-        end = ins.host + (ins.rows - 1) * ins.host_stride + ins.row_bytes
-        if ins.rows and end > self.host_bytes:
-            raise _Bad(f"host bytes [{ins.host}, {end}) are outside the "
-                       f"{self.host_bytes}-byte host buffer space")
-
-    write_host = read_host
-
-    def read_weights(self, ins: isa.Instruction) -> None:
-        self.dram(ins.dram, ins.count * self.tile_bytes, f"reading {ins.count} weight tile(s)")
-        self.fifo += ins.count
-        if self.fifo > self.fifo_depth:
-            raise _Bad(f"{ins.count} tile(s) would fill the weight FIFO to {self.fifo} "
-                       f"tiles; it holds {self.fifo_depth} (weights.fifo_depth)")
-
-    def load_table(self, ins: isa.Instruction) -> None:
-        self.dram(ins.dram, RECORD_BYTES, "the table record")
-
-    def set_conv(self, ins: isa.Instruction) -> None:
-        for name in _GEOMETRY:
-            if ins.args[name] == 0:
-                raise _Bad(f"'{name}' is 0 (it must be at least 1)")
-        width = ins.channels or LANES
-        if ins.taps_per_row > 1 and ins.taps_per_row * width > LANES:
-            raise _Bad(f"{ins.taps_per_row} taps of {width} channels do not fit a "
-                       f"{LANES}-lane row")
-        self.conv = ins
-
-    def image(self, base: int, pixels: int, what: str) -> None:
-        """The whole input images that output pixels read lie in the UB."""
-        c = self.conv
-        if c is None:
-            raise _Bad(f"{what} needs an earlier set_conv")
-        if pixels:
-            last = (c.first_pixel + pixels - 1) // (c.out_h * c.out_w)
-            self.ub(base, (last + 1) * c.in_h * c.in_w)
-
-    def matmul(self, ins: isa.Instruction) -> None:
-        if ins.switch:
-            self.fifo = max(0, self.fifo - 1)
-        if ins.conv:
-            self.image(ins.ub, ins.length, "a convolution (conv=1)")
-            assert self.conv is not None
-            taps = self.conv.kernel_h * self.conv.kernel_w
-            if ins.tap >= taps:
-                raise _Bad(f"tap {ins.tap} is outside the {taps} taps of the set_conv "
-                           "kernel")
-        else:
-            self.ub(ins.ub, ins.length)
-        self.acc(ins.acc, ins.length)
-
-    def activate(self, ins: isa.Instruction) -> None:
-        if ins.function not in isa.FUNCTIONS.values():
-            raise _Bad(f"unknown function {ins.function} (0: none, 1: sigmoid, 2: tanh)")
-        if not 1 <= ins.lanes <= LANES or ins.column + ins.lanes > LANES:
-            raise _Bad(f"lanes [{ins.column}, {ins.column + ins.lanes}) are not 1 to "
-                       f"{LANES} lanes of a row")
-        (self.ub if ins.src_ub else self.acc)(ins.src, ins.rows)
-        self.ub(ins.ub, ins.rows)
-
-    def pool(self, ins: isa.Instruction) -> None:
-        self.image(ins.src, ins.length, "pool")
-        (self.acc if ins.sum else self.ub)(ins.dst, ins.length)
-
-    def add(self, ins: isa.Instruction) -> None:
-        for start in (ins.src_a, ins.src_b, ins.ub):
-            self.ub(start, ins.rows)

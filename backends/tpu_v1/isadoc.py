@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 
-from qcc.backends.tpu_v1.isa import ISA, InstrDef
+from qcc.backends.tpu_v1.isa import ISA, SYNC_HOST, SYNC_UNITS, SYNC_WAITS, InstrDef, Store
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 
@@ -51,6 +51,17 @@ disassembler and this page derive.
 
 Loading a binary checks every range against the program's memories; see
 [binary-format.md](binary-format.md).
+
+## Units, storage and allowed values
+
+Each instruction below names the unit that executes it (the compile report's
+unit column uses the same names), the storage it may read and write (some only
+with a flag set), and for every field the values it may hold: any value of its
+width unless the table narrows it (`row_bytes` 1..256) or bounds it by a key of
+the program's target (`activation.table_slots`). A binary with a field outside its
+range does not load; address fields are further checked, with the row counts,
+against the memories of the program's target. `sync kind=0` waits for the
+@HOST_WAITS@; `sync kind=1` for the @UNIT_WAITS@.
 
 ## Assembly
 
@@ -95,30 +106,44 @@ def _summary(defn: InstrDef) -> str:
     return text.split(". ")[0].rstrip(".")
 
 
+def _stores(stores: frozenset[Store]) -> str:
+    return ", ".join(s.value for s in Store if s in stores) or "nothing"
+
+
 def instruction_markdown(defn: InstrDef) -> str:
-    """One instruction's section: doc text, field table, assembly form."""
+    """One instruction's section: doc text, unit and storage, field table, assembly
+    form."""
     lines = [f"## `{defn.mnemonic}`", "",
              f"Opcode `0x{defn.opcode:02x}`, {defn.size} bytes.", "", defn.doc, "",
-             "| bits | field | width | meaning |", "|---|---|---|---|",
-             f"| 0..7 | opcode | 8 | `0x{defn.opcode:02x}` |"]
+             f"Unit: {defn.unit.value}. Reads: {_stores(defn.reads)}. Writes: "
+             f"{_stores(defn.writes)}.", "",
+             "| bits | field | width | allowed | meaning |", "|---|---|---|---|---|",
+             f"| 0..7 | opcode | 8 | | `0x{defn.opcode:02x}` |"]
     bit = 8
     for f in defn.fields:
-        meaning = "zero" if f.name.startswith("_pad") else _cell(f.doc)
-        lines.append(f"| {bit}..{bit + f.bits - 1} | `{f.name}` | {f.bits} | {meaning} |")
+        pad = f.name.startswith("_pad")
+        meaning = "zero" if pad else _cell(f.doc)
+        allowed = "0" if pad else f.allowed() if f.narrowed else "any"
+        lines.append(f"| {bit}..{bit + f.bits - 1} | `{f.name}` | {f.bits} | {allowed} | "
+                     f"{meaning} |")
         bit += f.bits
-    operands = " ".join(f"{f.name}=0" for f in defn.operands)
+    operands = " ".join(f"{f.name}={f.lo}" for f in defn.operands)
     lines += ["", "```", f"{defn.mnemonic} {operands}".rstrip(), "```", ""]
     return "\n".join(lines)
 
 
 def isa_markdown() -> str:
     """The whole of docs/isa.md."""
+    def units(kind: int) -> str:
+        return ", ".join(u.value for u in SYNC_WAITS[kind])
+
     intro = INTRO.replace("@TILE@", str(LANES * LANES)).replace("@LANES@", str(LANES)) \
-        .replace("@RECORD@", str(RECORD_BYTES))
+        .replace("@RECORD@", str(RECORD_BYTES)) \
+        .replace("@HOST_WAITS@", units(SYNC_HOST)).replace("@UNIT_WAITS@", units(SYNC_UNITS))
     parts = [intro, "## Summary", "",
-             "| mnemonic | opcode | bytes | what |", "|---|---|---|---|"]
+             "| mnemonic | opcode | bytes | unit | what |", "|---|---|---|---|---|"]
     parts += [f"| [`{d.mnemonic}`](#{d.mnemonic}) | `0x{d.opcode:02x}` | {d.size} | "
-              f"{_cell(_summary(d))} |" for d in ISA]
+              f"{d.unit.value} | {_cell(_summary(d))} |" for d in ISA]
     parts.append("")
     parts += [instruction_markdown(d) for d in ISA]
     return "\n".join(parts)

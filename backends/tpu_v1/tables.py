@@ -26,10 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qcc.backends.tpu_v1.target import LANES
 from qcc.diagnostics import QccError
 
-RECORD_BYTES = 2592
-LANES = 256
+#: a record's size: the 32-byte header, bias and multiplier (int32) and shift and
+#: lookup table (int8) for each of the ISA's LANES lanes
+RECORD_BYTES = 32 + (4 + 4 + 1 + 1) * LANES
 KIND_ACTIVATE, KIND_ADD = 0, 1
 
 

@@ -43,10 +43,17 @@ class TargetError(QccError):
         self.key = key
 
 
-def _num(lo: float, hi: float | None = None, why: str = "", *, above: bool = False) -> Any:
+def _num(lo: float, hi: float | None = None, why: str = "", *, above: bool = False,
+         default: int | None = None) -> Any:
     """A numeric field: ``lo <= value`` (``lo < value`` with ``above``) and
-    ``value <= hi``, finite; ``why`` says where the limits come from."""
-    return field(metadata={"lo": lo, "hi": hi, "above": above, "why": why})
+    ``value <= hi``, finite; ``why`` says where the limits come from. A key with a
+    ``default`` may be left out (a file, a binary's TARGET section); the canonical
+    description (:func:`target_to_raw`) leaves it out while it has that value, so
+    that adding such a key changes no existing binary."""
+    meta = {"lo": lo, "hi": hi, "above": above, "why": why}
+    if default is None:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def _text(max_len: int, *, empty: bool = False) -> Any:
@@ -129,6 +136,14 @@ class PowerSpec:
 
 
 @dataclass(frozen=True)
+class ActivationSpec:
+    """The activation unit's parameter storage: the table slots that ``load_table``
+    fills and ``activate``/``add`` read (the ISA's slot fields are 8 bits)."""
+
+    table_slots: int = _num(1, 256, "the ISA's table slot fields are 8 bits", default=8)
+
+
+@dataclass(frozen=True)
 class TimingSpec:
     issue_cycles: float = _num(0, 1e6, "cycles")
     fill_drain_cycles: float = _num(0, 1e9, "cycles")
@@ -164,6 +179,7 @@ class Target:
     power: PowerSpec
     timing: TimingSpec
     energy: EnergySpec
+    activation: ActivationSpec = field(default_factory=ActivationSpec)
     source: str = field(default="", compare=False)  # the file it was read from
 
     @property
@@ -200,7 +216,7 @@ class Target:
     def updated(self, values: dict[str, Any]) -> Target:
         """A copy with dotted keys replaced, checked like a file:
         ``t.updated({"weight_memory.bandwidth_bytes_per_s": 1e12})``."""
-        raw = _to_raw(self)
+        raw = _to_raw(self, full=True)
         for dotted, value in values.items():
             *path, key = dotted.split(".")
             table = raw
@@ -231,7 +247,8 @@ def load_target(name_or_path: str | Path) -> Target:
     raw.pop("inherits", None)
     target = _build(Target, raw, label, "", where)
     if str(name_or_path) not in list_targets() and target.name in list_targets():
-        mine, shipped = _flat(_to_raw(target)), _flat(_to_raw(load_target(target.name)))
+        mine = _flat(_to_raw(target, full=True))
+        shipped = _flat(_to_raw(load_target(target.name), full=True))
         differ = [k for k, v in mine.items() if shipped.get(k) != v]
         if differ:
             raise TargetError(
@@ -261,8 +278,9 @@ def target_from_raw(raw: Any, where: str, source: str = "") -> Target:
 
 
 def target_to_raw(target: Target) -> dict[str, Any]:
-    """Every key of the description (``inherits`` resolved, no file name): what
-    :func:`target_from_raw` reads back to an equal Target."""
+    """Every key of the description (``inherits`` resolved, no file name), except a
+    key that has a default and that value (a table left empty so is left out too):
+    what :func:`target_from_raw` reads back to an equal Target."""
     return _to_raw(target)
 
 
@@ -359,6 +377,9 @@ def _build(cls: type, table: dict, where: str, section: str, source: str) -> Any
     values: dict[str, Any] = {}
     for f in fields:
         key = f"{section}.{f.name}" if section else f.name
+        if f.name not in table and _optional(f):
+            table = {**table, f.name: {} if dataclasses.is_dataclass(hints[f.name])
+                     else f.default}
         if f.name not in table:
             raise TargetError(f"{where}: missing key '{key}'", key)
         v, hint = table[f.name], hints[f.name]
@@ -444,8 +465,24 @@ def _check_consistent(t: Target, where: str) -> None:
             raise TargetError(f"{where}: key '{key}' = {value!r} {what}", key)
 
 
-def _to_raw(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _to_raw(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if f.name != "source"}
-    return obj
+def _optional(f: dataclasses.Field) -> bool:
+    """A key that may be left out: it has a default (a table: all its keys do)."""
+    return f.default is not dataclasses.MISSING or \
+        f.default_factory is not dataclasses.MISSING  # type: ignore[misc]
+
+
+def _to_raw(obj: Any, full: bool = False) -> Any:
+    """The tables of a description; unless ``full``, without the optional keys that
+    have their default value (and the tables that leaves empty)."""
+    if not dataclasses.is_dataclass(obj):
+        return obj
+    out = {}
+    for f in dataclasses.fields(obj):
+        if f.name == "source":
+            continue
+        value = _to_raw(getattr(obj, f.name), full)
+        if not full and _optional(f) and (value == {} or (
+                f.default is not dataclasses.MISSING and value == f.default)):
+            continue
+        out[f.name] = value
+    return out

@@ -34,6 +34,13 @@ gives the reasons and the validation):
 - **Host.** ``read_host``/``write_host`` are DMAs over the host link at its
   effective bandwidth, one at a time, overlapping everything until a sync.
 
+The ISA table (isa.py) drives the dispatch: each instruction goes to the model of
+the unit the table says executes it (one handler per instruction, checked to cover
+the table when the model is built), a vector unit's throughput is the target's
+rate for that unit, a sync waits for the units the table lists for its kind, and
+the table-slot fields (bounded by ``activation.table_slots``) order the
+instructions that write a slot (``load_table``) and those that read it.
+
 Counters partition time the way the TPU paper's Table 3 does: every cycle is
 array-active, weight stall, weight-shift stall, or non-matrix (the array idle for
 any other reason, exposed fill/drain included). Per-layer numbers follow
@@ -45,12 +52,13 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
+from qcc.backends.tpu_v1 import isa
+from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_WAITS, Instruction, Unit
 from qcc.backends.tpu_v1.program import Program
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target
@@ -265,14 +273,19 @@ class _Model:
         self.mm_start = 0.0  # the last matmul started streaming
         self.mm_stream_end = 0.0  # ... and its last row entered the array
         self.matrix_done = 0.0  # the last results have drained into the accumulators
-        # vector units: (last start, free)
-        self.units = {"activate": [0.0, 0.0], "pool": [0.0, 0.0], "add": [0.0, 0.0]}
+        # vector units: (last start, free), and their throughputs
+        self.units = {Unit.ACTIVATION: [0.0, 0.0], Unit.POOL: [0.0, 0.0],
+                      Unit.ADDER: [0.0, 0.0]}
+        self.rate = {Unit.ACTIVATION: target.timing.activate_rows_per_cycle,
+                     Unit.POOL: target.timing.pool_rows_per_cycle,
+                     Unit.ADDER: target.timing.add_rows_per_cycle}
         self.host_free = 0.0
         rows = target.accumulators.rows
         self.acc_ready = np.zeros(rows)  # row written (drained) at
         self.acc_read = np.zeros(rows)  # row read by its last reader at
-        self.table_ready: dict[int, float] = {}
-        self.table_used: dict[int, float] = {}
+        self.table_slots = target.activation.table_slots
+        self.table_ready: dict[int, float] = {}  # slot loaded at
+        self.table_used: dict[int, float] = {}  # slot read by its last reader at
         self.conv: Instruction | None = None
         # accounting
         self.counters: dict[str, Counters] = {}
@@ -313,69 +326,75 @@ class _Model:
     def _max(self, a: np.ndarray, rows: slice) -> float:
         return float(a[rows].max()) if rows.stop > rows.start else 0.0
 
-    def vector_unit(self, name: str, deps: float, rows: float,
-                    per_cycle: float) -> tuple[float, float]:
-        last_start, free = self.units[name]
+    def vector_unit(self, ins: Instruction, deps: float, rows: float) -> tuple[float, float]:
+        """Run ``rows`` on the vector unit that executes ``ins``, in order on it."""
+        unit = ins.defn.unit
+        last_start, free = self.units[unit]
         d = self.dispatch(last_start)
         start = max(d, free, deps)
-        end = start + rows / per_cycle
-        self.units[name] = [start, end]
+        end = start + rows / self.rate[unit]
+        self.units[unit] = [start, end]
         return start, end
+
+    def busy_until(self, unit: Unit) -> float:
+        """When ``unit`` has finished everything issued to it so far."""
+        if unit is Unit.HOST:
+            return self.host_free
+        if unit is Unit.MXU:
+            return self.matrix_done
+        return self.units[unit][1]
+
+    def table_slot(self, ins: Instruction) -> int:
+        """The table slot ``ins`` reads or writes (its field bounded by the target's
+        ``activation.table_slots``)."""
+        slot = ins.args[_SLOT_FIELD[ins.defn]]
+        if slot >= self.table_slots:
+            raise QccError(f"table slot {slot} is outside the target's "
+                           f"{self.table_slots} (activation.table_slots)")
+        return slot
 
     # ------------------------------------------------------------------ one step
     def step(self, ins: Instruction, layer: str, useful: int | None) -> bool:
+        """Time one instruction; True at the end of the program (``halt``)."""
         c = self.counters.setdefault(layer, Counters())
         c.instructions += 1
-        op = ins.op
-        if op == "halt":
-            self.dispatch()
-            self.complete(layer, self.fe)
-            return True
-        if op in ("nop", "set_conv"):
-            self.dispatch()
-            if op == "set_conv":
-                self.conv = ins
-            self.complete(layer, self.fe)
-        elif op == "sync":
-            self._sync(ins, layer, c)
-        elif op in ("read_host", "write_host"):
-            self._host(ins, layer, c)
-        elif op == "read_weights":
-            self._read_weights(ins, layer, c)
-        elif op == "load_table":
-            d = self.dispatch()
-            start = max(d, self.dram_free)
-            self.dram_free = start + self.record_cycles
-            ready = max(self.dram_free, self.table_used.get(ins.slot, 0.0))
-            self.table_ready[ins.slot] = ready
-            c.dram_bytes += RECORD_BYTES
-            self.complete(layer, ready)
-        elif op == "matmul":
-            self._matmul(ins, layer, c, useful)
-        elif op == "activate":
-            self._activate(ins, layer, c)
-        elif op == "pool":
-            self._pool(ins, layer, c)
-        elif op == "add":
-            deps = self.table_ready.get(ins.table, 0.0)
-            _, end = self.vector_unit("add", deps, ins.rows,
-                                      self.t.timing.add_rows_per_cycle)
-            self.table_used[ins.table] = max(self.table_used.get(ins.table, 0.0), end)
-            c.ub_read_bytes += 2 * ins.rows * self.row
-            c.ub_write_bytes += ins.rows * self.row
-            self.complete(layer, end)
-        else:  # pragma: no cover - the ISA table and this model must list the same ops
-            raise QccError(f"the timing model does not know '{op}'")
-        return False
+        _HANDLERS[ins.defn](self, ins, layer, c, useful)
+        return ins.defn is isa.HALT
 
-    def _sync(self, ins: Instruction, layer: str, c: Counters) -> None:
+    def _control(self, ins: Instruction, layer: str, c: Counters, useful: int | None
+                 ) -> None:
+        """nop, halt, set_conv: the issue slot only."""
         self.dispatch()
-        if ins.kind == SYNC_HOST:
-            wait = self.host_free
-        elif ins.kind == SYNC_UNITS:
-            wait = max(self.matrix_done, *(free for _, free in self.units.values()))
-        else:
+        if ins.defn is isa.SET_CONV:
+            self.conv = ins
+        self.complete(layer, self.fe)
+
+    def _load_table(self, ins: Instruction, layer: str, c: Counters, useful: int | None
+                    ) -> None:
+        slot = self.table_slot(ins)
+        d = self.dispatch()
+        start = max(d, self.dram_free)
+        self.dram_free = start + self.record_cycles
+        ready = max(self.dram_free, self.table_used.get(slot, 0.0))
+        self.table_ready[slot] = ready
+        c.dram_bytes += RECORD_BYTES
+        self.complete(layer, ready)
+
+    def _add(self, ins: Instruction, layer: str, c: Counters, useful: int | None) -> None:
+        slot = self.table_slot(ins)
+        deps = self.table_ready.get(slot, 0.0)
+        _, end = self.vector_unit(ins, deps, ins.rows)
+        self.table_used[slot] = max(self.table_used.get(slot, 0.0), end)
+        c.ub_read_bytes += 2 * ins.rows * self.row
+        c.ub_write_bytes += ins.rows * self.row
+        self.complete(layer, end)
+
+    def _sync(self, ins: Instruction, layer: str, c: Counters, useful: int | None) -> None:
+        self.dispatch()
+        units = SYNC_WAITS.get(ins.kind)
+        if units is None:
             raise QccError(f"unknown sync kind {ins.kind} (0: host, 1: units)")
+        wait = max(self.busy_until(u) for u in units)
         if wait > self.fe:
             # the barrier's cost: blocked cycles in which the array is not busy anyway
             idle = wait - self.fe - self.array_cycles_in(self.fe, wait)
@@ -386,12 +405,12 @@ class _Model:
             self.fe = wait
         self.complete(layer, self.fe)
 
-    def _host(self, ins: Instruction, layer: str, c: Counters) -> None:
+    def _host(self, ins: Instruction, layer: str, c: Counters, useful: int | None) -> None:
         d = self.dispatch()
         nbytes = ins.rows * ins.row_bytes
         start = max(d, self.host_free)
         self.host_free = start + nbytes / self.host_bpc
-        if ins.op == "read_host":
+        if ins.defn is isa.READ_HOST:
             c.host_read_bytes += nbytes
             c.ub_write_bytes += ins.rows * self.row  # whole rows: the rest is zeroed
         else:
@@ -399,7 +418,8 @@ class _Model:
             c.ub_read_bytes += ins.rows * self.row
         self.complete(layer, self.host_free)
 
-    def _read_weights(self, ins: Instruction, layer: str, c: Counters) -> None:
+    def _read_weights(self, ins: Instruction, layer: str, c: Counters, useful: int | None
+                      ) -> None:
         d = self.dispatch()
         depth = self.t.weights.fifo_depth
         last = d
@@ -461,15 +481,16 @@ class _Model:
         k = self.conv.kernel_h * self.conv.kernel_w
         return max(1, min(self.conv.taps_per_row, k - ins.tap))
 
-    def _activate(self, ins: Instruction, layer: str, c: Counters) -> None:
-        deps = self.table_ready.get(ins.table, 0.0)
+    def _activate(self, ins: Instruction, layer: str, c: Counters, useful: int | None
+                  ) -> None:
+        slot = self.table_slot(ins)
+        deps = self.table_ready.get(slot, 0.0)
         rows = None
         if not ins.src_ub:
             rows = self.acc_rows(ins.src, ins.rows)
             deps = max(deps, self._max(self.acc_ready, rows))
-        _, end = self.vector_unit("activate", deps, ins.rows,
-                                  self.t.timing.activate_rows_per_cycle)
-        self.table_used[ins.table] = max(self.table_used.get(ins.table, 0.0), end)
+        _, end = self.vector_unit(ins, deps, ins.rows)
+        self.table_used[slot] = max(self.table_used.get(slot, 0.0), end)
         if rows is None:
             c.ub_read_bytes += ins.rows * self.row
         else:
@@ -478,7 +499,7 @@ class _Model:
         c.ub_write_bytes += ins.rows * self.row
         self.complete(layer, end)
 
-    def _pool(self, ins: Instruction, layer: str, c: Counters) -> None:
+    def _pool(self, ins: Instruction, layer: str, c: Counters, useful: int | None) -> None:
         if self.conv is None:
             raise QccError("no set_conv before pool")
         taps = self.conv.kernel_h * self.conv.kernel_w
@@ -486,8 +507,7 @@ class _Model:
         if ins.sum:
             rows = self.acc_rows(ins.dst, ins.length)
             deps = self._max(self.acc_read, rows)
-        _, end = self.vector_unit("pool", deps, ins.length * taps,
-                                  self.t.timing.pool_rows_per_cycle)
+        _, end = self.vector_unit(ins, deps, ins.length * taps)
         c.ub_read_bytes += ins.length * taps * self.row
         if rows is None:
             c.ub_write_bytes += ins.length * self.row
@@ -521,3 +541,19 @@ class _Model:
             total.add(c)
         total.cycles = self.frontier  # equal to the sum up to rounding
         return TimingReport(self.t, total, self.counters, batch, self.opt)
+
+
+def _handlers() -> dict[isa.InstrDef, Callable[..., None]]:
+    """One handler per instruction of the ISA table: a unit's model, or the control
+    path for the instructions no unit executes."""
+    special = {isa.SYNC: _Model._sync, isa.LOAD_TABLE: _Model._load_table,
+               isa.READ_WEIGHTS: _Model._read_weights}
+    by_unit = {Unit.CONTROL: _Model._control, Unit.HOST: _Model._host,
+               Unit.MXU: _Model._matmul, Unit.ACTIVATION: _Model._activate,
+               Unit.POOL: _Model._pool, Unit.ADDER: _Model._add}
+    return {d: special.get(d) or by_unit[d.unit] for d in isa.ISA}
+
+
+_HANDLERS = _handlers()
+#: per instruction that reads or writes table slots: its slot field
+_SLOT_FIELD = {d: f.name for d in isa.ISA for f in d.operands if f.limit == isa.SLOTS}

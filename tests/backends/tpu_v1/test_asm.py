@@ -258,6 +258,20 @@ def test_validation_limits_come_from_the_target():
     assert len(assemble(T + "sync\n", validate=False).instructions) == 1
 
 
+def test_table_slots_of_an_inline_target():
+    """activation.table_slots is written only when it is not the default 8, and
+    bounds the slot fields."""
+    body = "load_table slot=10\nhalt\n"
+    assert ".target_table activation" not in _inline_target(**{"array.clock_hz": 1.5e9})
+    with pytest.raises(QccError, match=r"slot 10 is outside 0\.\.7 \(activation"):
+        assemble(T + body, validate=True)
+    lines = _inline_target(**{"activation.table_slots": 16})
+    assert ".target_table activation table_slots=16\n" in lines
+    program = assemble(lines + "halt\n")
+    assert program.target_desc.activation.table_slots == 16
+    assert serialize(assemble(disassemble(program))) == serialize(program)
+
+
 def test_inline_target_round_trips_and_is_checked_like_a_file():
     lines = _inline_target(**{"array.clock_hz": 1.5e9})
     assert lines.startswith('.target "big" description=') and \

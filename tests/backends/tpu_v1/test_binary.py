@@ -347,12 +347,12 @@ BAD = [
      13, "row_bytes 257 is outside 1..256"),
     ({13: I("write_host", host=HOST_IN + 1, rows=2, row_bytes=10, host_stride=10)},
      13, "host bytes [97, 117) are outside the 116-byte host buffer space"),
-    ({1: I("sync", kind=2)}, 1, "unknown sync kind 2"),
+    ({1: I("sync", kind=2)}, 1, "kind 2 is outside 0..1"),
     ({2: I("read_weights", dram=65536, count=2)}, 2, "reading 2 weight tile(s) needs weight "
      "memory bytes [65536, 196608), outside the 136256-byte weight image (WEIGHTS section)"),
     ({3: I("load_table", dram=TILES + RECORD_BYTES + 1)}, 3,
      "the table record needs weight memory bytes [133665, 136257)"),
-    ({5: I("set_conv", **{**CONV.args, "out_w": 0})}, 5, "'out_w' is 0 (it must be at least 1)"),
+    ({5: I("set_conv", **{**CONV.args, "out_w": 0})}, 5, "out_w 0 is outside 1..65535"),
     ({5: I("set_conv", **{**CONV.args, "taps_per_row": 2, "channels": 200})}, 5,
      "2 taps of 200 channels do not fit a 256-lane row"),
     ({6: I("matmul", switch=1, conv=1, tap=9, length=32)}, 6,
@@ -363,15 +363,22 @@ BAD = [
     ({5: I("nop"), 6: I("matmul", switch=1, length=32)}, 9, "pool needs an earlier set_conv"),
     ({7: I("matmul", switch=1, acc=4090, length=32)}, 7,
      "accumulator rows [4090, 4122) are outside the 4096 accumulator rows"),
-    ({8: I("activate", rows=32, table=0, lanes=0)}, 8, "lanes [0, 0) are not 1 to 256 lanes"),
-    ({8: I("activate", rows=32, table=0, column=250, lanes=10)}, 8, "lanes [250, 260)"),
-    ({8: I("activate", function=3, rows=32, lanes=3)}, 8, "unknown function 3"),
+    ({8: I("activate", rows=32, table=0, lanes=0)}, 8, "lanes 0 is outside 1..256"),
+    ({8: I("activate", rows=32, table=0, column=250, lanes=10)}, 8,
+     "lanes [250, 260) do not fit a 256-lane row"),
+    ({8: I("activate", function=3, rows=32, lanes=3)}, 8, "function 3 is outside 0..2"),
     ({8: I("activate", src_ub=1, src=98300, rows=32, lanes=3)}, 8,
      "Unified Buffer rows [98300, 98332)"),
     ({9: I("pool", sum=1, src=100, dst=4090, length=32)}, 9, "accumulator rows [4090, 4122)"),
     ({10: I("add", src_a=100, src_b=98300, ub=300, rows=32)}, 10,
      "Unified Buffer rows [98300, 98332)"),
     ({14: I("nop")}, 14, "the program must end with 'halt'"),
+    ({3: I("load_table", slot=8, dram=TILES)}, 3,
+     "slot 8 is outside 0..7 (activation.table_slots = 8)"),
+    ({8: I("activate", rows=32, table=255, lanes=3)}, 8,
+     "table 255 is outside 0..7 (activation.table_slots = 8)"),
+    ({10: I("add", src_a=100, src_b=200, ub=300, rows=32, table=8)}, 10,
+     "table 8 is outside 0..7"),
 ]
 
 
@@ -412,6 +419,27 @@ def test_memory_sizes_come_from_the_target():
                                        r"target 'small': instruction 6"):
         check_fits(loaded, small, "m.tpu")
     check_fits(loaded, load_target("tpu-v1-hbm"), "m.tpu")
+
+
+def test_table_slots_come_from_the_target():
+    """The slot fields are bounded by the target's activation.table_slots (default
+    8, left out of the TARGET section while it is the default, so that binaries
+    written before the key existed keep their bytes and load)."""
+    tpu = load_target("tpu-v1")
+    assert tpu.activation.table_slots == 8 and b"activation" not in DATA
+    program = with_changes({4: I("load_table", slot=11, dram=TILES + RECORD_BYTES),
+                            10: I("add", src_a=100, src_b=200, ub=300, rows=32, table=11)})
+    with pytest.raises(ProgramError, match=r"slot 11 is outside 0\.\.7 \(activation"):
+        validate_program(program)
+    wide = tpu.updated({"name": "wide", "activation.table_slots": 12})
+    validate_program(program, wide)
+    program.target, program.target_desc = "wide", wide
+    data = serialize(program)
+    assert b'"activation":{"table_slots":12}' in data
+    assert load_binary(data).target_desc == wide
+    with pytest.raises(QccError, match=r"does not fit target 'tpu-v1': instruction 4 "
+                                       r"\('load_table' at byte 36\): slot 11"):
+        check_fits(load_binary(data), tpu, "m.tpu")
 
 
 def test_weight_memory_and_fifo_depth_come_from_the_target():

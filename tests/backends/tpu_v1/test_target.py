@@ -195,6 +195,12 @@ def test_user_file_inherits(tmp_path):
     ("activate_rows_per_cycle = 1", "activate_rows_per_cycle = 1e-9",
      r"'timing.activate_rows_per_cycle' = 1e-09: must be at least 0.001"),
     ("idle_w = 28", "idle_w = 0", r"'power.idle_w' = 0: must be above 0"),
+    ("table_slots = 8", "table_slots = 0", r"'activation.table_slots' = 0: must be at "
+                                           r"least 1"),
+    ("table_slots = 8", "table_slots = 257", r"'activation.table_slots' = 257: must be at "
+                                             r"most 256 \(the ISA's table slot fields are 8 "
+                                             r"bits\)"),
+    ("table_slots = 8", "table_slots = 8\nslots = 2", r"unknown key \[activation\] 'slots'"),
     ("busy_w = 40", "busy_w = 80", r"'power.busy_w' = 80.0 must lie between power.idle_w = "
                                    r"28 and power.tdp_w = 75"),
     # what the backend does not model
@@ -258,6 +264,26 @@ def test_bad_inherits(tmp_path):
     with pytest.raises(TargetError, match=r"key 'array.clock_hz': expected a number, got a "
                                           r"string \('fast'\)"):
         load_target(mine)
+
+
+def test_optional_key_defaults_and_is_left_out_at_its_default(tmp_path):
+    """activation.table_slots may be left out (8, what qcc assumed before the key
+    existed); the canonical description leaves it out while it is 8, so binaries
+    written before keep their bytes and load."""
+    tpu = load_target("tpu-v1")
+    text = (Path(tpu.source).read_text(encoding="utf-8")
+            .replace('name = "tpu-v1"', 'name = "mine"'))
+    start = text.index("[activation]")
+    no_section = text[:start] + text[text.index("[timing]"):]
+    (tmp_path / "a.toml").write_text(no_section)
+    mine = load_target(tmp_path / "a.toml")
+    assert mine.activation.table_slots == 8 and mine == tpu.updated({"name": "mine"})
+    assert "activation" not in target_to_raw(mine)
+    twelve = mine.updated({"activation.table_slots": 12})
+    assert target_to_raw(twelve)["activation"] == {"table_slots": 12}
+    assert target_from_raw(target_to_raw(twelve), "x") == twelve
+    raw = target_to_raw(mine)
+    assert target_from_raw({**raw, "activation": {}}, "x") == mine
 
 
 def test_description_round_trips_through_its_tables():

@@ -234,6 +234,29 @@ def test_machine_errors_name_the_instruction():
         estimate([Instruction("nop")] * 2, TPU, layer_of=["x"])
 
 
+def test_table_slots_come_from_the_target():
+    """The table-slot fields are bounded by the target's activation.table_slots."""
+    program = [Instruction("load_table", slot=9), Instruction("add", rows=4, table=9),
+               Instruction("halt")]
+    with pytest.raises(QccError, match=r"instruction 0 \(load_table\): table slot 9 is "
+                                       r"outside the target's 8 \(activation.table_slots"):
+        estimate(program, TPU)
+    wide = TPU.updated({"name": "wide", "activation.table_slots": 16})
+    assert estimate(program, wide).cycles == estimate(
+        [Instruction("load_table", slot=1), Instruction("add", rows=4, table=1),
+         Instruction("halt")], TPU).cycles
+
+
+def test_every_instruction_has_a_timing_handler():
+    """Dispatch follows the ISA table: every entry has a handler, chosen by its unit
+    unless the instruction needs its own."""
+    from qcc.backends.tpu_v1 import isa, timing
+
+    assert set(timing._HANDLERS) == set(isa.ISA)
+    assert timing._HANDLERS[isa.POOL] is timing._Model._pool
+    assert set(timing._SLOT_FIELD) == {isa.ACTIVATE, isa.LOAD_TABLE, isa.ADD}
+
+
 def test_compiled_program():
     """A lowered model times end to end, per ONNX layer, reading every weight tile
     and table record once (batch 4: one row chunk)."""
