@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qcc.backends.tpu_v1 import dialect as tpu
+from qcc.backends.tpu_v1 import isa
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
 from qcc.backends.tpu_v1.lower import conv_matrix, conv_steps, loc_name
 from qcc.backends.tpu_v1.memory import Buffer
@@ -31,7 +32,7 @@ from qcc.rewrite import constant_value
 
 @dataclass
 class _Out:
-    instructions: list[tuple[str, dict]] = field(default_factory=list)
+    instructions: list[tuple[isa.InstrDef, dict]] = field(default_factory=list)
     layer_of: list[str] = field(default_factory=list)
     useful_macs: list[int] = field(default_factory=list)
     tiles: dict[int, bytes] = field(default_factory=dict)
@@ -59,7 +60,7 @@ class Emitter:
         self.out = _Out()
         self.layer = "program"
 
-    def emit(self, op: str, macs: int = 0, **args) -> None:
+    def emit(self, op: isa.InstrDef, macs: int = 0, **args) -> None:
         self.out.instructions.append((op, args))
         self.out.layer_of.append(self.layer)
         self.out.useful_macs.append(macs)
@@ -75,19 +76,19 @@ class Emitter:
                 self.layer = loc_name(nxt) if op.kind == "units" and \
                     isinstance(nxt, tpu.LAYER_OPS) else "program"
                 self._reads(list(op.prefetch))
-                self.emit("sync", kind=SYNC_HOST if op.kind == "host" else SYNC_UNITS)
+                self.emit(isa.SYNC, kind=SYNC_HOST if op.kind == "host" else SYNC_UNITS)
             elif isinstance(op, tpu.ReadHostOp | tpu.WriteHostOp):
                 self.layer = "program"
                 desc = _desc(op.tensor, op.output, _attr(op, "host"))
                 read = isinstance(op, tpu.ReadHostOp)
                 (inputs if read else outputs).append(desc)
-                self._transfer("read_host" if read else "write_host", desc,
+                self._transfer(isa.READ_HOST if read else isa.WRITE_HOST, desc,
                                buffer_of(op.output if read else op.input))
             elif isinstance(op, tpu.LAYER_OPS):
                 self.layer = loc_name(op)
                 self._layer(op)
         self.layer = "program"
-        self.emit("halt")
+        self.emit(isa.HALT)
         return self._finish(inputs, outputs)
 
     def _finish(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> Program:
@@ -100,7 +101,7 @@ class Emitter:
         tiles_end = n_tiles * TILE
         instrs = []
         for op, args in out.instructions:
-            if op == "load_table":
+            if op is isa.LOAD_TABLE:
                 args = {"slot": args["slot"],
                         "dram": tiles_end + args["table_index"] * RECORD_BYTES}
             instrs.append(Instruction(op, **args))
@@ -110,7 +111,7 @@ class Emitter:
                        layer_of=list(out.layer_of), useful_macs=list(out.useful_macs),
                        target_desc=self.target)
 
-    def _transfer(self, kind: str, desc: TensorDesc, buf: Buffer) -> None:
+    def _transfer(self, kind: isa.InstrDef, desc: TensorDesc, buf: Buffer) -> None:
         host = desc.host_offset
         for b, lanes in enumerate(desc.blocks):
             self.emit(kind, host=host, ub=buf.block(b), rows=buf.pixels, row_bytes=lanes,
@@ -121,10 +122,10 @@ class Emitter:
         if not ids:
             return
         if ids == list(range(ids[0], ids[0] + len(ids))):  # consecutive: one read
-            self.emit("read_weights", dram=ids[0] * TILE, count=len(ids))
+            self.emit(isa.READ_WEIGHTS, dram=ids[0] * TILE, count=len(ids))
         else:
             for i in ids:
-                self.emit("read_weights", dram=i * TILE, count=1)
+                self.emit(isa.READ_WEIGHTS, dram=i * TILE, count=1)
 
     # ------------------------------------------------------------------ tables
     def _tile(self, index: int, tile: np.ndarray) -> None:
@@ -138,7 +139,7 @@ class Emitter:
         if index in self.out.tables:
             raise QccError(f"table record {index} is placed twice", op.loc)
         self.out.tables[index] = record
-        self.emit("load_table", slot=slot, table_index=index)
+        self.emit(isa.LOAD_TABLE, slot=slot, table_index=index)
 
     def _activate_table(self, op: Op, bias: np.ndarray, channels: slice,
                         zp_in: int = 0) -> bytes:
@@ -190,9 +191,9 @@ class Emitter:
         if not (first and op.attributes.get("prefetched", 0)):
             self._reads([passes[k][0] for k in range(ahead)])
         for k, (_, args) in enumerate(passes):
-            self.emit("matmul", macs=args.pop("macs"), switch=1, **args)
+            self.emit(isa.MATMUL, macs=args.pop("macs"), switch=1, **args)
             if k + depth < len(passes):
-                self.emit("read_weights", dram=passes[k + depth][0] * TILE, count=1)
+                self.emit(isa.READ_WEIGHTS, dram=passes[k + depth][0] * TILE, count=1)
 
     def _matmul(self, op: tpu.MatmulOp) -> None:
         x, y = buffer_of(op.input), buffer_of(op.output)
@@ -226,7 +227,7 @@ class Emitter:
                           for kb in range(op.k_tiles)]
                 self._stream(op, passes, first)
                 first = False
-                self.emit("activate", src=acc, ub=y.block(nb) + m0, rows=mc, table=slot,
+                self.emit(isa.ACTIVATE, src=acc, ub=y.block(nb) + m0, rows=mc, table=slot,
                           lanes=y.lanes[nb])
 
     def _conv(self, op: tpu.Conv2dOp) -> None:
@@ -272,7 +273,7 @@ class Emitter:
             slot = _attr(op, "slots")[ob]
             for q0 in range(0, pixels_out, op.row_chunk):
                 qc = min(op.row_chunk, pixels_out - q0)
-                self.emit("set_conv", in_h=h, in_w=wd, out_h=oh, out_w=ow, kernel_h=kh,
+                self.emit(isa.SET_CONV, in_h=h, in_w=wd, out_h=oh, out_w=ow, kernel_h=kh,
                           kernel_w=kw, stride_h=s[0], stride_w=s[1], dilation_h=d[0],
                           dilation_w=d[1], pad_top=p[0], pad_left=p[1], pad_value=pad_byte,
                           taps_per_row=per_row, channels=c if per_row > 1 else 0,
@@ -284,14 +285,14 @@ class Emitter:
                           for k, (t0, cb, used) in enumerate(kept)]
                 self._stream(op, passes, first)
                 first = False
-                self.emit("activate", src=acc, ub=y.block(ob) + q0, rows=qc, table=slot,
+                self.emit(isa.ACTIVATE, src=acc, ub=y.block(ob) + q0, rows=qc, table=slot,
                           lanes=y.lanes[ob])
 
     def _pool_config(self, op: tpu.PoolOp, pad_value: int, first_pixel: int) -> None:
         _, _, h, w = op.input.type.shape
         _, _, oh, ow = op.output.type.shape
         k, s, p, d = op.kernel, op.strides, op.pads, op.dilations
-        self.emit("set_conv", in_h=h, in_w=w, out_h=oh, out_w=ow, kernel_h=k[0],
+        self.emit(isa.SET_CONV, in_h=h, in_w=w, out_h=oh, out_w=ow, kernel_h=k[0],
                   kernel_w=k[1], stride_h=s[0], stride_w=s[1], dilation_h=d[0],
                   dilation_w=d[1], pad_top=p[0], pad_left=p[1], pad_value=pad_value & 0xFF,
                   taps_per_row=1, channels=0, first_pixel=first_pixel)
@@ -303,7 +304,7 @@ class Emitter:
             for q0 in range(0, y.pixels, op.row_chunk):
                 qc = min(op.row_chunk, y.pixels - q0)
                 self._pool_config(op, 0, q0)
-                self.emit("pool", sum=0, unsigned=unsigned, src=x.block(cb),
+                self.emit(isa.POOL, sum=0, unsigned=unsigned, src=x.block(cb),
                           dst=y.block(cb) + q0, length=qc)
 
     def _avg_pool(self, op: tpu.PoolOp) -> None:
@@ -319,9 +320,9 @@ class Emitter:
                 qc = min(op.row_chunk, y.pixels - q0)
                 self._pool_config(op, e_in.zero_point, q0)
                 acc = next(accs)
-                self.emit("pool", sum=1, unsigned=unsigned, src=x.block(cb), dst=acc,
+                self.emit(isa.POOL, sum=1, unsigned=unsigned, src=x.block(cb), dst=acc,
                           length=qc)
-                self.emit("activate", src=acc, ub=y.block(cb) + q0, rows=qc, table=slot,
+                self.emit(isa.ACTIVATE, src=acc, ub=y.block(cb) + q0, rows=qc, table=slot,
                           lanes=y.lanes[cb])
 
     def _add(self, op: tpu.AddOp) -> None:
@@ -331,7 +332,7 @@ class Emitter:
                           op.clamp_max, not eo.storage.signed, quant.ADD_LEFT_SHIFT,
                           tuple(op.multiplier), tuple(op.shift)).encode()
         self._load_table(op, 0, record)
-        self.emit("add", src_a=a.base, src_b=b.base, ub=y.base, rows=y.rows,
+        self.emit(isa.ADD, src_a=a.base, src_b=b.base, ub=y.base, rows=y.rows,
                   table=_attr(op, "slots")[0])
 
     def _activate(self, op: tpu.ActivateOp) -> None:
@@ -341,7 +342,7 @@ class Emitter:
                                                      slice(0, LANES), zp_in))
         slot = _attr(op, "slots")[0]
         for cb in range(x.blocks):
-            self.emit("activate", src_ub=1, src=x.block(cb), ub=y.block(cb), rows=x.pixels,
+            self.emit(isa.ACTIVATE, src_ub=1, src=x.block(cb), ub=y.block(cb), rows=x.pixels,
                       table=slot, lanes=y.lanes[cb])
 
     def _lookup(self, op: tpu.LookupOp) -> None:
@@ -350,9 +351,9 @@ class Emitter:
         self._load_table(op, 0, self._copy_record(e, lut))
         slot = _attr(op, "slots")[0]
         x, y = buffer_of(op.input), buffer_of(op.output)
-        function = 1 if op.function == "sigmoid" else 2
+        function = isa.FUNCTIONS[op.function]
         for b in range(x.blocks):
-            self.emit("activate", src_ub=1, function=function, src=x.block(b), ub=y.block(b),
+            self.emit(isa.ACTIVATE, src_ub=1, function=function, src=x.block(b), ub=y.block(b),
                       rows=x.pixels, table=slot, lanes=y.lanes[b])
 
     def _concat(self, op: tpu.ConcatOp) -> None:
@@ -371,7 +372,7 @@ class Emitter:
                 else:
                     dst_block, column = divmod(offset + b * LANES, LANES)
                     dst = y.block(dst_block)
-                self.emit("activate", src_ub=1, src=x.block(b), ub=dst, rows=x.pixels,
+                self.emit(isa.ACTIVATE, src_ub=1, src=x.block(b), ub=dst, rows=x.pixels,
                           table=slot, lanes=lanes, column=column)
             offset += x.pixels if op.axis == 0 else v.type.shape[1]
 

@@ -33,12 +33,11 @@ from qcc.ir.core import Graph, Module, Op, Value
 from qcc.passmanager import Pass, PassContext, register_pass
 
 TILE = LANES * LANES
-TABLE_SLOTS = 8
 
 
 def table_slots(target: Target) -> int:
-    """Activation-table slots of the target."""
-    return getattr(getattr(target, "activation", None), "table_slots", TABLE_SLOTS)
+    """Activation-table slots of the target (``activation.table_slots``)."""
+    return target.activation.table_slots
 
 
 def buffer_of(v: Value) -> Buffer:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qcc.backends.tpu_v1 import dialect as tpu
+from qcc.backends.tpu_v1 import isa
 from qcc.backends.tpu_v1.dialect import ACTIVATION, ADDER, HOST, MXU, NOTHING, POOL  # noqa: F401
 from qcc.backends.tpu_v1.lower import host_role, is_weight, loc_name
 from qcc.backends.tpu_v1.plan import buffer_of, layer_ops
@@ -52,8 +53,6 @@ WEIGHTS = "weight memory"
 #: a layer whose MXU utilization is below this gets a "why" line
 LOW_UTILIZATION = 0.25
 
-_UNIT_OF_INSTRUCTION = {"matmul": MXU, "activate": ACTIVATION, "pool": POOL, "add": ADDER,
-                        "read_host": HOST, "write_host": HOST}
 
 
 @dataclass
@@ -365,11 +364,11 @@ def _buffers(tpu_module) -> tuple[list[BufferUse], int]:
 
 def _accumulator_range(ins) -> tuple[int, int] | None:
     """[start, end) of the accumulator rows an instruction writes or reads."""
-    if ins.op == "matmul":
+    if ins.defn is isa.MATMUL:
         return ins.acc, ins.acc + ins.length
-    if ins.op == "activate" and not ins.src_ub:
+    if ins.defn is isa.ACTIVATE and not ins.src_ub:
         return ins.src, ins.src + ins.rows
-    if ins.op == "pool" and ins.sum:
+    if ins.defn is isa.POOL and ins.sum:
         return ins.dst, ins.dst + ins.length
     return None
 
@@ -469,19 +468,19 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
     for ins, layer in zip(program.instructions, program.layer_of, strict=True):
         p = per.setdefault(layer, {"tiles": 0, "tables": 0, "act_rows": 0, "acc_rows": set(),
                                    "units": [], "mm_rows": 0, "switches": 0})
-        if ins.op == "read_weights":
+        if ins.defn is isa.READ_WEIGHTS:
             p["tiles"] += ins.count
-        elif ins.op == "load_table":
+        elif ins.defn is isa.LOAD_TABLE:
             p["tables"] += 1
-        elif ins.op == "activate":
+        elif ins.defn is isa.ACTIVATE:
             p["act_rows"] += ins.rows
-        elif ins.op == "matmul":
+        elif ins.defn is isa.MATMUL:
             p["mm_rows"] += ins.length
             p["switches"] += ins.switch
         span = _accumulator_range(ins)
         if span is not None:
             p["acc_rows"].add(span)
-        u = _UNIT_OF_INSTRUCTION.get(ins.op)
+        u = isa.unit_label(ins.op)
         if u is not None and u not in p["units"]:
             p["units"].append(u)
     heads: dict[str, Op] = {}
