@@ -34,6 +34,19 @@ _BUILTIN: dict[str, str] = {"tpu-v1": "qcc.backends.tpu_v1.backend"}
 
 _REGISTRY: dict[str, Backend] = {}
 
+#: dialects that backends define: prefix -> the module that registers its ops (imported
+#: by name when IR text names one of its ops, or a pass needs them)
+DIALECTS: dict[str, str] = {"tpu": "qcc.backends.tpu_v1.dialect"}
+
+
+def load_dialect(prefix: str) -> bool:
+    """Import the module of a backend's dialect (``tpu``); False if none is known."""
+    module = DIALECTS.get(prefix)
+    if module is None:
+        return False
+    importlib.import_module(module)
+    return True
+
 
 class Backend:
     """What the driver needs from a backend. Subclasses set :attr:`name` and

@@ -303,6 +303,11 @@ class _Builder:
         res_ids, name_tok, vals, attrs, ftype, loc_tree = tree.children
         op_name = _unquote(str(name_tok))
         cls = OP_REGISTRY.get(op_name)
+        if cls is None and "." in op_name:  # a backend's dialect, loaded on first use
+            from qcc.backend import load_dialect
+
+            if load_dialect(op_name.split(".", 1)[0]):
+                cls = OP_REGISTRY.get(op_name)
         if cls is None:
             raise self.error(f"unknown op '{op_name}'", name_tok)
         if cls is ReturnOp:
