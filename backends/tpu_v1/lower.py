@@ -209,10 +209,12 @@ def _weights(op: Op) -> tuple[Value, np.ndarray, np.ndarray]:
     return w_val, w.astype(np.int64), b.astype(np.int64)
 
 
-def _check_accumulator_bound(op: Op, w_kn: np.ndarray, bias: np.ndarray) -> None:
+def _check_accumulator_bound(op: Op, abs_colsum: np.ndarray, k: int,
+                             bias: np.ndarray) -> None:
     """Warn when int32 accumulators could overflow for some input: the matrix unit
-    sums raw input bytes (|x| <= 128, or 255 unsigned) times the weights, then the
-    bias (with the zero-point correction) is added."""
+    sums raw input bytes (|x| <= 128, or 255 unsigned) times the weights (``abs_colsum``:
+    sum(|w|) per output column, over ``k`` rows), then the bias (with the zero-point
+    correction) is added."""
     e = op.input.type.element
     folded = int32_overflow(bias)
     if folded is not None:  # the activation table's int32 would wrap it around
@@ -221,11 +223,11 @@ def _check_accumulator_bound(op: Op, w_kn: np.ndarray, bias: np.ndarray) -> None
                        "int32 of the activation table; a smaller bias or an input range "
                        "closer to symmetric (zero point near 0) avoids it", op.loc)
     largest_input = 255 if not e.storage.signed else 128
-    bound = largest_input * np.abs(w_kn).sum(axis=0) + np.abs(bias)
+    bound = largest_input * abs_colsum + np.abs(bias)
     worst = int(bound.max(initial=0))
     if worst > INT32_MAX:
         warn(f"'{op.name}': the int32 accumulators could overflow: |sum| can reach "
-             f"{worst} > {INT32_MAX} (K = {w_kn.shape[0]}); the simulator stops with an "
+             f"{worst} > {INT32_MAX} (K = {k}); the simulator stops with an "
              "error if a real input gets there", op.loc)
 
 
@@ -278,7 +280,7 @@ def _lower_dense(c: _Ctx, op: quant.DenseOp, rw: Rewriter) -> bool:
         cols = slice(n0, min(n_dim, n0 + LANES))
         wn = w[:, cols]
         b = bias[cols] - zx * wn.sum(axis=0)
-        _check_accumulator_bound(op, wn, b)
+        _check_accumulator_bound(op, np.abs(wn).sum(axis=0), k_dim, b)
         folded[cols] = b
     new = tpu.MatmulOp.build(op.input, w_val, _bias_constant(rw, op, folded, requant.output),
                              result_types=[requant.output.type], loc=op.loc,
@@ -291,23 +293,29 @@ def _lower_dense(c: _Ctx, op: quant.DenseOp, rw: Rewriter) -> bool:
     return True
 
 
-def conv_matrix(w: np.ndarray, c: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
+def conv_matrix(w: np.ndarray, c: int, groups: int,
+                weights: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
     """The full [tap, C, O] weight matrices of a (grouped) convolution and which
-    entries are real weights (block diagonal for groups > 1)."""
+    entries are real weights (block diagonal for groups > 1); ``weights=False``
+    computes only the latter."""
     o, cg, kh, kw = w.shape
     taps = kh * kw
     og = o // groups
-    # blocks[g, tap, i, j] = w[g * og + j, i, tap]: group g's [tap, C/g, O/g] matrix
-    blocks = w.reshape(groups, og, cg, taps).transpose(0, 3, 2, 1)
     if groups == 1:
-        return np.ascontiguousarray(blocks[0], np.int64), np.ones((taps, c, o), bool)
-    full = np.zeros((taps, c, o), np.int64)
-    present = np.zeros((taps, c, o), bool)
+        full = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(taps, c, o), np.int64) \
+            if weights else None
+        return full, np.ones((taps, c, o), bool)
     g = np.arange(groups)[:, None, None]
     rows = g * cg + np.arange(cg)[None, :, None]
     cols = g * og + np.arange(og)[None, None, :]
-    full[:, rows, cols] = blocks.transpose(1, 0, 2, 3)
+    present = np.zeros((taps, c, o), bool)
     present[:, rows, cols] = True
+    if not weights:
+        return None, present
+    # blocks[g, tap, i, j] = w[g * og + j, i, tap]: group g's [tap, C/g, O/g] matrix
+    blocks = w.reshape(groups, og, cg, taps).transpose(0, 3, 2, 1)
+    full = np.zeros((taps, c, o), np.int64)
+    full[:, rows, cols] = blocks.transpose(1, 0, 2, 3)
     return full, present
 
 
@@ -318,20 +326,23 @@ def taps_per_row(c: int, k_tiles: int, taps: int) -> int:
     return max(1, min(per_row, taps))
 
 
-def conv_steps(full: np.ndarray, present: np.ndarray, per_row: int, k_tiles: int):
-    """(first tap, channel block, tile rows, mask) of every pass of an output tile."""
-    taps = full.shape[0]
-    o = full.shape[2]
+def conv_steps(full: np.ndarray | None, present: np.ndarray, per_row: int, k_tiles: int):
+    """(first tap, channel block, tile rows, mask) of every pass of an output tile
+    (tile rows None when ``full`` is)."""
+    taps = present.shape[0]
+    o = present.shape[2]
     steps = []
     if per_row > 1:
         for t0 in range(0, taps, per_row):
-            steps.append((t0, 0, full[t0:t0 + per_row].reshape(-1, o),
+            steps.append((t0, 0, None if full is None else
+                          full[t0:t0 + per_row].reshape(-1, o),
                           present[t0:t0 + per_row].reshape(-1, o)))
     else:
         for t in range(taps):
             for cb in range(k_tiles):
                 rows = slice(cb * LANES, (cb + 1) * LANES)
-                steps.append((t, cb, full[t, rows], present[t, rows]))
+                steps.append((t, cb, None if full is None else full[t, rows],
+                              present[t, rows]))
     return steps
 
 
@@ -341,17 +352,19 @@ def _lower_conv(c: _Ctx, op: quant.Conv2dOp, rw: Rewriter) -> bool:
     ch = op.input.type.shape[1]
     o, _, kh, kw = w.shape
     k_tiles = -(-ch // LANES)
-    full, present = conv_matrix(w, ch, op.group)
+    _, present = conv_matrix(w, ch, op.group, weights=False)
     per_row = taps_per_row(ch, k_tiles, kh * kw)
-    steps = conv_steps(full, present, per_row, k_tiles)
+    masks = [mask for *_, mask in conv_steps(None, present, per_row, k_tiles)]
     zx = op.input.type.element.zero_point
+    w_sum = w.sum(axis=(1, 2, 3))  # per output channel (block-diagonal zeros add none)
+    w_abs = np.abs(w).sum(axis=(1, 2, 3))
     folded = np.zeros(o, np.int64)
     tiles = []
     for o0 in range(0, o, LANES):
         cols = slice(o0, min(o, o0 + LANES))
-        tiles.append(max(1, sum(1 for *_, mask in steps if mask[:, cols].any())))
-        b = bias[cols] - zx * full[:, :, cols].sum(axis=(0, 1))
-        _check_accumulator_bound(op, full[:, :, cols].reshape(-1, cols.stop - cols.start), b)
+        tiles.append(max(1, sum(1 for mask in masks if mask[:, cols].any())))
+        b = bias[cols] - zx * w_sum[cols]
+        _check_accumulator_bound(op, w_abs[cols], kh * kw * ch, b)
         folded[cols] = b
     new = tpu.Conv2dOp.build(op.input, w_val, _bias_constant(rw, op, folded, requant.output),
                              result_types=[requant.output.type], loc=op.loc,
