@@ -32,6 +32,7 @@ from typing import ClassVar
 
 from qcc.ir.attributes import Int, Ints, Str
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
+from qcc.ir.traits import Unit
 from qcc.ir.types import TensorType, UniformQuantType
 
 #: the unit that does an op's work (the compile report's "unit" column)
@@ -52,10 +53,16 @@ def _int8(t, what: str) -> UniformQuantType:
 
 
 class TpuOp(Op):
-    """Base of the tpu ops: a unit and a one-line note for the compile report."""
+    """Base of the tpu ops: the unit that runs them (a ``Unit`` trait) and a one-line
+    note for the compile report."""
 
-    unit: ClassVar[str] = NOTHING
+    traits = (Unit(NOTHING),)
     note: ClassVar[str] = ""
+
+    @property
+    def unit(self) -> str:
+        """The unit that runs the op (its ``Unit`` trait)."""
+        return self.trait(Unit).name
 
     def verify_(self) -> None:
         for v in self.operands[:1]:
@@ -83,7 +90,7 @@ class ReadHostOp(TpuOp):
     """Host memory -> Unified Buffer: a program input (quantized by the host)."""
 
     name = "tpu.read_host"
-    unit = HOST
+    traits = (Unit(HOST),)
     note = "host -> Unified Buffer"
     input = operand()
     output = result()
@@ -99,7 +106,7 @@ class WriteHostOp(TpuOp):
     """Unified Buffer -> host memory: a program output (dequantized by the host)."""
 
     name = "tpu.write_host"
-    unit = HOST
+    traits = (Unit(HOST),)
     note = "Unified Buffer -> host"
     input = operand()
     output = result()
@@ -116,7 +123,7 @@ class MatmulOp(TpuOp):
     requantize and clamp in the activation unit."""
 
     name = "tpu.matmul"
-    unit = MXU
+    traits = (Unit(MXU),)
     note = "matrix passes; bias, requantize, clamp in the activation unit"
     input = operand()
     weight = operand()
@@ -145,7 +152,7 @@ class Conv2dOp(TpuOp):
     many taps packed into one 256-lane row), bias, requantize and clamp fused."""
 
     name = "tpu.conv2d"
-    unit = MXU
+    traits = (Unit(MXU),)
     note = "matrix passes; bias, requantize, clamp in the activation unit"
     input = operand()
     weight = operand()
@@ -190,7 +197,7 @@ class PoolOp(TpuOp):
     is in the multiplier)."""
 
     name = "tpu.pool"
-    unit = POOL
+    traits = (Unit(POOL),)
     input = operand()
     output = result()
     kind = attr(Str)
@@ -222,7 +229,7 @@ class AddOp(TpuOp):
     (quant.add's fixed-point arithmetic)."""
 
     name = "tpu.add"
-    unit = ADDER
+    traits = (Unit(ADDER),)
     lhs = operand()
     rhs = operand()
     output = result()
@@ -243,7 +250,7 @@ class ActivateOp(TpuOp):
     """Requantize an int8 tensor from the Unified Buffer in the activation unit."""
 
     name = "tpu.activate"
-    unit = ACTIVATION
+    traits = (Unit(ACTIVATION),)
     note = "requantize from the Unified Buffer"
     input = operand()
     output = result()
@@ -259,7 +266,7 @@ class LookupOp(TpuOp):
     in the activation unit (``table[code - storage_min]``)."""
 
     name = "tpu.lookup"
-    unit = ACTIVATION
+    traits = (Unit(ACTIVATION),)
     note = "lookup table"
     input = operand()
     output = result()
@@ -280,7 +287,7 @@ class ConcatOp(TpuOp):
     later rows, along channels into a lane offset."""
 
     name = "tpu.concat"
-    unit = ACTIVATION
+    traits = (Unit(ACTIVATION),)
     note = "copies (identity table)"
     inputs = operand(variadic=True)
     output = result()
@@ -293,7 +300,7 @@ class ReshapeOp(TpuOp):
     the result shares its operand's rows."""
 
     name = "tpu.reshape"
-    unit = NOTHING
+    traits = (Unit(NOTHING),)
     note = "same rows"
     input = operand()
     output = result()
@@ -305,7 +312,7 @@ class SyncOp(TpuOp):
     unit. ``prefetch`` lists the weight tiles read before it."""
 
     name = "tpu.sync"
-    unit = CONTROL
+    traits = (Unit(CONTROL),)
     pure = False
     kind = attr(Str)
     prefetch = attr(Ints, default=())

@@ -39,6 +39,7 @@ from qcc.diagnostics import QccError, onnx_locs, warn
 from qcc.dialects import nn, quant
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value
+from qcc.ir.traits import Clamp, ScaleTransparent, integer_form
 from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType, i32
 from qcc.passmanager import Pass, PassContext, register_pass
 from qcc.quant_arith import INT32_MAX, int32_overflow
@@ -61,7 +62,8 @@ def _float_reason(op: Op) -> str:
         return ("average pooling whose windows count different numbers of positions "
                 "(padding not counted) has no integer form here; export with "
                 "count_include_pad=1 or without padding")
-    if isinstance(op, nn.SoftmaxOp | nn.SigmoidOp | nn.TanhOp):
+    if op.name.startswith("nn.") and integer_form(type(op)) is None and \
+            not op.has_trait(ScaleTransparent) and not op.has_trait(Clamp):
         return (f"'{op.name}' stayed in float (no integer form in qcc yet); running it "
                 "on the host is a later step")
     ins = ", ".join(str(v.type) for v in op.operands)
@@ -426,13 +428,18 @@ def _lower_requantize(c: _Ctx, op: quant.RequantizeOp, rw: Rewriter) -> bool:
     return True
 
 
+#: float nonlinearities the activation unit computes by a 256-entry table (the ISA's
+#: function codes, isa.FUNCTIONS)
+LOOKUP_FUNCTIONS: dict[type[Op], str] = {nn.SigmoidOp: "sigmoid", nn.TanhOp: "tanh"}
+
+
 def _lookup_chain(op: Op) -> list[Op] | None:
     """[sigmoid|tanh, quantize] after a dequantize of an int8 tensor: one lookup
     table in the activation unit."""
     if not isinstance(op, quant.DequantizeOp) or not ub_resident(op.input):
         return None
     act = op.output.users
-    if len(act) != 1 or not isinstance(act[0], nn.SigmoidOp | nn.TanhOp):
+    if len(act) != 1 or type(act[0]) not in LOOKUP_FUNCTIONS:
         return None
     q = act[0].output.users
     if len(q) != 1 or not isinstance(q[0], quant.QuantizeOp) or \
@@ -459,7 +466,7 @@ def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
     table = lut.astype(np.int64).astype(np.uint8).view(np.int8).astype(int)
     new = tpu.LookupOp.build(op.input, result_types=[q.output.type], loc=op.loc,
                              name=q.output.name_hint,
-                             function="sigmoid" if isinstance(act, nn.SigmoidOp) else "tanh",
+                             function=LOOKUP_FUNCTIONS[type(act)],
                              table=[int(t) for t in table])
     _replace(rw, op, [act, q], new)
     return True
