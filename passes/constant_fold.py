@@ -83,8 +83,9 @@ def _fold_through_dequantize(op: nn.TransposeOp | nn.ReshapeOp, rw: Rewriter,
     return [new.result]
 
 
-def merge_duplicate_constants(graph: Graph) -> int:
+def merge_duplicate_constants(graph: Graph, rw: Rewriter | None = None) -> int:
     """Make every use of a constant point at the first constant with the same contents."""
+    rw = rw or Rewriter(graph)
     first: dict[tuple[str, str], nn.ConstantOp] = {}
     merged = 0
     for op in graph.walk(nn.ConstantOp):
@@ -92,8 +93,8 @@ def merge_duplicate_constants(graph: Graph) -> int:
             continue
         key = (op.value.digest, str(op.result.type))
         if key in first:
-            op.result.replace_all_uses_with(first[key].result)
-            graph.erase(op)
+            rw.replace_uses(op.result, first[key].result)
+            rw.erase(op)
             merged += 1
         else:
             first[key] = op
@@ -119,5 +120,5 @@ class ConstantFold(Pass):
             for op in g.walk():
                 if op.graph is g and fold_op(op, rw, self.max_elements) is not None:
                     ctx.stat("ops-folded")
-            ctx.stat("constants-merged", merge_duplicate_constants(g))
-            ctx.stat("ops-erased", eliminate_dead_ops(g))
+            ctx.stat("constants-merged", merge_duplicate_constants(g, rw))
+            ctx.stat("ops-erased", eliminate_dead_ops(g, rw))
