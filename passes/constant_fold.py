@@ -25,13 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from qcc.dialects import nn, quant
+from qcc.dialects.nn import constant_value
 from qcc.interpreter import SEMANTICS, evaluate_op
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value, VerifyError
 from qcc.ir.types import TensorType
 from qcc.passes.dce import eliminate_dead_ops
 from qcc.passmanager import Pass, PassContext, register_pass
-from qcc.rewrite import constant_value
 
 
 def fold_op(op: Op, rw: Rewriter, max_elements: int = 1 << 30) -> list[Value] | None:
