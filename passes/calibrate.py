@@ -65,8 +65,8 @@ def record_ranges(graph: Graph, values: dict[Value, str],
         lo, hi = ranges[name]
         existing = next((u for u in v.users if isinstance(u, quant.StatsOp)), None)
         if existing is not None:
-            existing.attributes["min"] = float(lo)
-            existing.attributes["max"] = float(hi)
+            rw.set_attribute(existing, "min", float(lo))
+            rw.set_attribute(existing, "max", float(hi))
             stats = existing
             updated += 1
         else:
@@ -81,8 +81,7 @@ def record_ranges(graph: Graph, values: dict[Value, str],
                 last_after[v.op] = stats
             inserted += 1
         if any(u.op is not stats for u in v.uses):
-            rw.replace_uses(v, stats.output)
-            stats.set_operand(0, v)  # the one use that must stay
+            rw.replace_uses(v, stats.output, exclude=[stats])  # the one use that stays
     return inserted, updated
 
 

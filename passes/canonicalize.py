@@ -18,13 +18,14 @@ import numpy as np
 
 from qcc.diagnostics import fuse_locs
 from qcc.dialects import nn
+from qcc.dialects.nn import constant_value
 from qcc.ir.core import Module, Op, Rewriter
 from qcc.ir.traits import Commutative, NoOp, ops_with
 from qcc.passes.constant_fold import fold_op, merge_duplicate_constants
 from qcc.passes.dce import eliminate_dead_ops
 from qcc.passes.remove_identity import forward_identity
 from qcc.passmanager import PassContext, register_pass
-from qcc.rewrite import Pattern, PatternPass, constant_value, single_user
+from qcc.rewrite import Pattern, PatternPass, single_user
 
 
 def merge_reshapes(op: nn.ReshapeOp, rw: Rewriter) -> bool:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qcc.dialects import nn, quant
+from qcc.dialects.nn import constant_value
 from qcc.interpreter import SEMANTICS, evaluate_op
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value, VerifyError
@@ -32,7 +33,6 @@ from qcc.ir.traits import DataMovement
 from qcc.ir.types import TensorType
 from qcc.passes.dce import eliminate_dead_ops
 from qcc.passmanager import Pass, PassContext, register_pass
-from qcc.rewrite import constant_value
 
 
 def fold_op(op: Op, rw: Rewriter, max_elements: int = 1 << 30) -> list[Value] | None:
@@ -84,8 +84,9 @@ def _fold_through_dequantize(op: Op, rw: Rewriter,
     return [new.result]
 
 
-def merge_duplicate_constants(graph: Graph) -> int:
+def merge_duplicate_constants(graph: Graph, rw: Rewriter | None = None) -> int:
     """Make every use of a constant point at the first constant with the same contents."""
+    rw = rw or Rewriter(graph)
     first: dict[tuple[str, str], nn.ConstantOp] = {}
     merged = 0
     for op in graph.walk(nn.ConstantOp):
@@ -93,8 +94,8 @@ def merge_duplicate_constants(graph: Graph) -> int:
             continue
         key = (op.value.digest, str(op.result.type))
         if key in first:
-            op.result.replace_all_uses_with(first[key].result)
-            graph.erase(op)
+            rw.replace_uses(op.result, first[key].result)
+            rw.erase(op)
             merged += 1
         else:
             first[key] = op
@@ -120,5 +121,5 @@ class ConstantFold(Pass):
             for op in g.walk():
                 if op.graph is g and fold_op(op, rw, self.max_elements) is not None:
                     ctx.stat("ops-folded")
-            ctx.stat("constants-merged", merge_duplicate_constants(g))
-            ctx.stat("ops-erased", eliminate_dead_ops(g))
+            ctx.stat("constants-merged", merge_duplicate_constants(g, rw))
+            ctx.stat("ops-erased", eliminate_dead_ops(g, rw))

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qcc.ir.core import Graph, Module
+from qcc.ir.core import Graph, Module, Rewriter
 from qcc.passmanager import Pass, PassContext, register_pass
 
 
-def eliminate_dead_ops(graph: Graph) -> int:
-    erased = 0
-    for op in reversed(list(graph.ops)):
-        if op.pure and not any(r.uses for r in op.results):
-            graph.erase(op)
-            erased += 1
-    return erased
+def eliminate_dead_ops(graph: Graph, rw: Rewriter | None = None) -> int:
+    """Erase the dead side-effect-free ops of ``graph`` (through ``rw`` when given);
+    returns how many."""
+    rw = rw or Rewriter(graph)
+    before = rw.erased
+    for op in reversed(graph.ops):
+        if op.graph is graph and op.pure and not any(r.uses for r in op.results):
+            rw.erase(op)  # and, at once, the producers only it used
+    return rw.erased - before
 
 
 @register_pass

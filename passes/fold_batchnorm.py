@@ -18,11 +18,12 @@ import numpy as np
 
 from qcc.diagnostics import fuse_locs
 from qcc.dialects import nn
+from qcc.dialects.nn import constant_value, make_constant
 from qcc.ir.core import Rewriter
 from qcc.ir.traits import HasWeights
 from qcc.ir.types import FloatType
 from qcc.passmanager import register_pass
-from qcc.rewrite import Pattern, PatternPass, constant_value, make_constant, single_user
+from qcc.rewrite import Pattern, PatternPass, single_user
 
 
 def fold_batchnorm(bn: nn.BatchNormOp, rw: Rewriter) -> bool:

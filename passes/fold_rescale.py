@@ -85,7 +85,7 @@ def fold_linear(q: quant.QuantizeOp, rw: Rewriter) -> bool:
         rw.replace_op(q, [requant.result])
     else:  # keep the activation in float between a dequantize and the quantize
         dq = rw.insert_before(act, quant.DequantizeOp.build(requant.result, loc=q.loc))
-        act.set_operand(0, dq.result)
+        rw.set_operand(act, 0, dq.result)
     rw.erase(linear)
     return True
 
@@ -115,7 +115,7 @@ def fold_add(q: quant.QuantizeOp, rw: Rewriter) -> bool:
         rw.replace_op(q, [new.result])
     else:
         dq = rw.insert_before(act, quant.DequantizeOp.build(new.result, loc=q.loc))
-        act.set_operand(0, dq.result)
+        rw.set_operand(act, 0, dq.result)
     rw.erase(add)
     return True
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from qcc.dialects import nn
+from qcc.dialects.nn import constant_value, make_constant
 from qcc.ir.core import Op, Rewriter, Value
 from qcc.passes.constant_fold import fold_op
 from qcc.passmanager import register_pass
-from qcc.rewrite import Pattern, PatternPass, constant_value, make_constant, single_user
+from qcc.rewrite import Pattern, PatternPass, single_user
 
 
 def _scaled(rw: Rewriter, anchor: Op, v: Value, factor: float) -> Value:

@@ -32,6 +32,7 @@ import numpy as np
 
 from qcc.diagnostics import QccError, onnx_locs
 from qcc.dialects import nn, quant
+from qcc.dialects.nn import constant_value
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value
 from qcc.ir.traits import Clamp, ClampFusable, HasWeights, ops_with
@@ -48,7 +49,6 @@ from qcc.ir.types import (
 from qcc.passes.dce import eliminate_dead_ops
 from qcc.passmanager import Pass, PassContext, register_pass
 from qcc.quant_arith import INT32_MAX, choose_scale_zero_point
-from qcc.rewrite import constant_value
 
 WEIGHT_MAX = 127  # weights are symmetric int8 in [-127, 127]
 

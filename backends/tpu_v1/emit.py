@@ -24,10 +24,10 @@ from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
 from qcc.backends.tpu_v1.target import Target
 from qcc.diagnostics import QccError, onnx_locs
 from qcc.dialects import quant
+from qcc.dialects.nn import constant_value
 from qcc.interpreter import qparams
 from qcc.ir.core import Graph, Op, Value
 from qcc.ir.types import UniformQuantType
-from qcc.rewrite import constant_value
 
 
 @dataclass

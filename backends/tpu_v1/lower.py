@@ -37,13 +37,14 @@ from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.target import Target, load_target
 from qcc.diagnostics import QccError, onnx_locs, warn
 from qcc.dialects import nn, quant
+from qcc.dialects.nn import constant_value
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value
 from qcc.ir.traits import Clamp, ScaleTransparent, integer_form
 from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType, i32
 from qcc.passmanager import Pass, PassContext, register_pass
 from qcc.quant_arith import INT32_MAX, int32_overflow
-from qcc.rewrite import Pattern, apply_patterns, constant_value
+from qcc.rewrite import Pattern, apply_patterns
 
 
 def loc_name(op: Op) -> str:
@@ -170,7 +171,7 @@ def _lower_io(graph: Graph, rw: Rewriter) -> None:
         new = quant.DequantizeOp.build(written, result_types=[dq.output.type],
                                        loc=dq.loc, name=dq.output.name_hint)
         rw.insert_before(ret, new)
-        ret.set_operand(k, new.output)
+        rw.set_operand(ret, k, new.output)
         done[dq] = new.output
     for dq in done:
         if not dq.output.has_uses:

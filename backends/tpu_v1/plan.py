@@ -29,7 +29,7 @@ from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target
 from qcc.diagnostics import QccError
-from qcc.ir.core import Graph, Module, Op, Value
+from qcc.ir.core import Graph, Module, Op, Rewriter, Value
 from qcc.passmanager import Pass, PassContext, register_pass
 
 TILE = LANES * LANES
@@ -93,6 +93,7 @@ def tile_count(op: Op) -> int:
 
 
 def plan_memory(graph: Graph, target: Target) -> None:
+    rw = Rewriter(graph)
     reads = [op for op in graph.ops if isinstance(op, tpu.ReadHostOp)]
     writes = [op for op in graph.ops if isinstance(op, tpu.WriteHostOp)]
     ops = layer_ops(graph)
@@ -109,27 +110,27 @@ def plan_memory(graph: Graph, target: Target) -> None:
         planner.release_dead(op)
     host = 0
     for op in (*reads, *writes):
-        op.attributes["host"] = host
+        rw.set_attribute(op, "host", host)
         host += _elements(op.output.type)
     for op in reads:
-        op.attributes["ub"] = buffers[op.output].base
+        rw.set_attribute(op, "ub", buffers[op.output].base)
     half = target.accumulators.rows // 2
     chunk = slot = tile = table = 0
     n_slots = table_slots(target)
     for op in ops:
-        op.attributes["ub"] = buffers[op.output].base
+        rw.set_attribute(op, "ub", buffers[op.output].base)
         n_acc = accumulator_chunks(op)
         if n_acc:
-            op.attributes["acc"] = tuple(((chunk + k) % 2) * half for k in range(n_acc))
+            rw.set_attribute(op, "acc", tuple(((chunk + k) % 2) * half for k in range(n_acc)))
             chunk += n_acc
         n_tiles = tile_count(op)
         if n_tiles:
-            op.attributes["weight_tile"] = tile
+            rw.set_attribute(op, "weight_tile", tile)
             tile += n_tiles
         n_tables = table_count(op)
         if n_tables:
-            op.attributes["tables"] = tuple(range(table, table + n_tables))
-            op.attributes["slots"] = tuple((slot + k) % n_slots for k in range(n_tables))
+            rw.set_attribute(op, "tables", tuple(range(table, table + n_tables)))
+            rw.set_attribute(op, "slots", tuple((slot + k) % n_slots for k in range(n_tables)))
             table += n_tables
             slot = (slot + n_tables) % n_slots
     image = tile * TILE + table * RECORD_BYTES

@@ -50,7 +50,7 @@ def schedule(graph: Graph, target: Target) -> None:
                                "tpu-plan-memory first)", op.loc)
             first = op.attributes["weight_tile"]
             prefetch = tuple(range(first, first + ahead))
-            op.attributes["prefetched"] = ahead
+            rw.set_attribute(op, "prefetched", ahead)
         rw.insert_before(op, tpu.SyncOp.build(kind="units", prefetch=prefetch, loc=op.loc))
     anchor = writes[0] if writes else graph.return_op
     rw.insert_before(anchor, tpu.SyncOp.build(kind="units"))

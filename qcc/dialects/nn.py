@@ -14,8 +14,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from qcc.ir.attributes import Bool, Dense, Float, Int, Ints
-from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
+import numpy as np
+
+from qcc.ir.attributes import Bool, Dense, DenseAttr, Float, Int, Ints
+from qcc.ir.core import Op, Rewriter, Value, VerifyError, attr, operand, register_op, result
 from qcc.ir.traits import (
     Clamp,
     ClampFusable,
@@ -579,3 +581,27 @@ class PadOp(Op):
         if any(d < 0 for d in shape):
             raise VerifyError(f"pads {list(p)} crop {x} below zero")
         return [x.with_shape(shape)]
+
+
+# --------------------------------------------------------------------------- helpers for passes
+
+
+def constant_value(v: Value | None) -> np.ndarray | None:
+    """The array of a value defined by ``nn.constant`` (None if not constant or elided)."""
+    if v is None or not isinstance(v.op, ConstantOp):
+        return None
+    return v.op.value.data
+
+
+def make_constant(rw: Rewriter, anchor: Op, array: np.ndarray, like: Value | None = None,
+                  name: str | None = None) -> Value:
+    """Insert an ``nn.constant`` before ``anchor`` holding ``array`` (in the element type
+    of ``like`` when given)."""
+    if like is not None:
+        data = DenseAttr(np.asarray(array, like.type.element.numpy_dtype),
+                         like.type.with_shape(np.shape(array)))
+    else:
+        data = DenseAttr.from_array(np.asarray(array))
+    op = ConstantOp.build(value=data, loc=anchor.loc, name=name)
+    rw.insert_before(anchor, op)
+    return op.result

@@ -68,8 +68,13 @@ class Value:
         return bool(self.uses)
 
     def replace_all_uses_with(self, new: Value) -> None:
-        for use in list(self.uses):
-            use.op.set_operand(use.index, new)
+        """Make every use of this value use ``new`` (in one pass over the use-list)."""
+        if new is self:
+            return
+        moved, self.uses = self.uses, []
+        for use in moved:
+            use.op.operands[use.index] = new
+        new.uses.extend(moved)
 
     def __repr__(self) -> str:
         return f"Value(%{self.name_hint or '?'}: {self.type})"
@@ -332,17 +337,141 @@ class ReturnOp(Op):
 # --------------------------------------------------------------------------- graphs
 
 
+class OpList(list):
+    """The ops of a graph in order: what :attr:`Graph.ops` returns.
+
+    A snapshot taken when it is read (kept until the graph changes), so reading it is
+    reading a list. Passes change a graph through :class:`Rewriter`; for code written
+    against a plain list, ``append``, ``insert``, ``pop`` and ``remove`` act on the
+    graph as well (without touching use-lists); other list mutations are refused.
+    """
+
+    __slots__ = ("_graph",)
+
+    def __init__(self, graph: Graph, ops: Iterable[Op]):
+        super().__init__(ops)
+        self._graph = graph
+
+    def append(self, op: Op) -> None:
+        self._graph._link(op, None)
+        super().append(op)
+
+    def insert(self, index: int, op: Op) -> None:
+        n = len(self)
+        i = min(max(index + n if index < 0 else index, 0), n)  # as list.insert clamps
+        self._graph._link(op, self[i] if i < n else None)
+        super().insert(index, op)
+
+    def pop(self, index: int = -1) -> Op:
+        op = super().pop(index)
+        self._graph._unlink(op)
+        return op
+
+    def remove(self, op: Op) -> None:
+        super().remove(op)
+        self._graph._unlink(op)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("Graph.ops is a view of the graph's op order: change the graph "
+                        "through qcc.ir.Rewriter (or Graph.insert_before/insert_after/"
+                        "erase)")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    extend = clear = sort = reverse = _refuse
+
+
 class Graph:
-    """One function: arguments, an ordered list of ops ending in ``func.return``."""
+    """One function: arguments, an ordered list of ops ending in ``func.return``.
+
+    The op order is a doubly linked list (``_prev`` / ``_next`` maps), so finding an
+    op, inserting next to it and erasing it take O(1) time whatever the graph's size;
+    :attr:`ops` gives the order as a list.
+    """
 
     def __init__(self, name: str = "main"):
         self.name = name
         self.args: list[Value] = []
-        self.ops: list[Op] = []
+        self._prev: dict[Op, Op | None] = {}
+        self._next: dict[Op, Op | None] = {}
+        self._first: Op | None = None
+        self._last: Op | None = None
+        self._snapshot: OpList | None = None
         #: public names of inputs and outputs (ONNX graph input/output names)
         self.input_names: list[str] = []
         self.output_names: list[str] = []
 
+    # -- op order ----------------------------------------------------------------
+    @property
+    def ops(self) -> OpList:
+        """The ops in order (a list snapshot, rebuilt after the graph changes)."""
+        snap = self._snapshot
+        if snap is None:
+            order, op, nxt = [], self._first, self._next
+            while op is not None:
+                order.append(op)
+                op = nxt[op]
+            snap = self._snapshot = OpList(self, order)
+        return snap
+
+    def __contains__(self, op: object) -> bool:
+        return op in self._next
+
+    def __len__(self) -> int:
+        return len(self._next)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def next_op(self, op: Op) -> Op | None:
+        """The op after ``op`` (None after the last)."""
+        self._check_member(op)
+        return self._next[op]
+
+    def prev_op(self, op: Op) -> Op | None:
+        """The op before ``op`` (None before the first)."""
+        self._check_member(op)
+        return self._prev[op]
+
+    def _check_member(self, op: Op) -> None:
+        if op not in self._next:
+            raise ValueError(f"{op!r} is not in graph @{self.name}")
+
+    def _link(self, op: Op, before: Op | None) -> None:
+        """Put ``op`` before ``before`` (None: at the end)."""
+        if op in self._next:
+            raise ValueError(f"{op!r} is already in graph @{self.name}")
+        if before is None:
+            prev = self._last
+        else:
+            self._check_member(before)
+            prev = self._prev[before]
+        self._prev[op], self._next[op] = prev, before
+        if prev is None:
+            self._first = op
+        else:
+            self._next[prev] = op
+        if before is None:
+            self._last = op
+        else:
+            self._prev[before] = op
+        op.graph = self
+        self._snapshot = None
+
+    def _unlink(self, op: Op) -> None:
+        self._check_member(op)
+        prev, nxt = self._prev.pop(op), self._next.pop(op)
+        if prev is None:
+            self._first = nxt
+        else:
+            self._next[prev] = nxt
+        if nxt is None:
+            self._last = prev
+        else:
+            self._prev[nxt] = prev
+        op.graph = None
+        self._snapshot = None
+
+    # -- building ------------------------------------------------------------------
     def add_arg(self, type: Type, name: str) -> Value:
         v = Value(type, self, len(self.args), name)
         self.args.append(v)
@@ -350,40 +479,30 @@ class Graph:
         return v
 
     def append(self, op: Op) -> Op:
-        if self.ops and isinstance(self.ops[-1], ReturnOp):
-            return self.insert_before(self.ops[-1], op)
-        op.graph = self
-        self.ops.append(op)
+        """Add ``op`` at the end (before the ``func.return`` if there is one)."""
+        last = self._last
+        self._link(op, last if isinstance(last, ReturnOp) else None)
         return op
 
     def insert_before(self, anchor: Op, op: Op) -> Op:
-        op.graph = self
-        self.ops.insert(self._index(anchor), op)
+        self._link(op, anchor)
         return op
 
     def insert_after(self, anchor: Op, op: Op) -> Op:
-        op.graph = self
-        self.ops.insert(self._index(anchor) + 1, op)
+        self._check_member(anchor)
+        self._link(op, self._next[anchor])
         return op
 
-    def _index(self, op: Op) -> int:
-        try:
-            return self.ops.index(op)  # ops compare by identity: a scan at C speed
-        except ValueError:
-            raise ValueError(f"{op!r} is not in graph @{self.name}") from None
-
     def set_outputs(self, values: list[Value], names: list[str] | None = None) -> None:
-        if self.ops and isinstance(self.ops[-1], ReturnOp):
-            self.erase(self.ops[-1])
-        ret = ReturnOp(values)
-        ret.graph = self
-        self.ops.append(ret)
+        if isinstance(self._last, ReturnOp):
+            self.erase(self._last)
+        self._link(ReturnOp(values), None)
         self.output_names = list(names) if names else [f"output_{i}" for i in
                                                        range(len(values))]
 
     @property
     def return_op(self) -> ReturnOp:
-        op = self.ops[-1] if self.ops else None
+        op = self._last
         if not isinstance(op, ReturnOp):
             raise ValueError(f"graph @{self.name} has no func.return")
         return op
@@ -397,10 +516,9 @@ class Graph:
         for r in op.results:
             if r.uses:
                 raise ValueError(f"cannot erase {op!r}: result still has {len(r.uses)} uses")
-        index = self._index(op)
+        self._check_member(op)
         op.drop_operands()
-        del self.ops[index]
-        op.graph = None
+        self._unlink(op)
 
     def walk(self, op_class: type[Op] | tuple[type[Op], ...] | None = None) -> Iterator[Op]:
         """Iterate over a snapshot of the ops, optionally only those of a class."""
@@ -507,8 +625,10 @@ class Module:
 
 
 class Rewriter:
-    """All IR mutation by passes goes through here, so use-lists stay right and
-    changes are counted (``erased``, ``created``, ``replaced``)."""
+    """All IR mutation by passes goes through here, so use-lists stay right and every
+    change is reported to ``listener(event, op)`` (events ``created``, ``modified``,
+    ``erased``; the pattern driver re-visits what changed) and counted (``erased``,
+    ``created``, ``replaced``)."""
 
     def __init__(self, graph: Graph, listener: Callable[[str, Op], None] | None = None):
         self.graph = graph
@@ -521,6 +641,11 @@ class Rewriter:
         if self.listener:
             self.listener(event, op)
 
+    def _modified(self, op: Op | None) -> None:
+        if op is not None and op.graph is self.graph:
+            self._notify("modified", op)
+
+    # -- ops ---------------------------------------------------------------------------
     def insert_before(self, anchor: Op, op: Op) -> Op:
         self.graph.insert_before(anchor, op)
         self.created += 1
@@ -533,11 +658,6 @@ class Rewriter:
         self._notify("created", op)
         return op
 
-    def replace_uses(self, old: Value, new: Value) -> None:
-        for u in old.users:
-            self._notify("modified", u)
-        old.replace_all_uses_with(new)
-
     def replace_op(self, op: Op, new_values: list[Value]) -> None:
         """Replace every result of ``op`` by ``new_values`` and erase ``op``."""
         if len(new_values) != len(op.results):
@@ -547,7 +667,7 @@ class Rewriter:
             if new is not old:
                 if new.name_hint is None:
                     new.name_hint = old.name_hint
-                self.replace_uses(old, new)
+                self._replace_uses(old, new, ())
         self.replaced += 1
         self.erase(op)
 
@@ -556,12 +676,57 @@ class Rewriter:
         that only it used, so that dead ops never block a pattern's use-count checks."""
         if op.graph is None:
             return
+        pending = [iter(self._erase_one(op))]
+        while pending:  # depth first, without recursion: chains of dead ops can be long
+            o = next(pending[-1], None)
+            if o is None:
+                pending.pop()
+            elif o.graph is self.graph and o.pure and not any(r.uses for r in o.results):
+                pending.append(iter(self._erase_one(o)))
+            else:
+                self._modified(o)
+
+    def _erase_one(self, op: Op) -> list[Op]:
         operand_ops = [v.op for v in op.operands if v.op is not None]
         self.graph.erase(op)
         self.erased += 1
         self._notify("erased", op)
-        for o in operand_ops:
-            if o.graph is self.graph and o.pure and not any(r.uses for r in o.results):
-                self.erase(o)
-            else:
-                self._notify("modified", o)
+        return operand_ops
+
+    # -- values and attributes ---------------------------------------------------------
+    def replace_uses(self, old: Value, new: Value, exclude: Iterable[Op] = ()) -> None:
+        """Make every use of ``old`` use ``new`` instead, except uses by the ops in
+        ``exclude``."""
+        if new is old:
+            return
+        self._replace_uses(old, new, tuple(exclude))
+        self._modified(old.op)  # it lost uses
+
+    def _replace_uses(self, old: Value, new: Value, exclude: tuple[Op, ...]) -> None:
+        for u in old.users:
+            if u not in exclude:
+                self._notify("modified", u)
+        if not exclude:
+            old.replace_all_uses_with(new)
+            return
+        kept = [u for u in old.uses if u.op in exclude]
+        moved = [u for u in old.uses if u.op not in exclude]
+        old.uses = kept
+        for use in moved:
+            use.op.operands[use.index] = new
+        new.uses.extend(moved)
+
+    def set_operand(self, op: Op, index: int, value: Value) -> None:
+        """Make operand ``index`` of ``op`` read ``value``."""
+        old = op.operands[index]
+        if old is value:
+            return
+        op.set_operand(index, value)
+        self._notify("modified", op)
+        self._modified(old.op)  # it lost a use
+
+    def set_attribute(self, op: Op, name: str, value: Any) -> None:
+        """Set attribute ``name`` of ``op``, converted by its declared kind."""
+        d = op.attr_defs.get(name)
+        op.attributes[name] = d.kind.convert(value) if d is not None else value
+        self._notify("modified", op)
