@@ -329,3 +329,5 @@ class SyncOp(TpuOp):
 
 #: ops that occupy a layer of their own (a sync before each)
 LAYER_OPS = (MatmulOp, Conv2dOp, PoolOp, AddOp, ActivateOp, LookupOp, ConcatOp, ReshapeOp)
+
+from qcc.backends.tpu_v1 import semantics as _semantics  # noqa: E402,F401  (interpreter)
