@@ -122,7 +122,15 @@ def _lower_io(graph: Graph, rw: Rewriter) -> None:
     """Program inputs and outputs: host quantize (and reshape) + tpu.read_host at the
     top, in input order; tpu.write_host + host dequantize at the end, in output
     order."""
-    first = graph.ops[0]
+    placed: list[Op] = []
+
+    def place(op: Op) -> None:  # at the top, after the ops placed so far
+        if placed:
+            rw.insert_after(placed[-1], op)
+        else:
+            rw.insert_before(graph.ops[0], op)
+        placed.append(op)
+
     for arg, name in zip(graph.args, graph.input_names, strict=True):
         users = arg.users
         if len(users) != 1 or not isinstance(users[0], quant.QuantizeOp) or \
@@ -133,7 +141,7 @@ def _lower_io(graph: Graph, rw: Rewriter) -> None:
         old_q = users[0]
         q = quant.QuantizeOp.build(arg, result_types=[old_q.output.type], loc=old_q.loc,
                                    name=old_q.output.name_hint)
-        rw.insert_before(first, q)
+        place(q)
         value, old_value, last = q.output, old_q.output, [old_q]
         # a reshape right after the input is the host's: it writes the buffer in the
         # reshaped layout (a row-major reshape moves no element)
@@ -143,12 +151,12 @@ def _lower_io(graph: Graph, rw: Rewriter) -> None:
             r = nn.ReshapeOp.build(value, *r_old.operands[1:], loc=r_old.loc,
                                    result_types=[r_old.output.type],
                                    name=r_old.output.name_hint, **r_old.attributes)
-            rw.insert_before(first, r)
+            place(r)
             value, old_value = r.output, r_old.output
             last.insert(0, r_old)
         read = tpu.ReadHostOp.build(value, tensor=name, loc=last[-1].loc,
                                     name=old_value.name_hint)
-        rw.insert_before(first, read)
+        place(read)
         rw.replace_uses(old_value, read.output)
         for op in last:
             rw.erase(op)

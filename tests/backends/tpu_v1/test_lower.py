@@ -100,9 +100,6 @@ def test_no_overflow_warning_for_ordinary_layers(capsys):
     assert "could overflow" not in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="tpu-lower's _lower_io inserts every input's "
-                   "transfer before graph.ops[0], the first input's quantize, which it "
-                   "erases: a second input crashes (lower.py _lower_io)")
 def test_two_program_inputs():
     graph = helper.make_graph(
         [helper.make_node("Add", ["a", "b"], ["y"], name="add")], "g",
@@ -115,3 +112,8 @@ def test_two_program_inputs():
         {n: rng.standard_normal((2, 3)).astype(np.float32) for n in "ab"} for _ in range(3)])
     program = lower(module)
     assert [d.name for d in program.inputs] == ["a", "b"]
+    # the transfers read each input from its own host bytes: the sum is the IR's
+    from qcc.backends.tpu_v1.runtime import run_program
+
+    x = {n: rng.standard_normal((2, 3)).astype(np.float32) for n in "ab"}
+    np.testing.assert_array_equal(run_program(program, x)["y"], qcc.run(module, x)["y"])
