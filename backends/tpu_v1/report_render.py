@@ -1,0 +1,100 @@
+"""The compile report's rendering as Markdown (docs/compile-report.md); the report's
+model and how it is derived from the tpu IR and the program are in report.py."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qcc.backends.tpu_v1.tables import RECORD_BYTES
+from qcc.diagnostics import escape_controls
+
+if TYPE_CHECKING:
+    from qcc.backends.tpu_v1.report import CompileReport
+
+
+def render_markdown(self: CompileReport) -> str:
+    """The compile report as Markdown: totals, layers, why layers are far below
+    their bound, memory, where every op runs, notes (names escaped)."""
+    t, m = self.totals, self.memory
+    lines = [f"# Compile report: {self.target}, batch {self.batch}", "",
+             f"{self.instructions} instructions. {self.summary()}.", "",
+             "## Totals", "",
+             "| metric | value |", "|---|---:|",
+             f"| latency (end to end, host transfers included) | {t['latency_us']:.2f} us |",
+             f"| host transfers (in + out, at the link bandwidth) | "
+             f"{t['host_transfer_us']:.2f} us |",
+             f"| cycles | {t['cycles']:.0f} |",
+             f"| achieved TOPS (peak {t['peak_tops']:.1f}) | {t['tops']:.3f} |",
+             f"| MXU utilization | {100 * t['utilization']:.2f}% |",
+             f"| energy per batch | {t['energy_uj']:.2f} uJ |",
+             f"| energy per inference | {t['energy_per_inference_uj']:.2f} uJ |",
+             f"| average power | {t['average_power_w']:.1f} W |",
+             f"| inferences/s | {t['inferences_per_s']:.0f} |",
+             f"| inferences/s/W | {t['inferences_per_s_per_w']:.0f} |",
+             f"| bound | {t['bound']} |"]
+    for name, value in self.output_sqnr_db.items():
+        lines.append(f"| output `{_e(name)}` SQNR | {_db(value)} dB |")
+    lines += ["", "## Layers", "",
+              "| layer | units | MACs | weight B | MACs/B | cycles | % time | bound | "
+              "MXU util | rescale cyc | acc rows | SQNR dB |",
+              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    total = t["cycles"] or 1.0
+    for x in self.layers:
+        oi = "-" if x.intensity is None else f"{x.intensity:.1f}"
+        lines.append(
+            f"| `{_e(x.name)}` | {', '.join(x.units) or '-'} | {x.useful_macs} | "
+            f"{x.weight_bytes} | {oi} | {x.cycles:.0f} | {100 * x.cycles / total:.1f}% | "
+            f"{x.bound} | {100 * x.utilization:.2f}% | {x.rescale_cycles:.0f} | "
+            f"{x.accumulator_rows} | {_db(x.sqnr_db)} |")
+    whys = [x for x in self.layers if x.why]
+    if whys:
+        lines += ["", "## Why layers are far below their bound", ""]
+        for x in whys:
+            lines.append(f"- `{_e(x.name)}`: " + _e("; ".join(x.why)) + ".")
+            for s in x.suggestions:
+                lines.append(f"  - suggestion: {s}")
+    lines += ["", "## Memory", "",
+              "| memory | used | capacity |", "|---|---:|---:|",
+              f"| Unified Buffer, peak live | {m['ub_peak_live_rows']} rows, "
+              f"{m['ub_peak_live_bytes']} B | {m['ub_rows']} rows |",
+              f"| Unified Buffer, highest row used | {m['ub_high_water_rows']} rows, "
+              f"{m['ub_high_water_bytes']} B | {m['ub_rows']} rows |",
+              f"| accumulators, most rows one layer uses | {m['accumulator_rows_used']} rows | "
+              f"{m['accumulator_rows']} rows |",
+              f"| weight memory: tiles | {m['weight_tiles']} x {m['tile_bytes']} B = "
+              f"{m['weight_tile_bytes']} B | |",
+              f"| weight memory: tables | {m['tables']} x {RECORD_BYTES} B = "
+              f"{m['table_bytes']} B | |",
+              f"| weight memory: image | {m['weight_image_bytes']} B | "
+              f"{m['weight_memory_bytes']} B |",
+              f"| host -> UB | {m['host_read_bytes']} B | |",
+              f"| UB -> host | {m['host_write_bytes']} B | |",
+              "", "| buffer | shape | rows | bytes | base row | written by | last read by |",
+              "|---|---|---:|---:|---:|---|---|"]
+    for b in self.buffers:
+        lines.append(f"| {', '.join(f'`{_e(n)}`' for n in b.tensors)} | "
+                     f"{'x'.join(map(str, b.shape))} | {b.rows} | {b.bytes} | "
+                     f"{b.base_row} | `{_e(b.first_layer)}` | `{_e(b.last_layer)}` |")
+    lines += ["", "## Where every op runs", "",
+              "| op | result | layer | unit | note |", "|---|---|---|---|---|"]
+    for o in self.ops:
+        result = f"`{_e(o.result)}`" if o.result else "-"
+        lines.append(f"| `{o.op}` | {result} | `{_e(o.layer)}` | {o.unit} | "
+                     f"{_e(o.note or '-')} |")
+    if self.notes:
+        lines += ["", "## Notes", ""] + [f"- {_e(n)}" for n in self.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _e(text: str) -> str:
+    """Names from the model with control characters escaped: no raw terminal escapes
+    or line breaks in the report."""
+    return escape_controls(text)
+
+
+def _db(v: float | str | None) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.1f}"
