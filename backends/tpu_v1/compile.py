@@ -109,6 +109,13 @@ def compile_module(module: Module, target: Target | str = "tpu-v1",
     return emit_compiled(module, tpu_module, target, manifest, module_sha256(module))
 
 
+def lower(module: Module, target: Target | str = "tpu-v1") -> Program:
+    """The TPU program of an integer ``module`` for ``target`` (a Target, a shipped
+    target's name, or a path to a target file): the backend's passes on a copy of
+    the module, then emission."""
+    return compile_module(module, target).program
+
+
 def run_backend(module: Module, target: Target, ctx=None, instrumentation=None
                 ) -> str | None:
     """The backend's pass pipeline on an integer ``module``, in place; the pass it

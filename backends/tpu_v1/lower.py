@@ -581,14 +581,5 @@ class TpuLowerPass(Pass):
             ctx.stat(name, count)
 
 
-def lower(module: Module, target: Target | str = "tpu-v1"):
-    """Compile the integer graph of ``module`` to a TPU program for ``target`` (a
-    Target, a shipped target's name, or a path to a target file): the backend's
-    passes on a copy of the module, then emission."""
-    from qcc.backends.tpu_v1.backend_pipeline import compile_to_program
-
-    return compile_to_program(module, target)[0]
-
-
 __all__ = ["TpuLowerPass", "conv_matrix", "conv_steps", "host_role", "is_weight",
-           "loc_name", "lower", "patterns", "taps_per_row", "ub_resident"]
+           "loc_name", "patterns", "taps_per_row", "ub_resident"]

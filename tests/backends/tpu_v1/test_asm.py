@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 import qcc
 from qcc.backends.tpu_v1.asm import assemble, disassemble
 from qcc.backends.tpu_v1.binary import serialize
+from qcc.backends.tpu_v1.compile import lower
 from qcc.backends.tpu_v1.isa import ISA, Instruction
 from qcc.backends.tpu_v1.isadoc import isa_markdown
-from qcc.backends.tpu_v1.lower import lower
 from qcc.backends.tpu_v1.program import Program, TensorDesc
 from qcc.backends.tpu_v1.tables import ActivateTable
 from qcc.backends.tpu_v1.target import Target, list_targets, load_target

@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import qcc
-from qcc.backends.tpu_v1.lower import lower
+from qcc.backends.tpu_v1.compile import lower
 from qcc.backends.tpu_v1.target import load_target
 from qcc.diagnostics import QccError
 from qcc.testing import models

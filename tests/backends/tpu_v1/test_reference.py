@@ -18,8 +18,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import qcc
+from qcc.backends.tpu_v1.compile import lower
 from qcc.backends.tpu_v1.isa import Instruction
-from qcc.backends.tpu_v1.lower import lower
 from qcc.backends.tpu_v1.program import Program, TensorDesc
 from qcc.backends.tpu_v1.reference import MachineError, ReferenceMachine, execute_reference
 from qcc.backends.tpu_v1.runtime import quantize_input

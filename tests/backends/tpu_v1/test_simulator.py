@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import qcc
-from qcc.backends.tpu_v1.lower import lower
+from qcc.backends.tpu_v1.compile import lower
 from qcc.backends.tpu_v1.simulator import execute
 from qcc.interpreter import run
 from qcc.testing import models

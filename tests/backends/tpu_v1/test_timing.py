@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import qcc
+from qcc.backends.tpu_v1.compile import lower
 from qcc.backends.tpu_v1.isa import Instruction
-from qcc.backends.tpu_v1.lower import lower
 from qcc.backends.tpu_v1.target import load_target
 from qcc.backends.tpu_v1.timing import Options, estimate, estimate_program
 from qcc.diagnostics import QccError
