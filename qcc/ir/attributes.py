@@ -114,6 +114,8 @@ class _Ints(AttrKind):
     def convert(self, value: Any) -> tuple[int, ...]:
         if not isinstance(value, list | tuple):
             raise ValueError(f"expected a list of integers, got {_show(value)}")
+        if type(value) is tuple and all(type(v) is int for v in value):
+            return value  # already canonical (the verifier checks every op's attributes)
         return tuple(Int.convert(v) for v in value)
 
 
@@ -121,6 +123,8 @@ class _Floats(AttrKind):
     def convert(self, value: Any) -> tuple[float, ...]:
         if not isinstance(value, list | tuple):
             raise ValueError(f"expected a list of floats, got {_show(value)}")
+        if type(value) is tuple and all(type(v) is float for v in value):
+            return value  # already canonical
         return tuple(Float.convert(v) for v in value)
 
 
