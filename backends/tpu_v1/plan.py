@@ -93,6 +93,8 @@ def tile_count(op: Op) -> int:
 
 
 def plan_memory(graph: Graph, target: Target) -> None:
+    if not any(isinstance(op, tpu.TpuOp) for op in graph.ops):
+        raise QccError(f"graph @{graph.name} has no tpu ops to place: run tpu-lower first")
     rw = Rewriter(graph)
     reads = [op for op in graph.ops if isinstance(op, tpu.ReadHostOp)]
     writes = [op for op in graph.ops if isinstance(op, tpu.WriteHostOp)]

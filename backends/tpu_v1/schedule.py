@@ -33,6 +33,9 @@ def first_stream_tiles(op) -> int:
 
 
 def schedule(graph: Graph, target: Target) -> None:
+    if not any(isinstance(op, tpu.TpuOp) for op in graph.ops):
+        raise QccError(f"graph @{graph.name} has no tpu ops to schedule: run tpu-lower and "
+                       "tpu-plan-memory first")
     if any(isinstance(op, tpu.SyncOp) for op in graph.ops):
         raise QccError("the graph is already scheduled (it has tpu.sync ops)")
     rw = Rewriter(graph)
