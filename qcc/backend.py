@@ -80,6 +80,11 @@ class Backend:
         pipeline, so --print-ir-after and --stop-after reach them)."""
         raise NotImplementedError
 
+    def resume_pipeline(self, module: Module, target: Any) -> str:
+        """The part of :meth:`pipeline` still to run on ``module``, IR that a compile
+        stopped part-way wrote (``qcc compile --stop-after``). Default: all of it."""
+        return self.pipeline(target)
+
     def check_module(self, module: Module, target: Any) -> None:
         """An early check of the float module (after clean-up, before calibration):
         raise a QccError for what the backend can never compile. Optional."""

@@ -403,6 +403,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from qcc.outputs import commit_pending
 
     exclude = tuple(n for n in args.exclude.split(",") if n)
+    if args.stop_after is not None:
+        if args.report:
+            raise QccError("--report needs the whole compile (no --stop-after)")
+        if args.eval_data:
+            raise QccError("--eval-data is for the report, which needs the whole compile "
+                           "(no --stop-after)")
+        if not args.stop_after:
+            raise QccError("--stop-after needs a pass name ('qcc passes' lists them)")
+        if args.output.endswith(".tpu"):
+            raise QccError(f"--stop-after writes IR text, not a program: name the output "
+                           f"'.mlir', not '{args.output}'")
     compiled = driver.compile(args.input, args.calib_data, args.calibration,
                               args.granularity, args.activations, exclude, args.stats,
                               args.target, args.batch, args.save_stats,
@@ -410,8 +421,6 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if not hasattr(compiled, "program"):  # --stop-after: the IR then is the output
         from qcc.text import print_module
 
-        if args.report:
-            raise QccError("--report needs the whole compile (no --stop-after)")
         driver.write_atomic(args.output, print_module(
             compiled.module, elide_constants=args.elide_constants))
         commit_pending()

@@ -329,6 +329,21 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
             digest = content_sha256(source)
             if digest is not None:
                 manifest[key] = digest
+    stage = compile_stage(module)
+    if stage != "float":
+        # IR that a stopped compile wrote: the compile goes on from where it stopped
+        if calib_data is not None or stats or save_stats:
+            raise QccError(f"the model is already quantized ({stage} IR): calibration "
+                           "data and statistics do not apply to it")
+        rest = Pipeline.parse(backend.resume_pipeline(module, target_desc) or "")
+        source = module.clone() if stage == "integer" else None
+        ctx = PassContext()
+        ctx.data["target"] = target_desc
+        pm = PassManager(rest, instrumentation)
+        pm.run(module, ctx)
+        if pm.stopped_after is not None:
+            return StoppedCompile(module, pm.stopped_after)
+        return backend.emit(module, target_desc, manifest, source=source)
     # the pipeline without the paths of its data: a path's spelling (relative, absolute,
     # ./) must not change the binary; the files' contents are hashed above
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude))
@@ -357,9 +372,7 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
             kept["integer"] = m.clone()
             kept["integer_sha256"] = module_sha256(m)
 
-    backend_pipeline = backend.pipeline(target_desc)
-    entries = full.entries + (Pipeline.parse(backend_pipeline).entries
-                              if backend_pipeline else [])
+    entries = full.entries + Pipeline.parse(backend.pipeline(target_desc) or "").entries
     pm = PassManager(Pipeline(entries), instrumentation, after_pass=keep)
     pm.run(module, ctx)
     if pm.stopped_after is not None:
@@ -369,6 +382,20 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     compiled.float_module, compiled.fake_quant_module = kept["float"], kept["fake_quant"]
     compiled.calib_data = calib_data
     return compiled
+
+
+def compile_stage(module: Module) -> str:
+    """How far a module got: ``float`` (to be calibrated and quantized), ``integer``
+    (after fold-rescale: integer ops), or ``backend`` (a backend's own dialect, e.g.
+    tpu IR from ``qcc compile --stop-after``)."""
+    from qcc.ir.traits import IntegerForm
+
+    ops = module.main.ops
+    if any(op.name.split(".", 1)[0] not in ("nn", "quant", "func") for op in ops):
+        return "backend"
+    if any(op.has_trait(IntegerForm) for op in ops):
+        return "integer"
+    return "float"
 
 
 def explore(model: Any, calib_data: Any = None, eval_data: Any = None,

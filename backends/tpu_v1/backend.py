@@ -48,6 +48,20 @@ class TpuV1Backend(Backend):
 
         return BACKEND_PIPELINE
 
+    def resume_pipeline(self, module: Module, target: Any) -> str:
+        """The backend passes ``module`` has not been through yet: what each leaves
+        behind says it ran (tpu ops, ``ub`` placements, barriers)."""
+        from qcc.backends.tpu_v1 import dialect as tpu
+        from qcc.passmanager import Pipeline
+
+        ops = module.main.ops
+        done = {"tpu-lower": any(isinstance(op, tpu.TpuOp) for op in ops),
+                "tpu-plan-memory": any("ub" in op.attributes for op in ops
+                                       if isinstance(op, tpu.TpuOp)),
+                "tpu-schedule": any(isinstance(op, tpu.SyncOp) for op in ops)}
+        entries = Pipeline.parse(self.pipeline(target)).entries
+        return str(Pipeline([e for e in entries if not done.get(e.pass_cls.name)]))
+
     def check_module(self, module: Module, target: Any) -> None:
         """Every activation of the float graph must fit the Unified Buffer."""
         from qcc.backends.tpu_v1.memory import check_activations_fit
@@ -79,8 +93,7 @@ class TpuV1Backend(Backend):
         t = self.load_target(target)
         if source_sha256 is None and source is not None:
             source_sha256 = module_sha256(source)
-        return emit_compiled(source, module, t, self._manifest(t, manifest),
-                             source_sha256 or "")
+        return emit_compiled(source, module, t, self._manifest(t, manifest), source_sha256)
 
     # ---------------------------------------------------------------- programs
     def load(self, binary: bytes | str | os.PathLike, where: str | None = None):

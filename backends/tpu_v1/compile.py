@@ -131,11 +131,13 @@ def run_backend(module: Module, target: Target, ctx=None, instrumentation=None
 
 
 def emit_compiled(module: Module, tpu_module: Module, target: Target,
-                  manifest: dict[str, str] | None, integer_sha: str) -> CompiledModel:
+                  manifest: dict[str, str] | None, integer_sha: str | None
+                  ) -> CompiledModel:
     """The compiled model of a tpu module after the backend's pipeline: its program
     (manifest recorded) with the integer ``module`` it came from."""
     from qcc.backends.tpu_v1.emit import emit
 
     program = emit(tpu_module.main, target)
-    program.manifest = {"integer_ir_sha256": integer_sha, **(manifest or {})}
+    program.manifest = {**({"integer_ir_sha256": integer_sha} if integer_sha else {}),
+                        **(manifest or {})}
     return CompiledModel(program, module, target, tpu_module=tpu_module)

@@ -69,13 +69,40 @@ class TpuOp(Op):
             _int8(v.type, "operand")
         for r in self.results:
             _int8(r.type, "result")
-        for key in ("multiplier", "shift"):
-            if key in type(self).attr_defs and self.attributes[key] and \
-                    not isinstance(self, AddOp) and len(self.attributes[key]) not in (
-                    1, self._channels()):
-                raise VerifyError(f"{key} has {len(self.attributes[key])} entries; "
-                                  f"1 or {self._channels()} expected")
+        defs = type(self).attr_defs
+        if "multiplier" in defs:
+            m, sh = self.attributes["multiplier"], self.attributes["shift"]
+            want = (3,) if isinstance(self, AddOp) else (1, self._channels())
+            if m and len(m) not in want:
+                raise VerifyError(f"multiplier has {len(m)} entries; "
+                                  f"{' or '.join(map(str, want))} expected")
+            if len(sh) != len(m):
+                raise VerifyError(f"{len(m)} multipliers but {len(sh)} shifts")
+            if m and self.results:
+                e = self.results[0].type.element
+                lo, hi = self.attributes["clamp_min"], self.attributes["clamp_max"]
+                if not e.storage.min <= lo <= hi <= e.storage.max:
+                    raise VerifyError(f"clamp [{lo}, {hi}] is not an interval within the "
+                                      f"result's {e.storage.min}..{e.storage.max}")
+        self._verify_placements()
         super().verify_()
+
+    #: placement attributes (tpu-plan-memory, tpu-schedule) and their kinds
+    PLACEMENTS: ClassVar[dict[str, str]] = {"ub": "int", "host": "int", "weight_tile": "int",
+                                            "prefetched": "int", "acc": "ints",
+                                            "tables": "ints", "slots": "ints"}
+
+    def _verify_placements(self) -> None:
+        for key, kind in self.PLACEMENTS.items():
+            if key not in self.attributes or key in type(self).attr_defs:
+                continue
+            v = self.attributes[key]
+            values = [v] if kind == "int" else v
+            if (kind == "ints" and not isinstance(v, list | tuple)) or any(
+                    isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in values):
+                what = "a non-negative integer" if kind == "int" else \
+                    "a list of non-negative integers"
+                raise VerifyError(f"placement '{key}' must be {what}, got {v!r}")
 
     def describe(self) -> str:
         """The compile report's note on where and how the op runs."""
@@ -216,7 +243,7 @@ class PoolOp(TpuOp):
             raise VerifyError(f"kind '{self.kind}' is not max or avg")
         if self.kind == "avg" and not self.multiplier:
             raise VerifyError("an average pool needs its requantization")
-        Op.verify_(self)
+        super().verify_()
 
     def describe(self) -> str:
         return "max pool" if self.kind == "max" else \
@@ -242,7 +269,7 @@ class AddOp(TpuOp):
         if self.lhs.type.shape != self.rhs.type.shape:
             raise VerifyError(f"{self.lhs.type} + {self.rhs.type}: the vector adder does "
                               "not broadcast")
-        Op.verify_(self)
+        super().verify_()
 
 
 @register_op
@@ -324,7 +351,7 @@ class SyncOp(TpuOp):
     def verify_(self) -> None:
         if self.kind not in ("host", "units"):
             raise VerifyError(f"kind '{self.kind}' is not host or units")
-        Op.verify_(self)
+        super().verify_()
 
 
 #: ops that occupy a layer of their own (a sync before each)

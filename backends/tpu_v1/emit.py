@@ -22,8 +22,9 @@ from qcc.backends.tpu_v1.plan import TILE, buffer_of
 from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
 from qcc.backends.tpu_v1.target import Target
+from qcc.backends.tpu_v1.validate import ProgramError, validate_program
 from qcc.diagnostics import QccError, onnx_locs
-from qcc.dialects import quant
+from qcc.dialects import nn, quant
 from qcc.dialects.nn import constant_value
 from qcc.interpreter import qparams
 from qcc.ir.core import Graph, Op, Value
@@ -44,6 +45,16 @@ def _attr(op: Op, key: str):
         raise QccError(f"'{op.name}' has no '{key}' placement: run tpu-plan-memory and "
                        "tpu-schedule before emission", op.loc)
     return op.attributes[key]
+
+
+def _constant(op: Op, v: Value) -> np.ndarray:
+    """The integer array of a weight or bias constant of ``op``."""
+    arr = constant_value(v)
+    if arr is None:
+        what = "was elided (dense_resource<__elided__>): print the IR without " \
+            "--elide-constants" if isinstance(v.op, nn.ConstantOp) else "is not a constant"
+        raise QccError(f"'{op.name}': %{v.name_hint} {what}", op.loc)
+    return arr.astype(np.int64)
 
 
 def _desc(name: str, v: Value, host: int) -> TensorDesc:
@@ -100,16 +111,30 @@ class Emitter:
                            "placements do not number every tile and table once")
         tiles_end = n_tiles * TILE
         instrs = []
-        for op, args in out.instructions:
+        for k, (op, args) in enumerate(out.instructions):
             if op is isa.LOAD_TABLE:
                 args = {"slot": args["slot"],
                         "dram": tiles_end + args["table_index"] * RECORD_BYTES}
-            instrs.append(Instruction(op, **args))
+            try:
+                instrs.append(Instruction(op, **args))
+            except (ValueError, QccError) as e:
+                raise self._bad_ir(k, str(e)) from None
         weights = b"".join(out.tiles[k] for k in range(n_tiles)) + \
             b"".join(out.tables[k] for k in range(len(out.tables)))
-        return Program(instrs, weights, inputs, outputs, self.target.name,
-                       layer_of=list(out.layer_of), useful_macs=list(out.useful_macs),
-                       target_desc=self.target)
+        program = Program(instrs, weights, inputs, outputs, self.target.name,
+                          layer_of=list(out.layer_of), useful_macs=list(out.useful_macs),
+                          target_desc=self.target)
+        try:  # placements edited by hand (or a broken pass) must not make a bad binary
+            validate_program(program, self.target)
+        except ProgramError as e:
+            raise self._bad_ir(e.index, e.detail) from None
+        return program
+
+    def _bad_ir(self, index: int | None, detail: str) -> QccError:
+        where = "" if index is None else \
+            f" at instruction {index} (layer '{self.out.layer_of[index]}')"
+        return QccError(f"the tpu graph's placements make an invalid program{where}: "
+                        f"{detail}")
 
     def _transfer(self, kind: isa.InstrDef, desc: TensorDesc, buf: Buffer) -> None:
         host = desc.host_offset
@@ -197,8 +222,8 @@ class Emitter:
 
     def _matmul(self, op: tpu.MatmulOp) -> None:
         x, y = buffer_of(op.input), buffer_of(op.output)
-        w = constant_value(op.weight).astype(np.int64)
-        bias = constant_value(op.bias).astype(np.int64)
+        w = _constant(op, op.weight)
+        bias = _constant(op, op.bias)
         n_dim = w.shape[1]
         unsigned = int(not op.input.type.element.storage.signed)
         rows = x.pixels
@@ -232,8 +257,8 @@ class Emitter:
 
     def _conv(self, op: tpu.Conv2dOp) -> None:
         x, y = buffer_of(op.input), buffer_of(op.output)
-        w = constant_value(op.weight).astype(np.int64)
-        bias = constant_value(op.bias).astype(np.int64)
+        w = _constant(op, op.weight)
+        bias = _constant(op, op.bias)
         n, c, h, wd = op.input.type.shape
         o, _, kh, kw = w.shape
         _, _, oh, ow = op.output.type.shape

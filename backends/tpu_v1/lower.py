@@ -77,10 +77,12 @@ def _unsupported(op: Op, reason: str) -> QccError:
 
 
 def resolve_target(target: str, ctx: PassContext) -> Target:
-    """A backend pass's target: its ``target`` option, else the context's, else
-    tpu-v1."""
+    """A backend pass's target: its ``target`` option (which the later backend passes
+    of the pipeline then use too), else the context's, else tpu-v1."""
     if target:
-        return load_target(target)
+        loaded = load_target(target)
+        ctx.data["target"] = loaded
+        return loaded
     t = ctx.data.get("target")
     if isinstance(t, Target):
         return t
@@ -207,6 +209,7 @@ def _weights(op: Op) -> tuple[Value, np.ndarray, np.ndarray]:
         op.weight
     w = constant_value(w_val)
     if w is None:
+        _check_not_elided(op, w_val)
         raise _unsupported(op, "its weights are not constants")
     e = op.weight.type.element
     zps = e.zero_points if isinstance(e, UniformQuantPerAxisType) else (e.zero_point,)
@@ -216,6 +219,7 @@ def _weights(op: Op) -> tuple[Value, np.ndarray, np.ndarray]:
         op.output.type.shape[-1]
     b = constant_value(op.bias) if op.bias is not None else np.zeros(n_out, np.int64)
     if b is None:
+        _check_not_elided(op, op.bias)
         raise _unsupported(op, "its bias is not a constant")
     return w_val, w.astype(np.int64), b.astype(np.int64)
 
@@ -249,6 +253,13 @@ def _bias_constant(rw: Rewriter, anchor: Op, folded: np.ndarray, layer: Value) -
                             name=(layer.name_hint or "layer") + "_bias")
     rw.insert_before(anchor, c)
     return c.output
+
+
+def _check_not_elided(op: Op, v: Value) -> None:
+    if isinstance(v.op, nn.ConstantOp) and v.op.value.elided:
+        raise QccError(f"'{op.name}': the constant %{v.name_hint} was elided "
+                       "(dense_resource<__elided__>): the lowering needs the weights; print "
+                       "the IR without --elide-constants", op.loc)
 
 
 def _requant_of(op: Op) -> quant.RequantizeOp:

@@ -159,3 +159,9 @@ class TpuPlanMemoryPass(Pass):
 
     def run(self, module: Module, ctx: PassContext) -> None:
         plan_memory(module.main, resolve_target(self.target, ctx))
+        ops = module.main.ops
+        ctx.stat("ub-placements", sum(1 for op in ops if "ub" in op.attributes))
+        ctx.stat("weight-tiles", sum(tile_count(op) for op in ops
+                                     if isinstance(op, tpu.TpuOp)))
+        ctx.stat("table-records", sum(table_count(op) for op in ops
+                                      if isinstance(op, tpu.TpuOp)))

@@ -71,3 +71,6 @@ class TpuSchedulePass(Pass):
 
     def run(self, module: Module, ctx: PassContext) -> None:
         schedule(module.main, resolve_target(self.target, ctx))
+        syncs = [op for op in module.main.ops if isinstance(op, tpu.SyncOp)]
+        ctx.stat("barriers", len(syncs))
+        ctx.stat("prefetched-tiles", sum(len(op.prefetch) for op in syncs))

@@ -86,10 +86,45 @@ def test_stop_after_writes_the_ir_and_opt_finishes_it(capsys, tmp_path):
     (("--stop-after=no-such-pass",), "pass 'no-such-pass' is not in the pipeline"),
     (("--print-ir-after=tpu-emit",), "pass 'tpu-emit' is not in the pipeline"),
     (("--stop-after=tpu-lower", "--report", "r.md"), "--report needs the whole compile"),
+    (("--stop-after=tpu-lower", "--eval-data", CALIB), "--eval-data is for the report"),
+    (("--stop-after=",), "--stop-after needs a pass name"),
+    (("--stop-after=tpu-lower", "-o", "x.tpu"), "writes IR text, not a program"),
 ])
 def test_stage_option_errors(capsys, tmp_path, argv, message):
-    out = tmp_path / "m.tpu"
-    argv = tuple(str(tmp_path / a) if a == "r.md" else a for a in argv)
+    """Conflicting options stop before any work (no calibration warning first)."""
+    out = tmp_path / "m.out"
+    argv = tuple(str(tmp_path / a) if a in ("r.md", "x.tpu") else a for a in argv)
     code, _, err = qcc_cli(capsys, *COMPILE, "-o", str(out), *argv)
     assert code == 2 and message in err and "Traceback" not in err
+    if "--stop-after=tpu-lower" in argv:
+        assert "ignoring 'label'" not in err  # refused before the calibration data
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("stage", ["fuse-relu", "tpu-lower", "tpu-plan-memory",
+                                   "tpu-schedule"])
+def test_compile_goes_on_from_a_stopped_compile(capsys, tmp_path, stage):
+    """The IR a stopped compile wrote compiles on (only the passes it has not been
+    through) to the program the whole compile writes."""
+    full, ir, resumed = tmp_path / "full.tpu", tmp_path / "m.mlir", tmp_path / "m.tpu"
+    assert qcc_cli(capsys, *COMPILE, "-o", str(full))[0] == 0
+    assert qcc_cli(capsys, *COMPILE, f"--stop-after={stage}", "-o", str(ir))[0] == 0
+    code, _, err = qcc_cli(capsys, "compile", str(ir), "-o", str(resumed),
+                           "--print-ir-after-all", "--elide-constants")
+    assert code == 0, err
+    ran = [line.split("After ")[1].split(" ")[0] for line in err.splitlines()
+           if line.startswith("// -----// IR Dump After")]
+    backend = ["tpu-lower", "tpu-plan-memory", "tpu-schedule"]
+    assert ran == backend[backend.index(stage) + 1:] if stage in backend else backend
+    a, b = load_binary(full.read_bytes()), load_binary(resumed.read_bytes())
+    assert encode(a.instructions) == encode(b.instructions) and a.weights == b.weights
+    assert "calibrating on" not in err  # no random calibration of a quantized model
+
+
+def test_a_quantized_model_takes_no_calibration(capsys, tmp_path):
+    ir = tmp_path / "int.mlir"
+    assert qcc_cli(capsys, *COMPILE, "--stop-after=fuse-relu", "-o", str(ir))[0] == 0
+    code, _, err = qcc_cli(capsys, "compile", str(ir), "--calib-data", CALIB, "-o",
+                           str(tmp_path / "m.tpu"))
+    assert code == 2 and "already quantized (integer IR)" in err
+    assert not (tmp_path / "m.tpu").exists()

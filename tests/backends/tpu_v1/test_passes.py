@@ -122,3 +122,44 @@ def test_qcc_opt_reports_pass_errors_with_exit_2(integer_text, tmp_path, capsys)
     err = capsys.readouterr().err
     assert code == 2 and "run tpu-plan-memory first" in err and "Traceback" not in err
     assert not (tmp_path / "out.mlir").exists()
+
+
+@pytest.fixture(scope="module")
+def final_text(integer_text) -> str:
+    return print_module(_run(integer_text, BACKEND_PIPELINE))
+
+
+def _edit(text: str, op: str, old: str, new: str) -> str:
+    """Replace ``old`` by ``new`` in the first line holding ``op``."""
+    lines = text.splitlines(keepends=True)
+    k = next(i for i, line in enumerate(lines) if f'"{op}"' in line and old in line)
+    lines[k] = lines[k].replace(old, new, 1)
+    return "".join(lines)
+
+
+@pytest.mark.parametrize("op, old, new, message", [
+    ("tpu.pool", "shift = [-3]", "shift = []", "1 multipliers but 0 shifts"),
+    ("tpu.matmul", "clamp_min = -128", "clamp_min = 500",
+     "clamp [500, 127] is not an interval within the result's -128..127"),
+    ("tpu.conv2d", "ub = 0", 'ub = "x"', "placement 'ub' must be a non-negative integer"),
+    ("tpu.add", "slots = [", "slots = [-1, ", "placement 'slots' must be a list"),
+])
+def test_hand_edited_tpu_ir_is_rejected_by_the_verifier(final_text, op, old, new, message):
+    broken = _edit(final_text, op, old, new)
+    assert broken != final_text
+    with pytest.raises(qcc.QccError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_module(broken)  # the parser verifies what it read
+
+
+@pytest.mark.parametrize("op, old, new, message", [
+    ("tpu.conv2d", "ub = 0", "ub = 200000", "Unified Buffer"),
+    ("tpu.sync", "prefetch = [0]", "prefetch = [77]", "weight"),
+])
+def test_placements_outside_the_machine_stop_the_emission(final_text, op, old, new,
+                                                          message):
+    broken = _edit(final_text, op, old, new)
+    assert broken != final_text
+    with pytest.raises(qcc.QccError, match=r"placements make an invalid program at "
+                                           r"instruction \d+ \(layer '[^']+'\)") as e:
+        emit(parse_module(broken).main, load_target("tpu-v1"))
+    assert message in str(e.value)
