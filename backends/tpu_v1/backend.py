@@ -133,18 +133,9 @@ class TpuV1Backend(Backend):
     def rescale_cycles(self, program: Any, target: Any) -> float:
         """Cycles of the activation unit and of table loads: the price of
         requantizing."""
-        from qcc.backends.tpu_v1.tables import RECORD_BYTES
+        from qcc.backends.tpu_v1.timing import rescale_cycles
 
-        t = self.load_target(target)
-        per_cycle = t.timing.activate_rows_per_cycle
-        dram_per_cycle = t.weight_memory.bandwidth_bytes_per_s * t.cycle_s
-        cycles = 0.0
-        for ins in program.instructions:
-            if ins.op == "activate":
-                cycles += ins.rows / per_cycle
-            elif ins.op == "load_table":
-                cycles += RECORD_BYTES / dram_per_cycle
-        return cycles
+        return rescale_cycles(program.instructions, self.load_target(target))
 
     # ---------------------------------------------------------------- text form
     def disassemble(self, binary: bytes, where: str = "<bytes>") -> str:

@@ -30,10 +30,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from qcc.backends.tpu_v1.isa import FUNCTIONS
 from qcc.ir.attributes import Int, Ints, Str
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
 from qcc.ir.traits import Unit
 from qcc.ir.types import TensorType, UniformQuantType
+
+#: the nonlinearities the activation unit computes by table (the ISA's function codes)
+TABLE_FUNCTIONS = tuple(name for name in FUNCTIONS if name != "none")
 
 #: the unit that does an op's work (the compile report's "unit" column)
 MXU = "MXU"
@@ -301,8 +305,9 @@ class LookupOp(TpuOp):
     table = attr(Ints)
 
     def verify_(self) -> None:
-        if self.function not in ("sigmoid", "tanh"):
-            raise VerifyError(f"function '{self.function}' has no table")
+        if self.function not in TABLE_FUNCTIONS:
+            raise VerifyError(f"function '{self.function}' has no table (the activation "
+                              f"unit's: {', '.join(TABLE_FUNCTIONS)})")
         if len(self.table) != 256:
             raise VerifyError(f"the table has {len(self.table)} entries, not 256")
         super().verify_()

@@ -484,7 +484,7 @@ def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
     with np.errstate(all="ignore"):
         lut = SEMANTICS[quant.QuantizeOp](q, SEMANTICS[type(act)](act, real))
     table = lut.astype(np.int64).astype(np.uint8).view(np.int8).astype(int)
-    new = tpu.LookupOp.build(op.input, result_types=[q.output.type], loc=op.loc,
+    new = tpu.LookupOp.build(op.input, result_types=[q.output.type], loc=act.loc,
                              name=q.output.name_hint,
                              function=LOOKUP_FUNCTIONS[type(act)],
                              table=[int(t) for t in table])

@@ -37,7 +37,7 @@ from qcc.backends.tpu_v1.plan import buffer_of, layer_ops
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target, load_target
-from qcc.backends.tpu_v1.timing import TimingReport
+from qcc.backends.tpu_v1.timing import TimingReport, rescale_cycles
 from qcc.dialects import nn
 from qcc.ir.core import Op, Value
 
@@ -386,14 +386,14 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
     # per layer: instructions, tiles, tables, activate rows, accumulator rows
     per: dict[str, dict[str, Any]] = {}
     for ins, layer in zip(program.instructions, program.layer_of, strict=True):
-        p = per.setdefault(layer, {"tiles": 0, "tables": 0, "act_rows": 0, "acc_rows": set(),
-                                   "units": [], "mm_rows": 0, "switches": 0})
+        p = per.setdefault(layer, {"tiles": 0, "tables": 0, "instructions": [],
+                                   "acc_rows": set(), "units": [], "mm_rows": 0,
+                                   "switches": 0})
+        p["instructions"].append(ins)
         if ins.defn is isa.READ_WEIGHTS:
             p["tiles"] += ins.count
         elif ins.defn is isa.LOAD_TABLE:
             p["tables"] += 1
-        elif ins.defn is isa.ACTIVATE:
-            p["act_rows"] += ins.rows
         elif ins.defn is isa.MATMUL:
             p["mm_rows"] += ins.length
             p["switches"] += ins.switch
@@ -449,7 +449,7 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
     tile_bytes = target.weights.tile_bytes
     layers = []
     for name, c in timing.layers.items():
-        p = per.get(name, {"tiles": 0, "tables": 0, "act_rows": 0, "acc_rows": set(),
+        p = per.get(name, {"tiles": 0, "tables": 0, "instructions": [], "acc_rows": set(),
                            "units": [], "mm_rows": 0, "switches": 0})
         head = heads.get(name)
         k_lanes, n_lanes = _pass_lanes(head) if head is not None else (None, None)
@@ -462,8 +462,7 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
             intensity=c.useful_macs / wbytes if wbytes else None,
             cycles=c.cycles, seconds=timing.seconds(c), bound=timing.bound(c),
             utilization=timing.utilization(c),
-            rescale_cycles=p["act_rows"] / target.timing.activate_rows_per_cycle
-            + p["tables"] * RECORD_BYTES / target.weight_bytes_per_cycle,
+            rescale_cycles=rescale_cycles(p["instructions"], target),
             accumulator_rows=_rows_in(p["acc_rows"], target.accumulators.rows),
             rows_per_tile=p["mm_rows"] / p["switches"] if p["switches"] else None,
             k_lanes=k_lanes, n_lanes=n_lanes, energy_j=timing.energy_j(c),

@@ -557,3 +557,15 @@ def _handlers() -> dict[isa.InstrDef, Callable[..., None]]:
 _HANDLERS = _handlers()
 #: per instruction that reads or writes table slots: its slot field
 _SLOT_FIELD = {d: f.name for d in isa.ISA for f in d.operands if f.limit == isa.SLOTS}
+
+
+def rescale_cycles(instructions: Sequence[Instruction], target: Target) -> float:
+    """Cycles the activation unit's instructions and the table loads take, the price of
+    requantizing (an estimate: they may overlap other work): the rows of every
+    instruction the ISA table assigns to the activation unit at its throughput, plus
+    every table record at the weight memory's bandwidth. Explore's rescale column and
+    the compile report's per-layer figure."""
+    rows = sum(ins.rows for ins in instructions if ins.defn.unit is Unit.ACTIVATION)
+    tables = sum(1 for ins in instructions if ins.defn is isa.LOAD_TABLE)
+    return rows / target.timing.activate_rows_per_cycle + \
+        tables * RECORD_BYTES / target.weight_bytes_per_cycle
