@@ -26,7 +26,7 @@ from onnx import numpy_helper
 from qcc.diagnostics import QccError
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRIES = ("ir", "pipeline", "asm", "onnx", "binary", "run")
+ENTRIES = ("ir", "pipeline", "asm", "onnx", "binary", "run", "backend")
 
 PIPELINES = (
     "canonicalize",
@@ -117,9 +117,32 @@ def run_seeds() -> tuple[bytes, ...]:
     return (compiled_bytes(), cnn.to_bytes())
 
 
+BACKEND_STAGES = ("fuse-relu", "tpu-lower", "tpu-plan-memory", "tpu-schedule")
+
+
+@cache
+def backend_seeds() -> tuple[str, ...]:
+    """The digits CNN at batch 2 as the compile leaves it after each stage: the
+    integer IR and the tpu IR after each backend pass (IR text `qcc compile` resumes)."""
+    import qcc
+    from qcc.passmanager import Instrumentation
+    from qcc.text import print_module
+
+    out = []
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        for stage in BACKEND_STAGES:
+            stopped = qcc.compile(str(ROOT / "examples/models/digits_cnn.onnx"), batch=2,
+                                  calib_data=str(ROOT / "examples/data/digits_calib.npz"),
+                                  instrumentation=Instrumentation(stop_after=stage))
+            out.append(print_module(stopped.module))
+    return tuple(out)
+
+
 def seeds(entry: str) -> tuple:
     return {"ir": ir_seeds, "pipeline": lambda: PIPELINES, "asm": asm_seeds,
-            "onnx": onnx_seeds, "binary": binary_seeds, "run": run_seeds}[entry]()
+            "onnx": onnx_seeds, "binary": binary_seeds, "run": run_seeds,
+            "backend": backend_seeds}[entry]()
 
 
 # ---------------------------------------------------------------------- oracles
@@ -137,6 +160,14 @@ def run_ir(text: str) -> str:
     from qcc.text import parse_module, print_module
 
     return _outcome(lambda: print_module(parse_module(text, "<fuzz>")))
+
+
+def run_backend(text: str) -> str:
+    """Integer or tpu IR through the backend passes it has not been through, then
+    emission (what `qcc compile IR.mlir` does)."""
+    import qcc
+
+    return _outcome(lambda: qcc.compile(qcc.parse_module(text, "<fuzz>")).to_bytes())
 
 
 def run_pipeline(text: str) -> str:
@@ -195,7 +226,8 @@ def run_program(data: bytes) -> str:
 
 
 ORACLES: dict[str, Callable] = {"ir": run_ir, "pipeline": run_pipeline, "asm": run_asm,
-                                "onnx": run_onnx, "binary": run_binary, "run": run_program}
+                                "onnx": run_onnx, "binary": run_binary, "run": run_program,
+                                "backend": run_backend}
 
 
 # ---------------------------------------------------------------------- text mutators

@@ -1,8 +1,9 @@
 """A long random fuzz run of qcc's entry points (no hypothesis: plain seeded random
 mutations of real inputs, so it is fast).
 
-    python tests/fuzz/run_fuzz.py --cases 100000 [--entry ir|pipeline|asm|onnx|binary|run|all]
-                                  [--seed S] [--timeout SECONDS] [--out DIR]
+    python tests/fuzz/run_fuzz.py --cases 100000
+        [--entry ir|pipeline|asm|onnx|binary|run|backend|all]
+        [--seed S] [--timeout SECONDS] [--out DIR]
 
 Prints per entry point the cases run, successes, QccErrors and other exceptions
 (crashes and hangs); each distinct crash gets a reproducer file in DIR.
@@ -25,7 +26,7 @@ import fuzzlib
 
 
 def mutate(entry: str, rng: random.Random, seed: str | bytes, pool: tuple) -> str | bytes:
-    if entry in ("ir", "pipeline", "asm"):
+    if entry in ("ir", "pipeline", "asm", "backend"):
         return fuzzlib.mutate_text(rng, seed, pool)
     if entry == "onnx":
         return fuzzlib.mutate_onnx(rng, seed)

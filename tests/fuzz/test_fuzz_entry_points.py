@@ -59,6 +59,15 @@ def test_fuzz_ir_text(n: int) -> None:
     check("ir", fuzzlib.mutate_text(random.Random(n), pool[n % len(pool)], pool))
 
 
+@settings(FUZZ, max_examples=40)
+@given(st.integers(0, 2**32))
+def test_fuzz_backend_ir(n: int) -> None:
+    """Integer and tpu IR (what a stopped compile writes), mutated, through the rest of
+    the backend and emission: a program or a QccError."""
+    pool = fuzzlib.backend_seeds()
+    check("backend", fuzzlib.mutate_text(random.Random(n), pool[n % len(pool)], pool))
+
+
 @settings(FUZZ, max_examples=300)
 @given(st.integers(0, 2**32))
 def test_fuzz_pipeline_text(n: int) -> None:
