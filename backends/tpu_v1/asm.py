@@ -66,7 +66,10 @@ from qcc.diagnostics import FileLoc, QccError
 from qcc.version import __version__
 
 BYTES_PER_LINE = 64
-MAX_WEIGHT_BYTES = 1 << 33  # 8 GiB, the TPU v1's weight DRAM: larger is surely a typo
+#: the largest '.weights' size the assembler allocates: a guard against a typo (a
+#: size with extra digits) before the target is read, not a fact of any machine; the
+#: target's own weight memory bounds the image when the program is validated
+MAX_WEIGHT_BYTES = 1 << 33
 DESC_ATTRS = ("name", "shape", "dtype", "scale", "zero_point", "host")
 _BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
