@@ -23,7 +23,7 @@ from qcc import quant_arith
 from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.diagnostics import QccError
 from qcc.dialects import quant
-from qcc.interpreter import conv2d, qparams, semantics, windows
+from qcc.interpreter import SEMANTICS, conv2d, qparams, semantics, windows
 from qcc.ir.core import Op
 
 
@@ -118,12 +118,8 @@ def _pool(op: tpu.PoolOp, x):
 # --------------------------------------------------------------------------- vector units
 
 
-@semantics(tpu.AddOp)
-def _add(op: tpu.AddOp, a, b):
-    ea, eb, eo = (v.type.element for v in (op.lhs, op.rhs, op.output))
-    return quant_arith.add_quantized(a, b, ea.zero_point, eb.zero_point, eo.zero_point,
-                                     tuple(op.multiplier), tuple(op.shift), op.clamp_min,
-                                     op.clamp_max, eo.numpy_dtype, quant.ADD_LEFT_SHIFT)
+# tpu.add computes quant.add's arithmetic with its attributes (the same names)
+semantics(tpu.AddOp)(SEMANTICS[quant.AddOp])
 
 
 @semantics(tpu.ActivateOp)
