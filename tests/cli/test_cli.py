@@ -250,14 +250,14 @@ def test_import_is_deterministic_across_processes(tmp_path):
     """Same inputs, same bytes: two processes with different hash seeds agree."""
     import os
 
-    texts = []
-    for seed in ("0", "12345"):
-        out = tmp_path / f"cnn_{seed}.mlir"
-        env = dict(os.environ, PYTHONHASHSEED=seed)
-        subprocess.run([sys.executable, "-m", "qcc", "opt", CNN, "-p",
-                        "canonicalize,normalize-gemm,fold-batchnorm", "-o", str(out)],
-                       check=True, env=env)
-        texts.append(out.read_bytes())
+    from qcc.testing.processes import run_side_by_side
+
+    seeds = ("0", "12345")
+    run_side_by_side([([sys.executable, "-m", "qcc", "opt", CNN, "-p",
+                        "canonicalize,normalize-gemm,fold-batchnorm", "-o",
+                        str(tmp_path / f"cnn_{seed}.mlir")],
+                       dict(os.environ, PYTHONHASHSEED=seed)) for seed in seeds])
+    texts = [(tmp_path / f"cnn_{seed}.mlir").read_bytes() for seed in seeds]
     assert texts[0] == texts[1]
 
 

@@ -5,7 +5,6 @@ and errors."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import qcc
 from qcc.backends.tpu_v1.asm import assemble, disassemble
 from qcc.backends.tpu_v1.binary import load_binary, serialize
 from qcc.cli import main
+from qcc.testing.processes import run_side_by_side
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "examples" / "models"
@@ -70,13 +70,11 @@ def test_run_engines_give_the_same_outputs(capsys, tmp_path, images):
 
 
 def test_compiling_twice_gives_the_same_bytes(tmp_path):
-    outs = []
-    for seed in ("1", "2"):
-        out = tmp_path / f"m{seed}.tpu"
-        subprocess.run([sys.executable, "-m", "qcc", "compile", str(MODELS / "digits_mlp.onnx"),
-                        "--calib-data", CALIB, "-o", str(out)], check=True,
-                       capture_output=True, env=dict(os.environ, PYTHONHASHSEED=seed))
-        outs.append(out.read_bytes())
+    run_side_by_side([([sys.executable, "-m", "qcc", "compile",
+                        str(MODELS / "digits_mlp.onnx"), "--calib-data", CALIB, "-o",
+                        str(tmp_path / f"m{seed}.tpu")],
+                       dict(os.environ, PYTHONHASHSEED=seed)) for seed in ("1", "2")])
+    outs = [(tmp_path / f"m{seed}.tpu").read_bytes() for seed in ("1", "2")]
     assert outs[0] == outs[1]
 
 
@@ -109,14 +107,14 @@ def test_run_rejects_a_corrupt_binary(capsys, tmp_path, images):
 def test_binaries_and_reports_are_identical_across_processes(tmp_path):
     """Same inputs, same bytes: the binary and the compile report, in two processes
     with different hash seeds."""
-    outs = []
-    for seed in ("3", "4"):
-        tpu, report = tmp_path / f"m{seed}.tpu", tmp_path / f"r{seed}.json"
-        subprocess.run([sys.executable, "-m", "qcc", "compile", str(MODELS / "digits_cnn.onnx"),
-                        "--calib-data", CALIB, "--batch", "4", "--report", str(report), "-o",
-                        str(tpu)], check=True, capture_output=True,
-                       env=dict(os.environ, PYTHONHASHSEED=seed))
-        outs.append((tpu.read_bytes(), report.read_bytes()))
+    seeds = ("3", "4")
+    run_side_by_side([([sys.executable, "-m", "qcc", "compile",
+                        str(MODELS / "digits_cnn.onnx"), "--calib-data", CALIB, "--batch", "4",
+                        "--report", str(tmp_path / f"r{seed}.json"), "-o",
+                        str(tmp_path / f"m{seed}.tpu")],
+                       dict(os.environ, PYTHONHASHSEED=seed)) for seed in seeds])
+    outs = [((tmp_path / f"m{seed}.tpu").read_bytes(),
+             (tmp_path / f"r{seed}.json").read_bytes()) for seed in seeds]
     assert outs[0] == outs[1]
 
 
@@ -127,16 +125,18 @@ def test_compiling_from_statistics_is_independent_of_the_blas_kernel(tmp_path):
     ignored elsewhere), give the same binary and report (docs/determinism.md)."""
     stats = tmp_path / "stats.json"
     qcc.compile(MODELS / "digits_cnn.onnx", calib_data=CALIB, batch=4, save_stats=str(stats))
-    outs = []
+    commands = []
     for k, kernel in enumerate((os.environ.get("OPENBLAS_CORETYPE"), "Prescott")):
         env = {key: v for key, v in os.environ.items() if key != "OPENBLAS_CORETYPE"}
         if kernel:
             env["OPENBLAS_CORETYPE"] = kernel
-        tpu, report = tmp_path / f"m{k}.tpu", tmp_path / f"r{k}.json"
-        subprocess.run([sys.executable, "-m", "qcc", "compile", str(MODELS / "digits_cnn.onnx"),
-                        "--stats", str(stats), "--batch", "4", "--report", str(report),
-                        "-o", str(tpu)], check=True, capture_output=True, env=env)
-        outs.append((tpu.read_bytes(), report.read_bytes()))
+        commands.append(([sys.executable, "-m", "qcc", "compile",
+                          str(MODELS / "digits_cnn.onnx"), "--stats", str(stats), "--batch",
+                          "4", "--report", str(tmp_path / f"r{k}.json"), "-o",
+                          str(tmp_path / f"m{k}.tpu")], env))
+    run_side_by_side(commands)
+    outs = [((tmp_path / f"m{k}.tpu").read_bytes(), (tmp_path / f"r{k}.json").read_bytes())
+            for k in range(2)]
     assert outs[0] == outs[1]
     assert b"statistics_sha256" in outs[0][0]
 

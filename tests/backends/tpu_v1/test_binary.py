@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import subprocess
 import sys
 
 import numpy as np
@@ -147,13 +146,12 @@ def test_same_bytes_across_processes():
             f"spec = importlib.util.spec_from_file_location('t', {__file__!r})\n"
             "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
             "sys.stdout.write(hashlib.sha256(m.serialize(m.sample_program())).hexdigest())")
-    digests = set()
-    for seed in ("0", "4242"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True).stdout
-        digests.add(out)
-    assert digests == {hashlib.sha256(DATA).hexdigest()}
+    from qcc.testing.processes import run_side_by_side
+
+    runs = run_side_by_side([([sys.executable, "-c", code],
+                               {**os.environ, "PYTHONHASHSEED": seed})
+                              for seed in ("0", "4242")])
+    assert {r.stdout for r in runs} == {hashlib.sha256(DATA).hexdigest()}
 
 
 def test_empty_weights_and_io():
