@@ -21,26 +21,12 @@ import inspect
 import time
 
 import qcc.dialects  # noqa: F401  (registers the ops)
-from qcc.dialects import nn
-from qcc.ir import Graph, TensorType, f32
+from qcc.ir import TensorType, f32
 from qcc.passes.canonicalize import Canonicalize
 from qcc.rewrite import apply_patterns
+from qcc.testing.graphs import chain_of_blocks
 
 T = TensorType((2, 3), f32)
-
-
-def chain_of_blocks(ops: int) -> Graph:
-    g = Graph("main")
-    v = g.add_arg(T, "x")
-    for _ in range(ops // 6):
-        v = g.append(nn.IdentityOp.build(v)).result
-        v = g.append(nn.TransposeOp.build(v, perm=(1, 0))).result
-        v = g.append(nn.TransposeOp.build(v, perm=(1, 0))).result
-        v = g.append(nn.ReshapeOp.build(v, shape=(6,))).result
-        v = g.append(nn.ReshapeOp.build(v, shape=(2, 3))).result
-        v = g.append(nn.ReluOp.build(v)).result
-    g.set_outputs([v], ["y"])
-    return g
 
 
 def measure(ops: int, runs: int) -> tuple[float, dict[str, int]]:

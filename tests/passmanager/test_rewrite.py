@@ -17,6 +17,7 @@ from qcc.passes.canonicalize import Canonicalize
 from qcc.passmanager import PassContext, Pipeline
 from qcc.rewrite import USERS_DEPTH, Pattern, apply_patterns
 from qcc.testing.golden import parse_run_line, split_input_file
+from qcc.testing.graphs import chain_of_blocks
 from qcc.text import parse_module, print_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,22 +91,6 @@ def test_worklist_gives_the_ir_of_sweeping_on_models(monkeypatch, model):
 
 
 # --------------------------------------------------------------------------- work
-
-
-def chain_of_blocks(ops: int) -> Graph:
-    """Blocks of identity -> transpose -> transpose back -> reshape -> reshape back ->
-    relu (6 ops each) that canonicalize reduces to the relus, in three rounds."""
-    g = Graph("main")
-    v = g.add_arg(T, "x")
-    for _ in range(ops // 6):
-        v = g.append(nn.IdentityOp.build(v)).result
-        v = g.append(nn.TransposeOp.build(v, perm=(1, 0))).result
-        v = g.append(nn.TransposeOp.build(v, perm=(1, 0))).result
-        v = g.append(nn.ReshapeOp.build(v, shape=(6,))).result
-        v = g.append(nn.ReshapeOp.build(v, shape=(2, 3))).result
-        v = g.append(nn.ReluOp.build(v)).result
-    g.set_outputs([v], ["y"])
-    return g
 
 
 def work_on(ops: int) -> dict[str, int]:
