@@ -203,11 +203,11 @@ from onnx import TensorProto, helper, numpy_helper
 from qcc.diagnostics import QccError
 from qcc.frontend import import_onnx
 from qcc.passmanager import Pipeline
-w = numpy_helper.from_array(np.full((64, 1, 1, 1), 0.5, np.float32), "w")
+w = numpy_helper.from_array(np.full((256, 1, 1, 1), 0.5, np.float32), "w")
 graph = helper.make_graph(
     [helper.make_node("Conv", ["input", "w"], ["y"], name="widen", kernel_shape=[1, 1])],
     "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 2048, 2048])],
-    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 2048, 2048])], [w])
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256, 2048, 2048])], [w])
 module = import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
 limit = 1536 << 20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -221,8 +221,9 @@ except QccError as e:
 
 def test_a_pass_out_of_memory_is_a_qcc_error() -> None:
     # a fuzzed model with 128M-element activations: calibration's MemoryError came out
-    # as a PassFailure (an internal error). Here the 1 GiB output of one convolution
-    # cannot be allocated under a 1.5 GiB address-space limit.
+    # as a PassFailure (an internal error). Here the 4 GiB output of one convolution
+    # cannot be allocated under a 1.5 GiB address-space limit (it fails at once, rather
+    # than after seconds of arithmetic on a smaller output).
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", _CALIBRATE_LIMITED], env=env,
                          capture_output=True, text=True, timeout=120)

@@ -42,8 +42,14 @@ def test_package_dirs():
     assert dirs == {"qcc": "qcc", "qcc.passes": "passes", "qcc.backends": "backends"}
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """The parsed source of ``path`` (each file parsed once for all the tests here)."""
+    return ast.parse(path.read_text(), str(path))
+
+
 def _imports(path: Path) -> list[tuple[str, int]]:
-    tree = ast.parse(path.read_text(), str(path))
+    tree = _tree(path)
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -118,7 +124,7 @@ def _qcc_imports(module: str, path: Path) -> list[tuple[str, int]]:
     """The qcc modules ``module`` imports, with line numbers: ``from qcc import x``
     is the module ``qcc.x`` when there is one, else the package top level ``qcc``;
     relative imports are resolved."""
-    tree = ast.parse(path.read_text(), str(path))
+    tree = _tree(path)
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
