@@ -260,9 +260,17 @@ def test_stale_temporaries_of_dead_processes_are_removed(capsys, tmp_path):
     assert remove_stale_temporaries(tmp_path) == []
 
 
+def _default_sigint() -> None:
+    # a shell starts background jobs with SIGINT ignored, and an ignored SIGINT stays
+    # ignored in qcc (as in any program run under nohup or with '&'): the signal tests
+    # give the child the default disposition so that they test the same thing anywhere
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _qcc_process(args: list, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "qcc.cli", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint, **kw)
 
 
 def _wait_for_temporary(folder: Path, proc: subprocess.Popen) -> None:
