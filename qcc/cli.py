@@ -196,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "Markdown (docs/compile-report.md)")
     p.add_argument("--eval-data", metavar="PATH",
                    help="inputs the report's SQNR is measured on (default: --calib-data)")
+    p.add_argument("--host-ops", default="", metavar="TYPES|NODES",
+                   help="comma-separated ONNX op types, node names or IR op names to run "
+                        "on the host even where the TPU could (docs/partitioning.md)")
+    p.add_argument("--no-host", action="store_true",
+                   help="make every op the TPU cannot run an error (listing them all) "
+                        "instead of running it on the host")
     _add_compile_pass_args(p)
 
     p = sub.add_parser("disasm", help="print a TPU program binary as assembly text",
@@ -417,7 +423,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     compiled = driver.compile(args.input, args.calib_data, args.calibration,
                               args.granularity, args.activations, exclude, args.stats,
                               args.target, args.batch, args.save_stats,
-                              instrumentation=_instrumentation(args))
+                              instrumentation=_instrumentation(args),
+                              host_ops=args.host_ops, no_host=args.no_host)
     if not hasattr(compiled, "program"):  # --stop-after: the IR then is the output
         from qcc.text import print_module
 

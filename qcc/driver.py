@@ -276,7 +276,8 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             granularity: str = "per-channel", activations: str = "int8",
             exclude: tuple[str, ...] = (), stats: str | None = None,
             target: Any = "tpu-v1", batch: int = 1, save_stats: str | None = None,
-            instrumentation: Any = None):
+            instrumentation: Any = None, host_ops: tuple[str, ...] | str = (),
+            no_host: bool = False):
     """Compile a model (path or module) to a program for ``target`` (a target name
     such as ``tpu-v1`` or ``tpu-v1-gddr5``, a target file, or a loaded target; the
     backend is found by it): calibrate, quantize, fold, lower. Returns the backend's
@@ -284,16 +285,21 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
     ``.save(path)``. A ``save_stats`` file is written only if the whole compile
     succeeds. ``instrumentation`` (a :class:`qcc.passmanager.Instrumentation`)
     prints, times or stops the compile's pipeline at any pass; stopped by its
-    ``stop_after``, the compile returns a :class:`StoppedCompile` (the IR then)."""
+    ``stop_after``, the compile returns a :class:`StoppedCompile` (the IR then).
+    Ops the accelerator cannot run go to the host (docs/partitioning.md);
+    ``host_ops`` (ONNX op types, node names or IR op names) forces ops there and
+    ``no_host=True`` makes any such op an error."""
     return compile_model(model, calib_data, method, granularity, activations,
-                         tuple(exclude), stats, target, batch, save_stats, instrumentation)
+                         tuple(exclude), stats, target, batch, save_stats, instrumentation,
+                         host_ops, no_host)
 
 
 def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
                   granularity: str = "per-channel", activations: str = "int8",
                   exclude: tuple[str, ...] = (), stats: str | None = None,
                   target: Any = "tpu-v1", batch: int = 1, save_stats: str | None = None,
-                  instrumentation: Any = None):
+                  instrumentation: Any = None, host_ops: tuple[str, ...] = (),
+                  no_host: bool = False):
     """The compile, frontend to binary: import (if a path), then one pipeline of
     passes, the quantization pipeline followed by the backend's, then the backend's
     emission. Copies of the float graph (after clean-up) and the fake-quantized one
@@ -304,11 +310,22 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
 
     with transaction():
         return _compile_model(model, calib_data, method, granularity, activations,
-                              exclude, stats, target, batch, save_stats, instrumentation)
+                              exclude, stats, target, batch, save_stats, instrumentation,
+                              _placement(host_ops, no_host))
+
+
+def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
+    """Where ops the accelerator cannot run go: ``host_ops`` (ONNX op types, node
+    names or IR op names) are forced to the host; ``no_host`` forbids the host."""
+    if isinstance(host_ops, str):
+        host_ops = tuple(n.strip() for n in host_ops.split(",") if n.strip())
+    if host_ops and no_host:
+        raise QccError("--host-ops and --no-host contradict each other: give one")
+    return {"host_ops": tuple(host_ops), "no_host": bool(no_host)}
 
 
 def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
-                   target, batch, save_stats, instrumentation):
+                   target, batch, save_stats, instrumentation, placement):
     from qcc.backend import backend_for_target
     from qcc.passmanager import PassContext, PassManager, Pipeline, StoppedCompile
     from qcc.text import module_sha256
@@ -339,6 +356,7 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         source = module.clone() if stage == "integer" else None
         ctx = PassContext()
         ctx.data["target"] = target_desc
+        ctx.data["placement"] = placement
         pm = PassManager(rest, instrumentation)
         pm.run(module, ctx)
         if pm.stopped_after is not None:
@@ -348,8 +366,13 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     # ./) must not change the binary; the files' contents are hashed above
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude))
     manifest["pipeline"] = str(pipeline)
+    if placement["host_ops"]:
+        manifest["host_ops"] = ",".join(placement["host_ops"])
+    if placement["no_host"]:
+        manifest["no_host"] = "true"
     ctx = PassContext()
     ctx.data["target"] = target_desc
+    ctx.data["placement"] = placement
     data_path = None
     if isinstance(calib_data, str | os.PathLike):
         data_path = str(calib_data)

@@ -53,7 +53,7 @@ from qcc.backends.tpu_v1.binary import (
     read_binary,
     validate_program,
 )
-from qcc.backends.tpu_v1.program import Program, TensorDesc
+from qcc.backends.tpu_v1.program import HostSegment, Program, TensorDesc
 from qcc.backends.tpu_v1.target import (
     Target,
     TargetError,
@@ -91,8 +91,14 @@ def disassemble(program_or_bytes: Program | bytes, where: str = "<bytes>",
              *_target_lines(program.resolve_target())]
     lines += [f".manifest {_key(k)}={_quote(program.manifest[k])}"
               for k in sorted(program.manifest)]
-    for kind, descs in (("input", program.inputs), ("output", program.outputs)):
+    for kind, descs in (("input", program.inputs), ("output", program.outputs),
+                        ("host_tensor", program.host_tensors)):
         lines += [f".{kind} {_describe(d)}" for d in descs]
+    for seg in program.segments:
+        names = {k: "[" + ",".join(_quote(n) for n in v) + "]"
+                 for k, v in (("inputs", seg.inputs), ("outputs", seg.outputs))}
+        lines.append(f".segment inputs={names['inputs']} outputs={names['outputs']} "
+                     f"ir={_quote(seg.ir)}")
     lines.append("")
     layer = None
     for k, ins in enumerate(program.instructions):
@@ -222,7 +228,9 @@ class _Assembler:
         self.target_raw: dict[str, Any] = {}
         self.target_keys: dict[str, lark.Token] = {}
         self.manifest: dict[str, str] = {}
-        self.descs: dict[str, list[TensorDesc]] = {"input": [], "output": []}
+        self.descs: dict[str, list[TensorDesc]] = {"input": [], "output": [],
+                                                   "host_tensor": []}
+        self.segments: list[HostSegment] = []
         self.weights: bytearray | None = None
         self.weights_end = 0  # end of the last data line: lines go in increasing order
         # layer annotations (.layer "name", .macs N): the binary's LAYERS section
@@ -251,7 +259,8 @@ class _Assembler:
                           self.descs["output"], target.name, self.manifest,
                           layer_of=self.layer_of if self.annotated else [],
                           useful_macs=self.useful_macs if self.annotated else [],
-                          target_desc=target)
+                          target_desc=target, host_tensors=self.descs["host_tensor"],
+                          segments=self.segments)
         try:
             if validate:
                 validate_program(program, target)
@@ -467,6 +476,31 @@ def _io(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> Non
     asm.descs[kind].append(desc)
 
 
+def _segment(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
+    """``.segment inputs=["a"] outputs=["b"] ir="..."``: a host segment (the next
+    segment index), its tensors by name and its IR text."""
+    keys = ("inputs", "outputs", "ir")
+    if positional:
+        raise asm.error(f"'.segment' takes only attributes ({', '.join(keys)})",
+                        positional[0])
+    for key, (_, key_tok) in attrs.items():
+        if key not in keys:
+            raise asm.error(f"'.segment' has no attribute '{key}' (attributes: "
+                            f"{', '.join(keys)})", key_tok)
+    missing = [k for k in keys if k not in attrs]
+    if missing:
+        raise asm.error(f"'.segment' needs {', '.join(k + '=' for k in missing)}", tok)
+    names = {}
+    for key in ("inputs", "outputs"):
+        tree = attrs[key][0]
+        if tree.data != "list":
+            raise asm.error(f"'{key}' needs a list of strings, e.g. [\"x\"]", tree)
+        names[key] = tuple(asm.string(v, f"an entry of '{key}'") for v in tree.children
+                           if v is not None)
+    asm.segments.append(HostSegment(names["inputs"], names["outputs"],
+                                    asm.string(attrs["ir"][0], "'ir'")))
+
+
 def _weights(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> None:
     _no_attrs(asm, tok, attrs)
     if len(positional) != 1:
@@ -506,4 +540,4 @@ def _macs(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> N
 
 _DIRECTIVES = {".target": _target, ".target_table": _target_table, ".manifest": _manifest,
                ".input": _io, ".output": _io, ".weights": _weights, ".layer": _layer,
-               ".macs": _macs}
+               ".macs": _macs, ".host_tensor": _io, ".segment": _segment}

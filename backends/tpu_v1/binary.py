@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from qcc.backends.tpu_v1 import isa
-from qcc.backends.tpu_v1.program import Program, TensorDesc
+from qcc.backends.tpu_v1.program import HostSegment, Program, TensorDesc
 from qcc.backends.tpu_v1.target import Target, target_from_raw, target_to_raw
 from qcc.backends.tpu_v1.validate import (
     ZERO_POINT_RANGE,
@@ -74,9 +74,10 @@ class Section(IntEnum):
     MANIFEST = 4
     LAYERS = 5  # optional: each instruction's layer and useful MACs (for reports)
     TARGET = 6  # the target description: every number of the target the program is for
+    HOST = 7  # optional: host tensors and host segments (a partitioned program)
 
 
-OPTIONAL_SECTIONS = {Section.LAYERS}
+OPTIONAL_SECTIONS = {Section.LAYERS, Section.HOST}
 
 
 @dataclass
@@ -106,7 +107,58 @@ def serialize(program: Program, *, validate: bool = True) -> bytes:
         (Section.IO, encode_io(program.inputs, program.outputs)),
         (Section.MANIFEST, encode_manifest(program.manifest)),
         *([(Section.LAYERS, encode_layers(program))] if program.layer_of else []),
-        (Section.TARGET, encode_target(target))])
+        (Section.TARGET, encode_target(target)),
+        *([(Section.HOST, encode_host(program))] if program.segments or
+          program.host_tensors else [])])
+
+
+def encode_host(program: Program) -> bytes:
+    """The HOST section: canonical JSON of the host tensors (descriptors as in the IO
+    section) and the host segments (names of their tensors, IR text)."""
+    tensors = [{"name": d.name, "shape": [int(x) for x in d.shape], "dtype": d.dtype,
+                "scale": float(d.scale), "zero_point": int(d.zero_point),
+                "host_offset": int(d.host_offset)} for d in program.host_tensors]
+    segments = [{"inputs": list(g.inputs), "outputs": list(g.outputs), "ir": g.ir}
+                for g in program.segments]
+    return _canonical_json({"segments": segments, "tensors": tensors})
+
+
+def _decode_host(payload: bytes, where: str) -> tuple[list[TensorDesc], list[HostSegment]]:
+    def fail(message: str) -> QccError:
+        return QccError(f"{where}: HOST section: {message}")
+
+    try:
+        doc = json.loads(payload.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise fail(f"not canonical JSON ({e})") from None
+    if not isinstance(doc, dict) or set(doc) != {"segments", "tensors"} or \
+            not isinstance(doc["segments"], list) or not isinstance(doc["tensors"], list):
+        raise fail("expected an object with the lists 'segments' and 'tensors'")
+    tensors = []
+    keys = {"name", "shape", "dtype", "scale", "zero_point", "host_offset"}
+    for k, t in enumerate(doc["tensors"]):
+        if not isinstance(t, dict) or set(t) != keys or not isinstance(t["name"], str) or \
+                not isinstance(t["shape"], list) or \
+                not all(type(x) is int and x > 0 for x in t["shape"]) or \
+                t["dtype"] not in DTYPE_CODES or \
+                not isinstance(t["scale"], int | float) or \
+                type(t["zero_point"]) is not int or type(t["host_offset"]) is not int or \
+                t["host_offset"] < 0 or len(t["shape"]) < 2:
+            raise fail(f"host tensor {k} is malformed")
+        tensors.append(TensorDesc(t["name"], tuple(t["shape"]), t["dtype"],
+                                  float(t["scale"]), t["zero_point"], t["host_offset"]))
+    segments = []
+    for k, g in enumerate(doc["segments"]):
+        if not isinstance(g, dict) or set(g) != {"inputs", "outputs", "ir"} or \
+                not isinstance(g["ir"], str) or \
+                not all(isinstance(x, list) and all(isinstance(n, str) for n in x)
+                        for x in (g["inputs"], g["outputs"])):
+            raise fail(f"host segment {k} is malformed")
+        segments.append(HostSegment(tuple(g["inputs"]), tuple(g["outputs"]), g["ir"]))
+    if encode_host(Program([], b"", [], [], "", host_tensors=tensors,
+                           segments=segments)) != payload:
+        raise fail("not in canonical form")
+    return tensors, segments
 
 
 def encode_target(target: Target) -> bytes:
@@ -225,8 +277,11 @@ def read_binary(data: bytes, where: str = "<bytes>") -> LoadedBinary:
     instructions = isa.decode(sections[Section.INSTRUCTIONS], f"{where}: INSTRUCTIONS section")
     layers, macs = ([], []) if Section.LAYERS not in sections else _decode_layers(
         sections[Section.LAYERS], len(instructions), where)
+    host_tensors, segments = ([], []) if Section.HOST not in sections else _decode_host(
+        sections[Section.HOST], where)
     program = Program(instructions, sections[Section.WEIGHTS], inputs, outputs, target.name,
-                      manifest, layer_of=layers, useful_macs=macs, target_desc=target)
+                      manifest, layer_of=layers, useful_macs=macs, target_desc=target,
+                      host_tensors=host_tensors, segments=segments)
     try:
         validate_program(program, target)
     except ProgramError as e:

@@ -94,30 +94,33 @@ def target_digest(target: Target) -> str:
 
 def compile_module(module: Module, target: Target | str = "tpu-v1",
                    manifest: dict[str, str] | None = None,
-                   instrumentation=None):
+                   instrumentation=None, placement: dict | None = None):
     """Lower an already quantized integer module: the backend's passes on a copy of
-    it, then emission."""
+    it, then emission. ``placement`` (``{"host_ops": (...), "no_host": bool}``)
+    forces ops to the host or forbids the host (partition.py)."""
     from qcc.passmanager import StoppedCompile
     from qcc.text import module_sha256
 
     if not isinstance(target, Target):
         target = load_target(target)
     tpu_module = module.clone()
-    stopped = run_backend(tpu_module, target, instrumentation=instrumentation)
+    stopped = run_backend(tpu_module, target, instrumentation=instrumentation,
+                          placement=placement)
     if stopped is not None:
         return StoppedCompile(tpu_module, stopped)
     return emit_compiled(module, tpu_module, target, manifest, module_sha256(module))
 
 
-def lower(module: Module, target: Target | str = "tpu-v1") -> Program:
+def lower(module: Module, target: Target | str = "tpu-v1",
+          placement: dict | None = None) -> Program:
     """The TPU program of an integer ``module`` for ``target`` (a Target, a shipped
     target's name, or a path to a target file): the backend's passes on a copy of
     the module, then emission."""
-    return compile_module(module, target).program
+    return compile_module(module, target, placement=placement).program
 
 
-def run_backend(module: Module, target: Target, ctx=None, instrumentation=None
-                ) -> str | None:
+def run_backend(module: Module, target: Target, ctx=None, instrumentation=None,
+                placement: dict | None = None) -> str | None:
     """The backend's pass pipeline on an integer ``module``, in place; the pass it
     stopped after, if it stopped."""
     from qcc.backends.tpu_v1.passes import BACKEND_PIPELINE
@@ -125,6 +128,8 @@ def run_backend(module: Module, target: Target, ctx=None, instrumentation=None
 
     ctx = ctx or PassContext()
     ctx.data["target"] = target
+    if placement:
+        ctx.data["placement"] = placement
     pm = PassManager(BACKEND_PIPELINE, instrumentation)
     pm.run(module, ctx)
     return pm.stopped_after

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qcc.backends.tpu_v1 import dialect as tpu
-from qcc.backends.tpu_v1 import isa
+from qcc.backends.tpu_v1 import isa, partition
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
 from qcc.backends.tpu_v1.lower import conv_matrix, conv_steps, loc_name
 from qcc.backends.tpu_v1.memory import Buffer
-from qcc.backends.tpu_v1.plan import TILE, buffer_of
-from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
+from qcc.backends.tpu_v1.plan import TILE, buffer_of, host_outputs
+from qcc.backends.tpu_v1.program import LANES, HostSegment, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
 from qcc.backends.tpu_v1.target import Target
 from qcc.backends.tpu_v1.validate import ProgramError, validate_program
@@ -29,6 +29,7 @@ from qcc.dialects.nn import constant_value
 from qcc.interpreter import qparams
 from qcc.ir.core import Graph, Op, Value
 from qcc.ir.types import UniformQuantType
+from qcc.text.printer import print_module
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Emitter:
         self.depth = target.weights.fifo_depth
         self.out = _Out()
         self.layer = "program"
+        self.segments: list[HostSegment] = []
 
     def emit(self, op: isa.InstrDef, macs: int = 0, **args) -> None:
         self.out.instructions.append((op, args))
@@ -80,8 +82,14 @@ class Emitter:
     def run(self) -> Program:
         g = self.graph
         ops = g.ops
-        inputs, outputs = [], []
+        inputs, outputs, boundary = [], [], []
+        segs = {seg.ops[0]: seg for seg in partition.segments(g)}
         for k, op in enumerate(ops):
+            seg = segs.get(op)
+            if seg is not None:
+                self.layer = loc_name(op)
+                self._host_call(seg)
+                continue
             if isinstance(op, tpu.SyncOp):
                 nxt = ops[k + 1] if k + 1 < len(ops) else None
                 self.layer = loc_name(nxt) if op.kind == "units" and \
@@ -92,7 +100,10 @@ class Emitter:
                 self.layer = "program"
                 desc = _desc(op.tensor, op.output, _attr(op, "host"))
                 read = isinstance(op, tpu.ReadHostOp)
-                (inputs if read else outputs).append(desc)
+                if partition.transfer_role(op) == "boundary":
+                    boundary.append(desc)
+                else:
+                    (inputs if read else outputs).append(desc)
                 self._transfer(isa.READ_HOST if read else isa.WRITE_HOST, desc,
                                buffer_of(op.output if read else op.input))
             elif isinstance(op, tpu.LAYER_OPS):
@@ -100,9 +111,24 @@ class Emitter:
                 self._layer(op)
         self.layer = "program"
         self.emit(isa.HALT)
-        return self._finish(inputs, outputs)
+        outputs += [_desc(g.output_names[g.return_op.operands.index(op.output)], op.input,
+                          _attr(op, "host")) for op in host_outputs(g)]
+        order = {name: k for k, name in enumerate(g.output_names)}
+        outputs.sort(key=lambda d: order.get(d.name, len(order)))
+        return self._finish(inputs, outputs, boundary)
 
-    def _finish(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> Program:
+    def _host_call(self, seg: partition.Segment) -> None:
+        """A host segment: its IR into the program, one host_call."""
+        module = partition.segment_module(self.graph, seg)
+        self.segments.append(HostSegment(tuple(n for n, _ in seg.inputs),
+                                         tuple(n for n, _ in seg.outputs),
+                                         print_module(module)))
+        elements, macs = partition.host_work(seg)
+        self.emit(isa.HOST_CALL, segment=len(self.segments) - 1, elements=elements,
+                  macs=macs)
+
+    def _finish(self, inputs: list[TensorDesc], outputs: list[TensorDesc],
+                boundary: list[TensorDesc] | None = None) -> Program:
         out = self.out
         n_tiles = len(out.tiles)
         if sorted(out.tiles) != list(range(n_tiles)) or \
@@ -123,7 +149,8 @@ class Emitter:
             b"".join(out.tables[k] for k in range(len(out.tables)))
         program = Program(instrs, weights, inputs, outputs, self.target.name,
                           layer_of=list(out.layer_of), useful_macs=list(out.useful_macs),
-                          target_desc=self.target)
+                          target_desc=self.target, host_tensors=list(boundary or []),
+                          segments=list(self.segments))
         try:  # placements edited by hand (or a broken pass) must not make a bad binary
             validate_program(program, self.target)
         except ProgramError as e:

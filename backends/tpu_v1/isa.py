@@ -52,6 +52,7 @@ class Unit(Enum):
     POOL = "pool unit"
     ADDER = "vector adder"
     HOST = "host"  # the host interface's DMA
+    HOST_CPU = "host CPU"  # the host processor running a host segment
     WEIGHT_FETCH = "weight fetch"  # the weight-memory channel
     CONTROL = "control"  # the issue stage itself: configuration, barriers
 
@@ -177,6 +178,15 @@ ISA: tuple[InstrDef, ...] = (
         Field("host_stride", 16, "bytes between consecutive rows in host memory"),
         ), "Write_Host_Memory: DMA rows from the Unified Buffer to host memory.",
         Unit.HOST, frozenset({Store.UB}), frozenset({Store.HOST})),
+    InstrDef("host_call", 0x12, 16, (
+        Field("segment", 16, "the host segment (the binary's HOST section)"),
+        Field("elements", 48, "elements the segment's ops produce (host timing)"),
+        Field("macs", 48, "multiply-accumulates of its ops with weights (host timing)"),
+        _pad(8),
+        ), "Run a host segment: issue stops while the host reads the segment's inputs "
+           "from host memory, runs its ops and writes its outputs to host memory (the "
+           "driver's round trip between two runs of the TPU, as one instruction).",
+        Unit.HOST_CPU, frozenset({Store.HOST}), frozenset({Store.HOST})),
     InstrDef("read_weights", 0x20, 8, (
         Field("dram", 40, "weight-memory byte address of the first 64 KiB tile"),
         Field("count", 16, "repeat: number of consecutive tiles, pushed in order"),
@@ -271,6 +281,7 @@ BY_OPCODE: Mapping[int, InstrDef] = MappingProxyType({d.opcode: d for d in ISA})
 # the instructions by name: ``Instruction(MATMUL, ...)``, ``ins.defn is MATMUL``
 NOP, HALT, SYNC = BY_MNEMONIC["nop"], BY_MNEMONIC["halt"], BY_MNEMONIC["sync"]
 READ_HOST, WRITE_HOST = BY_MNEMONIC["read_host"], BY_MNEMONIC["write_host"]
+HOST_CALL = BY_MNEMONIC["host_call"]
 READ_WEIGHTS, MATMUL = BY_MNEMONIC["read_weights"], BY_MNEMONIC["matmul"]
 ACTIVATE, LOAD_TABLE = BY_MNEMONIC["activate"], BY_MNEMONIC["load_table"]
 SET_CONV, POOL, ADD = BY_MNEMONIC["set_conv"], BY_MNEMONIC["pool"], BY_MNEMONIC["add"]
@@ -284,7 +295,8 @@ FUNCTIONS = {"none": 0, "sigmoid": 1, "tanh": 2}
 
 #: the units a compile report lists for a layer: those that compute or move its
 #: data (not the issue stage's control instructions, not weight fetches)
-REPORTED_UNITS = (Unit.MXU, Unit.ACTIVATION, Unit.POOL, Unit.ADDER, Unit.HOST)
+REPORTED_UNITS = (Unit.MXU, Unit.ACTIVATION, Unit.POOL, Unit.ADDER, Unit.HOST,
+                  Unit.HOST_CPU)
 
 
 def definition(op: str | InstrDef) -> InstrDef:

@@ -33,14 +33,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from qcc.backends.tpu_v1 import dialect as tpu
+from qcc.backends.tpu_v1.partition import HOST, partition, place_forced
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.target import Target, load_target
 from qcc.diagnostics import QccError, onnx_locs, warn
 from qcc.dialects import nn, quant
 from qcc.dialects.nn import constant_value
 from qcc.ir.attributes import DenseAttr
-from qcc.ir.core import Graph, Module, Op, Rewriter, Value
-from qcc.ir.traits import Clamp, ScaleTransparent, integer_form
+from qcc.ir.core import Graph, Module, Op, ReturnOp, Rewriter, Value
 from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType, i32
 from qcc.passmanager import Pass, PassContext, register_pass
 from qcc.quant_arith import INT32_MAX, int32_overflow
@@ -57,23 +57,17 @@ def loc_name(op: Op) -> str:
 _loc_name = loc_name
 
 
-def _float_reason(op: Op) -> str:
-    """Why an op stayed in float, for the compile error."""
-    if isinstance(op, nn.AvgPoolOp):
-        return ("average pooling whose windows count different numbers of positions "
-                "(padding not counted) has no integer form here; export with "
-                "count_include_pad=1 or without padding")
-    if op.name.startswith("nn.") and integer_form(type(op)) is None and \
-            not op.has_trait(ScaleTransparent) and not op.has_trait(Clamp):
-        return (f"'{op.name}' stayed in float (no integer form in qcc yet); running it "
-                "on the host is a later step")
-    ins = ", ".join(str(v.type) for v in op.operands)
-    return (f"no TPU mapping for '{op.name}' on ({ins}); ops other than the input "
-            "quantize and output dequantize would need the host")
+class Refused(QccError):
+    """A pattern cannot map its op to the TPU: the op goes to the host with
+    ``reason`` (a QccError where no partitioning catches it)."""
+
+    def __init__(self, op: Op, reason: str):
+        super().__init__(f"'{op.name}' cannot run on the TPU: {reason}", op.loc)
+        self.reason = reason
 
 
 def _unsupported(op: Op, reason: str) -> QccError:
-    return QccError(f"'{op.name}' cannot run on the TPU: {reason}", op.loc)
+    return Refused(op, reason)
 
 
 def resolve_target(target: str, ctx: PassContext) -> Target:
@@ -106,14 +100,20 @@ def is_weight(op: Op) -> bool:
 
 
 def host_role(op: Op) -> str | None:
-    """What a host op of a lowered graph does, or None for a non-host op."""
+    """What a runtime op of a lowered graph does (the host's input quantize and
+    output dequantize), or None for another op (a host segment's op included)."""
+    if HOST in op.attributes:
+        return None
     if isinstance(op, quant.QuantizeOp) and any(isinstance(u, tpu.ReadHostOp | nn.ReshapeOp)
                                                for u in op.output.users):
         return "quantizes the input"
     if isinstance(op, nn.ReshapeOp) and any(isinstance(u, tpu.ReadHostOp)
                                            for u in op.output.users):
         return "the host writes the input in this layout"
-    if isinstance(op, quant.DequantizeOp) and isinstance(op.input.op, tpu.WriteHostOp):
+    if isinstance(op, quant.DequantizeOp) and op.output.users and \
+            all(isinstance(u, ReturnOp) for u in op.output.users) and \
+            (isinstance(op.input.op, tpu.WriteHostOp) or
+             (op.input.op is not None and HOST in op.input.op.attributes)):
         return "dequantizes the output"
     return None
 
@@ -186,9 +186,7 @@ def _lower_io(graph: Graph, rw: Rewriter) -> None:
     for dq in done:
         if not dq.output.has_uses:
             rw.erase(dq)
-        else:  # also read inside the graph: the float value has no TPU form
-            user = dq.output.users[0]
-            raise _unsupported(user, _float_reason(user))
+        # else also read inside the graph: a float value, for host ops (partition.py)
 
 
 # --------------------------------------------------------------------------- patterns
@@ -534,23 +532,23 @@ def _lower_reshape(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
     return True
 
 
-def _reject(c: _Ctx, op: Op, rw: Rewriter) -> bool:
-    """Whatever no pattern took: a compile error naming the op and why."""
-    if isinstance(op, tpu.TpuOp) or is_weight(op) or host_role(op) is not None or \
-            op is op.graph.return_op:
-        return False
-    if isinstance(op, quant.DequantizeOp):
-        # a float op follows: name it, not the dequantize
-        float_op = next((u for u in op.output.users if host_role(u) is None), op)
-        raise _unsupported(float_op, _float_reason(float_op))
-    raise _unsupported(op, _float_reason(op))
-
-
 _PATTERNS = ((quant.DenseOp, _lower_dense), (quant.Conv2dOp, _lower_conv),
              (quant.AvgPoolOp | quant.GlobalAvgPoolOp, _lower_avg_pool),
              (nn.MaxPoolOp, _lower_max_pool), (quant.AddOp, _lower_add),
              (quant.RequantizeOp, _lower_requantize), (quant.DequantizeOp, _lower_lookup),
-             (nn.ConcatOp, _lower_concat), (nn.ReshapeOp, _lower_reshape), (Op, _reject))
+             (nn.ConcatOp, _lower_concat), (nn.ReshapeOp, _lower_reshape))
+
+
+def _apply(c: _Ctx, fn, op: Op, rw: Rewriter) -> bool:
+    """A pattern, except on an op placed on the host; an op a pattern refuses is
+    placed on the host with the pattern's reason."""
+    if HOST in op.attributes:
+        return False
+    try:
+        return fn(c, op, rw)
+    except Refused as e:
+        rw.set_attribute(op, HOST, e.reason)
+        return True
 
 
 def patterns(target: Target) -> list[Pattern]:
@@ -559,7 +557,7 @@ def patterns(target: Target) -> list[Pattern]:
     out = []
     for cls, fn in _PATTERNS:
         classes = cls.__args__ if hasattr(cls, "__args__") else cls
-        out.append(Pattern(classes, lambda op, rw, fn=fn: fn(c, op, rw),
+        out.append(Pattern(classes, lambda op, rw, fn=fn: _apply(c, fn, op, rw),
                            stat=fn.__name__.lstrip("_").replace("_", "-")))
     return out
 
@@ -578,6 +576,11 @@ class TpuLowerPass(Pass):
 
     name = "tpu-lower"
     target: str = ""
+    #: ops placed on the host whatever the TPU could do (ONNX op types, node names or
+    #: IR op names, comma-separated); the driver's ``host_ops`` adds to them
+    host_ops: str = ""
+    #: make any op the TPU cannot run an error instead of a host op
+    no_host: bool = False
 
     def run(self, module: Module, ctx: PassContext) -> None:
         target = resolve_target(self.target, ctx)
@@ -585,11 +588,20 @@ class TpuLowerPass(Pass):
         graph = module.main
         if any(isinstance(op, tpu.TpuOp) for op in graph.ops):
             raise QccError("the graph is already lowered to the tpu dialect")
+        placement = ctx.data.get("placement") or {}
+        forced = tuple(n for n in self.host_ops.split(",") if n) + \
+            tuple(placement.get("host_ops", ()))
         _lower_io(graph, Rewriter(graph))
+        if forced:
+            ctx.stat("forced-host-ops", place_forced(graph, forced))
         counts: dict[str, int] = {}
         apply_patterns(graph, patterns(target), counts=counts)
         for name, count in sorted(counts.items()):
             ctx.stat(name, count)
+        allow = not (self.no_host or placement.get("no_host", False))
+        hosts = partition(graph, allow_host=allow)
+        if hosts:
+            ctx.stat("host-ops", hosts)
 
 
 __all__ = ["TpuLowerPass", "conv_matrix", "conv_steps", "host_role", "is_weight",

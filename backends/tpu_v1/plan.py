@@ -23,12 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qcc.backends.tpu_v1 import dialect as tpu
-from qcc.backends.tpu_v1.lower import resolve_target, ub_resident
+from qcc.backends.tpu_v1.lower import host_role, resolve_target, ub_resident
 from qcc.backends.tpu_v1.memory import Buffer, MemoryPlanner, layout
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target
 from qcc.diagnostics import QccError
+from qcc.dialects import quant
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value
 from qcc.passmanager import Pass, PassContext, register_pass
 
@@ -92,6 +93,14 @@ def tile_count(op: Op) -> int:
     return 0
 
 
+def host_outputs(graph: Graph) -> list[Op]:
+    """The output dequantize ops of model outputs a host segment writes (no
+    ``tpu.write_host``): their ``host`` placement is the output's buffer."""
+    return [op for op in graph.ops if isinstance(op, quant.DequantizeOp) and
+            host_role(op) == "dequantizes the output" and
+            not isinstance(op.input.op, tpu.WriteHostOp)]
+
+
 def plan_memory(graph: Graph, target: Target) -> None:
     if not any(isinstance(op, tpu.TpuOp) for op in graph.ops):
         raise QccError(f"graph @{graph.name} has no tpu ops to place: run tpu-lower first")
@@ -111,7 +120,7 @@ def plan_memory(graph: Graph, target: Target) -> None:
         planner.allocate_results(op)
         planner.release_dead(op)
     host = 0
-    for op in (*reads, *writes):
+    for op in (*reads, *writes, *host_outputs(graph)):
         rw.set_attribute(op, "host", host)
         host += _elements(op.output.type)
     for op in reads:

@@ -21,7 +21,7 @@ from qcc.backends.tpu_v1.isa import Instruction
 from qcc.backends.tpu_v1.target import LANES, Target, load_target
 from qcc.diagnostics import QccError
 
-__all__ = ["LANES", "Program", "TensorDesc", "from_rows", "to_rows"]
+__all__ = ["LANES", "HostSegment", "Program", "TensorDesc", "from_rows", "to_rows"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,17 @@ def from_rows(desc: TensorDesc, data: bytes) -> np.ndarray:
     return np.moveaxis(nhwc, -1, 1).copy()
 
 
+@dataclass(frozen=True)
+class HostSegment:
+    """Ops the host runs (partition.py): IR text of a module whose arguments and
+    results are host tensors, by name (program inputs and outputs or
+    ``Program.host_tensors``)."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    ir: str
+
+
 @dataclass
 class Program:
     """Everything the simulator (or a device) needs to run a compiled model."""
@@ -105,6 +116,10 @@ class Program:
     #: TARGET section); None only for a program built by hand, which then stands for
     #: the shipped target named ``target``
     target_desc: Target | None = None
+    #: tensors that move between the TPU and host segments (not the model's I/O)
+    host_tensors: list[TensorDesc] = field(default_factory=list)
+    #: what the host runs, by ``host_call`` segment index
+    segments: list[HostSegment] = field(default_factory=list)
 
     def resolve_target(self) -> Target:
         """The program's own target: its description, or the shipped one it names."""
@@ -117,6 +132,7 @@ class Program:
 
     @property
     def host_bytes(self) -> int:
-        """Size of the host buffer space (inputs, then outputs)."""
-        ends = [d.host_offset + d.host_bytes for d in (*self.inputs, *self.outputs)]
+        """Size of the host buffer space (inputs, outputs, host tensors)."""
+        ends = [d.host_offset + d.host_bytes
+                for d in (*self.inputs, *self.outputs, *self.host_tensors)]
         return max(ends, default=0)

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from qcc import quant_arith
+from qcc.backends.tpu_v1.host import run_segment
 from qcc.backends.tpu_v1.isa import Instruction
 from qcc.backends.tpu_v1.program import LANES, Program, from_rows, to_rows
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable, decode_table
@@ -134,6 +135,9 @@ class ReferenceMachine:
             raise self.fail(f"host bytes up to {int(index.max()) + 1} are outside the "
                             f"{len(self.host)}-byte host buffer")
         return index
+
+    def _host_call(self, ins: Instruction) -> None:
+        run_segment(self.program, ins.segment, self.host)
 
     def _read_host(self, ins: Instruction) -> None:
         """UB rows = host rows of ``row_bytes`` bytes, the rest of each row zero."""

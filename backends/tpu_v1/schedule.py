@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.backends.tpu_v1.lower import resolve_target
+from qcc.backends.tpu_v1.partition import host_runs, transfer_role
 from qcc.backends.tpu_v1.plan import layer_ops
 from qcc.backends.tpu_v1.target import Target
 from qcc.diagnostics import QccError
@@ -40,8 +41,11 @@ def schedule(graph: Graph, target: Target) -> None:
         raise QccError("the graph is already scheduled (it has tpu.sync ops)")
     rw = Rewriter(graph)
     depth = target.weights.fifo_depth
-    reads = [op for op in graph.ops if isinstance(op, tpu.ReadHostOp)]
-    writes = [op for op in graph.ops if isinstance(op, tpu.WriteHostOp)]
+    reads = [op for op in graph.ops if isinstance(op, tpu.ReadHostOp)
+             and transfer_role(op) == "input"]
+    writes = [op for op in graph.ops if isinstance(op, tpu.WriteHostOp)
+              and transfer_role(op) == "output"]
+    _schedule_host_runs(graph, rw)
     if reads:
         rw.insert_after(reads[-1], tpu.SyncOp.build(kind="host", loc=reads[-1].loc))
     for op in layer_ops(graph):
@@ -59,6 +63,27 @@ def schedule(graph: Graph, target: Target) -> None:
     rw.insert_before(anchor, tpu.SyncOp.build(kind="units"))
     if writes:
         rw.insert_after(writes[-1], tpu.SyncOp.build(kind="host"))
+
+
+def _schedule_host_runs(graph: Graph, rw: Rewriter) -> None:
+    """Around each host segment: a units barrier before the transfers that write its
+    inputs (their layers have written them), a host barrier after them (host memory
+    holds them when the segment starts) and one after the transfers that read its
+    outputs back (the next layer reads them)."""
+    for run in host_runs(graph):
+        before, op = [], graph.prev_op(run[0])
+        while isinstance(op, tpu.WriteHostOp) and transfer_role(op) == "boundary":
+            before.insert(0, op)
+            op = graph.prev_op(op)
+        after, op = [], graph.next_op(run[-1])
+        while isinstance(op, tpu.ReadHostOp) and transfer_role(op) == "boundary":
+            after.append(op)
+            op = graph.next_op(op)
+        if before:
+            rw.insert_before(before[0], tpu.SyncOp.build(kind="units", loc=before[0].loc))
+            rw.insert_after(before[-1], tpu.SyncOp.build(kind="host", loc=before[-1].loc))
+        if after:
+            rw.insert_after(after[-1], tpu.SyncOp.build(kind="host", loc=after[-1].loc))
 
 
 @register_pass

@@ -22,6 +22,7 @@ import numpy as np
 
 from qcc import quant_arith
 from qcc.backends.tpu_v1.engines import select_engine
+from qcc.backends.tpu_v1.host import run_segment
 from qcc.backends.tpu_v1.isa import Instruction
 from qcc.backends.tpu_v1.program import LANES, Program
 from qcc.backends.tpu_v1.reference import (
@@ -134,6 +135,9 @@ class Machine:
                             "host buffer")
         idx = ins.host + np.arange(ins.rows)[:, None] * ins.host_stride + np.arange(n)
         return rows, idx, np.frombuffer(self.host, np.uint8)
+
+    def _host_call(self, ins: Instruction) -> None:
+        run_segment(self.program, ins.segment, self.host)
 
     def _read_host(self, ins: Instruction) -> None:
         rows, idx, host = self._host_rows(ins)

@@ -126,6 +126,20 @@ class LinkSpec:
 
 
 @dataclass(frozen=True)
+class HostSpec:
+    """The host processor that runs host segments (ops the TPU cannot run): what
+    the timing model charges for them. The defaults are assumptions, not published
+    figures (docs/partitioning.md gives the reasoning)."""
+
+    # elementwise float32 work (softmax, LRN, (de)quantization), elements per second
+    elements_per_s: float = _num(1e3, None, "elements per second", default=2e9)
+    # multiply-accumulates of host ops with weights (a forced convolution)
+    macs_per_s: float = _num(1e3, None, "multiply-accumulates per second", default=16e9)
+    # fixed cost of one host call: the TPU stops, the driver runs the segment, resumes
+    call_overhead_s: float = _num(0, 1, "seconds", default=10e-6)
+
+
+@dataclass(frozen=True)
 class PowerSpec:
     """The published die power figures, for reference: the energy model charges
     ``energy.static_w`` and per-event energies, not these."""
@@ -180,6 +194,7 @@ class Target:
     timing: TimingSpec
     energy: EnergySpec
     activation: ActivationSpec = field(default_factory=ActivationSpec)
+    host: HostSpec = field(default_factory=HostSpec)
     source: str = field(default="", compare=False)  # the file it was read from
 
     @property

@@ -90,6 +90,7 @@ class Counters:
     non_matrix_cycles: float = 0.0
     raw_stall_cycles: float = 0.0
     host_stall_cycles: float = 0.0
+    host_compute_cycles: float = 0.0  # host segments (host_call): the TPU waits
     array_macs: int = 0  # rows x 256 x 256 per matmul
     useful_macs: int = 0  # the MACs that carry data (``useful_macs``), else array_macs
     dram_bytes: int = 0  # weight memory reads (tiles and table records)
@@ -418,6 +419,21 @@ class _Model:
             c.ub_read_bytes += ins.rows * self.row
         self.complete(layer, self.host_free)
 
+    def _host_call(self, ins: Instruction, layer: str, c: Counters, useful: int | None
+                   ) -> None:
+        """A host segment: issue stops until the host has run it (after the transfers
+        before it, which the program waits for with a host sync)."""
+        d = self.dispatch()
+        h = self.t.host
+        seconds = h.call_overhead_s + ins.elements / h.elements_per_s + \
+            ins.macs / h.macs_per_s
+        start = max(d, self.host_free)
+        end = start + seconds * self.t.array.clock_hz
+        c.host_compute_cycles += end - start
+        self.host_free = max(self.host_free, end)
+        self.fe = max(self.fe, end)
+        self.complete(layer, end)
+
     def _read_weights(self, ins: Instruction, layer: str, c: Counters, useful: int | None
                       ) -> None:
         d = self.dispatch()
@@ -549,6 +565,7 @@ def _handlers() -> dict[isa.InstrDef, Callable[..., None]]:
     special = {isa.SYNC: _Model._sync, isa.LOAD_TABLE: _Model._load_table,
                isa.READ_WEIGHTS: _Model._read_weights}
     by_unit = {Unit.CONTROL: _Model._control, Unit.HOST: _Model._host,
+               Unit.HOST_CPU: _Model._host_call,
                Unit.MXU: _Model._matmul, Unit.ACTIVATION: _Model._activate,
                Unit.POOL: _Model._pool, Unit.ADDER: _Model._add}
     return {d: special.get(d) or by_unit[d.unit] for d in isa.ISA}

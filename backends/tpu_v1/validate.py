@@ -66,20 +66,22 @@ def check_descriptors(inputs: list[TensorDesc], outputs: list[TensorDesc]) -> No
             names.add(desc.name)
 
 
-def check_io_fits(inputs: list[TensorDesc], outputs: list[TensorDesc], ub_rows: int
-                  ) -> None:
+def check_io_fits(inputs: list[TensorDesc], outputs: list[TensorDesc], ub_rows: int,
+                  host_tensors: tuple[TensorDesc, ...] | list[TensorDesc] = ()) -> None:
     """Raise ProgramError unless every input and output fits the Unified Buffer (they
     move between it and the host whole) and the host buffer space holds the tensors
     and nothing more (the layout qcc writes: descriptors without gaps)."""
     total = 0
-    for kind, descs in (("input", inputs), ("output", outputs)):
+    for kind, descs in (("input", inputs), ("output", outputs),
+                        ("host tensor", host_tensors)):
         for desc in descs:
             rows = desc.pixels * -(-desc.channels // LANES)  # (not len(blocks): huge)
             if rows > ub_rows:
                 raise ProgramError(f"{kind} '{desc.name}' {list(desc.shape)} needs {rows} "
                                    f"Unified Buffer rows; the Unified Buffer has {ub_rows}")
             total += desc.host_bytes
-    end = max((d.host_offset + d.host_bytes for d in (*inputs, *outputs)), default=0)
+    end = max((d.host_offset + d.host_bytes for d in (*inputs, *outputs, *host_tensors)),
+              default=0)
     if end > total:
         raise ProgramError(f"the I/O descriptors reach host byte {end}, but the tensors "
                            f"take {total} bytes: descriptors must not leave gaps")
@@ -112,12 +114,14 @@ def validate_program(program: Program, target: Target | None = None) -> None:
     target = target or program.resolve_target()
     check_descriptors(program.inputs, program.outputs)
     ub_rows = target.unified_buffer.rows
-    check_io_fits(program.inputs, program.outputs, ub_rows)
+    check_io_fits(program.inputs, program.outputs, ub_rows, program.host_tensors)
+    _check_segments(program)
     capacity = target.weight_memory.capacity_bytes
     if len(program.weights) > capacity:
         raise ProgramError(f"the {len(program.weights)}-byte weight image does not fit the "
                            f"{capacity}-byte weight memory (weight_memory.capacity_bytes)")
     checker = _Checker(program.host_bytes, len(program.weights), target)
+    checker.segments = len(program.segments)
     check = {defn: getattr(checker, defn.mnemonic) for defn in isa.ISA}
     byte = 0
     for i, ins in enumerate(program.instructions):
@@ -137,6 +141,24 @@ def validate_program(program: Program, target: Target | None = None) -> None:
         last = instrs[-1]
         raise ProgramError("the program must end with 'halt'", len(instrs) - 1,
                            byte - last.defn.size, last.op)
+
+
+def _check_segments(program: Program) -> None:
+    """Host tensors are named once (and not like an input or output); every tensor a
+    host segment reads or writes exists."""
+    known = {d.name for d in (*program.inputs, *program.outputs)}
+    for i, desc in enumerate(program.host_tensors):
+        problem = check_descriptor(desc)
+        if problem is None and desc.name in known:
+            problem = f"the name '{desc.name}' is used by an earlier tensor"
+        if problem is not None:
+            raise ProgramError(f"host tensor {i} ('{desc.name}'): {problem}")
+        known.add(desc.name)
+    for k, seg in enumerate(program.segments):
+        for name in (*seg.inputs, *seg.outputs):
+            if name not in known:
+                raise ProgramError(f"host segment {k} names the tensor '{name}', which the "
+                                   "program does not have")
 
 
 def check_fits(program: Program, target: Target, where: str = "the program") -> None:
@@ -160,6 +182,7 @@ class _Checker:
         self.ub_rows, self.acc_rows = target.unified_buffer.rows, target.accumulators.rows
         self.tile_bytes, self.fifo_depth = target.weights.tile_bytes, target.weights.fifo_depth
         self.fifo = 0  # tiles in the weight FIFO (the program is straight-line code)
+        self.segments = 0  # host segments of the program
         self.conv: isa.Instruction | None = None
 
     def ub(self, start: int, count: int) -> None:
@@ -181,6 +204,11 @@ class _Checker:
         pass
 
     halt = sync = nop
+
+    def host_call(self, ins: isa.Instruction) -> None:
+        if ins.segment >= self.segments:
+            raise _Bad(f"host segment {ins.segment} does not exist (the program has "
+                       f"{self.segments})")
 
     def read_host(self, ins: isa.Instruction) -> None:
         self.ub(ins.ub, ins.rows)

@@ -175,7 +175,7 @@ T = '.target "tpu-v1"\n'
 IO = 'name="x" shape=[1,8] dtype=i8 scale=1.0 zero_point=0 host=0'
 ERRORS = [
     (T + "halt\nmatmull ub=1\n", "3:1", "unknown mnemonic 'matmull' (known: nop, halt, sync, "
-     "read_host, write_host, read_weights, matmul, activate, load_table, set_conv, pool, add)"),
+     "read_host, write_host, host_call, read_weights, matmul, activate, load_table, set_conv, pool, add)"),
     (T + "matmul ub=1 acc=2 lenght=3\nhalt\n", "2:19", "'matmul' has no field 'lenght' "
      "(fields: accumulate, switch, conv, unsigned, tap, ub, acc, length)"),
     (T + "halt _pad0=1\n", "2:6", "'halt' has no field '_pad0' (fields: none)"),

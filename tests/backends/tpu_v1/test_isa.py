@@ -17,8 +17,9 @@ TPU = load_target("tpu-v1")
 
 
 def test_instructions_by_name_or_by_entry():
-    names = {isa.NOP, isa.HALT, isa.SYNC, isa.READ_HOST, isa.WRITE_HOST, isa.READ_WEIGHTS,
-             isa.MATMUL, isa.ACTIVATE, isa.LOAD_TABLE, isa.SET_CONV, isa.POOL, isa.ADD}
+    names = {isa.NOP, isa.HALT, isa.SYNC, isa.READ_HOST, isa.WRITE_HOST, isa.HOST_CALL,
+             isa.READ_WEIGHTS, isa.MATMUL, isa.ACTIVATE, isa.LOAD_TABLE, isa.SET_CONV,
+             isa.POOL, isa.ADD}
     assert names == set(isa.ISA)
     for defn in isa.ISA:
         assert getattr(isa, defn.mnemonic.upper()) is defn
@@ -41,7 +42,7 @@ def test_units_and_the_report_names():
     assert {d.mnemonic: isa.unit_label(d) for d in isa.ISA} == {
         "matmul": "MXU", "activate": "activation unit", "pool": "pool unit",
         "add": "vector adder", "read_host": "host", "write_host": "host",
-        "nop": None, "halt": None, "sync": None, "set_conv": None,
+        "host_call": "host CPU", "nop": None, "halt": None, "sync": None, "set_conv": None,
         "read_weights": None, "load_table": None}
     assert isa.unit_label("matmul") == isa.unit_label(isa.MATMUL)
     assert isa.READ_WEIGHTS.unit is Unit.WEIGHT_FETCH and isa.SET_CONV.unit is Unit.CONTROL
@@ -54,7 +55,7 @@ def test_storage_read_and_written():
     assert isa.LOAD_TABLE.writes == {Store.TABLES}
     assert {d for d in isa.ISA if Store.TABLES in d.reads} == {isa.ACTIVATE, isa.ADD}
     assert {d for d in isa.ISA if Store.HOST in d.reads | d.writes} == \
-        {isa.READ_HOST, isa.WRITE_HOST}
+        {isa.READ_HOST, isa.WRITE_HOST, isa.HOST_CALL}
     # a unit that a sync waits for executes some instruction
     for units in isa.SYNC_WAITS.values():
         assert all(any(d.unit is u for d in isa.ISA) for u in units)
