@@ -125,7 +125,7 @@ class Emitter:
                                          print_module(module)))
         elements, macs = partition.host_work(seg)
         self.emit(isa.HOST_CALL, segment=len(self.segments) - 1, elements=elements,
-                  macs=macs)
+                  products=macs)
 
     def _finish(self, inputs: list[TensorDesc], outputs: list[TensorDesc],
                 boundary: list[TensorDesc] | None = None) -> Program:

@@ -181,7 +181,8 @@ ISA: tuple[InstrDef, ...] = (
     InstrDef("host_call", 0x12, 16, (
         Field("segment", 16, "the host segment (the binary's HOST section)"),
         Field("elements", 48, "elements the segment's ops produce (host timing)"),
-        Field("macs", 48, "multiply-accumulates of its ops with weights (host timing)"),
+        Field("products", 48, "multiply-accumulates of its ops with weights (host "
+                              "timing)"),
         _pad(8),
         ), "Run a host segment: issue stops while the host reads the segment's inputs "
            "from host memory, runs its ops and writes its outputs to host memory (the "

@@ -426,7 +426,7 @@ class _Model:
         d = self.dispatch()
         h = self.t.host
         seconds = h.call_overhead_s + ins.elements / h.elements_per_s + \
-            ins.macs / h.macs_per_s
+            ins.products / h.macs_per_s
         start = max(d, self.host_free)
         end = start + seconds * self.t.array.clock_hz
         c.host_compute_cycles += end - start

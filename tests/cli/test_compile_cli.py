@@ -79,9 +79,15 @@ def test_asm_disasm_round_trip_of_compiled_models(name):
 def test_compile_errors(capsys, tmp_path):
     out = tmp_path / "m.tpu"
     code, _, err = qcc_cli(capsys, "compile", str(MODELS / "cnn.onnx"), "--calib-data",
-                           CALIB, "-o", str(out))
-    assert code == 2 and "cannot run on the TPU" in err and "(AveragePool)" in err
-    assert not out.exists()
+                           CALIB, "--no-host", "-o", str(out))
+    assert code == 2 and "2 op(s) cannot run on the TPU and --no-host" in err
+    assert "note: ONNX node 'avgpool_32_node' (AveragePool): 'nn.avg_pool': average " \
+        "pooling whose windows count" in err
+    assert "note: ONNX node 'softmax_38_node' (Softmax): 'nn.softmax'" in err
+    assert not out.exists() and "Traceback" not in err
+    code, _, err = qcc_cli(capsys, "compile", str(MODELS / "cnn.onnx"), "--host-ops",
+                           "Conv", "--no-host", "-o", str(out))
+    assert code == 2 and "--host-ops and --no-host contradict" in err
     code, _, err = qcc_cli(capsys, "compile", str(MODELS / "digits_mlp.onnx"), "--target",
                            "tpu-v9", "-o", str(out))
     assert code == 2 and "tpu-v9" in err and not out.exists()

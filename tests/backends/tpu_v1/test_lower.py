@@ -30,25 +30,38 @@ def _quantized(model: onnx.ModelProto) -> qcc.Module:
     return module
 
 
-def test_an_op_the_tpu_cannot_run_is_a_compile_error():
-    with pytest.raises(QccError) as e:  # its first float op: an uncounted-padding pool
-        lower(_quantized(models.cnn(seed=0)))
+def test_an_op_the_tpu_cannot_run_is_a_compile_error_without_the_host():
+    with pytest.raises(QccError) as e:  # an uncounted-padding pool and the softmax
+        lower(_quantized(models.cnn(seed=0)), placement={"no_host": True})
     text = str(e.value)
-    assert "ONNX node 'avgpool_32_node' (AveragePool)" in text
-    assert "cannot run on the TPU: average pooling whose windows count different" in text
+    assert "error: ONNX node 'avgpool_32_node' (AveragePool): 2 op(s) cannot run" in text
+    assert "average pooling whose windows count different" in text
+    assert "(Softmax): 'nn.softmax': 'nn.softmax' has no integer form" in text
 
 
-def test_softmax_is_named():
+def _softmax_model() -> onnx.ModelProto:
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])
     w = numpy_helper.from_array(np.eye(4, dtype=np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["input", "w"], ["h"], name="fc"),
          helper.make_node("Softmax", ["h"], ["y"], name="probs", axis=1)], "g", [x],
         [helper.make_empty_tensor_value_info("y")], [w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(QccError, match=r"ONNX node 'probs' \(Softmax\): 'nn.softmax' cannot "
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_softmax_is_named():
+    with pytest.raises(QccError, match=r"ONNX node 'probs' \(Softmax\): 1 op\(s\) cannot "
                                        r"run on the TPU"):
-        lower(_quantized(model))
+        lower(_quantized(_softmax_model()), placement={"no_host": True})
+
+
+def test_softmax_runs_on_the_host():
+    program = lower(_quantized(_softmax_model()))
+    (seg,) = program.segments
+    assert seg.inputs == ("h_q",) and seg.outputs == ("y",)
+    assert '"nn.softmax"' in seg.ir and "host_reason" not in seg.ir
+    assert [d.name for d in program.host_tensors] == ["h_q"]
+    assert [i.op for i in program.instructions].count("host_call") == 1
 
 
 def test_a_model_that_does_not_fit_names_the_tensor_and_sizes():

@@ -62,7 +62,7 @@ sync kind=1
 write_host host=2560 ub=0 rows=128 row_bytes=16 host_stride=16
 sync kind=0
 .layer "clip_31_node"
-host_call segment=0 elements=6144 macs=0
+host_call segment=0 elements=6144 products=0
 .layer "program"
 read_host host=512 ub=512 rows=128 row_bytes=16 host_stride=16
 sync kind=0
@@ -86,7 +86,7 @@ sync kind=1
 write_host host=4608 ub=136 rows=8 row_bytes=10 host_stride=10
 sync kind=0
 .layer "fc_37_node"
-host_call segment=1 elements=240 macs=0
+host_call segment=1 elements=240 products=0
 .layer "program"
 sync kind=1
 halt

@@ -1,0 +1,147 @@
+"""Host partitioning (backends/tpu_v1/partition.py, host.py): ops the TPU cannot run
+go to the host as host segments; the binary runs them with the IR interpreter and
+stays bit-exact with the integer IR; the timing model charges them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import qcc
+from qcc.backends.tpu_v1.asm import assemble, disassemble
+from qcc.backends.tpu_v1.binary import load_binary, serialize
+from qcc.backends.tpu_v1.reference import execute_reference
+from qcc.backends.tpu_v1.runtime import quantize_input, run_program
+from qcc.backends.tpu_v1.simulator import execute
+from qcc.diagnostics import QccError
+from qcc.interpreter import run
+
+
+def _classifier(middle_softmax: bool) -> onnx.ModelProto:
+    """conv -> relu [-> softmax over channels] -> maxpool -> flatten -> gemm -> softmax,
+    the way exporters end a classifier."""
+    r = np.random.default_rng(0)
+    inits = [numpy_helper.from_array((r.standard_normal((8, 3, 3, 3)) * 0.3)
+                                     .astype(np.float32), "w1"),
+             numpy_helper.from_array(np.zeros(8, np.float32), "b1"),
+             numpy_helper.from_array((r.standard_normal((10, 128)) * 0.1)
+                                     .astype(np.float32), "w2"),
+             numpy_helper.from_array(np.zeros(10, np.float32), "b2")]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c"], name="conv",
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu")]
+    last = "r"
+    if middle_softmax:
+        nodes.append(helper.make_node("Softmax", ["r"], ["s"], name="mid", axis=1))
+        last = "s"
+    nodes += [helper.make_node("MaxPool", [last], ["p"], name="pool", kernel_shape=[2, 2],
+                               strides=[2, 2]),
+              helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+              helper.make_node("Gemm", ["f", "w2", "b2"], ["l"], name="fc", transB=1),
+              helper.make_node("Softmax", ["l"], ["y"], name="probs", axis=1)]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _calib() -> dict:
+    return {"x": np.random.default_rng(1).standard_normal((16, 3, 8, 8)).astype(np.float32)}
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["softmax-last", "softmax-mid"])
+def compiled(request):
+    module = qcc.import_onnx(_classifier(request.param))
+    return qcc.compile(module, calib_data=_calib())
+
+
+def _bit_exact(compiled) -> None:
+    x = np.random.default_rng(2).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    want = run(compiled.module, {"x": x})["y"]
+    program = load_binary(compiled.to_bytes())  # through the binary
+    assert np.array_equal(run_program(program, {"x": x})["y"], want)
+    q = {"x": quantize_input(program.inputs[0], x)}
+    assert np.array_equal(execute_reference(program, q)["y"], execute(program, q)["y"])
+
+
+def test_a_classifier_with_softmax_compiles_and_is_bit_exact(compiled):
+    program = compiled.program
+    assert program.segments and program.host_tensors
+    assert any(i.op == "host_call" for i in program.instructions)
+    _bit_exact(compiled)
+
+
+def test_host_ops_carry_their_reason_in_the_tpu_ir(compiled):
+    hosts = {op.name: op.attributes["host_reason"] for op in compiled.tpu_module.main.ops
+             if "host_reason" in op.attributes}
+    assert hosts["nn.softmax"] == "'nn.softmax' has no integer form: it computes in float"
+
+
+def test_timing_charges_the_host_and_the_link(compiled):
+    report = compiled.estimate()
+    total = report.total
+    host = compiled.program.resolve_target().host
+    calls = sum(i.op == "host_call" for i in compiled.program.instructions)
+    floor = calls * host.call_overhead_s * compiled.program.resolve_target().array.clock_hz
+    assert total.host_compute_cycles >= floor > 0
+    assert total.host_write_bytes > 2 * 10  # a boundary tensor leaves the TPU
+    assert total.cycles >= total.host_compute_cycles
+
+
+def test_binary_and_assembly_round_trip_with_host_segments(compiled):
+    data = compiled.to_bytes()
+    assert serialize(assemble(disassemble(data))) == data
+    assert serialize(load_binary(data)) == data
+
+
+def test_forced_host_ops_are_bit_exact_and_charged():
+    module = qcc.import_onnx(_classifier(False))
+    c = qcc.compile(module, calib_data=_calib(), host_ops=("Conv",))
+    hosts = [op for op in c.tpu_module.main.ops if "host_reason" in op.attributes]
+    assert any(op.name == "quant.conv2d" and op.attributes["host_reason"] ==
+               "forced to the host (--host-ops)" for op in hosts)
+    _bit_exact(c)
+    calls = [i for i in c.program.instructions if i.op == "host_call"]
+    assert calls[0].products == 2 * 8 * 8 * 8 * 27  # the forced convolution's products
+    assert c.program.manifest["host_ops"] == "Conv"
+
+
+def test_no_host_lists_every_op_the_tpu_cannot_run():
+    module = qcc.import_onnx(_classifier(True))
+    with pytest.raises(QccError) as e:
+        qcc.compile(module, calib_data=_calib(), no_host=True)
+    text = str(e.value)
+    assert "op(s) cannot run on the TPU and --no-host" in text
+    assert "note: ONNX node 'mid' (Softmax)" in text and "note: ONNX node 'probs'" in text
+
+
+def _program(compiled):
+    return dataclasses.replace(load_binary(compiled.to_bytes()), decoded_tiles={})
+
+
+def test_a_host_call_of_a_missing_segment_is_a_load_error(compiled):
+    program = _program(compiled)
+    program.segments = []
+    with pytest.raises(QccError, match="host segment 0 does not exist|names the tensor"):
+        load_binary(serialize(program, validate=False))
+
+
+def test_a_segment_naming_an_unknown_tensor_is_a_load_error(compiled):
+    program = _program(compiled)
+    seg = program.segments[0]
+    program.segments[0] = dataclasses.replace(seg, inputs=("nowhere",))
+    with pytest.raises(QccError, match="host segment 0 names the tensor 'nowhere'"):
+        load_binary(serialize(program, validate=False))
+
+
+def test_a_segment_that_does_not_parse_is_a_run_error(compiled):
+    program = _program(compiled)
+    program.segments[0] = dataclasses.replace(program.segments[0], ir="module { bad")
+    program = load_binary(serialize(program))
+    x = np.zeros((2, 3, 8, 8), np.float32)
+    with pytest.raises(QccError, match="host segment 0 does not parse"):
+        run_program(program, {"x": x})
