@@ -87,7 +87,7 @@ class Emitter:
         for k, op in enumerate(ops):
             seg = segs.get(op)
             if seg is not None:
-                self.layer = loc_name(op)
+                self.layer = partition.segment_layer(seg.ops)
                 self._host_call(seg)
                 continue
             if isinstance(op, tpu.SyncOp):

@@ -145,6 +145,14 @@ def host_runs(graph: Graph) -> list[list[Op]]:
     return runs
 
 
+def segment_layer(run: list[Op] | tuple[Op, ...]) -> str:
+    """The layer name of a host segment (its host_call's, in the timing report):
+    the ONNX node of its first op that is not a (de)quantize for it."""
+    from qcc.backends.tpu_v1.lower import loc_name
+    primary = [op for op in run if not isinstance(op, quant.DequantizeOp | quant.QuantizeOp)]
+    return loc_name((primary or list(run))[0])
+
+
 def _tensor_name(graph: Graph, v: Value, taken: set[str]) -> str:
     base = v.name_hint or "t"
     name, k = base, 1
@@ -338,6 +346,19 @@ def _elements(t: TensorType) -> int:
     return _elements_of(t.shape)
 
 
-__all__ = ["HOST", "Segment", "describe", "float_reason", "host_runs", "host_work",
-           "is_host_op", "matches", "partition", "place_forced", "segment_module",
-           "segments", "transfer_role"]
+__all__ = [
+    "HOST",
+    "Segment",
+    "describe",
+    "float_reason",
+    "host_runs",
+    "host_work",
+    "is_host_op",
+    "matches",
+    "partition",
+    "place_forced",
+    "segment_layer",
+    "segment_module",
+    "segments",
+    "transfer_role",
+]

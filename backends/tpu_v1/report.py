@@ -33,6 +33,8 @@ from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.backends.tpu_v1 import isa
 from qcc.backends.tpu_v1.dialect import ACTIVATION, ADDER, HOST, MXU, NOTHING, POOL  # noqa: F401
 from qcc.backends.tpu_v1.lower import host_role, is_weight, loc_name
+from qcc.backends.tpu_v1.partition import HOST as HOST_REASON
+from qcc.backends.tpu_v1.partition import host_runs, segment_layer
 from qcc.backends.tpu_v1.plan import buffer_of, layer_ops
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 FORMAT = "qcc-compile-report/1"
 
 WEIGHTS = "weight memory"
+HOST_CPU = isa.Unit.HOST_CPU.value  # the unit of host segments' ops
 
 #: a layer whose MXU utilization is below this gets a "why" line
 LOW_UTILIZATION = 0.25
@@ -199,6 +202,8 @@ def _placements(tpu_module) -> list[OpPlacement]:
             unit, note = op.unit, op.describe()
         elif role is not None:
             unit, note = HOST, role
+        elif HOST_REASON in op.attributes:
+            unit, note = HOST_CPU, op.attributes[HOST_REASON]
         elif is_weight(op):
             users = op.results[0].users if op.results else []
             if any(getattr(u, "bias", None) is op.results[0] for u in users):
@@ -228,6 +233,9 @@ def _layer_of_ops(tpu_module) -> dict[Op, str]:
             layer[op] = loc_name(op)
         elif isinstance(op, tpu.TpuOp) or host_role(op) is not None:
             layer[op] = "program"
+    for run in host_runs(tpu_module.main):  # a segment's ops: its host_call's layer
+        for op in run:
+            layer[op] = segment_layer(run)
     for op in reversed(ops):  # weights: the layer of their (transitive) user
         if is_weight(op):
             users = [u for r in op.results for u in r.users if u in layer]
@@ -509,5 +517,18 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
         "weight_shift_cycles": tot.weight_shift_cycles,
         "non_matrix_cycles": tot.non_matrix_cycles,
     }
+    host_ops = [o for o in placements if o.unit == HOST_CPU]
+    if host_ops or program.segments:
+        # latency split: the host computing (the TPU waits), waiting for PCIe
+        # transfers (host stalls), and the rest on the TPU
+        cyc = target.cycle_s * 1e6
+        host_us, pcie_us = tot.host_compute_cycles * cyc, tot.host_stall_cycles * cyc
+        host_macs = sum(i.products for i in program.instructions if i.op == "host_call")
+        totals.update({
+            "host_ops": len(host_ops), "host_segments": len(program.segments),
+            "split_us": {"tpu": max(timing.latency_s * 1e6 - host_us - pcie_us, 0.0),
+                         "host": host_us, "pcie": pcie_us},
+            "pcie_bytes": host_bytes,
+            "mxu_mac_share": tot.useful_macs / max(tot.useful_macs + host_macs, 1)})
     return CompileReport(target.name, batch, len(program.instructions), placements, buffers,
                          memory, layers, totals, data_name, output_sqnr, notes)

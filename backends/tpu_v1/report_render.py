@@ -32,6 +32,13 @@ def render_markdown(self: CompileReport) -> str:
              f"| inferences/s | {t['inferences_per_s']:.0f} |",
              f"| inferences/s/W | {t['inferences_per_s_per_w']:.0f} |",
              f"| bound | {t['bound']} |"]
+    if "split_us" in t:
+        split = t["split_us"]
+        lines += [f"| time on the TPU / host CPU / waiting for PCIe | {split['tpu']:.2f} / "
+                  f"{split['host']:.2f} / {split['pcie']:.2f} us |",
+                  f"| host ops ({t['host_segments']} host segments) | {t['host_ops']} |",
+                  f"| PCIe bytes (in + out) | {t['pcie_bytes']} |",
+                  f"| MACs on the matrix unit | {100 * t['mxu_mac_share']:.2f}% |"]
     for name, value in self.output_sqnr_db.items():
         lines.append(f"| output `{_e(name)}` SQNR | {_db(value)} dB |")
     lines += ["", "## Layers", "",

@@ -61,7 +61,7 @@ activate src_ub=0 function=0 src=2048 ub=0 rows=128 table=4 lanes=16 column=0
 sync kind=1
 write_host host=2560 ub=0 rows=128 row_bytes=16 host_stride=16
 sync kind=0
-.layer "clip_31_node"
+.layer "avgpool_32_node"
 host_call segment=0 elements=6144 products=0
 .layer "program"
 read_host host=512 ub=512 rows=128 row_bytes=16 host_stride=16
@@ -85,7 +85,7 @@ activate src_ub=0 function=0 src=2048 ub=136 rows=8 table=6 lanes=10 column=0
 sync kind=1
 write_host host=4608 ub=136 rows=8 row_bytes=10 host_stride=10
 sync kind=0
-.layer "fc_37_node"
+.layer "softmax_38_node"
 host_call segment=1 elements=240 products=0
 .layer "program"
 sync kind=1
