@@ -175,7 +175,8 @@ T = '.target "tpu-v1"\n'
 IO = 'name="x" shape=[1,8] dtype=i8 scale=1.0 zero_point=0 host=0'
 ERRORS = [
     (T + "halt\nmatmull ub=1\n", "3:1", "unknown mnemonic 'matmull' (known: nop, halt, sync, "
-     "read_host, write_host, host_call, read_weights, matmul, activate, load_table, set_conv, pool, add)"),
+     "read_host, write_host, host_call, read_weights, matmul, activate, load_table, "
+     "set_conv, pool, add)"),
     (T + "matmul ub=1 acc=2 lenght=3\nhalt\n", "2:19", "'matmul' has no field 'lenght' "
      "(fields: accumulate, switch, conv, unsigned, tap, ub, acc, length)"),
     (T + "halt _pad0=1\n", "2:6", "'halt' has no field '_pad0' (fields: none)"),
@@ -187,8 +188,9 @@ ERRORS = [
     (T + "matmul length=0x100000000\nhalt", "2:15", "value 4294967296 of field 'length' does "
      "not fit in 32 bits (0..4294967295)"),
     (T + "sync kind=1.5\nhalt", "2:11", "field 'kind' needs an integer"),
-    ('.targte "tpu-v1"\nhalt\n', "1:1", "unknown directive '.targte' (known: .input, "
-     ".layer, .macs, .manifest, .output, .target, .target_table, .weights)"),
+    ('.targte "tpu-v1"\nhalt\n', "1:1", "unknown directive '.targte' (known: .host_tensor, "
+     ".input, .layer, .macs, .manifest, .output, .segment, .target, .target_table, "
+     ".weights)"),
     ("halt\n", "1:1", "missing '.target' directive (e.g. .target \"tpu-v1\")"),
     (T + '.target "x"\nhalt\n', "2:1", "a second '.target' directive"),
     (".target tpu\nhalt\n", "1:9", "'.target' needs a string in double quotes"),

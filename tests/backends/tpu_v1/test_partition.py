@@ -126,7 +126,7 @@ def _program(compiled):
 def test_a_host_call_of_a_missing_segment_is_a_load_error(compiled):
     program = _program(compiled)
     program.segments = []
-    with pytest.raises(QccError, match="host segment 0 does not exist|names the tensor"):
+    with pytest.raises(QccError, match=r"host segment 0 does not exist"):
         load_binary(serialize(program, validate=False))
 
 
