@@ -94,7 +94,8 @@ def figures(name: str, path: Path, batch: int, stats: Path, record: bool,
     if record or not stats.exists():  # (a model that fails to compile saves none)
         compiled = qcc.compile(path, calib_data=_calibration(path, batch, example),
                                batch=batch, save_stats=str(stats) if record else None)
-    compiled = qcc.compile(path, stats=str(stats), batch=batch)
+    if stats.exists():
+        compiled = qcc.compile(path, stats=str(stats), batch=batch)
     program = compiled.program
     outputs = run_program(program, _input(compiled), quantized=True)
     report = compiled.estimate("tpu-v1")
