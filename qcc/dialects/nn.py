@@ -267,7 +267,11 @@ class PReluOp(Op):
         s = _tensor(operand_types[1], "slope")
         if s.element != x.element:
             raise VerifyError(f"operand element types differ: {x.element} and {s.element}")
-        if s.rank > x.rank or broadcast_shapes(x.shape, s.shape) != x.shape:
+        try:
+            fits = s.rank <= x.rank and broadcast_shapes(x.shape, s.shape) == x.shape
+        except VerifyError:
+            fits = False
+        if not fits:
             raise VerifyError(f"slope {s} does not broadcast to the input {x}")
         return [x]
 
