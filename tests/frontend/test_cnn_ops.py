@@ -487,3 +487,9 @@ def test_quantized_model_runs_close_to_float(op_type):
     got = run(module, {"x": x})["out"]
     err = np.abs(got - want).max()
     assert err <= 0.05 * np.abs(want).max(), (op_type, err)
+
+
+def test_resize_tf_half_pixel_for_nn_of_opset_11():
+    model, feeds = _resize((1, 2, 5, 6), scales=[1, 1, 1.6, 0.7], opset=11, mode="nearest",
+                           coordinate_transformation_mode="tf_half_pixel_for_nn")
+    assert_matches_onnxruntime(model, feeds)
