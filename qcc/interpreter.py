@@ -204,6 +204,21 @@ semantics(nn.MulOp)(lambda op, a, b: a * b)
 semantics(nn.DivOp)(lambda op, a, b: a / b)
 
 
+semantics(nn.PowOp)(lambda op, a, b: np.power(a, b))
+semantics(nn.SqrtOp)(lambda op, x: np.sqrt(x))
+semantics(nn.PReluOp)(lambda op, x, slope: np.where(x < 0, x * slope, x))
+
+
+@semantics(nn.HardSigmoidOp)
+def _hard_sigmoid(op: nn.HardSigmoidOp, x: np.ndarray) -> np.ndarray:
+    return np.clip(x * _f(op, op.alpha) + _f(op, op.beta), _f(op, 0), _f(op, 1))
+
+
+@semantics(nn.HardSwishOp)
+def _hard_swish(op: nn.HardSwishOp, x: np.ndarray) -> np.ndarray:
+    return x * np.clip(x * _f(op, 1 / 6) + _f(op, 0.5), _f(op, 0), _f(op, 1))
+
+
 @semantics(nn.SigmoidOp)
 def _sigmoid(op: Op, x: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(x))  # never overflows
@@ -343,6 +358,35 @@ def _conv2d(op: nn.Conv2dOp, x, w, b=None):
                   op.output.type.shape[2:])
 
 
+@semantics(nn.ConvTranspose2dOp)
+def _conv_transpose2d(op: nn.ConvTranspose2dOp, x, w, b=None):
+    """Every input pixel times each kernel tap, added into the output at
+    ``stride * pixel + dilation * tap`` (col2im), then cropped by the pads."""
+    n, c, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    g = op.group
+    (sh, sw), (dh, dw), p = op.strides, op.dilations, op.pads
+    oh, ow = op.output.type.shape[2:]
+    # the products of each group: [N, G, OG * KH * KW, H * W]
+    wm = w.reshape(g, c // g, og * kh * kw).transpose(0, 2, 1)
+    cols = np.matmul(wm[None], x.reshape(n, g, c // g, h * wd))
+    cols = cols.reshape(n, g * og, kh, kw, h, wd)
+    # the uncropped result, with room for output rows and columns past its end
+    top, left = max(p[0], 0), max(p[1], 0)
+    full_h = max((h - 1) * sh + dh * (kh - 1) + 1, p[0] + oh) - min(p[0], 0)
+    full_w = max((wd - 1) * sw + dw * (kw - 1) + 1, p[1] + ow) - min(p[1], 0)
+    full = np.zeros((n, g * og, full_h, full_w), np.result_type(x, w))
+    y0, x0 = top - p[0], left - p[1]  # where output (0, 0) of the uncropped result sits
+    for i in range(kh):
+        for j in range(kw):
+            full[:, :, y0 + i * dh:y0 + i * dh + sh * (h - 1) + 1:sh,
+                 x0 + j * dw:x0 + j * dw + sw * (wd - 1) + 1:sw] += cols[:, :, i, j]
+    out = full[:, :, top:top + oh, left:left + ow]
+    if b is not None:
+        out = out + b.reshape(1, -1, 1, 1)
+    return out
+
+
 @semantics(nn.GemmOp)
 def _gemm(op: nn.GemmOp, a, b, c=None):
     a = a.T if op.trans_a else a
@@ -425,12 +469,129 @@ semantics(nn.GlobalAvgPoolOp)(
     lambda op, x: x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype))
 
 
+# --------------------------------------------------------------------------- normalization
+
+
+@semantics(nn.LrnOp)
+def _lrn(op: nn.LrnOp, x):
+    c = x.shape[1]
+    before, after = (op.size - 1) // 2, op.size // 2  # floor and ceil of (size - 1) / 2
+    sq = np.square(x)
+    # running sums over channels: window [c - before, c + after], clipped to [0, C)
+    cum = np.concatenate([np.zeros_like(sq[:, :1]), np.cumsum(sq, axis=1, dtype=np.float64)],
+                         axis=1)
+    hi = np.minimum(np.arange(c) + after + 1, c)
+    lo = np.maximum(np.arange(c) - before, 0)
+    square_sum = (cum[:, hi] - cum[:, lo]).astype(x.dtype)
+    base = _f(op, op.bias) + _f(op, op.alpha / op.size) * square_sum
+    return x / np.power(base, _f(op, op.beta))
+
+
+semantics(nn.ReduceMeanOp)(lambda op, x: np.mean(x, axis=tuple(op.axes), keepdims=op.keepdims,
+                                                 dtype=x.dtype))
+
+
 # --------------------------------------------------------------------------- shapes
 
 
 semantics(nn.ReshapeOp)(lambda op, x: x.reshape(op.shape))
 semantics(nn.TransposeOp)(lambda op, x: np.transpose(x, op.perm))
 semantics(nn.ConcatOp)(lambda op, *xs: np.concatenate(xs, axis=op.axis))
+
+
+@semantics(nn.SliceOp)
+def _slice(op: nn.SliceOp, x):
+    return x[tuple(slice(b, None if e < 0 else e, s)
+                   for b, e, s in zip(op.starts, op.ends, op.steps, strict=True))]
+
+
+@semantics(nn.ResizeOp)
+def _resize(op: nn.ResizeOp, x):
+    """One axis at a time (Resize is separable), in float64 as ONNX's reference
+    computes it, rounded to the element type at the end; nearest copies elements."""
+    y = x
+    for axis, (size, scale) in enumerate(zip(op.sizes, op.scales, strict=True)):
+        if size == y.shape[axis] and scale == 1.0:
+            continue
+        source = resize_coordinates(op, y.shape[axis], size, scale)
+        if op.mode == "nearest":
+            y = np.take(y, _nearest_index(op.nearest_mode, source, y.shape[axis]), axis=axis)
+            continue
+        index, weights = _resize_taps(op, source, y.shape[axis], scale)
+        taps = np.take(y.astype(np.float64), index, axis=axis)  # [..., size, T, ...]
+        shape = (1,) * axis + weights.shape + (1,) * (y.ndim - axis - 1)
+        y = np.sum(taps * weights.reshape(shape), axis=axis + 1)
+    return y.astype(x.dtype, copy=False)
+
+
+def resize_coordinates(op: nn.ResizeOp, length: int, size: int, scale: float) -> np.ndarray:
+    """The input coordinate of each output position along one axis (float64)."""
+    out = np.arange(size, dtype=np.float64)
+    mode = op.coordinate_mode
+    scaled = scale * length  # the output length before rounding, as ONNX defines it
+    if mode == "asymmetric":
+        return out / scale
+    if mode == "align_corners":
+        return np.zeros(size) if scaled == 1 else out * (length - 1) / (scaled - 1)
+    if mode == "pytorch_half_pixel" and scaled == 1:
+        return np.full(size, -0.5)
+    if mode == "tf_half_pixel_for_nn":
+        return (out + 0.5) / scale
+    source = (out + 0.5) / scale - 0.5
+    if mode == "half_pixel_symmetric":
+        source += length / 2 * (1 - size / scaled)
+    return source
+
+
+def _nearest_index(mode: str, source: np.ndarray, length: int) -> np.ndarray:
+    floor = np.floor(source)
+    frac = source - floor
+    if mode == "round_prefer_floor":
+        index = np.where(frac > 0.5, floor + 1, floor)
+    elif mode == "round_prefer_ceil":
+        index = np.where(frac >= 0.5, floor + 1, floor)
+    elif mode == "floor":
+        index = floor
+    else:
+        index = np.ceil(source)
+    return np.clip(index, 0, length - 1).astype(np.intp)
+
+
+def _cubic(d: np.ndarray, a: float) -> np.ndarray:
+    """The cubic convolution kernel of coefficient ``a`` at distances ``d``."""
+    d = np.abs(d)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def _resize_taps(op: nn.ResizeOp, source: np.ndarray, length: int,
+                 scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Input indices [size, T] (edge-clamped) and weights [size, T] of linear or cubic
+    interpolation. The T taps sit at offsets 1 - T/2 .. T/2 from ``base``, the input
+    position at or left of the coordinate (strictly left when it is an integer, as ONNX's
+    reference picks them); ``antialias`` stretches the kernel by 1/scale downsampling."""
+    base = np.floor(source)
+    ratio = source - base
+    whole = ratio == 0
+    base[whole] -= 1
+    ratio[whole] = 1.0
+    reach = 1.0 if op.mode == "linear" else 2.0  # kernel support
+    stretch = min(scale, 1.0) if op.antialias else 1.0
+    half = int(np.ceil(reach / stretch))
+    offsets = np.arange(1 - half, half + 1)
+    distance = (offsets[None, :] - ratio[:, None]) * stretch
+    if op.mode == "linear":
+        weights = np.clip(1 - np.abs(distance), 0, 1)
+    else:
+        weights = _cubic(distance, op.cubic_coeff_a)
+    index = base.astype(np.intp)[:, None] + offsets[None, :]
+    if op.exclude_outside:
+        weights = np.where((index < 0) | (index >= length), 0.0, weights)
+    if op.antialias or op.exclude_outside:
+        total = weights.sum(axis=1, keepdims=True)
+        weights = weights / np.where(total == 0, 1.0, total)
+    return np.clip(index, 0, length - 1), weights
 
 
 @semantics(nn.PadOp)

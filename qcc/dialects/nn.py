@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from qcc.ir.attributes import Bool, Dense, DenseAttr, Float, Int, Ints
+from qcc.ir.attributes import Bool, Dense, DenseAttr, Float, Floats, Int, Ints, Str
 from qcc.ir.core import Op, Rewriter, Value, VerifyError, attr, operand, register_op, result
 from qcc.ir.traits import (
     Clamp,
@@ -174,6 +174,29 @@ class SoftmaxOp(UnaryOp):
         super().verify_()
 
 
+@register_op
+class HardSigmoidOp(UnaryOp):
+    """max(0, min(1, alpha * x + beta))."""
+
+    name = "nn.hard_sigmoid"
+    alpha = attr(Float, default=0.2)
+    beta = attr(Float, default=0.5)
+
+
+@register_op
+class HardSwishOp(UnaryOp):
+    """x * max(0, min(1, x / 6 + 1 / 2)) (ONNX HardSwish: alpha = 1/6, beta = 0.5)."""
+
+    name = "nn.hard_swish"
+
+
+@register_op
+class SqrtOp(UnaryOp):
+    """sqrt(x) (NaN below zero)."""
+
+    name = "nn.sqrt"
+
+
 class BinaryOp(Op):
     """Base of elementwise ops of two tensors with numpy broadcasting."""
 
@@ -218,6 +241,39 @@ class DivOp(BinaryOp):
     """lhs / rhs."""
 
     name = "nn.div"
+
+
+@register_op
+class PowOp(BinaryOp):
+    """lhs ** rhs (ONNX Pow)."""
+
+    name = "nn.pow"
+
+
+@register_op
+class PReluOp(Op):
+    """x if x >= 0 else slope * x; ``slope`` broadcasts to the input's shape (ONNX
+    PRelu: one slope per channel, or any unidirectionally broadcastable shape)."""
+
+    name = "nn.prelu"
+    traits = (Elementwise(),)
+    input = operand()
+    slope = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        s = _tensor(operand_types[1], "slope")
+        if s.element != x.element:
+            raise VerifyError(f"operand element types differ: {x.element} and {s.element}")
+        try:
+            fits = s.rank <= x.rank and broadcast_shapes(x.shape, s.shape) == x.shape
+        except VerifyError:
+            fits = False
+        if not fits:
+            raise VerifyError(f"slope {s} does not broadcast to the input {x}")
+        return [x]
 
 
 # --------------------------------------------------------------------------- linear algebra
@@ -270,6 +326,65 @@ class Conv2dOp(Conv2dSchema):
                 raise VerifyError(f"bias must have shape [{o}], got {b}")
         oh = window_output_size(h, kh, strides[0], pads[0], pads[2], dil[0])
         ow = window_output_size(wd, kw, strides[1], pads[1], pads[3], dil[1])
+        return [TensorType((n, o, oh, ow), x.element)]
+
+
+def transposed_output_size(size: int, kernel: int, stride: int, pad_begin: int,
+                           pad_end: int, dilation: int = 1, output_padding: int = 0) -> int:
+    """Output length of a transposed convolution along one axis (ONNX ConvTranspose)."""
+    out = (size - 1) * stride + dilation * (kernel - 1) + 1 + output_padding - pad_begin - \
+        pad_end
+    if out < 1:
+        raise VerifyError(f"a transposed convolution of {size} by a window of {kernel} "
+                          f"(stride {stride}, dilation {dilation}) padded by "
+                          f"{pad_begin}+{pad_end} has no output")
+    return out
+
+
+@register_op
+class ConvTranspose2dOp(Op):
+    """2-D transposed convolution (ONNX ConvTranspose): input NCHW, weight
+    [C, O/group, KH, KW], optional bias [O]. Each input pixel adds its weighted kernel
+    to the output at ``stride`` spacing; ``pads`` [top, left, bottom, right] crop the
+    result (a negative pad extends it with zeros, as an ONNX ``output_shape`` larger
+    than the natural size asks) and ``output_padding`` extends its bottom and right."""
+
+    name = "nn.conv_transpose2d"
+    input = operand()
+    weight = operand()
+    bias = operand(optional=True)
+    output = result()
+    strides = attr(Ints, default=(1, 1))
+    pads = attr(Ints, default=(0, 0, 0, 0))
+    dilations = attr(Ints, default=(1, 1))
+    output_padding = attr(Ints, default=(0, 0))
+    group = attr(Int, default=1)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        w = _tensor(operand_types[1], "weight")
+        if x.rank != 4 or w.rank != 4:
+            raise VerifyError(f"expects a 4-D input and weight, got {x} and {w}")
+        n, c, h, wd = x.shape
+        cw, og, kh, kw = w.shape
+        group = attrs["group"]
+        strides, pads, dil = attrs["strides"], attrs["pads"], attrs["dilations"]
+        outpad = attrs["output_padding"]
+        if len(strides) != 2 or len(dil) != 2 or len(pads) != 4 or len(outpad) != 2:
+            raise VerifyError("strides, dilations and output_padding need 2 values, pads 4")
+        if min(strides) < 1 or min(dil) < 1 or min(outpad) < 0:
+            raise VerifyError("strides and dilations must be >= 1 and output_padding >= 0")
+        if group < 1 or c % group or cw != c:
+            raise VerifyError(f"{c} input channels, a weight for {cw} input channels and "
+                              f"group={group} do not agree")
+        o = og * group
+        if len(operand_types) == 3:
+            b = _tensor(operand_types[2], "bias")
+            if b.shape != (o,):
+                raise VerifyError(f"bias must have shape [{o}], got {b}")
+        oh = transposed_output_size(h, kh, strides[0], pads[0], pads[2], dil[0], outpad[0])
+        ow = transposed_output_size(wd, kw, strides[1], pads[1], pads[3], dil[1], outpad[1])
         return [TensorType((n, o, oh, ow), x.element)]
 
 
@@ -462,6 +577,60 @@ class GlobalAvgPoolOp(GlobalAvgPoolSchema):
         return [x.with_shape(x.shape[:2] + (1,) * (x.rank - 2))]
 
 
+# --------------------------------------------------------------------------- normalization
+
+
+@register_op
+class LrnOp(Op):
+    """Local response normalization across channels (axis 1):
+    x / (bias + alpha / size * sum of x^2 over the ``size`` neighbouring channels)^beta,
+    the window running from c - floor((size-1)/2) to c + ceil((size-1)/2), clipped."""
+
+    name = "nn.lrn"
+    input = operand()
+    output = result()
+    size = attr(Int)
+    alpha = attr(Float, default=1e-4)
+    beta = attr(Float, default=0.75)
+    bias = attr(Float, default=1.0)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        if x.rank < 3:
+            raise VerifyError(f"expects an input of rank >= 3 (N, C, spatial...), got {x}")
+        if attrs["size"] < 1:
+            raise VerifyError(f"size must be >= 1, got {attrs['size']}")
+        return [x]
+
+
+@register_op
+class ReduceMeanOp(Op):
+    """Mean over ``axes`` (sorted, non-negative, distinct); ``keepdims`` keeps them
+    as size-1 dimensions."""
+
+    name = "nn.reduce_mean"
+    input = operand()
+    output = result()
+    axes = attr(Ints)
+    keepdims = attr(Bool, default=True)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        axes = attrs["axes"]
+        if list(axes) != sorted(set(axes)) or any(not 0 <= a < x.rank for a in axes):
+            raise VerifyError(f"axes {list(axes)} must be distinct, sorted and within the "
+                              f"rank {x.rank}")
+        if any(x.shape[a] == 0 for a in axes):
+            raise VerifyError(f"cannot average over an empty axis of {x}")
+        if attrs["keepdims"]:
+            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        else:
+            shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        return [x.with_shape(shape)]
+
+
 # --------------------------------------------------------------------------- shapes
 
 
@@ -581,6 +750,93 @@ class PadOp(Op):
         if any(d < 0 for d in shape):
             raise VerifyError(f"pads {list(p)} crop {x} below zero")
         return [x.with_shape(shape)]
+
+
+def slice_length(start: int, end: int, step: int) -> int:
+    """Number of elements of ``x[start:end:step]`` for normalized bounds (an ``end`` of
+    -1 with a negative step runs through index 0)."""
+    if step > 0:
+        return max(0, -(-(end - start) // step))
+    return max(0, -(-(start - end) // -step))
+
+
+@register_op
+class SliceOp(Op):
+    """``x[start:end:step]`` on every axis. Bounds are normalized (what ONNX Slice
+    computes after negative indices and clamping): with a positive step
+    0 <= start, end <= size; with a negative step 0 <= start <= size - 1 and
+    -1 <= end <= size - 1, where -1 means through index 0."""
+
+    name = "nn.slice"
+    input = operand()
+    output = result()
+    starts = attr(Ints)
+    ends = attr(Ints)
+    steps = attr(Ints)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        starts, ends, steps = attrs["starts"], attrs["ends"], attrs["steps"]
+        if not len(starts) == len(ends) == len(steps) == x.rank:
+            raise VerifyError(f"starts, ends and steps need {x.rank} values each for {x}")
+        shape = []
+        for d, b, e, s in zip(x.shape, starts, ends, steps, strict=True):
+            if s == 0:
+                raise VerifyError("steps must not be 0")
+            ok = (0 <= b <= d and 0 <= e <= d) if s > 0 else \
+                (0 <= b <= max(d - 1, 0) and -1 <= e <= d - 1)
+            if not ok:
+                raise VerifyError(f"slice {b}:{e}:{s} is not normalized for a dimension "
+                                  f"of {d}")
+            shape.append(slice_length(b, e, s))
+        return [x.with_shape(shape)]
+
+
+RESIZE_MODES = ("nearest", "linear", "cubic")
+RESIZE_COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
+                           "align_corners", "asymmetric", "tf_half_pixel_for_nn")
+RESIZE_NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+@register_op
+class ResizeOp(Op):
+    """ONNX Resize, separable over the axes: output shape ``sizes``; ``scales`` (one
+    per axis, output over input as ONNX uses it, which with given scales is not
+    always sizes / input) maps output coordinates to input ones through
+    ``coordinate_mode``. ``mode`` nearest (rounded by ``nearest_mode``), linear or
+    cubic (``cubic_coeff_a``, ``exclude_outside``); ``antialias`` widens linear and
+    cubic filters when downsampling."""
+
+    name = "nn.resize"
+    input = operand()
+    output = result()
+    sizes = attr(Ints)
+    scales = attr(Floats)
+    mode = attr(Str, default="nearest")
+    coordinate_mode = attr(Str, default="half_pixel")
+    nearest_mode = attr(Str, default="round_prefer_floor")
+    cubic_coeff_a = attr(Float, default=-0.75)
+    exclude_outside = attr(Bool, default=False)
+    antialias = attr(Bool, default=False)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        sizes, scales = attrs["sizes"], attrs["scales"]
+        if len(sizes) != x.rank or len(scales) != x.rank:
+            raise VerifyError(f"sizes and scales need {x.rank} values each for {x}")
+        if any(d < 0 for d in sizes) or not all(math.isfinite(s) and s > 0 for s in scales):
+            raise VerifyError(f"sizes {list(sizes)} must be >= 0 and scales "
+                              f"{list(scales)} > 0")
+        for key, allowed in (("mode", RESIZE_MODES),
+                             ("coordinate_mode", RESIZE_COORDINATE_MODES),
+                             ("nearest_mode", RESIZE_NEAREST_MODES)):
+            if attrs[key] not in allowed:
+                raise VerifyError(f"{key} {attrs[key]!r} is not one of {', '.join(allowed)}")
+        if any(d == 0 for d, s in zip(x.shape, sizes, strict=True) if s):
+            raise VerifyError(f"cannot resize the empty {x}")
+        return [x.with_shape(sizes)]
 
 
 # --------------------------------------------------------------------------- helpers for passes

@@ -224,7 +224,7 @@ def _constant(ctx: ImportContext, node: OnnxNode) -> None:
 
 
 _UNARY = {"Relu": nn.ReluOp, "Sigmoid": nn.SigmoidOp, "Tanh": nn.TanhOp,
-          "Identity": nn.IdentityOp}
+          "Identity": nn.IdentityOp, "Sqrt": nn.SqrtOp, "HardSwish": nn.HardSwishOp}
 _BINARY = {"Add": nn.AddOp, "Sub": nn.SubOp, "Mul": nn.MulOp, "Div": nn.DivOp}
 
 
@@ -241,6 +241,50 @@ def _binary(ctx: ImportContext, node: OnnxNode) -> Value:
 @converter("LeakyRelu")
 def _leaky_relu(ctx: ImportContext, node: OnnxNode) -> Value:
     return ctx.emit(node, nn.LeakyReluOp, ctx.value(node, 0), alpha=node.attr("alpha", 0.01))
+
+
+@converter("HardSigmoid")
+def _hard_sigmoid(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.HardSigmoidOp, ctx.value(node, 0),
+                    alpha=node.attr("alpha", 0.2), beta=node.attr("beta", 0.5))
+
+
+@converter("PRelu")
+def _prelu(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.PReluOp, ctx.value(node, 0), ctx.value(node, 1))
+
+
+@converter("Pow")
+def _pow(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    name = node.input(1)
+    exponent = ctx.constants.get(name)
+    if exponent is not None and exponent.dtype.kind in "iu" and name not in ctx.values:
+        # an integer exponent (x ** 2 as exporters write it): the same power in float32,
+        # exact for the small integers float32 holds
+        if np.any(np.abs(exponent) > 1 << 24):
+            raise node.error(f"the integer exponent '{name}' is too large for float32")
+        c = nn.ConstantOp.build(value=DenseAttr.from_array(exponent.astype(np.float32)),
+                                loc=node.loc, name=f"{node.outputs[0]}.exponent")
+        ctx.graph.append(c)
+        return ctx.emit(node, nn.PowOp, x, c.result)
+    return ctx.emit(node, nn.PowOp, x, ctx.value(node, 1))
+
+
+@converter("Sum")
+def _sum(ctx: ImportContext, node: OnnxNode) -> Value:
+    # a chain of additions, left to right (broadcasting as ONNX Sum does)
+    inputs = [ctx.value(node, i) for i in range(len(node.inputs))]
+    if not inputs:
+        raise node.error("Sum needs at least one input")
+    if len(inputs) == 1:
+        return ctx.emit(node, nn.IdentityOp, inputs[0])
+    total = inputs[0]
+    for k, v in enumerate(inputs[1:], 1):
+        last = k == len(inputs) - 1
+        total = ctx.emit(node, nn.AddOp, total, v,
+                         name=None if last else f"{node.outputs[0]}.sum{k}")
+    return total
 
 
 @converter("Clip", constant_inputs=(1, 2))
@@ -299,6 +343,51 @@ def _conv(ctx: ImportContext, node: OnnxNode) -> Value:
     bias = _fit_quantized_bias(ctx, node, x, w, bias, 0)
     return ctx.emit(node, nn.Conv2dOp, x, w, bias, group=node.attr("group", 1),
                     **_window_attrs(node, x, kernel))
+
+
+@converter("ConvTranspose")
+def _conv_transpose(ctx: ImportContext, node: OnnxNode) -> Value:
+    x, w = ctx.value(node, 0), ctx.value(node, 1)
+    _spatial(node, x, "ConvTranspose")
+    kernel = _shape(w)[2:]
+    declared = node.attr("kernel_shape")
+    if declared is not None and tuple(declared) != kernel:
+        raise node.error(f"kernel_shape {list(declared)} does not match the weight {w.type}")
+    strides = tuple(node.attr("strides", [1, 1]))
+    dilations = tuple(node.attr("dilations", [1, 1]))
+    outpad = tuple(node.attr("output_padding", [0, 0]))
+    if len(strides) != 2 or len(dilations) != 2 or len(outpad) != 2:
+        raise node.error("strides, dilations and output_padding need 2 values for a 2-D "
+                         "window")
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise node.unsupported_attr("auto_pad", auto_pad)
+    output_shape = node.attr("output_shape")
+    in_hw = _shape(x)[2:]
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        # the pads that give the requested size (SAME: input size times stride)
+        want = list(output_shape) if output_shape is not None else \
+            [size * s for size, s in zip(in_hw, strides, strict=True)]
+        if len(want) != 2:
+            raise node.error(f"output_shape {want} needs 2 values (H, W)")
+        begins, ends = [], []
+        for size, k, s, d, op_, out in zip(in_hw, kernel, strides, dilations, outpad, want,
+                                           strict=True):
+            # (negative when the requested size is larger: the pads then extend)
+            total = s * (size - 1) + op_ + (k - 1) * d + 1 - out
+            small, large = total // 2, total - total // 2
+            begins.append(small if auto_pad == "SAME_UPPER" else large)
+            ends.append(large if auto_pad == "SAME_UPPER" else small)
+        pads = (*begins, *ends)
+    elif auto_pad == "VALID":
+        pads = (0, 0, 0, 0)
+    else:
+        pads = tuple(node.attr("pads", [0, 0, 0, 0]))
+        if len(pads) != 4:
+            raise node.error(f"pads needs 4 values for a 2-D window, got {list(pads)}")
+    bias = ctx.value(node, 2) if node.input(2) else None
+    return ctx.emit(node, nn.ConvTranspose2dOp, x, w, bias, group=node.attr("group", 1),
+                    strides=strides, dilations=dilations, pads=pads, output_padding=outpad)
 
 
 @converter("Gemm")
@@ -374,6 +463,38 @@ def _avg_pool(ctx: ImportContext, node: OnnxNode) -> Value:
                                     "average pooling supports dilation 1 only")
     return _pool(ctx, node, nn.AvgPoolOp, x, **attrs,
                  count_include_pad=bool(node.attr("count_include_pad", 0)))
+
+
+@converter("LRN")
+def _lrn(ctx: ImportContext, node: OnnxNode) -> Value:
+    size = node.attr("size")
+    if size is None:
+        raise node.error("LRN needs the attribute 'size'")
+    if size < 1:
+        raise node.unsupported_attr("size", size, "the window must hold at least one channel")
+    return ctx.emit(node, nn.LrnOp, ctx.value(node, 0), size=size,
+                    alpha=node.attr("alpha", 1e-4), beta=node.attr("beta", 0.75),
+                    bias=node.attr("bias", 1.0))
+
+
+@converter("ReduceMean", constant_inputs=(1,))
+def _reduce_mean(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    rank = len(_shape(x))
+    if ctx.opset >= 18:  # axes became an input
+        array = ctx.optional_const(node, 1)
+        axes = None if array is None else _ints(node, 1, array)
+    else:
+        axes = node.attr("axes")
+    if not axes:  # absent or empty: all axes, unless noop_with_empty_axes
+        if node.attr("noop_with_empty_axes", 0):
+            return ctx.emit(node, nn.IdentityOp, x)
+        axes = list(range(rank))
+    normalized = [_axis(node, a, rank, "ReduceMean axis") for a in axes]
+    if len(set(normalized)) != len(normalized):
+        raise node.error(f"ReduceMean axes {list(axes)} repeat")
+    return ctx.emit(node, nn.ReduceMeanOp, x, axes=tuple(sorted(normalized)),
+                    keepdims=bool(node.attr("keepdims", 1)))
 
 
 @converter("GlobalAveragePool")
@@ -491,3 +612,148 @@ def _pad(ctx: ImportContext, node: OnnxNode) -> Value:
         pads = full
     value = 0.0 if fill is None else _scalar(node, fill, "Pad constant_value")
     return ctx.emit(node, nn.PadOp, x, pads=tuple(pads), value=value)
+
+
+def _slice_bounds(size: int, start: int, end: int, step: int) -> tuple[int, int]:
+    """ONNX Slice's normalization of one axis: negative indices count from the end,
+    then the bounds are clamped (to [0, size] going forward, to [0, size - 1] and
+    [-1, size - 1] going backward, -1 meaning through index 0)."""
+    start += size if start < 0 else 0
+    end += size if end < 0 else 0
+    if step > 0:
+        return min(max(start, 0), size), min(max(end, 0), size)
+    return min(max(start, 0), size - 1), min(max(end, -1), size - 1)
+
+
+@converter("Slice", constant_inputs=(1, 2, 3, 4))
+def _slice(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    shape = _shape(x)
+    rank = len(shape)
+    starts = _ints(node, 1, ctx.const(node, 1))
+    ends = _ints(node, 2, ctx.const(node, 2))
+    axes_in = ctx.optional_const(node, 3)
+    steps_in = ctx.optional_const(node, 4)
+    axes = list(range(len(starts))) if axes_in is None else _ints(node, 3, axes_in)
+    steps = [1] * len(starts) if steps_in is None else _ints(node, 4, steps_in)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise node.error(f"starts {starts}, ends {ends}, axes {axes} and steps {steps} "
+                         "must have the same length")
+    axes = [_axis(node, a, rank, "Slice axis") for a in axes]
+    if len(set(axes)) != len(axes):
+        raise node.error(f"Slice axes {axes} repeat")
+    if 0 in steps:
+        raise node.error(f"Slice steps {steps} must not be 0")
+    b, e, st = [0] * rank, list(shape), [1] * rank
+    for a, start, end, step in zip(axes, starts, ends, steps, strict=True):
+        b[a], e[a] = _slice_bounds(shape[a], start, end, step)
+        st[a] = step
+    return ctx.emit(node, nn.SliceOp, x, starts=tuple(b), ends=tuple(e), steps=tuple(st))
+
+
+@converter("Split", constant_inputs=(1,))
+def _split(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    shape = _shape(x)
+    axis = _axis(node, node.attr("axis", 0), len(shape), "Split axis")
+    size, parts = shape[axis], len(node.outputs)
+    if ctx.opset >= 13:  # split became an input
+        array = ctx.optional_const(node, 1)
+        split = None if array is None else _ints(node, 1, array)
+    else:
+        split = node.attr("split")
+        split = None if split is None else list(split)
+    num_outputs = node.attr("num_outputs")
+    if split is None:
+        if num_outputs is not None and num_outputs != parts:
+            raise node.error(f"num_outputs {num_outputs} differs from the {parts} outputs")
+        if num_outputs is None and size % parts:
+            raise node.error(f"axis {axis} of {x.type} does not split into {parts} equal "
+                             "parts")
+        chunk = -(-size // parts)  # the last part may be smaller (opset 18)
+        split = [min(chunk, size - k * chunk) for k in range(parts)]
+    if len(split) != parts or any(n < 0 for n in split) or sum(split) != size:
+        raise node.error(f"split {split} does not divide axis {axis} of {x.type} into "
+                         f"{parts} outputs")
+    first = None
+    offset = 0
+    for k, n in enumerate(split):
+        starts, ends = [0] * len(shape), list(shape)
+        starts[axis], ends[axis] = offset, offset + n
+        v = ctx.emit(node, nn.SliceOp, x, starts=tuple(starts), ends=tuple(ends),
+                     steps=(1,) * len(shape), name=node.outputs[k])
+        offset += n
+        if k == 0:
+            first = v
+        else:
+            ctx.bind(node, k, v)
+    return first
+
+
+_RESIZE_ATTRS = ("mode", "coordinate_transformation_mode", "nearest_mode")
+
+
+@converter("Resize", constant_inputs=(2, 3))
+def _resize(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    shape = _shape(x)
+    rank = len(shape)
+    mode = node.attr("mode", "nearest")
+    coord = node.attr("coordinate_transformation_mode", "half_pixel")
+    nearest = node.attr("nearest_mode", "round_prefer_floor")
+    for key, value, allowed in (("mode", mode, nn.RESIZE_MODES),
+                                ("coordinate_transformation_mode", coord,
+                                 nn.RESIZE_COORDINATE_MODES),
+                                ("nearest_mode", nearest, nn.RESIZE_NEAREST_MODES)):
+        if value not in allowed:
+            why = "cropping by a region of interest is unsupported" \
+                if value == "tf_crop_and_resize" else f"qcc supports {', '.join(allowed)}"
+            raise node.unsupported_attr(key, value, why)
+    if node.attr("antialias", 0) and mode == "nearest":
+        raise node.unsupported_attr("antialias", 1, "antialias needs linear or cubic mode")
+    policy = node.attr("keep_aspect_ratio_policy", "stretch")
+    if policy not in ("stretch", "not_larger", "not_smaller"):
+        raise node.unsupported_attr("keep_aspect_ratio_policy", policy)
+    axes = node.attr("axes")
+    axes = list(range(rank)) if axes is None else \
+        [_axis(node, a, rank, "Resize axis") for a in axes]
+    if len(set(axes)) != len(axes):
+        raise node.error(f"Resize axes {axes} repeat")
+    scales_in = ctx.optional_const(node, 2)
+    sizes_in = ctx.optional_const(node, 3)
+    if scales_in is not None and scales_in.size == 0:  # opset 11-12 write an empty one
+        scales_in = None
+    if sizes_in is not None and sizes_in.size == 0:
+        sizes_in = None
+    if (scales_in is None) == (sizes_in is None):
+        raise node.error("Resize needs exactly one of scales and sizes")
+    scales = [1.0] * rank
+    sizes = list(shape)
+    if scales_in is not None:
+        values = np.asarray(scales_in).reshape(-1)
+        if values.dtype.kind != "f" or len(values) != len(axes):
+            raise node.error(f"scales {values.tolist()} must be {len(axes)} floats")
+        for a, v in zip(axes, values, strict=True):
+            if not (math.isfinite(float(v)) and v > 0):
+                raise node.error(f"scales {values.tolist()} must be positive")
+            scales[a] = float(v)
+            sizes[a] = math.floor(float(v) * shape[a])
+    else:
+        wanted = _ints(node, 3, sizes_in)
+        if len(wanted) != len(axes) or any(n < 1 for n in wanted):
+            raise node.error(f"sizes {wanted} must be {len(axes)} positive integers")
+        ratios = {a: n / shape[a] for a, n in zip(axes, wanted, strict=True)}
+        if policy == "stretch":
+            for a, n in zip(axes, wanted, strict=True):
+                scales[a], sizes[a] = ratios[a], n
+        else:  # one scale for every axis, the largest that fits or the smallest that covers
+            common = (min if policy == "not_larger" else max)(ratios.values())
+            for a in axes:
+                scales[a], sizes[a] = common, int(common * shape[a] + 0.5)
+    if any(shape[a] == 0 for a in axes):
+        raise node.error(f"cannot resize the empty {x.type}")
+    return ctx.emit(node, nn.ResizeOp, x, sizes=tuple(sizes), scales=tuple(scales),
+                    mode=mode, coordinate_mode=coord, nearest_mode=nearest,
+                    cubic_coeff_a=node.attr("cubic_coeff_a", -0.75),
+                    exclude_outside=bool(node.attr("exclude_outside", 0)),
+                    antialias=bool(node.attr("antialias", 0)))

@@ -109,8 +109,26 @@ def all_ops_module() -> Module:
     dn2 = app(nn.DenseOp.build(flat, const(g, randn(4, 2))))
     mm = app(nn.MatMulOp.build(v, const(g, randn(3, 4, 5))))  # broadcast batch
     mv = app(nn.MatMulOp.build(v, const(g, randn(4))))  # matrix @ vector
-    g.set_outputs([gm, gm2, dn, dn2, mm, mv, t, cat, pad, ap],
-                  ["gemm", "gemm2", "dense", "dense2", "mm", "mv", "t", "cat", "pad", "ap"])
+    # the ops of real CNNs (issue 15)
+    c = app(nn.HardSigmoidOp.build(x, alpha=0.25, beta=0.4))
+    c = app(nn.HardSwishOp.build(c))
+    c = app(nn.SqrtOp.build(c))
+    c = app(nn.PowOp.build(c, const(g, np.float32(2.0))))
+    c = app(nn.PReluOp.build(c, const(g, randn(3, 1, 1))))
+    c = app(nn.LrnOp.build(c, size=3, alpha=2e-4, beta=0.5, bias=2.0))
+    c = app(nn.ConvTranspose2dOp.build(c, const(g, randn(3, 2, 3, 3)), const(g, randn(6)),
+                                       strides=[2, 2], pads=[1, 0, -1, 1], group=3,
+                                       output_padding=[1, 0], dilations=[1, 2]))
+    c = app(nn.SliceOp.build(c, starts=[0, 5, 0, 2], ends=[1, -1, 15, 16], steps=[1, -2, 3, 1]))
+    c = app(nn.ResizeOp.build(c, sizes=[1, 3, 10, 7], scales=[1.0, 1.0, 2.0, 0.5],
+                              mode="cubic", coordinate_mode="align_corners",
+                              nearest_mode="ceil", cubic_coeff_a=-0.5, exclude_outside=True,
+                              antialias=True))
+    c = app(nn.ResizeOp.build(c, sizes=[1, 3, 20, 14], scales=[1.0, 1.0, 2.0, 2.0]))
+    red = app(nn.ReduceMeanOp.build(c, axes=[1, 3], keepdims=False))
+    g.set_outputs([gm, gm2, dn, dn2, mm, mv, t, cat, pad, ap, red],
+                  ["gemm", "gemm2", "dense", "dense2", "mm", "mv", "t", "cat", "pad", "ap",
+                   "red"])
     return Module([g])
 
 

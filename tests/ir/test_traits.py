@@ -119,6 +119,9 @@ def test_trait_sets_of_the_dialects():
     elementwise = names(ops_with(Elementwise))
     assert {"nn.relu", "nn.add", "nn.div", "quant.stats", "quant.requantize"} <= elementwise
     assert not elementwise & {"nn.softmax", "nn.conv2d", "nn.batch_norm", "nn.pad"}
+    assert {"nn.hard_sigmoid", "nn.hard_swish", "nn.sqrt", "nn.pow", "nn.prelu"} <= elementwise
+    assert not elementwise & {"nn.lrn", "nn.reduce_mean", "nn.slice", "nn.resize",
+                              "nn.conv_transpose2d"}
 
 
 def test_no_unit_in_the_core_dialects():
