@@ -214,8 +214,9 @@ ISA: tuple[InstrDef, ...] = (
     InstrDef("activate", 0x40, 16, (
         Field("src_ub", 1, "1: read int8 rows from the Unified Buffer (minus the "
                            "table's input zero point); 0: read int32 accumulator rows"),
-        Field("function", 3, "0: none; 1: sigmoid; 2: tanh (through the table's "
-                             "256-entry lookup table, after requantization)", hi=2),
+        Field("function", 3, "0: none; 1: sigmoid; 2: tanh; 3: any other function of "
+                             "one input (through the table's 256-entry lookup table, "
+                             "after requantization)", hi=3),
         _pad(4, 1),
         Field("src", 24, "first source row (accumulator, or UB with src_ub)"),
         Field("ub", 24, "first destination Unified Buffer row"),
@@ -292,7 +293,7 @@ SYNC_HOST, SYNC_UNITS = 0, 1
 SYNC_WAITS: Mapping[int, tuple[Unit, ...]] = MappingProxyType({
     SYNC_HOST: (Unit.HOST,),
     SYNC_UNITS: (Unit.MXU, Unit.ACTIVATION, Unit.POOL, Unit.ADDER)})
-FUNCTIONS = {"none": 0, "sigmoid": 1, "tanh": 2}
+FUNCTIONS = {"none": 0, "sigmoid": 1, "tanh": 2, "table": 3}
 
 #: the units a compile report lists for a layer: those that compute or move its
 #: data (not the issue stage's control instructions, not weight fetches)

@@ -41,6 +41,7 @@ from qcc.dialects import nn, quant
 from qcc.dialects.nn import constant_value
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, ReturnOp, Rewriter, Value
+from qcc.ir.traits import Clamp, Elementwise, ScaleTransparent
 from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType, i32
 from qcc.passmanager import Pass, PassContext, register_pass
 from qcc.quant_arith import INT32_MAX, int32_overflow
@@ -451,13 +452,25 @@ def _lower_requantize(c: _Ctx, op: quant.RequantizeOp, rw: Rewriter) -> bool:
 LOOKUP_FUNCTIONS: dict[type[Op], str] = {nn.SigmoidOp: "sigmoid", nn.TanhOp: "tanh"}
 
 
+def lookup_function(op: Op) -> str | None:
+    """The activate function code name of an op a 256-entry table computes: sigmoid
+    and tanh by name, any other elementwise function of its one operand (HardSwish,
+    HardSigmoid, LeakyRelu, Exp, Sqrt, GELU...) as ``table``; None for other ops."""
+    if type(op) in LOOKUP_FUNCTIONS:
+        return LOOKUP_FUNCTIONS[type(op)]
+    if op.has_trait(Elementwise) and len(op.operands) == 1 and len(op.results) == 1 and \
+            not op.has_trait(Clamp) and not op.has_trait(ScaleTransparent):
+        return "table"
+    return None
+
+
 def _lookup_chain(op: Op) -> list[Op] | None:
     """[sigmoid|tanh, quantize] after a dequantize of an int8 tensor: one lookup
     table in the activation unit."""
     if not isinstance(op, quant.DequantizeOp) or not ub_resident(op.input):
         return None
     act = op.output.users
-    if len(act) != 1 or type(act[0]) not in LOOKUP_FUNCTIONS:
+    if len(act) != 1 or lookup_function(act[0]) is None:
         return None
     q = act[0].output.users
     if len(q) != 1 or not isinstance(q[0], quant.QuantizeOp) or \
@@ -484,7 +497,7 @@ def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
     table = lut.astype(np.int64).astype(np.uint8).view(np.int8).astype(int)
     new = tpu.LookupOp.build(op.input, result_types=[q.output.type], loc=act.loc,
                              name=q.output.name_hint,
-                             function=LOOKUP_FUNCTIONS[type(act)],
+                             function=lookup_function(act),
                              table=[int(t) for t in table])
     _replace(rw, op, [act, q], new)
     return True

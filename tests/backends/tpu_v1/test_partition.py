@@ -145,3 +145,34 @@ def test_a_segment_that_does_not_parse_is_a_run_error(compiled):
     x = np.zeros((2, 3, 8, 8), np.float32)
     with pytest.raises(QccError, match="host segment 0 does not parse"):
         run_program(program, {"x": x})
+
+
+def _conv_act_conv(op_type: str, **attrs) -> onnx.ModelProto:
+    r = np.random.default_rng(0)
+    inits = [numpy_helper.from_array((r.standard_normal((4, 3, 3, 3)) * 0.3)
+                                     .astype(np.float32), "w"),
+             numpy_helper.from_array((r.standard_normal((2, 4, 1, 1)) * 0.3)
+                                     .astype(np.float32), "w2")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node(op_type, ["c"], ["h"], name="act", **attrs),
+             helper.make_node("Conv", ["h", "w2"], ["y"], name="conv2")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2, 8, 8])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(("op_type", "attrs", "where"), [
+    ("HardSwish", {}, "table"), ("HardSigmoid", {}, "table"),
+    ("LeakyRelu", {"alpha": 0.1}, "table"), ("LRN", {"size": 3}, "host")])
+def test_functions_of_one_input_are_tables_and_the_rest_goes_to_the_host(op_type, attrs,
+                                                                          where):
+    c = qcc.compile(qcc.import_onnx(_conv_act_conv(op_type, **attrs)), calib_data=_calib())
+    ops = c.tpu_module.main.ops
+    if where == "table":
+        (lookup,) = [op for op in ops if op.name == "tpu.lookup"]
+        assert lookup.function == "table" and not c.program.segments
+    else:
+        assert [op.name for op in ops if "host_reason" in op.attributes] == \
+            ["quant.dequantize", "nn.lrn", "quant.quantize"]
+    _bit_exact(c)
