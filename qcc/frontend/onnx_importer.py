@@ -256,12 +256,15 @@ class ImportContext:
         return TensorType(tuple(d.dim_value for d in dims), element)
 
     # -- the scan before shape inference -------------------------------------------------
-    def prescan(self, node: OnnxNode) -> None:
-        """Reject unsupported ops and non-constant import-time inputs; record Constants."""
+    def prescan(self, node: OnnxNode, failed: Collection[str] = ()) -> None:
+        """Reject unsupported ops and non-constant import-time inputs; record Constants.
+        Inputs in ``failed`` (computed by a node with a problem) are not checked."""
         if node.domain not in _DEFAULT_DOMAINS or node.op_type not in CONVERTERS:
             op = node.op_type if node.domain in _DEFAULT_DOMAINS else \
                 f"{node.domain}.{node.op_type}"
             if node.domain in _DEFAULT_DOMAINS and node.op_type in FOLDED_ONLY:
+                if any(n in failed for n in node.inputs):
+                    return  # not computable because of a problem upstream, reported there
                 raise node.error(f"op type '{op}' is supported only where qcc can compute "
                                  "it at import time (all its inputs constants, or a Shape "
                                  "of a static shape), and it cannot here" + self.fold_hint)
@@ -271,7 +274,7 @@ class ImportContext:
         if node.op_type == "Constant" and node.outputs:  # (no output: the schema check)
             self.add_constant(node.outputs[0], constant_node_value(node), node.loc)
         for i in CONSTANT_INPUTS.get(node.op_type, ()):
-            if node.input(i):
+            if node.input(i) and node.input(i) not in failed:
                 self.const(node, i)
         self.check_schema(node)  # after the checks above, whose messages are more specific
         self.used.update(n for n in node.inputs if n)
@@ -739,11 +742,14 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
         ctx.add_constant(name, array, loc)
     ctx.folded.update(folded)
     nodes = [n for n in nodes if not any(o in folded for o in n.outputs if o)]
+    bad_inputs = set(failed)
     for node in nodes:
-        try:
-            ctx.prescan(node)
+        try:  # (a bad graph input read at import time gets its own error here too)
+            ctx.prescan(node, failed - bad_inputs)
         except QccError as e:
             problems.append(e)
+            failed.update(node.outputs)
+        if any(n in failed for n in node.inputs):
             failed.update(node.outputs)
     ctx.used.update(o.name for o in onnx_graph.output)
 
