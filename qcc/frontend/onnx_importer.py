@@ -5,29 +5,37 @@ too, as ``quant.quantize`` / ``quant.dequantize`` with their scales and zero poi
 and integer weight constants (docs/qdq.md); their inputs and outputs are float32
 and integer initializers may only feed DequantizeLinear.
 
-The import runs in stages, each with its own kind of error:
+The import runs in stages (docs/frontend.md):
 
 1. load the protobuf (missing file, corrupt bytes);
-2. check the default-domain opset (11 up to what the installed onnx knows);
-3. check the graph (:func:`check_graph`): unique names, every tensor defined once
-   and before its use, and each node as its ONNX schema says (input and output
-   counts, no empty name where a value is required), the rules onnxruntime enforces;
-4. scan the nodes: every op type must have a converter, Constant nodes are
-   recorded, and inputs that are read at import time (Reshape shapes, Pad pads...)
-   must be constants;
-5. check the graph inputs (float32, static shapes but for the batch dimension,
-   which is fixed to ``batch``) and run ONNX shape inference;
-6. convert the nodes in order with the converters of :mod:`qcc.frontend.onnx_ops`
+2. check the default-domain opset (7 up to what the installed onnx knows) and the
+   graph (:func:`check_graph`): unique names, every tensor defined once and before
+   its use;
+3. convert opsets 7 to 10 to ``MIN_OPSET`` with onnx's version converter (a warning);
+4. check the graph inputs (float32) and fix their dynamic dimensions: from
+   ``input_shapes``, a first one from ``batch`` (initializers also listed as inputs,
+   as IR-version-3 models do, are constants);
+5. fold shape computations on constants and static shapes into initializers
+   (:mod:`qcc.frontend.onnx_fold`);
+6. scan the nodes: every op type must have a converter, Constant nodes are
+   recorded, inputs that are read at import time (Reshape shapes, Pad pads...) must be
+   constants, and each node must be as its ONNX schema says (input and output counts,
+   no empty name where a value is required), the rules onnxruntime enforces;
+7. run ONNX shape inference;
+8. convert the nodes in order with the converters of :mod:`qcc.frontend.onnx_ops`
    (float ops) and :mod:`qcc.frontend.onnx_qdq` (QuantizeLinear, DequantizeLinear),
    checking each result type against the one ONNX inferred.
 
-Steps 3 to 5 come before shape inference on purpose: strict inference reports
-unsupported or malformed constructs with messages that do not name the real
-problem (or, for unknown domains, not at all).
+Problems of stages 4, 6 and 8 are collected, not raised one by one: a model with
+several gets one :class:`ImportProblems` listing them all (what only fails because of
+a problem upstream is skipped). Stage 6 comes before shape inference on purpose:
+strict inference reports unsupported or malformed constructs with messages that do not
+name the real problem (or, for unknown domains, not at all); with problems found, the
+inference is lenient.
 
-Together steps 3 to 5 and the strict shape inference are what ``onnx.checker``'s
-full check does, but for its demand that every value_info and graph output carry a
-type and shape, which onnxruntime does not make (and qcc infers them).
+Together the checks and the strict shape inference are what ``onnx.checker``'s full
+check does, but for its demand that every value_info and graph output carry a type and
+shape, which onnxruntime does not make (and qcc infers them).
 """
 
 from __future__ import annotations
