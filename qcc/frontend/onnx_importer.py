@@ -763,6 +763,8 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
 
     if problems:  # lenient: what the problems leave out needs no types
         ctx.types = _inferred_types(proto)
+        if not ctx.types:  # (it failed: report what was found so far)
+            _raise_problems(source, problems)
     else:
         inferred = _infer_shapes(proto).graph
         for vi in [*inferred.input, *inferred.value_info, *inferred.output]:

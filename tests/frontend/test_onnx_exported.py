@@ -106,6 +106,22 @@ def test_old_opsets_are_converted_with_a_warning(opset, capfd):
             "version converter") in err
 
 
+def test_opset_9_upsample_becomes_resize_with_the_same_results(capfd):
+    from qcc.frontend.onnx_importer import _convert_opset
+
+    model = make_model([node("MaxPool", ["x"], ["mp"], kernel_shape=[2, 2], strides=[2, 2]),
+                        node("Upsample", ["mp", "scales"], mode="nearest")],
+                       {"x": [1, 2, 6, 6]}, {"scales": np.array([1, 1, 2, 3], np.float32)},
+                       opset=9)
+    converted = _convert_opset(model, "up.onnx", 9)
+    assert [n.op_type for n in converted.graph.node] == ["MaxPool", "Constant", "Resize"]
+    assert converted.opset_import[0].version == 11
+    x = weights(1, 2, 6, 6)
+    np.testing.assert_array_equal(onnxruntime_outputs(converted, {"x": x})[0],
+                                  onnxruntime_outputs(model, {"x": x})[0])
+    assert "warning: up.onnx: opset 9 converted to opset 11" in capfd.readouterr().err
+
+
 def test_opset_11_and_newer_are_not_converted(capfd):
     import_onnx(_classifier(11))
     assert "warning" not in capfd.readouterr().err
