@@ -339,6 +339,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from qcc.backend import binary_suffixes
 
     if args.input.endswith(tuple(binary_suffixes())):
+        if args.input_shapes:
+            raise QccError(f"{args.input}: --input-shape applies to ONNX models; a compiled "
+                           "program has the shapes it was compiled for")
         return _run_tpu(args)
     module = driver.load(args.input, batch=args.batch, input_shapes=input_shapes(args))
     module = _run_passes(module, args)

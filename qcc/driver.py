@@ -333,6 +333,9 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     target_desc = backend.load_target(target)
     manifest: dict[str, str] = {}
     if isinstance(model, Module):
+        if input_shapes:
+            raise QccError("input_shapes apply to an ONNX model to import (a path), not to "
+                           "a module, whose shapes are static already")
         module = model
     else:
         path = Path(model)

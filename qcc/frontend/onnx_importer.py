@@ -509,9 +509,16 @@ def _convert_opset(proto: onnx.ModelProto, source: str, opset: int) -> onnx.Mode
                        f"with onnx's version converter, and the conversion failed: "
                        f"{message}", notes=(f"export the model with opset {MIN_OPSET} or "
                                             "newer",)) from None
-    warn(f"{source}: opset {opset} converted to opset {MIN_OPSET} by onnx's version "
-         "converter")
+    message = (f"{source}: opset {opset} converted to opset {MIN_OPSET} by onnx's version "
+               "converter")
+    if message not in _WARNED:  # (once per process: explore loads a model many times)
+        _WARNED.add(message)
+        warn(message)
     return converted
+
+
+#: the conversion warnings printed by this process
+_WARNED: set[str] = set()
 
 
 def _dims_text(dims: list[int | str]) -> str:

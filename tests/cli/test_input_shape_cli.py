@@ -100,6 +100,17 @@ def test_quantize_and_compile_take_input_shape(capsys, model_path, tmp_path):
     assert code == 0, err
     code, out, err = qcc(capsys, "run", str(program), "--random-input", "0")
     assert code == 0 and "y: float32[1, 4]" in out
+    code, out, err = qcc(capsys, "run", str(program), "--random-input", "0",
+                         "--input-shape", "x=1x3x8x8")
+    assert code == 2 and "--input-shape applies to ONNX models" in err
+
+
+def test_compile_of_a_module_refuses_input_shapes(model_path):
+    import qcc as api
+
+    module = api.load(model_path, input_shapes={"x": (1, 3, 4, 4)})
+    with pytest.raises(api.QccError, match="input_shapes apply to an ONNX model"):
+        api.compile(module, input_shapes={"x": (1, 3, 4, 4)})
 
 
 def test_symbolic_dimension_left_is_an_error_that_says_what_to_do(capsys, model_path,
