@@ -94,18 +94,28 @@ def evaluate_node(node: onnx.NodeProto, inputs: dict[str, np.ndarray],
 
 
 class _Constants:
-    """Tensors known at import time, decoded from their protos on first use."""
+    """Tensors known at import time (initializers, Constant nodes' values, folded
+    results), decoded on first use: most models never need one."""
 
-    def __init__(self, graph: onnx.GraphProto):
+    def __init__(self, graph: onnx.GraphProto, opset_import):
         self.protos: dict[str, onnx.TensorProto] = {t.name: t for t in graph.initializer}
+        self.nodes: dict[str, onnx.NodeProto] = {
+            n.output[0]: n for n in graph.node
+            if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output
+            and n.output[0]}
+        self.opset_import = opset_import
         self.arrays: dict[str, np.ndarray] = {}
 
     def __contains__(self, name: str) -> bool:
-        return name in self.arrays or name in self.protos
+        return name in self.arrays or name in self.protos or name in self.nodes
 
     def __getitem__(self, name: str) -> np.ndarray:
+        """The value (a malformed Constant node raises: the importer says why)."""
         if name not in self.arrays:
-            self.arrays[name] = numpy_helper.to_array(self.protos[name])
+            if name in self.protos:
+                self.arrays[name] = numpy_helper.to_array(self.protos[name])
+            else:
+                (self.arrays[name],) = evaluate_node(self.nodes[name], {}, self.opset_import)
         return self.arrays[name]
 
     def add(self, name: str, array: np.ndarray) -> None:
@@ -126,7 +136,7 @@ def fold_constants(model: onnx.ModelProto, infer: Callable[[onnx.ModelProto], Ty
     location of the node that computed it.
     """
     graph = model.graph
-    known = _Constants(graph)
+    known = _Constants(graph, model.opset_import)
     folded: dict[str, tuple[np.ndarray, OnnxLoc]] = {}
     removed: set[int] = set()
     checker = onnx.checker.C.CheckerContext()
@@ -134,14 +144,6 @@ def fold_constants(model: onnx.ModelProto, infer: Callable[[onnx.ModelProto], Ty
     checker.opset_imports = {("" if o.domain == "ai.onnx" else o.domain): o.version
                              for o in model.opset_import}
     nodes = list(graph.node)
-    # Constant nodes: their values are known (they stay nodes)
-    for node in nodes:
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.output:
-            try:
-                (value,) = evaluate_node(node, {}, model.opset_import)
-            except Exception:  # a malformed Constant: the importer says why
-                continue
-            known.add(node.output[0], value)
     types: Types = {}
     for _ in range(_MAX_ROUNDS):
         if any(n.op_type in ("Shape", "Size") for i, n in enumerate(nodes)
@@ -190,7 +192,7 @@ def _try_fold(node: onnx.NodeProto, known: _Constants, types: Types,
     try:
         onnx.checker.check_node(node, checker)
         values = evaluate_node(node, {n: known[n] for n in inputs}, opset_import)
-    except Exception:  # left in the graph: the importer reports it
+    except Exception:  # left in the graph (or a Constant it reads): the importer reports it
         return None
     if node.op_type in converted and all(v.dtype == np.float32 for v in values):
         return None  # a float op the importer converts itself
