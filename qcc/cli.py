@@ -34,10 +34,42 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USER_ERROR)
 
 
+def _input_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """An ``--input-shape NAME=1x3x224x224`` argument."""
+    name, sep, dims = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in dims.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not sep or not name or not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(
+            f"'{text}': expected NAME=SIZExSIZEx..., positive sizes, e.g. "
+            "input=1x3x224x224")
+    return name, shape
+
+
+def _add_input_shape_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", dest="input_shapes", action="append", default=[],
+                   type=_input_shape, metavar="NAME=1x3x224x224",
+                   help="fix the shape of ONNX input NAME, symbolic and dynamic "
+                        "dimensions included (repeatable)")
+
+
+def input_shapes(args: argparse.Namespace) -> dict[str, tuple[int, ...]] | None:
+    """The --input-shape arguments as {input name: shape}; None if there are none."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, shape in getattr(args, "input_shapes", []):
+        if name in shapes:
+            raise QccError(f"--input-shape {name}=...: given twice")
+        shapes[name] = shape
+    return shapes or None
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="model: .onnx, or IR text (.mlir)")
-    p.add_argument("--batch", type=int, default=1, metavar="N",
+    p.add_argument("--batch", type=int, default=None, metavar="N",
                    help="fix a dynamic batch dimension of ONNX inputs to N (default 1)")
+    _add_input_shape_arg(p)
 
 
 def _add_pass_args(p: argparse.ArgumentParser, required: bool) -> None:
@@ -238,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accuracy budget of the recommendation (percentage points)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="parallel processes (default: one per core)")
+    _add_input_shape_arg(p)
     p.add_argument("--out", default="explore", metavar="DIR",
                    help="where explore.json/.md and the plot go (default ./explore)")
 
@@ -291,7 +324,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     if not args.input.endswith(".onnx"):
         raise QccError(f"{args.input}: 'qcc import' reads .onnx files")
-    module = driver.load(args.input, batch=args.batch)
+    module = driver.load(args.input, batch=args.batch, input_shapes=input_shapes(args))
     if args.pipeline:
         Pipeline.parse(args.pipeline).run(module)
     _emit_ir(module, args)
@@ -301,7 +334,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_opt(args: argparse.Namespace) -> int:
     from qcc import driver
 
-    module = driver.load(args.input, batch=args.batch)
+    module = driver.load(args.input, batch=args.batch, input_shapes=input_shapes(args))
     module = _run_passes(module, args)
     _emit_ir(module, args)
     return 0
@@ -312,8 +345,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from qcc.backend import binary_suffixes
 
     if args.input.endswith(tuple(binary_suffixes())):
+        if args.input_shapes:
+            raise QccError(f"{args.input}: --input-shape applies to ONNX models; a compiled "
+                           "program has the shapes it was compiled for")
         return _run_tpu(args)
-    module = driver.load(args.input, batch=args.batch)
+    module = driver.load(args.input, batch=args.batch, input_shapes=input_shapes(args))
     module = _run_passes(module, args)
     graph = module.main
     if args.random_input is not None:
@@ -343,7 +379,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise QccError(f"--report-threshold {args.report_threshold}: expected a finite "
                        "number of dB")
 
-    module = driver.load(args.input, batch=args.batch)
+    module = driver.load(args.input, batch=args.batch, input_shapes=input_shapes(args))
     exclude = tuple(n for n in args.exclude.split(",") if n)
     pipeline = driver.quantization_pipeline(
         args.calibration, args.granularity, args.activations, exclude, args.calib_data,
@@ -424,7 +460,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                               args.granularity, args.activations, exclude, args.stats,
                               args.target, args.batch, args.save_stats,
                               instrumentation=_instrumentation(args),
-                              host_ops=args.host_ops, no_host=args.no_host)
+                              host_ops=args.host_ops, no_host=args.no_host,
+                              input_shapes=input_shapes(args))
     if not hasattr(compiled, "program"):  # --stop-after: the IR then is the output
         from qcc.text import print_module
 
@@ -568,7 +605,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         raise QccError(f"--jobs {args.jobs}: expected at least 1")
     targets = [t for t in args.targets.split(",") if t]
     result = ex.explore(args.input, args.calib_data, args.eval_data, targets, batches,
-                        jobs=args.jobs, progress=sys.stderr.isatty())
+                        jobs=args.jobs, progress=sys.stderr.isatty(),
+                        input_shapes=input_shapes(args))
     out = Path(args.out)
     rec, written = ex.write_outputs(result, out, args.max_accuracy_drop)
     commit_pending()

@@ -28,19 +28,28 @@ if TYPE_CHECKING:
     from qcc.passmanager import PassContext, Pipeline
 
 
-def import_onnx(model: Any, batch: int = 1) -> Module:
-    """Import an ONNX model (path, bytes or ModelProto) into the nn dialect."""
+def import_onnx(model: Any, batch: int | None = None,
+                input_shapes: Mapping[str, Any] | None = None) -> Module:
+    """Import an ONNX model (path, bytes or ModelProto) into the nn dialect.
+    ``input_shapes`` ({input name: shape}, e.g. ``{"input": (1, 3, 224, 224)}``) fixes
+    any dynamic dimension of the inputs; ``batch`` (default 1) a dynamic first one."""
     from qcc.frontend import import_onnx as frontend_import
 
-    return frontend_import(model, batch=batch)
+    return frontend_import(model, batch=batch,
+                           input_shapes=None if input_shapes is None else dict(input_shapes))
 
 
-def load(path: str | os.PathLike, batch: int = 1) -> Module:
+def load(path: str | os.PathLike, batch: int | None = None,
+         input_shapes: Mapping[str, Any] | None = None) -> Module:
     """Load a model: ONNX (``.onnx``, or any file whose content is an ONNX model and
-    not text) through the frontend, anything else as IR text."""
+    not text) through the frontend, anything else as IR text (whose shapes are
+    static already: ``input_shapes`` and ``batch`` apply to ONNX models only)."""
     path = Path(path)
     if path.suffix == ".onnx" or _is_onnx_content(path):
-        return import_onnx(path, batch=batch)
+        return import_onnx(path, batch=batch, input_shapes=input_shapes)
+    if input_shapes:
+        raise QccError(f"{path}: input shapes (--input-shape) apply to ONNX models; IR text "
+                       "has static shapes")
     return parse_file(path)
 
 
@@ -275,9 +284,9 @@ def content_sha256(path: str | os.PathLike) -> str | None:
 def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             granularity: str = "per-channel", activations: str = "int8",
             exclude: tuple[str, ...] = (), stats: str | None = None,
-            target: Any = "tpu-v1", batch: int = 1, save_stats: str | None = None,
-            instrumentation: Any = None, host_ops: tuple[str, ...] | str = (),
-            no_host: bool = False):
+            target: Any = "tpu-v1", batch: int | None = None, save_stats: str | None = None,
+            instrumentation: Any = None, input_shapes: Mapping[str, Any] | None = None,
+            host_ops: tuple[str, ...] | str = (), no_host: bool = False):
     """Compile a model (path or module) to a program for ``target`` (a target name
     such as ``tpu-v1`` or ``tpu-v1-gddr5``, a target file, or a loaded target; the
     backend is found by it): calibrate, quantize, fold, lower. Returns the backend's
@@ -286,20 +295,22 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
     succeeds. ``instrumentation`` (a :class:`qcc.passmanager.Instrumentation`)
     prints, times or stops the compile's pipeline at any pass; stopped by its
     ``stop_after``, the compile returns a :class:`StoppedCompile` (the IR then).
-    Ops the accelerator cannot run go to the host (docs/partitioning.md);
-    ``host_ops`` (ONNX op types, node names or IR op names) forces ops there and
-    ``no_host=True`` makes any such op an error."""
+    ``input_shapes`` and ``batch`` fix the dynamic dimensions of an ONNX model's inputs
+    (:func:`import_onnx`). Ops the accelerator cannot run go to the host
+    (docs/partitioning.md); ``host_ops`` (ONNX op types, node names or IR op names)
+    forces ops there and ``no_host=True`` makes any such op an error."""
     return compile_model(model, calib_data, method, granularity, activations,
                          tuple(exclude), stats, target, batch, save_stats, instrumentation,
-                         host_ops, no_host)
+                         input_shapes, host_ops, no_host)
 
 
 def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
                   granularity: str = "per-channel", activations: str = "int8",
                   exclude: tuple[str, ...] = (), stats: str | None = None,
-                  target: Any = "tpu-v1", batch: int = 1, save_stats: str | None = None,
-                  instrumentation: Any = None, host_ops: tuple[str, ...] = (),
-                  no_host: bool = False):
+                  target: Any = "tpu-v1", batch: int | None = None,
+                  save_stats: str | None = None, instrumentation: Any = None,
+                  input_shapes: Mapping[str, Any] | None = None,
+                  host_ops: tuple[str, ...] | str = (), no_host: bool = False):
     """The compile, frontend to binary: import (if a path), then one pipeline of
     passes, the quantization pipeline followed by the backend's, then the backend's
     emission. Copies of the float graph (after clean-up) and the fake-quantized one
@@ -311,7 +322,7 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
     with transaction():
         return _compile_model(model, calib_data, method, granularity, activations,
                               exclude, stats, target, batch, save_stats, instrumentation,
-                              _placement(host_ops, no_host))
+                              input_shapes, _placement(host_ops, no_host))
 
 
 def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
@@ -325,10 +336,13 @@ def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
 
 
 def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
-                   target, batch, save_stats, instrumentation, placement):
+                   target, batch, save_stats, instrumentation, input_shapes=None,
+                   placement=None):
     from qcc.backend import backend_for_target
     from qcc.passmanager import PassContext, PassManager, Pipeline, StoppedCompile
     from qcc.text import module_sha256
+
+    placement = placement or {"host_ops": (), "no_host": False}
 
     if calib_data is not None and stats:
         raise QccError("give calibration data or statistics to load (--stats), not both")
@@ -336,10 +350,13 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     target_desc = backend.load_target(target)
     manifest: dict[str, str] = {}
     if isinstance(model, Module):
+        if input_shapes:
+            raise QccError("input_shapes apply to an ONNX model to import (a path), not to "
+                           "a module, whose shapes are static already")
         module = model
     else:
         path = Path(model)
-        module = load(path, batch=batch)
+        module = load(path, batch=batch, input_shapes=input_shapes)
         manifest["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     for key, source in (("calibration_data_sha256", calib_data), ("statistics_sha256", stats)):
         if isinstance(source, str | os.PathLike):
@@ -423,11 +440,12 @@ def compile_stage(module: Module) -> str:
 
 def explore(model: Any, calib_data: Any = None, eval_data: Any = None,
             targets: tuple[str, ...] = ("tpu-v1",), batches: tuple[int, ...] = (1,),
-            jobs: int | None = None) -> dict:
+            jobs: int | None = None, input_shapes: Mapping[str, Any] | None = None) -> dict:
     """Sweep weight granularity x calibration method (x target x batch): accuracy,
     SQNR, simulated latency, throughput and inferences/s/W per configuration (the
-    `qcc explore` command). See :mod:`qcc.exploration`."""
+    `qcc explore` command). See :mod:`qcc.exploration`. ``input_shapes`` fixes the
+    dynamic dimensions of the model's inputs but the first, which the sweep sets."""
     from qcc.exploration import explore as sweep
 
     return sweep(str(model), calib_data, eval_data, targets, batches, jobs=jobs,
-                 progress=False)
+                 progress=False, input_shapes=input_shapes)

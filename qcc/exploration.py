@@ -91,6 +91,13 @@ def backend_for_targets(targets: Sequence[str]):
     return backend
 
 
+def _batch_free(input_shapes: dict | None) -> dict | None:
+    """The input shapes with their first (batch) dimension left to the sweep's batch."""
+    if not input_shapes:
+        return None
+    return {name: (None, *tuple(shape)[1:]) for name, shape in input_shapes.items()}
+
+
 def _one_config(job: dict) -> list[dict]:
     """Quantize with one granularity and method, evaluate, compile and time."""
     from qcc import driver
@@ -98,7 +105,7 @@ def _one_config(job: dict) -> list[dict]:
 
     x, labels, fp32 = job["x"], job["labels"], job["fp32"]
     eval_batch = job["eval_batch"]
-    module = driver.load(job["model"], batch=eval_batch)
+    module = driver.load(job["model"], batch=eval_batch, input_shapes=job.get("input_shapes"))
     driver.quantize_model(module, method=job["method"], granularity=job["granularity"],
                        stats=job["stats"])
     name = module.main.input_names[0]
@@ -110,7 +117,7 @@ def _one_config(job: dict) -> list[dict]:
     sq = sqnr_db(fp32[:n], logits)
     rows = []
     for batch in job["batches"]:
-        m = driver.load(job["model"], batch=batch)
+        m = driver.load(job["model"], batch=batch, input_shapes=job.get("input_shapes"))
         driver.quantize_model(m, method=job["method"], granularity=job["granularity"],
                               stats=job["stats"])
         backend = backend_for_targets(job["targets"])
@@ -129,26 +136,29 @@ def _one_config(job: dict) -> list[dict]:
 def explore(model: str, calib_data: str | None, eval_data: str | None,
             targets: Sequence[str] = ("tpu-v1",), batches: Sequence[int] = (1,),
             granularities: Sequence[str] = GRANULARITIES, methods: Sequence[str] = METHODS,
-            jobs: int | None = None, progress: bool = True) -> dict:
-    """Run the sweep; returns {"fp32": {...}, "rows": [...]} (JSON-ready)."""
+            jobs: int | None = None, progress: bool = True,
+            input_shapes: dict | None = None) -> dict:
+    """Run the sweep; returns {"fp32": {...}, "rows": [...]} (JSON-ready).
+    ``input_shapes`` fixes dynamic input dimensions but the first, the swept batch."""
     from qcc import driver
     from qcc.passmanager import Pipeline
 
     backend = backend_for_targets(targets)
     for t in targets:
         backend.load_target(t)  # fail early on a bad target name
-    fp_module = driver.load(model, batch=1)
+    shapes = _batch_free(input_shapes)
+    fp_module = driver.load(model, batch=1, input_shapes=shapes)
     name = fp_module.main.input_names[0]
     x, labels = _eval_arrays(eval_data or calib_data, name)
     eval_batch = min(len(x), 200)
-    fp_module = driver.load(model, batch=eval_batch)
+    fp_module = driver.load(model, batch=eval_batch, input_shapes=shapes)
     fp32 = _logits(fp_module, x, name, eval_batch)
     n = len(fp32)
     fp32_acc = float((fp32.argmax(1) == labels[:n]).mean()) if labels is not None else None
     with tempfile.TemporaryDirectory() as tmp:
         stats = str(Path(tmp) / "stats.json")
         # calibration statistics, collected once and shared by every configuration
-        prepared = driver.load(model, batch=eval_batch)
+        prepared = driver.load(model, batch=eval_batch, input_shapes=shapes)
         calib = {"data": str(calib_data)} if calib_data else {}
         from qcc.outputs import outside_transaction
 
@@ -157,7 +167,8 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
                                                         **calib).run(prepared)
         work = [{"model": str(model), "granularity": g, "method": m, "stats": stats,
                  "x": x, "labels": labels, "fp32": fp32, "eval_batch": eval_batch,
-                 "batches": list(batches), "targets": list(targets)}
+                 "batches": list(batches), "targets": list(targets),
+                 "input_shapes": shapes}
                 for g in granularities for m in methods]
         rows: list[dict] = []
         jobs = jobs or min(len(work), os.cpu_count() or 1)
@@ -171,18 +182,18 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
                 rows += _one_config(job)
                 _progress(progress, k, len(work))
         roofline = _roofline_points(model, stats, granularities[-1], methods[0], batches[0],
-                                    targets)
+                                    targets, shapes)
     return {"model": str(model), "fp32": {"accuracy": fp32_acc, "samples": n},
             "rows": rows, "roofline": roofline}
 
 
 def _roofline_points(model: str, stats: str, granularity: str, method: str, batch: int,
-                     targets: Sequence[str]) -> dict:
+                     targets: Sequence[str], input_shapes: dict | None = None) -> dict:
     """Per layer: operational intensity (useful MACs per weight-memory byte) and the
     achieved TOPS, for one configuration on every target, with each roof."""
     from qcc import driver
 
-    m = driver.load(model, batch=batch)
+    m = driver.load(model, batch=batch, input_shapes=input_shapes)
     driver.quantize_model(m, method=method, granularity=granularity, stats=stats)
     backend = backend_for_targets(targets)
     compiled = backend.compile(m, targets[0])

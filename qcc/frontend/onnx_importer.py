@@ -5,29 +5,37 @@ too, as ``quant.quantize`` / ``quant.dequantize`` with their scales and zero poi
 and integer weight constants (docs/qdq.md); their inputs and outputs are float32
 and integer initializers may only feed DequantizeLinear.
 
-The import runs in stages, each with its own kind of error:
+The import runs in stages (docs/frontend.md):
 
 1. load the protobuf (missing file, corrupt bytes);
-2. check the default-domain opset (11 up to what the installed onnx knows);
-3. check the graph (:func:`check_graph`): unique names, every tensor defined once
-   and before its use, and each node as its ONNX schema says (input and output
-   counts, no empty name where a value is required), the rules onnxruntime enforces;
-4. scan the nodes: every op type must have a converter, Constant nodes are
-   recorded, and inputs that are read at import time (Reshape shapes, Pad pads...)
-   must be constants;
-5. check the graph inputs (float32, static shapes but for the batch dimension,
-   which is fixed to ``batch``) and run ONNX shape inference;
-6. convert the nodes in order with the converters of :mod:`qcc.frontend.onnx_ops`
+2. check the default-domain opset (7 up to what the installed onnx knows) and the
+   graph (:func:`check_graph`): unique names, every tensor defined once and before
+   its use;
+3. convert opsets 7 to 10 to ``MIN_OPSET`` with onnx's version converter (a warning);
+4. check the graph inputs (float32) and fix their dynamic dimensions: from
+   ``input_shapes``, a first one from ``batch`` (initializers also listed as inputs,
+   as IR-version-3 models do, are constants);
+5. fold shape computations on constants and static shapes into initializers
+   (:mod:`qcc.frontend.onnx_fold`);
+6. scan the nodes: every op type must have a converter, Constant nodes are
+   recorded, inputs that are read at import time (Reshape shapes, Pad pads...) must be
+   constants, and each node must be as its ONNX schema says (input and output counts,
+   no empty name where a value is required), the rules onnxruntime enforces;
+7. run ONNX shape inference;
+8. convert the nodes in order with the converters of :mod:`qcc.frontend.onnx_ops`
    (float ops) and :mod:`qcc.frontend.onnx_qdq` (QuantizeLinear, DequantizeLinear),
    checking each result type against the one ONNX inferred.
 
-Steps 3 to 5 come before shape inference on purpose: strict inference reports
-unsupported or malformed constructs with messages that do not name the real
-problem (or, for unknown domains, not at all).
+Problems of stages 4, 6 and 8 are collected, not raised one by one: a model with
+several gets one :class:`ImportProblems` listing them all (what only fails because of
+a problem upstream is skipped). Stage 6 comes before shape inference on purpose:
+strict inference reports unsupported or malformed constructs with messages that do not
+name the real problem (or, for unknown domains, not at all); with problems found, the
+inference is lenient.
 
-Together steps 3 to 5 and the strict shape inference are what ``onnx.checker``'s
-full check does, but for its demand that every value_info and graph output carry a
-type and shape, which onnxruntime does not make (and qcc infers them).
+Together the checks and the strict shape inference are what ``onnx.checker``'s full
+check does, but for its demand that every value_info and graph output carry a type and
+shape, which onnxruntime does not make (and qcc infers them).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +51,10 @@ import onnx
 from google.protobuf.message import DecodeError, Message
 from onnx import TensorProto
 
-from qcc.diagnostics import UNKNOWN, Location, OnnxLoc, QccError
+from qcc.diagnostics import UNKNOWN, Location, OnnxLoc, QccError, escape_controls, warn
 from qcc.dialects import nn
 from qcc.frontend import onnx_qdq  # noqa: F401  (registers QuantizeLinear, DequantizeLinear)
+from qcc.frontend.onnx_fold import fold_constants
 from qcc.frontend.onnx_ops import (
     CONSTANT_INPUTS,
     CONVERTERS,
@@ -58,6 +68,16 @@ from qcc.ir.verifier import verify
 
 #: the oldest default-domain opset qcc accepts (Clip/Pad take their bounds as inputs)
 MIN_OPSET = 11
+#: the oldest opset converted to MIN_OPSET by onnx's version converter (its adapters
+#: start at opset 7 for the ops CNN exporters use)
+MIN_CONVERTED_OPSET = 7
+#: op types qcc has no converter for but computes at import time when their inputs are
+#: constants or static shapes (qcc/frontend/onnx_fold.py)
+FOLDED_ONLY = frozenset({"Shape", "Size", "ConstantOfShape", "Range", "Expand", "Gather",
+                         "Cast", "CastLike", "Slice", "Equal", "Where", "Not", "Less",
+                         "Greater", "Floor", "Ceil", "ReduceProd", "Tile", "NonZero"})
+#: where the list of supported op types starts in an unsupported-op error
+_SUPPORTED = "; supported op types: "
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 _ELEMENT_NAMES = {TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64",
                   TensorProto.FLOAT16: "float16", TensorProto.BFLOAT16: "bfloat16"}
@@ -145,6 +165,10 @@ class ImportContext:
         self.types: dict[str, onnx.TypeProto] = {}
         #: tensors some node or graph output reads (to tell unused optional outputs)
         self.used: set[str] = set()
+        #: what to add to the error of a shape computation that could not be folded
+        self.fold_hint = ""
+        #: tensors computed at import time by onnx_fold (from nodes of the model)
+        self.folded: set[str] = set()
 
     # -- import-time constants -------------------------------------------------------
     def add_constant(self, name: str, array: np.ndarray, loc: Location) -> None:
@@ -181,6 +205,8 @@ class ImportContext:
             raise QccError(f"tensor '{name}' is used but never defined", loc)
         array = self.constants[name]
         if array.dtype != np.float32:
+            if name in self.folded:  # computed at import time: the node that did says where
+                loc = self.constant_locs[name]
             # int64 shapes and axes are read at import time; only f32 enters the IR
             # (and quantized integers, through DequantizeLinear)
             raise QccError(f"tensor '{name}' has element type {array.dtype}; qcc imports "
@@ -238,18 +264,25 @@ class ImportContext:
         return TensorType(tuple(d.dim_value for d in dims), element)
 
     # -- the scan before shape inference -------------------------------------------------
-    def prescan(self, node: OnnxNode) -> None:
-        """Reject unsupported ops and non-constant import-time inputs; record Constants."""
+    def prescan(self, node: OnnxNode, failed: Collection[str] = ()) -> None:
+        """Reject unsupported ops and non-constant import-time inputs; record Constants.
+        Inputs in ``failed`` (computed by a node with a problem) are not checked."""
         if node.domain not in _DEFAULT_DOMAINS or node.op_type not in CONVERTERS:
             op = node.op_type if node.domain in _DEFAULT_DOMAINS else \
                 f"{node.domain}.{node.op_type}"
-            raise node.error(f"op type '{op}' is unsupported; supported op types: "
+            if node.domain in _DEFAULT_DOMAINS and node.op_type in FOLDED_ONLY:
+                if any(n in failed for n in node.inputs):
+                    return  # not computable because of a problem upstream, reported there
+                raise node.error(f"op type '{op}' is supported only where qcc can compute "
+                                 "it at import time (all its inputs constants, or a Shape "
+                                 "of a static shape), and it cannot here" + self.fold_hint)
+            raise node.error(f"op type '{op}' is unsupported{_SUPPORTED}"
                              + ", ".join(sorted(CONVERTERS)))
         self.check_attribute_types(node)
         if node.op_type == "Constant" and node.outputs:  # (no output: the schema check)
             self.add_constant(node.outputs[0], constant_node_value(node), node.loc)
         for i in CONSTANT_INPUTS.get(node.op_type, ()):
-            if node.input(i):
+            if node.input(i) and node.input(i) not in failed:
                 self.const(node, i)
         self.check_schema(node)  # after the checks above, whose messages are more specific
         self.used.update(n for n in node.inputs if n)
@@ -447,34 +480,147 @@ def _default_opset(proto: onnx.ModelProto, source: str) -> int:
     if not versions:
         raise QccError(f"{source} does not import the default ONNX opset")
     opset = versions[0]
-    if not MIN_OPSET <= opset <= newest:
-        raise QccError(f"opset {opset} is not supported; qcc supports {MIN_OPSET}..{newest}")
+    if not MIN_CONVERTED_OPSET <= opset <= newest:
+        raise QccError(f"opset {opset} is not supported; qcc supports {MIN_OPSET}..{newest} "
+                       f"(and converts opsets {MIN_CONVERTED_OPSET}..{MIN_OPSET - 1} with "
+                       "onnx's version converter)")
     return opset
 
 
-def _fix_inputs(graph: onnx.GraphProto, constants: dict[str, np.ndarray], batch: int) -> None:
-    """Check the non-constant graph inputs and fix a dynamic batch dimension in place."""
-    for vi in graph.input:
-        if vi.name in constants:
-            continue
+def _convert_opset(proto: onnx.ModelProto, source: str, opset: int) -> onnx.ModelProto:
+    """An opset 7..10 model converted to MIN_OPSET by onnx's version converter, with a
+    warning (never silently)."""
+    from onnx import version_converter
+
+    for node in proto.graph.node:
+        # BatchNormalization lost 'spatial' at opset 9, but exporters kept writing
+        # spatial=1 (the only behaviour left); the converter and onnxruntime refuse it
+        if node.op_type == "BatchNormalization" and node.domain in _DEFAULT_DOMAINS \
+                and opset >= 9:
+            for k, a in enumerate(node.attribute):
+                if a.name == "spatial" and a.type == onnx.AttributeProto.INT and a.i == 1:
+                    del node.attribute[k]
+                    break
+    try:
+        converted = version_converter.convert_version(proto, MIN_OPSET)
+    except Exception as e:  # the converter raises RuntimeError, InferenceError...
+        message = " ".join(str(e).split())
+        raise QccError(f"{source} has opset {opset}, which qcc converts to opset {MIN_OPSET} "
+                       f"with onnx's version converter, and the conversion failed: "
+                       f"{message}", notes=(f"export the model with opset {MIN_OPSET} or "
+                                            "newer",)) from None
+    message = (f"{source}: opset {opset} converted to opset {MIN_OPSET} by onnx's version "
+               "converter")
+    if message not in _WARNED:  # (once per process: explore loads a model many times)
+        _WARNED.add(message)
+        warn(message)
+    return converted
+
+
+#: the conversion warnings printed by this process
+_WARNED: set[str] = set()
+
+
+def _dims_text(dims: list[int | str]) -> str:
+    return "x".join(str(d) for d in dims)
+
+
+def check_input_shapes(input_shapes: object) -> dict[str, tuple[int | None, ...]]:
+    """``input_shapes`` ({input name: shape}) checked: names are strings, shapes
+    sequences of positive integers (None leaves a dimension as the model has it)."""
+    if input_shapes is None:
+        return {}
+    if not isinstance(input_shapes, dict):
+        raise QccError(f"input_shapes must map input names to shapes, got "
+                       f"{type(input_shapes).__name__}")
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    for name, shape in input_shapes.items():
+        if not isinstance(name, str):
+            raise QccError(f"input_shapes: input names are strings, got {name!r}")
+        if isinstance(shape, str | bytes) or not hasattr(shape, "__iter__"):
+            raise QccError(f"input shape of '{name}': expected a sequence of sizes, got "
+                           f"{shape!r}")
+        dims = tuple(shape)
+        if any(d is not None and (isinstance(d, bool) or not isinstance(d, int | np.integer)
+                                  or d < 1) for d in dims):
+            raise QccError(f"input shape of '{name}' {list(dims)}: sizes must be positive "
+                           "integers")
+        shapes[name] = tuple(None if d is None else int(d) for d in dims)
+    return shapes
+
+
+def _fix_inputs(graph: onnx.GraphProto, constants: Collection[str], batch: int | None,
+                input_shapes: dict[str, tuple[int | None, ...]],
+                problems: list[QccError]) -> set[str]:
+    """Check the non-constant graph inputs and fix their dynamic dimensions in place:
+    from ``input_shapes``, the first from ``batch`` (default 1). Problems are added to
+    ``problems``; returns the names of the inputs that have one."""
+    real = [vi for vi in graph.input if vi.name not in constants]
+    names = [vi.name for vi in real]
+    for name, shape in input_shapes.items():
+        if name not in names:
+            listed = ", ".join(f"'{n}'" for n in names) or "none"
+            problems.append(QccError(
+                f"--input-shape {name}={_dims_text(['?' if d is None else d for d in shape])}"
+                f": the model has no input '{name}' (its inputs: {listed})"))
+    bad: set[str] = set()
+    for vi in real:
         loc = OnnxLoc("Input", vi.name)
-        if not vi.type.HasField("tensor_type"):
-            raise QccError(f"graph input '{vi.name}' is not a tensor", loc)
-        tt = vi.type.tensor_type
-        if tt.elem_type != TensorProto.FLOAT:
-            raise QccError(f"graph input '{vi.name}' has element type "
-                           f"{element_name(tt.elem_type)}; qcc imports float32 models", loc)
-        if not tt.HasField("shape"):
-            raise QccError(f"graph input '{vi.name}' has no shape; qcc needs static shapes", loc)
-        for i, dim in enumerate(tt.shape.dim):
-            if dim.HasField("dim_value"):
-                continue
-            if i == 0:
-                dim.dim_value = batch  # clears dim_param: they share a oneof
-                continue
-            what = f"'{dim.dim_param}'" if dim.dim_param else "unknown"
-            raise QccError(f"graph input '{vi.name}' has a dynamic dimension {i} ({what}); "
-                           "only the first (batch) dimension may be dynamic", loc)
+        problem = _fix_input(vi, batch, input_shapes.get(vi.name), loc)
+        if problem is not None:
+            problems.append(problem)
+            bad.add(vi.name)
+    return bad
+
+
+def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
+               given: tuple[int | None, ...] | None, loc: Location) -> QccError | None:
+    """Fix one graph input's dimensions; the problem found, if any."""
+    if not vi.type.HasField("tensor_type"):
+        return QccError(f"graph input '{vi.name}' is not a tensor", loc)
+    tt = vi.type.tensor_type
+    if tt.elem_type != TensorProto.FLOAT:
+        return QccError(f"graph input '{vi.name}' has element type "
+                        f"{element_name(tt.elem_type)}; qcc imports float32 models", loc)
+    option = "" if given is None else \
+        f"--input-shape {vi.name}={_dims_text(['?' if d is None else d for d in given])}"
+    if not tt.HasField("shape"):
+        if given is None or None in given:
+            return QccError(f"graph input '{vi.name}' has no shape; qcc needs static shapes: "
+                            f"give it with --input-shape {vi.name}=1x3x224x224 (its sizes)",
+                            loc)
+        tt.shape.dim.extend(onnx.TensorShapeProto.Dimension(dim_value=d) for d in given)
+    dims = tt.shape.dim
+    if given is not None and len(given) != len(dims):
+        shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                 for d in dims]
+        return QccError(f"{option} gives {len(given)} dimensions but graph input "
+                        f"'{vi.name}' has rank {len(dims)} ({_dims_text(shown)})", loc)
+    for i, dim in enumerate(dims):
+        size = given[i] if given is not None else None
+        if dim.HasField("dim_value"):
+            if size is not None and size != dim.dim_value:
+                return QccError(f"{option} gives dimension {i} size {size}, but the model "
+                                f"fixes it to {dim.dim_value}", loc)
+            continue
+        if size is not None:
+            if i == 0 and batch is not None and batch != size:
+                return QccError(f"--batch {batch} and {option} disagree on the batch "
+                                "(dimension 0)", loc)
+            dim.dim_value = size  # clears dim_param: they share a oneof
+        elif i == 0:
+            dim.dim_value = 1 if batch is None else batch
+    dynamic = [(i, f"'{d.dim_param}'" if d.dim_param else "unknown")
+               for i, d in enumerate(dims) if not d.HasField("dim_value")]
+    if not dynamic:
+        return None
+    suggest = _dims_text([d.dim_value if d.HasField("dim_value") else
+                          (d.dim_param or "?") for d in dims])
+    which = (f"a dynamic dimension {dynamic[0][0]} ({dynamic[0][1]})" if len(dynamic) == 1
+             else "dynamic dimensions " + ", ".join(f"{i} ({w})" for i, w in dynamic))
+    return QccError(f"graph input '{vi.name}' has {which}; qcc needs static shapes: fix it "
+                    f"with --input-shape {vi.name}={suggest} (sizes in place of the names; "
+                    "input_shapes= in the Python API)", loc)
 
 
 _NODE_IN_MESSAGE = re.compile(r"\(op_type:([^,]*), node name: ([^)]*)\)")
@@ -520,51 +666,144 @@ def _infer_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
         raise QccError(f"ONNX shape inference failed: {message}", loc) from None
 
 
-def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int = 1) -> Module:
+def _inferred_types(proto: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
+    """What lenient ONNX shape inference (with data propagation) finds; empty if it
+    fails (the folding that asks just folds less)."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(_without_weights(proto),
+                                                     data_prop=True).graph
+    except Exception:  # the strict inference later says what is wrong
+        return {}
+    return {vi.name: vi.type for vi in [*inferred.input, *inferred.value_info,
+                                        *inferred.output]}
+
+
+class ImportProblems(QccError):
+    """Every problem found in a model, as one error: a head line, then one line per
+    problem (where, what, and what to do), then the notes they share."""
+
+    def __init__(self, source: str, problems: list[QccError]):
+        shared: list[str] = []
+        self.problems: list[QccError] = []
+        for p in problems:
+            head, sep, supported = p.message.partition(_SUPPORTED)
+            if sep:  # the list of supported op types is said once, at the end
+                p = QccError(head + " (supported op types below)", p.loc, notes=p.notes)
+                shared.append("supported op types: " + supported)
+            self.problems.append(p)
+        #: the head line; ``message`` is it and the problems' lines
+        self.head = f"{source}: {len(problems)} problems stop the import"
+        lines = [self.head]
+        for p in self.problems:
+            lines.extend("  " + line for line in p.format().split("\n"))
+        super().__init__("\n".join(lines), notes=tuple(dict.fromkeys(shared)))
+
+    def format(self) -> str:
+        # each problem's lines were escaped by its own format()
+        head, _, rest = self.message.partition("\n")
+        lines = [escape_controls(f"error: {head}"), rest]
+        lines.extend(escape_controls(f"note: {n}") for n in self.notes)
+        return "\n".join(lines)
+
+
+def _raise_problems(source: str, problems: list[QccError]) -> None:
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ImportProblems(source, problems)
+
+
+def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int | None = None,
+                input_shapes: dict[str, object] | None = None) -> Module:
     """Import an FP32 ONNX model (path, serialized bytes or ModelProto) as a verified
     ``nn``-dialect module whose graph ``main`` has the model's inputs and outputs.
 
-    A dynamic first dimension of a graph input is fixed to ``batch``. Raises
-    :class:`QccError` for anything qcc cannot import.
+    ``input_shapes`` ({input name: shape}, e.g. ``{"input": (1, 3, 224, 224)}``) fixes
+    any symbolic or dynamic dimension of the graph inputs (a None size leaves one as the
+    model has it); a dynamic first dimension not given there is fixed to ``batch``
+    (default 1). Given both, they must agree. Opsets 7 to 10 are converted to opset 11
+    by onnx's version converter (with a warning), and shape computations on constants
+    or static shapes are folded (:mod:`qcc.frontend.onnx_fold`).
+
+    Raises :class:`QccError` for anything qcc cannot import: with several problems, one
+    error that lists them all (:class:`ImportProblems`).
     """
-    if batch < 1:
+    if batch is not None and batch < 1:
         raise QccError(f"batch must be at least 1, got {batch}")
+    shapes = check_input_shapes(input_shapes)
     proto, source = _load(model)
-    ctx = ImportContext(_default_opset(proto, source), proto)
-    onnx_graph = proto.graph
-    if len(onnx_graph.sparse_initializer):
+    opset = _default_opset(proto, source)
+    if len(proto.graph.sparse_initializer):
         raise QccError(f"{source} has sparse initializers, which qcc does not support")
+    check_graph(proto.graph, [OnnxNode(p, i) for i, p in enumerate(proto.graph.node)])
+    if opset < MIN_OPSET:
+        proto = _convert_opset(proto, source, opset)
+        opset = MIN_OPSET
+    ctx = ImportContext(opset, proto)
+    onnx_graph = proto.graph
     nodes = [OnnxNode(p, i) for i, p in enumerate(onnx_graph.node)]
-    check_graph(onnx_graph, nodes)
     for t in onnx_graph.initializer:
         loc = OnnxLoc("Initializer", t.name)
         ctx.add_constant(t.name, tensor_array(t, f"initializer '{t.name}'", loc), loc)
-    for node in nodes:
-        ctx.prescan(node)
-    ctx.used.update(o.name for o in onnx_graph.output)
-    _fix_inputs(onnx_graph, ctx.constants, batch)
+    problems: list[QccError] = []
+    #: tensors not computed because of a problem (what reads them is skipped)
+    failed = _fix_inputs(onnx_graph, ctx.constants, batch, shapes, problems)
+    if failed:
+        ctx.fold_hint = ": fix the graph inputs' dynamic dimensions with --input-shape"
 
-    inferred = _infer_shapes(proto).graph
-    for vi in [*inferred.input, *inferred.value_info, *inferred.output]:
-        if vi.name not in ctx.types or vi.type.tensor_type.elem_type:
-            # (a graph input listed again as an output may come without a type)
-            ctx.types[vi.name] = vi.type
-    for vi in inferred.input:
-        if vi.name not in ctx.constants:  # older models list initializers as inputs
+    folded = fold_constants(proto, _inferred_types, converted=set(CONVERTERS),
+                            names={i: n.name for i, n in enumerate(nodes)})
+    for name, (array, loc) in folded.items():
+        ctx.add_constant(name, array, loc)
+    ctx.folded.update(folded)
+    nodes = [n for n in nodes if not any(o in folded for o in n.outputs if o)]
+    bad_inputs = set(failed)
+    for node in nodes:
+        try:  # (a bad graph input read at import time gets its own error here too)
+            ctx.prescan(node, failed - bad_inputs)
+        except QccError as e:
+            problems.append(e)
+            failed.update(node.outputs)
+        if any(n in failed for n in node.inputs):
+            failed.update(node.outputs)
+    ctx.used.update(o.name for o in onnx_graph.output)
+
+    if problems:  # lenient: what the problems leave out needs no types
+        ctx.types = _inferred_types(proto)
+        if not ctx.types:  # (it failed: report what was found so far)
+            _raise_problems(source, problems)
+    else:
+        inferred = _infer_shapes(proto).graph
+        for vi in [*inferred.input, *inferred.value_info, *inferred.output]:
+            if vi.name not in ctx.types or vi.type.tensor_type.elem_type:
+                # (a graph input listed again as an output may come without a type)
+                ctx.types[vi.name] = vi.type
+    for vi in onnx_graph.input:
+        if vi.name not in ctx.constants and vi.name not in failed:
+            # (older models list initializers as inputs: those are constants)
             loc = OnnxLoc("Input", vi.name)
             ctx.values[vi.name] = ctx.graph.add_arg(ctx.tensor_type(vi.name, loc), vi.name)
     for node in nodes:
-        result = CONVERTERS[node.op_type](ctx, node)
-        if result is not None:
-            ctx.bind(node, 0, result)
-    outputs = [ctx.lookup(o.name, OnnxLoc("Output", o.name)) for o in inferred.output]
-    for v, o in zip(outputs, inferred.output, strict=True):
+        if any(name in failed for name in [*node.inputs, *node.outputs]):
+            failed.update(node.outputs)  # (its problem, or one upstream, is reported)
+            continue
+        try:
+            result = CONVERTERS[node.op_type](ctx, node)
+            if result is not None:
+                ctx.bind(node, 0, result)
+        except QccError as e:
+            problems.append(e)
+            failed.update(node.outputs)
+    _raise_problems(source, problems)
+    output_names = [o.name for o in onnx_graph.output]
+    outputs = [ctx.lookup(name, OnnxLoc("Output", name)) for name in output_names]
+    for v, name in zip(outputs, output_names, strict=True):
         if isinstance(v.type, TensorType) and v.type.element != f32:
-            raise QccError(f"graph output '{o.name}' has element type "
+            raise QccError(f"graph output '{name}' has element type "
                            f"{element_name(_onnx_element(v.type.element))}; qcc imports "
                            "float32 models (dequantize quantized outputs)",
-                           OnnxLoc("Output", o.name))
-    ctx.graph.set_outputs(outputs, [o.name for o in inferred.output])
+                           OnnxLoc("Output", name))
+    ctx.graph.set_outputs(outputs, output_names)
 
     module = Module([ctx.graph])
     try:
