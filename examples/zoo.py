@@ -1,4 +1,4 @@
-"""A model zoo for performance work: ResNet-18, ResNet-50, MobileNet-v2 and a large MLP.
+"""A model zoo: ResNet-18, ResNet-50, MobileNet-v2, a large MLP and the classic CNNs.
 
     python examples/zoo.py [--out examples/.cache/zoo] [--models resnet18,resnet50,...]
 
@@ -12,11 +12,19 @@ was built by an older version of this script. The bytes are the same for the sam
 seed on every machine.
 
 Every model takes one float32 input named ``input`` ([N, 3, R, R] for the CNNs,
-[N, width] for the MLP) and returns ``output``: logits, no softmax, so the whole
-network maps to the TPU-v1 backend. Small variants for tests::
+[N, width] for the MLP) and returns ``output``. The first four return logits, no
+softmax, so the whole network maps to the TPU-v1 backend. The classic architectures
+(``CLASSICS``: AlexNet, VGG-16, Inception-v1, DenseNet-121, ShuffleNet, SqueezeNet,
+MobileNet-v3-small, ResNet-50 with Softmax, and AlexNet as an opset-9 export) are
+written the way exporters write them: Softmax at the end, Flatten into Gemm, batch
+norm as Mul/Add where nothing precedes it to fold into, LRN, Dropout in inference
+form, channel shuffle as Reshape/Transpose/Reshape, dynamic height and width for
+MobileNet-v3-small; what qcc makes of each is benchmarks/zoo_report.py's report
+(docs/zoo.md). Small variants for tests::
 
     zoo.resnet18(resolution=32, width=0.25)     # an onnx.ModelProto
     zoo.mlp_large(width=64, batch=4)
+    zoo.alexnet(resolution=64, width=0.25)
 """
 
 from __future__ import annotations
@@ -749,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; the zoo has "
                      f"{', '.join(BUILDERS)}")
-    print(f"{'model':<14} {'input':<18} {'params':>10} {'MACs/batch':>11} "
+    print(f"{'model':<18} {'input':<18} {'params':>10} {'MACs/batch':>11} "
           f"{'MACs/inference':>15} {'file':>10}  path")
     for name in names:
         path = build(name, args.out, args.seed)
@@ -758,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
             onnx.checker.check_model(model, full_check=True)
         shape = input_shape(model)
         total = macs(model)
-        print(f"{name:<14} {'x'.join(map(str, shape)):<18} {_si(params(model)):>10} "
+        print(f"{name:<18} {'x'.join(map(str, shape)):<18} {_si(params(model)):>10} "
               f"{_si(total):>11} {_si(total / shape[0]):>15} "
               f"{path.stat().st_size / 2**20:>7.1f} MiB  {path}")
     return 0
