@@ -1,6 +1,7 @@
 """A model zoo: ResNet-18, ResNet-50, MobileNet-v2, a large MLP and the classic CNNs.
 
     python examples/zoo.py [--out examples/.cache/zoo] [--models resnet18,resnet50,...]
+    python examples/zoo.py --models classics    # or all
 
 Architecture-shaped models built with ``onnx.helper`` from a seed (He-initialized
 weights, inference batch norm with seeded statistics), at realistic sizes. They are
@@ -664,6 +665,8 @@ BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
     "mobilenet_v3_small": mobilenet_v3_small, "resnet50_softmax": resnet50_softmax,
     "alexnet_opset9": alexnet_opset9}
 
+#: the models for performance work (what the CLI builds by default)
+ORIGINAL = ["resnet18", "resnet50", "mobilenet_v2", "mlp_large"]
 #: the classic architectures: what benchmarks/zoo_report.py reports on
 CLASSICS = ["alexnet", "vgg16", "inception_v1", "densenet121", "shufflenet", "squeezenet",
             "mobilenet_v3_small", "resnet50_softmax", "alexnet_opset9"]
@@ -746,13 +749,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(CACHE), help="output folder (default %(default)s)")
-    parser.add_argument("--models", default=",".join(BUILDERS),
-                        help="comma-separated models (default %(default)s)")
+    parser.add_argument("--models", default=",".join(ORIGINAL),
+                        help="comma-separated models, 'classics' for the classic "
+                             "architectures, 'all' for every model (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--check", action="store_true",
                         help="also run onnx.checker (full check) on each model")
     args = parser.parse_args(argv)
-    names = [n for n in args.models.split(",") if n]
+    groups = {"classics": CLASSICS, "all": list(BUILDERS)}
+    names = [m for n in args.models.split(",") if n for m in groups.get(n, [n])]
     unknown = [n for n in names if n not in BUILDERS]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; the zoo has "

@@ -354,3 +354,20 @@ def test_cli_writes_models_and_prints_sizes_and_macs(tmp_path, monkeypatch, caps
     assert (tmp_path / "mlp_large.onnx").is_file()
     with pytest.raises(SystemExit):
         zoo.main(["--out", str(tmp_path), "--models", "vgg19"])
+
+
+def test_cli_groups_of_models(tmp_path, monkeypatch, capsys):
+    built = []
+
+    def build(name, out, seed):  # records the name; writes a small model, not the model
+        built.append(name)
+        path = tmp_path / f"{name}.onnx"
+        path.write_bytes(_small("mlp_large"))
+        return path
+
+    monkeypatch.setattr(zoo, "build", build)
+    assert zoo.main(["--out", str(tmp_path), "--models", "classics,mlp_large"]) == 0
+    assert built == [*zoo.CLASSICS, "mlp_large"]
+    built.clear()
+    assert zoo.main(["--out", str(tmp_path)]) == 0
+    assert built == ORIGINAL == zoo.ORIGINAL
