@@ -164,6 +164,9 @@ def evaluate(label: str, name: str, kwargs: dict[str, Any], work: Path, quick: b
 
     def fail(stage: str, e: BaseException) -> None:
         res["errors"][stage] = error_line(e)
+        more = len(str(e).strip().splitlines()) - 1
+        if more > 0:  # the whole message is in the JSON; the document says how much
+            res.setdefault("error_text", {})[stage] = str(e)
         if not isinstance(e, qcc.QccError):
             res.setdefault("tracebacks", {})[stage] = traceback.format_exc()
         stages[stage] = "failed"
@@ -390,7 +393,9 @@ def markdown(results: list[dict[str, Any]], quick: bool, command: str) -> str:
             if msg in shown:
                 continue  # the compile's import error repeats the FP32 stage's
             shown.add(msg)
-            lines.append(f"  - {stage}: `{msg}`")
+            more = len(r.get("error_text", {}).get(stage, "").splitlines()) - 1
+            lines.append(f"  - {stage}: `{msg}`"
+                         + (f" (and {more} more line{'s' * (more > 1)})" if more > 0 else ""))
     lines += [
         "",
         "## How to read it",

@@ -113,6 +113,7 @@ def test_failures_are_reported_and_the_report_goes_on(tmp_path, monkeypatch):
     assert broken["stages"] == {"build": "failed"}
     assert broken["errors"] == {"build": "internal error: RuntimeError: boom"}
     assert "Traceback" in broken["tracebacks"]["build"]
+    assert broken["error_text"]["build"] == "boom\nsecond line"
     # qcc's own error (a QccError), first line, at import; the compile says the same
     assert hardmax["stages"]["fp32"] == hardmax["stages"]["compile"] == "failed"
     assert hardmax["errors"]["fp32"].startswith("error: ") and "Hardmax" in \
@@ -122,6 +123,7 @@ def test_failures_are_reported_and_the_report_goes_on(tmp_path, monkeypatch):
     assert all(v == "ok" for v in mlp["stages"].values())  # the next model still ran
     text = out.read_text()
     assert text.count(f"`{hardmax['errors']['fp32']}`") == 1  # shown once
+    assert "  - build: `internal error: RuntimeError: boom` (and 1 more line)\n" in text
     assert "| hardmax | 1x10 | 0 | fails | **no** | - |" in text
 
 
