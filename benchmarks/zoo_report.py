@@ -358,7 +358,7 @@ def markdown(results: list[dict[str, Any]], quick: bool, command: str) -> str:
         "",
         f"**{compiled} of {len(results)} compile** for the TPU today.",
         "",
-        "| model | input | MACs | FP32 vs onnxruntime (max abs err) | compiles | "
+        "| model | input | MACs (batch) | FP32 vs onnxruntime (max abs err) | compiles | "
         "binary = integer IR | SQNR int8 vs FP32 (dB) | top-1 agreement | latency (us) | "
         "TPU / host / PCIe (us) | PCIe bytes | MACs on the matrix unit | compile (s) | "
         "peak memory (GB) |",
@@ -439,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="each model in its own process (default: on, off with --quick)")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds per model when isolated (default %(default)s)")
+    parser.add_argument("--from-json", default=None,
+                        help="write the document from the results a --json run saved "
+                             "(no model is run)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -455,6 +458,22 @@ def main(argv: list[str] | None = None) -> int:
             save(evaluate(label, name, kwargs, Path(tmp), args.quick, checkpoint=save))
         return 0
 
+    command = "python benchmarks/zoo_report.py" + (" --quick" if args.quick else "")
+    if args.models:
+        command += f" --models {args.models}"
+    out = args.out if args.out is not None else (None if args.quick else str(DOC))
+
+    def write(results: list[dict[str, Any]]) -> None:
+        text = markdown(results, args.quick, command)
+        if out:
+            Path(out).write_text(text)
+            print(f"wrote {out}")
+        else:
+            print(text)
+
+    if args.from_json:
+        write(json.loads(Path(args.from_json).read_text()))
+        return 0
     entries = QUICK if args.quick else FULL
     if args.models:
         wanted = [m for m in args.models.split(",") if m]
@@ -478,16 +497,7 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"stops at {stopped[0]}: {res['errors'][stopped[0]]}" if stopped
                      else "every stage passes"), flush=True)
             results.append(res)
-    command = "python benchmarks/zoo_report.py" + (" --quick" if args.quick else "")
-    if args.models:
-        command += f" --models {args.models}"
-    text = markdown(results, args.quick, command)
-    out = args.out if args.out is not None else (None if args.quick else str(DOC))
-    if out:
-        Path(out).write_text(text)
-        print(f"wrote {out}")
-    else:
-        print(text)
+    write(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str) + "\n")
     return 0

@@ -125,6 +125,10 @@ def test_failures_are_reported_and_the_report_goes_on(tmp_path, monkeypatch):
     assert text.count(f"`{hardmax['errors']['fp32']}`") == 1  # shown once
     assert "  - build: `internal error: RuntimeError: boom` (and 1 more line)\n" in text
     assert "| hardmax | 1x10 | 0 | fails | **no** | - |" in text
+    # the document again from the saved results, without running a model
+    again = tmp_path / "again.md"
+    assert zr.main(["--quick", "--from-json", str(js), "--out", str(again)]) == 0
+    assert again.read_text() == text
 
 
 def test_isolated_model_that_times_out_is_reported(tmp_path):
