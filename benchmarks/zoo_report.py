@@ -134,23 +134,11 @@ def mxu_macs(timing: Any, model: onnx.ModelProto) -> int:
 
 
 def time_split(timing: Any) -> dict[str, float | None]:
-    """Seconds of the latency on the TPU, on the host and on PCIe, where the timing
-    report gives them (attributes ``tpu_s``, ``host_s``, ``pcie_s``); None where it
-    does not. Today it models the TPU program with the host transfers inside it and
-    no host compute: PCIe is then the bytes over the link at its bandwidth (as the
-    compile report's ``host_transfer_us``), TPU and host are None."""
-    out: dict[str, float | None] = {"tpu_s": None, "host_s": None, "pcie_s": None}
-    for key in out:
-        value = getattr(timing, key, None)
-        if callable(value):
-            value = value()
-        if isinstance(value, int | float):
-            out[key] = float(value)
-    if out["pcie_s"] is None:
-        total = timing.total
-        out["pcie_s"] = ((total.host_read_bytes + total.host_write_bytes)
-                         / timing.target.host_link.bandwidth_bytes_per_s)
-    return out
+    """Seconds of the latency on the TPU, on the host CPU (host segments) and
+    waiting for PCIe transfers, as the timing model splits it (``split_s``, the
+    compile report's split too): the three add up to the latency."""
+    split = timing.split_s()
+    return {"tpu_s": split["tpu"], "host_s": split["host"], "pcie_s": split["pcie"]}
 
 
 def evaluate(label: str, name: str, kwargs: dict[str, Any], work: Path, quick: bool,

@@ -521,13 +521,10 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
     if host_ops or program.segments:
         # latency split: the host computing (the TPU waits), waiting for PCIe
         # transfers (host stalls), and the rest on the TPU
-        cyc = target.cycle_s * 1e6
-        host_us, pcie_us = tot.host_compute_cycles * cyc, tot.host_stall_cycles * cyc
         host_macs = sum(i.products for i in program.instructions if i.op == "host_call")
         totals.update({
             "host_ops": len(host_ops), "host_segments": len(program.segments),
-            "split_us": {"tpu": max(timing.latency_s * 1e6 - host_us - pcie_us, 0.0),
-                         "host": host_us, "pcie": pcie_us},
+            "split_us": {k: v * 1e6 for k, v in timing.split_s().items()},
             "pcie_bytes": host_bytes,
             "mxu_mac_share": tot.useful_macs / max(tot.useful_macs + host_macs, 1)})
     return CompileReport(target.name, batch, len(program.instructions), placements, buffers,

@@ -168,6 +168,15 @@ class TimingReport:
     def latency_s(self) -> float:
         return self.seconds()
 
+    def split_s(self, c: Counters | None = None) -> dict[str, float]:
+        """The latency in three parts that add up to it: ``host`` (host segments
+        computing; the TPU waits), ``pcie`` (the TPU blocked on host transfers at a
+        host sync) and ``tpu`` (the rest: the TPU's own work and waits)."""
+        c = c or self.total
+        host = c.host_compute_cycles * self.target.cycle_s
+        pcie = c.host_stall_cycles * self.target.cycle_s
+        return {"tpu": max(self.seconds(c) - host - pcie, 0.0), "host": host, "pcie": pcie}
+
     @property
     def average_power_w(self) -> float:
         return self.energy_j() / self.latency_s if self.latency_s else 0.0
