@@ -121,9 +121,28 @@ def partition(graph: Graph, allow_host: bool = True) -> int:
         if src is not None and is_host_op(src):
             rw.replace_uses(w.output, w.input)
             rw.erase(w)
+    _gather(graph, rw)
     for run in host_runs(graph):
         _transfers(graph, rw, run)
     return len(hosts)
+
+
+def _gather(graph: Graph, rw: Rewriter) -> None:
+    """Make host runs contiguous where the dependences allow: a host op whose users
+    are all host ops moves down to just before the first of them (a dequantize
+    that feeds a host op on the other side of a TPU branch), so that one host call
+    runs them and no float value has to cross between two segments."""
+    position = {op: k for k, op in enumerate(graph.ops)}
+    for op in reversed(list(graph.ops)):
+        if not is_host_op(op):
+            continue
+        users = [u for r in op.results for u in r.users]
+        if not users or not all(is_host_op(u) for u in users):
+            continue
+        first = min(users, key=lambda u: position[u])
+        if graph.next_op(op) is not first:
+            rw.move_before(op, first)
+            position[op] = position[first] - 0.5
 
 
 def host_runs(graph: Graph) -> list[list[Op]]:
@@ -265,7 +284,9 @@ def segments(graph: Graph) -> list[Segment]:
                     continue
                 if isinstance(src, tpu.WriteHostOp):
                     ins.setdefault(v, src.tensor)
-                elif src is not None and host_role(src) is not None:
+                elif src is not None and (host_role(src) is not None or is_host_op(src)) \
+                        and any(isinstance(u, tpu.ReadHostOp) for u in v.users):
+                    # a model input, or an earlier segment's output the TPU reads too
                     read = next(u for u in v.users if isinstance(u, tpu.ReadHostOp))
                     ins.setdefault(v, read.tensor)
                 else:

@@ -658,6 +658,15 @@ class Rewriter:
         self._notify("created", op)
         return op
 
+    def move_before(self, op: Op, anchor: Op) -> None:
+        """Move ``op`` (of this graph) to just before ``anchor``; the caller keeps the
+        order valid (operands defined before, users after)."""
+        if op is anchor or self.graph.next_op(op) is anchor:
+            return
+        self.graph._unlink(op)
+        self.graph._link(op, anchor)
+        self._modified(op)
+
     def replace_op(self, op: Op, new_values: list[Value]) -> None:
         """Replace every result of ``op`` by ``new_values`` and erase ``op``."""
         if len(new_values) != len(op.results):

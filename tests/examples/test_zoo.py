@@ -304,23 +304,28 @@ def test_mac_and_parameter_counts():
     assert zoo.macs(_model("resnet18")) > 16 * 3 * 49 * 16 * 16
 
 
-@pytest.mark.parametrize("name", ORIGINAL)
+@pytest.mark.parametrize("name", ORIGINAL + list(zoo.CLASSICS))
 def test_interpreter_matches_onnxruntime_and_tpu_is_bitexact(name, tmp_path):
+    """Every zoo model, the classics with their Softmax, LRN, batch norm as Mul/Add,
+    channel shuffle and opset-9 export included: FP32 as onnxruntime computes it, and
+    it compiles (what the matrix unit cannot run goes to the host) to a binary that
+    runs bit-exactly with the integer IR."""
     model = _model(name)
     path = tmp_path / f"{name}.onnx"
     path.write_bytes(_small(name))
     shape = zoo.input_shape(model)
+    fixed = {"input_shapes": {"input": shape}} if zoo.dynamic_dims(model) else {}
     rng = np.random.default_rng(7)
     x = rng.standard_normal(shape).astype(np.float32)
 
     expected = ort.InferenceSession(_small(name), providers=["CPUExecutionProvider"]).run(
         None, {"input": x})[0]
-    got = qcc.run(qcc.load(path), {"input": x})["output"]
+    got = qcc.run(qcc.load(path, **fixed), {"input": x})["output"]
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
 
     calib = [{"input": rng.standard_normal(shape).astype(np.float32)} for _ in range(2)]
-    compiled = qcc.compile(path, calib_data=calib, batch=shape[0])
+    compiled = qcc.compile(path, calib_data=calib, batch=shape[0], **fixed)
     simulated = compiled.run({"input": x})
     integer = qcc.run(compiled.module, {"input": x})
     assert simulated.keys() == integer.keys() == {"output"}
