@@ -176,3 +176,21 @@ def test_functions_of_one_input_are_tables_and_the_rest_goes_to_the_host(op_type
         assert [op.name for op in ops if "host_reason" in op.attributes] == \
             ["quant.dequantize", "nn.lrn", "quant.quantize"]
     _bit_exact(c)
+
+
+def test_the_pass_options_place_and_forbid(tmp_path, capsys):
+    from qcc.cli import main
+
+    module = qcc.import_onnx(_classifier(False))
+    qcc.quantize_model(module, calib_data=_calib())
+    ir = tmp_path / "int.mlir"
+    ir.write_text(str(module))
+    assert main(["opt", str(ir), "-p", "tpu-lower{host-ops=fc}", "-o",
+                 str(tmp_path / "a.mlir")]) == 0
+    text = (tmp_path / "a.mlir").read_text()
+    assert '"quant.dense"' in text and 'host_reason = "forced to the host (--host-ops)"' in text
+    assert main(["opt", str(ir), "-p", "tpu-lower{no-host=true}", "-o",
+                 str(tmp_path / "b.mlir")]) == 2
+    err = capsys.readouterr().err
+    assert "op(s) cannot run on the TPU and --no-host" in err and "Traceback" not in err
+    assert not (tmp_path / "b.mlir").exists()
