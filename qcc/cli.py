@@ -484,6 +484,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
           f"on {report.target.name}: {report.latency_s * 1e6:.1f} us per batch of "
           f"{report.batch}, {report.tops():.2f} TOPS, "
           f"{report.inferences_per_s_per_w:.0f} inferences/s/W", file=sys.stderr)
+    segments = getattr(program, "segments", None)
+    if segments:
+        split = report.split_s()
+        print(f"qcc: {len(segments)} host segment(s) run what the TPU cannot: "
+              f"{split['host'] * 1e6:.1f} us on the host CPU, {split['pcie'] * 1e6:.1f} us "
+              f"waiting for PCIe (--report lists every host op and why; --no-host "
+              f"makes them errors)", file=sys.stderr)
     if text is not None:
         print(f"qcc: report written to {args.report}", file=sys.stderr)
     return 0

@@ -194,3 +194,24 @@ def test_the_pass_options_place_and_forbid(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "op(s) cannot run on the TPU and --no-host" in err and "Traceback" not in err
     assert not (tmp_path / "b.mlir").exists()
+
+
+def test_compile_says_what_runs_on_the_host(tmp_path, capsys):
+    from qcc.cli import main
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[3]
+    out, report = tmp_path / "cnn.tpu", tmp_path / "r.json"
+    assert main(["compile", str(root / "examples/models/cnn.onnx"), "--calib-data",
+                 str(root / "examples/data/digits_calib.npz"), "-o", str(out),
+                 "--report", str(report)]) == 0
+    err = capsys.readouterr().err
+    assert "qcc: 2 host segment(s) run what the TPU cannot:" in err
+    import json
+
+    data = json.loads(report.read_text())
+    totals = data["totals"]
+    assert totals["host_ops"] == 6 and totals["host_segments"] == 2
+    assert sum(totals["split_us"].values()) == pytest.approx(totals["latency_us"])
+    assert totals["mxu_mac_share"] == 1.0 and totals["pcie_bytes"] > 0
+    reasons = {o["op"]: o["note"] for o in data["ops"] if o["unit"] == "host CPU"}
+    assert reasons["nn.softmax"] == "'nn.softmax' has no integer form: it computes in float"
