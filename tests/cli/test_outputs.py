@@ -310,36 +310,57 @@ def test_sigkill_leaves_a_temporary_that_the_next_write_removes(capsys, tmp_path
 
 
 # -- environment faults are exit 2 ---------------------------------------------------------
-def _limited_qcc(args: list, max_file_bytes: int) -> subprocess.CompletedProcess:
-    """qcc with files limited to max_file_bytes: a write past it fails with EFBIG, as
-    on a full disk (Python ignores SIGXFSZ)."""
+def _limited_qcc(args: list, max_file_bytes: int) -> subprocess.Popen:
+    """qcc with files limited to max_file_bytes, started: a write past it fails with
+    EFBIG, as on a full disk (Python ignores SIGXFSZ)."""
     import resource
 
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
-    return subprocess.run([sys.executable, "-m", "qcc.cli", *map(str, args)],
-                          capture_output=True, text=True, preexec_fn=limit, timeout=300)
+    return subprocess.Popen([sys.executable, "-m", "qcc.cli", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=limit)
 
 
-@pytest.mark.parametrize("command", ["compile", "import", "run", "disasm", "save-stats"])
-def test_a_failing_write_is_exit_2_with_no_file_left(tmp_path, command, expected_binary):
-    prog = tmp_path / "p.tpu"
-    prog.write_bytes(expected_binary)
-    x = tmp_path / "x.npy"
-    np.save(x, np.zeros((1, 1, 8, 8), np.float32))
-    out = tmp_path / "out"
-    args = {"compile": compile_args(out),
-            "import": ["import", MLP, "-o", out],
-            "run": ["run", MLP, "--input", x, "--output", tmp_path / "out.npy"],
-            "disasm": ["disasm", prog, "-o", out],
-            "save-stats": ["compile", MLP, "--calib-data", CALIB, "--save-stats", out,
-                           "-o", "-"]}[command]
-    before = sorted(p.name for p in tmp_path.iterdir())
-    r = _limited_qcc(args, 100)
-    assert r.returncode == 2, r.stderr
-    assert "File too large" in r.stderr and "Traceback" not in r.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+_WRITERS = ("compile", "import", "run", "disasm", "save-stats")
+
+
+@pytest.fixture(scope="module")
+def failing_writes(tmp_path_factory, expected_binary) -> dict:
+    """Each command of _WRITERS in its own folder with files limited to 100 bytes, the
+    processes started together (each spends most of its time starting Python and
+    importing onnx): per command, (return code, stderr, folder before, folder after)."""
+    runs = {}
+    for command in _WRITERS:
+        folder = tmp_path_factory.mktemp(f"efbig-{command}")
+        prog = folder / "p.tpu"
+        prog.write_bytes(expected_binary)
+        x = folder / "x.npy"
+        np.save(x, np.zeros((1, 1, 8, 8), np.float32))
+        out = folder / "out"
+        args = {"compile": compile_args(out),
+                "import": ["import", MLP, "-o", out],
+                "run": ["run", MLP, "--input", x, "--output", folder / "out.npy"],
+                "disasm": ["disasm", prog, "-o", out],
+                "save-stats": ["compile", MLP, "--calib-data", CALIB, "--save-stats", out,
+                               "-o", "-"]}[command]
+        before = sorted(p.name for p in folder.iterdir())
+        runs[command] = (folder, before, _limited_qcc(args, 100))
+    results = {}
+    for command, (folder, before, proc) in runs.items():
+        _, err = proc.communicate(timeout=300)
+        results[command] = (proc.returncode, err, before,
+                            sorted(p.name for p in folder.iterdir()))
+    return results
+
+
+@pytest.mark.parametrize("command", _WRITERS)
+def test_a_failing_write_is_exit_2_with_no_file_left(failing_writes, command):
+    code, err, before, after = failing_writes[command]
+    assert code == 2, err
+    assert "File too large" in err and "Traceback" not in err
+    assert after == before
 
 
 def test_explore_out_naming_a_file(capsys, tmp_path):
