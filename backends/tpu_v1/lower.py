@@ -28,6 +28,7 @@ bytes. Anything else is a compile error naming the ONNX node and the reason.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -534,6 +535,95 @@ def _lower_reshape(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
     return True
 
 
+# ------------------------------------------------------------ issue 15: more on the MXU
+
+def _conv_layer(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, w_val: Value, w: np.ndarray,
+                bias: np.ndarray, out_type: TensorType, name: str | None, loc,
+                requant: dict, check: Op) -> tpu.Conv2dOp:
+    """A stride-1, unpadded, ungrouped ``tpu.conv2d`` of ``x`` by the OIHW int8 weights
+    ``w`` (the constant ``w_val``), inserted before ``anchor``: the tile plan and the
+    bias with the input zero point folded in, as ``_lower_conv`` makes them.
+    ``check`` is the op named by the accumulator-bound check."""
+    ch = x.type.shape[1]
+    o, _, kh, kw = w.shape
+    k_tiles = -(-ch // LANES)
+    _, present = conv_matrix(w, ch, 1, weights=False)
+    per_row = taps_per_row(ch, k_tiles, kh * kw)
+    masks = [mask for *_, mask in conv_steps(None, present, per_row, k_tiles)]
+    zx = x.type.element.zero_point
+    w_sum = w.sum(axis=(1, 2, 3))
+    w_abs = np.abs(w).sum(axis=(1, 2, 3))
+    folded = np.zeros(o, np.int64)
+    tiles = []
+    for o0 in range(0, o, LANES):
+        cols = slice(o0, min(o, o0 + LANES))
+        tiles.append(max(1, sum(1 for mask in masks if mask[:, cols].any())))
+        b = bias[cols] - zx * w_sum[cols]
+        _check_accumulator_bound(check, w_abs[cols], kh * kw * ch, b)
+        folded[cols] = b
+    bias_c = nn.ConstantOp.build(value=DenseAttr(folded.astype(np.int32),
+                                                 TensorType((o,), i32)),
+                                 loc=loc, name=(name or "layer") + "_bias")
+    rw.insert_before(anchor, bias_c)
+    new = tpu.Conv2dOp.build(x, w_val, bias_c.output, result_types=[out_type], loc=loc,
+                             name=name, strides=(1, 1), pads=(0, 0, 0, 0),
+                             dilations=(1, 1), group=1, **requant, taps_per_row=per_row,
+                             k_tiles=k_tiles, n_tiles=len(tiles), row_chunk=c.row_chunk,
+                             tiles=tiles)
+    rw.insert_before(anchor, new)
+    return new
+
+
+def _flatten_into_dense(op: nn.ReshapeOp) -> quant.DenseOp | None:
+    """The dense layer an N x C x H x W map (H * W > 1) flattened to N x (C*H*W) feeds,
+    if that is the reshape's only use."""
+    it, ot = op.input.type, op.output.type
+    if it.rank != 4 or ot.rank != 2 or it.shape[2] * it.shape[3] == 1 or \
+            ot.shape != (it.shape[0], it.shape[1] * it.shape[2] * it.shape[3]):
+        return None
+    users = op.output.users
+    if len(users) != 1 or not isinstance(users[0], quant.DenseOp) or \
+            users[0].input is not op.output:
+        return None
+    return users[0]
+
+
+def _lower_flatten_dense(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
+    """Flatten of a spatial map + dense -> a convolution whose kernel covers the whole
+    map (no padding: one output pixel), then a free [N, O, 1, 1] -> [N, O] reshape.
+    The dense weights [C*H*W, O] (ONNX's C-major flatten order) become OIHW weights
+    at compile time; no activation is copied."""
+    if not ub_resident(op.input) or not isinstance(op.input.op, tpu.TpuOp) or \
+            host_role(op) is not None:
+        return False
+    dense = _flatten_into_dense(op)
+    if dense is None:
+        return False
+    requant = _requant_of(dense)
+    w_val, w, bias = _weights(dense)
+    n, ch, h, wd = op.input.type.shape
+    o = w.shape[1]
+    e = w_val.type.element
+    if isinstance(e, UniformQuantPerAxisType):  # per output column -> per output channel
+        e = dataclasses.replace(e, axis=0)
+    w_conv = np.ascontiguousarray(w.T.reshape(o, ch, h, wd))
+    const = nn.ConstantOp.build(
+        value=DenseAttr(w_conv.astype(e.numpy_dtype), TensorType((o, ch, h, wd), e)),
+        loc=dense.loc, name=(w_val.name_hint or "w") + "_map")
+    rw.insert_before(op, const)
+    out = requant.output
+    conv = _conv_layer(c, rw, op, op.input, const.output, w_conv, bias,
+                       TensorType((n, o, 1, 1), out.type.element),
+                       (out.name_hint or "fc") + "_map", dense.loc,
+                       _requant_attrs(requant), dense)
+    new = tpu.ReshapeOp.build(conv.output, result_types=[out.type], loc=op.loc,
+                              name=out.name_hint)
+    old = [dense.weight, dense.bias]
+    _replace(rw, op, [dense, requant], new)
+    _erase_if_dead(rw, old)
+    return True
+
+
 def _reject(c: _Ctx, op: Op, rw: Rewriter) -> bool:
     """Whatever no pattern took: a compile error naming the op and why."""
     if isinstance(op, tpu.TpuOp) or is_weight(op) or host_role(op) is not None or \
@@ -550,7 +640,8 @@ _PATTERNS = ((quant.DenseOp, _lower_dense), (quant.Conv2dOp, _lower_conv),
              (quant.AvgPoolOp | quant.GlobalAvgPoolOp, _lower_avg_pool),
              (nn.MaxPoolOp, _lower_max_pool), (quant.AddOp, _lower_add),
              (quant.RequantizeOp, _lower_requantize), (quant.DequantizeOp, _lower_lookup),
-             (nn.ConcatOp, _lower_concat), (nn.ReshapeOp, _lower_reshape), (Op, _reject))
+             (nn.ConcatOp, _lower_concat), (nn.ReshapeOp, _lower_flatten_dense),
+             (nn.ReshapeOp, _lower_reshape), (Op, _reject))
 
 
 def patterns(target: Target) -> list[Pattern]:

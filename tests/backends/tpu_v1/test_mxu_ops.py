@@ -1,0 +1,134 @@
+"""Issue 15, "more on the matrix unit": layer shapes of real CNNs the backend maps
+to the TPU. Each model is built here as ONNX, checked in FP32 against onnxruntime
+(the models are new), quantized, compiled, and simulated: the program's output codes
+must equal the integer-IR interpreter's (tests/backends/tpu_v1/test_simulator.py's
+``assert_bit_exact``). The patterns' decisions are pinned by the golden CHECK files
+tests/golden/passes/tpu-lower-flatten-dense.mlir and friends."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import qcc
+from qcc.backends.tpu_v1 import dialect as tpu
+from qcc.backends.tpu_v1.compile import lower
+from qcc.interpreter import run
+from qcc.backends.tpu_v1.simulator import execute
+from qcc.passmanager import Pipeline
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def assert_bit_exact(module: qcc.Module, x: np.ndarray, engine: str) -> None:
+    """The simulated program's output codes equal the integer-IR interpreter's."""
+    program = lower(module)
+    values: dict = {}
+    run(module, {module.main.input_names[0]: x}, observer=values.__setitem__)
+    g = module.main
+    q_in = values[g.args[0].uses[0].op.output]
+    got = execute(program, {program.inputs[0].name: q_in}, engine=engine)
+    for name, v in zip(g.output_names, g.outputs, strict=True):
+        np.testing.assert_array_equal(got[name], values[v.op.input])
+
+
+class Net:
+    """A small ONNX graph under construction (seeded weights)."""
+
+    def __init__(self, shape: list[int], seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self.shape = shape
+        self.nodes: list = []
+        self.inits: list = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], name: str, **attrs) -> str:
+        self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    def conv(self, x: str, name: str, c: int, o: int, k: int = 3, relu: bool = True,
+             group: int = 1) -> str:
+        w = (self.rng.standard_normal((o, c // group, k, k)) /
+             np.sqrt(c // group * k * k)).astype(np.float32)
+        b = (0.1 * self.rng.standard_normal(o)).astype(np.float32)
+        y = self.node("Conv", [x, self.const(name + "_w", w), self.const(name + "_b", b)],
+                      name, kernel_shape=[k, k], pads=[k // 2] * 4, group=group)
+        return self.node("Relu", [y], name + "_relu") if relu else y
+
+    def model(self, out: str) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            self.nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                            self.shape)],
+            [helper.make_empty_tensor_value_info(out)], self.inits)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    def inputs(self, count: int) -> list[dict[str, np.ndarray]]:
+        return [{"x": self.rng.standard_normal(self.shape).astype(np.float32)}
+                for _ in range(count)]
+
+
+def check(net: Net, out: str, granularity: str = "per-channel",
+          activations: str = "int8") -> qcc.Module:
+    """FP32 interpreter == onnxruntime; quantize; binary == integer IR (both engines).
+    Returns the quantized module."""
+    model = net.model(out)
+    x = net.inputs(1)[0]
+    session = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    want = session.run(None, x)[0]
+    got = next(iter(run(qcc.import_onnx(model), x).values()))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+    module = qcc.import_onnx(model)
+    qcc.quantize_model(module, calib_data=net.inputs(3), granularity=granularity,
+                       activations=activations)
+    for engine in ("numpy", "onnxruntime"):
+        assert_bit_exact(module, net.inputs(1)[0]["x"], engine)
+    return module
+
+
+def tpu_ops(module: qcc.Module) -> list[str]:
+    lowered = module.clone()
+    Pipeline.parse("tpu-lower").run(lowered)
+    return [op.name for op in lowered.main.ops if isinstance(op, tpu.TpuOp)]
+
+
+# --------------------------------------------------------------------------- flatten
+
+@pytest.mark.parametrize(("c", "hw", "flatten", "granularity", "activations"), [
+    (4, 4, "Flatten", "per-channel", "int8"),     # 4 channels: taps packed in a row
+    (300, 3, "Reshape", "per-tensor", "uint8"),   # two channel blocks, one tap per pass
+])
+def test_conv_pool_flatten_dense(c, hw, flatten, granularity, activations):
+    """The plain conv -> maxpool -> flatten -> FC network (AlexNet, VGG): the flatten
+    and the dense layer become one convolution over the whole map."""
+    net = Net([2, 3, 2 * hw, 2 * hw], seed=c)
+    x = net.conv("x", "conv", 3, c)
+    x = net.node("MaxPool", [x], "pool", kernel_shape=[2, 2], strides=[2, 2])
+    if flatten == "Flatten":
+        x = net.node("Flatten", [x], "flat")
+    else:
+        x = net.node("Reshape", [x, net.const("shape", np.array([2, -1], np.int64))],
+                     "flat")
+    fw = (net.rng.standard_normal((c * hw * hw, 7)) / np.sqrt(c * hw * hw))
+    x = net.node("Gemm", [x, net.const("fw", fw.astype(np.float32)),
+                          net.const("fb", np.ones(7, np.float32))], "fc")
+    module = check(net, x, granularity, activations)
+    ops = tpu_ops(module)
+    assert ops.count("tpu.conv2d") == 2 and "tpu.matmul" not in ops
+    assert "tpu.reshape" in ops
+
+
+def test_flatten_of_a_spatial_map_into_something_else_is_still_an_error():
+    net = Net([1, 3, 4, 4])
+    x = net.conv("x", "conv", 3, 4)
+    x = net.node("Flatten", [x], "flat")
+    x = net.node("Relu", [x], "after")  # not a dense layer
+    module = qcc.import_onnx(net.model(x))
+    qcc.quantize_model(module, calib_data=net.inputs(2))
+    with pytest.raises(qcc.QccError, match="changes the row layout"):
+        lower(module)
