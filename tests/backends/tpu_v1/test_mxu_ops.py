@@ -15,8 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 import qcc
 from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.backends.tpu_v1.compile import lower
-from qcc.interpreter import run
 from qcc.backends.tpu_v1.simulator import execute
+from qcc.interpreter import run
 from qcc.passmanager import Pipeline
 
 ort = pytest.importorskip("onnxruntime")
@@ -131,4 +131,69 @@ def test_flatten_of_a_spatial_map_into_something_else_is_still_an_error():
     module = qcc.import_onnx(net.model(x))
     qcc.quantize_model(module, calib_data=net.inputs(2))
     with pytest.raises(qcc.QccError, match="changes the row layout"):
+        lower(module)
+
+
+# --------------------------------------------------------------------------- Mul / Add
+
+def _affine(net: Net, x: str, name: str, c: int, shape: tuple, scalar: bool = False) -> str:
+    """x * s + t with constants of ``shape`` (a batch norm exported as Mul + Add)."""
+    s = np.float32(1.5) if scalar else (1 + 0.5 * net.rng.random(shape)).astype(np.float32)
+    t = np.float32(-0.25) if scalar else (0.3 * net.rng.standard_normal(shape)).astype(
+        np.float32)
+    x = net.node("Mul", [x, net.const(name + "_s", np.asarray(s))], name + "_mul")
+    return net.node("Add", [net.const(name + "_t", np.asarray(t)), x], name + "_add")
+
+
+def _float_ops(module: qcc.Module) -> set[str]:
+    return {op.name for op in module.main.ops}
+
+
+def test_mul_add_after_a_conv_folds_into_it():
+    net = Net([2, 3, 6, 6], seed=3)
+    x = net.conv("x", "conv", 3, 8, relu=False)
+    x = _affine(net, x, "bn", 8, (8, 1, 1))
+    y = net.node("Relu", [x], "relu")
+    module = check(net, y)
+    assert not _float_ops(module) & {"nn.mul", "nn.add", "quant.add"}
+    assert sum(op.name == "quant.conv2d" for op in module.main.ops) == 1
+
+
+@pytest.mark.parametrize("scalar", [False, True])
+def test_mul_add_after_a_concat_becomes_a_depthwise_layer(scalar):
+    """DenseNet's BN-ReLU-Conv after a concatenation, the BN exported as Mul + Add (or a
+    scalar scale and offset): no conv before it to fold into, so one depthwise 1x1
+    layer on the matrix unit."""
+    net = Net([1, 3, 5, 5], seed=4)
+    a = net.conv("x", "a", 3, 4)
+    b = net.conv("x", "b", 3, 6)
+    x = net.node("Concat", [a, b], "cat", axis=1)
+    x = _affine(net, x, "bn", 10, (1, 10, 1, 1), scalar=scalar)
+    x = net.node("Relu", [x], "relu")
+    y = net.conv(x, "c", 10, 5, k=1, relu=False)
+    module = check(net, y)
+    convs = [op for op in module.main.ops if op.name == "quant.conv2d"]
+    assert not _float_ops(module) & {"nn.mul", "nn.add"}
+    assert [op.group for op in convs] == [1, 1, 10, 1]
+
+
+def test_mul_add_after_a_dense_folds_into_it():
+    net = Net([3, 12], seed=5)
+    w = net.const("w", (net.rng.standard_normal((12, 6)) / 4).astype(np.float32))
+    x = net.node("MatMul", ["x", w], "fc")
+    y = _affine(net, x, "scale", 6, (6,))
+    module = check(net, y)
+    assert not _float_ops(module) & {"nn.mul", "nn.add"}
+
+
+def test_a_mul_by_a_spatial_constant_is_left_alone():
+    """Only constants along the channels fold: a [H, W] mask stays an nn.mul (and the
+    TPU lowering names it)."""
+    net = Net([1, 2, 3, 3], seed=6)
+    x = net.conv("x", "conv", 2, 2)
+    y = net.node("Mul", [x, net.const("mask_c", net.rng.random((3, 3)).astype(np.float32))], "mask")
+    module = qcc.import_onnx(net.model(y))
+    qcc.quantize_model(module, calib_data=net.inputs(2))
+    assert "nn.mul" in _float_ops(module)
+    with pytest.raises(qcc.QccError, match=r"ONNX node 'mask' .* cannot run on the TPU"):
         lower(module)
