@@ -42,7 +42,13 @@ from qcc.dialects.nn import constant_value
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value
 from qcc.ir.traits import Clamp, ScaleTransparent, integer_form
-from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType, i32
+from qcc.ir.types import (
+    IntegerType,
+    TensorType,
+    UniformQuantPerAxisType,
+    UniformQuantType,
+    i32,
+)
 from qcc.passmanager import Pass, PassContext, register_pass
 from qcc.quant_arith import INT32_MAX, int32_overflow
 from qcc.rewrite import Pattern, apply_patterns
@@ -539,11 +545,12 @@ def _lower_reshape(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
 
 def _conv_layer(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, w_val: Value, w: np.ndarray,
                 bias: np.ndarray, out_type: TensorType, name: str | None, loc,
-                requant: dict, check: Op) -> tpu.Conv2dOp:
+                requant: dict, check: Op | None) -> tpu.Conv2dOp:
     """A stride-1, unpadded, ungrouped ``tpu.conv2d`` of ``x`` by the OIHW int8 weights
     ``w`` (the constant ``w_val``), inserted before ``anchor``: the tile plan and the
     bias with the input zero point folded in, as ``_lower_conv`` makes them.
-    ``check`` is the op named by the accumulator-bound check."""
+    ``check`` is the op named by the accumulator-bound check (None: no check, for
+    copies, whose sums are one byte)."""
     ch = x.type.shape[1]
     o, _, kh, kw = w.shape
     k_tiles = -(-ch // LANES)
@@ -559,7 +566,8 @@ def _conv_layer(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, w_val: Value, w: np
         cols = slice(o0, min(o, o0 + LANES))
         tiles.append(max(1, sum(1 for mask in masks if mask[:, cols].any())))
         b = bias[cols] - zx * w_sum[cols]
-        _check_accumulator_bound(check, w_abs[cols], kh * kw * ch, b)
+        if check is not None:
+            _check_accumulator_bound(check, w_abs[cols], kh * kw * ch, b)
         folded[cols] = b
     bias_c = nn.ConstantOp.build(value=DenseAttr(folded.astype(np.int32),
                                                  TensorType((o,), i32)),
@@ -624,6 +632,99 @@ def _lower_flatten_dense(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
     return True
 
 
+def _channel_copy(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, src: np.ndarray,
+                  name: str | None, loc) -> Value:
+    """``y[:, j] = x[:, src[j]]`` for a 4-D int8 ``x``, as a 1x1 ``tpu.conv2d`` whose
+    weights are a 0/1 selection matrix and whose requantization is the identity
+    (x - zx, times 1, + zx: exact). The matrix unit moves channels to any lane, across
+    256-channel blocks, which the activation unit's copies cannot."""
+    n, ch, h, wd = x.type.shape
+    o = len(src)
+    w = np.zeros((o, ch, 1, 1), np.int64)
+    w[np.arange(o), src, 0, 0] = 1
+    e_w = UniformQuantType.make(IntegerType(8), 1.0, 0, storage_min=-127, storage_max=127)
+    const = nn.ConstantOp.build(value=DenseAttr(w.astype(np.int8),
+                                                TensorType(w.shape, e_w)),
+                                loc=loc, name=(name or "copy") + "_select")
+    rw.insert_before(anchor, const)
+    e = x.type.element
+    one = dict(multiplier=(1 << 30,), shift=(1,), clamp_min=e.storage_min,
+               clamp_max=e.storage_max)  # 2^30 * 2^(1 - 31) = 1
+    conv = _conv_layer(c, rw, anchor, x, const.output, w, np.zeros(o, np.int64),
+                       TensorType((n, o, h, wd), e), name, loc, one, None)
+    return conv.output
+
+
+def _straddles(offset: int, channels: int) -> bool:
+    """Whether ``channels`` channels placed at channel ``offset`` have a 256-channel
+    block that crosses a block boundary of the result."""
+    return offset % LANES != 0 and offset % LANES + channels > LANES
+
+
+def _lower_concat_any_offset(c: _Ctx, op: nn.ConcatOp, rw: Rewriter) -> bool:
+    """A channel concat of 4-D tensors with inputs that straddle 256-channel blocks
+    (SqueezeNet, Inception): each such input is split by two channel copies on the
+    matrix unit (``_channel_copy``) into the channels up to the block boundary and the
+    rest, which start on a boundary; then ``tpu.concat`` places the pieces."""
+    if not ub_resident(op.output) or op.axis != 1 or op.output.type.rank != 4:
+        return False
+    offsets = np.cumsum([0] + [v.type.shape[1] for v in op.inputs])
+    if not any(_straddles(int(off), v.type.shape[1])
+               for off, v in zip(offsets, op.inputs, strict=False)):
+        return False
+    pieces: list[Value] = []
+    base = op.output.name_hint or "concat"
+    for k, (off, v) in enumerate(zip(offsets, op.inputs, strict=False)):
+        ch = v.type.shape[1]
+        if not _straddles(int(off), ch):
+            pieces.append(v)
+            continue
+        head = LANES - int(off) % LANES  # channels up to the block boundary
+        for part, idx in (("head", np.arange(head)), ("tail", np.arange(head, ch))):
+            pieces.append(_channel_copy(c, rw, op, v, idx, f"{base}_in{k}_{part}", op.loc))
+    new = tpu.ConcatOp.build(*pieces, result_types=[op.output.type], loc=op.loc,
+                             name=op.output.name_hint, axis=1)
+    _replace(rw, op, [], new)
+    return True
+
+
+def _channel_shuffle(op: nn.ReshapeOp) -> tuple[list[Op], np.ndarray] | None:
+    """[transpose, reshape] and the channel permutation when ``op`` starts a channel
+    shuffle: [N, C, H, W] -> [N, g, C/g, H, W] -> transpose(0, 2, 1, 3, 4) -> [N, C,
+    H, W] (ShuffleNet)."""
+    it, ot = op.input.type, op.output.type
+    if it.rank != 4 or ot.rank != 5 or ot.shape[0] != it.shape[0] or \
+            ot.shape[3:] != it.shape[2:]:
+        return None
+    users = op.output.users
+    if len(users) != 1 or not isinstance(users[0], nn.TransposeOp) or \
+            tuple(users[0].perm) != (0, 2, 1, 3, 4):
+        return None
+    back = users[0].output.users
+    if len(back) != 1 or not isinstance(back[0], nn.ReshapeOp) or \
+            back[0].output.type.shape != it.shape:
+        return None
+    g, per = ot.shape[1], ot.shape[2]
+    return [users[0], back[0]], np.arange(g * per).reshape(g, per).T.reshape(-1)
+
+
+def _lower_channel_shuffle(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
+    """A channel shuffle -> one permuted channel copy on the matrix unit."""
+    if not ub_resident(op.input) or not isinstance(op.input.op, tpu.TpuOp) or \
+            host_role(op) is not None:
+        return False
+    found = _channel_shuffle(op)
+    if found is None:
+        return False
+    rest, src = found
+    out = rest[-1].output
+    y = _channel_copy(c, rw, op, op.input, src, out.name_hint, rest[0].loc)
+    rw.replace_uses(out, y)
+    for dead in reversed([op, *rest]):
+        rw.erase(dead)
+    return True
+
+
 def _reject(c: _Ctx, op: Op, rw: Rewriter) -> bool:
     """Whatever no pattern took: a compile error naming the op and why."""
     if isinstance(op, tpu.TpuOp) or is_weight(op) or host_role(op) is not None or \
@@ -640,7 +741,8 @@ _PATTERNS = ((quant.DenseOp, _lower_dense), (quant.Conv2dOp, _lower_conv),
              (quant.AvgPoolOp | quant.GlobalAvgPoolOp, _lower_avg_pool),
              (nn.MaxPoolOp, _lower_max_pool), (quant.AddOp, _lower_add),
              (quant.RequantizeOp, _lower_requantize), (quant.DequantizeOp, _lower_lookup),
-             (nn.ConcatOp, _lower_concat), (nn.ReshapeOp, _lower_flatten_dense),
+             (nn.ConcatOp, _lower_concat_any_offset), (nn.ConcatOp, _lower_concat),
+             (nn.ReshapeOp, _lower_flatten_dense), (nn.ReshapeOp, _lower_channel_shuffle),
              (nn.ReshapeOp, _lower_reshape), (Op, _reject))
 
 

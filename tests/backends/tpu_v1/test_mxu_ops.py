@@ -197,3 +197,40 @@ def test_a_mul_by_a_spatial_constant_is_left_alone():
     assert "nn.mul" in _float_ops(module)
     with pytest.raises(qcc.QccError, match=r"ONNX node 'mask' .* cannot run on the TPU"):
         lower(module)
+
+
+# --------------------------------------------------------------------------- concat
+
+@pytest.mark.parametrize(("widths", "n"), [
+    ((200, 100), 1),        # the second input crosses the first block boundary
+    ((64, 300, 30), 2),     # a 300-channel input at lane 64: every block straddles
+])
+def test_concat_at_any_channel_offset(widths, n):
+    """SqueezeNet / Inception: inputs placed at any lane offset, across 256-channel
+    blocks (the matrix unit moves the straddling inputs' channels)."""
+    net = Net([n, 3, 3, 3], seed=sum(widths))
+    parts = [net.conv("x", f"b{k}", 3, w, k=1) for k, w in enumerate(widths)]
+    x = net.node("Concat", parts, "cat", axis=1)
+    y = net.node("MaxPool", [x], "pool", kernel_shape=[2, 2], strides=[1, 1])
+    module = check(net, y)
+    ops = tpu_ops(module)
+    assert "tpu.concat" in ops and ops.count("tpu.conv2d") == len(widths) + 2
+
+
+# --------------------------------------------------------------------------- shuffle
+
+@pytest.mark.parametrize(("c", "groups"), [(12, 3), (300, 2)])
+def test_channel_shuffle(c, groups):
+    """ShuffleNet's channel shuffle (Reshape, Transpose(0, 2, 1, 3, 4), Reshape): one
+    permuted channel copy on the matrix unit, then a grouped convolution."""
+    net = Net([1, 4, 4, 4], seed=c)
+    x = net.conv("x", "a", 4, c, k=1)
+    x = net.node("Reshape", [x, net.const("s5", np.array([1, groups, c // groups, 4, 4],
+                                                          np.int64))], "split")
+    x = net.node("Transpose", [x], "swap", perm=[0, 2, 1, 3, 4])
+    x = net.node("Reshape", [x, net.const("s4", np.array([1, c, 4, 4], np.int64))],
+                 "shuffle")
+    y = net.conv(x, "b", c, 2 * groups, k=1, group=groups, relu=False)
+    module = check(net, y)
+    ops = tpu_ops(module)
+    assert ops.count("tpu.conv2d") == 3 and "tpu.reshape" not in ops
