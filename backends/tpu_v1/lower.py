@@ -17,6 +17,11 @@ dialect, one rewrite pattern per op family (docs/tpu-dialect.md).
   tensor -> ``tpu.activate``; dequantize, sigmoid/tanh, quantize -> ``tpu.lookup``
   (a 256-entry table); ``nn.concat`` -> ``tpu.concat`` (copies); a reshape between
   [N, C, 1, 1] and [N, C] -> ``tpu.reshape`` (same rows).
+- Layouts of real CNNs (issue 15): a flatten of a spatial map into ``quant.dense`` ->
+  ``tpu.conv2d`` over the whole map (weights permuted to OIHW at compile time) and a
+  free ``tpu.reshape``; a channel concat whose input straddles 256-channel blocks and
+  a channel shuffle -> channel copies on the matrix unit (1x1 ``tpu.conv2d`` with 0/1
+  weights and the identity requantization), then ``tpu.concat``.
 - Program inputs: the host quantizes (and may reshape) them; ``tpu.read_host``
   moves them into the Unified Buffer. Outputs: ``tpu.write_host``, then the host
   dequantizes.
@@ -607,9 +612,12 @@ def _lower_flatten_dense(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
     dense = _flatten_into_dense(op)
     if dense is None:
         return False
+    n, ch, h, wd = op.input.type.shape
+    if h > 255 or wd > 255:
+        raise _unsupported(dense, f"flattening a {h}x{wd} map: a window over it exceeds "
+                                  "the convolution geometry's 255")
     requant = _requant_of(dense)
     w_val, w, bias = _weights(dense)
-    n, ch, h, wd = op.input.type.shape
     o = w.shape[1]
     e = w_val.type.element
     if isinstance(e, UniformQuantPerAxisType):  # per output column -> per output channel
