@@ -234,3 +234,50 @@ def test_channel_shuffle(c, groups):
     module = check(net, y)
     ops = tpu_ops(module)
     assert ops.count("tpu.conv2d") == 3 and "tpu.reshape" not in ops
+
+
+def test_cli_compiles_and_runs_the_flatten_network_and_names_what_cannot_map(capsys,
+                                                                           tmp_path):
+    """`qcc compile` + `qcc run` on the conv -> maxpool -> flatten -> FC network: the
+    binary's output equals the integer IR's (`qcc run` on both); a map too wide for
+    one window is exit code 2 with the node named, no traceback."""
+    from qcc.cli import main
+
+    net = Net([1, 2, 4, 4], seed=9)
+    x = net.conv("x", "conv", 2, 3)
+    x = net.node("MaxPool", [x], "pool", kernel_shape=[2, 2], strides=[2, 2])
+    x = net.node("Flatten", [x], "flat")
+    fw = (net.rng.standard_normal((12, 4)) / 3).astype(np.float32)
+    y = net.node("Gemm", [x, net.const("fw", fw)], "fc")
+    onnx.save(net.model(y), tmp_path / "m.onnx")
+    np.savez(tmp_path / "calib.npz", x=np.concatenate([d["x"] for d in net.inputs(4)]))
+    np.save(tmp_path / "x.npy", net.inputs(1)[0]["x"])
+    assert main(["compile", str(tmp_path / "m.onnx"), "--calib-data",
+                 str(tmp_path / "calib.npz"), "--batch", "1", "-o",
+                 str(tmp_path / "m.tpu")]) == 0
+    assert main(["compile", str(tmp_path / "m.onnx"), "--calib-data",
+                 str(tmp_path / "calib.npz"), "--batch", "1", "--stop-after=fuse-relu",
+                 "-o", str(tmp_path / "int.mlir")]) == 0
+    outs = []
+    for path in ("m.tpu", "int.mlir"):
+        out = tmp_path / f"{path}.npz"
+        assert main(["run", str(tmp_path / path), "--input", str(tmp_path / "x.npy"),
+                     "--output", str(out)]) == 0
+        with np.load(out) as f:
+            outs.append({k: f[k] for k in f.files})
+    assert outs[0].keys() == outs[1].keys()
+    for k in outs[0]:
+        np.testing.assert_array_equal(outs[0][k], outs[1][k])
+
+    wide = Net([1, 1, 256, 2], seed=9)
+    x = wide.node("MaxPool", ["x"], "pool", kernel_shape=[1, 1])
+    x = wide.node("Flatten", [x], "flat")
+    y = wide.node("Gemm", [x, wide.const("fw", np.ones((512, 2), np.float32))], "fc")
+    onnx.save(wide.model(y), tmp_path / "wide.onnx")
+    np.savez(tmp_path / "wide.npz", x=wide.inputs(1)[0]["x"])
+    capsys.readouterr()
+    assert main(["compile", str(tmp_path / "wide.onnx"), "--calib-data",
+                 str(tmp_path / "wide.npz"), "-o", str(tmp_path / "w.tpu")]) == 2
+    err = capsys.readouterr().err
+    assert "ONNX node 'fc' (Gemm)" in err and "a 256x2 map" in err
+    assert "Traceback" not in err
