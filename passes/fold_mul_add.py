@@ -8,7 +8,8 @@ exports do; a scalar scale or offset) become part of a linear layer.
 - Elsewhere, on a 4-D tensor: ``x * s`` and ``x + t`` become a depthwise 1x1
   convolution (weights ``s`` or 1, bias 0 or ``t``), which the next ``x + t`` folds
   into: one layer per Mul + Add. Quantized per channel, each channel's one weight is
-  exact; the matrix unit runs it like any depthwise layer.
+  exact; the matrix unit runs it like any depthwise layer. On a 2-D [N, C] tensor
+  (C <= 1024) the layer is a dense one with diagonal weights.
 
 A constant is per-channel when it broadcasts along axis 1 only (shapes [C, 1, 1],
 [1, C, 1, 1], [C] for a 2-D [N, C] tensor) or is a scalar.
@@ -107,16 +108,23 @@ def fold_mul_add(op: nn.MulOp | nn.AddOp, rw: Rewriter) -> bool:
     return True
 
 
+#: the widest 2-D tensor whose Mul / Add becomes a diagonal dense layer (C x C weights)
+MAX_DIAGONAL = 1024
+
+
 def _to_depthwise(op: Op, x: Value, vec: np.ndarray, mul: bool, rw: Rewriter) -> bool:
-    """x * s or x + t on a 4-D tensor -> a depthwise 1x1 convolution."""
-    if x.type.rank != 4:
+    """x * s or x + t on a 4-D tensor -> a depthwise 1x1 convolution; on a 2-D [N, C]
+    tensor (C <= MAX_DIAGONAL) -> a dense layer with diagonal weights."""
+    c = x.type.shape[1] if x.type.rank >= 2 else 0
+    if x.type.rank not in (2, 4) or (x.type.rank == 2 and c > MAX_DIAGONAL):
         return False
-    c = x.type.shape[1]
-    w = (vec if mul else np.ones(c)).reshape(c, 1, 1, 1)
+    scale = vec if mul else np.ones(c)
+    w = scale.reshape(c, 1, 1, 1) if x.type.rank == 4 else np.diag(scale)
     b = np.zeros(c) if mul else vec
     wv = make_constant(rw, op, w, like=x, name=(op.output.name_hint or "affine") + "_w")
     bv = make_constant(rw, op, b, like=x, name=(op.output.name_hint or "affine") + "_b")
-    new = nn.Conv2dOp.build(x, wv, bv, loc=op.loc, group=c)
+    new = nn.Conv2dOp.build(x, wv, bv, loc=op.loc, group=c) if x.type.rank == 4 else \
+        nn.DenseOp.build(x, wv, bv, loc=op.loc)
     rw.insert_before(op, new)
     new.result.name_hint = op.output.name_hint
     rw.replace_op(op, [new.result])

@@ -186,6 +186,18 @@ def test_mul_add_after_a_dense_folds_into_it():
     assert not _float_ops(module) & {"nn.mul", "nn.add"}
 
 
+def test_scalar_mul_and_per_channel_add_on_a_2d_tensor_become_a_diagonal_dense():
+    net = Net([3, 12], seed=7)
+    w = net.const("w", (net.rng.standard_normal((12, 6)) / 4).astype(np.float32))
+    x = net.node("Relu", [net.node("MatMul", ["x", w], "fc")], "relu")
+    y = _affine(net, x, "scale", 6, (6,), scalar=True)
+    y = net.node("Add", [y, net.const("shift", np.linspace(-1, 1, 6).astype(np.float32))],
+                 "shift_add")
+    module = check(net, y)
+    assert not _float_ops(module) & {"nn.mul", "nn.add"}
+    assert tpu_ops(module).count("tpu.matmul") == 2
+
+
 def test_a_mul_by_a_spatial_constant_is_left_alone():
     """Only constants along the channels fold: a [H, W] mask stays an nn.mul (and the
     TPU lowering names it)."""
