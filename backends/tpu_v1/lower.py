@@ -733,6 +733,30 @@ def _lower_channel_shuffle(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
     return True
 
 
+def _lower_avg_pool_valid(c: _Ctx, op: quant.AvgPoolValidOp, rw: Rewriter) -> bool:
+    """Average pooling without counted padding -> tpu.avg_pool_valid: window sums in
+    the pool unit, then one activation table per window count, all loaded at once."""
+    slots = c.target.activation.table_slots
+    if len(op.counts) > slots:
+        raise _unsupported(op, f"its windows count {len(op.counts)} different numbers of "
+                               f"positions ({', '.join(map(str, op.counts))}): one "
+                               f"activation table each, more than the {slots} table "
+                               "slots")
+    if max(op.kernel) > 255:
+        raise _unsupported(op, f"a {op.kernel[0]}x{op.kernel[1]} window exceeds the pool "
+                               "unit's 255")
+    new = tpu.AvgPoolValidOp.build(op.input, result_types=[op.output.type], loc=op.loc,
+                                   name=op.output.name_hint, kernel=op.kernel,
+                                   strides=op.strides, pads=op.pads,
+                                   ceil_mode=op.ceil_mode,
+                                   count_include_pad=op.count_include_pad,
+                                   row_chunk=c.row_chunk, counts=op.counts,
+                                   multipliers=op.multiplier, shifts=op.shift,
+                                   clamp_min=op.clamp_min, clamp_max=op.clamp_max)
+    _replace(rw, op, [], new)
+    return True
+
+
 def _reject(c: _Ctx, op: Op, rw: Rewriter) -> bool:
     """Whatever no pattern took: a compile error naming the op and why."""
     if isinstance(op, tpu.TpuOp) or is_weight(op) or host_role(op) is not None or \
@@ -747,6 +771,7 @@ def _reject(c: _Ctx, op: Op, rw: Rewriter) -> bool:
 
 _PATTERNS = ((quant.DenseOp, _lower_dense), (quant.Conv2dOp, _lower_conv),
              (quant.AvgPoolOp | quant.GlobalAvgPoolOp, _lower_avg_pool),
+             (quant.AvgPoolValidOp, _lower_avg_pool_valid),
              (nn.MaxPoolOp, _lower_max_pool), (quant.AddOp, _lower_add),
              (quant.RequantizeOp, _lower_requantize), (quant.DequantizeOp, _lower_lookup),
              (nn.ConcatOp, _lower_concat_any_offset), (nn.ConcatOp, _lower_concat),

@@ -293,3 +293,35 @@ def test_cli_compiles_and_runs_the_flatten_network_and_names_what_cannot_map(cap
     err = capsys.readouterr().err
     assert "ONNX node 'fc' (Gemm)" in err and "a 256x2 map" in err
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- avg pool
+
+@pytest.mark.parametrize(("attrs", "activations"), [
+    (dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]), "int8"),
+    (dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]), "uint8"),  # ShuffleNet
+    (dict(kernel_shape=[2, 3], strides=[2, 2], pads=[0, 1, 0, 0], ceil_mode=1), "int8"),
+])
+def test_average_pooling_without_counted_padding(attrs, activations):
+    """count_include_pad = 0: each window divides by its own count of input positions;
+    quant.avg_pool_valid requantizes each with the multiplier of its count, and the TPU
+    runs one activate per run of pixels with the same count."""
+    net = Net([2, 3, 7, 6], seed=11)
+    x = net.conv("x", "conv", 3, 300 if activations == "uint8" else 5)
+    y = net.node("AveragePool", [x], "avg", count_include_pad=0, **attrs)
+    module = check(net, y, activations=activations)
+    assert "quant.avg_pool_valid" in _float_ops(module)
+    assert "tpu.avg_pool_valid" in tpu_ops(module)
+
+
+def test_average_pooling_with_too_many_window_counts_names_the_reason():
+    """A 7x7 window with padding 3 has 10 different counts: more than the 8 table
+    slots."""
+    net = Net([1, 2, 9, 9], seed=12)
+    y = net.node("AveragePool", [net.conv("x", "conv", 2, 2)], "avg", kernel_shape=[7, 7],
+                 pads=[3, 3, 3, 3], count_include_pad=0)
+    module = qcc.import_onnx(net.model(y))
+    qcc.quantize_model(module, calib_data=net.inputs(2))
+    with pytest.raises(qcc.QccError, match=r"ONNX node 'avg' \(AveragePool\).*count 10 "
+                                           r"different numbers of positions"):
+        lower(module)
