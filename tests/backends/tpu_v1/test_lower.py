@@ -31,11 +31,11 @@ def _quantized(model: onnx.ModelProto) -> qcc.Module:
 
 
 def test_an_op_the_tpu_cannot_run_is_a_compile_error():
-    with pytest.raises(QccError) as e:  # its first float op: an uncounted-padding pool
-        lower(_quantized(models.cnn(seed=0)))
+    with pytest.raises(QccError) as e:  # its first float op: the softmax (its
+        lower(_quantized(models.cnn(seed=0)))  # uncounted-padding pool maps since issue 15)
     text = str(e.value)
-    assert "ONNX node 'avgpool_32_node' (AveragePool)" in text
-    assert "cannot run on the TPU: average pooling whose windows count different" in text
+    assert "ONNX node 'softmax_38_node' (Softmax)" in text
+    assert "cannot run on the TPU: 'nn.softmax' stayed in float" in text
 
 
 def test_softmax_is_named():
