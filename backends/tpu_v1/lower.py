@@ -13,6 +13,8 @@ dialect, one rewrite pattern per op family (docs/tpu-dialect.md).
   block-diagonal tiles; tiles with no weight of an output block are dropped.
 - average pooling + requantize -> ``tpu.pool{kind="avg"}``: window sums into the
   accumulators, then requantize; max pooling -> ``tpu.pool{kind="max"}``.
+  Average pooling without counted padding (``quant.avg_pool_valid``) ->
+  ``tpu.avg_pool_valid``: window sums, then one activation table per window count.
 - ``quant.add`` -> ``tpu.add`` (the vector adder); ``quant.requantize`` of an int8
   tensor -> ``tpu.activate``; dequantize, sigmoid/tanh, quantize -> ``tpu.lookup``
   (a 256-entry table); ``nn.concat`` -> ``tpu.concat`` (copies); a reshape between
