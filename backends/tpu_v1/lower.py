@@ -646,8 +646,11 @@ def _channel_copy(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, src: np.ndarray,
                   name: str | None, loc) -> Value:
     """``y[:, j] = x[:, src[j]]`` for a 4-D int8 ``x``, as a 1x1 ``tpu.conv2d`` whose
     weights are a 0/1 selection matrix and whose requantization is the identity
-    (x - zx, times 1, + zx: exact). The matrix unit moves channels to any lane, across
-    256-channel blocks, which the activation unit's copies cannot."""
+    (x - zx, times 1, + zx: exact); for a 2-D ``x`` the same as a ``tpu.matmul``. The
+    matrix unit moves channels to any lane, across 256-channel blocks, which the
+    activation unit's copies cannot."""
+    if x.type.rank == 2:
+        return _column_copy(c, rw, anchor, x, src, name, loc)
     n, ch, h, wd = x.type.shape
     o = len(src)
     w = np.zeros((o, ch, 1, 1), np.int64)
@@ -665,6 +668,32 @@ def _channel_copy(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, src: np.ndarray,
     return conv.output
 
 
+def _column_copy(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, src: np.ndarray,
+                 name: str | None, loc) -> Value:
+    """``y[:, j] = x[:, src[j]]`` for a 2-D int8 ``x``: a ``tpu.matmul`` by a 0/1
+    [K, N] selection matrix with the identity requantization."""
+    rows, k = x.type.shape
+    o = len(src)
+    w = np.zeros((k, o), np.int64)
+    w[src, np.arange(o)] = 1
+    e_w = UniformQuantType.make(IntegerType(8), 1.0, 0, storage_min=-127, storage_max=127)
+    const = nn.ConstantOp.build(value=DenseAttr(w.astype(np.int8), TensorType(w.shape, e_w)),
+                                loc=loc, name=(name or "copy") + "_select")
+    rw.insert_before(anchor, const)
+    e = x.type.element
+    bias = nn.ConstantOp.build(value=DenseAttr(np.full(o, -e.zero_point, np.int32),
+                                               TensorType((o,), i32)),
+                               loc=loc, name=(name or "copy") + "_bias")
+    rw.insert_before(anchor, bias)
+    new = tpu.MatmulOp.build(x, const.output, bias.output,
+                             result_types=[TensorType((rows, o), e)], loc=loc, name=name,
+                             multiplier=(1 << 30,), shift=(1,), clamp_min=e.storage_min,
+                             clamp_max=e.storage_max, k_tiles=-(-k // LANES),
+                             n_tiles=-(-o // LANES), row_chunk=c.row_chunk)
+    rw.insert_before(anchor, new)
+    return new.output
+
+
 def _straddles(offset: int, channels: int) -> bool:
     """Whether ``channels`` channels placed at channel ``offset`` have a 256-channel
     block that crosses a block boundary of the result."""
@@ -672,11 +701,11 @@ def _straddles(offset: int, channels: int) -> bool:
 
 
 def _lower_concat_any_offset(c: _Ctx, op: nn.ConcatOp, rw: Rewriter) -> bool:
-    """A channel concat of 4-D tensors with inputs that straddle 256-channel blocks
+    """A channel concat (4-D or 2-D tensors) with inputs that straddle 256-channel blocks
     (SqueezeNet, Inception): each such input is split by two channel copies on the
     matrix unit (``_channel_copy``) into the channels up to the block boundary and the
     rest, which start on a boundary; then ``tpu.concat`` places the pieces."""
-    if not ub_resident(op.output) or op.axis != 1 or op.output.type.rank != 4:
+    if not ub_resident(op.output) or op.axis != 1 or op.output.type.rank not in (2, 4):
         return False
     offsets = np.cumsum([0] + [v.type.shape[1] for v in op.inputs])
     if not any(_straddles(int(off), v.type.shape[1])

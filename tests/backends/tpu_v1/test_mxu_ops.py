@@ -229,6 +229,21 @@ def test_concat_at_any_channel_offset(widths, n):
     assert "tpu.concat" in ops and ops.count("tpu.conv2d") == len(widths) + 2
 
 
+def test_concat_of_dense_outputs_at_any_offset():
+    """The same for 2-D tensors: the straddling input's columns move through a
+    tpu.matmul by a selection matrix."""
+    net = Net([3, 10], seed=13)
+    parts = []
+    for k, n in enumerate((100, 200)):
+        w = net.const(f"w{k}", (net.rng.standard_normal((10, n)) / 3).astype(np.float32))
+        parts.append(net.node("Relu", [net.node("MatMul", ["x", w], f"fc{k}")], f"r{k}"))
+    x = net.node("Concat", parts, "cat", axis=1)
+    w = net.const("wo", (net.rng.standard_normal((300, 4)) / 17).astype(np.float32))
+    y = net.node("MatMul", [x, w], "out")
+    module = check(net, y)
+    assert tpu_ops(module).count("tpu.matmul") == 5
+
+
 # --------------------------------------------------------------------------- shuffle
 
 @pytest.mark.parametrize(("c", "groups"), [(12, 3), (300, 2)])
