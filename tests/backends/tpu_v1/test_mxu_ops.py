@@ -340,3 +340,30 @@ def test_average_pooling_with_too_many_window_counts_names_the_reason():
     with pytest.raises(qcc.QccError, match=r"ONNX node 'avg' \(AveragePool\).*count 10 "
                                            r"different numbers of positions"):
         lower(module)
+
+
+def test_a_shufflenet_unit_with_batch_norm_as_mul_add():
+    """The pieces together, as ShuffleNet's stride-2 unit has them: grouped 1x1 conv,
+    batch norm exported as Mul + Add, ReLU, channel shuffle, depthwise 3x3 stride 2,
+    grouped 1x1 conv; the shortcut an uncounted-padding 3x3 average pool; the two
+    concatenated at channel 200 (straddling the first 256-channel block)."""
+    net = Net([1, 200, 6, 6], seed=14)
+    x = net.conv("x", "g1", 200, 40, k=1, relu=False, group=4)
+    x = net.node("Relu", [_affine(net, x, "bn1", 40, (1, 40, 1, 1))], "relu1")
+    x = net.node("Reshape", [x, net.const("s5", np.array([1, 4, 10, 6, 6], np.int64))],
+                 "split")
+    x = net.node("Transpose", [x], "swap", perm=[0, 2, 1, 3, 4])
+    x = net.node("Reshape", [x, net.const("s4", np.array([1, 40, 6, 6], np.int64))],
+                 "shuffle")
+    w = (net.rng.standard_normal((40, 1, 3, 3)) / 3).astype(np.float32)
+    x = net.node("Conv", [x, net.const("dw_w", w)], "dw", kernel_shape=[3, 3],
+                 strides=[2, 2], pads=[1, 1, 1, 1], group=40)
+    x = _affine(net, x, "bn2", 40, (40, 1, 1))
+    x = net.conv(x, "g2", 40, 100, k=1, relu=False, group=4)
+    s = net.node("AveragePool", ["x"], "shortcut", kernel_shape=[3, 3], strides=[2, 2],
+                 pads=[1, 1, 1, 1], count_include_pad=0)
+    y = net.node("Relu", [net.node("Concat", [s, x], "cat", axis=1)], "out")
+    module = check(net, y)
+    assert not _float_ops(module) & {"nn.mul", "nn.add", "nn.relu", "nn.avg_pool"}
+    ops = tpu_ops(module)
+    assert {"tpu.avg_pool_valid", "tpu.concat"} <= set(ops)
