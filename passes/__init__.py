@@ -7,6 +7,7 @@
 | constant-fold     | evaluate ops whose operands are constants; merge equal ones     |
 | dce               | erase unused side-effect-free ops                               |
 | fold-batchnorm    | fold inference batch norm into the preceding conv2d / dense     |
+| fold-mul-add      | Mul / Add by per-channel constants into a conv2d / dense        |
 | fold-rescale      | dequantize -> op -> quantize chains into integer ops            |
 | fuse-relu         | ReLU / Clip into the clamp of the requantize before them        |
 | normalize-gemm    | Gemm / MatMul -> nn.dense(x, w[K, N], bias[N])                  |
@@ -20,6 +21,7 @@ from qcc.passes import (
     constant_fold,
     dce,
     fold_batchnorm,
+    fold_mul_add,
     fold_rescale,
     fuse_relu,
     normalize_gemm,
@@ -37,6 +39,7 @@ __all__ = [
     "constant_fold",
     "dce",
     "fold_batchnorm",
+    "fold_mul_add",
     "fold_rescale",
     "fuse_relu",
     "normalize_gemm",

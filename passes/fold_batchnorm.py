@@ -22,6 +22,7 @@ from qcc.dialects.nn import constant_value, make_constant
 from qcc.ir.core import Rewriter
 from qcc.ir.traits import HasWeights
 from qcc.ir.types import FloatType
+from qcc.passes.fold_mul_add import fold_mul_add
 from qcc.passmanager import register_pass
 from qcc.rewrite import Pattern, PatternPass, single_user
 
@@ -67,4 +68,7 @@ class FoldBatchNorm(PatternPass):
     """Fold inference batch normalization into the preceding conv2d or dense."""
 
     name = "fold-batchnorm"
-    patterns = (Pattern(nn.BatchNormOp, fold_batchnorm, "batchnorms-folded"),)
+    # a batch norm exported as Mul + Add by per-channel constants too (fold_mul_add.py;
+    # the same pattern as the fold-mul-add pass, so the default pipeline folds them)
+    patterns = (Pattern(nn.BatchNormOp, fold_batchnorm, "batchnorms-folded"),
+                Pattern((nn.MulOp, nn.AddOp), fold_mul_add, "mul-add-folded"))

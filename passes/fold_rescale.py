@@ -176,6 +176,35 @@ def fold_avg_pool(q: quant.QuantizeOp, rw: Rewriter) -> bool:
     return True
 
 
+def fold_avg_pool_valid(q: quant.QuantizeOp, rw: Rewriter) -> bool:
+    """quantize(avg_pool(dq x)) whose windows count different numbers of positions
+    (padding not counted) -> quant.avg_pool_valid(x): the window sums requantized
+    with the multiplier of each window's count."""
+    pool = q.input.op
+    if not isinstance(pool, nn.AvgPoolOp) or single_user(q.input) is not q:
+        return False
+    x = _dequantized_source(pool.input)
+    if x is None or not _per_tensor(x) or not _per_tensor(q.output) or \
+            x.type.element.storage.width != 8 or q.output.type.element.storage.width != 8:
+        return False
+    attrs = {k: pool.attributes[k] for k in pool.attr_defs}
+    if quant.has_constant_window(x.type.shape, pool.output.type.shape, attrs):
+        return False  # quant.avg_pool + requantize (fold_avg_pool)
+    try:
+        params = quant.AvgPoolValidOp.params(x.type, q.output.type, attrs)
+    except ValueError:
+        return False  # stays in float
+    e = q.output.type.element
+    new = quant.AvgPoolValidOp.build(x, loc=fuse_locs(pool.loc, q.loc),
+                                     result_types=[q.output.type],
+                                     name=q.output.name_hint, **attrs, **params,
+                                     clamp_min=e.storage_min, clamp_max=e.storage_max)
+    rw.insert_before(q, new)
+    rw.replace_op(q, [new.result])
+    rw.erase(pool)
+    return True
+
+
 def fold_quantize_dequantize(q: quant.QuantizeOp, rw: Rewriter) -> bool:
     """quantize(dequantize(x)) -> x, or a requantize when the types differ."""
     x = _dequantized_source(q.input)
@@ -221,6 +250,7 @@ class FoldRescale(PatternPass):
         Pattern(quant.QuantizeOp, fold_add),
         Pattern(quant.QuantizeOp, fold_concat),
         Pattern(quant.QuantizeOp, fold_avg_pool),
+        Pattern(quant.QuantizeOp, fold_avg_pool_valid),
         Pattern(quant.QuantizeOp, fold_quantize_dequantize),
         Pattern(_PASSTHROUGH, sink_dequantize),
         Pattern(quant.RequantizeOp, fold_requantize_chain),

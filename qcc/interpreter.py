@@ -723,6 +723,21 @@ def _qavg_pool(op: quant.AvgPoolOp, x):
     return _check_int32(op, cols.sum(axis=(2, 3)), 255 * cols.shape[2] * cols.shape[3])
 
 
+@semantics(quant.AvgPoolValidOp)
+def _qavg_pool_valid(op: quant.AvgPoolValidOp, x):
+    """Window sums of q - z, each requantized with the multiplier of its count."""
+    centered = x.astype(np.int64) - op.input.type.element.zero_point
+    cols, _ = _pool_windows(op, centered, 0)
+    total = _check_int32(op, cols.sum(axis=(2, 3)), 255 * cols.shape[2] * cols.shape[3])
+    grid = np.array(quant.window_counts(x.shape[2:], total.shape[2:], op.kernel,
+                                        op.strides, op.pads, op.count_include_pad))
+    k = np.searchsorted(np.array(op.counts), grid)
+    e = op.output.type.element
+    return quant_arith.requantize(total, np.array(op.multiplier, np.int64)[k],
+                                  np.array(op.shift, np.int64)[k], e.zero_point,
+                                  op.clamp_min, op.clamp_max, e.numpy_dtype)
+
+
 @semantics(quant.GlobalAvgPoolOp)
 def _qglobal_avg_pool(op: quant.GlobalAvgPoolOp, x):
     centered = x.astype(np.int64) - op.input.type.element.zero_point

@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from qcc.backends.tpu_v1.isa import FUNCTIONS
-from qcc.ir.attributes import Int, Ints, Str
+from qcc.ir.attributes import Bool, Int, Ints, Str
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
 from qcc.ir.traits import Unit
 from qcc.ir.types import TensorType, UniformQuantType
@@ -359,7 +359,50 @@ class SyncOp(TpuOp):
         super().verify_()
 
 
+@register_op
+class AvgPoolValidOp(TpuOp):
+    """Average pooling whose windows count different numbers of positions (padding
+    not counted): the pool unit sums each window of ``q - zp`` into accumulator rows
+    (padding adds nothing); the activation unit requantizes each output pixel with
+    the table of its window's count (``counts``, ascending; ``multipliers`` and
+    ``shifts`` one per count): quant.avg_pool_valid."""
+
+    name = "tpu.avg_pool_valid"
+    traits = (Unit(POOL),)
+    input = operand()
+    output = result()
+    kernel = attr(Ints)
+    strides = attr(Ints)
+    pads = attr(Ints)
+    dilations = attr(Ints, default=(1, 1))
+    ceil_mode = attr(Bool, default=False)
+    count_include_pad = attr(Bool, default=False)
+    row_chunk = attr(Int)
+    counts = attr(Ints)
+    multipliers = attr(Ints)
+    shifts = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+
+    def verify_(self) -> None:
+        if not self.counts or len(self.multipliers) != len(self.counts) or \
+                len(self.shifts) != len(self.counts):
+            raise VerifyError(f"{len(self.counts)} counts need as many multipliers and "
+                              f"shifts, not {len(self.multipliers)} and {len(self.shifts)}")
+        e = _int8(self.output.type, "result")
+        if not e.storage.min <= self.clamp_min <= self.clamp_max <= e.storage.max:
+            raise VerifyError(f"clamp [{self.clamp_min}, {self.clamp_max}] is not an "
+                              f"interval within the result's {e.storage.min}.."
+                              f"{e.storage.max}")
+        super().verify_()
+
+    def describe(self) -> str:
+        return (f"window sums into the accumulators; requantize in the activation unit "
+                f"with one table per window count ({len(self.counts)})")
+
+
 #: ops that occupy a layer of their own (a sync before each)
 LAYER_OPS = (MatmulOp, Conv2dOp, PoolOp, AddOp, ActivateOp, LookupOp, ConcatOp, ReshapeOp)
+LAYER_OPS += (AvgPoolValidOp,)  # issue 15: average pooling without counted padding
 
 from qcc.backends.tpu_v1 import semantics as _semantics  # noqa: E402,F401  (interpreter)

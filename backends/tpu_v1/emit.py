@@ -232,6 +232,8 @@ class Emitter:
             self._lookup(op)
         elif isinstance(op, tpu.ConcatOp):
             self._concat(op)
+        elif isinstance(op, tpu.AvgPoolValidOp):
+            self._avg_pool_valid(op)
         # tpu.reshape: same rows, nothing to do
 
     def _stream(self, op: Op, passes: list[tuple[int, dict]], first: bool) -> None:
@@ -376,6 +378,39 @@ class Emitter:
                           length=qc)
                 self.emit(isa.ACTIVATE, src=acc, ub=y.block(cb) + q0, rows=qc, table=slot,
                           lanes=y.lanes[cb])
+
+    def _avg_pool_valid(self, op: tpu.AvgPoolValidOp) -> None:
+        """Window sums into the accumulators, as for an average pool; then, per row
+        chunk, one activate per run of output pixels whose windows count the same
+        number of positions, with that count's table (all loaded first)."""
+        x, y = buffer_of(op.input), buffer_of(op.output)
+        e_in, e_out = op.input.type.element, op.output.type.element
+        unsigned = int(not e_in.storage.signed)
+        for k in range(len(op.counts)):
+            record = ActivateTable(0, e_out.zero_point, op.clamp_min, op.clamp_max,
+                                   not e_out.storage.signed, np.zeros(LANES, np.int64),
+                                   np.full(LANES, op.multipliers[k], np.int64),
+                                   np.full(LANES, op.shifts[k], np.int64)).encode()
+            self._load_table(op, k, record)
+        slots = _attr(op, "slots")
+        n, _, oh, ow = op.output.type.shape
+        grid = np.array(quant.window_counts(op.input.type.shape[2:], (oh, ow), op.kernel,
+                                            op.strides, op.pads, op.count_include_pad))
+        table_of = np.tile(np.searchsorted(np.array(op.counts), grid).reshape(-1), n)
+        accs = iter(_attr(op, "acc"))
+        for cb in range(x.blocks):
+            for q0 in range(0, y.pixels, op.row_chunk):
+                qc = min(op.row_chunk, y.pixels - q0)
+                self._pool_config(op, e_in.zero_point, q0)
+                acc = next(accs)
+                self.emit(isa.POOL, sum=1, unsigned=unsigned, src=x.block(cb), dst=acc,
+                          length=qc)
+                tables = table_of[q0:q0 + qc]
+                starts = np.flatnonzero(np.diff(tables, prepend=-1))
+                for r0, r1 in zip(starts, [*starts[1:], qc], strict=True):
+                    self.emit(isa.ACTIVATE, src=acc + int(r0), ub=y.block(cb) + q0 + int(r0),
+                              rows=int(r1 - r0), table=slots[int(tables[r0])],
+                              lanes=y.lanes[cb])
 
     def _add(self, op: tpu.AddOp) -> None:
         a, b, y = buffer_of(op.lhs), buffer_of(op.rhs), buffer_of(op.output)

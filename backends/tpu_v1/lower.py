@@ -13,10 +13,17 @@ dialect, one rewrite pattern per op family (docs/tpu-dialect.md).
   block-diagonal tiles; tiles with no weight of an output block are dropped.
 - average pooling + requantize -> ``tpu.pool{kind="avg"}``: window sums into the
   accumulators, then requantize; max pooling -> ``tpu.pool{kind="max"}``.
+  Average pooling without counted padding (``quant.avg_pool_valid``) ->
+  ``tpu.avg_pool_valid``: window sums, then one activation table per window count.
 - ``quant.add`` -> ``tpu.add`` (the vector adder); ``quant.requantize`` of an int8
   tensor -> ``tpu.activate``; dequantize, sigmoid/tanh, quantize -> ``tpu.lookup``
   (a 256-entry table); ``nn.concat`` -> ``tpu.concat`` (copies); a reshape between
   [N, C, 1, 1] and [N, C] -> ``tpu.reshape`` (same rows).
+- Layouts of real CNNs (issue 15): a flatten of a spatial map into ``quant.dense`` ->
+  ``tpu.conv2d`` over the whole map (weights permuted to OIHW at compile time) and a
+  free ``tpu.reshape``; a channel concat whose input straddles 256-channel blocks and
+  a channel shuffle -> channel copies on the matrix unit (1x1 ``tpu.conv2d`` with 0/1
+  weights and the identity requantization), then ``tpu.concat``.
 - Program inputs: the host quantizes (and may reshape) them; ``tpu.read_host``
   moves them into the Unified Buffer. Outputs: ``tpu.write_host``, then the host
   dequantizes.
@@ -28,6 +35,7 @@ bytes. Anything else is a compile error naming the ONNX node and the reason.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +50,13 @@ from qcc.dialects.nn import constant_value
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, ReturnOp, Rewriter, Value
 from qcc.ir.traits import Clamp, Elementwise, ScaleTransparent
-from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType, i32
+from qcc.ir.types import (
+    IntegerType,
+    TensorType,
+    UniformQuantPerAxisType,
+    UniformQuantType,
+    i32,
+)
 from qcc.passmanager import Pass, PassContext, register_pass
 from qcc.quant_arith import INT32_MAX, int32_overflow
 from qcc.rewrite import Pattern, apply_patterns
@@ -470,7 +484,7 @@ def _lookup_chain(op: Op) -> list[Op] | None:
     if not isinstance(op, quant.DequantizeOp) or not ub_resident(op.input):
         return None
     act = op.output.users
-    if len(act) != 1 or lookup_function(act[0]) is None:
+    if len(act) != 1 or lookup_function(act[0]) is None or HOST in act[0].attributes:
         return None
     q = act[0].output.users
     if len(q) != 1 or not isinstance(q[0], quant.QuantizeOp) or \
@@ -545,11 +559,254 @@ def _lower_reshape(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
     return True
 
 
+# ------------------------------------------------------------ issue 15: more on the MXU
+
+def _conv_layer(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, w_val: Value, w: np.ndarray,
+                bias: np.ndarray, out_type: TensorType, name: str | None, loc,
+                requant: dict, check: Op | None) -> tpu.Conv2dOp:
+    """A stride-1, unpadded, ungrouped ``tpu.conv2d`` of ``x`` by the OIHW int8 weights
+    ``w`` (the constant ``w_val``), inserted before ``anchor``: the tile plan and the
+    bias with the input zero point folded in, as ``_lower_conv`` makes them.
+    ``check`` is the op named by the accumulator-bound check (None: no check, for
+    copies, whose sums are one byte)."""
+    ch = x.type.shape[1]
+    o, _, kh, kw = w.shape
+    k_tiles = -(-ch // LANES)
+    _, present = conv_matrix(w, ch, 1, weights=False)
+    per_row = taps_per_row(ch, k_tiles, kh * kw)
+    masks = [mask for *_, mask in conv_steps(None, present, per_row, k_tiles)]
+    zx = x.type.element.zero_point
+    w_sum = w.sum(axis=(1, 2, 3))
+    w_abs = np.abs(w).sum(axis=(1, 2, 3))
+    folded = np.zeros(o, np.int64)
+    tiles = []
+    for o0 in range(0, o, LANES):
+        cols = slice(o0, min(o, o0 + LANES))
+        tiles.append(max(1, sum(1 for mask in masks if mask[:, cols].any())))
+        b = bias[cols] - zx * w_sum[cols]
+        if check is not None:
+            _check_accumulator_bound(check, w_abs[cols], kh * kw * ch, b)
+        folded[cols] = b
+    bias_c = nn.ConstantOp.build(value=DenseAttr(folded.astype(np.int32),
+                                                 TensorType((o,), i32)),
+                                 loc=loc, name=(name or "layer") + "_bias")
+    rw.insert_before(anchor, bias_c)
+    new = tpu.Conv2dOp.build(x, w_val, bias_c.output, result_types=[out_type], loc=loc,
+                             name=name, strides=(1, 1), pads=(0, 0, 0, 0),
+                             dilations=(1, 1), group=1, **requant, taps_per_row=per_row,
+                             k_tiles=k_tiles, n_tiles=len(tiles), row_chunk=c.row_chunk,
+                             tiles=tiles)
+    rw.insert_before(anchor, new)
+    return new
+
+
+def _flatten_into_dense(op: nn.ReshapeOp) -> quant.DenseOp | None:
+    """The dense layer an N x C x H x W map (H * W > 1) flattened to N x (C*H*W) feeds,
+    if that is the reshape's only use."""
+    it, ot = op.input.type, op.output.type
+    if it.rank != 4 or ot.rank != 2 or it.shape[2] * it.shape[3] == 1 or \
+            ot.shape != (it.shape[0], it.shape[1] * it.shape[2] * it.shape[3]):
+        return None
+    users = op.output.users
+    if len(users) != 1 or not isinstance(users[0], quant.DenseOp) or \
+            users[0].input is not op.output or HOST in users[0].attributes:
+        return None
+    return users[0]
+
+
+def _lower_flatten_dense(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
+    """Flatten of a spatial map + dense -> a convolution whose kernel covers the whole
+    map (no padding: one output pixel), then a free [N, O, 1, 1] -> [N, O] reshape.
+    The dense weights [C*H*W, O] (ONNX's C-major flatten order) become OIHW weights
+    at compile time; no activation is copied."""
+    if not ub_resident(op.input) or not isinstance(op.input.op, tpu.TpuOp) or \
+            host_role(op) is not None:
+        return False
+    dense = _flatten_into_dense(op)
+    if dense is None:
+        return False
+    n, ch, h, wd = op.input.type.shape
+    if h > 255 or wd > 255:
+        raise _unsupported(dense, f"flattening a {h}x{wd} map: a window over it exceeds "
+                                  "the convolution geometry's 255")
+    requant = _requant_of(dense)
+    w_val, w, bias = _weights(dense)
+    o = w.shape[1]
+    e = w_val.type.element
+    if isinstance(e, UniformQuantPerAxisType):  # per output column -> per output channel
+        e = dataclasses.replace(e, axis=0)
+    w_conv = np.ascontiguousarray(w.T.reshape(o, ch, h, wd))
+    const = nn.ConstantOp.build(
+        value=DenseAttr(w_conv.astype(e.numpy_dtype), TensorType((o, ch, h, wd), e)),
+        loc=dense.loc, name=(w_val.name_hint or "w") + "_map")
+    rw.insert_before(op, const)
+    out = requant.output
+    conv = _conv_layer(c, rw, op, op.input, const.output, w_conv, bias,
+                       TensorType((n, o, 1, 1), out.type.element),
+                       (out.name_hint or "fc") + "_map", dense.loc,
+                       _requant_attrs(requant), dense)
+    new = tpu.ReshapeOp.build(conv.output, result_types=[out.type], loc=op.loc,
+                              name=out.name_hint)
+    old = [dense.weight, dense.bias]
+    _replace(rw, op, [dense, requant], new)
+    _erase_if_dead(rw, old)
+    return True
+
+
+def _channel_copy(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, src: np.ndarray,
+                  name: str | None, loc) -> Value:
+    """``y[:, j] = x[:, src[j]]`` for a 4-D int8 ``x``, as a 1x1 ``tpu.conv2d`` whose
+    weights are a 0/1 selection matrix and whose requantization is the identity
+    (x - zx, times 1, + zx: exact); for a 2-D ``x`` the same as a ``tpu.matmul``. The
+    matrix unit moves channels to any lane, across 256-channel blocks, which the
+    activation unit's copies cannot."""
+    if x.type.rank == 2:
+        return _column_copy(c, rw, anchor, x, src, name, loc)
+    n, ch, h, wd = x.type.shape
+    o = len(src)
+    w = np.zeros((o, ch, 1, 1), np.int64)
+    w[np.arange(o), src, 0, 0] = 1
+    e_w = UniformQuantType.make(IntegerType(8), 1.0, 0, storage_min=-127, storage_max=127)
+    const = nn.ConstantOp.build(value=DenseAttr(w.astype(np.int8),
+                                                TensorType(w.shape, e_w)),
+                                loc=loc, name=(name or "copy") + "_select")
+    rw.insert_before(anchor, const)
+    e = x.type.element
+    one = dict(multiplier=(1 << 30,), shift=(1,), clamp_min=e.storage_min,
+               clamp_max=e.storage_max)  # 2^30 * 2^(1 - 31) = 1
+    conv = _conv_layer(c, rw, anchor, x, const.output, w, np.zeros(o, np.int64),
+                       TensorType((n, o, h, wd), e), name, loc, one, None)
+    return conv.output
+
+
+def _column_copy(c: _Ctx, rw: Rewriter, anchor: Op, x: Value, src: np.ndarray,
+                 name: str | None, loc) -> Value:
+    """``y[:, j] = x[:, src[j]]`` for a 2-D int8 ``x``: a ``tpu.matmul`` by a 0/1
+    [K, N] selection matrix with the identity requantization."""
+    rows, k = x.type.shape
+    o = len(src)
+    w = np.zeros((k, o), np.int64)
+    w[src, np.arange(o)] = 1
+    e_w = UniformQuantType.make(IntegerType(8), 1.0, 0, storage_min=-127, storage_max=127)
+    const = nn.ConstantOp.build(value=DenseAttr(w.astype(np.int8), TensorType(w.shape, e_w)),
+                                loc=loc, name=(name or "copy") + "_select")
+    rw.insert_before(anchor, const)
+    e = x.type.element
+    bias = nn.ConstantOp.build(value=DenseAttr(np.full(o, -e.zero_point, np.int32),
+                                               TensorType((o,), i32)),
+                               loc=loc, name=(name or "copy") + "_bias")
+    rw.insert_before(anchor, bias)
+    new = tpu.MatmulOp.build(x, const.output, bias.output,
+                             result_types=[TensorType((rows, o), e)], loc=loc, name=name,
+                             multiplier=(1 << 30,), shift=(1,), clamp_min=e.storage_min,
+                             clamp_max=e.storage_max, k_tiles=-(-k // LANES),
+                             n_tiles=-(-o // LANES), row_chunk=c.row_chunk)
+    rw.insert_before(anchor, new)
+    return new.output
+
+
+def _straddles(offset: int, channels: int) -> bool:
+    """Whether ``channels`` channels placed at channel ``offset`` have a 256-channel
+    block that crosses a block boundary of the result."""
+    return offset % LANES != 0 and offset % LANES + channels > LANES
+
+
+def _lower_concat_any_offset(c: _Ctx, op: nn.ConcatOp, rw: Rewriter) -> bool:
+    """A channel concat (4-D or 2-D tensors) with inputs that straddle 256-channel blocks
+    (SqueezeNet, Inception): each such input is split by two channel copies on the
+    matrix unit (``_channel_copy``) into the channels up to the block boundary and the
+    rest, which start on a boundary; then ``tpu.concat`` places the pieces."""
+    if not ub_resident(op.output) or op.axis != 1 or op.output.type.rank not in (2, 4):
+        return False
+    offsets = np.cumsum([0] + [v.type.shape[1] for v in op.inputs])
+    if not any(_straddles(int(off), v.type.shape[1])
+               for off, v in zip(offsets, op.inputs, strict=False)):
+        return False
+    pieces: list[Value] = []
+    base = op.output.name_hint or "concat"
+    for k, (off, v) in enumerate(zip(offsets, op.inputs, strict=False)):
+        ch = v.type.shape[1]
+        if not _straddles(int(off), ch):
+            pieces.append(v)
+            continue
+        head = LANES - int(off) % LANES  # channels up to the block boundary
+        for part, idx in (("head", np.arange(head)), ("tail", np.arange(head, ch))):
+            pieces.append(_channel_copy(c, rw, op, v, idx, f"{base}_in{k}_{part}", op.loc))
+    new = tpu.ConcatOp.build(*pieces, result_types=[op.output.type], loc=op.loc,
+                             name=op.output.name_hint, axis=1)
+    _replace(rw, op, [], new)
+    return True
+
+
+def _channel_shuffle(op: nn.ReshapeOp) -> tuple[list[Op], np.ndarray] | None:
+    """[transpose, reshape] and the channel permutation when ``op`` starts a channel
+    shuffle: [N, C, H, W] -> [N, g, C/g, H, W] -> transpose(0, 2, 1, 3, 4) -> [N, C,
+    H, W] (ShuffleNet)."""
+    it, ot = op.input.type, op.output.type
+    if it.rank != 4 or ot.rank != 5 or ot.shape[0] != it.shape[0] or \
+            ot.shape[3:] != it.shape[2:]:
+        return None
+    users = op.output.users
+    if len(users) != 1 or not isinstance(users[0], nn.TransposeOp) or \
+            tuple(users[0].perm) != (0, 2, 1, 3, 4):
+        return None
+    back = users[0].output.users
+    if len(back) != 1 or not isinstance(back[0], nn.ReshapeOp) or \
+            back[0].output.type.shape != it.shape:
+        return None
+    g, per = ot.shape[1], ot.shape[2]
+    return [users[0], back[0]], np.arange(g * per).reshape(g, per).T.reshape(-1)
+
+
+def _lower_channel_shuffle(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
+    """A channel shuffle -> one permuted channel copy on the matrix unit."""
+    if not ub_resident(op.input) or not isinstance(op.input.op, tpu.TpuOp) or \
+            host_role(op) is not None:
+        return False
+    found = _channel_shuffle(op)
+    if found is None:
+        return False
+    rest, src = found
+    out = rest[-1].output
+    y = _channel_copy(c, rw, op, op.input, src, out.name_hint, rest[0].loc)
+    rw.replace_uses(out, y)
+    for dead in reversed([op, *rest]):
+        rw.erase(dead)
+    return True
+
+
+def _lower_avg_pool_valid(c: _Ctx, op: quant.AvgPoolValidOp, rw: Rewriter) -> bool:
+    """Average pooling without counted padding -> tpu.avg_pool_valid: window sums in
+    the pool unit, then one activation table per window count, all loaded at once."""
+    slots = c.target.activation.table_slots
+    if len(op.counts) > slots:
+        raise _unsupported(op, f"its windows count {len(op.counts)} different numbers of "
+                               f"positions ({', '.join(map(str, op.counts))}): one "
+                               f"activation table each, more than the {slots} table "
+                               "slots")
+    if max(op.kernel) > 255:
+        raise _unsupported(op, f"a {op.kernel[0]}x{op.kernel[1]} window exceeds the pool "
+                               "unit's 255")
+    new = tpu.AvgPoolValidOp.build(op.input, result_types=[op.output.type], loc=op.loc,
+                                   name=op.output.name_hint, kernel=op.kernel,
+                                   strides=op.strides, pads=op.pads,
+                                   ceil_mode=op.ceil_mode,
+                                   count_include_pad=op.count_include_pad,
+                                   row_chunk=c.row_chunk, counts=op.counts,
+                                   multipliers=op.multiplier, shifts=op.shift,
+                                   clamp_min=op.clamp_min, clamp_max=op.clamp_max)
+    _replace(rw, op, [], new)
+    return True
+
+
 _PATTERNS = ((quant.DenseOp, _lower_dense), (quant.Conv2dOp, _lower_conv),
              (quant.AvgPoolOp | quant.GlobalAvgPoolOp, _lower_avg_pool),
+             (quant.AvgPoolValidOp, _lower_avg_pool_valid),
              (nn.MaxPoolOp, _lower_max_pool), (quant.AddOp, _lower_add),
              (quant.RequantizeOp, _lower_requantize), (quant.DequantizeOp, _lower_lookup),
-             (nn.ConcatOp, _lower_concat), (nn.ReshapeOp, _lower_reshape))
+             (nn.ConcatOp, _lower_concat_any_offset), (nn.ConcatOp, _lower_concat),
+             (nn.ReshapeOp, _lower_flatten_dense), (nn.ReshapeOp, _lower_channel_shuffle),
+             (nn.ReshapeOp, _lower_reshape))
 
 
 def _apply(c: _Ctx, fn, op: Op, rw: Rewriter) -> bool:

@@ -70,6 +70,9 @@ def accumulator_chunks(op: Op) -> int:
     if isinstance(op, tpu.PoolOp) and op.kind == "avg":
         return layout(op.input.type)[0] * row_chunks(layout(op.output.type)[1],
                                                      op.row_chunk)
+    if isinstance(op, tpu.AvgPoolValidOp):
+        return layout(op.input.type)[0] * row_chunks(layout(op.output.type)[1],
+                                                     op.row_chunk)
     return 0
 
 
@@ -79,6 +82,8 @@ def table_count(op: Op) -> int:
         return op.n_tiles
     if isinstance(op, tpu.PoolOp):
         return int(op.kind == "avg")
+    if isinstance(op, tpu.AvgPoolValidOp):
+        return len(op.counts)
     if isinstance(op, tpu.AddOp | tpu.ActivateOp | tpu.LookupOp | tpu.ConcatOp):
         return 1
     return 0

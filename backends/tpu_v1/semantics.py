@@ -115,6 +115,21 @@ def _pool(op: tpu.PoolOp, x):
     return _requantize(op, total)
 
 
+@semantics(tpu.AvgPoolValidOp)
+def _avg_pool_valid(op: tpu.AvgPoolValidOp, x):
+    # window sums of centered values, each requantized with its window count's table
+    centered = x.astype(np.int64) - int(op.input.type.element.zero_point)
+    cols = _pool_windows(op, centered, 0)
+    total = _checked(op, cols.sum(axis=(2, 3)), 255 * cols.shape[2] * cols.shape[3])
+    grid = np.array(quant.window_counts(x.shape[2:], total.shape[2:], op.kernel,
+                                        op.strides, op.pads, op.count_include_pad))
+    k = np.searchsorted(np.array(op.counts), grid)
+    e_out = op.output.type.element
+    return quant_arith.requantize(total, np.array(op.multipliers, np.int64)[k],
+                                  np.array(op.shifts, np.int64)[k], e_out.zero_point,
+                                  op.clamp_min, op.clamp_max, e_out.numpy_dtype)
+
+
 # --------------------------------------------------------------------------- vector units
 
 

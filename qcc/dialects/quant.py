@@ -366,3 +366,71 @@ class GlobalAvgPoolOp(nn.GlobalAvgPoolSchema):
         t = operand_types[0]
         shape = nn.GlobalAvgPoolOp.infer_types(operand_types, attrs)[0].shape
         return [_pool_accumulator(t, shape, math.prod(t.shape[2:]))]
+
+
+def window_counts(in_hw, out_hw, kernel, strides, pads,
+                  count_include_pad: bool = False) -> list[list[int]]:
+    """The divisor of each window of an average pool, [OH][OW]: the window's input
+    positions, or its input and explicit-pad positions (``count_include_pad``); never
+    the positions past the pads that ceil_mode adds."""
+    per_axis = []
+    for a in range(2):
+        lo, hi = (-pads[a], in_hw[a] + pads[a + 2]) if count_include_pad else \
+            (0, in_hw[a])
+        starts = [i * strides[a] - pads[a] for i in range(out_hw[a])]
+        per_axis.append([max(0, min(s + kernel[a], hi) - max(s, lo)) for s in starts])
+    return [[r * c for c in per_axis[1]] for r in per_axis[0]]
+
+
+@register_op
+class AvgPoolValidOp(nn.AvgPoolSchema):
+    """Integer average pooling whose windows count different numbers of positions
+    (padding not counted, ``count_include_pad = 0``; or ceil_mode windows), exact: the
+    int32 sum of ``q - z`` over each window (padding adds nothing), requantized to the
+    8-bit result with the multiplier of the window's count ``n``, ``M_n = s_in / (n *
+    s_out)``: ``clamp(z_out + sum * M_n)``. ``counts`` lists the counts that occur
+    (ascending), ``multiplier`` and ``shift`` one entry per count. Operands and pool
+    attributes as ``nn.avg_pool``."""
+
+    name = "quant.avg_pool_valid"
+    traits = (Clamped(),)
+    multiplier = attr(Ints)
+    shift = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+    counts = attr(Ints)
+
+    @staticmethod
+    def params(in_type: TensorType, out_type: TensorType, attrs) -> dict:
+        """counts, multiplier and shift for pooling ``in_type`` into ``out_type``."""
+        grid = window_counts(in_type.shape[2:], out_type.shape[2:], attrs["kernel"],
+                             attrs["strides"], attrs["pads"], attrs["count_include_pad"])
+        counts = sorted({n for row in grid for n in row})
+        if counts and counts[0] == 0:
+            raise ValueError("a window holds no position to average")
+        s_in = quant_element(in_type, "operand").scale
+        ms, shifts = requant_params([s_in / n for n in counts],
+                                    quant_element(out_type, "result").scale)
+        return dict(counts=counts, multiplier=ms, shift=shifts)
+
+    def verify_(self) -> None:
+        t_in, t_out = self.input.type, self.output.type
+        for t, what in ((t_in, "operand"), (t_out, "result")):
+            e = quant_element(t, what)
+            if not isinstance(e, UniformQuantType) or e.storage.width != 8:
+                raise VerifyError(f"{what} must be quantized per tensor to 8 bits, got {t}")
+        shape = nn.AvgPoolOp.infer_types([t_in], self.attributes)[0].shape
+        if t_out.shape != shape:
+            raise VerifyError(f"result shape {t_out.shape} is not the pool's {shape}")
+        try:
+            want = self.params(t_in, t_out, self.attributes)
+        except ValueError as e:
+            raise VerifyError(str(e)) from None
+        got = {k: list(self.attributes[k]) for k in want}
+        if got != want:
+            raise VerifyError(f"counts, multiplier and shift {got} do not average "
+                              f"{t_in} into {t_out} (expected {want})")
+        e = t_out.element
+        if not e.storage_min <= self.clamp_min <= self.clamp_max <= e.storage_max:
+            raise VerifyError(f"clamp [{self.clamp_min}, {self.clamp_max}] is not inside "
+                              f"the storage range of {e}")

@@ -88,7 +88,7 @@ def test_timing_charges_the_host_and_the_link(compiled):
     calls = sum(i.op == "host_call" for i in compiled.program.instructions)
     floor = calls * host.call_overhead_s * compiled.program.resolve_target().array.clock_hz
     assert total.host_compute_cycles >= floor > 0
-    assert total.host_write_bytes > 2 * 10  # a boundary tensor leaves the TPU
+    assert total.host_write_bytes >= 2 * 10  # the logits leave the TPU for the softmax
     assert total.cycles >= total.host_compute_cycles
 
 
@@ -205,12 +205,12 @@ def test_compile_says_what_runs_on_the_host(tmp_path, capsys):
                  str(root / "examples/data/digits_calib.npz"), "-o", str(out),
                  "--report", str(report)]) == 0
     err = capsys.readouterr().err
-    assert "qcc: 2 host segment(s) run what the TPU cannot:" in err
+    assert "qcc: 1 host segment(s) run what the TPU cannot:" in err
     import json
 
     data = json.loads(report.read_text())
     totals = data["totals"]
-    assert totals["host_ops"] == 6 and totals["host_segments"] == 2
+    assert totals["host_ops"] == 3 and totals["host_segments"] == 1
     assert sum(totals["split_us"].values()) == pytest.approx(totals["latency_us"])
     assert totals["mxu_mac_share"] == 1.0 and totals["pcie_bytes"] > 0
     reasons = {o["op"]: o["note"] for o in data["ops"] if o["unit"] == "host CPU"}

@@ -123,3 +123,21 @@ module {
 // CHECK-NEXT: %q = "quant.quantize"(%x)
 // CHECK-NEXT: %cd = "quant.dequantize"(%q)
 // CHECK-NEXT: return %cd
+
+// -----
+// Average pooling without counted padding (count_include_pad = false): windows of 4
+// and 6 positions; quant.avg_pool_valid sums each window and requantizes it with the
+// multiplier of its count, s_in / (n * s_out): 0.018937 / (4 * 0.007264) = 0.6517 is
+// 1399551683 * 2^(0 - 31).
+module {
+  func.func @main(%x: tensor<1x2x3x4xf32>) -> (tensor<1x2x2x4xf32> {qcc.name = "avg"}) {
+    %x_q = "quant.quantize"(%x) : (tensor<1x2x3x4xf32>) -> tensor<1x2x3x4x!quant.uniform<i8:f32, 0.018937260496850107:15>>
+    %x_dq = "quant.dequantize"(%x_q) : (tensor<1x2x3x4x!quant.uniform<i8:f32, 0.018937260496850107:15>>) -> tensor<1x2x3x4xf32>
+    %avg = "nn.avg_pool"(%x_dq) {ceil_mode = false, count_include_pad = false, kernel = [3, 3], pads = [1, 1, 1, 1], strides = [2, 1]} : (tensor<1x2x3x4xf32>) -> tensor<1x2x2x4xf32>
+    %avg_q = "quant.quantize"(%avg) : (tensor<1x2x2x4xf32>) -> tensor<1x2x2x4x!quant.uniform<i8:f32, 0.007264372180489933:15>>
+    %avg_dq = "quant.dequantize"(%avg_q) : (tensor<1x2x2x4x!quant.uniform<i8:f32, 0.007264372180489933:15>>) -> tensor<1x2x2x4xf32>
+    return %avg_dq : tensor<1x2x2x4xf32>
+  }
+}
+// CHECK: %avg_q = "quant.avg_pool_valid"(%x_q) {ceil_mode = false, clamp_max = 127, clamp_min = -128, count_include_pad = false, counts = [4, 6], kernel = [3, 3], multiplier = [1399551683, 1866068911], pads = [1, 1, 1, 1], shift = [0, -1], strides = [2, 1]}
+// CHECK-NOT: "nn.avg_pool"

@@ -47,3 +47,23 @@ module {
 // CHECK: %r = "quant.requantize"(%q) {clamp_max = 127, clamp_min = -128
 // CHECK: %a = "nn.relu"(%d)
 // CHECK: %q2 = "quant.quantize"(%a)
+
+// -----
+
+// After an op with no clamp to fold into (a concat; ShuffleNet's relu(concat)): one
+// quant.requantize with the ReLU's bounds (here the result's zero point, -128, is
+// already the lowest code), which the TPU runs as an activate.
+module {
+  func.func @main(%x: tensor<1x2x2x2xf32>) -> (tensor<1x4x2x2xf32> {qcc.name = "relu"}) {
+    %x_q = "quant.quantize"(%x) : (tensor<1x2x2x2xf32>) -> tensor<1x2x2x2x!quant.uniform<i8:f32, 0.01018518045836804:0>>
+    %cat_q = "nn.concat"(%x_q, %x_q) {axis = 1} : (tensor<1x2x2x2x!quant.uniform<i8:f32, 0.01018518045836804:0>>, tensor<1x2x2x2x!quant.uniform<i8:f32, 0.01018518045836804:0>>) -> tensor<1x4x2x2x!quant.uniform<i8:f32, 0.01018518045836804:0>>
+    %cat_dq = "quant.dequantize"(%cat_q) : (tensor<1x4x2x2x!quant.uniform<i8:f32, 0.01018518045836804:0>>) -> tensor<1x4x2x2xf32>
+    %relu = "nn.relu"(%cat_dq) : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+    %relu_q = "quant.quantize"(%relu) : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2x!quant.uniform<i8:f32, 0.005074760025622798:-128>>
+    %relu_dq = "quant.dequantize"(%relu_q) : (tensor<1x4x2x2x!quant.uniform<i8:f32, 0.005074760025622798:-128>>) -> tensor<1x4x2x2xf32>
+    return %relu_dq : tensor<1x4x2x2xf32>
+  }
+}
+// CHECK: %cat_q = "nn.concat"(%x_q, %x_q)
+// CHECK-NEXT: %relu_q = "quant.requantize"(%cat_q) {clamp_max = 127, clamp_min = -128, multiplier = [1077514423], shift = [2]}
+// CHECK-NOT: "nn.relu"
