@@ -105,6 +105,9 @@ class Program:
     #: TARGET section); None only for a program built by hand, which then stands for
     #: the shipped target named ``target``
     target_desc: Target | None = None
+    #: host memory after the inputs and outputs for tensors spilled by tpu-tile-ub
+    #: (the binary's optional HOST_SCRATCH section; 0: none)
+    scratch_bytes: int = 0
 
     def resolve_target(self) -> Target:
         """The program's own target: its description, or the shipped one it names."""
@@ -117,6 +120,7 @@ class Program:
 
     @property
     def host_bytes(self) -> int:
-        """Size of the host buffer space (inputs, then outputs)."""
+        """Size of the host buffer space (inputs, then outputs, then the scratch of
+        spilled tensors)."""
         ends = [d.host_offset + d.host_bytes for d in (*self.inputs, *self.outputs)]
-        return max(ends, default=0)
+        return max(ends, default=0) + self.scratch_bytes
