@@ -174,9 +174,18 @@ class TpuTileUbPass(Pass):
 
     name = "tpu-tile-ub"
     target: str = ""
+    #: experiments and tests: a Unified Buffer of this many rows instead of the
+    #: target's (the later backend passes of the pipeline use it too)
+    ub_rows: int = 0
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        plan = tile_ub(module.main, resolve_target(self.target, ctx))
+        target = resolve_target(self.target, ctx)
+        if self.ub_rows:
+            if self.ub_rows < 1:
+                raise QccError(f"tpu-tile-ub: ub_rows must be positive, got {self.ub_rows}")
+            target = target.updated({"unified_buffer.rows": self.ub_rows})
+            ctx.data["target"] = target
+        plan = tile_ub(module.main, target)
         ctx.stat("batch-chunk", plan.batch_chunk)
         ctx.stat("spilled-tensors", len(plan.spilled))
         ctx.stat("banded-layers", len(plan.band_rows))
