@@ -144,10 +144,11 @@ def _undo(spilled: list[Value]) -> None:
 
 
 def _nothing_fits(first: UbFull, last: UbFull) -> QccError:
-    why = "" if last is first else \
-        " (and spilling tensors to host memory in row bands does not make it fit: " \
-        f"{last.message})"
-    return QccError(first.message + why, last.loc if last is not first else first.loc)
+    if last is first:
+        return QccError(first.message, first.loc)
+    return QccError(f"{last.message}, so nothing fits: not the whole graph ({first.message}), "
+                    "not batch chunks, not tensors spilled to host memory in row bands",
+                    last.loc)
 
 
 def tile_ub(graph: Graph, target: Target) -> TilePlan:
