@@ -247,3 +247,29 @@ def test_a_malformed_host_scratch_section_is_rejected(integer):
             (Section.IO, encode_io(program.inputs, program.outputs)),
             (Section.MANIFEST, encode_manifest(program.manifest)),
             (Section.TARGET, encode_target(target))]))
+
+
+def test_the_report_says_what_was_tiled_and_the_extra_pcie_bytes(integer):
+    import json
+
+    from qcc.backends.tpu_v1.report import CompileReport
+
+    whole = compile_module(integer, _target(98304)).report()
+    assert whole.tiling == {} and "Unified Buffer tiling" not in whole.to_markdown()
+    compiled = compile_module(integer, _target(120))
+    report = compiled.report()
+    t = report.tiling
+    assert t["batch_chunk"] == 1
+    assert [x["band_rows"] for x in t["banded_layers"]] == [
+        int(op.attributes["band_rows"]) for op in compiled.tpu_module.main.ops
+        if "band_rows" in op.attributes]
+    assert t["spilled_tensors"][0]["tensor"] == "input_q"
+    est = compiled.estimate()
+    assert t["extra_pcie_bytes"] == est.total.host_read_bytes + \
+        est.total.host_write_bytes - (2 * 3 * SIDE * SIDE + 2 * 16 * (SIDE // 4) ** 2) > 0
+    assert t["host_scratch_bytes"] == compiled.program.scratch_bytes
+    text = report.to_markdown()
+    assert "## Unified Buffer tiling" in text and "batch chunks of 1" in text
+    assert "| tensor spilled to host memory |" in text
+    data = report.to_json()
+    assert CompileReport.from_json(json.loads(json.dumps(data))).to_json() == data
