@@ -30,7 +30,7 @@ STACKS = {11: [1, 1, 2, 2, 2], 13: [2, 2, 2, 2, 2], 16: [2, 2, 3, 3, 3],
           19: [2, 2, 4, 4, 4]}
 
 
-def vgg(depth: int, side: int, batch: int = 1, classes: int = 1000):
+def vgg(depth: int, side: int, batch: int = 1, classes: int = 1000, head: str = "gap"):
     from zoo import ZooBuilder
 
     b = ZooBuilder(f"vgg{depth}_stack", 0, [batch, 3, side, side])
@@ -39,8 +39,14 @@ def vgg(depth: int, side: int, batch: int = 1, classes: int = 1000):
         for _ in range(convs):
             x = b.relu(b.conv(x, width, 3))
         x = b.max_pool(x, 2, 2, 0)
-    x = b.gemm(b.global_avg_pool_flatten(x), classes)
-    return b.model(x, f"VGG-{depth} convolution stack, GAP + dense head")
+    if head == "fc":  # VGG's own classifier: flatten 512x7x7 into 4096, 4096, classes
+        n, c, h, w = b.shapes[x]
+        x = b.node("Flatten", [x], (n, c * h * w), "flat", axis=1)
+        x = b.relu(b.gemm(b.relu(b.gemm(x, 4096)), 4096))
+        x = b.gemm(x, classes)
+    else:
+        x = b.gemm(b.global_avg_pool_flatten(x), classes)
+    return b.model(x, f"VGG-{depth} convolution stack, {head} head")
 
 
 def peak_mib() -> float:
@@ -58,11 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side", type=int, default=224)
     p.add_argument("--calib", type=int, default=4, help="calibration images")
     p.add_argument("--no-run", action="store_true", help="compile only")
+    p.add_argument("--head", choices=("gap", "fc"), default="gap",
+                   help="gap: global average pool + one dense layer; fc: VGG's classifier "
+                        "(flatten into 4096, 4096, 1000), with --quantize-only")
+    p.add_argument("--quantize-only", action="store_true",
+                   help="calibrate and quantize (no TPU compile): the memory of quantization")
     a = p.parse_args(argv)
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
-    module = qcc.import_onnx(vgg(a.depth, a.side))
+    module = qcc.import_onnx(vgg(a.depth, a.side, head=a.head))
     calib = {"input": rng.standard_normal((a.calib, 3, a.side, a.side)).astype(np.float32)}
+    if a.quantize_only:
+        qcc.quantize_model(module, calib_data=calib)
+        print(f"VGG-{a.depth} ({a.head} head) at {a.side}: quantized on {a.calib} images in "
+              f"{time.perf_counter() - t0:.1f} s (peak {peak_mib():.0f} MiB)")
+        return 0
     compiled = qcc.compile(module, calib_data=calib)
     t1 = time.perf_counter()
     print(f"VGG-{a.depth} stack at {a.side}: compiled in {t1 - t0:.1f} s "
