@@ -7,6 +7,8 @@ peak memory (max RSS) of each step.
     python benchmarks/ub_tiling.py                       # VGG-16 shape, 224, 4 images
     python benchmarks/ub_tiling.py --depth 19 --calib 4  # VGG-19 shape
     /usr/bin/time -v python benchmarks/ub_tiling.py      # the process's peak memory
+    python benchmarks/ub_tiling.py --depth 19 --head fc --save vgg19.onnx
+    /usr/bin/time -v python benchmarks/ub_tiling.py --model vgg19.onnx --quantize-only
 
 The network is the VGG convolution stack (3x3 convolutions with ReLU, 2x2 max
 pools) with a global average pool and one dense layer as the head (flatten into the
@@ -69,14 +71,25 @@ def main(argv: list[str] | None = None) -> int:
                         "(flatten into 4096, 4096, 1000), with --quantize-only")
     p.add_argument("--quantize-only", action="store_true",
                    help="calibrate and quantize (no TPU compile): the memory of quantization")
+    p.add_argument("--save", metavar="PATH", help="write the ONNX model there and stop")
+    p.add_argument("--model", metavar="PATH", help="load this ONNX file (from --save) "
+                   "instead of building the model in this process (whose float64 random "
+                   "weights would count in the peak)")
     a = p.parse_args(argv)
     rng = np.random.default_rng(0)
+    if a.save:
+        import onnx
+
+        onnx.save(vgg(a.depth, a.side, head=a.head), a.save)
+        return 0
     t0 = time.perf_counter()
-    module = qcc.import_onnx(vgg(a.depth, a.side, head=a.head))
+    module = qcc.load(a.model) if a.model else \
+        qcc.import_onnx(vgg(a.depth, a.side, head=a.head))
     calib = {"input": rng.standard_normal((a.calib, 3, a.side, a.side)).astype(np.float32)}
     if a.quantize_only:
         qcc.quantize_model(module, calib_data=calib)
-        print(f"VGG-{a.depth} ({a.head} head) at {a.side}: quantized on {a.calib} images in "
+        what = a.model or f"VGG-{a.depth} ({a.head} head) at {a.side}"
+        print(f"{what}: quantized on {a.calib} images in "
               f"{time.perf_counter() - t0:.1f} s (peak {peak_mib():.0f} MiB)")
         return 0
     compiled = qcc.compile(module, calib_data=calib)
