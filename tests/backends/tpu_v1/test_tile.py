@@ -273,3 +273,37 @@ def test_the_report_says_what_was_tiled_and_the_extra_pcie_bytes(integer):
     assert "| tensor spilled to host memory |" in text
     data = report.to_json()
     assert CompileReport.from_json(json.loads(json.dumps(data))).to_json() == data
+
+
+def _small_target_file(tmp_path, rows: int):
+    path = tmp_path / f"small-ub-{rows}.toml"
+    path.write_text(f'inherits = "tpu-v1"\nname = "tpu-v1-ub{rows}"\n'
+                    f'description = "tpu-v1 with a {rows}-row Unified Buffer (a test)"\n'
+                    f"\n[unified_buffer]\nrows = {rows}\n")
+    return str(path)
+
+
+def test_the_cli_prints_the_tiling_and_stops_cleanly_where_nothing_fits(capsys, tmp_path):
+    from pathlib import Path
+
+    from qcc.cli import main
+
+    root = Path(__file__).resolve().parents[3]
+    compile_ = ("compile", str(root / "examples" / "models" / "digits_cnn.onnx"),
+                "--calib-data", str(root / "examples" / "data" / "digits_calib.npz"),
+                "--batch", "2")
+    out = tmp_path / "m.tpu"
+    code = main([*compile_, "--target", _small_target_file(tmp_path, 100), "-o", str(out),
+                 "--print-ir-after=tpu-tile-ub", "--elide-constants"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    dump = err.split("// -----// IR Dump After tpu-tile-ub //----- //", 1)[1]
+    assert "batch_chunk = 1" in dump and "spill = 1" in dump and "band_rows = " in dump
+    assert load_binary(out.read_bytes()).scratch_bytes > 0
+    out.unlink()
+    code = main([*compile_, "--target", _small_target_file(tmp_path, 10), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and not out.exists()
+    assert "one row band of layer '/stem/stem.0/stem.0.0/Conv' (1 output rows: 24 input " \
+           "and 8 output staging rows, 8192 bytes) does not fit the largest free range of " \
+           "the Unified Buffer, 10 rows of 10 (2560 bytes), so nothing fits" in err
