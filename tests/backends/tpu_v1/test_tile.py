@@ -307,3 +307,18 @@ def test_the_cli_prints_the_tiling_and_stops_cleanly_where_nothing_fits(capsys, 
     assert "one row band of layer '/stem/stem.0/stem.0.0/Conv' (1 output rows: 24 input " \
            "and 8 output staging rows, 8192 bytes) does not fit the largest free range of " \
            "the Unified Buffer, 10 rows of 10 (2560 bytes), so nothing fits" in err
+
+
+@pytest.mark.parametrize(("rows", "chunk"), [(600, 4), (100, 1)])
+def test_an_example_model_with_add_reshape_and_dense_in_chunks(rows, chunk):
+    """digits_cnn at batch 8 (a residual add, a reshape and a dense layer run per
+    chunk; at 100 rows its first convolutions also run in bands)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    module = qcc.load(root / "examples" / "models" / "digits_cnn.onnx", batch=8)
+    qcc.quantize_model(module, stats=str(root / "tests" / "golden" / "models" / "digits_cnn"
+                                         / "calibration.json"))
+    compiled = compile_module(module, _target(rows))
+    assert {a.get("batch_chunk") for a in _attrs(compiled.tpu_module).values()} == {chunk}
+    _check_bit_exact(module, compiled)
