@@ -85,6 +85,26 @@ def _quant_weight_type(w: np.ndarray, scales: np.ndarray, axis: int | None) -> Q
                                         storage_max=WEIGHT_MAX)
 
 
+#: elements of a weight quantized at a time (float64 temporaries of this size)
+WEIGHT_BLOCK = 1 << 20
+
+
+def quantize_weight_blocks(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """int8 ``clip(rint(w / scales), -127, 127)`` in float64, a block of leading-axis
+    slices at a time: the same values as on the whole array, without whole-size
+    float64 temporaries (a 25088x4096 dense weight would need 822 MB for each)."""
+    out = np.empty(w.shape, np.int8)
+    if w.ndim == 0 or w.size == 0:
+        out[...] = np.clip(np.rint(w.astype(np.float64) / scales), -WEIGHT_MAX, WEIGHT_MAX)
+        return out
+    step = max(1, WEIGHT_BLOCK // max(1, w[0].size))
+    for a in range(0, w.shape[0], step):
+        part = slice(a, a + step)
+        s = scales[part] if scales.ndim and scales.shape[0] > 1 else scales
+        out[part] = np.clip(np.rint(w[part].astype(np.float64) / s), -WEIGHT_MAX, WEIGHT_MAX)
+    return out
+
+
 def _broadcast(scales: np.ndarray, rank: int, axis: int | None) -> np.ndarray:
     if axis is None:
         return scales.reshape(())
@@ -164,8 +184,7 @@ class Quantize(Pass):
         axis = None
         if self.granularity == "per-channel":
             axis = op.trait(HasWeights).weight_axis
-        w64 = w.astype(np.float64)
-        scales = weight_scales(w64, axis)
+        scales = weight_scales(w, axis)  # |w| and max are exact in w's own type
         bias = constant_value(op.bias) if op.bias is not None else None
         if op.bias is not None and bias is None:
             return False
@@ -178,9 +197,9 @@ class Quantize(Pass):
             if np.any(need > scales):
                 ctx.stat("weight-scales-raised-for-bias", int(np.sum(need > scales)))
                 scales = np.maximum(scales, need * (1 + 1e-6))
-        qw = np.clip(np.rint(w64 / _broadcast(scales, w.ndim, axis)), -WEIGHT_MAX, WEIGHT_MAX)
+        qw = quantize_weight_blocks(w, _broadcast(scales, w.ndim, axis))
         wt = op.weight.type.with_element(_quant_weight_type(w, scales, axis))
-        w_const = _insert_constant(rw, op, qw.astype(np.int8), wt, op.weight.name_hint)
+        w_const = _insert_constant(rw, op, qw, wt, op.weight.name_hint)
         operands = [op.input, _dequantized(rw, op, w_const)]
         if bias is not None:
             bias_scales = s_in * scales

@@ -55,9 +55,12 @@ class TpuV1Backend(Backend):
         from qcc.passmanager import Pipeline
 
         ops = module.main.ops
+        planned = any("ub" in op.attributes for op in ops if isinstance(op, tpu.TpuOp))
         done = {"tpu-lower": any(isinstance(op, tpu.TpuOp) for op in ops),
-                "tpu-plan-memory": any("ub" in op.attributes for op in ops
-                                       if isinstance(op, tpu.TpuOp)),
+                "tpu-tile-ub": planned or any(
+                    a in op.attributes for op in ops for a in ("batch_chunk", "spill",
+                                                               "band_rows")),
+                "tpu-plan-memory": planned,
                 "tpu-schedule": any(isinstance(op, tpu.SyncOp) for op in ops)}
         entries = Pipeline.parse(self.pipeline(target)).entries
         return str(Pipeline([e for e in entries if not done.get(e.pass_cls.name)]))

@@ -75,9 +75,12 @@ class Section(IntEnum):
     LAYERS = 5  # optional: each instruction's layer and useful MACs (for reports)
     TARGET = 6  # the target description: every number of the target the program is for
     HOST = 7  # optional: host tensors and host segments (a partitioned program)
+    HOST_SCRATCH = 8  # optional: u64 bytes of host memory for spilled tensors (tile-ub)
 
 
-OPTIONAL_SECTIONS = {Section.LAYERS, Section.HOST}
+OPTIONAL_SECTIONS = {Section.LAYERS, Section.HOST, Section.HOST_SCRATCH}
+#: the host scratch of spilled tensors is at most this many times the Unified Buffer
+SCRATCH_LIMIT_UB = 64
 
 
 @dataclass
@@ -109,7 +112,9 @@ def serialize(program: Program, *, validate: bool = True) -> bytes:
         *([(Section.LAYERS, encode_layers(program))] if program.layer_of else []),
         (Section.TARGET, encode_target(target)),
         *([(Section.HOST, encode_host(program))] if program.segments or
-          program.host_tensors else [])])
+          program.host_tensors else []),
+        *([(Section.HOST_SCRATCH, struct.pack("<Q", program.scratch_bytes))]
+          if program.scratch_bytes else [])])
 
 
 def encode_host(program: Program) -> bytes:
@@ -279,14 +284,28 @@ def read_binary(data: bytes, where: str = "<bytes>") -> LoadedBinary:
         sections[Section.LAYERS], len(instructions), where)
     host_tensors, segments = ([], []) if Section.HOST not in sections else _decode_host(
         sections[Section.HOST], where)
+    scratch = _decode_scratch(sections.get(Section.HOST_SCRATCH), target, where)
     program = Program(instructions, sections[Section.WEIGHTS], inputs, outputs, target.name,
                       manifest, layer_of=layers, useful_macs=macs, target_desc=target,
-                      host_tensors=host_tensors, segments=segments)
+                      host_tensors=host_tensors, segments=segments, scratch_bytes=scratch)
     try:
         validate_program(program, target)
     except ProgramError as e:
         raise QccError(f"{where}: INSTRUCTIONS section: {e.message}") from None
     return LoadedBinary(program, FORMAT_VERSION, version)
+
+
+def _decode_scratch(payload: bytes | None, target: Target, where: str) -> int:
+    if payload is None:
+        return 0
+    limit = SCRATCH_LIMIT_UB * target.unified_buffer.rows * target.unified_buffer.row_bytes
+    if len(payload) != 8:
+        raise QccError(f"{where}: HOST_SCRATCH section: {len(payload)} bytes, expected 8")
+    (scratch,) = struct.unpack("<Q", payload)
+    if not 0 < scratch <= limit:
+        raise QccError(f"{where}: HOST_SCRATCH section: {scratch} bytes of host scratch, "
+                       f"expected 1..{limit} ({SCRATCH_LIMIT_UB} times the Unified Buffer)")
+    return scratch
 
 
 def _sections(data: bytes, where: str) -> dict[Section, bytes]:

@@ -150,7 +150,8 @@ class Emitter:
         program = Program(instrs, weights, inputs, outputs, self.target.name,
                           layer_of=list(out.layer_of), useful_macs=list(out.useful_macs),
                           target_desc=self.target, host_tensors=list(boundary or []),
-                          segments=list(self.segments))
+                          segments=list(self.segments),
+                          scratch_bytes=getattr(self, "scratch_bytes", 0))
         try:  # placements edited by hand (or a broken pass) must not make a bad binary
             validate_program(program, self.target)
         except ProgramError as e:
@@ -469,6 +470,10 @@ def emit(graph: Graph, target: Target) -> Program:
     if not any(isinstance(op, tpu.SyncOp) for op in graph.ops):
         raise QccError("emission needs a scheduled tpu graph (run tpu-lower, "
                        "tpu-plan-memory and tpu-schedule)")
+    from qcc.backends.tpu_v1.emit_tiled import TiledEmitter, is_tiled
+
+    if is_tiled(graph):  # batch chunks, spilled tensors, row bands (tpu-tile-ub)
+        return TiledEmitter(graph, target).run()
     return Emitter(graph, target).run()
 
 

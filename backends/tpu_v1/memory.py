@@ -46,23 +46,28 @@ def layout(t: TensorType) -> tuple[int, int, list[int]]:
 
 def check_activations_fit(graph: Graph, ub_rows: int, target_name: str) -> None:
     """Before calibration: every activation of a float ``graph`` (rank 2 or 4, as the
-    lowering places them) must fit the Unified Buffer on its own once it is 8-bit
-    (int8 or uint8), or the compile would fail only after calibrating. A QccError
-    names the first that does not, with its sizes."""
+    lowering places them; not the weight constants) must be placeable once it is
+    8-bit: tpu-tile-ub splits larger ones into batch chunks and row bands, so what
+    must fit is one row of one image (``blocks x W`` rows; one batch row for a 2-D
+    tensor), or the compile would fail only after calibrating. A QccError names the
+    first that does not, with its sizes."""
+    from qcc.dialects import nn
+
     for v in [*graph.args, *(r for op in graph.ops for r in op.results)]:
         t = v.type
         if not isinstance(t, TensorType) or t.rank not in (2, 4) or \
-                not isinstance(t.element, FloatType):
+                not isinstance(t.element, FloatType) or isinstance(v.op, nn.ConstantOp):
             continue
-        blocks, pixels, _ = layout(t)
-        rows = blocks * pixels
+        blocks, _, _ = layout(t)
+        rows = blocks * (t.shape[3] if t.rank == 4 else 1)
         if rows > ub_rows:
+            name = v.name_hint or (v.op.name if v.op is not None else "?")
             raise QccError(
-                f"tensor '{v.name_hint}' {t} needs {rows} Unified Buffer rows "
-                f"({rows * LANES} bytes) as 8-bit values, more than all {ub_rows} rows "
-                f"({ub_rows * LANES} bytes) of {target_name}'s Unified Buffer, so it "
-                "cannot be placed (stopped before calibration)",
-                v.op.loc if v.op else graph.return_op.loc)
+                f"tensor '{name}' {t}: one row of it (of one image) needs {rows} Unified "
+                f"Buffer rows ({rows * LANES} bytes) as 8-bit values, more than all "
+                f"{ub_rows} rows ({ub_rows * LANES} bytes) of {target_name}'s Unified "
+                "Buffer, so it cannot be placed even in row bands (stopped before "
+                "calibration)", v.op.loc if v.op else graph.return_op.loc)
 
 
 class MemoryPlanner:

@@ -16,14 +16,25 @@
 
 A tensor that does not fit is a compile error naming it and the sizes; so is a
 weight image larger than the target's weight memory.
+
+It follows the decisions of ``tpu-tile-ub`` (tile.py): with ``batch_chunk`` the
+placements are those of one batch chunk (the program runs the layers once per
+chunk); a result whose op has ``spill`` lives in host memory (``host``: its byte
+offset in the host scratch after the inputs and outputs, or the output's own when it
+is a program output), and a layer with ``band_rows`` gets its band staging rows:
+``stage`` (the first row of the input band, then of the output band, while the layer
+runs).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from qcc.backends.tpu_v1 import dialect as tpu
-from qcc.backends.tpu_v1.lower import host_role, resolve_target, ub_resident
+from qcc.backends.tpu_v1.lower import host_role, loc_name, resolve_target, ub_resident
 from qcc.backends.tpu_v1.memory import Buffer, MemoryPlanner, layout
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
@@ -31,6 +42,7 @@ from qcc.backends.tpu_v1.target import Target
 from qcc.diagnostics import QccError
 from qcc.dialects import quant
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value
+from qcc.ir.types import TensorType
 from qcc.passmanager import Pass, PassContext, register_pass
 
 TILE = LANES * LANES
@@ -66,14 +78,184 @@ def accumulator_chunks(op: Op) -> int:
         return op.n_tiles * row_chunks(layout(op.input.type)[1], op.row_chunk)
     if isinstance(op, tpu.Conv2dOp):
         n, _, oh, ow = op.output.type.shape
+        if "band_rows" in op.attributes:
+            return op.n_tiles * n * sum(row_chunks(r * ow, op.row_chunk)
+                                        for _, r in bands(oh, op.attributes["band_rows"]))
         return op.n_tiles * row_chunks(n * oh * ow, op.row_chunk)
     if isinstance(op, tpu.PoolOp) and op.kind == "avg":
+        if "band_rows" in op.attributes:
+            n, _, oh, ow = op.output.type.shape
+            return layout(op.input.type)[0] * n * sum(
+                row_chunks(r * ow, op.row_chunk)
+                for _, r in bands(oh, op.attributes["band_rows"]))
         return layout(op.input.type)[0] * row_chunks(layout(op.output.type)[1],
                                                      op.row_chunk)
     if isinstance(op, tpu.AvgPoolValidOp):
         return layout(op.input.type)[0] * row_chunks(layout(op.output.type)[1],
                                                      op.row_chunk)
     return 0
+
+
+# ---------------------------------------------------------------- UB tiling support
+def bands(height: int, rows: int) -> list[tuple[int, int]]:
+    """(first output row, rows) of each row band of an image ``height`` rows high."""
+    return [(r0, min(rows, height - r0)) for r0 in range(0, height, rows)]
+
+
+def window(op: Op) -> tuple[int, int, int]:
+    """(kernel height, stride, dilation) along H of a convolution or pooling."""
+    if isinstance(op, tpu.Conv2dOp):
+        return op.weight.type.shape[2], op.strides[0], op.dilations[0]
+    return op.kernel[0], op.strides[0], op.dilations[0]
+
+
+def band_input(op: Op, r0: int, r: int) -> tuple[int, int, int]:
+    """(first input row, input rows, pad_top) a band of ``r`` output rows from row
+    ``r0`` reads: the window's halo, clipped to the image (the rest is padding)."""
+    h = op.input.type.shape[2]
+    k, s, d = window(op)
+    top = op.pads[0]
+    lo = max(0, r0 * s - top)
+    hi = min(h, (r0 + r - 1) * s - top + (k - 1) * d + 1)
+    return lo, max(hi - lo, 0), top - r0 * s + lo
+
+
+def stage_rows(op: Op, rows: int, spilled_in: bool, spilled_out: bool) -> tuple[int, int]:
+    """(input, output) staging rows of a band of ``rows`` output rows."""
+    _, _, oh, ow = op.output.type.shape
+    w = op.input.type.shape[3]
+    need_in = max(band_input(op, r0, r)[1] for r0, r in bands(oh, rows)) \
+        if spilled_in else 0
+    return (layout(op.input.type)[0] * need_in * w if spilled_in else 0,
+            layout(op.output.type)[0] * rows * ow if spilled_out else 0)
+
+
+def bandable(op: Op) -> bool:
+    """Ops that can run in row bands of their output (a window over NCHW rows)."""
+    return isinstance(op, tpu.Conv2dOp | tpu.PoolOp)
+
+
+def spilled(v: Value) -> bool:
+    """Whether a tensor lives in host memory (its defining op has ``spill``)."""
+    return v.op is not None and bool(v.op.attributes.get("spill", 0))
+
+
+def batch_chunk(graph: Graph) -> int:
+    """The batch chunk ``tpu-tile-ub`` chose (0: the whole batch at once)."""
+    return max((int(op.attributes.get("batch_chunk", 0)) for op in graph.ops
+                if isinstance(op, tpu.TpuOp)), default=0)
+
+
+def activations(graph: Graph) -> list[Value]:
+    """The Unified Buffer tensors of a tpu graph: host-transfer and layer results."""
+    return [r for op in graph.ops
+            if isinstance(op, (tpu.ReadHostOp, tpu.WriteHostOp, *tpu.LAYER_OPS))
+            for r in op.results if ub_resident(r)]
+
+
+@contextmanager
+def batch_view(graph: Graph, batch: int) -> Iterator[None]:
+    """The graph's activations seen at batch ``batch`` (one chunk) while inside."""
+    if not batch:
+        yield
+        return
+    saved = [(v, v.type) for v in activations(graph)]
+    try:
+        for v, t in saved:
+            v.type = TensorType((batch, *t.shape[1:]), t.element)
+        yield
+    finally:
+        for v, t in saved:
+            v.type = t
+
+
+class UbFull(QccError):
+    """A Unified Buffer allocation that failed: ``value`` (or the band staging of
+    ``op``) needed ``rows``; ``live`` are the resident tensors at that point."""
+
+    def __init__(self, message: str, loc, value: Value | None, op: Op | None,
+                 live: list[Value]):
+        super().__init__(message, loc)
+        self.value, self.op, self.live = value, op, live
+
+
+class _Planner(MemoryPlanner):
+    def __init__(self, *args, **kwargs):
+        self.at = -1
+        super().__init__(*args, **kwargs)
+
+    def live(self) -> list[Value]:
+        return [v for v, k in self.last_use.items() if v in self.buffers and k >= self.at]
+
+    def allocate(self, v: Value) -> None:
+        try:
+            super().allocate(v)
+        except QccError as e:
+            raise UbFull(e.message, e.loc, v, None,
+                         [*self.live(), v]) from None
+
+
+@dataclass
+class UbPlan:
+    buffers: dict[Value, Buffer]
+    stages: dict[Op, int]  # first staging row of a banded layer
+    band_rows: dict[Op, int]
+
+
+def plan_ub(graph: Graph, ub_rows: int, band_rows: dict[Op, int] | None = None
+            ) -> UbPlan:
+    """First-fit Unified Buffer placement of the resident tensors, following the
+    ``spill`` attributes; a layer reading or writing a spilled tensor runs in row bands
+    whose staging is taken from the free rows while it runs (``band_rows`` fixed, or
+    chosen here as the most rows that fit). Raises :class:`UbFull`."""
+    reads = [op for op in graph.ops if isinstance(op, tpu.ReadHostOp)]
+    writes = [op for op in graph.ops if isinstance(op, tpu.WriteHostOp)]
+    ops = layer_ops(graph)
+    buffers: dict[Value, Buffer] = {}
+
+    def resident(v: Value) -> bool:
+        return ub_resident(v) and not spilled(v)
+
+    def alias_of(op: Op) -> Value | None:
+        return op.input if isinstance(op, tpu.ReshapeOp) and op.input in buffers else None
+
+    planner = _Planner(ops, [r.output for r in reads if not spilled(r.output)],
+                       [w.input for w in writes if not spilled(w.input)],
+                       ub_rows, buffers, resident, alias_of, graph.return_op.loc)
+    stages: dict[Op, int] = {}
+    chosen: dict[Op, int] = {}
+    for k, op in enumerate(ops):
+        planner.at = k
+        planner.allocate_results(op)
+        s_in = any(spilled(v) for v in op.operands if ub_resident(v))
+        s_out = spilled(op.output) if op.results else False
+        if s_in or s_out:
+            if not bandable(op):
+                raise QccError(f"layer '{loc_name(op)}' ({op.name}) cannot run in row "
+                               "bands, so its tensors "
+                               "cannot be spilled to host memory", op.loc)
+            oh = op.output.type.shape[2]
+            largest = max((size for _, size in planner.free), default=0)
+            if band_rows is not None and op in band_rows:
+                rows = band_rows[op]
+            else:
+                rows = oh
+                while rows > 1 and sum(stage_rows(op, rows, s_in, s_out)) > largest:
+                    rows = -(-rows // 2) if sum(stage_rows(op, -(-rows // 2), s_in,
+                                                           s_out)) > largest else rows - 1
+            need = sum(stage_rows(op, rows, s_in, s_out))
+            start = next((st for st, size in planner.free if size >= need), None)
+            if start is None:
+                raise UbFull(
+                    f"one row band of layer '{loc_name(op)}' ({rows} output rows: "
+                    f"{stage_rows(op, rows, s_in, s_out)[0]} input and "
+                    f"{stage_rows(op, rows, s_in, s_out)[1]} output staging rows, "
+                    f"{need * LANES} bytes) does not fit the largest free range of the "
+                    f"Unified Buffer, {largest} rows of {ub_rows} ({ub_rows * LANES} "
+                    "bytes)", op.loc, None, op, planner.live())
+            stages[op], chosen[op] = start, rows
+        planner.release_dead(op)
+    return UbPlan(buffers, stages, chosen)
 
 
 def table_count(op: Op) -> int:
@@ -113,28 +295,39 @@ def plan_memory(graph: Graph, target: Target) -> None:
     reads = [op for op in graph.ops if isinstance(op, tpu.ReadHostOp)]
     writes = [op for op in graph.ops if isinstance(op, tpu.WriteHostOp)]
     ops = layer_ops(graph)
-    buffers: dict[Value, Buffer] = {}
-
-    def alias_of(op: Op) -> Value | None:
-        return op.input if isinstance(op, tpu.ReshapeOp) and op.input in buffers else None
-
-    planner = MemoryPlanner(ops, [r.output for r in reads], [w.input for w in writes],
-                            target.unified_buffer.rows, buffers, ub_resident, alias_of,
-                            graph.return_op.loc)
-    for op in ops:
-        planner.allocate_results(op)
-        planner.release_dead(op)
     host = 0
-    for op in (*reads, *writes, *host_outputs(graph)):
+    for op in (*reads, *writes, *host_outputs(graph)):  # the whole batch: the program's I/O
         rw.set_attribute(op, "host", host)
         host += _elements(op.output.type)
-    for op in reads:
-        rw.set_attribute(op, "ub", buffers[op.output].base)
+    tiled = {op: int(op.attributes["band_rows"]) for op in ops if "band_rows" in op.attributes}
+    with batch_view(graph, batch_chunk(graph)):
+        plan = plan_ub(graph, target.unified_buffer.rows, tiled)
+        buffers = plan.buffers
+        for op in ops:  # spilled results: host scratch (one chunk), or the output's
+            if op.results and spilled(op.output):
+                out = next((u for u in op.output.users if isinstance(u, tpu.WriteHostOp)),
+                           None)
+                if out is not None:
+                    rw.set_attribute(op, "host", out.attributes["host"])
+                else:
+                    rw.set_attribute(op, "host", host)
+                    host += _elements(op.output.type)
+        for op, start in plan.stages.items():
+            rw.set_attribute(op, "stage", start)
+        for op in reads:
+            if op.output in buffers:
+                rw.set_attribute(op, "ub", buffers[op.output].base)
+        _place(rw, ops, buffers, target)
+
+
+def _place(rw: Rewriter, ops: list[Op], buffers: dict[Value, Buffer],
+           target: Target) -> None:
     half = target.accumulators.rows // 2
     chunk = slot = tile = table = 0
     n_slots = table_slots(target)
     for op in ops:
-        rw.set_attribute(op, "ub", buffers[op.output].base)
+        if op.output in buffers:
+            rw.set_attribute(op, "ub", buffers[op.output].base)
         n_acc = accumulator_chunks(op)
         if n_acc:
             rw.set_attribute(op, "acc", tuple(((chunk + k) % 2) * half for k in range(n_acc)))
@@ -158,8 +351,6 @@ def plan_memory(graph: Graph, target: Target) -> None:
 
 
 def _elements(t) -> int:
-    import math
-
     return math.prod(t.shape)
 
 

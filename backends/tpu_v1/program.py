@@ -120,6 +120,9 @@ class Program:
     host_tensors: list[TensorDesc] = field(default_factory=list)
     #: what the host runs, by ``host_call`` segment index
     segments: list[HostSegment] = field(default_factory=list)
+    #: host memory after the inputs and outputs for tensors spilled by tpu-tile-ub
+    #: (the binary's optional HOST_SCRATCH section; 0: none)
+    scratch_bytes: int = 0
 
     def resolve_target(self) -> Target:
         """The program's own target: its description, or the shipped one it names."""
@@ -132,7 +135,8 @@ class Program:
 
     @property
     def host_bytes(self) -> int:
-        """Size of the host buffer space (inputs, outputs, host tensors)."""
+        """Size of the host buffer space (inputs, outputs, host tensors, then the
+        scratch of spilled tensors)."""
         ends = [d.host_offset + d.host_bytes
                 for d in (*self.inputs, *self.outputs, *self.host_tensors)]
-        return max(ends, default=0)
+        return max(ends, default=0) + self.scratch_bytes

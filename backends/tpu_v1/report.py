@@ -33,6 +33,7 @@ from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.backends.tpu_v1 import isa
 from qcc.backends.tpu_v1.dialect import ACTIVATION, ADDER, HOST, MXU, NOTHING, POOL  # noqa: F401
 from qcc.backends.tpu_v1.lower import host_role, is_weight, loc_name
+from qcc.backends.tpu_v1.memory import Buffer
 from qcc.backends.tpu_v1.partition import HOST as HOST_REASON
 from qcc.backends.tpu_v1.partition import host_runs, segment_layer
 from qcc.backends.tpu_v1.plan import buffer_of, layer_ops
@@ -121,6 +122,9 @@ class CompileReport:
     sqnr_data: str | None = None  # what the SQNR was measured on
     output_sqnr_db: dict[str, float | str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: activations larger than the Unified Buffer (tpu-tile-ub): batch chunk, layers
+    #: in row bands, spilled tensors, extra PCIe bytes; empty when everything fits
+    tiling: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict[str, Any]:
@@ -244,13 +248,22 @@ def _layer_of_ops(tpu_module) -> dict[Op, str]:
 
 
 def _buffers(tpu_module) -> tuple[list[BufferUse], int]:
-    """The Unified Buffer plan (the ops' ``ub`` placements), and the peak of live
+    """The Unified Buffer plan (the ops' ``ub`` placements; one batch chunk's when the
+    program runs in chunks; spilled tensors are in host memory), and the peak of live
     rows."""
+    from qcc.backends.tpu_v1.plan import batch_chunk, batch_view
+
+    with batch_view(tpu_module.main, batch_chunk(tpu_module.main)):
+        return _buffers_planned(tpu_module)
+
+
+def _buffers_planned(tpu_module) -> tuple[list[BufferUse], int]:
     g = tpu_module.main
     layers = _layer_of_ops(tpu_module)
     ops = layer_ops(g)
     position = {op: k for k, op in enumerate(ops)}
-    placed = [op for op in g.ops if isinstance(op, (tpu.ReadHostOp, *tpu.LAYER_OPS))]
+    placed = [op for op in g.ops if isinstance(op, (tpu.ReadHostOp, *tpu.LAYER_OPS))
+              and "ub" in op.attributes]
     written = {op.input for op in g.ops if isinstance(op, tpu.WriteHostOp)}
     group_of: dict[Value, list[Value]] = {}
     groups: list[list[Value]] = []
@@ -314,7 +327,9 @@ def _pass_lanes(head: Op) -> tuple[float | None, float | None]:
     plan of its tpu op."""
     if not isinstance(head, tpu.MatmulOp | tpu.Conv2dOp):
         return None, None
-    x, y = buffer_of(head.input), buffer_of(head.output)
+    from qcc.backends.tpu_v1.memory import layout
+
+    x, y = (Buffer(0, *layout(v.type)) for v in (head.input, head.output))
     n = sum(y.lanes) / len(y.lanes)
     if isinstance(head, tpu.MatmulOp):
         return sum(x.lanes) / len(x.lanes), n
@@ -528,4 +543,50 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
             "pcie_bytes": host_bytes,
             "mxu_mac_share": tot.useful_macs / max(tot.useful_macs + host_macs, 1)})
     return CompileReport(target.name, batch, len(program.instructions), placements, buffers,
-                         memory, layers, totals, data_name, output_sqnr, notes)
+                         memory, layers, totals, data_name, output_sqnr, notes,
+                         _tiling(tpu_module, program, tot, target))
+
+
+def _tiling(tpu_module, program, tot, target: Target) -> dict[str, Any]:
+    """What tpu-tile-ub decided, read off the tpu IR, and what it costs: the PCIe bytes
+    beyond the program's inputs and outputs (each moved once when nothing is tiled)."""
+    from qcc.backends.tpu_v1.plan import batch_chunk, spilled
+
+    g = tpu_module.main
+    chunk = batch_chunk(g)
+    layers, tensors = [], []
+    for op in g.ops:
+        if not isinstance(op, (tpu.ReadHostOp, *tpu.LAYER_OPS)):
+            continue
+        if "band_rows" in op.attributes:
+            ins = [v for v in op.operands if spilled(v)]
+            why = []
+            if ins:
+                why.append("reads a spilled tensor band by band, with its window's halo")
+            if spilled(op.output):
+                why.append("writes its spilled result band by band")
+            layers.append({"layer": loc_name(op), "op": op.name,
+                           "band_rows": int(op.attributes["band_rows"]),
+                           "rows": op.output.type.shape[2], "why": "; ".join(why)})
+        if spilled(op.output):
+            v = op.output
+            model_io = isinstance(op, tpu.ReadHostOp) or \
+                any(isinstance(u, tpu.WriteHostOp) for u in v.users)
+            tensors.append({
+                "tensor": v.name_hint or "", "layer": loc_name(op),
+                "shape": list(v.type.shape), "bytes": math.prod(v.type.shape),
+                "why": "does not fit the Unified Buffer beside the tensors live with it; "
+                       + ("it is a program input or output, in host memory anyway" if
+                          model_io else "the fewest added PCIe bytes per row freed")})
+    if not (chunk or layers or tensors):
+        return {}
+    io = sum(d.host_bytes for d in (*program.inputs, *program.outputs))
+    moved = tot.host_read_bytes + tot.host_write_bytes
+    return {"batch_chunk": chunk,
+            "batch_chunk_why": "the whole batch does not fit the Unified Buffer, this many "
+                               "images do: the layers run once per chunk and read their "
+                               "weights again" if chunk else "",
+            "banded_layers": layers, "spilled_tensors": tensors,
+            "host_scratch_bytes": program.scratch_bytes,
+            "extra_pcie_bytes": moved - io,
+            "extra_pcie_us": (moved - io) / target.host_link.bandwidth_bytes_per_s * 1e6}

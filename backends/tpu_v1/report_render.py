@@ -82,6 +82,7 @@ def render_markdown(self: CompileReport) -> str:
         lines.append(f"| {', '.join(f'`{_e(n)}`' for n in b.tensors)} | "
                      f"{'x'.join(map(str, b.shape))} | {b.rows} | {b.bytes} | "
                      f"{b.base_row} | `{_e(b.first_layer)}` | `{_e(b.last_layer)}` |")
+    lines += _tiling_lines(self.tiling)
     lines += ["", "## Where every op runs", "",
               "| op | result | layer | unit | note |", "|---|---|---|---|---|"]
     for o in self.ops:
@@ -105,3 +106,27 @@ def _db(v: float | str | None) -> str:
     if isinstance(v, str):
         return v
     return f"{v:.1f}"
+
+
+def _tiling_lines(t: dict) -> list[str]:
+    """The Unified Buffer tiling section (tpu-tile-ub), when anything is tiled."""
+    if not t:
+        return []
+    lines = ["", "## Unified Buffer tiling", ""]
+    if t["batch_chunk"]:
+        lines.append(f"- batch chunks of {t['batch_chunk']}: {t['batch_chunk_why']}")
+    lines.append(f"- extra PCIe bytes: {t['extra_pcie_bytes']} "
+                 f"({t['extra_pcie_us']:.2f} us at the link bandwidth); host scratch "
+                 f"{t['host_scratch_bytes']} B")
+    if t["banded_layers"]:
+        lines += ["", "| layer in row bands | op | band rows | of rows | why |",
+                  "|---|---|---:|---:|---|"]
+        lines += [f"| `{_e(x['layer'])}` | {x['op']} | {x['band_rows']} | {x['rows']} | "
+                  f"{_e(x['why'])} |" for x in t["banded_layers"]]
+    if t["spilled_tensors"]:
+        lines += ["", "| tensor spilled to host memory | written by | shape | bytes | why |",
+                  "|---|---|---|---:|---|"]
+        lines += [f"| `{_e(x['tensor'])}` | `{_e(x['layer'])}` | "
+                  f"{'x'.join(map(str, x['shape']))} | {x['bytes']} | {_e(x['why'])} |"
+                  for x in t["spilled_tensors"]]
+    return lines

@@ -152,10 +152,11 @@ def _wide_conv_model(path: Path, side: int, channels: int) -> Path:
 
 
 @pytest.mark.parametrize(("side", "channels", "where", "name", "rows"), [
-    # 256x256 pixels in 2 blocks of 256 channels: 131072 rows of the 98304
-    (256, 300, "ONNX node 'widen' (Conv): ", "y", 131072),
-    # the input alone: 320x320 pixels
-    (320, 8, "", "input", 102400),
+    # (larger tensors run in row bands: what must fit is one row of one image)
+    # one row of 50000 pixels in 2 blocks of 256 channels: 100000 rows of the 98304
+    (50000, 300, "ONNX node 'widen' (Conv): ", "y", 100000),
+    # one row of the input alone: 100000 pixels
+    (100000, 8, "", "input", 100000),
 ])
 def test_activation_larger_than_the_unified_buffer_stops_before_calibration(
         capsys, tmp_path, side, channels, where, name, rows):
@@ -164,8 +165,9 @@ def test_activation_larger_than_the_unified_buffer_stops_before_calibration(
     code, _, err = qcc_cli(capsys, "compile", str(model), "-o", str(out))
     assert code == 2 and not out.exists() and "Traceback" not in err
     assert f"{where}tensor '{name}' tensor<" in err
-    assert f"needs {rows} Unified Buffer rows ({rows * 256} bytes) as 8-bit values, more " \
-           "than all 98304 rows (25165824 bytes) of tpu-v1's Unified Buffer" in err
+    assert f"one row of it (of one image) needs {rows} Unified Buffer rows ({rows * 256} " \
+           "bytes) as 8-bit values, more than all 98304 rows (25165824 bytes) of tpu-v1's " \
+           "Unified Buffer" in err
     assert "calibrating on" not in err  # stopped before calibration's random samples
     with pytest.raises(qcc.QccError, match=f"tensor '{name}'"):
         qcc.compile(model, activations="uint8")

@@ -215,3 +215,19 @@ def test_compile_says_what_runs_on_the_host(tmp_path, capsys):
     assert totals["mxu_mac_share"] == 1.0 and totals["pcie_bytes"] > 0
     reasons = {o["op"]: o["note"] for o in data["ops"] if o["unit"] == "host CPU"}
     assert reasons["nn.softmax"] == "'nn.softmax' has no integer form: it computes in float"
+
+
+@pytest.mark.parametrize("middle", [False, True], ids=["softmax-last", "softmax-mid"])
+def test_host_segments_in_a_tiled_program(middle):
+    """A Unified Buffer too small for the activations: tpu-tile-ub spills and bands the
+    layers (at the whole batch: host segments are not batch-chunked) and the host
+    segments still run between them, bit-exactly."""
+    from qcc.backends.tpu_v1.target import load_target
+
+    small = load_target("tpu-v1").updated({"unified_buffer.rows": 150})
+    c = qcc.compile(qcc.import_onnx(_classifier(middle)), calib_data=_calib(), target=small)
+    ops = c.tpu_module.main.ops
+    assert any("spill" in op.attributes or "band_rows" in op.attributes for op in ops)
+    assert not any("batch_chunk" in op.attributes for op in ops)
+    assert len(c.program.segments) == (2 if middle else 1)
+    _bit_exact(c)
