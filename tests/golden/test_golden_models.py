@@ -9,6 +9,10 @@ on a fixed input set. Stored per model in tests/golden/models/<model>/:
 - ``timing.json``: cycles per layer and in total on tpu-v1 and the counters behind them;
 - or ``error.txt``: the compile error, for a model the TPU cannot run.
 
+The cnn example has a host segment (its softmax runs on the host); ``digits_cnn@
+tpu-v1-ub100`` is digits_cnn on a 100-row Unified Buffer (``targets/``), tiled by
+tpu-tile-ub into batch chunks and row bands.
+
 Everything from the statistics on is compared in full: a changed line, byte or cycle
 fails. The statistics themselves are FP32 results, and float32 matrix products differ
 in their last bits from one CPU's BLAS kernel to another's (FMA or not, the order of
@@ -38,6 +42,11 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "models"
 MODELS = sorted(p.stem for p in (ROOT / "examples" / "models").glob("*.onnx"))
 BATCH = 8
+#: (model, target file) cases beyond every model on tpu-v1: digits_cnn on a 100-row
+#: Unified Buffer, which tpu-tile-ub tiles (batch chunks, row bands); the golden folder
+#: is named "<model>@<target>"
+TARGET_CASES = [("digits_cnn", "tpu-v1-ub100")]
+CASES = [(name, None) for name in MODELS] + TARGET_CASES
 
 
 def _inputs(module_input_shape: tuple[int, ...]) -> np.ndarray:
@@ -45,8 +54,9 @@ def _inputs(module_input_shape: tuple[int, ...]) -> np.ndarray:
         return z["input"][:BATCH].reshape(module_input_shape)
 
 
-def _timing(compiled) -> dict:
-    report = compiled.estimate("tpu-v1")
+def _timing(compiled, target: str = "tpu-v1") -> dict:
+    # on tpu-v1, or on the program's own (test) target
+    report = compiled.estimate("tpu-v1") if target == "tpu-v1" else compiled.estimate()
     keys = ("cycles", "array_active_cycles", "weight_stall_cycles", "weight_shift_cycles",
             "non_matrix_cycles", "raw_stall_cycles", "host_stall_cycles", "useful_macs",
             "dram_bytes")
@@ -54,7 +64,7 @@ def _timing(compiled) -> dict:
     def counters(c) -> dict:
         return {k: round(float(getattr(c, k)), 3) for k in keys}
 
-    return {"target": "tpu-v1", "batch": BATCH, "total": counters(report.total),
+    return {"target": target, "batch": BATCH, "total": counters(report.total),
             "layers": {name: counters(c) for name, c in report.layers.items()}}
 
 
@@ -96,9 +106,13 @@ def _same_calibration(name: str, stored: Path, fresh: Path) -> bool:
     return True
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_model_golden(name: str, update_goldens: bool, tmp_path: Path):
-    folder = GOLDEN / name
+@pytest.mark.parametrize(("name", "target_file"), CASES,
+                         ids=[n if t is None else f"{n}@{t}" for n, t in CASES])
+def test_model_golden(name: str, target_file: str | None, update_goldens: bool,
+                      tmp_path: Path):
+    folder = GOLDEN / (name if target_file is None else f"{name}@{target_file}")
+    target = "tpu-v1" if target_file is None else \
+        str(Path(__file__).resolve().parent / "targets" / f"{target_file}.toml")
     if update_goldens:
         folder.mkdir(parents=True, exist_ok=True)
     model = ROOT / "examples" / "models" / f"{name}.onnx"
@@ -106,7 +120,7 @@ def test_model_golden(name: str, update_goldens: bool, tmp_path: Path):
     fresh = tmp_path / "calibration.json"
     try:
         qcc.compile(model, calib_data=str(ROOT / "examples" / "data" / "digits_calib.npz"),
-                    batch=BATCH, save_stats=str(fresh))
+                    batch=BATCH, save_stats=str(fresh), target=target)
     except qcc.QccError as e:
         _check_text(folder / "error.txt", e.format() + "\n", update_goldens)
         assert not stats.exists(), f"{stats} is left from a model that compiled"
@@ -117,7 +131,7 @@ def test_model_golden(name: str, update_goldens: bool, tmp_path: Path):
         shutil.copyfile(fresh, stats)
     assert stats.exists(), f"{stats} is missing: run pytest tests/golden --update-goldens"
     _check_calibration(name, stats, fresh)
-    compiled = qcc.compile(model, stats=str(stats), batch=BATCH)
+    compiled = qcc.compile(model, stats=str(stats), batch=BATCH, target=target)
     program = compiled.program
     # the manifest records content hashes, never a path: the text is the same wherever
     # the repository lies
@@ -135,8 +149,9 @@ def test_model_golden(name: str, update_goldens: bool, tmp_path: Path):
         for key, value in codes.items():
             assert stored[key].dtype == value.dtype
             np.testing.assert_array_equal(stored[key], value, err_msg=f"{name}: {key}")
-    _check_text(folder / "timing.json", json.dumps(_timing(compiled), indent=1,
-                                                   sort_keys=True) + "\n", update_goldens)
+    _check_text(folder / "timing.json",
+                json.dumps(_timing(compiled, target_file or "tpu-v1"), indent=1,
+                           sort_keys=True) + "\n", update_goldens)
 
 
 def _quantized(compiled, x: np.ndarray) -> np.ndarray:
