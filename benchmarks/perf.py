@@ -617,6 +617,39 @@ def run_all(quick: bool, runs: int, threads: int, work: Path, profile: bool = Tr
     return res
 
 
+def compile_only(runs: int, threads: int, quick: bool) -> int:
+    """ResNet-50 at 224x224 (32x32 at width 0.25 with --quick), batch 1 and batch 8: the
+    compile (calibration on the same 8 images) against onnxruntime's quantize_static,
+    and the peak memory of one compile in a fresh process. At batch 8 the activations
+    do not fit the Unified Buffer: tpu-tile-ub spills and bands them."""
+    kw = dict(resolution=32, width=0.25) if quick else dict(resolution=224)
+    out = {"meta": {"quick": quick, "runs": runs, "threads": threads,
+                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "cpus": os.cpu_count(), "loadavg_start": os.getloadavg(),
+                    "targets": {k: TARGETS[k] for k in ("compile_seconds",
+                                                         "compile_ratio",
+                                                         "compile_peak_gb")}}}
+    with tempfile.TemporaryDirectory(prefix="qcc-perf-") as tmp:
+        for batch in (1, 8):
+            path = build_model(zoo.resnet50, Path(tmp) / f"resnet50_b{batch}.onnx",
+                               batch=batch, **kw)
+            print(f"perf: ResNet-50 batch {batch}: compile time and memory", flush=True)
+            out[f"resnet50_b{batch}"] = bench_compile(path, runs, threads, Path(tmp),
+                                                     profile=False)
+    out["meta"]["loadavg_end"] = os.getloadavg()
+    target = RESULTS.parent / "perf_compile.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(out, indent=1) + "\n")
+    for key in ("resnet50_b1", "resnet50_b8"):
+        r = out[key]
+        print(f"{key}: input {r['input']}: qcc compile median "
+              f"{r['qcc_compile_s']['median']:.1f} s ({runs} runs), onnxruntime "
+              f"quantize_static {r['ort_quantize_static_s']['median']:.1f} s, ratio "
+              f"{r['ratio']['value']:.2f}; peak {r['peak_rss_gb']['value']:.2f} GB")
+    print(f"perf: wrote {target}")
+    return 0
+
+
 def _write_doc(path: Path, text: str) -> None:
     """Write the page, keeping the section that benchmarks/ir_parse.py --doc put at its end."""
     marker = "<!-- ir_parse.py:"
@@ -642,11 +675,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="a markdown file of hand-written profile findings to include")
     parser.add_argument("--render-only", action="store_true",
                         help="re-render the markdown from an existing --json (no measuring)")
+    parser.add_argument("--compile-only", action="store_true",
+                        help="only ResNet-50 at 224x224's compile time and peak memory, at "
+                             "batch 1 and batch 8 (written to benchmarks/results/"
+                             "perf_compile.json; the full run's files are left alone)")
     parser.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.compile_child:
         _compile_child(args.compile_child)
         return 0
+    if args.compile_only:
+        return compile_only(args.runs or (3 if args.quick else 5), args.threads, args.quick)
     if args.render_only:
         res = json.loads(Path(args.json).read_text())
         if args.findings:
