@@ -48,6 +48,15 @@ def _attr(op: Op, key: str):
     return op.attributes[key]
 
 
+def _weight_codes(op: Op, v: Value) -> np.ndarray:
+    """The integer weights of ``op`` in their own (8-bit) storage type: the tiles are
+    cut from them without a wider copy."""
+    arr = constant_value(v)
+    if arr is None:
+        return _constant(op, v)  # (the error)
+    return arr if arr.dtype.kind in "iu" else arr.astype(np.int64)
+
+
 def _constant(op: Op, v: Value) -> np.ndarray:
     """The integer array of a weight or bias constant of ``op``."""
     arr = constant_value(v)
@@ -252,7 +261,7 @@ class Emitter:
 
     def _matmul(self, op: tpu.MatmulOp) -> None:
         x, y = buffer_of(op.input), buffer_of(op.output)
-        w = _constant(op, op.weight)
+        w = _weight_codes(op, op.weight)
         bias = _constant(op, op.bias)
         n_dim = w.shape[1]
         unsigned = int(not op.input.type.element.storage.signed)
@@ -287,7 +296,7 @@ class Emitter:
 
     def _conv(self, op: tpu.Conv2dOp) -> None:
         x, y = buffer_of(op.input), buffer_of(op.output)
-        w = _constant(op, op.weight)
+        w = _weight_codes(op, op.weight)
         bias = _constant(op, op.bias)
         n, c, h, wd = op.input.type.shape
         o, _, kh, kw = w.shape

@@ -21,7 +21,7 @@ import numpy as np
 
 from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.backends.tpu_v1 import isa, partition
-from qcc.backends.tpu_v1.emit import Emitter, _attr, _constant, _desc
+from qcc.backends.tpu_v1.emit import Emitter, _attr, _constant, _desc, _weight_codes
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS
 from qcc.backends.tpu_v1.lower import conv_matrix, conv_steps, loc_name
 from qcc.backends.tpu_v1.memory import layout
@@ -207,7 +207,7 @@ class TiledEmitter(Emitter):
     def _prepare_conv(self, op: tpu.Conv2dOp):
         """Per output tile: (weight tile ids, (tap, input block, MACs per row) of each
         pass, table record), the tiles placed in the weight image once."""
-        w = _constant(op, op.weight)
+        w = _weight_codes(op, op.weight)
         bias = _constant(op, op.bias)
         c = op.input.type.shape[1]
         o = w.shape[0]

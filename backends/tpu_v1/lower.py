@@ -234,7 +234,11 @@ def _weights(op: Op) -> tuple[Value, np.ndarray, np.ndarray]:
     if b is None:
         _check_not_elided(op, op.bias)
         raise _unsupported(op, "its bias is not a constant")
-    return w_val, w.astype(np.int64), b.astype(np.int64)
+    # int16, not int64: exact for 8-bit weights, |-128| included (sums over them widen
+    # to int64 in numpy), and an int64 copy of a VGG classifier's 25088x4096 weights
+    # would take 822 MB
+    return w_val, w.astype(np.int16 if w.dtype.itemsize == 1 else np.int64), \
+        b.astype(np.int64)
 
 
 def _check_accumulator_bound(op: Op, abs_colsum: np.ndarray, k: int,
@@ -336,8 +340,8 @@ def conv_matrix(w: np.ndarray, c: int, groups: int,
     o, cg, kh, kw = w.shape
     taps = kh * kw
     og = o // groups
-    if groups == 1:
-        full = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(taps, c, o), np.int64) \
+    if groups == 1:  # in the weights' own (8-bit) type
+        full = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(taps, c, o)) \
             if weights else None
         return full, np.ones((taps, c, o), bool)
     g = np.arange(groups)[:, None, None]
@@ -349,7 +353,7 @@ def conv_matrix(w: np.ndarray, c: int, groups: int,
         return None, present
     # blocks[g, tap, i, j] = w[g * og + j, i, tap]: group g's [tap, C/g, O/g] matrix
     blocks = w.reshape(groups, og, cg, taps).transpose(0, 3, 2, 1)
-    full = np.zeros((taps, c, o), np.int64)
+    full = np.zeros((taps, c, o), w.dtype)
     full[:, rows, cols] = blocks.transpose(1, 0, 2, 3)
     return full, present
 
