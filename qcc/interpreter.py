@@ -676,9 +676,27 @@ def _qconv2d(op: quant.Conv2dOp, x, w, b=None):
     return _check_int32(op, acc)
 
 
+#: weights of more elements than this are multiplied a block of rows at a time
+_DENSE_BLOCK = 1 << 24
+
+
 @semantics(quant.DenseOp)
 def _qdense(op: quant.DenseOp, x, w, b=None):
-    acc = np.rint(np.matmul(_centered(op.input, x), _centered(op.weight, w))).astype(np.int64)
+    xc = _centered(op.input, x)
+    if w.size <= _DENSE_BLOCK:
+        prod = np.matmul(xc, _centered(op.weight, w))
+    else:
+        # a block of weight rows at a time: float64 copies of a classifier's 100M
+        # weights would take 0.8 GB each; every partial product is an exact integer
+        # (below 2^53), so the sum is the same exact integer as one product
+        _, zw = qparams(op.weight.type)
+        step = max(1, _DENSE_BLOCK // max(w.shape[-1], 1))
+        prod = None
+        for k0 in range(0, w.shape[0], step):
+            wk = w[k0:k0 + step].astype(np.float64) - zw
+            part = np.matmul(xc[..., k0:k0 + step], wk)
+            prod = part if prod is None else prod + part
+    acc = np.rint(prod).astype(np.int64)
     if b is not None:
         acc += b.astype(np.int64)
     return _check_int32(op, acc)
