@@ -71,10 +71,13 @@ def _assert_equal(a: np.ndarray, b: np.ndarray, what: str) -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_example_models(name):
-    """Each example model as tests/golden compiles it (its stored statistics, batch 8),
-    on the golden inputs."""
-    compiled = qcc.compile(ROOT / "examples" / "models" / f"{name}.onnx",
-                           stats=str(GOLDEN / name / "calibration.json"), batch=8)
+    """Each example model as tests/golden compiles it (its stored statistics, batch 8;
+    ``model@target`` on that test target: a tiled program), on the golden inputs."""
+    model, _, target = name.partition("@")
+    target = str(GOLDEN.parent / "targets" / f"{target}.toml") if target else "tpu-v1"
+    compiled = qcc.compile(ROOT / "examples" / "models" / f"{model}.onnx",
+                           stats=str(GOLDEN / name / "calibration.json"), batch=8,
+                           target=target)
     program = compiled.program
     with np.load(ROOT / "examples" / "data" / "digits_eval.npz") as z:
         x = z["input"][:8].reshape(compiled.module.main.args[0].type.shape)
