@@ -71,11 +71,17 @@ def place_forced(graph: Graph, names: tuple[str, ...]) -> int:
     ops were marked."""
     rw = Rewriter(graph)
     count = 0
+    used: set[str] = set()
     for op in list(graph.ops):
         if isinstance(op, ReturnOp | nn.ConstantOp) or not matches(op, names):
             continue
         rw.set_attribute(op, HOST, "forced to the host (--host-ops)")
         count += 1
+        used |= {n for n in names if matches(op, (n,))}
+    unknown = [n for n in names if n not in used]
+    if unknown:
+        raise QccError(f"--host-ops names {', '.join(repr(n) for n in unknown)}, which "
+                       "matches no ONNX op type, ONNX node name or IR op name of the model")
     return count
 
 

@@ -231,3 +231,10 @@ def test_host_segments_in_a_tiled_program(middle):
     assert not any("batch_chunk" in op.attributes for op in ops)
     assert len(c.program.segments) == (2 if middle else 1)
     _bit_exact(c)
+
+
+def test_host_ops_naming_nothing_is_an_error():
+    module = qcc.import_onnx(_classifier(False))
+    with pytest.raises(QccError, match=r"--host-ops names 'Conv2D', which matches no ONNX "
+                                       r"op type, ONNX node name or IR op name"):
+        qcc.compile(module, calib_data=_calib(), host_ops=("Conv", "Conv2D"))
