@@ -91,7 +91,7 @@ class Emitter:
     def run(self) -> Program:
         g = self.graph
         ops = g.ops
-        inputs, outputs, boundary = [], [], []
+        transfers: list[tuple[Op, TensorDesc]] = []
         segs = {seg.ops[0]: seg for seg in partition.segments(g)}
         for k, op in enumerate(ops):
             seg = segs.get(op)
@@ -109,10 +109,7 @@ class Emitter:
                 self.layer = "program"
                 desc = _desc(op.tensor, op.output, _attr(op, "host"))
                 read = isinstance(op, tpu.ReadHostOp)
-                if partition.transfer_role(op) == "boundary":
-                    boundary.append(desc)
-                else:
-                    (inputs if read else outputs).append(desc)
+                transfers.append((op, desc))
                 self._transfer(isa.READ_HOST if read else isa.WRITE_HOST, desc,
                                buffer_of(op.output if read else op.input))
             elif isinstance(op, tpu.LAYER_OPS):
@@ -120,11 +117,24 @@ class Emitter:
                 self._layer(op)
         self.layer = "program"
         self.emit(isa.HALT)
+        return self._finish(*self.io_descriptors(transfers))
+
+    def io_descriptors(self, transfers: list[tuple[Op, TensorDesc]]
+                       ) -> tuple[list[TensorDesc], list[TensorDesc], list[TensorDesc]]:
+        """The program's inputs, its outputs (in the graph's output order, those a host
+        segment writes included) and its host tensors, from the descriptors of the
+        transfers in program order."""
+        g = self.graph
+        inputs, outputs, boundary = [], [], []
+        for op, desc in transfers:
+            role = partition.transfer_role(op)
+            (boundary if role == "boundary" else inputs if role == "input"
+             else outputs).append(desc)
         outputs += [_desc(g.output_names[g.return_op.operands.index(op.output)], op.input,
                           _attr(op, "host")) for op in host_outputs(g)]
         order = {name: k for k, name in enumerate(g.output_names)}
         outputs.sort(key=lambda d: order.get(d.name, len(order)))
-        return self._finish(inputs, outputs, boundary)
+        return inputs, outputs, boundary
 
     def _host_call(self, seg: partition.Segment) -> None:
         """A host segment: its IR into the program, one host_call."""

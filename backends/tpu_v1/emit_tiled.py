@@ -31,7 +31,6 @@ from qcc.backends.tpu_v1.plan import (
     batch_chunk,
     batch_view,
     buffer_of,
-    host_outputs,
     spilled,
     stage_rows,
     window,
@@ -78,15 +77,8 @@ class TiledEmitter(Emitter):
         self.layer = "program"
         self.emit(isa.HALT)
         self.scratch_bytes = scratch_end - io_end
-        role = {op: partition.transfer_role(op) for op in (*reads, *writes)}
-        outputs = [self.descs[op] for op in writes if role[op] == "output"]
-        outputs += [_desc(g.output_names[g.return_op.operands.index(op.output)], op.input,
-                          _attr(op, "host")) for op in host_outputs(g)]
-        order = {name: k for k, name in enumerate(g.output_names)}
-        outputs.sort(key=lambda d: order.get(d.name, len(order)))
-        return self._finish([self.descs[op] for op in reads if role[op] == "input"], outputs,
-                            [self.descs[op] for op in (*reads, *writes)
-                             if role[op] == "boundary"])
+        return self._finish(*self.io_descriptors(
+            [(op, self.descs[op]) for op in g.ops if op in self.descs]))
 
     def _ops(self) -> None:
         ops = self.graph.ops
