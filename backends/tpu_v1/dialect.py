@@ -118,14 +118,15 @@ class TpuOp(Op):
 
 @register_op
 class ReadHostOp(TpuOp):
-    """Host memory -> Unified Buffer: a program input (quantized by the host)."""
+    """Host memory -> Unified Buffer: a program input (quantized by the host), or a
+    host segment's result that a TPU op reads (partition.py)."""
 
     name = "tpu.read_host"
     traits = (Unit(HOST),)
     note = "host -> Unified Buffer"
     input = operand()
     output = result()
-    tensor = attr(Str, doc="the program input's name")
+    tensor = attr(Str, doc="the program input's or host tensor's name")
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
@@ -134,14 +135,15 @@ class ReadHostOp(TpuOp):
 
 @register_op
 class WriteHostOp(TpuOp):
-    """Unified Buffer -> host memory: a program output (dequantized by the host)."""
+    """Unified Buffer -> host memory: a program output (dequantized by the host), or a
+    value a host segment reads (partition.py)."""
 
     name = "tpu.write_host"
     traits = (Unit(HOST),)
     note = "Unified Buffer -> host"
     input = operand()
     output = result()
-    tensor = attr(Str, doc="the program output's name")
+    tensor = attr(Str, doc="the program output's or host tensor's name")
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
