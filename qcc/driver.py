@@ -370,6 +370,10 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
             raise QccError(f"the model is already quantized ({stage} IR): calibration "
                            "data and statistics do not apply to it")
         rest = Pipeline.parse(backend.resume_pipeline(module, target_desc) or "")
+        if (placement["host_ops"] or placement["no_host"]) and \
+                "tpu-lower" not in str(rest).split(","):
+            raise QccError(f"the model is already lowered ({stage} IR): --host-ops and "
+                           "--no-host apply to tpu-lower, which it has been through")
         source = module.clone() if stage == "integer" else None
         ctx = PassContext()
         ctx.data["target"] = target_desc

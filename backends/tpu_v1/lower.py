@@ -865,6 +865,9 @@ class TpuLowerPass(Pass):
         placement = ctx.data.get("placement") or {}
         forced = tuple(n for n in self.host_ops.split(",") if n) + \
             tuple(placement.get("host_ops", ()))
+        allow = not (self.no_host or placement.get("no_host", False))
+        if forced and not allow:
+            raise QccError("host-ops and no-host contradict each other: give one")
         _lower_io(graph, Rewriter(graph))
         if forced:
             ctx.stat("forced-host-ops", place_forced(graph, forced))
@@ -872,7 +875,6 @@ class TpuLowerPass(Pass):
         apply_patterns(graph, patterns(target), counts=counts)
         for name, count in sorted(counts.items()):
             ctx.stat(name, count)
-        allow = not (self.no_host or placement.get("no_host", False))
         hosts = partition(graph, allow_host=allow)
         if hosts:
             ctx.stat("host-ops", hosts)

@@ -73,7 +73,10 @@ def place_forced(graph: Graph, names: tuple[str, ...]) -> int:
     count = 0
     used: set[str] = set()
     for op in list(graph.ops):
-        if isinstance(op, ReturnOp | nn.ConstantOp) or not matches(op, names):
+        # the transfers and the runtime's input quantize / output dequantize share the
+        # location of the node they serve: they are not that node's work
+        if isinstance(op, ReturnOp | tpu.TpuOp) or _is_runtime(op) or \
+                not matches(op, names):
             continue
         rw.set_attribute(op, HOST, "forced to the host (--host-ops)")
         count += 1

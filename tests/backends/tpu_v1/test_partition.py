@@ -238,3 +238,47 @@ def test_host_ops_naming_nothing_is_an_error():
     with pytest.raises(QccError, match=r"--host-ops names 'Conv2D', which matches no ONNX "
                                        r"op type, ONNX node name or IR op name"):
         qcc.compile(module, calib_data=_calib(), host_ops=("Conv", "Conv2D"))
+
+
+@pytest.mark.parametrize("node", ["probs", "fc"])
+def test_forcing_the_output_node_keeps_the_output(node):
+    """The runtime's output dequantize (and the transfers) share the location of the
+    node they serve; forcing that node to the host moves its work, not them: the
+    program still has its output, bit-exact."""
+    c = qcc.compile(qcc.import_onnx(_classifier(False)), calib_data=_calib(),
+                    host_ops=(node,))
+    assert [d.name for d in c.program.outputs] == ["y"]
+    _bit_exact(c)
+
+
+def test_forcing_the_last_conv_of_a_model_without_softmax():
+    c = qcc.compile(qcc.import_onnx(_conv_act_conv("Relu")), calib_data=_calib(),
+                    host_ops=("conv2",))
+    assert [d.name for d in c.program.outputs] == ["y"] and len(c.program.segments) == 1
+    _bit_exact(c)
+
+
+def test_host_ops_and_no_host_contradict_in_the_pass_too():
+    from qcc.backends.tpu_v1.compile import lower
+
+    module = qcc.import_onnx(_classifier(False))
+    qcc.quantize_model(module, calib_data=_calib())
+    with pytest.raises(QccError, match="host-ops and no-host contradict"):
+        lower(module, placement={"host_ops": ("probs",), "no_host": True})
+
+
+def test_placement_options_on_ir_past_tpu_lower_are_an_error(tmp_path, capsys):
+    from qcc.cli import main
+
+    module = qcc.import_onnx(_classifier(False))
+    qcc.quantize_model(module, calib_data=_calib())
+    ir = tmp_path / "int.mlir"
+    ir.write_text(str(module))
+    lowered = tmp_path / "tpu.mlir"
+    assert main(["opt", str(ir), "-p", "tpu-lower", "-o", str(lowered)]) == 0
+    assert main(["compile", str(lowered), "--no-host", "-o", str(tmp_path / "x.tpu")]) == 2
+    err = capsys.readouterr().err
+    assert "--host-ops and --no-host apply to tpu-lower" in err
+    assert not (tmp_path / "x.tpu").exists()
+    assert main(["compile", str(ir), "--no-host", "-o", str(tmp_path / "x.tpu")]) == 2
+    assert "cannot run on the TPU and --no-host" in capsys.readouterr().err
