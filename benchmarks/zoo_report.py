@@ -410,12 +410,12 @@ def markdown(results: list[dict[str, Any]], quick: bool, command: str) -> str:
         "onnxruntime's FP32 output; agreement is the share of images whose largest class "
         "is the same. Random weights: this is quantization error, not accuracy.",
         "- *latency*: `CompiledModel.estimate()` for the whole batch. *TPU / host / "
-        "PCIe*: the split of that time where the timing report gives it; `n/a` where it "
-        "does not: today's timing report models the TPU program, with the host transfers "
-        "inside it (overlapped where the program allows), and no host compute; PCIe is "
-        "then the bytes over the link at its bandwidth, as the compile report's host "
-        "transfer time. *PCIe bytes*: host -> Unified Buffer plus Unified Buffer -> "
-        "host, from the timing report's counters.",
+        "PCIe*: the timing model's split of it (`TimingReport.split_s`, as the compile "
+        "report gives it): the host CPU running host segments (the ops the TPU cannot "
+        "run; docs/partitioning.md, at assumed host speeds), the TPU waiting for PCIe "
+        "transfers, and the rest on the TPU; the three add up to the latency. *PCIe "
+        "bytes*: host -> Unified Buffer plus Unified Buffer -> host, from the timing "
+        "report's counters.",
         "- *MACs on the matrix unit*: the useful MACs of the timing report's layers that "
         "are the model's Conv and Gemm nodes, over the model's Conv and Gemm MACs.",
         "- *peak memory*: the peak resident memory of the process that ran the model's "

@@ -473,7 +473,7 @@ LOOKUP_FUNCTIONS: dict[type[Op], str] = {nn.SigmoidOp: "sigmoid", nn.TanhOp: "ta
 def lookup_function(op: Op) -> str | None:
     """The activate function code name of an op a 256-entry table computes: sigmoid
     and tanh by name, any other elementwise function of its one operand (HardSwish,
-    HardSigmoid, LeakyRelu, Exp, Sqrt, GELU...) as ``table``; None for other ops."""
+    HardSigmoid, LeakyRelu, Sqrt...) as ``table``; None for other ops."""
     if type(op) in LOOKUP_FUNCTIONS:
         return LOOKUP_FUNCTIONS[type(op)]
     if op.has_trait(Elementwise) and len(op.operands) == 1 and len(op.results) == 1 and \
