@@ -155,8 +155,10 @@ class TimingReport:
         c = c or self.total
         if not c.cycles:
             return "-"
+        host = min(c.host_compute_cycles, c.non_matrix_cycles)  # host segments: off-array
         parts = {"compute": c.array_active_cycles, "weight memory": c.weight_stall_cycles,
-                 "weight shift": c.weight_shift_cycles, "non-matrix": c.non_matrix_cycles}
+                 "weight shift": c.weight_shift_cycles,
+                 "non-matrix": c.non_matrix_cycles - host, "host CPU": host}
         return max(parts, key=parts.__getitem__)
 
     # ---- totals
@@ -210,6 +212,11 @@ class TimingReport:
         lines.append(f"latency {self.latency_s * 1e6:.2f} us, {self.tops():.2f} TOPS, "
                      f"{self.energy_j() * 1e6:.2f} uJ, {self.average_power_w:.1f} W, "
                      f"{self.inferences_per_s_per_w:.1f} inferences/s/W")
+        if self.total.host_compute_cycles:
+            split = self.split_s()
+            lines.append(f"of which {split['tpu'] * 1e6:.2f} us on the TPU, "
+                         f"{split['host'] * 1e6:.2f} us on the host CPU (host segments), "
+                         f"{split['pcie'] * 1e6:.2f} us waiting for PCIe")
         return "\n".join(lines)
 
 

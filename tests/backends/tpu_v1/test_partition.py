@@ -90,6 +90,10 @@ def test_timing_charges_the_host_and_the_link(compiled):
     assert total.host_compute_cycles >= floor > 0
     assert total.host_write_bytes >= 2 * 10  # the logits leave the TPU for the softmax
     assert total.cycles >= total.host_compute_cycles
+    # the softmax's layer is the host's: its bound says so, and qcc run --stats's table
+    # ends with the split
+    assert report.bound(report.layers["probs"]) == "host CPU"
+    assert "us on the host CPU (host segments)" in report.format().splitlines()[-1]
 
 
 def test_binary_and_assembly_round_trip_with_host_segments(compiled):
