@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.backends.tpu_v1.lower import host_role, loc_name, resolve_target, ub_resident
 from qcc.backends.tpu_v1.memory import Buffer, MemoryPlanner, layout
+from qcc.backends.tpu_v1.partition import transfer_role
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target
@@ -213,20 +214,30 @@ def plan_ub(graph: Graph, ub_rows: int, band_rows: dict[Op, int] | None = None
     ops = layer_ops(graph)
     buffers: dict[Value, Buffer] = {}
 
+    # a host segment's boundary transfers are placed in program order: what it reads
+    # back takes rows when it arrives, what it is sent frees them after the transfer
+    boundary = {op for op in (*reads, *writes) if transfer_role(op) == "boundary"}
+    members = set(ops)
+    seq = [op for op in graph.ops if op in members or op in boundary]
+
     def resident(v: Value) -> bool:
-        return ub_resident(v) and not spilled(v)
+        return ub_resident(v) and not spilled(v) and not isinstance(v.op, tpu.WriteHostOp)
 
     def alias_of(op: Op) -> Value | None:
         return op.input if isinstance(op, tpu.ReshapeOp) and op.input in buffers else None
 
-    planner = _Planner(ops, [r.output for r in reads if not spilled(r.output)],
-                       [w.input for w in writes if not spilled(w.input)],
+    planner = _Planner(seq, [r.output for r in reads
+                             if r not in boundary and not spilled(r.output)],
+                       [w.input for w in writes if w not in boundary and not spilled(w.input)],
                        ub_rows, buffers, resident, alias_of, graph.return_op.loc)
     stages: dict[Op, int] = {}
     chosen: dict[Op, int] = {}
-    for k, op in enumerate(ops):
+    for k, op in enumerate(seq):
         planner.at = k
         planner.allocate_results(op)
+        if op in boundary:
+            planner.release_dead(op)
+            continue
         s_in = any(spilled(v) for v in op.operands if ub_resident(v))
         s_out = spilled(op.output) if op.results else False
         if s_in or s_out:

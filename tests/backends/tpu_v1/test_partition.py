@@ -286,3 +286,12 @@ def test_placement_options_on_ir_past_tpu_lower_are_an_error(tmp_path, capsys):
     assert not (tmp_path / "x.tpu").exists()
     assert main(["compile", str(ir), "--no-host", "-o", str(tmp_path / "x.tpu")]) == 2
     assert "cannot run on the TPU and --no-host" in capsys.readouterr().err
+
+
+def test_a_tensor_read_back_from_the_host_takes_rows_when_it_arrives():
+    """The mid-network softmax's result (128 rows) is placed when tpu.read_host brings
+    it back, in the rows of the input (128 rows, dead after the convolution), not from
+    the program's start beside it: the Unified Buffer high water is 256 rows, not 384."""
+    c = qcc.compile(qcc.import_onnx(_classifier(True)), calib_data=_calib())
+    assert c.report().memory["ub_high_water_rows"] == 256
+    _bit_exact(c)
