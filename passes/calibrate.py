@@ -149,11 +149,12 @@ class Calibrate(Pass):
             return {}, 0
         source = self.data or ctx.data.get("calibration_data")
         if source is None or (isinstance(source, str) and not source):
-            warn(f"calibrate: no calibration data (data=..., stats=... or "
-                 f"ctx.data['calibration_data']); calibrating on {self.random_samples} "
+            warn(f"calibrate: no calibration data; calibrating on {self.random_samples} "
                  f"random standard-normal samples (seed {self.seed}). THESE RANGES ARE "
                  "MEANINGLESS FOR REAL INPUTS and the quantized model will be inaccurate; "
-                 "give representative data, e.g. calibrate{data=calib.npz}")
+                 "give representative data: --calib-data FILE.npz (or --stats S.json) on "
+                 "the command line, calib_data= in Python, calibrate{data=FILE.npz} in a "
+                 "pipeline")
             source = random_samples(graph, self.random_samples, self.seed)
         collector = Collector(graph, self.num_bins)
         collector.collect(CalibrationData(graph, source), progress=ctx.data.get("progress"))

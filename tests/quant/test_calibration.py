@@ -717,6 +717,7 @@ def test_pass_data_from_context_and_random_fallback(capsys):
     qcc.run_pipeline(m2, "calibrate{random-samples=3 seed=7}", ctx2)
     err = capsys.readouterr().err
     assert "warning: calibrate: no calibration data" in err and "MEANINGLESS" in err
+    assert "--calib-data FILE.npz" in err and "calibrate{data=FILE.npz}" in err
     assert ctx2.statistics["calibrate"]["samples-seen"] == 3
 
 
