@@ -181,7 +181,7 @@ def segment_layer(run: list[Op] | tuple[Op, ...]) -> str:
     return loc_name((primary or list(run))[0])
 
 
-def _tensor_name(graph: Graph, v: Value, taken: set[str]) -> str:
+def _tensor_name(v: Value, taken: set[str]) -> str:
     base = v.name_hint or "t"
     name, k = base, 1
     while name in taken:
@@ -217,7 +217,7 @@ def _transfers(graph: Graph, rw: Rewriter, run: list[Op]) -> None:
             write = next((u for u in v.users if isinstance(u, tpu.WriteHostOp)
                           and transfer_role(u) == "boundary"), None)
             if write is None:
-                write = tpu.WriteHostOp.build(v, tensor=_tensor_name(graph, v, taken),
+                write = tpu.WriteHostOp.build(v, tensor=_tensor_name(v, taken),
                                               loc=op.loc, name=v.name_hint)
                 rw.insert_before(run[0], write)
             rw.set_operand(op, i, write.output)
@@ -234,7 +234,7 @@ def _transfers(graph: Graph, rw: Rewriter, run: list[Op]) -> None:
                 raise QccError(f"'{op.name}' runs on the host but a TPU op reads its "
                                f"result of type {t}, which is not an 8-bit per-tensor "
                                "quantized tensor", op.loc)
-            read = tpu.ReadHostOp.build(v, tensor=_tensor_name(graph, v, taken),
+            read = tpu.ReadHostOp.build(v, tensor=_tensor_name(v, taken),
                                         loc=op.loc, name=v.name_hint)
             rw.insert_after(anchor, read)
             anchor = read
