@@ -403,8 +403,39 @@ class AvgPoolValidOp(TpuOp):
                 f"with one table per window count ({len(self.counts)})")
 
 
+@register_op
+class UpsampleOp(TpuOp):
+    """Nearest upsampling by integer factors (``factors``: along H and W): the pool
+    unit takes the max over a 1x1 window of the image in which set_conv's
+    ``up_h``/``up_w`` repeat every input pixel, so each output pixel is a copy of one
+    input pixel (same type)."""
+
+    name = "tpu.upsample"
+    traits = (Unit(POOL),)
+    input = operand()
+    output = result()
+    factors = attr(Ints)
+    row_chunk = attr(Int)
+
+    def verify_(self) -> None:
+        x, y = self.input.type, self.output.type
+        if len(self.factors) != 2 or not all(1 <= f <= 15 for f in self.factors):
+            raise VerifyError(f"factors {list(self.factors)} must be two integers in 1..15")
+        if x.rank != 4 or y.shape != (*x.shape[:2], x.shape[2] * self.factors[0],
+                                      x.shape[3] * self.factors[1]):
+            raise VerifyError(f"{y} is not {x} upsampled by {list(self.factors)}")
+        if x.element != y.element:
+            raise VerifyError("an upsampling copies: its result has its input's type")
+        super().verify_()
+
+    def describe(self) -> str:
+        return (f"nearest upsampling x{self.factors[0]}x{self.factors[1]}: the pool unit "
+                "copies every input pixel")
+
+
 #: ops that occupy a layer of their own (a sync before each)
 LAYER_OPS = (MatmulOp, Conv2dOp, PoolOp, AddOp, ActivateOp, LookupOp, ConcatOp, ReshapeOp)
-LAYER_OPS += (AvgPoolValidOp,)  # issue 15: average pooling without counted padding
+LAYER_OPS += (AvgPoolValidOp, UpsampleOp)  # issue 15: average pooling without counted
+# padding, nearest upsampling
 
 from qcc.backends.tpu_v1 import semantics as _semantics  # noqa: E402,F401  (interpreter)

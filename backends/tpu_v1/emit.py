@@ -254,6 +254,8 @@ class Emitter:
             self._concat(op)
         elif isinstance(op, tpu.AvgPoolValidOp):
             self._avg_pool_valid(op)
+        elif isinstance(op, tpu.UpsampleOp):
+            self._upsample(op)
         # tpu.reshape: same rows, nothing to do
 
     def _stream(self, op: Op, passes: list[tuple[int, dict]], first: bool) -> None:
@@ -378,6 +380,25 @@ class Emitter:
             for q0 in range(0, y.pixels, op.row_chunk):
                 qc = min(op.row_chunk, y.pixels - q0)
                 self._pool_config(op, 0, q0)
+                self.emit(isa.POOL, sum=0, unsigned=unsigned, src=x.block(cb),
+                          dst=y.block(cb) + q0, length=qc)
+
+    def _upsample(self, op: tpu.UpsampleOp) -> None:
+        """Max over a 1x1 window of the image set_conv's up_h/up_w repeat: a copy of
+        one input pixel per output pixel, in chunks of ``row_chunk`` output pixels."""
+        x, y = buffer_of(op.input), buffer_of(op.output)
+        _, _, h, w = op.input.type.shape
+        _, _, oh, ow = op.output.type.shape
+        unsigned = int(not op.input.type.element.storage.signed)
+        fh, fw = op.factors
+        for cb in range(x.blocks):
+            for q0 in range(0, y.pixels, op.row_chunk):
+                qc = min(op.row_chunk, y.pixels - q0)
+                self.emit(isa.SET_CONV, in_h=h, in_w=w, out_h=oh, out_w=ow, kernel_h=1,
+                          kernel_w=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1,
+                          pad_top=0, pad_left=0, pad_value=0, taps_per_row=1, channels=0,
+                          first_pixel=q0, up_h=fh if fh > 1 else 0,
+                          up_w=fw if fw > 1 else 0)
                 self.emit(isa.POOL, sum=0, unsigned=unsigned, src=x.block(cb),
                           dst=y.block(cb) + q0, length=qc)
 

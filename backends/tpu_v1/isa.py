@@ -252,7 +252,10 @@ ISA: tuple[InstrDef, ...] = (
         Field("first_pixel", 24, "output pixel that row 0 of a matmul or pool stands "
                                  "for (pixels count in N, H, W order), so that long "
                                  "outputs run in chunks"),
-        _pad(8, 1),
+        Field("up_h", 4, "nearest upsampling: the window geometry reads an image of "
+                         "in_h * up_h rows in which every input row repeats up_h times "
+                         "(0 and 1: none)"),
+        Field("up_w", 4, "the same along the width"),
         ), "Set configuration: the window geometry used by matmul with `conv` and by "
            "pool. Input images are stored one pixel per UB row, in N, H, W order.",
         Unit.CONTROL, frozenset(), frozenset({Store.CONV})),

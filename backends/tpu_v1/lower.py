@@ -23,7 +23,9 @@ dialect, one rewrite pattern per op family (docs/tpu-dialect.md).
   ``tpu.conv2d`` over the whole map (weights permuted to OIHW at compile time) and a
   free ``tpu.reshape``; a channel concat whose input straddles 256-channel blocks and
   a channel shuffle -> channel copies on the matrix unit (1x1 ``tpu.conv2d`` with 0/1
-  weights and the identity requantization), then ``tpu.concat``.
+  weights and the identity requantization), then ``tpu.concat``; a nearest Resize by
+  integer factors -> ``tpu.upsample`` (the pool unit copies pixels through set_conv's
+  up_h/up_w), with a lookup table when its output scale differs.
 - Program inputs: the host quantizes (and may reshape) them; ``tpu.read_host``
   moves them into the Unified Buffer. Outputs: ``tpu.write_host``, then the host
   dequantizes.
@@ -803,6 +805,77 @@ def _lower_avg_pool_valid(c: _Ctx, op: quant.AvgPoolValidOp, rw: Rewriter) -> bo
     return True
 
 
+def nearest_factors(op: nn.ResizeOp) -> tuple[tuple[int, int] | None, str]:
+    """The integer (H, W) factors of a nearest Resize of an NCHW map whose output
+    pixel (y, x) copies input pixel (y // fh, x // fw), as the interpreter's own
+    coordinate rounding gives it; else None and why not."""
+    from qcc.interpreter import _nearest_index, resize_coordinates
+
+    x = op.input.type
+    if op.mode != "nearest":
+        return None, f"{op.mode} interpolation computes new values (nearest only)"
+    if x.rank != 4 or op.sizes[:2] != x.shape[:2]:
+        return None, "it resizes other axes than height and width"
+    factors = []
+    for axis in (2, 3):
+        length, size = x.shape[axis], op.sizes[axis]
+        f, rest = divmod(size, length)
+        if rest or not 1 <= f <= 15:
+            return None, (f"{length} -> {size} along axis {axis} is not an integer factor "
+                          "in 1..15")
+        index = _nearest_index(op.nearest_mode,
+                               resize_coordinates(op, length, size, op.scales[axis]),
+                               length)
+        if not np.array_equal(index, np.arange(size) // f):
+            return None, (f"coordinate mode '{op.coordinate_mode}' with nearest mode "
+                          f"'{op.nearest_mode}' does not copy input pixel out // {f}")
+        factors.append(f)
+    return (factors[0], factors[1]), ""
+
+
+def _lower_resize(c: _Ctx, op: nn.ResizeOp, rw: Rewriter) -> bool:
+    """dequantize -> nearest Resize by integer factors -> quantize: ``tpu.upsample``
+    (the pool unit copies pixels), then a lookup table when the output's scale differs
+    from the input's (the table holds quantize(dequantize(code)), exact)."""
+    from qcc.interpreter import SEMANTICS
+
+    dq = op.input.op
+    users = op.output.users
+    if not isinstance(dq, quant.DequantizeOp) or not ub_resident(dq.input) or \
+            len(users) != 1 or not isinstance(users[0], quant.QuantizeOp) or \
+            not ub_resident(users[0].output) or HOST in users[0].attributes:
+        return False
+    q = users[0]
+    factors, why = nearest_factors(op)
+    if factors is None:
+        raise _unsupported(op, why)
+    x = dq.input
+    e_in, e_out = x.type.element, q.output.type.element
+    if e_in.storage != e_out.storage:
+        raise _unsupported(op, f"its output's storage {e_out.storage} differs from its "
+                               f"input's {e_in.storage}")
+    up_type = TensorType(op.output.type.shape, e_in)
+    same = e_in == e_out
+    up = tpu.UpsampleOp.build(x, result_types=[up_type], loc=op.loc,
+                              name=q.output.name_hint if same else
+                              (op.output.name_hint or "resize") + "_up",
+                              factors=factors, row_chunk=c.row_chunk)
+    head, fused = (dq, [op, q]) if len(dq.output.users) == 1 else (op, [q])
+    if same:
+        _replace(rw, head, fused, up)
+        return True
+    rw.insert_before(head, up)
+    codes = np.arange(e_in.storage.min, e_in.storage.max + 1).astype(e_in.numpy_dtype)
+    with np.errstate(all="ignore"):
+        lut = SEMANTICS[quant.QuantizeOp](q, SEMANTICS[quant.DequantizeOp](dq, codes))
+    table = lut.astype(np.int64).astype(np.uint8).view(np.int8).astype(int)
+    new = tpu.LookupOp.build(up.output, result_types=[q.output.type], loc=op.loc,
+                             name=q.output.name_hint, function="table",
+                             table=[int(t) for t in table])
+    _replace(rw, head, fused, new)
+    return True
+
+
 _PATTERNS = ((quant.DenseOp, _lower_dense), (quant.Conv2dOp, _lower_conv),
              (quant.AvgPoolOp | quant.GlobalAvgPoolOp, _lower_avg_pool),
              (quant.AvgPoolValidOp, _lower_avg_pool_valid),
@@ -810,7 +883,7 @@ _PATTERNS = ((quant.DenseOp, _lower_dense), (quant.Conv2dOp, _lower_conv),
              (quant.RequantizeOp, _lower_requantize), (quant.DequantizeOp, _lower_lookup),
              (nn.ConcatOp, _lower_concat_any_offset), (nn.ConcatOp, _lower_concat),
              (nn.ReshapeOp, _lower_flatten_dense), (nn.ReshapeOp, _lower_channel_shuffle),
-             (nn.ReshapeOp, _lower_reshape))
+             (nn.ReshapeOp, _lower_reshape), (nn.ResizeOp, _lower_resize))
 
 
 def _apply(c: _Ctx, fn, op: Op, rw: Rewriter) -> bool:

@@ -110,8 +110,9 @@ class ReferenceMachine:
         oh, ow = np.divmod(rest, c.out_w)
         ih = oh * c.stride_h - c.pad_top + kh * c.dilation_h
         iw = ow * c.stride_w - c.pad_left + kw * c.dilation_w
-        inside = (ih >= 0) & (ih < c.in_h) & (iw >= 0) & (iw < c.in_w)
-        return (n * c.in_h + ih) * c.in_w + iw, inside
+        uh, uw = max(1, c.up_h), max(1, c.up_w)  # every input pixel repeated uh x uw
+        inside = (ih >= 0) & (ih < c.in_h * uh) & (iw >= 0) & (iw < c.in_w * uw)
+        return (n * c.in_h + ih // uh) * c.in_w + iw // uw, inside
 
     def _image_rows(self, base: int, rows: np.ndarray, what: str) -> np.ndarray:
         """Unified Buffer rows ``base + rows`` (checked)."""

@@ -115,6 +115,12 @@ def _pool(op: tpu.PoolOp, x):
     return _requantize(op, total)
 
 
+@semantics(tpu.UpsampleOp)
+def _upsample(op: tpu.UpsampleOp, x):
+    fh, fw = op.factors
+    return np.repeat(np.repeat(x, fh, axis=2), fw, axis=3)
+
+
 @semantics(tpu.AvgPoolValidOp)
 def _avg_pool_valid(op: tpu.AvgPoolValidOp, x):
     # window sums of centered values, each requantized with its window count's table

@@ -210,9 +210,10 @@ class Machine:
         oh, ow = np.divmod(rest, c.out_w)
         ih = (oh * c.stride_h - c.pad_top)[:, None] + kh * c.dilation_h
         iw = (ow * c.stride_w - c.pad_left)[:, None] + kw * c.dilation_w
-        inside = (ih >= 0) & (ih < c.in_h) & (iw >= 0) & (iw < c.in_w)
-        rows = (n[:, None] * c.in_h + np.clip(ih, 0, c.in_h - 1)) * c.in_w + \
-            np.clip(iw, 0, c.in_w - 1)
+        uh, uw = max(1, c.up_h), max(1, c.up_w)  # nearest upsampling of the image
+        inside = (ih >= 0) & (ih < c.in_h * uh) & (iw >= 0) & (iw < c.in_w * uw)
+        rows = (n[:, None] * c.in_h + np.clip(ih // uh, 0, c.in_h - 1)) * c.in_w + \
+            np.clip(iw // uw, 0, c.in_w - 1)
         gather = self._gathers[key] = _Gather(rows, None if inside.all() else ~inside)
         return gather
 

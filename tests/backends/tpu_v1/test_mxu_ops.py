@@ -371,3 +371,70 @@ def test_a_shufflenet_unit_with_batch_norm_as_mul_add():
     assert not _float_ops(module) & {"nn.mul", "nn.add", "nn.relu", "nn.avg_pool"}
     ops = tpu_ops(module)
     assert {"tpu.avg_pool_valid", "tpu.concat"} <= set(ops)
+
+
+# --------------------------------------------------------------------------- resize
+
+def _resize(net: Net, x: str, name: str, scales: list[float], **attrs) -> str:
+    roi = net.const(name + "_roi", np.zeros(0, np.float32))
+    sc = net.const(name + "_scales", np.array(scales, np.float32))
+    return net.node("Resize", [x, roi, sc], name, **attrs)
+
+
+@pytest.mark.parametrize(("scales", "attrs", "channels"), [
+    ([1, 1, 2, 2], {}, 5),  # PyTorch's nn.Upsample(scale_factor=2) export
+    ([1, 1, 3, 2], dict(coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+     300),  # two channel blocks
+])
+def test_nearest_resize_by_integer_factors_runs_in_the_pool_unit(scales, attrs, channels):
+    """conv -> nearest Resize -> conv (an FPN/YOLO neck): tpu.upsample copies pixels
+    through set_conv's up_h/up_w; bit-exact with the integer IR."""
+    net = Net([1, 3, 5, 4], seed=21)
+    x = net.conv("x", "conv", 3, channels)
+    y = _resize(net, x, "up", scales, mode="nearest", **attrs)
+    z = net.conv(y, "conv2", channels, 4, relu=False)
+    module = check(net, z)
+    assert "tpu.upsample" in tpu_ops(module)
+    program = lower(module)
+    assert not program.segments  # nothing on the host
+    sets = [i for i in program.instructions if i.op == "set_conv" and i.up_h]
+    assert sets and all((i.up_h, i.up_w) == (scales[2], scales[3]) for i in sets)
+
+
+def test_nearest_resize_with_a_new_scale_adds_a_table(tmp_path):
+    """A Resize whose output was calibrated to another range than its input (here: a
+    statistics file that clips it) needs new codes: the upsampled codes go through
+    an exact 256-entry table."""
+    import json
+
+    net = Net([1, 3, 6, 6], seed=22)
+    y = _resize(net, net.conv("x", "conv", 3, 4), "up", [1, 1, 2, 2], mode="nearest")
+    model = net.model(y)
+    stats = tmp_path / "stats.json"
+    qcc.quantize_model(qcc.import_onnx(model), calib_data=net.inputs(3),
+                       save_stats=str(stats))
+    saved = json.loads(stats.read_text())
+    saved["tensors"]["up"]["max"] = 0.5 * saved["tensors"]["up"]["max"]
+    stats.write_text(json.dumps(saved))
+    module = qcc.import_onnx(model)
+    qcc.quantize_model(module, stats=str(stats))
+    ops = tpu_ops(module)
+    assert ops.index("tpu.upsample") + 1 == ops.index("tpu.lookup")
+    for engine in ("numpy", "onnxruntime"):
+        assert_bit_exact(module, net.inputs(1)[0]["x"], engine)
+
+
+@pytest.mark.parametrize(("scales", "attrs", "why"), [
+    ([1, 1, 2, 2], dict(mode="linear"), "linear interpolation computes new values"),
+    ([1, 1, 1.5, 1.5], dict(mode="nearest"), "is not an integer factor"),
+    ([1, 1, 2, 2], dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                        nearest_mode="round_prefer_ceil"), "does not copy input pixel"),
+])
+def test_other_resizes_go_to_the_host_with_the_reason(scales, attrs, why):
+    net = Net([1, 2, 4, 4], seed=23)
+    y = _resize(net, net.conv("x", "conv", 2, 2), "up", scales, **attrs)
+    module = qcc.import_onnx(net.model(y))
+    qcc.quantize_model(module, calib_data=net.inputs(2))
+    with pytest.raises(qcc.QccError, match=rf"ONNX node 'up' \(Resize\).*{why}"):
+        lower(module, placement={"no_host": True})
+    assert len(lower(module).segments) == 1

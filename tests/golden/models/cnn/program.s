@@ -18,19 +18,19 @@ sync kind=0
 read_weights dram=0 count=1
 sync kind=1
 load_table slot=0 dram=327680
-set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 36864
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=512
 activate src_ub=0 function=0 src=0 ub=512 rows=512 table=0 lanes=8 column=0
 .layer "pool_9_node"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=512 dst=0 length=128
 .layer "conv_11_node"
 read_weights dram=65536 count=1
 sync kind=1
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=8 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=8 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=128
 activate src_ub=0 function=0 src=2048 ub=128 rows=128 table=1 lanes=8 column=0
@@ -38,7 +38,7 @@ activate src_ub=0 function=0 src=2048 ub=128 rows=128 table=1 lanes=8 column=0
 read_weights dram=131072 count=1
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=8 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=8 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=128 acc=0 length=128
 activate src_ub=0 function=0 src=0 ub=256 rows=128 table=2 lanes=8 column=0
@@ -50,7 +50,7 @@ add src_a=0 src_b=256 ub=128 rows=128 table=3
 read_weights dram=196608 count=1
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=8 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=8 first_pixel=0 up_h=0 up_w=0
 .macs 147456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=128 acc=2048 length=128
 activate src_ub=0 function=0 src=2048 ub=0 rows=128 table=4 lanes=16 column=0
@@ -59,7 +59,7 @@ sync kind=1
 load_table slot=5 dram=340640
 load_table slot=6 dram=343232
 load_table slot=7 dram=345824
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=22 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=22 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=0 dst=0 length=128
 activate src_ub=0 function=0 src=0 ub=128 rows=1 table=5 lanes=16 column=0
 activate src_ub=0 function=0 src=1 ub=129 rows=2 table=6 lanes=16 column=0
@@ -145,7 +145,7 @@ activate src_ub=0 function=0 src=127 ub=255 rows=1 table=5 lanes=16 column=0
 .layer "gap_33_node"
 sync kind=1
 load_table slot=0 dram=348416
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=22 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=22 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=128 dst=2048 length=8
 activate src_ub=0 function=0 src=2048 ub=0 rows=8 table=0 lanes=16 column=0
 .layer "flat_34_node"

@@ -16,7 +16,7 @@ sync kind=0
 read_weights dram=0 count=1
 sync kind=1
 load_table slot=0 dram=393216
-set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=512
 activate src_ub=0 function=0 src=0 ub=512 rows=512 table=0 lanes=16 column=0
@@ -24,7 +24,7 @@ activate src_ub=0 function=0 src=0 ub=512 rows=512 table=0 lanes=16 column=0
 read_weights dram=65536 count=1
 sync kind=1
 load_table slot=1 dram=395808
-set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=512 acc=2048 length=512
 activate src_ub=0 function=0 src=2048 ub=0 rows=512 table=1 lanes=16 column=0
@@ -32,7 +32,7 @@ activate src_ub=0 function=0 src=2048 ub=0 rows=512 table=1 lanes=16 column=0
 read_weights dram=131072 count=1
 sync kind=1
 load_table slot=2 dram=398400
-set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=1 kernel_w=1 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=1 kernel_w=1 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 .macs 131072
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=512
 activate src_ub=0 function=0 src=0 ub=512 rows=512 table=2 lanes=16 column=0
@@ -40,7 +40,7 @@ activate src_ub=0 function=0 src=0 ub=512 rows=512 table=2 lanes=16 column=0
 read_weights dram=196608 count=1
 sync kind=1
 load_table slot=3 dram=400992
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 18432
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=512 acc=2048 length=128
 activate src_ub=0 function=0 src=2048 ub=0 rows=128 table=3 lanes=16 column=0
@@ -48,14 +48,14 @@ activate src_ub=0 function=0 src=2048 ub=0 rows=128 table=3 lanes=16 column=0
 read_weights dram=262144 count=1
 sync kind=1
 load_table slot=4 dram=403584
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=1 kernel_w=1 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=1 kernel_w=1 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 .macs 65536
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=128
 activate src_ub=0 function=0 src=0 ub=128 rows=128 table=4 lanes=32 column=0
 .layer "gap_43_node"
 sync kind=1
 load_table slot=5 dram=406176
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=128 dst=2048 length=8
 activate src_ub=0 function=0 src=2048 ub=0 rows=8 table=5 lanes=32 column=0
 .layer "reshape_45_node"

@@ -16,7 +16,7 @@ sync kind=0
 read_weights dram=0 count=1
 sync kind=1
 load_table slot=0 dram=327680
-set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=512
 activate src_ub=0 function=0 src=0 ub=512 rows=512 table=0 lanes=16 column=0
@@ -24,19 +24,19 @@ activate src_ub=0 function=0 src=0 ub=512 rows=512 table=0 lanes=16 column=0
 read_weights dram=65536 count=1
 sync kind=1
 load_table slot=1 dram=330272
-set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 2359296
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=512 acc=2048 length=512
 activate src_ub=0 function=0 src=2048 ub=0 rows=512 table=1 lanes=32 column=0
 .layer "/stem/stem.2/MaxPool"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=0 dst=512 length=128
 .layer "/block/block.0/Conv"
 read_weights dram=131072 count=2
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 1048576
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=512 acc=0 length=128
 .macs 131072
@@ -49,7 +49,7 @@ add src_a=0 src_b=512 ub=128 rows=128 table=3
 .layer "/pool/GlobalAveragePool"
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=128 dst=2048 length=8
 activate src_ub=0 function=0 src=2048 ub=0 rows=8 table=4 lanes=32 column=0
 .layer "/flatten/Flatten"

@@ -26,7 +26,7 @@ sync kind=1
 read_host host=0 ub=0 rows=48 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 5760
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=40
 activate src_ub=0 function=0 src=0 ub=48 rows=40 table=0 lanes=16 column=0
@@ -36,7 +36,7 @@ sync kind=1
 read_host host=32 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
@@ -50,7 +50,7 @@ sync kind=1
 read_host host=592 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=0 rows=16 table=1 lanes=32 column=0
@@ -58,7 +58,7 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
@@ -67,7 +67,7 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
@@ -76,20 +76,20 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
 .layer "/stem/stem.2/MaxPool"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=0 dst=64 length=16
 .layer "/block/block.0/Conv"
 read_weights dram=131072 count=2
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 131072
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 .macs 16384
@@ -102,7 +102,7 @@ add src_a=0 src_b=64 ub=16 rows=16 table=3
 .layer "/pool/GlobalAveragePool"
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=16 dst=2048 length=1
 activate src_ub=0 function=0 src=2048 ub=0 rows=1 table=4 lanes=32 column=0
 .layer "/flatten/Flatten"
@@ -125,7 +125,7 @@ sync kind=1
 read_host host=64 ub=0 rows=48 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 5760
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=40
 activate src_ub=0 function=0 src=0 ub=48 rows=40 table=0 lanes=16 column=0
@@ -135,7 +135,7 @@ sync kind=1
 read_host host=96 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
@@ -149,7 +149,7 @@ sync kind=1
 read_host host=592 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=0 rows=16 table=1 lanes=32 column=0
@@ -157,7 +157,7 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
@@ -166,7 +166,7 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
@@ -175,20 +175,20 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
 .layer "/stem/stem.2/MaxPool"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=0 dst=64 length=16
 .layer "/block/block.0/Conv"
 read_weights dram=131072 count=2
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 131072
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 .macs 16384
@@ -201,7 +201,7 @@ add src_a=0 src_b=64 ub=16 rows=16 table=3
 .layer "/pool/GlobalAveragePool"
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=16 dst=2048 length=1
 activate src_ub=0 function=0 src=2048 ub=0 rows=1 table=4 lanes=32 column=0
 .layer "/flatten/Flatten"
@@ -224,7 +224,7 @@ sync kind=1
 read_host host=128 ub=0 rows=48 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 5760
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=40
 activate src_ub=0 function=0 src=0 ub=48 rows=40 table=0 lanes=16 column=0
@@ -234,7 +234,7 @@ sync kind=1
 read_host host=160 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
@@ -248,7 +248,7 @@ sync kind=1
 read_host host=592 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=0 rows=16 table=1 lanes=32 column=0
@@ -256,7 +256,7 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
@@ -265,7 +265,7 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
@@ -274,20 +274,20 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
 .layer "/stem/stem.2/MaxPool"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=0 dst=64 length=16
 .layer "/block/block.0/Conv"
 read_weights dram=131072 count=2
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 131072
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 .macs 16384
@@ -300,7 +300,7 @@ add src_a=0 src_b=64 ub=16 rows=16 table=3
 .layer "/pool/GlobalAveragePool"
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=16 dst=2048 length=1
 activate src_ub=0 function=0 src=2048 ub=0 rows=1 table=4 lanes=32 column=0
 .layer "/flatten/Flatten"
@@ -323,7 +323,7 @@ sync kind=1
 read_host host=192 ub=0 rows=48 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 5760
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=40
 activate src_ub=0 function=0 src=0 ub=48 rows=40 table=0 lanes=16 column=0
@@ -333,7 +333,7 @@ sync kind=1
 read_host host=224 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
@@ -347,7 +347,7 @@ sync kind=1
 read_host host=592 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=0 rows=16 table=1 lanes=32 column=0
@@ -355,7 +355,7 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
@@ -364,7 +364,7 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
@@ -373,20 +373,20 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
 .layer "/stem/stem.2/MaxPool"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=0 dst=64 length=16
 .layer "/block/block.0/Conv"
 read_weights dram=131072 count=2
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 131072
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 .macs 16384
@@ -399,7 +399,7 @@ add src_a=0 src_b=64 ub=16 rows=16 table=3
 .layer "/pool/GlobalAveragePool"
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=16 dst=2048 length=1
 activate src_ub=0 function=0 src=2048 ub=0 rows=1 table=4 lanes=32 column=0
 .layer "/flatten/Flatten"
@@ -422,7 +422,7 @@ sync kind=1
 read_host host=256 ub=0 rows=48 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 5760
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=40
 activate src_ub=0 function=0 src=0 ub=48 rows=40 table=0 lanes=16 column=0
@@ -432,7 +432,7 @@ sync kind=1
 read_host host=288 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
@@ -446,7 +446,7 @@ sync kind=1
 read_host host=592 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=0 rows=16 table=1 lanes=32 column=0
@@ -454,7 +454,7 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
@@ -463,7 +463,7 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
@@ -472,20 +472,20 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
 .layer "/stem/stem.2/MaxPool"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=0 dst=64 length=16
 .layer "/block/block.0/Conv"
 read_weights dram=131072 count=2
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 131072
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 .macs 16384
@@ -498,7 +498,7 @@ add src_a=0 src_b=64 ub=16 rows=16 table=3
 .layer "/pool/GlobalAveragePool"
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=16 dst=2048 length=1
 activate src_ub=0 function=0 src=2048 ub=0 rows=1 table=4 lanes=32 column=0
 .layer "/flatten/Flatten"
@@ -521,7 +521,7 @@ sync kind=1
 read_host host=320 ub=0 rows=48 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 5760
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=40
 activate src_ub=0 function=0 src=0 ub=48 rows=40 table=0 lanes=16 column=0
@@ -531,7 +531,7 @@ sync kind=1
 read_host host=352 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
@@ -545,7 +545,7 @@ sync kind=1
 read_host host=592 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=0 rows=16 table=1 lanes=32 column=0
@@ -553,7 +553,7 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
@@ -562,7 +562,7 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
@@ -571,20 +571,20 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
 .layer "/stem/stem.2/MaxPool"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=0 dst=64 length=16
 .layer "/block/block.0/Conv"
 read_weights dram=131072 count=2
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 131072
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 .macs 16384
@@ -597,7 +597,7 @@ add src_a=0 src_b=64 ub=16 rows=16 table=3
 .layer "/pool/GlobalAveragePool"
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=16 dst=2048 length=1
 activate src_ub=0 function=0 src=2048 ub=0 rows=1 table=4 lanes=32 column=0
 .layer "/flatten/Flatten"
@@ -620,7 +620,7 @@ sync kind=1
 read_host host=384 ub=0 rows=48 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 5760
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=40
 activate src_ub=0 function=0 src=0 ub=48 rows=40 table=0 lanes=16 column=0
@@ -630,7 +630,7 @@ sync kind=1
 read_host host=416 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
@@ -644,7 +644,7 @@ sync kind=1
 read_host host=592 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=0 rows=16 table=1 lanes=32 column=0
@@ -652,7 +652,7 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
@@ -661,7 +661,7 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
@@ -670,20 +670,20 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
 .layer "/stem/stem.2/MaxPool"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=0 dst=64 length=16
 .layer "/block/block.0/Conv"
 read_weights dram=131072 count=2
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 131072
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 .macs 16384
@@ -696,7 +696,7 @@ add src_a=0 src_b=64 ub=16 rows=16 table=3
 .layer "/pool/GlobalAveragePool"
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=16 dst=2048 length=1
 activate src_ub=0 function=0 src=2048 ub=0 rows=1 table=4 lanes=32 column=0
 .layer "/flatten/Flatten"
@@ -719,7 +719,7 @@ sync kind=1
 read_host host=448 ub=0 rows=48 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=6 in_w=8 out_h=5 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 5760
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=40
 activate src_ub=0 function=0 src=0 ub=48 rows=40 table=0 lanes=16 column=0
@@ -729,7 +729,7 @@ sync kind=1
 read_host host=480 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
@@ -743,7 +743,7 @@ sync kind=1
 read_host host=592 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=0 rows=16 table=1 lanes=32 column=0
@@ -751,7 +751,7 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
@@ -760,7 +760,7 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
@@ -769,20 +769,20 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
 .layer "/stem/stem.2/MaxPool"
 sync kind=1
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=2 kernel_w=2 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=0 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=0 unsigned=0 src=0 dst=64 length=16
 .layer "/block/block.0/Conv"
 read_weights dram=131072 count=2
 sync kind=1
 load_table slot=2 dram=332864
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 131072
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 .macs 16384
@@ -795,7 +795,7 @@ add src_a=0 src_b=64 ub=16 rows=16 table=3
 .layer "/pool/GlobalAveragePool"
 sync kind=1
 load_table slot=4 dram=338048
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=16 dst=2048 length=1
 activate src_ub=0 function=0 src=2048 ub=0 rows=1 table=4 lanes=32 column=0
 .layer "/flatten/Flatten"

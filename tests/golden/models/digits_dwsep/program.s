@@ -16,7 +16,7 @@ sync kind=0
 read_weights dram=0 count=1
 sync kind=1
 load_table slot=0 dram=458752
-set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=512
 activate src_ub=0 function=0 src=0 ub=512 rows=512 table=0 lanes=16 column=0
@@ -24,7 +24,7 @@ activate src_ub=0 function=0 src=0 ub=512 rows=512 table=0 lanes=16 column=0
 read_weights dram=65536 count=1
 sync kind=1
 load_table slot=1 dram=461344
-set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=512 acc=2048 length=512
 activate src_ub=0 function=0 src=2048 ub=0 rows=512 table=1 lanes=16 column=0
@@ -32,7 +32,7 @@ activate src_ub=0 function=0 src=2048 ub=0 rows=512 table=1 lanes=16 column=0
 read_weights dram=131072 count=1
 sync kind=1
 load_table slot=2 dram=463936
-set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=1 kernel_w=1 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=1 kernel_w=1 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 .macs 262144
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=512
 activate src_ub=0 function=0 src=0 ub=512 rows=512 table=2 lanes=32 column=0
@@ -40,7 +40,7 @@ activate src_ub=0 function=0 src=0 ub=512 rows=512 table=2 lanes=32 column=0
 read_weights dram=196608 count=2
 sync kind=1
 load_table slot=3 dram=466528
-set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0
+set_conv in_h=8 in_w=8 out_h=4 out_w=4 kernel_h=3 kernel_w=3 stride_h=2 stride_w=2 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=8 channels=32 first_pixel=0 up_h=0 up_w=0
 .macs 32768
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=512 acc=2048 length=128
 .macs 4096
@@ -50,14 +50,14 @@ activate src_ub=0 function=0 src=2048 ub=0 rows=128 table=3 lanes=32 column=0
 read_weights dram=327680 count=1
 sync kind=1
 load_table slot=4 dram=469120
-set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=1 kernel_w=1 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=4 out_w=4 kernel_h=1 kernel_w=1 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 .macs 262144
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=128
 activate src_ub=0 function=0 src=0 ub=128 rows=128 table=4 lanes=64 column=0
 .layer "/features/features.5/GlobalAveragePool"
 sync kind=1
 load_table slot=5 dram=471712
-set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0
+set_conv in_h=4 in_w=4 out_h=1 out_w=1 kernel_h=4 kernel_w=4 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=0 pad_value=128 taps_per_row=1 channels=0 first_pixel=0 up_h=0 up_w=0
 pool sum=1 unsigned=0 src=128 dst=2048 length=8
 activate src_ub=0 function=0 src=2048 ub=0 rows=8 table=5 lanes=64 column=0
 .layer "/features/features.6/Flatten"
