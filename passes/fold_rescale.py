@@ -8,6 +8,9 @@ On the fake-quantized graph that ``quantize`` leaves:
   same. With a ReLU / Clip between the op and the quantize, the requantize goes to
   the quantize's type and the activation stays for ``fuse-relu``.
 - ``quantize(add(dequantize(a), dequantize(b)))`` becomes ``quant.add(a, b)``.
+- ``quantize(prelu(dequantize(x), slope))`` with a constant slope (one, or one per
+  channel) becomes ``quant.prelu(x)``: TFLite's int8 PRELU, one rescale for
+  ``q >= z_in`` and one per channel below.
 - reshape, transpose and max pooling commute with dequantize: they run on the
   integers; concat requantizes inputs whose type differs from its output's;
   average pooling runs as ``quant.avg_pool`` / ``quant.global_avg_pool`` at the
@@ -24,8 +27,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from qcc.diagnostics import QccError, fuse_locs
 from qcc.dialects import nn, quant
+from qcc.dialects.nn import constant_value
 from qcc.ir.core import Module, Op, Rewriter, Value
 from qcc.ir.traits import (
     Clamp,
@@ -205,6 +211,51 @@ def fold_avg_pool_valid(q: quant.QuantizeOp, rw: Rewriter) -> bool:
     return True
 
 
+def channel_slopes(prelu: nn.PReluOp) -> list[float] | None:
+    """The slopes of a PRelu by a constant that is one value or one per channel of
+    axis 1 of its input (as ONNX broadcasts it), else None."""
+    slope = constant_value(prelu.slope)
+    x = prelu.input.type
+    if slope is None or slope.ndim > x.rank:
+        return None
+    s = np.asarray(slope, np.float64).reshape((1,) * (x.rank - slope.ndim) + slope.shape)
+    if s.size == 1:
+        return [float(s.reshape(-1)[0])]
+    if x.rank < 2 or any(d != 1 for k, d in enumerate(s.shape) if k != 1) or \
+            s.shape[1] != x.shape[1]:
+        return None
+    values = s.reshape(-1)
+    return [float(values[0])] if np.all(values == values[0]) else [float(v) for v in values]
+
+
+def fold_prelu(q: quant.QuantizeOp, rw: Rewriter) -> bool:
+    """quantize(prelu(dq x, constant slope)) -> quant.prelu(x): TFLite's int8 PRELU
+    (two rescales, by the sign of q - z_in)."""
+    prelu = q.input.op
+    if not isinstance(prelu, nn.PReluOp) or single_user(q.input) is not q:
+        return False
+    x = _dequantized_source(prelu.input)
+    if x is None or not _per_tensor(x) or not _per_tensor(q.output) or \
+            x.type.element.storage.width != 8 or q.output.type.element.storage.width != 8:
+        return False
+    slopes = channel_slopes(prelu)
+    if slopes is None:
+        return False
+    try:
+        params = quant.PReluOp.params(x.type, q.output.type, slopes)
+    except ValueError:
+        return False  # a rescale no multiplier holds: stays in float
+    e = q.output.type.element
+    new = quant.PReluOp.build(x, loc=fuse_locs(prelu.loc, q.loc),
+                              result_types=[q.output.type], name=q.output.name_hint,
+                              slope=slopes, **params, clamp_min=e.storage_min,
+                              clamp_max=e.storage_max)
+    rw.insert_before(q, new)
+    rw.replace_op(q, [new.result])
+    rw.erase(prelu)
+    return True
+
+
 def fold_quantize_dequantize(q: quant.QuantizeOp, rw: Rewriter) -> bool:
     """quantize(dequantize(x)) -> x, or a requantize when the types differ."""
     x = _dequantized_source(q.input)
@@ -251,6 +302,7 @@ class FoldRescale(PatternPass):
         Pattern(quant.QuantizeOp, fold_concat),
         Pattern(quant.QuantizeOp, fold_avg_pool),
         Pattern(quant.QuantizeOp, fold_avg_pool_valid),
+        Pattern(quant.QuantizeOp, fold_prelu),
         Pattern(quant.QuantizeOp, fold_quantize_dequantize),
         Pattern(_PASSTHROUGH, sink_dequantize),
         Pattern(quant.RequantizeOp, fold_requantize_chain),

@@ -726,6 +726,20 @@ def _requantize(op: quant.RequantizeOp, q):
                                   op.clamp_max, e_out.numpy_dtype)
 
 
+@semantics(quant.PReluOp)
+def _quant_prelu(op: quant.PReluOp, q):
+    _, zp_in = qparams(op.input.type)
+    e_out = op.output.type.element
+    shape = [1] * q.ndim
+    if len(op.slope) > 1:
+        shape[1] = len(op.slope)
+    neg_m = np.array(op.negative_multiplier, np.int64).reshape(shape)
+    neg_s = np.array(op.negative_shift, np.int64).reshape(shape)
+    return quant_arith.prelu(q.astype(np.int64) - zp_in, op.multiplier[0], op.shift[0],
+                             neg_m, neg_s, e_out.zero_point, op.clamp_min, op.clamp_max,
+                             e_out.numpy_dtype)
+
+
 @semantics(quant.AddOp)
 def _qadd(op: quant.AddOp, a, b):
     ea, eb, eo = (v.type.element for v in (op.lhs, op.rhs, op.output))

@@ -181,6 +181,22 @@ class Requantizer:
             np.add(y, zp, out=out[r0:r1], casting="unsafe")
 
 
+def prelu(centered: np.ndarray, m: np.ndarray | int, shift: np.ndarray | int,
+          m_neg: np.ndarray | int, shift_neg: np.ndarray | int, zero_point: int,
+          lo: int, hi: int, dtype: np.dtype) -> np.ndarray:
+    """Integer PRelu (TFLite's int8 PRELU arithmetic): ``centered = q - z_in`` at or
+    above zero is rescaled by ``M = s_in / s_out`` (``m``, ``shift``), below zero by
+    ``|M_neg| = s_in * |slope| / s_out`` (``m_neg`` carries the slope's sign:
+    negative for a negative slope, whose products are negated after rounding); then
+    ``zero_point`` is added and the result clamped to [lo, hi]. ``m_neg`` and
+    ``shift_neg`` broadcast against ``centered`` (one per channel)."""
+    m_neg = np.asarray(m_neg, np.int64)
+    pos = requantize(centered, m, shift, zero_point, lo, hi, np.int64)
+    neg = multiply_by_quantized_multiplier(centered, np.abs(m_neg), shift_neg)
+    neg = np.clip(np.where(m_neg < 0, -neg, neg) + zero_point, lo, hi)
+    return np.where(centered >= 0, pos, neg).astype(dtype)
+
+
 def _row_blocks(shape: tuple[int, int], elements: int, dtype: type):
     """Blocks of rows of a 2-D ``shape`` of about ``elements`` elements each:
     (first row, end row, scratch array of that many rows, reused from block to block)."""

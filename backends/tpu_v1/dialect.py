@@ -37,7 +37,7 @@ from qcc.ir.traits import Unit
 from qcc.ir.types import TensorType, UniformQuantType
 
 #: the nonlinearities the activation unit computes by table (the ISA's function codes)
-TABLE_FUNCTIONS = tuple(name for name in FUNCTIONS if name != "none")
+TABLE_FUNCTIONS = tuple(name for name in FUNCTIONS if name not in ("none", "prelu"))
 
 #: the unit that does an op's work (the compile report's "unit" column)
 MXU = "MXU"
@@ -294,6 +294,33 @@ class ActivateOp(TpuOp):
 
 
 @register_op
+class PReluOp(TpuOp):
+    """quant.prelu of an int8 tensor from the Unified Buffer in the activation unit
+    (function prelu): per lane, one rescale at or above the input zero point and one
+    below; one table per 256-channel block."""
+
+    name = "tpu.prelu"
+    traits = (Unit(ACTIVATION),)
+    note = "PRelu: two rescales by sign"
+    input = operand()
+    output = result()
+    multiplier = attr(Ints)
+    shift = attr(Ints)
+    negative_multiplier = attr(Ints)
+    negative_shift = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+
+    def verify_(self) -> None:
+        n = len(self.negative_multiplier)
+        if len(self.negative_shift) != n or \
+                (n != 1 and (self.input.type.rank < 2 or self.input.type.shape[1] != n)):
+            raise VerifyError(f"{n} negative multipliers and {len(self.negative_shift)} "
+                              f"shifts for {self.input.type}: one, or one per channel")
+        super().verify_()
+
+
+@register_op
 class LookupOp(TpuOp):
     """``quantize(f(dequantize(x)))`` for a nonlinearity ``f`` as a 256-entry table
     in the activation unit (``table[code - storage_min]``)."""
@@ -435,7 +462,7 @@ class UpsampleOp(TpuOp):
 
 #: ops that occupy a layer of their own (a sync before each)
 LAYER_OPS = (MatmulOp, Conv2dOp, PoolOp, AddOp, ActivateOp, LookupOp, ConcatOp, ReshapeOp)
-LAYER_OPS += (AvgPoolValidOp, UpsampleOp)  # issue 15: average pooling without counted
+LAYER_OPS += (AvgPoolValidOp, UpsampleOp, PReluOp)  # issue 15: average pooling without counted
 # padding, nearest upsampling
 
 from qcc.backends.tpu_v1 import semantics as _semantics  # noqa: E402,F401  (interpreter)

@@ -256,6 +256,8 @@ class Emitter:
             self._avg_pool_valid(op)
         elif isinstance(op, tpu.UpsampleOp):
             self._upsample(op)
+        elif isinstance(op, tpu.PReluOp):
+            self._prelu(op)
         # tpu.reshape: same rows, nothing to do
 
     def _stream(self, op: Op, passes: list[tuple[int, dict]], first: bool) -> None:
@@ -472,6 +474,31 @@ class Emitter:
         for cb in range(x.blocks):
             self.emit(isa.ACTIVATE, src_ub=1, src=x.block(cb), ub=y.block(cb), rows=x.pixels,
                       table=slot, lanes=y.lanes[cb])
+
+    def _prelu(self, op: tpu.PReluOp) -> None:
+        """One PRelu table per 256-channel block (the lanes' negative-side rescale),
+        loaded before that block's activate."""
+        x, y = buffer_of(op.input), buffer_of(op.output)
+        e_in, e_out = op.input.type.element, op.output.type.element
+        neg_m = np.array(op.negative_multiplier, np.int64)
+        neg_s = np.array(op.negative_shift, np.int64)
+        slots = _attr(op, "slots")
+        for b in range(x.blocks):
+            k = b if neg_m.size > 1 else 0
+            if b == 0 or neg_m.size > 1:
+                lanes = slice(b * LANES, (b + 1) * LANES) if neg_m.size > 1 else slice(0, 1)
+                m_b, s_b = neg_m[lanes], neg_s[lanes]
+                record = ActivateTable(
+                    e_in.zero_point, e_out.zero_point, op.clamp_min, op.clamp_max,
+                    not e_out.storage.signed, np.zeros(LANES, np.int64),
+                    np.full(LANES, op.multiplier[0], np.int64),
+                    np.full(LANES, op.shift[0], np.int64), None,
+                    np.broadcast_to(m_b, (LANES,)) if m_b.size == 1 else m_b,
+                    np.broadcast_to(s_b, (LANES,)) if s_b.size == 1 else s_b)
+                self._load_table(op, k, record.encode())
+            self.emit(isa.ACTIVATE, src_ub=1, function=isa.FUNCTIONS["prelu"],
+                      src=x.block(b), ub=y.block(b), rows=x.pixels, table=slots[k],
+                      lanes=y.lanes[b])
 
     def _lookup(self, op: tpu.LookupOp) -> None:
         e = op.input.type.element

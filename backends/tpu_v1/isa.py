@@ -216,7 +216,9 @@ ISA: tuple[InstrDef, ...] = (
                            "table's input zero point); 0: read int32 accumulator rows"),
         Field("function", 3, "0: none; 1: sigmoid; 2: tanh; 3: any other function of "
                              "one input (through the table's 256-entry lookup table, "
-                             "after requantization)", hi=3),
+                             "after requantization); 4: prelu (src_ub only: inputs below "
+                             "the input zero point are rescaled by the table's negative-"
+                             "side multipliers and shifts, one per lane)", hi=4),
         _pad(4, 1),
         Field("src", 24, "first source row (accumulator, or UB with src_ub)"),
         Field("ub", 24, "first destination Unified Buffer row"),
@@ -296,7 +298,7 @@ SYNC_HOST, SYNC_UNITS = 0, 1
 SYNC_WAITS: Mapping[int, tuple[Unit, ...]] = MappingProxyType({
     SYNC_HOST: (Unit.HOST,),
     SYNC_UNITS: (Unit.MXU, Unit.ACTIVATION, Unit.POOL, Unit.ADDER)})
-FUNCTIONS = {"none": 0, "sigmoid": 1, "tanh": 2, "table": 3}
+FUNCTIONS = {"none": 0, "sigmoid": 1, "tanh": 2, "table": 3, "prelu": 4}
 
 #: the units a compile report lists for a layer: those that compute or move its
 #: data (not the issue stage's control instructions, not weight fetches)

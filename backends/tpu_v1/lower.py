@@ -25,7 +25,8 @@ dialect, one rewrite pattern per op family (docs/tpu-dialect.md).
   a channel shuffle -> channel copies on the matrix unit (1x1 ``tpu.conv2d`` with 0/1
   weights and the identity requantization), then ``tpu.concat``; a nearest Resize by
   integer factors -> ``tpu.upsample`` (the pool unit copies pixels through set_conv's
-  up_h/up_w), with a lookup table when its output scale differs.
+  up_h/up_w), with a lookup table when its output scale differs; ``quant.prelu`` ->
+  ``tpu.prelu`` (activate function prelu: two rescales per lane, by sign).
 - Program inputs: the host quantizes (and may reshape) them; ``tpu.read_host``
   moves them into the Unified Buffer. Outputs: ``tpu.write_host``, then the host
   dequantizes.
@@ -467,6 +468,25 @@ def _lower_requantize(c: _Ctx, op: quant.RequantizeOp, rw: Rewriter) -> bool:
     return True
 
 
+def _lower_prelu(c: _Ctx, op: quant.PReluOp, rw: Rewriter) -> bool:
+    """quant.prelu of an int8 tensor -> tpu.prelu (the activate function prelu, one
+    table per 256-channel block)."""
+    if not ub_resident(op.input) or not ub_resident(op.output):
+        return False
+    blocks = -(-op.input.type.shape[1] // LANES) if len(op.slope) > 1 else 1
+    slots = c.target.activation.table_slots
+    if blocks > slots:
+        raise _unsupported(op, f"its {op.input.type.shape[1]} channels need {blocks} "
+                               f"tables, more than the {slots} table slots")
+    new = tpu.PReluOp.build(op.input, result_types=[op.output.type], loc=op.loc,
+                            name=op.output.name_hint, multiplier=op.multiplier,
+                            shift=op.shift, negative_multiplier=op.negative_multiplier,
+                            negative_shift=op.negative_shift, clamp_min=op.clamp_min,
+                            clamp_max=op.clamp_max)
+    _replace(rw, op, [], new)
+    return True
+
+
 #: float nonlinearities the activation unit computes by a 256-entry table (the ISA's
 #: function codes, isa.FUNCTIONS)
 LOOKUP_FUNCTIONS: dict[type[Op], str] = {nn.SigmoidOp: "sigmoid", nn.TanhOp: "tanh"}
@@ -883,7 +903,8 @@ _PATTERNS = ((quant.DenseOp, _lower_dense), (quant.Conv2dOp, _lower_conv),
              (quant.RequantizeOp, _lower_requantize), (quant.DequantizeOp, _lower_lookup),
              (nn.ConcatOp, _lower_concat_any_offset), (nn.ConcatOp, _lower_concat),
              (nn.ReshapeOp, _lower_flatten_dense), (nn.ReshapeOp, _lower_channel_shuffle),
-             (nn.ReshapeOp, _lower_reshape), (nn.ResizeOp, _lower_resize))
+             (nn.ReshapeOp, _lower_reshape), (nn.ResizeOp, _lower_resize),
+             (quant.PReluOp, _lower_prelu))
 
 
 def _apply(c: _Ctx, fn, op: Op, rw: Rewriter) -> bool:

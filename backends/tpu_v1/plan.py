@@ -279,6 +279,8 @@ def table_count(op: Op) -> int:
         return len(op.counts)
     if isinstance(op, tpu.AddOp | tpu.ActivateOp | tpu.LookupOp | tpu.ConcatOp):
         return 1
+    if isinstance(op, tpu.PReluOp):  # one table per 256-channel block
+        return -(-op.input.type.shape[1] // LANES) if len(op.negative_multiplier) > 1 else 1
     return 0
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from qcc import quant_arith
 from qcc.backends.tpu_v1.host import run_segment
-from qcc.backends.tpu_v1.isa import Instruction
+from qcc.backends.tpu_v1.isa import FUNCTIONS, Instruction
 from qcc.backends.tpu_v1.program import LANES, Program, from_rows, to_rows
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable, decode_table
 from qcc.backends.tpu_v1.target import Target
@@ -231,6 +231,21 @@ class ReferenceMachine:
         if not 1 <= n <= LANES or ins.column + n > LANES:
             raise self.fail(f"lanes [{ins.column}, {ins.column + n}) do not fit a row")
         dst = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
+        prelu = ins.function == FUNCTIONS["prelu"]
+        if prelu != (table.negative_multiplier is not None) or (prelu and not ins.src_ub):
+            raise self.fail("activate function prelu needs a PRelu table and src_ub=1")
+        if prelu:  # the rescale by the sign of byte - zp_in, negated for negative slopes
+            src = self._rows(self.ub, ins.src, ins.rows, "Unified Buffer")
+            value = self._values(self.ub[src, :n], table.unsigned) - table.zp_in
+            neg_m = table.negative_multiplier[:n]
+            neg = _requantize(value, np.abs(neg_m), table.negative_shift[:n], 0,
+                              quant_arith.INT32_MIN, quant_arith.INT32_MAX)
+            neg = np.clip(np.where(neg_m < 0, -neg, neg) + table.zp_out, table.clamp_min,
+                          table.clamp_max)
+            pos = _requantize(value, table.multiplier[:n], table.shift[:n], table.zp_out,
+                              table.clamp_min, table.clamp_max)
+            self.ub[dst, ins.column:ins.column + n] = _bytes(np.where(value >= 0, pos, neg))
+            return
         if ins.src_ub:
             src = self._rows(self.ub, ins.src, ins.rows, "Unified Buffer")
             value = self._values(self.ub[src, :n], table.unsigned) - table.zp_in

@@ -115,6 +115,19 @@ def _pool(op: tpu.PoolOp, x):
     return _requantize(op, total)
 
 
+@semantics(tpu.PReluOp)
+def _prelu(op: tpu.PReluOp, x):
+    _, zp_in = qparams(op.input.type)
+    e_out = op.output.type.element
+    shape = [1] * x.ndim
+    if len(op.negative_multiplier) > 1:
+        shape[1] = len(op.negative_multiplier)
+    return quant_arith.prelu(x.astype(np.int64) - zp_in, op.multiplier[0], op.shift[0],
+                             np.array(op.negative_multiplier, np.int64).reshape(shape),
+                             np.array(op.negative_shift, np.int64).reshape(shape),
+                             e_out.zero_point, op.clamp_min, op.clamp_max, e_out.numpy_dtype)
+
+
 @semantics(tpu.UpsampleOp)
 def _upsample(op: tpu.UpsampleOp, x):
     fh, fw = op.factors

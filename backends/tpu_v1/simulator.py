@@ -23,7 +23,7 @@ import numpy as np
 from qcc import quant_arith
 from qcc.backends.tpu_v1.engines import select_engine
 from qcc.backends.tpu_v1.host import run_segment
-from qcc.backends.tpu_v1.isa import Instruction
+from qcc.backends.tpu_v1.isa import FUNCTIONS, Instruction
 from qcc.backends.tpu_v1.program import LANES, Program
 from qcc.backends.tpu_v1.reference import (
     TILE_BYTES,
@@ -496,6 +496,12 @@ class Machine:
                             "row")
         lanes = slice(0, ins.lanes)  # only the lanes written back are computed
         dst = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
+        if (ins.function == FUNCTIONS["prelu"]) != (table.negative_multiplier is not None):
+            raise self.fail("activate function prelu needs a PRelu table and a PRelu table "
+                            "needs function prelu")
+        if table.negative_multiplier is not None:
+            self._prelu(ins, table, dst, lanes)
+            return
         requantizer, bias, bias_bound = self._prepared[ins.table]
         if ins.src_ub:
             src = self._rows(self.ub, ins.src, ins.rows, "Unified Buffer")
@@ -529,6 +535,20 @@ class Machine:
         requantizer(y, x, offset, lanes)
         lo = 0 if table.unsigned else -128
         out[...] = table.lut[y.astype(np.int64) - lo].astype(dtype)
+
+    def _prelu(self, ins: Instruction, table: ActivateTable, dst: slice,
+               lanes: slice) -> None:
+        """quant_arith.prelu of Unified Buffer rows, per lane."""
+        if not ins.src_ub:
+            raise self.fail("activate function prelu reads the Unified Buffer (src_ub=1)")
+        src = self._rows(self.ub, ins.src, ins.rows, "Unified Buffer")
+        dtype = np.uint8 if table.unsigned else np.int8
+        x = self.ub[src, lanes].view(dtype).astype(np.int64) - table.zp_in
+        out = self.ub.view(dtype)[dst, ins.column:ins.column + ins.lanes]
+        out[...] = quant_arith.prelu(x, table.multiplier[lanes], table.shift[lanes],
+                                     table.negative_multiplier[lanes],
+                                     table.negative_shift[lanes], table.zp_out,
+                                     table.clamp_min, table.clamp_max, dtype)
 
     def _pool(self, ins: Instruction) -> None:
         c = self.conv

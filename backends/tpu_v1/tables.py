@@ -13,6 +13,11 @@ Activate record (kind 0):
 | 2080..2336 | shift, int8 x 256 |
 | 2336..2592 | lookup table, int8 x 256, indexed by code - storage min |
 
+A PRelu record (the activate function prelu) is an activate record with header
+word 6 set to 1: bytes 32..1056 hold the negative-side multipliers (int32 x 256, the
+sign of each lane's slope; the bias is zero for UB sources anyway) and bytes
+2336..2592 the negative-side shifts (int8 x 256) in place of the lookup table.
+
 Add record (kind 1): bytes 0..32 hold kind, zp_a, zp_b, zp_out, clamp_min,
 clamp_max, storage, left_shift; bytes 32..56 hold m_a, m_b, m_out, shift_a,
 shift_b, shift_out (int32); the rest is zero.
@@ -46,10 +51,19 @@ class ActivateTable:
     multiplier: np.ndarray  # int32 [256]
     shift: np.ndarray  # int8 [256]
     lut: np.ndarray | None = None  # int8 [256] or None for the identity
+    #: PRelu records: the rescale below the input zero point, per lane (the
+    #: multiplier negative for a negative slope)
+    negative_multiplier: np.ndarray | None = None
+    negative_shift: np.ndarray | None = None
 
     def encode(self) -> bytes:
+        prelu = self.negative_multiplier is not None
         header = np.array([KIND_ACTIVATE, self.zp_in, self.zp_out, self.clamp_min,
-                           self.clamp_max, int(self.unsigned), 0, 0], "<i4")
+                           self.clamp_max, int(self.unsigned), int(prelu), 0], "<i4")
+        if prelu:
+            return (header.tobytes() + _lanes(self.negative_multiplier, "<i4") +
+                    _lanes(self.multiplier, "<i4") + _lanes(self.shift, "i1") +
+                    _lanes(self.negative_shift, "i1"))
         lut = np.zeros(LANES, np.int8) if self.lut is None else self.lut.astype(np.int8)
         return (header.tobytes() + _lanes(self.bias, "<i4") + _lanes(self.multiplier, "<i4")
                 + _lanes(self.shift, "i1") + lut.tobytes())
@@ -105,6 +119,17 @@ def decode_table(record: bytes, where: str = "table") -> ActivateTable | AddTabl
         body = record[32:]
         _check_requant(where, np.frombuffer(body[1024:2048], "<i4"),
                        np.frombuffer(body[2048:2304], "i1"))
+        if header[6] not in (0, 1):
+            raise QccError(f"{where}: activate record flag {int(header[6])} is not 0 or 1")
+        if header[6] == 1:  # PRelu: negative-side rescale in the bias and table bytes
+            neg_m = np.frombuffer(body[:1024], "<i4").astype(np.int64)
+            neg_s = np.frombuffer(body[2304:2560], "i1").astype(np.int64)
+            _check_requant(where, np.abs(neg_m), neg_s)
+            return ActivateTable(
+                int(header[1]), int(header[2]), int(header[3]), int(header[4]),
+                bool(header[5]), np.zeros(LANES, np.int64),
+                np.frombuffer(body[1024:2048], "<i4").astype(np.int64),
+                np.frombuffer(body[2048:2304], "i1").astype(np.int64), None, neg_m, neg_s)
         return ActivateTable(
             int(header[1]), int(header[2]), int(header[3]), int(header[4]), bool(header[5]),
             np.frombuffer(body[:1024], "<i4").astype(np.int64),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from qcc.dialects import nn
-from qcc.ir.attributes import Float, Int, Ints
+from qcc.ir.attributes import Float, Floats, Int, Ints
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
 from qcc.ir.traits import (
     Accumulates,
@@ -430,6 +430,66 @@ class AvgPoolValidOp(nn.AvgPoolSchema):
         if got != want:
             raise VerifyError(f"counts, multiplier and shift {got} do not average "
                               f"{t_in} into {t_out} (expected {want})")
+        e = t_out.element
+        if not e.storage_min <= self.clamp_min <= self.clamp_max <= e.storage_max:
+            raise VerifyError(f"clamp [{self.clamp_min}, {self.clamp_max}] is not inside "
+                              f"the storage range of {e}")
+
+
+@register_op
+class PReluOp(Op):
+    """Integer PRelu of an 8-bit per-tensor tensor by constant slopes (one, or one per
+    channel of axis 1), TFLite's int8 PRELU arithmetic (``quant_arith.prelu``):
+    ``q - z_in >= 0`` rescales by ``multiplier``/``shift`` (``s_in / s_out``), below
+    zero by ``negative_multiplier``/``negative_shift`` (``s_in * |slope| / s_out``, the
+    multiplier negated for a negative slope); then ``z_out`` and the clamp. ``slope``
+    keeps the real slopes the multipliers come from."""
+
+    name = "quant.prelu"
+    traits = (Elementwise(), Clamped(), IntegerForm())
+    input = operand()
+    output = result()
+    slope = attr(Floats)
+    multiplier = attr(Ints)
+    shift = attr(Ints)
+    negative_multiplier = attr(Ints)
+    negative_shift = attr(Ints)
+    clamp_min = attr(Int)
+    clamp_max = attr(Int)
+
+    @staticmethod
+    def params(in_type: TensorType, out_type: TensorType, slope) -> dict:
+        """multiplier, shift, negative_multiplier and negative_shift for ``slope``."""
+        s_in = quant_element(in_type, "operand").scale
+        s_out = quant_element(out_type, "result").scale
+        m, sh = quantize_multiplier(s_in / s_out)
+        neg_m, neg_sh = [], []
+        for a in slope:
+            mn, shn = quantize_multiplier(s_in * abs(a) / s_out)
+            neg_m.append(-mn if a < 0 else mn)
+            neg_sh.append(shn)
+        return dict(multiplier=[m], shift=[sh], negative_multiplier=neg_m,
+                    negative_shift=neg_sh)
+
+    def verify_(self) -> None:
+        t_in, t_out = self.input.type, self.output.type
+        for t, what in ((t_in, "operand"), (t_out, "result")):
+            e = quant_element(t, what)
+            if not isinstance(e, UniformQuantType) or e.storage.width != 8:
+                raise VerifyError(f"{what} must be quantized per tensor to 8 bits, got {t}")
+        if t_in.shape != t_out.shape:
+            raise VerifyError(f"shapes differ: {t_in} and {t_out}")
+        n = len(self.slope)
+        if n != 1 and (t_in.rank < 2 or t_in.shape[1] != n):
+            raise VerifyError(f"{n} slopes for {t_in}: one, or one per channel of axis 1")
+        try:
+            want = self.params(t_in, t_out, self.slope)
+        except ValueError as e:
+            raise VerifyError(str(e)) from None
+        got = {k: list(self.attributes[k]) for k in want}
+        if got != want:
+            raise VerifyError(f"multipliers and shifts {got} do not rescale {t_in} to "
+                              f"{t_out} with slopes {list(self.slope)} (expected {want})")
         e = t_out.element
         if not e.storage_min <= self.clamp_min <= self.clamp_max <= e.storage_max:
             raise VerifyError(f"clamp [{self.clamp_min}, {self.clamp_max}] is not inside "

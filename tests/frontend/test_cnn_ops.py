@@ -476,8 +476,10 @@ def test_quantized_model_runs_close_to_float(op_type):
     assert "quant.conv2d" in names  # the convs around it became integer
     if op_type == "Sum":  # additions have an integer form
         assert "quant.add" in names and "nn.add" not in names, names
+    if op_type == "PRelu":  # so has PRelu by constant slopes (TFLite's int8 PRELU)
+        assert "quant.prelu" in names and "nn.prelu" not in names, names
     new = [op for op in ops if op.name == _NN_NAME[op_type]]
-    assert new or op_type == "Sum", names
+    assert new or op_type in ("Sum", "PRelu"), names
     for op in new:
         # float on dequantized inputs, the output quantized for the integer conv after it
         assert all(o.op is None or o.op.name in ("quant.dequantize", "nn.constant")

@@ -99,7 +99,8 @@ def test_every_trait_is_documented_and_frozen():
 def test_trait_sets_of_the_dialects():
     assert names(ops_with(Clamp)) == {"nn.relu", "nn.clip"}
     assert names(ops_with(ClampFusable)) == {"nn.conv2d", "nn.dense", "nn.add"}
-    assert names(ops_with(Clamped)) == {"quant.requantize", "quant.add", "quant.avg_pool_valid"}
+    assert names(ops_with(Clamped)) == {"quant.requantize", "quant.add", "quant.avg_pool_valid",
+                                         "quant.prelu"}
     assert names(ops_with(HasWeights, "nn")) == {"nn.conv2d", "nn.dense"}
     assert names(ops_with(HasWeights, "quant")) == {"quant.conv2d", "quant.dense"}
     assert names(ops_with(Accumulates)) == {"quant.conv2d", "quant.dense", "quant.avg_pool",
@@ -115,7 +116,7 @@ def test_trait_sets_of_the_dialects():
                                            "nn.global_avg_pool"}
     assert names(ops_with(IntegerForm)) == {
         "quant.conv2d", "quant.dense", "quant.requantize", "quant.add", "quant.avg_pool",
-        "quant.global_avg_pool"}
+        "quant.global_avg_pool", "quant.prelu"}
     elementwise = names(ops_with(Elementwise))
     assert {"nn.relu", "nn.add", "nn.div", "quant.stats", "quant.requantize"} <= elementwise
     assert not elementwise & {"nn.softmax", "nn.conv2d", "nn.batch_norm", "nn.pad"}

@@ -364,7 +364,7 @@ BAD = [
     ({8: I("activate", rows=32, table=0, lanes=0)}, 8, "lanes 0 is outside 1..256"),
     ({8: I("activate", rows=32, table=0, column=250, lanes=10)}, 8,
      "lanes [250, 260) do not fit a 256-lane row"),
-    ({8: I("activate", function=4, rows=32, lanes=3)}, 8, "function 4 is outside 0..3"),
+    ({8: I("activate", function=5, rows=32, lanes=3)}, 8, "function 5 is outside 0..4"),
     ({8: I("activate", src_ub=1, src=98300, rows=32, lanes=3)}, 8,
      "Unified Buffer rows [98300, 98332)"),
     ({9: I("pool", sum=1, src=100, dst=4090, length=32)}, 9, "accumulator rows [4090, 4122)"),

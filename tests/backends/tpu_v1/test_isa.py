@@ -66,7 +66,7 @@ def test_field_ranges():
         for f in defn.fields:
             assert 0 <= f.lo <= f.top <= f.max
     assert {f.name: (f.lo, f.top) for f in isa.ACTIVATE.limited} == {
-        "function": (0, 3), "table": (0, 255), "lanes": (1, 256)}
+        "function": (0, 4), "table": (0, 255), "lanes": (1, 256)}
     slot = next(f for f in isa.LOAD_TABLE.fields if f.name == "slot")
     assert slot.limit == "activation.table_slots" and isa.field_limit(slot, TPU) == 7
     wide = TPU.updated({"name": "wide", "activation.table_slots": 200})

@@ -438,3 +438,48 @@ def test_other_resizes_go_to_the_host_with_the_reason(scales, attrs, why):
     with pytest.raises(qcc.QccError, match=rf"ONNX node 'up' \(Resize\).*{why}"):
         lower(module, placement={"no_host": True})
     assert len(lower(module).segments) == 1
+
+
+# --------------------------------------------------------------------------- prelu
+
+@pytest.mark.parametrize(("channels", "slope", "activations"), [
+    (4, "per-channel", "int8"),   # slopes of both signs and zero
+    (300, "per-channel", "uint8"),  # two channel blocks: two tables
+    (4, "scalar", "int8"),
+])
+def test_prelu_runs_in_the_activation_unit(channels, slope, activations):
+    """conv -> PRelu -> conv: quant.prelu (TFLite's int8 PRELU) -> tpu.prelu, the
+    activate function prelu; bit-exact with the integer IR on both engines."""
+    net = Net([1, 3, 5, 5], seed=24)
+    x = net.conv("x", "conv", 3, channels, relu=False)
+    if slope == "scalar":
+        a = np.array([0.1], np.float32)
+    else:
+        a = net.rng.uniform(-0.5, 0.6, (channels, 1, 1)).astype(np.float32)
+        a[0] = 0.0
+    y = net.node("PRelu", [x, net.const("slope", a)], "prelu")
+    module = check(net, net.conv(y, "conv2", channels, 3, relu=False),
+                   activations=activations)
+    assert "quant.prelu" in _float_ops(module)
+    assert "tpu.prelu" in tpu_ops(module)
+    assert not lower(module).segments
+
+
+def test_prelu_integer_form_is_within_one_code_of_float_prelu():
+    """quant.prelu rounds once per branch: against the fake-quantized graph (float
+    PRelu between quantize and dequantize) no output differs by more than one code."""
+    net = Net([2, 3, 6, 6], seed=25)
+    x = net.conv("x", "conv", 3, 6, relu=False)
+    a = net.rng.uniform(-0.5, 0.6, (6, 1, 1)).astype(np.float32)
+    y = net.node("PRelu", [x, net.const("slope", a)], "prelu")
+    model = net.model(y)
+    data = net.inputs(3)
+    integer, fake = qcc.import_onnx(model), qcc.import_onnx(model)
+    qcc.quantize_model(integer, calib_data=data)
+    qcc.quantize_model(fake, calib_data=data, integer=False)
+    x_in = net.inputs(1)[0]
+    got = next(iter(run(integer, x_in).values()))
+    want = next(iter(run(fake, x_in).values()))
+    scale = next(op for op in integer.main.ops if op.name == "quant.prelu") \
+        .output.type.element.scale
+    assert np.abs(got - want).max() <= scale * 1.0001

@@ -141,3 +141,21 @@ module {
 }
 // CHECK: %avg_q = "quant.avg_pool_valid"(%x_q) {ceil_mode = false, clamp_max = 127, clamp_min = -128, count_include_pad = false, counts = [4, 6], kernel = [3, 3], multiplier = [1399551683, 1866068911], pads = [1, 1, 1, 1], shift = [0, -1], strides = [2, 1]}
 // CHECK-NOT: "nn.avg_pool"
+// -----
+// EQUIV: atol=0.011
+// PRelu by one slope per channel (a negative one and zero among them) becomes
+// quant.prelu: TFLite's int8 PRELU, s_in / s_out = 2 at or above the zero point and
+// 2 * |slope| per channel below it, the multiplier negated for the negative slope.
+module {
+  func.func @main(%x: tensor<1x3x2x2xf32>) -> (tensor<1x3x2x2xf32>) {
+    %x_q = "quant.quantize"(%x) : (tensor<1x3x2x2xf32>) -> tensor<1x3x2x2x!quant.uniform<i8:f32, 0.02:0>>
+    %sx = "quant.dequantize"(%x_q) : (tensor<1x3x2x2x!quant.uniform<i8:f32, 0.02:0>>) -> tensor<1x3x2x2xf32>
+    %slope = "nn.constant"() {value = dense<[[[0.25]], [[-0.5]], [[0.0]]]> : tensor<3x1x1xf32>} : () -> tensor<3x1x1xf32>
+    %p = "nn.prelu"(%sx, %slope) : (tensor<1x3x2x2xf32>, tensor<3x1x1xf32>) -> tensor<1x3x2x2xf32>
+    %p_q = "quant.quantize"(%p) : (tensor<1x3x2x2xf32>) -> tensor<1x3x2x2x!quant.uniform<i8:f32, 0.01:-20>>
+    %sp = "quant.dequantize"(%p_q) : (tensor<1x3x2x2x!quant.uniform<i8:f32, 0.01:-20>>) -> tensor<1x3x2x2xf32>
+    return %sp : tensor<1x3x2x2xf32>
+  }
+}
+// CHECK: %p_q = "quant.prelu"(%x_q) {clamp_max = 127, clamp_min = -128, multiplier = [1073741824], negative_multiplier = [1073741824, -1073741824, 0], negative_shift = [0, 1, 0], shift = [2], slope = [0.25, -0.5, 0.0]}
+// CHECK-NOT: "nn.prelu"
