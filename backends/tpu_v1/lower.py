@@ -498,6 +498,17 @@ def _lookup_chain(op: Op) -> list[Op] | None:
     return [act[0], q[0]]
 
 
+def _between_host_ops(dq: quant.DequantizeOp, q: quant.QuantizeOp) -> bool:
+    """Whether a lookup chain reads a float op's quantized result (a host op's, such
+    as the Sqrt inside a LayerNorm written out) and its result is only dequantized
+    again for float ops: a table there would split one host segment in two."""
+    if not isinstance(dq.input.op, quant.QuantizeOp):
+        return False
+    users = q.output.users
+    return bool(users) and all(isinstance(u, quant.DequantizeOp) and
+                               _lookup_chain(u) is None for u in users)
+
+
 def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
     """quantize(f(dequantize(x))) for every one of the 256 codes, computed with the
     interpreter's own functions, so the table gives exactly what it computes."""
@@ -507,6 +518,11 @@ def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
     if chain is None:
         return False
     act, q = chain
+    if _between_host_ops(op, q):
+        rw.set_attribute(act, HOST, "a table between host ops (its input is a float op's "
+                                    "result and only float ops read it): cheaper on the "
+                                    "host than two transfers and a second host call")
+        return True
     e = op.input.type.element
     codes = np.arange(e.storage.min, e.storage.max + 1).astype(e.numpy_dtype)
     real = SEMANTICS[quant.DequantizeOp](op, codes)
@@ -544,10 +560,24 @@ def _lower_concat(c: _Ctx, op: nn.ConcatOp, rw: Rewriter) -> bool:
     return True
 
 
+def _row_major_lanes(t: TensorType) -> int | None:
+    """The lanes of a tensor whose rows are its elements in row-major order, the last
+    axis across the lanes: a 2-D or 3-D tensor, or a 4-D [N, C, 1, 1]; None else."""
+    if t.rank in (2, 3):
+        return t.shape[-1]
+    if t.rank == 4 and t.shape[2] * t.shape[3] == 1:
+        return t.shape[1]
+    return None
+
+
 def _same_rows(a: TensorType, b: TensorType) -> bool:
     from qcc.backends.tpu_v1.memory import layout
 
-    return a.rank in (2, 4) and b.rank in (2, 4) and layout(a)[:2] == layout(b)[:2]
+    if a.rank in (2, 4) and b.rank in (2, 4):
+        return layout(a)[:2] == layout(b)[:2]
+    # with a 3-D tensor: [B, T, H] <-> [B * T, H] (or [B * T, H, 1, 1]) keep the rows
+    lanes = _row_major_lanes(a)
+    return lanes is not None and lanes == _row_major_lanes(b)
 
 
 def _lower_reshape(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
@@ -556,7 +586,9 @@ def _lower_reshape(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
         return False
     if not _same_rows(op.input.type, op.output.type):
         raise _unsupported(op, f"reshape {op.input.type} -> {op.output.type} changes "
-                               "the row layout (only [N, C, 1, 1] <-> [N, C] is free)")
+                               "the row layout (free: [N, C, 1, 1] <-> [N, C], and "
+                               "[B, T, H] <-> [B * T, H] with the last axis kept; a 4-D "
+                               "tensor has its channels, axis 1, across the lanes)")
     new = tpu.ReshapeOp.build(op.input, result_types=[op.output.type], loc=op.loc,
                               name=op.output.name_hint)
     _replace(rw, op, [], new)
