@@ -310,6 +310,11 @@ def _erase_if_dead(rw: Rewriter, values: list[Value | None]) -> None:
 
 
 def _lower_dense(c: _Ctx, op: quant.DenseOp, rw: Rewriter) -> bool:
+    if op.input.type.rank not in (2, 3):
+        raise _unsupported(op, f"a dense layer over the last axis of {op.input.type}: the "
+                               "matrix unit multiplies the lanes of a row, which hold the "
+                               "last axis of 2-D and 3-D tensors only (a 4-D tensor's "
+                               "channels, axis 1)")
     requant = _requant_of(op)
     w_val, w, bias = _weights(op)
     k_dim, n_dim = w.shape
@@ -446,9 +451,19 @@ def _lower_max_pool(c: _Ctx, op: nn.MaxPoolOp, rw: Rewriter) -> bool:
     return True
 
 
+def _check_row_rank(op: Op, v: Value) -> None:
+    """Refuse an int8 tensor that has no row layout in the Unified Buffer."""
+    from qcc.backends.tpu_v1.memory import ROW_RANKS
+
+    if v.type.rank not in ROW_RANKS:
+        raise _unsupported(op, f"{v.type} has no row layout in the Unified Buffer "
+                               "(2-D, 3-D and 4-D tensors have)")
+
+
 def _lower_add(c: _Ctx, op: quant.AddOp, rw: Rewriter) -> bool:
     if op.lhs.type.shape != op.rhs.type.shape:
         raise _unsupported(op, f"broadcasting add {op.lhs.type} + {op.rhs.type}")
+    _check_row_rank(op, op.output)
     new = tpu.AddOp.build(op.lhs, op.rhs, result_types=[op.output.type], loc=op.loc,
                           name=op.output.name_hint, multiplier=op.multiplier,
                           shift=op.shift, clamp_min=op.clamp_min, clamp_max=op.clamp_max)
@@ -459,6 +474,7 @@ def _lower_add(c: _Ctx, op: quant.AddOp, rw: Rewriter) -> bool:
 def _lower_requantize(c: _Ctx, op: quant.RequantizeOp, rw: Rewriter) -> bool:
     if not ub_resident(op.input):
         return False  # an accumulating op's (lowered with it), or no TPU form
+    _check_row_rank(op, op.output)
     new = tpu.ActivateOp.build(op.input, result_types=[op.output.type], loc=op.loc,
                                name=op.output.name_hint, **_requant_attrs(op))
     _replace(rw, op, [], new)
@@ -518,6 +534,7 @@ def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
     if chain is None:
         return False
     act, q = chain
+    _check_row_rank(op, op.input)
     if _between_host_ops(op, q):
         rw.set_attribute(act, HOST, "a table between host ops (its input is a float op's "
                                     "result and only float ops read it): cheaper on the "
@@ -540,6 +557,9 @@ def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
 def _lower_concat(c: _Ctx, op: nn.ConcatOp, rw: Rewriter) -> bool:
     if not ub_resident(op.output):
         return False
+    if op.output.type.rank == 3:
+        raise _unsupported(op, "concatenation of 3-D tensors (the TPU concatenates "
+                               "batches of rows and 4-D or 2-D channels)")
     axis = op.axis
     offset = 0
     for v in op.inputs:
