@@ -55,8 +55,9 @@ def check_activations_fit(graph: Graph, ub_rows: int, target_name: str) -> None:
     the lowering places them; not the weight constants) must be placeable once it is
     8-bit: tpu-tile-ub splits larger ones into batch chunks and row bands, so what
     must fit is one row of one image (``blocks x W`` rows; one batch row for a 2-D
-    tensor, one sequence, ``blocks x T`` rows, for a 3-D one), or the compile would fail only after calibrating. A QccError names the
-    first that does not, with its sizes."""
+    tensor, one sequence, ``blocks x T`` rows, for a 3-D one), or the compile would
+    fail only after calibrating. A QccError names the first that does not, with its
+    sizes."""
     from qcc.dialects import nn
 
     for v in [*graph.args, *(r for op in graph.ops for r in op.results)]:
