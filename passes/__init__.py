@@ -9,6 +9,7 @@
 | fold-batchnorm    | fold inference batch norm into the preceding conv2d / dense     |
 | fold-mul-add      | Mul / Add by per-channel constants into a conv2d / dense        |
 | fold-rescale      | dequantize -> op -> quantize chains into integer ops            |
+| fuse-gelu         | x * 0.5 * (1 + Erf(x / sqrt(2))) -> nn.gelu (also in canonicalize) |
 | fuse-relu         | ReLU / Clip into the clamp of the requantize before them        |
 | normalize-gemm    | Gemm / MatMul -> nn.dense(x, w[K, N], bias[N])                  |
 | quantize          | calibrated f32 graph -> quantize/dequantize + int8 weights      |
@@ -23,6 +24,7 @@ from qcc.passes import (
     fold_batchnorm,
     fold_mul_add,
     fold_rescale,
+    fuse_gelu,
     fuse_relu,
     normalize_gemm,
     quantize,
@@ -41,6 +43,7 @@ __all__ = [
     "fold_batchnorm",
     "fold_mul_add",
     "fold_rescale",
+    "fuse_gelu",
     "fuse_relu",
     "normalize_gemm",
     "quantize",

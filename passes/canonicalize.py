@@ -7,6 +7,8 @@
   shape disappear.
 - A constant ``nn.pad`` of zeros on H and W only, feeding only a conv, moves into the
   conv's ``pads`` (frameworks export explicit Pad before Conv).
+- The Erf form of GELU, ``x * 0.5 * (1 + erf(x / sqrt(2)))``, becomes one ``nn.gelu``
+  (``fuse-gelu``).
 - Ops with constant operands are folded, equal constants merged, dead ops erased.
 """
 
@@ -23,6 +25,7 @@ from qcc.ir.core import Module, Op, Rewriter
 from qcc.ir.traits import Commutative, NoOp, ops_with
 from qcc.passes.constant_fold import fold_op, merge_duplicate_constants
 from qcc.passes.dce import eliminate_dead_ops
+from qcc.passes.fuse_gelu import fuse_gelu
 from qcc.passes.remove_identity import forward_identity
 from qcc.passmanager import PassContext, register_pass
 from qcc.rewrite import Pattern, PatternPass, single_user
@@ -104,6 +107,7 @@ class Canonicalize(PatternPass):
         Pattern(nn.TransposeOp, merge_transposes),
         Pattern(tuple(_NEUTRAL), drop_neutral_arithmetic),
         Pattern(nn.PadOp, fold_pad_into_conv),
+        Pattern(nn.MulOp, fuse_gelu),
         Pattern(Op, fold_constants),
     )
 

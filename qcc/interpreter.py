@@ -11,6 +11,7 @@ reduce with matrix products, never with per-element Python loops.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -776,3 +777,28 @@ def _qglobal_avg_pool(op: quant.GlobalAvgPoolOp, x):
     window = int(np.prod(x.shape[2:]))
     return _check_int32(op, centered.sum(axis=tuple(range(2, x.ndim)), keepdims=True),
                         255 * window)
+
+
+# --------------------------------------------------------------------------- erf, gelu
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf64(x: np.ndarray) -> np.ndarray:
+    """erf in float64 (math.erf, correctly rounded to double almost everywhere)."""
+    return _ERF(np.asarray(x, np.float64)).astype(np.float64)
+
+
+@semantics(nn.ErfOp)
+def _erf(op: nn.ErfOp, x: np.ndarray) -> np.ndarray:
+    return _erf64(x).astype(x.dtype)
+
+
+@semantics(nn.GeluOp)
+def _gelu(op: nn.GeluOp, x: np.ndarray) -> np.ndarray:
+    """Computed in float64 and rounded once to the element type."""
+    d = np.asarray(x, np.float64)
+    if op.approximate == "tanh":
+        inner = math.sqrt(2 / math.pi) * (d + 0.044715 * d * d * d)
+        return (0.5 * d * (1 + np.tanh(inner))).astype(x.dtype)
+    return (0.5 * d * (1 + _erf64(d / math.sqrt(2)))).astype(x.dtype)

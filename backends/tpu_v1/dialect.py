@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from qcc.backends.tpu_v1.isa import FUNCTIONS
+from qcc.backends.tpu_v1.program import lane_axis
 from qcc.ir.attributes import Bool, Int, Ints, Str
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
 from qcc.ir.traits import Unit
@@ -113,7 +114,10 @@ class TpuOp(Op):
         return self.note
 
     def _channels(self) -> int:
-        return self.results[0].type.shape[1] if self.results else 0
+        if not self.results:
+            return 0
+        t = self.results[0].type
+        return t.shape[lane_axis(t.rank)]
 
 
 @register_op

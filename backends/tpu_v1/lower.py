@@ -313,6 +313,11 @@ def _erase_if_dead(rw: Rewriter, values: list[Value | None]) -> None:
 
 
 def _lower_dense(c: _Ctx, op: quant.DenseOp, rw: Rewriter) -> bool:
+    if op.input.type.rank not in (2, 3):
+        raise _unsupported(op, f"a dense layer over the last axis of {op.input.type}: the "
+                               "matrix unit multiplies the lanes of a row, which hold the "
+                               "last axis of 2-D and 3-D tensors only (a 4-D tensor's "
+                               "channels, axis 1)")
     requant = _requant_of(op)
     w_val, w, bias = _weights(op)
     k_dim, n_dim = w.shape
@@ -449,9 +454,19 @@ def _lower_max_pool(c: _Ctx, op: nn.MaxPoolOp, rw: Rewriter) -> bool:
     return True
 
 
+def _check_row_rank(op: Op, v: Value) -> None:
+    """Refuse an int8 tensor that has no row layout in the Unified Buffer."""
+    from qcc.backends.tpu_v1.memory import ROW_RANKS
+
+    if v.type.rank not in ROW_RANKS:
+        raise _unsupported(op, f"{v.type} has no row layout in the Unified Buffer "
+                               "(2-D, 3-D and 4-D tensors have)")
+
+
 def _lower_add(c: _Ctx, op: quant.AddOp, rw: Rewriter) -> bool:
     if op.lhs.type.shape != op.rhs.type.shape:
         raise _unsupported(op, f"broadcasting add {op.lhs.type} + {op.rhs.type}")
+    _check_row_rank(op, op.output)
     new = tpu.AddOp.build(op.lhs, op.rhs, result_types=[op.output.type], loc=op.loc,
                           name=op.output.name_hint, multiplier=op.multiplier,
                           shift=op.shift, clamp_min=op.clamp_min, clamp_max=op.clamp_max)
@@ -462,6 +477,7 @@ def _lower_add(c: _Ctx, op: quant.AddOp, rw: Rewriter) -> bool:
 def _lower_requantize(c: _Ctx, op: quant.RequantizeOp, rw: Rewriter) -> bool:
     if not ub_resident(op.input):
         return False  # an accumulating op's (lowered with it), or no TPU form
+    _check_row_rank(op, op.output)
     new = tpu.ActivateOp.build(op.input, result_types=[op.output.type], loc=op.loc,
                                name=op.output.name_hint, **_requant_attrs(op))
     _replace(rw, op, [], new)
@@ -520,6 +536,17 @@ def _lookup_chain(op: Op) -> list[Op] | None:
     return [act[0], q[0]]
 
 
+def _between_host_ops(dq: quant.DequantizeOp, q: quant.QuantizeOp) -> bool:
+    """Whether a lookup chain reads a float op's quantized result (a host op's, such
+    as the Sqrt inside a LayerNorm written out) and its result is only dequantized
+    again for float ops: a table there would split one host segment in two."""
+    if not isinstance(dq.input.op, quant.QuantizeOp):
+        return False
+    users = q.output.users
+    return bool(users) and all(isinstance(u, quant.DequantizeOp) and
+                               _lookup_chain(u) is None for u in users)
+
+
 def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
     """quantize(f(dequantize(x))) for every one of the 256 codes, computed with the
     interpreter's own functions, so the table gives exactly what it computes."""
@@ -529,6 +556,12 @@ def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
     if chain is None:
         return False
     act, q = chain
+    _check_row_rank(op, op.input)
+    if _between_host_ops(op, q):
+        rw.set_attribute(act, HOST, "a table between host ops (its input is a float op's "
+                                    "result and only float ops read it): cheaper on the "
+                                    "host than two transfers and a second host call")
+        return True
     e = op.input.type.element
     codes = np.arange(e.storage.min, e.storage.max + 1).astype(e.numpy_dtype)
     real = SEMANTICS[quant.DequantizeOp](op, codes)
@@ -546,6 +579,9 @@ def _lower_lookup(c: _Ctx, op: quant.DequantizeOp, rw: Rewriter) -> bool:
 def _lower_concat(c: _Ctx, op: nn.ConcatOp, rw: Rewriter) -> bool:
     if not ub_resident(op.output):
         return False
+    if op.output.type.rank == 3:
+        raise _unsupported(op, "concatenation of 3-D tensors (the TPU concatenates "
+                               "batches of rows and 4-D or 2-D channels)")
     axis = op.axis
     offset = 0
     for v in op.inputs:
@@ -566,10 +602,24 @@ def _lower_concat(c: _Ctx, op: nn.ConcatOp, rw: Rewriter) -> bool:
     return True
 
 
+def _row_major_lanes(t: TensorType) -> int | None:
+    """The lanes of a tensor whose rows are its elements in row-major order, the last
+    axis across the lanes: a 2-D or 3-D tensor, or a 4-D [N, C, 1, 1]; None else."""
+    if t.rank in (2, 3):
+        return t.shape[-1]
+    if t.rank == 4 and t.shape[2] * t.shape[3] == 1:
+        return t.shape[1]
+    return None
+
+
 def _same_rows(a: TensorType, b: TensorType) -> bool:
     from qcc.backends.tpu_v1.memory import layout
 
-    return a.rank in (2, 4) and b.rank in (2, 4) and layout(a)[:2] == layout(b)[:2]
+    if a.rank in (2, 4) and b.rank in (2, 4):
+        return layout(a)[:2] == layout(b)[:2]
+    # with a 3-D tensor: [B, T, H] <-> [B * T, H] (or [B * T, H, 1, 1]) keep the rows
+    lanes = _row_major_lanes(a)
+    return lanes is not None and lanes == _row_major_lanes(b)
 
 
 def _lower_reshape(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
@@ -578,7 +628,9 @@ def _lower_reshape(c: _Ctx, op: nn.ReshapeOp, rw: Rewriter) -> bool:
         return False
     if not _same_rows(op.input.type, op.output.type):
         raise _unsupported(op, f"reshape {op.input.type} -> {op.output.type} changes "
-                               "the row layout (only [N, C, 1, 1] <-> [N, C] is free)")
+                               "the row layout (free: [N, C, 1, 1] <-> [N, C], and "
+                               "[B, T, H] <-> [B * T, H] with the last axis kept; a 4-D "
+                               "tensor has its channels, axis 1, across the lanes)")
     new = tpu.ReshapeOp.build(op.input, result_types=[op.output.type], loc=op.loc,
                               name=op.output.name_hint)
     _replace(rw, op, [], new)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qcc.backends.tpu_v1.program import LANES
+from qcc.backends.tpu_v1.program import LANES, lane_axis
 from qcc.diagnostics import Location, QccError
 from qcc.ir.core import Graph, Op, Value
 from qcc.ir.types import FloatType, TensorType
@@ -35,31 +35,38 @@ class Buffer:
         return self.base + b * self.pixels
 
 
+#: ranks of the tensors the Unified Buffer holds as rows (program.py's row layout)
+ROW_RANKS = (2, 3, 4)
+
+
 def layout(t: TensorType) -> tuple[int, int, list[int]]:
-    """(blocks, pixels, lanes per block) of a tensor in the row layout."""
-    if t.rank not in (2, 4):
+    """(blocks, pixels, lanes per block) of a tensor in the row layout: the lane axis
+    (``lane_axis``: channels of a 4-D tensor, the last axis of a 2-D or 3-D one) in
+    blocks of 256 lanes, one row per element of the other axes."""
+    if t.rank not in ROW_RANKS:
         raise ValueError(f"rank {t.rank}")
-    c = t.shape[1]
+    c = t.shape[lane_axis(t.rank)]
     lanes = [min(LANES, c - b) for b in range(0, c, LANES)]
     return len(lanes), math.prod(t.shape) // c, lanes
 
 
 def check_activations_fit(graph: Graph, ub_rows: int, target_name: str) -> None:
-    """Before calibration: every activation of a float ``graph`` (rank 2 or 4, as the
-    lowering places them; not the weight constants) must be placeable once it is
+    """Before calibration: every activation of a float ``graph`` (rank 2, 3 or 4, as
+    the lowering places them; not the weight constants) must be placeable once it is
     8-bit: tpu-tile-ub splits larger ones into batch chunks and row bands, so what
     must fit is one row of one image (``blocks x W`` rows; one batch row for a 2-D
-    tensor), or the compile would fail only after calibrating. A QccError names the
-    first that does not, with its sizes."""
+    tensor, one sequence, ``blocks x T`` rows, for a 3-D one), or the compile would
+    fail only after calibrating. A QccError names the first that does not, with its
+    sizes."""
     from qcc.dialects import nn
 
     for v in [*graph.args, *(r for op in graph.ops for r in op.results)]:
         t = v.type
-        if not isinstance(t, TensorType) or t.rank not in (2, 4) or \
+        if not isinstance(t, TensorType) or t.rank not in ROW_RANKS or \
                 not isinstance(t.element, FloatType) or isinstance(v.op, nn.ConstantOp):
             continue
         blocks, _, _ = layout(t)
-        rows = blocks * (t.shape[3] if t.rank == 4 else 1)
+        rows = blocks * (t.shape[3] if t.rank == 4 else t.shape[1] if t.rank == 3 else 1)
         if rows > ub_rows:
             name = v.name_hint or (v.op.name if v.op is not None else "?")
             raise QccError(

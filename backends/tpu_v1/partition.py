@@ -54,6 +54,15 @@ def float_reason(op: Op) -> str:
     if isinstance(op, nn.AvgPoolOp):
         return ("average pooling whose windows count different numbers of positions "
                 "(padding not counted) has no integer form")
+    if isinstance(op, nn.MatMulOp):
+        return ("multiplies two activations (attention's Q x K^T or scores x V): the "
+                "matrix unit reads its weights only from weight memory, filled at "
+                "compile time")
+    if isinstance(op, nn.TransposeOp):
+        return (f"transpose {tuple(op.perm)} moves elements between Unified Buffer "
+                "rows; the TPU copies whole rows only")
+    if isinstance(op, nn.ReshapeOp):
+        return "reshapes the result of a host op, on the host"
     if op.name.startswith("nn.") and integer_form(type(op)) is None and \
             not op.has_trait(ScaleTransparent) and not op.has_trait(Clamp):
         return f"'{op.name}' has no integer form: it computes in float"
@@ -344,12 +353,16 @@ def segment_module(graph: Graph, seg: Segment) -> Module:
 def host_work(seg: Segment) -> tuple[int, int]:
     """(elements, multiply-accumulates) of a segment, for the host's timing: the
     elements every op produces, and for an op with weights (a forced convolution or
-    dense layer) its products: output elements times the weights per output."""
+    dense layer) its products: output elements times the weights per output; for a
+    MatMul of two activations, output elements times the inner dimension."""
     elements = macs = 0
     for op in seg.ops:
         for r in op.results:
             if isinstance(r.type, TensorType):
                 elements += _elements(r.type)
+        if isinstance(op, nn.MatMulOp):
+            macs += _elements(op.output.type) * op.lhs.type.shape[-1]
+            continue
         trait = op.trait(HasWeights)
         if trait is not None and len(op.operands) > 1 and \
                 isinstance(op.operands[1].type, TensorType):

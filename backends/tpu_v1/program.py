@@ -5,7 +5,10 @@ Activation layout (host buffers and the Unified Buffer alike): a tensor is a lis
 of 256-byte rows. A 4-D tensor [N, C, H, W] has one row per pixel in N, H, W
 order, holding up to 256 channels; with more than 256 channels the channel blocks
 follow one another (block 0's pixels, then block 1's...). A 2-D tensor [N, K] has
-one row per batch element, K in blocks of 256 the same way. In host memory each
+one row per batch element, K in blocks of 256 the same way, and a 3-D tensor
+[B, T, H] (a transformer's tokens) one row per token in B, T order, H in blocks of
+256: 2-D and 3-D tensors have their last axis across the lanes (``lane_axis``).
+In host memory each
 row takes only its valid bytes (``row_bytes`` of the block); in the Unified Buffer
 a row always starts a new 256-byte line and the unused lanes are zero.
 """
@@ -21,7 +24,15 @@ from qcc.backends.tpu_v1.isa import Instruction
 from qcc.backends.tpu_v1.target import LANES, Target, load_target
 from qcc.diagnostics import QccError
 
-__all__ = ["LANES", "HostSegment", "Program", "TensorDesc", "from_rows", "to_rows"]
+__all__ = ["LANES", "HostSegment", "Program", "TensorDesc", "from_rows", "lane_axis",
+           "to_rows"]
+
+
+def lane_axis(rank: int) -> int:
+    """The axis of a tensor of ``rank`` that goes across the 256 lanes of a row:
+    the channels (axis 1) of a 4-D NCHW tensor, the last axis of any other (the
+    features of [N, K], the hidden units of [B, T, H])."""
+    return 1 if rank == 4 else rank - 1
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,7 @@ class TensorDesc:
 
     @property
     def channels(self) -> int:
-        return self.shape[1]
+        return self.shape[lane_axis(len(self.shape))]
 
     @property
     def pixels(self) -> int:
@@ -64,7 +75,8 @@ def to_rows(desc: TensorDesc, q: np.ndarray) -> bytes:
     if q.shape != desc.shape:
         raise QccError(f"'{desc.name}' has shape {list(q.shape)}, the program expects "
                        f"{list(desc.shape)}")
-    channels_last = np.moveaxis(q, 1, -1).reshape(desc.pixels, desc.channels)
+    axis = lane_axis(q.ndim)
+    channels_last = np.moveaxis(q, axis, -1).reshape(desc.pixels, desc.channels)
     parts = [channels_last[:, b:b + LANES] for b in range(0, desc.channels, LANES)]
     return b"".join(np.ascontiguousarray(p, desc.numpy_dtype).tobytes() for p in parts)
 
@@ -78,8 +90,10 @@ def from_rows(desc: TensorDesc, data: bytes) -> np.ndarray:
         parts.append(flat[pos:pos + n].reshape(desc.pixels, lanes))
         pos += n
     channels_last = np.concatenate(parts, axis=1)
-    nhwc = channels_last.reshape((desc.shape[0], *desc.shape[2:], desc.channels))
-    return np.moveaxis(nhwc, -1, 1).copy()
+    axis = lane_axis(len(desc.shape))
+    rest = [d for k, d in enumerate(desc.shape) if k != axis]
+    nhwc = channels_last.reshape((*rest, desc.channels))
+    return np.moveaxis(nhwc, -1, axis).copy()
 
 
 @dataclass(frozen=True)

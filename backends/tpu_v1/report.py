@@ -540,7 +540,7 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
         totals.update({
             "host_ops": len(host_ops), "host_segments": len(program.segments),
             "split_us": {k: v * 1e6 for k, v in timing.split_s().items()},
-            "pcie_bytes": host_bytes,
+            "pcie_bytes": host_bytes, "host_macs": host_macs,
             "mxu_mac_share": tot.useful_macs / max(tot.useful_macs + host_macs, 1)})
     return CompileReport(target.name, batch, len(program.instructions), placements, buffers,
                          memory, layers, totals, data_name, output_sqnr, notes,

@@ -39,6 +39,14 @@ def render_markdown(self: CompileReport) -> str:
                   f"| host ops ({t['host_segments']} host segments) | {t['host_ops']} |",
                   f"| PCIe bytes (in + out) | {t['pcie_bytes']} |",
                   f"| MACs on the matrix unit | {100 * t['mxu_mac_share']:.2f}% |"]
+        if t.get("host_macs"):
+            total_us = sum(split.values()) or 1.0
+            lines += [f"| MACs on the host CPU | {t['host_macs']} "
+                      f"({100 * (1 - t['mxu_mac_share']):.2f}%) |",
+                      f"| share of the latency on the TPU / host CPU / waiting for PCIe | "
+                      f"{100 * split['tpu'] / total_us:.1f}% / "
+                      f"{100 * split['host'] / total_us:.1f}% / "
+                      f"{100 * split['pcie'] / total_us:.1f}% |"]
     for name, value in self.output_sqnr_db.items():
         lines.append(f"| output `{_e(name)}` SQNR | {_db(value)} dB |")
     lines += ["", "## Layers", "",

@@ -839,6 +839,35 @@ class ResizeOp(Op):
         return [x.with_shape(sizes)]
 
 
+# --------------------------------------------------------------------------- erf, gelu
+
+
+@register_op
+class ErfOp(UnaryOp):
+    """erf(x), the Gauss error function (ONNX Erf)."""
+
+    name = "nn.erf"
+
+
+GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+@register_op
+class GeluOp(UnaryOp):
+    """GELU (ONNX Gelu, opset 20): ``0.5 x (1 + erf(x / sqrt(2)))``, or with
+    ``approximate = "tanh"`` ``0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))``.
+    ``fuse-gelu`` makes it from the exporters' Erf form."""
+
+    name = "nn.gelu"
+    approximate = attr(Str, default="none")
+
+    def verify_(self) -> None:
+        if self.approximate not in GELU_APPROXIMATIONS:
+            raise VerifyError(f"approximate {self.approximate!r} is not one of "
+                              f"{', '.join(GELU_APPROXIMATIONS)}")
+        super().verify_()
+
+
 # --------------------------------------------------------------------------- helpers for passes
 
 

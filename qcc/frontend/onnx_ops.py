@@ -757,3 +757,20 @@ def _resize(ctx: ImportContext, node: OnnxNode) -> Value:
                     cubic_coeff_a=node.attr("cubic_coeff_a", -0.75),
                     exclude_outside=bool(node.attr("exclude_outside", 0)),
                     antialias=bool(node.attr("antialias", 0)))
+
+
+# --------------------------------------------------------------------------- erf, gelu
+
+
+@converter("Erf")
+def _erf(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.ErfOp, ctx.value(node, 0))
+
+
+@converter("Gelu")
+def _gelu(ctx: ImportContext, node: OnnxNode) -> Value:
+    approximate = node.attr("approximate", "none")
+    if approximate not in nn.GELU_APPROXIMATIONS:
+        raise node.unsupported_attr("approximate", approximate, "Gelu's approximate is "
+                                    "'none' or 'tanh'")
+    return ctx.emit(node, nn.GeluOp, ctx.value(node, 0), approximate=approximate)

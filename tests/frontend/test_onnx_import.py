@@ -456,7 +456,8 @@ def test_every_converter_is_exercised():
         "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Pad", "QuantizeLinear", "Relu",
         "Reshape", "Sigmoid", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
         "ConvTranspose", "HardSigmoid", "HardSwish", "LRN", "PRelu", "Pow", "ReduceMean",
-        "Resize", "Slice", "Split", "Sqrt", "Sum"])
+        "Resize", "Slice", "Split", "Sqrt", "Sum",
+        "Erf", "Gelu"])
 
 
 def test_float_ops_and_qdq_are_converted_in_their_own_modules():

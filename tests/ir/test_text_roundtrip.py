@@ -113,6 +113,8 @@ def all_ops_module() -> Module:
     c = app(nn.HardSigmoidOp.build(x, alpha=0.25, beta=0.4))
     c = app(nn.HardSwishOp.build(c))
     c = app(nn.SqrtOp.build(c))
+    c = app(nn.ErfOp.build(c))
+    c = app(nn.GeluOp.build(c, approximate="tanh"))
     c = app(nn.PowOp.build(c, const(g, np.float32(2.0))))
     c = app(nn.PReluOp.build(c, const(g, randn(3, 1, 1))))
     c = app(nn.LrnOp.build(c, size=3, alpha=2e-4, beta=0.5, bias=2.0))
