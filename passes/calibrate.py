@@ -15,7 +15,14 @@ range; every other use of the value reads the identity::
 
 Calibrated values: f32 graph arguments and f32 results of ops that depend on an
 argument (constants and what is computed from constants only are not activations).
-Running the pass again updates the existing ``quant.stats`` ops. The statistics and
+Running the pass again updates the existing ``quant.stats`` ops.
+
+Sentinel-dominated values (an additive attention mask, ``(1 - mask) * -3.4e38``, and
+the sum it is added to; ``qcc.calibration.sentinel``) get no ``quant.stats``: they are
+never activation-quantized, so they and the ops that read them compute in float. They
+are listed with the reason in ``CalibrationResult.kept_float`` and
+``ctx.data["kept_float"]``. Values whose type is not f32 (int64 token ids, bool
+masks, shapes) are never calibrated. The statistics and
 ranges also go to ``ctx.data["calibration"]`` (a ``CalibrationResult``).
 
 Data: ``data=PATH`` (a .npz, a .npy or a folder of them), else
@@ -46,6 +53,7 @@ from qcc.calibration import (
     random_samples,
     save_stats,
 )
+from qcc.calibration.sentinel import observed_sentinel, structural_sentinels
 from qcc.diagnostics import UNKNOWN, QccError, warn
 from qcc.dialects import quant
 from qcc.ir.core import Graph, Module, Rewriter, Value
@@ -83,6 +91,32 @@ def record_ranges(graph: Graph, values: dict[Value, str],
         if any(u.op is not stats for u in v.uses):
             rw.replace_uses(v, stats.output, exclude=[stats])  # the one use that stays
     return inserted, updated
+
+
+def sentinel_tensors(graph: Graph, values: dict[Value, str],
+                     stats: dict[str, TensorStats]) -> dict[str, str]:
+    """The calibrated values that must stay float because sentinels dominate them
+    (qcc.calibration.sentinel), by name, with the reason."""
+    structural = structural_sentinels(graph)
+    kept: dict[str, str] = {}
+    for v, name in values.items():
+        reason = structural.get(v) or observed_sentinel(stats[name])
+        if reason:
+            kept[name] = reason
+    return kept
+
+
+def drop_ranges(graph: Graph, values: list[Value]) -> int:
+    """Remove the ``quant.stats`` of ``values`` (left by an earlier run), so that they
+    stay float. Returns how many were removed."""
+    rw = Rewriter(graph)
+    removed = 0
+    for v in values:
+        for u in list(v.users):
+            if isinstance(u, quant.StatsOp):
+                rw.replace_op(u, [v])
+                removed += 1
+    return removed
 
 
 @register_pass
@@ -124,15 +158,21 @@ class Calibrate(Pass):
         stats, num_samples = self._statistics(graph, values, ctx)
         if self.save_stats:
             save_stats(self.save_stats, stats, num_samples)
+        kept = sentinel_tensors(graph, values, stats)
+        quantized = {v: name for v, name in values.items() if name not in kept}
         ranges = {name: compute_range(stats[name], self.method, percentile=self.percentile,
                                       symmetric=self.symmetric, num_bins=self.num_bins)
-                  for name in values.values()}
-        if values:
-            record_ranges(graph, values, ranges)
+                  for name in quantized.values()}
+        if quantized:
+            record_ranges(graph, quantized, ranges)
+        drop_ranges(graph, [v for v in values if v not in quantized])
         ctx.data["calibration"] = CalibrationResult(
             self.method, self.symmetric, num_samples,
-            {n: stats[n] for n in values.values()}, ranges)
-        ctx.stat("tensors-calibrated", len(values))
+            {n: stats[n] for n in values.values()}, ranges, kept)
+        ctx.data.setdefault("kept_float", {}).update(kept)
+        ctx.stat("tensors-calibrated", len(quantized))
+        if kept:
+            ctx.stat("tensors-kept-float", len(kept))
         ctx.stat("samples-seen", num_samples)
 
     def _statistics(self, graph: Graph, values: dict[Value, str], ctx: PassContext

@@ -229,7 +229,10 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
         qopts["exclude"] = tuple(exclude)
     pipeline.add("quantize", **qopts)
     if integer:
-        pipeline.add("fold-rescale").add("fuse-relu")
+        if exclude:  # the excluded ops stay float: fold-rescale leaves them
+            pipeline.add("fold-rescale", exclude=tuple(exclude)).add("fuse-relu")
+        else:
+            pipeline.add("fold-rescale").add("fuse-relu")
     return pipeline
 
 

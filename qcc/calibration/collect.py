@@ -139,3 +139,5 @@ class CalibrationResult:
     stats: dict[str, TensorStats] = field(default_factory=dict)
     #: calibrated [lo, hi] by printed value name
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: values left float (no range), by printed value name, with the reason
+    kept_float: dict[str, str] = field(default_factory=dict)
