@@ -138,6 +138,9 @@ class Calibrate(Pass):
     #: seeded standard-normal samples used when there is no data (with a warning)
     random_samples: int = 16
     seed: int = 0
+    #: sentinel-dominated tensors: "float" (not quantized) or "quantize" (calibrated
+    #: like any other: the behaviour before qcc knew of them, for comparison)
+    sentinels: Literal["float", "quantize"] = "float"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.percentile <= 100.0:
@@ -158,7 +161,7 @@ class Calibrate(Pass):
         stats, num_samples = self._statistics(graph, values, ctx)
         if self.save_stats:
             save_stats(self.save_stats, stats, num_samples)
-        kept = sentinel_tensors(graph, values, stats)
+        kept = sentinel_tensors(graph, values, stats) if self.sentinels == "float" else {}
         quantized = {v: name for v, name in values.items() if name not in kept}
         ranges = {name: compute_range(stats[name], self.method, percentile=self.percentile,
                                       symmetric=self.symmetric, num_bins=self.num_bins)

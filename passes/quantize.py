@@ -112,7 +112,7 @@ def check_exclude(module: Module, exclude: tuple[str, ...]) -> None:
     nodes: list[str] = []
     for g in module.graphs.values():
         for op in g.ops:
-            if isinstance(op, ReturnOp | quant.StatsOp):
+            if isinstance(op, ReturnOp | quant.StatsOp | nn.ConstantOp):
                 continue
             ops |= op_names(op)
             nodes += [loc.name for loc in onnx_locs(op.loc) if loc.name]

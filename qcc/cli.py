@@ -129,7 +129,10 @@ def _add_quant_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activations", default="int8", choices=["int8", "uint8"],
                    help="activation storage type (default int8)")
     p.add_argument("--exclude", default="", metavar="NAMES",
-                   help="comma-separated ONNX node names or op types to keep in float")
+                   help="comma-separated names to keep in float: ONNX node names, ONNX op "
+                        "types or IR op names (the op computes in float) and tensor names "
+                        "(the tensor is not quantized); a name that matches nothing is an "
+                        "error")
     p.add_argument("--stats", metavar="FILE.json",
                    help="load calibration statistics instead of calibrating")
     p.add_argument("--save-stats", metavar="FILE.json", help="save calibration statistics")
@@ -385,8 +388,12 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         args.calibration, args.granularity, args.activations, exclude, args.calib_data,
         args.stats, args.save_stats, integer=not args.fake_quant)
     print(f"qcc: pipeline: {pipeline}", file=sys.stderr)
+    driver.check_exclude_early(module, exclude)
+    from qcc.passmanager import PassContext
+
+    ctx = PassContext()
     if not args.report:
-        pipeline.run(module)
+        pipeline.run(module, ctx)
     else:
         # run in three stages to keep the float and fake-quantized graphs for the report
         from qcc.passmanager import Pipeline
@@ -394,17 +401,30 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         entries = pipeline.entries
         n_prepare = len(Pipeline.parse(driver.PREPARE_PIPELINE))
         n_fake = len(entries) - (0 if args.fake_quant else 2)
-        Pipeline(entries[:n_prepare]).run(module)
+        Pipeline(entries[:n_prepare]).run(module, ctx)
         float_module = module.clone()
-        Pipeline(entries[n_prepare:n_fake]).run(module)
+        Pipeline(entries[n_prepare:n_fake]).run(module, ctx)
         fake = module.clone()
-        Pipeline(entries[n_fake:]).run(module)
-        _write_report(args, float_module, fake, None if args.fake_quant else module)
+        Pipeline(entries[n_fake:]).run(module, ctx)
+        _write_report(args, float_module, fake, None if args.fake_quant else module,
+                      ctx.data.get("kept_float"))
+    _print_kept_float(ctx.data.get("kept_float"), bool(args.report))
     _emit_ir(module, args)
     return 0
 
 
-def _write_report(args: argparse.Namespace, float_module, fake, integer) -> None:
+def _print_kept_float(kept: dict[str, str] | None, reported: bool) -> None:
+    """One stderr line naming what calibration and quantization left in float."""
+    if not kept:
+        return
+    names = list(kept)
+    shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+    why = "the report says why" if reported else "--report says why"
+    print(escape_controls(f"qcc: kept in float: {shown} ({why})"), file=sys.stderr)
+
+
+def _write_report(args: argparse.Namespace, float_module, fake, integer,
+                  kept_float: dict[str, str] | None = None) -> None:
     import json
 
     from qcc import driver
@@ -416,7 +436,7 @@ def _write_report(args: argparse.Namespace, float_module, fake, integer) -> None
         raise QccError("--report needs inputs to measure on: give --eval-data or --calib-data")
     batches = iterate_batches(data, float_module.main)
     report = quant_error_report(float_module, fake, integer, batches,
-                                threshold_db=args.report_threshold)
+                                threshold_db=args.report_threshold, kept_float=kept_float)
     text = json.dumps(report.to_json(), indent=2) + "\n" if args.report.endswith(".json") \
         else report.to_markdown()
     driver.write_atomic(args.report, text)

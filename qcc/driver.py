@@ -236,6 +236,15 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
     return pipeline
 
 
+def check_exclude_early(module: Module, exclude: tuple[str, ...]) -> None:
+    """Names of ``exclude`` that match nothing, as an error before calibration runs
+    (``quantize`` checks them again on the graph it quantizes)."""
+    if exclude:
+        from qcc.passes.quantize import check_exclude
+
+        check_exclude(module, tuple(exclude))
+
+
 def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax",
                    granularity: str = "per-channel", activations: str = "int8",
                    exclude: tuple[str, ...] = (), stats: str | None = None,
@@ -260,6 +269,7 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
         ctx.data["calibration_data"] = calib_data
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude), data,
                                      stats, save_stats, integer)
+    check_exclude_early(module, exclude)
     from qcc.outputs import transaction
 
     with transaction():  # the save_stats file only if the whole pipeline succeeds
@@ -386,6 +396,7 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         if pm.stopped_after is not None:
             return StoppedCompile(module, pm.stopped_after)
         return backend.emit(module, target_desc, manifest, source=source)
+    check_exclude_early(module, exclude)
     # the pipeline without the paths of its data: a path's spelling (relative, absolute,
     # ./) must not change the binary; the files' contents are hashed above
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude))

@@ -62,7 +62,7 @@ def observed_sentinel(s: TensorStats) -> str | None:
     bulk = float(upper[ordinary & (counts > 0)].max())
     extreme = s.min if -s.min >= s.max else s.max
     return (f"sentinel-dominated: {n_sent} of {s.count} values at about {extreme:.4g}, "
-            f"the others within +-{bulk:.3g}; one int8 scale cannot hold both")
+            f"the others at most {bulk:.3g} in magnitude; one int8 scale cannot hold both")
 
 
 def is_sentinel_constant(a: np.ndarray) -> bool:

@@ -68,9 +68,10 @@ def attention_block(seed: int = 0, tokens: int = 8, hidden: int = 16) -> onnx.Mo
 
 def attention_data(n: int, seed: int = 0, tokens: int = 8, hidden: int = 16,
                    min_tokens: int = 2) -> dict[str, np.ndarray]:
-    """``n`` samples: standard-normal ``x`` and masks whose first 2..T tokens are 1."""
+    """``n`` calibration samples (the batch axis replaced by n): standard-normal ``x``
+    [n, T, H] and masks [n, T] whose first ``min_tokens``..T tokens are 1."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, 1, tokens, hidden)).astype(np.float32)
+    x = rng.standard_normal((n, tokens, hidden)).astype(np.float32)
     lengths = rng.integers(min_tokens, tokens + 1, n)
     mask = (np.arange(tokens)[None, :] < lengths[:, None]).astype(np.float32)
-    return {"x": x, "mask": mask[:, None, :]}
+    return {"x": x, "mask": mask}
