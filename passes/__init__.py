@@ -10,6 +10,7 @@
 | fold-mul-add      | Mul / Add by per-channel constants into a conv2d / dense        |
 | fold-rescale      | dequantize -> op -> quantize chains into integer ops            |
 | fuse-relu         | ReLU / Clip into the clamp of the requantize before them        |
+| mixed-precision   | keep in float the activations whose int8 error costs the most   |
 | normalize-gemm    | Gemm / MatMul -> nn.dense(x, w[K, N], bias[N])                  |
 | quantize          | calibrated f32 graph -> quantize/dequantize + int8 weights      |
 | remove-identity   | drop Identity and Dropout                                       |
@@ -24,6 +25,7 @@ from qcc.passes import (
     fold_mul_add,
     fold_rescale,
     fuse_relu,
+    mixed_precision,
     normalize_gemm,
     quantize,
     remove_identity,
@@ -42,6 +44,7 @@ __all__ = [
     "fold_mul_add",
     "fold_rescale",
     "fuse_relu",
+    "mixed_precision",
     "normalize_gemm",
     "quantize",
     "remove_identity",

@@ -133,6 +133,11 @@ def _add_quant_args(p: argparse.ArgumentParser) -> None:
                         "types or IR op names (the op computes in float) and tensor names "
                         "(the tensor is not quantized); a name that matches nothing is an "
                         "error")
+    p.add_argument("--mixed-precision", metavar="auto|auto:N",
+                   help="keep in float the activations whose int8 error costs the most: "
+                        "'auto' the fewest that reach 30 dB output SQNR against float "
+                        "(at most 8), 'auto:N' the N worst; measured on --calib-data "
+                        "(docs/calibration.md)")
     p.add_argument("--stats", metavar="FILE.json",
                    help="load calibration statistics instead of calibrating")
     p.add_argument("--save-stats", metavar="FILE.json", help="save calibration statistics")
@@ -386,7 +391,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     exclude = tuple(n for n in args.exclude.split(",") if n)
     pipeline = driver.quantization_pipeline(
         args.calibration, args.granularity, args.activations, exclude, args.calib_data,
-        args.stats, args.save_stats, integer=not args.fake_quant)
+        args.stats, args.save_stats, integer=not args.fake_quant,
+        mixed_precision=args.mixed_precision)
     print(f"qcc: pipeline: {pipeline}", file=sys.stderr)
     driver.check_exclude_early(module, exclude)
     from qcc.passmanager import PassContext
@@ -409,17 +415,21 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         _write_report(args, float_module, fake, None if args.fake_quant else module,
                       ctx.data.get("kept_float"))
     _print_kept_float(ctx.data.get("kept_float"), bool(args.report))
+    if ctx.data.get("mixed_precision") is not None:
+        print(escape_controls(f"qcc: {ctx.data['mixed_precision'].summary()}"),
+              file=sys.stderr)
     _emit_ir(module, args)
     return 0
 
 
-def _print_kept_float(kept: dict[str, str] | None, reported: bool) -> None:
+def _print_kept_float(kept: dict[str, str] | None, reported: bool,
+                      why: str = "--report says why") -> None:
     """One stderr line naming what calibration and quantization left in float."""
     if not kept:
         return
     names = list(kept)
     shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
-    why = "the report says why" if reported else "--report says why"
+    why = "the report says why" if reported else why
     print(escape_controls(f"qcc: kept in float: {shown} ({why})"), file=sys.stderr)
 
 
@@ -481,7 +491,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                               args.target, args.batch, args.save_stats,
                               instrumentation=_instrumentation(args),
                               host_ops=args.host_ops, no_host=args.no_host,
-                              input_shapes=input_shapes(args))
+                              input_shapes=input_shapes(args),
+                              mixed_precision=args.mixed_precision)
     if not hasattr(compiled, "program"):  # --stop-after: the IR then is the output
         from qcc.text import print_module
 
@@ -511,6 +522,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
               f"{split['host'] * 1e6:.1f} us on the host CPU, {split['pcie'] * 1e6:.1f} us "
               f"waiting for PCIe (--report lists every host op and why; --no-host "
               f"makes them errors)", file=sys.stderr)
+    _print_kept_float(getattr(compiled, "kept_float", None), False,
+                      "'qcc quantize --report' says why")
+    if getattr(compiled, "mixed_precision", None) is not None:
+        print(escape_controls(f"qcc: {compiled.mixed_precision.summary()}"), file=sys.stderr)
     if text is not None:
         print(f"qcc: report written to {args.report}", file=sys.stderr)
     return 0

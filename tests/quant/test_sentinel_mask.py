@@ -198,3 +198,87 @@ def test_report_lists_what_stays_float(attention, eval_batches):
     assert {e["name"] for e in report.to_json()["kept_float"]} == {
         "mask_add_2d", "mask_add", "scores_masked"}
     assert report.output_sqnr["out"] > 20.0
+
+
+# --------------------------------------------------------------------------- mixed precision
+
+
+def test_mixed_precision_keeps_the_worst_layers_float(attention, eval_batches):
+    reference = qcc.load(attention)
+    int8 = qcc.quantize_model(qcc.load(attention), [attention_data(32)])
+    ctx = PassContext()
+    mixed = qcc.quantize_model(qcc.load(attention), [attention_data(32)], ctx=ctx,
+                               mixed_precision="auto:1")
+    result = ctx.data["mixed_precision"]
+    worst = next(iter(result.local_sqnr))
+    assert result.kept == [worst] and result.samples == 32
+    assert list(result.local_sqnr.values()) == sorted(result.local_sqnr.values())
+    assert result.sqnr_mixed > result.sqnr_int8
+    assert ctx.data["kept_float"][worst].startswith("mixed precision: local int8 SQNR")
+    assert "mask_add" in ctx.data["kept_float"]  # the sentinel handling is still there
+    # the kept layer computes in float with float weights
+    op = next(op for op in mixed.walk() if op.results and op.results[0].name_hint == worst)
+    assert op.name == "nn.dense" and str(op.weight.type).endswith("xf32>")
+    # and the program is more accurate on held-out data too
+    assert _output_sqnr(mixed, reference, eval_batches) > \
+        _output_sqnr(int8, reference, eval_batches)
+
+
+def test_mixed_precision_auto_stops_at_the_target():
+    from qcc.passes.mixed_precision import MixedPrecision
+
+    def run(target: float, max_layers: int = 2):
+        module = parse_module(ADDITIVE_MASK_IR)
+        rng = np.random.default_rng(0)
+        ctx = PassContext()
+        ctx.data["calibration_data"] = {
+            "x": rng.standard_normal((8, 4)).astype(np.float32),
+            "amask": np.where(rng.random((8, 4)) < 0.3, -1e4, 0.0).astype(np.float32)}
+        run_pipeline(module, "calibrate", ctx)
+        MixedPrecision(target_db=target, max_layers=max_layers).run(module, ctx)
+        return ctx.data["mixed_precision"], module
+
+    easy, _ = run(-100.0)
+    assert easy.kept == [] and easy.steps == [(0, easy.sqnr_int8)] and easy.reached
+    hard, module = run(500.0)
+    assert [k for k, _ in hard.steps] == [0, 1, 2] and not hard.reached
+    assert "NOT reached" in hard.summary()
+    assert hard.sqnr_mixed == max(s for _, s in hard.steps)
+    stats = {op.input.name_hint for op in module.walk() if op.name == "quant.stats"}
+    assert not stats & set(hard.kept)  # quantize will leave them float
+
+
+def test_mixed_precision_errors(capsys, tmp_path):
+    from qcc.cli import main
+    from qcc.diagnostics import QccError
+
+    for bad in ("bad", "auto:0", "auto:x", 0):
+        with pytest.raises(QccError, match=r"expected 'auto'|at least 1"):
+            qcc.quantization_pipeline(mixed_precision=bad)
+    model = tmp_path / "m.mlir"
+    model.write_text(ADDITIVE_MASK_IR)
+    out = tmp_path / "q.mlir"
+    code = main(["quantize", str(model), "--mixed-precision", "auto:0", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: mixed precision 'auto:0'" in err and "Traceback" not in err
+    assert not out.exists()
+    with pytest.raises(QccError, match="mixed precision measures the int8 error on "
+                                       "calibration data"):
+        run_pipeline(parse_module(ADDITIVE_MASK_IR),
+                     "calibrate{random-samples=2},mixed-precision")
+
+
+def test_cli_mixed_precision(capsys, tmp_path):
+    from qcc.cli import main
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    mlp = str(root / "examples" / "models" / "digits_mlp.onnx")
+    calib = str(root / "examples" / "data" / "digits_calib.npz")
+    out = tmp_path / "m.tpu"
+    code = main(["compile", mlp, "--calib-data", calib, "-o", str(out),
+                 "--mixed-precision", "auto:1"])
+    err = capsys.readouterr().err
+    assert code == 0 and out.exists()
+    line = next(x for x in err.splitlines() if x.startswith("qcc: mixed precision: "))
+    assert "kept in float _body_body.2_Relu_output_0 (1 of 4 activations)" in line
+    assert "measured on 32 calibration samples" in line
