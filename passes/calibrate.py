@@ -199,6 +199,7 @@ class Calibrate(Pass):
                  "the command line, calib_data= in Python, calibrate{data=FILE.npz} in a "
                  "pipeline")
             source = random_samples(graph, self.random_samples, self.seed)
+            ctx.data["calibration_random_samples"] = source  # for mixed-precision
         collector = Collector(graph, self.num_bins)
         collector.collect(CalibrationData(graph, source), progress=ctx.data.get("progress"))
         return collector.stats, collector.num_samples

@@ -4,7 +4,9 @@ the most, where int8 everywhere is not accurate enough.
 Runs between ``calibrate`` and ``quantize``, on the calibrated graph:
 
 1. Quantizes a copy as ``quantize`` would (same granularity, activations, exclude)
-   and runs it and the float graph on up to ``samples`` calibration samples.
+   and runs it and the float graph on up to ``samples`` calibration samples
+   (``data=``, else ``ctx.data["calibration_data"]``, else, with a warning, the
+   random samples ``calibrate`` used; statistics loaded from a file are not enough).
 2. Ranks the quantized activations by their *local* int8 error: the SQNR of the
    float value against itself quantized to its own type (rounding and clipping of
    that tensor alone, not the error it inherits from earlier layers; the per-layer
@@ -34,7 +36,7 @@ from typing import Literal
 import numpy as np
 
 from qcc.calibration import CalibrationData
-from qcc.diagnostics import QccError
+from qcc.diagnostics import QccError, warn
 from qcc.dialects import quant
 from qcc.ir.core import Module
 from qcc.passmanager import Pass, PassContext, register_pass
@@ -121,6 +123,11 @@ class MixedPrecision(Pass):
             raise QccError("mixed-precision: the graph has no calibrated activations; run "
                            "'calibrate' first")
         source = self.data or ctx.data.get("calibration_data")
+        if (source is None or (isinstance(source, str) and not source)) and \
+                ctx.data.get("calibration_random_samples") is not None:
+            warn("mixed-precision: measuring on the random samples calibrate used; the "
+                 "choice means nothing for real inputs")
+            source = ctx.data["calibration_random_samples"]
         if source is None or (isinstance(source, str) and not source):
             raise QccError("mixed precision measures the int8 error on calibration data: "
                            "give --calib-data (calib_data= in Python, data= on the pass); "

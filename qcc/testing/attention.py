@@ -17,7 +17,10 @@ from onnx import TensorProto, helper, numpy_helper
 MASK_SENTINEL = -3.4028234663852886e38
 
 
-def attention_block(seed: int = 0, tokens: int = 8, hidden: int = 16) -> onnx.ModelProto:
+def attention_block(seed: int = 0, tokens: int = 8, hidden: int = 16,
+                    sentinel: float = MASK_SENTINEL) -> onnx.ModelProto:
+    """The block; ``sentinel`` is what masked positions add to the scores (BERT's
+    original export used -10000)."""
     rng = np.random.default_rng(seed)
     inits: list[onnx.TensorProto] = []
     nodes: list[onnx.NodeProto] = []
@@ -37,7 +40,7 @@ def attention_block(seed: int = 0, tokens: int = 8, hidden: int = 16) -> onnx.Mo
         return node("Add", [mm, init(f"{stem}_b", b)], stem)
 
     init("one", np.array(1.0))
-    init("sentinel", np.array(MASK_SENTINEL))
+    init("sentinel", np.array(sentinel))
     inits.append(numpy_helper.from_array(np.array([1, 1, tokens], np.int64), "mask_shape"))
     init("scale", np.array(np.sqrt(hidden)))
 

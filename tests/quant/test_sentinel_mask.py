@@ -262,10 +262,13 @@ def test_mixed_precision_errors(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and "error: mixed precision 'auto:0'" in err and "Traceback" not in err
     assert not out.exists()
+    stats = tmp_path / "s.json"
+    run_pipeline(parse_module(ADDITIVE_MASK_IR),
+                 f"calibrate{{random-samples=2 save-stats={stats}}}")
     with pytest.raises(QccError, match="mixed precision measures the int8 error on "
                                        "calibration data"):
         run_pipeline(parse_module(ADDITIVE_MASK_IR),
-                     "calibrate{random-samples=2},mixed-precision")
+                     f"calibrate{{stats={stats}}},mixed-precision")
 
 
 def test_cli_mixed_precision(capsys, tmp_path):
