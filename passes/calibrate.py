@@ -37,6 +37,7 @@ default it shows on a terminal only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,10 +95,12 @@ def record_ranges(graph: Graph, values: dict[Value, str],
 
 
 def sentinel_tensors(graph: Graph, values: dict[Value, str],
-                     stats: dict[str, TensorStats]) -> dict[str, str]:
+                     stats: Mapping[str, TensorStats],
+                     structural: Mapping[Value, str] | None = None) -> dict[str, str]:
     """The calibrated values that must stay float because sentinels dominate them
     (qcc.calibration.sentinel), by name, with the reason."""
-    structural = structural_sentinels(graph)
+    if structural is None:
+        structural = structural_sentinels(graph)
     kept: dict[str, str] = {}
     for v, name in values.items():
         reason = structural.get(v) or observed_sentinel(stats[name])
@@ -158,10 +161,14 @@ class Calibrate(Pass):
     def run(self, module: Module, ctx: PassContext) -> None:
         graph = module.main
         values = calibrated_values(graph)
-        stats, num_samples = self._statistics(graph, values, ctx)
+        # values computed from a sentinel constant stay float whatever their statistics
+        # (and may hold infinities): they are not observed
+        structural = structural_sentinels(graph) if self.sentinels == "float" else {}
+        stats, num_samples = self._statistics(graph, values, ctx, structural)
         if self.save_stats:
             save_stats(self.save_stats, stats, num_samples)
-        kept = sentinel_tensors(graph, values, stats) if self.sentinels == "float" else {}
+        kept = sentinel_tensors(graph, values, stats, structural) \
+            if self.sentinels == "float" else {}
         quantized = {v: name for v, name in values.items() if name not in kept}
         ranges = {name: compute_range(stats[name], self.method, percentile=self.percentile,
                                       symmetric=self.symmetric, num_bins=self.num_bins)
@@ -171,19 +178,19 @@ class Calibrate(Pass):
         drop_ranges(graph, [v for v in values if v not in quantized])
         ctx.data["calibration"] = CalibrationResult(
             self.method, self.symmetric, num_samples,
-            {n: stats[n] for n in values.values()}, ranges, kept)
+            {n: stats[n] for n in values.values() if n in stats}, ranges, kept)
         ctx.data.setdefault("kept_float", {}).update(kept)
         ctx.stat("tensors-calibrated", len(quantized))
         if kept:
             ctx.stat("tensors-kept-float", len(kept))
         ctx.stat("samples-seen", num_samples)
 
-    def _statistics(self, graph: Graph, values: dict[Value, str], ctx: PassContext
-                    ) -> tuple[dict[str, TensorStats], int]:
+    def _statistics(self, graph: Graph, values: dict[Value, str], ctx: PassContext,
+                    skip: Mapping[Value, str]) -> tuple[dict[str, TensorStats], int]:
         if self.stats:
             stats, n = load_stats(self.stats, self.num_bins)
             for v, name in values.items():
-                if name not in stats:
+                if name not in stats and v not in skip:
                     raise QccError(f"calibration statistics {self.stats} have no entry for "
                                    f"tensor '{name}' ({v.type}); were they collected on "
                                    "another model (or before other passes)?")
@@ -200,6 +207,6 @@ class Calibrate(Pass):
                  "pipeline")
             source = random_samples(graph, self.random_samples, self.seed)
             ctx.data["calibration_random_samples"] = source  # for mixed-precision
-        collector = Collector(graph, self.num_bins)
+        collector = Collector(graph, self.num_bins, skip=skip)
         collector.collect(CalibrationData(graph, source), progress=ctx.data.get("progress"))
         return collector.stats, collector.num_samples

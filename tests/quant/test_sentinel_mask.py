@@ -285,3 +285,28 @@ def test_cli_mixed_precision(capsys, tmp_path):
     line = next(x for x in err.splitlines() if x.startswith("qcc: mixed precision: "))
     assert "kept in float _body_body.2_Relu_output_0 (1 of 4 activations)" in line
     assert "measured on 32 calibration samples" in line
+
+
+def test_an_infinite_mask_constant_is_not_observed(tmp_path):
+    """``scores + [0, -inf, ...]``: the sum holds -inf, which statistics refuse; it is
+    computed from a sentinel constant, so it is not observed and stays float (also when
+    the statistics are saved and loaded again)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    c = numpy_helper.from_array(np.array([[0, -np.inf, 0, 0]], np.float32), "c")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "c"], ["m"], name="add_mask"),
+         helper.make_node("Softmax", ["m"], ["p"], name="softmax", axis=1)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 4])], [c])
+    path = tmp_path / "inf.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
+    stats = tmp_path / "s.json"
+    for kwargs in ({"calib_data": {"x": x}, "save_stats": str(stats)}, {"stats": str(stats)}):
+        ctx = PassContext()
+        module = qcc.quantize_model(qcc.load(str(path)), ctx=ctx, **kwargs)
+        assert list(ctx.data["kept_float"]) == ["m"]
+        assert "constant holding -inf" in ctx.data["kept_float"]["m"]
+        p = qcc.run(module, {"x": x[:1]})["p"]
+        assert p[0, 1] == 0.0 and abs(p.sum() - 1) < 0.02
