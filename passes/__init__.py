@@ -11,6 +11,7 @@
 | fold-rescale      | dequantize -> op -> quantize chains into integer ops            |
 | fuse-gelu         | x * 0.5 * (1 + Erf(x / sqrt(2))) -> nn.gelu (also in canonicalize) |
 | fuse-relu         | ReLU / Clip into the clamp of the requantize before them        |
+| mixed-precision   | keep in float the activations whose int8 error costs the most   |
 | normalize-gemm    | Gemm / MatMul -> nn.dense(x, w[K, N], bias[N])                  |
 | quantize          | calibrated f32 graph -> quantize/dequantize + int8 weights      |
 | remove-identity   | drop Identity and Dropout                                       |
@@ -26,6 +27,7 @@ from qcc.passes import (
     fold_rescale,
     fuse_gelu,
     fuse_relu,
+    mixed_precision,
     normalize_gemm,
     quantize,
     remove_identity,
@@ -45,6 +47,7 @@ __all__ = [
     "fold_rescale",
     "fuse_gelu",
     "fuse_relu",
+    "mixed_precision",
     "normalize_gemm",
     "quantize",
     "remove_identity",

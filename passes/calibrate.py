@@ -15,7 +15,14 @@ range; every other use of the value reads the identity::
 
 Calibrated values: f32 graph arguments and f32 results of ops that depend on an
 argument (constants and what is computed from constants only are not activations).
-Running the pass again updates the existing ``quant.stats`` ops. The statistics and
+Running the pass again updates the existing ``quant.stats`` ops.
+
+Sentinel-dominated values (an additive attention mask, ``(1 - mask) * -3.4e38``, and
+the sum it is added to; ``qcc.calibration.sentinel``) get no ``quant.stats``: they are
+never activation-quantized, so they and the ops that read them compute in float. They
+are listed with the reason in ``CalibrationResult.kept_float`` and
+``ctx.data["kept_float"]``. Values whose type is not f32 (int64 token ids, bool
+masks, shapes) are never calibrated. The statistics and
 ranges also go to ``ctx.data["calibration"]`` (a ``CalibrationResult``).
 
 Data: ``data=PATH`` (a .npz, a .npy or a folder of them), else
@@ -30,6 +37,7 @@ default it shows on a terminal only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,6 +54,7 @@ from qcc.calibration import (
     random_samples,
     save_stats,
 )
+from qcc.calibration.sentinel import observed_sentinel, structural_sentinels
 from qcc.diagnostics import UNKNOWN, QccError, warn
 from qcc.dialects import quant
 from qcc.ir.core import Graph, Module, Rewriter, Value
@@ -85,6 +94,34 @@ def record_ranges(graph: Graph, values: dict[Value, str],
     return inserted, updated
 
 
+def sentinel_tensors(graph: Graph, values: dict[Value, str],
+                     stats: Mapping[str, TensorStats],
+                     structural: Mapping[Value, str] | None = None) -> dict[str, str]:
+    """The calibrated values that must stay float because sentinels dominate them
+    (qcc.calibration.sentinel), by name, with the reason."""
+    if structural is None:
+        structural = structural_sentinels(graph)
+    kept: dict[str, str] = {}
+    for v, name in values.items():
+        reason = structural.get(v) or observed_sentinel(stats[name])
+        if reason:
+            kept[name] = reason
+    return kept
+
+
+def drop_ranges(graph: Graph, values: list[Value]) -> int:
+    """Remove the ``quant.stats`` of ``values`` (left by an earlier run), so that they
+    stay float. Returns how many were removed."""
+    rw = Rewriter(graph)
+    removed = 0
+    for v in values:
+        for u in list(v.users):
+            if isinstance(u, quant.StatsOp):
+                rw.replace_op(u, [v])
+                removed += 1
+    return removed
+
+
 @register_pass
 @dataclass(frozen=True)
 class Calibrate(Pass):
@@ -104,6 +141,9 @@ class Calibrate(Pass):
     #: seeded standard-normal samples used when there is no data (with a warning)
     random_samples: int = 16
     seed: int = 0
+    #: sentinel-dominated tensors: "float" (not quantized) or "quantize" (calibrated
+    #: like any other: the behaviour before qcc knew of them, for comparison)
+    sentinels: Literal["float", "quantize"] = "float"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.percentile <= 100.0:
@@ -121,26 +161,36 @@ class Calibrate(Pass):
     def run(self, module: Module, ctx: PassContext) -> None:
         graph = module.main
         values = calibrated_values(graph)
-        stats, num_samples = self._statistics(graph, values, ctx)
+        # values computed from a sentinel constant stay float whatever their statistics
+        # (and may hold infinities): they are not observed
+        structural = structural_sentinels(graph) if self.sentinels == "float" else {}
+        stats, num_samples = self._statistics(graph, values, ctx, structural)
         if self.save_stats:
             save_stats(self.save_stats, stats, num_samples)
+        kept = sentinel_tensors(graph, values, stats, structural) \
+            if self.sentinels == "float" else {}
+        quantized = {v: name for v, name in values.items() if name not in kept}
         ranges = {name: compute_range(stats[name], self.method, percentile=self.percentile,
                                       symmetric=self.symmetric, num_bins=self.num_bins)
-                  for name in values.values()}
-        if values:
-            record_ranges(graph, values, ranges)
+                  for name in quantized.values()}
+        if quantized:
+            record_ranges(graph, quantized, ranges)
+        drop_ranges(graph, [v for v in values if v not in quantized])
         ctx.data["calibration"] = CalibrationResult(
             self.method, self.symmetric, num_samples,
-            {n: stats[n] for n in values.values()}, ranges)
-        ctx.stat("tensors-calibrated", len(values))
+            {n: stats[n] for n in values.values() if n in stats}, ranges, kept)
+        ctx.data.setdefault("kept_float", {}).update(kept)
+        ctx.stat("tensors-calibrated", len(quantized))
+        if kept:
+            ctx.stat("tensors-kept-float", len(kept))
         ctx.stat("samples-seen", num_samples)
 
-    def _statistics(self, graph: Graph, values: dict[Value, str], ctx: PassContext
-                    ) -> tuple[dict[str, TensorStats], int]:
+    def _statistics(self, graph: Graph, values: dict[Value, str], ctx: PassContext,
+                    skip: Mapping[Value, str]) -> tuple[dict[str, TensorStats], int]:
         if self.stats:
             stats, n = load_stats(self.stats, self.num_bins)
             for v, name in values.items():
-                if name not in stats:
+                if name not in stats and v not in skip:
                     raise QccError(f"calibration statistics {self.stats} have no entry for "
                                    f"tensor '{name}' ({v.type}); were they collected on "
                                    "another model (or before other passes)?")
@@ -156,6 +206,7 @@ class Calibrate(Pass):
                  "the command line, calib_data= in Python, calibrate{data=FILE.npz} in a "
                  "pipeline")
             source = random_samples(graph, self.random_samples, self.seed)
-        collector = Collector(graph, self.num_bins)
+            ctx.data["calibration_random_samples"] = source  # for mixed-precision
+        collector = Collector(graph, self.num_bins, skip=skip)
         collector.collect(CalibrationData(graph, source), progress=ctx.data.get("progress"))
         return collector.stats, collector.num_samples

@@ -20,7 +20,8 @@ On the fake-quantized graph that ``quantize`` leaves:
   a requantize from a type to itself with the full clamp disappears.
 
 What is not rewritten (ops without an integer form, like softmax) stays in float
-between a dequantize and a quantize.
+between a dequantize and a quantize, and so do the ops named by ``exclude`` (the
+names ``quantize{exclude=...}`` took: ONNX node names, ONNX op types, IR op names).
 """
 
 from __future__ import annotations
@@ -309,7 +310,47 @@ class FoldRescale(PatternPass):
         Pattern(quant.RequantizeOp, drop_identity_requantize),
     )
 
+    #: ops ``quantize`` kept in float (same names as its ``exclude``): not folded
+    exclude: tuple[str, ...] = ()
+
     def run(self, module: Module, ctx: PassContext) -> None:
-        super().run(module, ctx)
+        if self.exclude:
+            self._run_excluding(module, ctx)
+        else:
+            super().run(module, ctx)
         for g in module.graphs.values():
             ctx.stat("ops-erased", eliminate_dead_ops(g))
+
+    def _run_excluding(self, module: Module, ctx: PassContext) -> None:
+        """The patterns, except on the excluded ops: they stay float between a
+        dequantize and a quantize (their requantize chains still fold)."""
+        from qcc.passes.quantize import is_excluded
+        from qcc.rewrite import apply_patterns
+
+        exclude = self.exclude
+
+        def folded(op: Op) -> list[Op]:
+            """The op a pattern anchored at ``op`` would turn into an integer op."""
+            if isinstance(op, quant.QuantizeOp):
+                inner = op.input.op
+                if inner is None:
+                    return []
+                if inner.has_trait(Clamp) and inner.operands and inner.operands[0].op:
+                    return [inner, inner.operands[0].op]
+                return [inner]
+            return [op] if not isinstance(op, quant.RequantizeOp) else []
+
+        def guard(p: Pattern) -> Pattern:
+            def fn(op: Op, rw) -> bool:
+                if any(is_excluded(o, exclude) for o in folded(op)):
+                    return False
+                return p.fn(op, rw)
+            return Pattern(p.op_class, fn, p.name)
+
+        patterns = [p if p.fn is fold_quantize_dequantize else guard(p)
+                    for p in self.patterns]
+        for g in module.graphs.values():
+            counts: dict[str, int] = {}
+            apply_patterns(g, patterns, counts=counts)
+            for name, count in sorted(counts.items()):
+                ctx.stat(name, count)

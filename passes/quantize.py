@@ -18,9 +18,14 @@ activation into the requantize.
                  -> tensor<4x!quant.uniform<i8:f32, 0.011764705882352941:-43>>
         %s = "quant.dequantize"(%q) ...
 
-``exclude`` keeps ops in float (by ONNX node name, ONNX op type or IR op name): their
-weights stay f32 and they compute on dequantized inputs; their outputs are still
-quantized for the ops after them.
+``exclude`` names ops (by ONNX node name, ONNX op type or IR op name) and tensors
+(by value name). An excluded op keeps its weights f32 and computes in float on
+dequantized inputs (give ``fold-rescale`` the same ``exclude`` so it stays so); its
+output is still quantized for the ops after it unless that tensor is excluded too.
+An excluded tensor is not quantized: the ops that read it compute in float, and its
+producer too (an op whose output stays float keeps its weights float). A name that
+matches nothing is an error listing it. What is kept float, and why, goes to
+``ctx.data["kept_float"]`` (name -> reason) for the report.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from qcc.diagnostics import QccError, onnx_locs
 from qcc.dialects import nn, quant
 from qcc.dialects.nn import constant_value
 from qcc.ir.attributes import DenseAttr
-from qcc.ir.core import Graph, Module, Op, Rewriter, Value
+from qcc.ir.core import Graph, Module, Op, ReturnOp, Rewriter, Value
 from qcc.ir.traits import Clamp, ClampFusable, HasWeights, ops_with
 from qcc.ir.types import (
     IntegerType,
@@ -56,10 +61,79 @@ WEIGHT_MAX = 127  # weights are symmetric int8 in [-127, 127]
 def is_excluded(op: Op, exclude: tuple[str, ...]) -> bool:
     if not exclude:
         return False
+    return bool(op_names(op) & set(exclude))
+
+
+def _output_quantized(op: Op, names: dict[Value, str], exclude: tuple[str, ...]) -> bool:
+    """Whether ``op``'s result will be quantized: ``calibrate`` gave it a range (a
+    ``quant.stats`` user, or only ReLU / Clip users that have one) and it is not an
+    excluded tensor. An op whose output stays float (a sentinel-dominated or
+    excluded tensor) keeps its weights float too: it cannot become an integer op, and
+    a dequantized sentinel weight may overflow f32."""
+    def ranged(v: Value) -> bool:
+        return names.get(v) not in exclude and any(isinstance(u, quant.StatsOp)
+                                                   for u in v.users)
+
+    r = op.results[0]
+    if ranged(r):
+        return True
+    users = r.users
+    return bool(users) and op.has_trait(ClampFusable) and all(
+        u.has_trait(Clamp) and ranged(u.results[0]) for u in users)
+
+
+def op_names(op: Op) -> set[str]:
+    """The names ``exclude`` matches an op by: its IR op name and, for each ONNX node
+    it came from, the node's name and op type."""
     names = {op.name}
     for loc in onnx_locs(op.loc):
-        names.update((loc.name, loc.op_type))
-    return bool(names & set(exclude))
+        names.update(n for n in (loc.name, loc.op_type) if n)
+    return names
+
+
+def op_label(op: Op) -> str:
+    """How the report names an op: its ONNX node (op type and name), else its IR name."""
+    locs = onnx_locs(op.loc)
+    if locs:
+        return " ".join(f"{loc.op_type} {loc.name}".strip() for loc in locs)
+    return op.name
+
+
+def check_exclude(module: Module, exclude: tuple[str, ...]) -> None:
+    """QccError listing the names of ``exclude`` that match no op (ONNX node name,
+    ONNX op type, IR op name) and no tensor (value name) of the module, with some
+    names that exist."""
+    if not exclude:
+        return
+    from qcc.text.printer import value_names
+
+    ops: set[str] = set()
+    tensors: set[str] = set()
+    nodes: list[str] = []
+    for g in module.graphs.values():
+        for op in g.ops:
+            if isinstance(op, ReturnOp | quant.StatsOp | nn.ConstantOp):
+                continue
+            ops |= op_names(op)
+            nodes += [loc.name for loc in onnx_locs(op.loc) if loc.name]
+        names = value_names(g)
+        tensors |= {n for v, n in names.items()
+                    if not (v.op is not None and isinstance(v.op, nn.ConstantOp | quant.StatsOp))}
+    unknown = [n for n in exclude if n not in ops and n not in tensors]
+    if not unknown:
+        return
+    shown = ", ".join(repr(n) for n in unknown)
+    examples = []
+    for kind, pool in (("ONNX nodes", nodes),
+                       ("op types", sorted(n for n in ops if n not in nodes)),
+                       ("tensors", sorted(tensors))):
+        seen = list(dict.fromkeys(pool))
+        if seen:
+            more = f", ... ({len(seen)} in all)" if len(seen) > 6 else ""
+            examples.append(f"{kind}: {', '.join(seen[:6])}{more}")
+    raise QccError(f"exclude: {shown} match{'es' if len(unknown) == 1 else ''} no op or "
+                   f"tensor of the model (names are ONNX node names, ONNX op types, IR op "
+                   f"names or tensor names); it has {'; '.join(examples)}")
 
 
 def activation_type(t: TensorType, lo: float, hi: float, storage: IntegerType) -> TensorType:
@@ -141,10 +215,28 @@ class Quantize(Pass):
                 raise QccError(f"quantize: @{g.name} has no calibration statistics; run "
                                "'calibrate' first (or load statistics with "
                                "calibrate{stats=FILE})")
+        from qcc.text.printer import value_names
+
+        check_exclude(module, self.exclude)
+        kept = ctx.data.setdefault("kept_float", {})
+        for g in module.graphs.values():
             rw = Rewriter(g)
-            self._quantize_activations(g, rw, storage, ctx)
+            names = value_names(g)
+            skip = quant.StatsOp | ReturnOp | nn.ConstantOp
+            for op in g.ops:
+                if self.exclude and not isinstance(op, skip) and is_excluded(op, self.exclude):
+                    kept[f"op {op_label(op)}"] = (
+                        f"excluded ({', '.join(sorted(op_names(op) & set(self.exclude)))}): "
+                        "computes in float on dequantized inputs")
+            for v, name in names.items():
+                if name in self.exclude and any(isinstance(u, quant.StatsOp)
+                                                for u in v.users):
+                    kept[name] = f"excluded ({name}): not quantized"
+            float_out = {op for op in g.walk(ops_with(HasWeights, "nn"))
+                         if not _output_quantized(op, names, self.exclude)}
+            self._quantize_activations(g, rw, storage, ctx, names)
             for op in g.walk(ops_with(HasWeights, "nn")):
-                if is_excluded(op, self.exclude):
+                if is_excluded(op, self.exclude) or op in float_out:
                     ctx.stat("ops-kept-float")
                     continue
                 if self._quantize_weights(op, rw, ctx):
@@ -154,10 +246,14 @@ class Quantize(Pass):
             eliminate_dead_ops(g)
 
     def _quantize_activations(self, g: Graph, rw: Rewriter, storage: IntegerType,
-                              ctx: PassContext) -> None:
+                              ctx: PassContext, names: dict[Value, str]) -> None:
         for stats in g.walk(quant.StatsOp):
             x = stats.input
             producer = x.op
+            if names.get(x) in self.exclude:
+                rw.replace_op(stats, [x])  # an excluded tensor stays float
+                ctx.stat("tensors-kept-float")
+                continue
             users = stats.output.users
             if producer is not None and producer.has_trait(ClampFusable) and users and \
                     not is_excluded(producer, self.exclude) and \

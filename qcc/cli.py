@@ -129,7 +129,15 @@ def _add_quant_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activations", default="int8", choices=["int8", "uint8"],
                    help="activation storage type (default int8)")
     p.add_argument("--exclude", default="", metavar="NAMES",
-                   help="comma-separated ONNX node names or op types to keep in float")
+                   help="comma-separated names to keep in float: ONNX node names, ONNX op "
+                        "types or IR op names (the op computes in float) and tensor names "
+                        "(the tensor is not quantized); a name that matches nothing is an "
+                        "error")
+    p.add_argument("--mixed-precision", metavar="auto|auto:N",
+                   help="keep in float the activations whose int8 error costs the most: "
+                        "'auto' the fewest that reach 30 dB output SQNR against float "
+                        "(at most 8), 'auto:N' the N worst; measured on --calib-data "
+                        "(docs/calibration.md)")
     p.add_argument("--stats", metavar="FILE.json",
                    help="load calibration statistics instead of calibrating")
     p.add_argument("--save-stats", metavar="FILE.json", help="save calibration statistics")
@@ -383,10 +391,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     exclude = tuple(n for n in args.exclude.split(",") if n)
     pipeline = driver.quantization_pipeline(
         args.calibration, args.granularity, args.activations, exclude, args.calib_data,
-        args.stats, args.save_stats, integer=not args.fake_quant)
+        args.stats, args.save_stats, integer=not args.fake_quant,
+        mixed_precision=args.mixed_precision)
     print(f"qcc: pipeline: {pipeline}", file=sys.stderr)
+    driver.check_exclude_early(module, exclude)
+    from qcc.passmanager import PassContext
+
+    ctx = PassContext()
     if not args.report:
-        pipeline.run(module)
+        pipeline.run(module, ctx)
     else:
         # run in three stages to keep the float and fake-quantized graphs for the report
         from qcc.passmanager import Pipeline
@@ -394,17 +407,34 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         entries = pipeline.entries
         n_prepare = len(Pipeline.parse(driver.PREPARE_PIPELINE))
         n_fake = len(entries) - (0 if args.fake_quant else 2)
-        Pipeline(entries[:n_prepare]).run(module)
+        Pipeline(entries[:n_prepare]).run(module, ctx)
         float_module = module.clone()
-        Pipeline(entries[n_prepare:n_fake]).run(module)
+        Pipeline(entries[n_prepare:n_fake]).run(module, ctx)
         fake = module.clone()
-        Pipeline(entries[n_fake:]).run(module)
-        _write_report(args, float_module, fake, None if args.fake_quant else module)
+        Pipeline(entries[n_fake:]).run(module, ctx)
+        _write_report(args, float_module, fake, None if args.fake_quant else module,
+                      ctx.data.get("kept_float"))
+    _print_kept_float(ctx.data.get("kept_float"), bool(args.report))
+    if ctx.data.get("mixed_precision") is not None:
+        print(escape_controls(f"qcc: {ctx.data['mixed_precision'].summary()}"),
+              file=sys.stderr)
     _emit_ir(module, args)
     return 0
 
 
-def _write_report(args: argparse.Namespace, float_module, fake, integer) -> None:
+def _print_kept_float(kept: dict[str, str] | None, reported: bool,
+                      why: str = "--report says why") -> None:
+    """One stderr line naming what calibration and quantization left in float."""
+    if not kept:
+        return
+    names = list(kept)
+    shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+    why = "the report says why" if reported else why
+    print(escape_controls(f"qcc: kept in float: {shown} ({why})"), file=sys.stderr)
+
+
+def _write_report(args: argparse.Namespace, float_module, fake, integer,
+                  kept_float: dict[str, str] | None = None) -> None:
     import json
 
     from qcc import driver
@@ -416,7 +446,7 @@ def _write_report(args: argparse.Namespace, float_module, fake, integer) -> None
         raise QccError("--report needs inputs to measure on: give --eval-data or --calib-data")
     batches = iterate_batches(data, float_module.main)
     report = quant_error_report(float_module, fake, integer, batches,
-                                threshold_db=args.report_threshold)
+                                threshold_db=args.report_threshold, kept_float=kept_float)
     text = json.dumps(report.to_json(), indent=2) + "\n" if args.report.endswith(".json") \
         else report.to_markdown()
     driver.write_atomic(args.report, text)
@@ -461,7 +491,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                               args.target, args.batch, args.save_stats,
                               instrumentation=_instrumentation(args),
                               host_ops=args.host_ops, no_host=args.no_host,
-                              input_shapes=input_shapes(args))
+                              input_shapes=input_shapes(args),
+                              mixed_precision=args.mixed_precision)
     if not hasattr(compiled, "program"):  # --stop-after: the IR then is the output
         from qcc.text import print_module
 
@@ -491,6 +522,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
               f"{split['host'] * 1e6:.1f} us on the host CPU, {split['pcie'] * 1e6:.1f} us "
               f"waiting for PCIe (--report lists every host op and why; --no-host "
               f"makes them errors)", file=sys.stderr)
+    _print_kept_float(getattr(compiled, "kept_float", None), False,
+                      "'qcc quantize --report' says why")
+    if getattr(compiled, "mixed_precision", None) is not None:
+        print(escape_controls(f"qcc: {compiled.mixed_precision.summary()}"), file=sys.stderr)
     if text is not None:
         print(f"qcc: report written to {args.report}", file=sys.stderr)
     return 0

@@ -210,9 +210,13 @@ PREPARE_PIPELINE = "canonicalize,normalize-gemm,fold-batchnorm,canonicalize"
 def quantization_pipeline(method: str = "minmax", granularity: str = "per-channel",
                           activations: str = "int8", exclude: tuple[str, ...] = (),
                           data: str | None = None, stats: str | None = None,
-                          save_stats: str | None = None, integer: bool = True) -> Pipeline:
-    """The pipeline `qcc quantize` runs: float clean-up, calibrate, quantize and (for
-    the integer program) fold-rescale and fuse-relu."""
+                          save_stats: str | None = None, integer: bool = True,
+                          mixed_precision: str | int | None = None,
+                          float_outputs: bool = True) -> Pipeline:
+    """The pipeline `qcc quantize` runs: float clean-up, calibrate, [mixed-precision,]
+    quantize and (for the integer program) fold-rescale and fuse-relu.
+    ``mixed_precision``: ``"auto"`` (the fewest float activations that reach 30 dB
+    output SQNR), ``"auto:N"`` or N (the N whose int8 error is worst), None: int8."""
     from qcc.passmanager import Pipeline
 
     pipeline = Pipeline.parse(PREPARE_PIPELINE)
@@ -227,23 +231,65 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
     qopts: dict[str, Any] = {"granularity": granularity, "activations": activations}
     if exclude:
         qopts["exclude"] = tuple(exclude)
+    layers = parse_mixed_precision(mixed_precision)
+    if layers is not None:
+        mopts = {"layers": layers, **qopts}
+        if not float_outputs:  # the backend reads every output from a dequantize
+            mopts["outputs"] = False
+        if data:
+            mopts["data"] = str(data)
+        pipeline.add("mixed-precision", **mopts)
     pipeline.add("quantize", **qopts)
     if integer:
-        pipeline.add("fold-rescale").add("fuse-relu")
+        if exclude:  # the excluded ops stay float: fold-rescale leaves them
+            pipeline.add("fold-rescale", exclude=tuple(exclude)).add("fuse-relu")
+        else:
+            pipeline.add("fold-rescale").add("fuse-relu")
     return pipeline
+
+
+def parse_mixed_precision(spec: str | int | None) -> int | None:
+    """``auto`` -> 0 (the pass chooses how many), ``auto:N`` or N -> N, None -> None."""
+    if spec is None or spec is False:
+        return None
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        if spec < 1:
+            raise QccError(f"mixed precision: {spec} layers; give at least 1 (or 'auto')")
+        return spec
+    text = str(spec).strip()
+    if text == "auto":
+        return 0
+    head, sep, n = text.partition(":")
+    if head == "auto" and sep and n.isdigit() and int(n) >= 1:
+        return int(n)
+    raise QccError(f"mixed precision '{spec}': expected 'auto' (the fewest float layers that "
+                   "reach 30 dB output SQNR) or 'auto:N' with N >= 1 (the N worst layers)")
+
+
+def check_exclude_early(module: Module, exclude: tuple[str, ...]) -> None:
+    """Names of ``exclude`` that match nothing, as an error before calibration runs
+    (``quantize`` checks them again on the graph it quantizes)."""
+    if exclude:
+        from qcc.passes.quantize import check_exclude
+
+        check_exclude(module, tuple(exclude))
 
 
 def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax",
                    granularity: str = "per-channel", activations: str = "int8",
                    exclude: tuple[str, ...] = (), stats: str | None = None,
                    save_stats: str | None = None, integer: bool = True,
-                   ctx: PassContext | None = None) -> Module:
+                   ctx: PassContext | None = None,
+                   mixed_precision: str | int | None = None) -> Module:
     """Quantize ``module`` in place and return it.
 
     ``calib_data`` is a path (a .npz file or a folder of .npy/.npz files) or an
     iterable of {input name: array} batches. With ``integer=False`` the result is the
     fake-quantized graph (quantize/dequantize around float ops), which
     ``qcc export-qdq`` writes as ONNX QDQ; otherwise the integer program.
+    ``mixed_precision`` (``"auto"``, ``"auto:N"``) keeps in float the activations
+    whose int8 error costs the most (passes/mixed_precision.py); what was chosen is in
+    ``ctx.data["mixed_precision"]`` and ``ctx.data["kept_float"]``.
     """
     from qcc.passmanager import PassContext
 
@@ -256,7 +302,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     elif calib_data is not None:
         ctx.data["calibration_data"] = calib_data
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude), data,
-                                     stats, save_stats, integer)
+                                     stats, save_stats, integer, mixed_precision)
+    check_exclude_early(module, exclude)
     from qcc.outputs import transaction
 
     with transaction():  # the save_stats file only if the whole pipeline succeeds
@@ -286,7 +333,8 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             exclude: tuple[str, ...] = (), stats: str | None = None,
             target: Any = "tpu-v1", batch: int | None = None, save_stats: str | None = None,
             instrumentation: Any = None, input_shapes: Mapping[str, Any] | None = None,
-            host_ops: tuple[str, ...] | str = (), no_host: bool = False):
+            host_ops: tuple[str, ...] | str = (), no_host: bool = False,
+            mixed_precision: str | int | None = None):
     """Compile a model (path or module) to a program for ``target`` (a target name
     such as ``tpu-v1`` or ``tpu-v1-gddr5``, a target file, or a loaded target; the
     backend is found by it): calibrate, quantize, fold, lower. Returns the backend's
@@ -298,10 +346,12 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
     ``input_shapes`` and ``batch`` fix the dynamic dimensions of an ONNX model's inputs
     (:func:`import_onnx`). Ops the accelerator cannot run go to the host
     (docs/partitioning.md); ``host_ops`` (ONNX op types, node names or IR op names)
-    forces ops there and ``no_host=True`` makes any such op an error."""
+    forces ops there and ``no_host=True`` makes any such op an error.
+    ``mixed_precision`` (``"auto"``, ``"auto:N"``) keeps in float the activations whose
+    int8 error costs the most (:func:`quantize_model`)."""
     return compile_model(model, calib_data, method, granularity, activations,
                          tuple(exclude), stats, target, batch, save_stats, instrumentation,
-                         input_shapes, host_ops, no_host)
+                         input_shapes, host_ops, no_host, mixed_precision)
 
 
 def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
@@ -310,7 +360,8 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
                   target: Any = "tpu-v1", batch: int | None = None,
                   save_stats: str | None = None, instrumentation: Any = None,
                   input_shapes: Mapping[str, Any] | None = None,
-                  host_ops: tuple[str, ...] | str = (), no_host: bool = False):
+                  host_ops: tuple[str, ...] | str = (), no_host: bool = False,
+                  mixed_precision: str | int | None = None):
     """The compile, frontend to binary: import (if a path), then one pipeline of
     passes, the quantization pipeline followed by the backend's, then the backend's
     emission. Copies of the float graph (after clean-up) and the fake-quantized one
@@ -322,7 +373,7 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
     with transaction():
         return _compile_model(model, calib_data, method, granularity, activations,
                               exclude, stats, target, batch, save_stats, instrumentation,
-                              input_shapes, _placement(host_ops, no_host))
+                              input_shapes, _placement(host_ops, no_host), mixed_precision)
 
 
 def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
@@ -337,7 +388,7 @@ def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
 
 def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
                    target, batch, save_stats, instrumentation, input_shapes=None,
-                   placement=None):
+                   placement=None, mixed_precision=None):
     from qcc.backend import backend_for_target
     from qcc.passmanager import PassContext, PassManager, Pipeline, StoppedCompile
     from qcc.text import module_sha256
@@ -383,9 +434,11 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         if pm.stopped_after is not None:
             return StoppedCompile(module, pm.stopped_after)
         return backend.emit(module, target_desc, manifest, source=source)
+    check_exclude_early(module, exclude)
     # the pipeline without the paths of its data: a path's spelling (relative, absolute,
     # ./) must not change the binary; the files' contents are hashed above
-    pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude))
+    pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude),
+                                     mixed_precision=mixed_precision, float_outputs=False)
     manifest["pipeline"] = str(pipeline)
     if placement["host_ops"]:
         manifest["host_ops"] = ",".join(placement["host_ops"])
@@ -400,7 +453,8 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     elif calib_data is not None:
         ctx.data["calibration_data"] = calib_data
     full = quantization_pipeline(method, granularity, activations, tuple(exclude),
-                                 data_path, stats, save_stats)
+                                 data_path, stats, save_stats,
+                                 mixed_precision=mixed_precision, float_outputs=False)
     n_prepare = len(Pipeline.parse(PREPARE_PIPELINE))
     n_fake = len(full) - 2  # fold-rescale, fuse-relu
     n_integer = len(full)
@@ -425,6 +479,8 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
                             source_sha256=kept["integer_sha256"])
     compiled.float_module, compiled.fake_quant_module = kept["float"], kept["fake_quant"]
     compiled.calib_data = calib_data
+    compiled.mixed_precision = ctx.data.get("mixed_precision")
+    compiled.kept_float = dict(ctx.data.get("kept_float", {}))
     return compiled
 
 

@@ -12,7 +12,8 @@ against the float graph's value of ``<tensor>``:
   the float reference is taken after the ReLU),
 
 and names the first layer whose integer SQNR falls below a threshold: where to look
-first when accuracy drops.
+first when accuracy drops. It also lists what was kept in float and why
+(sentinel-dominated tensors, excluded ops and tensors, mixed precision).
 
 SQNR = 10 log10(sum(x^2) / sum((x - x_q)^2)) in dB; infinite when equal.
 """
@@ -59,6 +60,8 @@ class QuantReport:
     layers: list[LayerError] = field(default_factory=list)
     output_sqnr: dict[str, float] = field(default_factory=dict)
     threshold_db: float = 20.0
+    #: tensors (and ``op ...`` entries for ops) left in float, with the reason
+    kept_float: dict[str, str] = field(default_factory=dict)
 
     @property
     def first_bad_layer(self) -> LayerError | None:
@@ -83,6 +86,10 @@ class QuantReport:
         lines.append("" if bad is None else
                      f"\nfirst layer below {self.threshold_db:.0f} dB: `{_e(bad.tensor)}` "
                      f"({_e(bad.op)})")
+        if self.kept_float:
+            lines += ["\nKept in float (not quantized):\n", "| tensor or op | why |",
+                      "|---|---|"]
+            lines += [f"| {_e(k)} | {_e(v)} |" for k, v in self.kept_float.items()]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict:
@@ -94,7 +101,8 @@ class QuantReport:
                             "sqnr_fake_quant_db": _finite(r.sqnr_fake_quant),
                             "sqnr_integer_db": None if r.sqnr_integer is None
                             else _finite(r.sqnr_integer),
-                            "clipped_fraction": r.clipped} for r in self.layers]}
+                            "clipped_fraction": r.clipped} for r in self.layers],
+                "kept_float": [{"name": k, "reason": v} for k, v in self.kept_float.items()]}
 
 
 def _e(name: str) -> str:
@@ -138,8 +146,11 @@ def _clipped_count(t: TensorType, real: np.ndarray) -> int:
 
 def quant_error_report(float_module: Module, fake_quant: Module, integer: Module | None,
                        batches: Iterable[Mapping[str, np.ndarray]],
-                       threshold_db: float = 20.0) -> QuantReport:
-    """Compare the three graphs tensor by tensor over ``batches`` of inputs."""
+                       threshold_db: float = 20.0,
+                       kept_float: Mapping[str, str] | None = None) -> QuantReport:
+    """Compare the three graphs tensor by tensor over ``batches`` of inputs.
+    ``kept_float`` (name -> reason: what ``calibrate`` and ``quantize`` left in
+    ``ctx.data["kept_float"]``) is listed as is."""
     sums: dict[str, list[float]] = {}
     out_sums: dict[str, list[float]] = {}
     order: list[tuple[str, str, str]] = []
@@ -174,7 +185,7 @@ def quant_error_report(float_module: Module, fake_quant: Module, integer: Module
             s = out_sums.setdefault(name, [0.0, 0.0])
             s[0] += float(np.sum(ref.astype(np.float64) ** 2))
             s[1] += float(np.sum((ref.astype(np.float64) - outs_i[name]) ** 2))
-    report = QuantReport(threshold_db=threshold_db)
+    report = QuantReport(threshold_db=threshold_db, kept_float=dict(kept_float or {}))
     for qname, producer, type_text in order:
         if qname not in sums:
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -70,9 +70,12 @@ class Collector:
     :class:`TensorStats` per float activation, keyed by its printed name."""
 
     def __init__(self, module: Module | Graph, num_bins: int = DEFAULT_NUM_BINS,
-                 max_bins: int | None = None):
+                 max_bins: int | None = None, skip: Collection[Value] = ()):
         self.graph = module.main if isinstance(module, Module) else module
-        self.values = calibrated_values(self.graph)
+        #: ``skip``: values not observed (sentinel-dominated by construction, which
+        #: may hold infinities and are never quantized)
+        self.values = {v: n for v, n in calibrated_values(self.graph).items()
+                       if v not in skip}
         self.stats = {name: TensorStats(name, num_bins, max_bins)
                       for name in self.values.values()}
         self.batch = batch_size(self.graph)
@@ -139,3 +142,5 @@ class CalibrationResult:
     stats: dict[str, TensorStats] = field(default_factory=dict)
     #: calibrated [lo, hi] by printed value name
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: values left float (no range), by printed value name, with the reason
+    kept_float: dict[str, str] = field(default_factory=dict)

@@ -320,13 +320,18 @@ def iterate_batches(source: Any, graph: Graph) -> Iterator[dict[str, np.ndarray]
 
 def random_samples(graph: Graph, count: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
     """``count`` standard-normal samples per input, from a fixed seed (meaningless
-    ranges for real inputs; for tests and smoke runs only)."""
+    ranges for real inputs; for tests and smoke runs only). Integer and boolean
+    inputs (token ids, masks) get 0s and 1s instead: valid as ids and as masks."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):
         sample = {}
         for name, a in zip(graph.input_names, graph.args, strict=True):
             shape = a.type.shape[1:] if a.type.rank >= 1 else ()
-            sample[name] = rng.standard_normal(shape).astype(a.type.element.numpy_dtype)
+            dtype = np.dtype(a.type.element.numpy_dtype)
+            if dtype.kind in "iub":
+                sample[name] = rng.integers(0, 2, shape).astype(dtype)
+            else:
+                sample[name] = rng.standard_normal(shape).astype(dtype)
         out.append(sample)
     return out
