@@ -58,12 +58,13 @@ from qcc.frontend.onnx_fold import fold_constants
 from qcc.frontend.onnx_ops import (
     CONSTANT_INPUTS,
     CONVERTERS,
+    ONNX_ELEMENTS,
     constant_node_value,
     tensor_array,
 )
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Value, VerifyError
-from qcc.ir.types import ElementType, QuantType, TensorType, f32, i8, i32, u8
+from qcc.ir.types import ElementType, QuantType, TensorType, f32, i1, i8, i32, i64, u8
 from qcc.ir.verifier import verify
 
 #: the oldest default-domain opset qcc accepts (Clip/Pad take their bounds as inputs)
@@ -76,6 +77,14 @@ MIN_CONVERTED_OPSET = 7
 FOLDED_ONLY = frozenset({"Shape", "Size", "ConstantOfShape", "Range", "Expand", "Gather",
                          "Cast", "CastLike", "Slice", "Equal", "Where", "Not", "Less",
                          "Greater", "Floor", "Ceil", "ReduceProd", "Tile", "NonZero"})
+#: op types qcc converts that are still folded at import time when all their inputs are
+#: constants, even when they compute float32 (a Gather of a constant embedding table by
+#: constant position ids, the Where of a constant mask)
+FOLDED_WHEN_CONSTANT = frozenset({
+    "Gather", "GatherElements", "LayerNormalization", "Cast", "Where", "Equal", "Less",
+    "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Expand"})
+#: numpy dtypes of the non-float tensors qcc carries in the IR (token ids, masks)
+_INT_DTYPES = {np.dtype(np.int64): i64, np.dtype(np.int32): i32, np.dtype(np.bool_): i1}
 #: where the list of supported op types starts in an unsupported-op error
 _SUPPORTED = "; supported op types: "
 _DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -97,7 +106,8 @@ def _onnx_element(element: ElementType) -> int:
     """The ONNX element type that holds values of an IR element type."""
     storage = element.storage if isinstance(element, QuantType) else element
     return {f32: TensorProto.FLOAT, i8: TensorProto.INT8, u8: TensorProto.UINT8,
-            i32: TensorProto.INT32}.get(storage, TensorProto.UNDEFINED)
+            i32: TensorProto.INT32, i64: TensorProto.INT64,
+            i1: TensorProto.BOOL}.get(storage, TensorProto.UNDEFINED)
 
 
 # --------------------------------------------------------------------------- nodes
@@ -204,6 +214,12 @@ class ImportContext:
         if name not in self.constants:
             raise QccError(f"tensor '{name}' is used but never defined", loc)
         array = self.constants[name]
+        if array.dtype in _INT_DTYPES:  # token ids, masks, indices used as tensors
+            op = nn.ConstantOp.build(value=DenseAttr.from_array(array, _INT_DTYPES[array.dtype]),
+                                     loc=self.constant_locs[name], name=name)
+            self.graph.append(op)
+            self.values[name] = op.result
+            return op.result
         if array.dtype != np.float32:
             if name in self.folded:  # computed at import time: the node that did says where
                 loc = self.constant_locs[name]
@@ -579,9 +595,10 @@ def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
     if not vi.type.HasField("tensor_type"):
         return QccError(f"graph input '{vi.name}' is not a tensor", loc)
     tt = vi.type.tensor_type
-    if tt.elem_type != TensorProto.FLOAT:
+    if tt.elem_type not in (TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL):
         return QccError(f"graph input '{vi.name}' has element type "
-                        f"{element_name(tt.elem_type)}; qcc imports float32 models", loc)
+                        f"{element_name(tt.elem_type)}; qcc imports float32 models (and "
+                        "int64 or bool inputs such as token ids and masks)", loc)
     option = "" if given is None else \
         f"--input-shape {vi.name}={_dims_text(['?' if d is None else d for d in given])}"
     if not tt.HasField("shape"):
@@ -751,7 +768,8 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
     if failed:
         ctx.fold_hint = ": fix the graph inputs' dynamic dimensions with --input-shape"
 
-    folded = fold_constants(proto, _inferred_types, converted=set(CONVERTERS),
+    folded = fold_constants(proto, _inferred_types,
+                            converted=set(CONVERTERS) - FOLDED_WHEN_CONSTANT,
                             names={i: n.name for i, n in enumerate(nodes)})
     for name, (array, loc) in folded.items():
         ctx.add_constant(name, array, loc)
@@ -782,7 +800,9 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
         if vi.name not in ctx.constants and vi.name not in failed:
             # (older models list initializers as inputs: those are constants)
             loc = OnnxLoc("Input", vi.name)
-            ctx.values[vi.name] = ctx.graph.add_arg(ctx.tensor_type(vi.name, loc), vi.name)
+            element = ONNX_ELEMENTS[vi.type.tensor_type.elem_type]
+            ctx.values[vi.name] = ctx.graph.add_arg(ctx.tensor_type(vi.name, loc, element),
+                                                    vi.name)
     for node in nodes:
         if any(name in failed for name in [*node.inputs, *node.outputs]):
             failed.update(node.outputs)  # (its problem, or one upstream, is reported)
@@ -798,7 +818,7 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
     output_names = [o.name for o in onnx_graph.output]
     outputs = [ctx.lookup(name, OnnxLoc("Output", name)) for name in output_names]
     for v, name in zip(outputs, output_names, strict=True):
-        if isinstance(v.type, TensorType) and v.type.element != f32:
+        if isinstance(v.type, TensorType) and v.type.element not in (f32, i64, i32, i1):
             raise QccError(f"graph output '{name}' has element type "
                            f"{element_name(_onnx_element(v.type.element))}; qcc imports "
                            "float32 models (dequantize quantized outputs)",

@@ -29,7 +29,7 @@ from qcc.diagnostics import Location, QccError, warn
 from qcc.dialects import nn, quant
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Value
-from qcc.ir.types import UniformQuantPerAxisType, UniformQuantType, i32
+from qcc.ir.types import UniformQuantPerAxisType, UniformQuantType, f32, i1, i32, i64
 from qcc.quant_arith import INT32_MAX, INT32_MIN
 
 if TYPE_CHECKING:
@@ -757,3 +757,83 @@ def _resize(ctx: ImportContext, node: OnnxNode) -> Value:
                     cubic_coeff_a=node.attr("cubic_coeff_a", -0.75),
                     exclude_outside=bool(node.attr("exclude_outside", 0)),
                     antialias=bool(node.attr("antialias", 0)))
+
+
+# --------------------------------------------------------------------------- transformers
+# Embeddings, LayerNormalization and the attention-mask ops; integer and boolean tensors
+# (token ids, masks) flow through these as i64 / i32 / i1. With constant operands they
+# are folded at import time instead (onnx_fold; the importer's FOLDED_WHEN_CONSTANT).
+
+#: ONNX element types of tensors the IR carries besides float32 (token ids, masks)
+ONNX_ELEMENTS = {TensorProto.FLOAT: f32, TensorProto.INT64: i64, TensorProto.INT32: i32,
+                 TensorProto.BOOL: i1}
+
+
+@converter("Gather")
+def _gather(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    axis = _axis(node, node.attr("axis", 0), len(_shape(x)), "Gather axis")
+    return ctx.emit(node, nn.GatherOp, x, ctx.value(node, 1), axis=axis)
+
+
+@converter("GatherElements")
+def _gather_elements(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    axis = _axis(node, node.attr("axis", 0), len(_shape(x)), "GatherElements axis")
+    return ctx.emit(node, nn.GatherElementsOp, x, ctx.value(node, 1), axis=axis)
+
+
+@converter("LayerNormalization")
+def _layer_norm(ctx: ImportContext, node: OnnxNode) -> Value:
+    extra = [o for o in node.outputs[1:] if o and o in ctx.used]
+    if extra:
+        raise node.error(f"the Mean / InvStdDev outputs ({', '.join(extra)}) of "
+                         "LayerNormalization are unsupported")
+    stash = node.attr("stash_type", 1)
+    if stash != TensorProto.FLOAT:
+        raise node.unsupported_attr("stash_type", stash, "qcc normalizes in float32")
+    x = ctx.value(node, 0)
+    axis = _axis(node, node.attr("axis", -1), len(_shape(x)), "LayerNormalization axis")
+    bias = ctx.value(node, 2) if node.input(2) else None
+    return ctx.emit(node, nn.LayerNormOp, x, ctx.value(node, 1), bias, axis=axis,
+                    epsilon=node.attr("epsilon", 1e-5))
+
+
+@converter("Cast")
+def _cast(ctx: ImportContext, node: OnnxNode) -> Value:
+    to = node.attr("to")
+    if to not in ONNX_ELEMENTS:
+        from qcc.frontend.onnx_importer import element_name
+
+        raise node.unsupported_attr("to", to, f"a cast to {element_name(to)}; qcc computes "
+                                    "in float32, int64, int32 and bool")
+    return ctx.emit(node, nn.CastOp, ctx.value(node, 0), to=ONNX_ELEMENTS[to])
+
+
+@converter("Where")
+def _where(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.WhereOp, ctx.value(node, 0), ctx.value(node, 1),
+                    ctx.value(node, 2))
+
+
+_COMPARE = {"Equal": nn.EqualOp, "Less": nn.LessOp, "LessOrEqual": nn.LessEqualOp,
+            "Greater": nn.GreaterOp, "GreaterOrEqual": nn.GreaterEqualOp,
+            "And": nn.LogicalAndOp, "Or": nn.LogicalOrOp, "Xor": nn.LogicalXorOp}
+
+
+@converter(*_COMPARE)
+def _compare(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, _COMPARE[node.op_type], ctx.value(node, 0), ctx.value(node, 1))
+
+
+@converter("Not")
+def _not(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.LogicalNotOp, ctx.value(node, 0))
+
+
+@converter("Expand", constant_inputs=(1,))
+def _expand(ctx: ImportContext, node: OnnxNode) -> Value:
+    shape = _ints(node, 1, ctx.const(node, 1))
+    if any(d < 0 for d in shape):
+        raise node.error(f"Expand shape {shape} has a negative size")
+    return ctx.emit(node, nn.ExpandOp, ctx.value(node, 0), shape=tuple(shape))
