@@ -595,10 +595,10 @@ def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
     if not vi.type.HasField("tensor_type"):
         return QccError(f"graph input '{vi.name}' is not a tensor", loc)
     tt = vi.type.tensor_type
-    if tt.elem_type not in (TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL):
+    if tt.elem_type not in ONNX_ELEMENTS:
         return QccError(f"graph input '{vi.name}' has element type "
                         f"{element_name(tt.elem_type)}; qcc imports float32 models (and "
-                        "int64 or bool inputs such as token ids and masks)", loc)
+                        "int64, int32 or bool inputs such as token ids and masks)", loc)
     option = "" if given is None else \
         f"--input-shape {vi.name}={_dims_text(['?' if d is None else d for d in given])}"
     if not tt.HasField("shape"):
