@@ -579,19 +579,45 @@ def _fix_inputs(graph: onnx.GraphProto, constants: Collection[str], batch: int |
             problems.append(QccError(
                 f"--input-shape {name}={_dims_text(['?' if d is None else d for d in shape])}"
                 f": the model has no input '{name}' (its inputs: {listed})"))
+    named = _named_sizes(real, input_shapes, problems)
     bad: set[str] = set()
     for vi in real:
         loc = OnnxLoc("Input", vi.name)
-        problem = _fix_input(vi, batch, input_shapes.get(vi.name), loc)
+        problem = _fix_input(vi, batch, input_shapes.get(vi.name), loc, named)
         if problem is not None:
             problems.append(problem)
             bad.add(vi.name)
     return bad
 
 
+def _named_sizes(inputs: list[onnx.ValueInfoProto],
+                 input_shapes: dict[str, tuple[int | None, ...]],
+                 problems: list[QccError]) -> dict[str, int]:
+    """The sizes ``input_shapes`` gives to symbolic dimensions (dim_param names): a
+    dimension of the same name in another input is the same size (ONNX's meaning), so
+    ``--input-shape input_ids=1x32`` also fixes ``attention_mask`` [batch, sequence]."""
+    named: dict[str, int] = {}
+    for vi in inputs:
+        given = input_shapes.get(vi.name)
+        if given is None or not vi.type.HasField("tensor_type") or \
+                len(vi.type.tensor_type.shape.dim) != len(given):
+            continue  # (a wrong rank is reported with the input)
+        for dim, size in zip(vi.type.tensor_type.shape.dim, given, strict=True):
+            if size is None or dim.HasField("dim_value") or not dim.dim_param:
+                continue
+            if named.setdefault(dim.dim_param, size) != size:
+                problems.append(QccError(
+                    f"--input-shape gives the dimension '{dim.dim_param}' sizes "
+                    f"{named[dim.dim_param]} and {size} (in '{vi.name}'); inputs that name a "
+                    "dimension alike share its size", OnnxLoc("Input", vi.name)))
+    return named
+
+
 def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
-               given: tuple[int | None, ...] | None, loc: Location) -> QccError | None:
-    """Fix one graph input's dimensions; the problem found, if any."""
+               given: tuple[int | None, ...] | None, loc: Location,
+               named: dict[str, int] | None = None) -> QccError | None:
+    """Fix one graph input's dimensions; the problem found, if any. ``named`` gives
+    sizes to symbolic dimensions this input's ``given`` leaves open."""
     if not vi.type.HasField("tensor_type"):
         return QccError(f"graph input '{vi.name}' is not a tensor", loc)
     tt = vi.type.tensor_type
@@ -625,6 +651,11 @@ def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
                 return QccError(f"--batch {batch} and {option} disagree on the batch "
                                 "(dimension 0)", loc)
             dim.dim_value = size  # clears dim_param: they share a oneof
+        elif named and dim.dim_param in named:  # fixed in another input of the same name
+            if i == 0 and batch is not None and batch != named[dim.dim_param]:
+                return QccError(f"--batch {batch} and --input-shape disagree on the "
+                                f"dimension '{dim.dim_param}' (dimension 0)", loc)
+            dim.dim_value = named[dim.dim_param]
         elif i == 0:
             dim.dim_value = 1 if batch is None else batch
     dynamic = [(i, f"'{d.dim_param}'" if d.dim_param else "unknown")
