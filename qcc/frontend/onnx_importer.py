@@ -579,20 +579,34 @@ def _fix_inputs(graph: onnx.GraphProto, constants: Collection[str], batch: int |
             problems.append(QccError(
                 f"--input-shape {name}={_dims_text(['?' if d is None else d for d in shape])}"
                 f": the model has no input '{name}' (its inputs: {listed})"))
-    named = _named_sizes(real, input_shapes, problems)
+    named = _named_sizes(real, input_shapes)
     bad: set[str] = set()
+    reported: set[str] = set()  # symbolic dimension names left open, said once
     for vi in real:
         loc = OnnxLoc("Input", vi.name)
         problem = _fix_input(vi, batch, input_shapes.get(vi.name), loc, named)
         if problem is not None:
-            problems.append(problem)
             bad.add(vi.name)
+            params = {d.dim_param or "?" for d in vi.type.tensor_type.shape.dim
+                      if not d.HasField("dim_value")} if vi.type.HasField("tensor_type") \
+                else {"?"}
+            if params and "?" not in params and params <= reported:
+                continue  # the same dimension of an input reported before
+            reported.update(params)
+            others = [o.name for o in real if o is not vi and o.type.HasField("tensor_type")
+                      and any(d.dim_param in params for d in o.type.tensor_type.shape.dim
+                              if not d.HasField("dim_value"))]
+            if others and "?" not in params and "static shapes" in problem.message:
+                shown = ", ".join(f"'{o}'" for o in others)
+                verb = "names" if len(others) == 1 else "name"
+                problem = QccError(problem.message, problem.loc, notes=(
+                    f"{shown} {verb} the same dimensions: fixing them here fixes them there",))
+            problems.append(problem)
     return bad
 
 
 def _named_sizes(inputs: list[onnx.ValueInfoProto],
-                 input_shapes: dict[str, tuple[int | None, ...]],
-                 problems: list[QccError]) -> dict[str, int]:
+                 input_shapes: dict[str, tuple[int | None, ...]]) -> dict[str, int]:
     """The sizes ``input_shapes`` gives to symbolic dimensions (dim_param names): a
     dimension of the same name in another input is the same size (ONNX's meaning), so
     ``--input-shape input_ids=1x32`` also fixes ``attention_mask`` [batch, sequence]."""
@@ -605,11 +619,7 @@ def _named_sizes(inputs: list[onnx.ValueInfoProto],
         for dim, size in zip(vi.type.tensor_type.shape.dim, given, strict=True):
             if size is None or dim.HasField("dim_value") or not dim.dim_param:
                 continue
-            if named.setdefault(dim.dim_param, size) != size:
-                problems.append(QccError(
-                    f"--input-shape gives the dimension '{dim.dim_param}' sizes "
-                    f"{named[dim.dim_param]} and {size} (in '{vi.name}'); inputs that name a "
-                    "dimension alike share its size", OnnxLoc("Input", vi.name)))
+            named.setdefault(dim.dim_param, size)  # (a different size: _fix_input says)
     return named
 
 
@@ -647,6 +657,11 @@ def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
                                 f"fixes it to {dim.dim_value}", loc)
             continue
         if size is not None:
+            if named and named.get(dim.dim_param, size) != size:
+                return QccError(f"{option} gives dimension {i} ('{dim.dim_param}') size "
+                                f"{size}, but another --input-shape gives "
+                                f"'{dim.dim_param}' size {named[dim.dim_param]}; inputs that "
+                                "name a dimension alike share its size", loc)
             if i == 0 and batch is not None and batch != size:
                 return QccError(f"--batch {batch} and {option} disagree on the batch "
                                 "(dimension 0)", loc)
@@ -808,8 +823,10 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
     nodes = [n for n in nodes if not any(o in folded for o in n.outputs if o)]
     bad_inputs = set(failed)
     for node in nodes:
-        try:  # (a bad graph input read at import time gets its own error here too)
-            ctx.prescan(node, failed - bad_inputs)
+        try:  # (a bad graph input read at import time gets its own error here too;
+            # the Shape of one is the input's problem)
+            ctx.prescan(node, failed if node.op_type in ("Shape", "Size")
+                        else failed - bad_inputs)
         except QccError as e:
             problems.append(e)
             failed.update(node.outputs)
