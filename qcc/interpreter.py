@@ -788,7 +788,10 @@ def _gather(op: nn.GatherOp, x, indices):
 @semantics(nn.GatherElementsOp)
 def _gather_elements(op: nn.GatherElementsOp, x, indices):
     idx = _indices(op, indices, x.shape[op.axis], "index")
-    return np.take_along_axis(x, idx, axis=op.axis)
+    # (indices may be smaller than the input off the axis: index with an open grid)
+    grid = list(np.ix_(*(np.arange(n) for n in idx.shape))) if idx.ndim else []
+    grid[op.axis] = idx
+    return x[tuple(grid)]
 
 
 @semantics(nn.LayerNormOp)
