@@ -1,6 +1,6 @@
 """A tiny BERT-class encoder, written as ONNX the way PyTorch's exporter writes one.
 
-    python examples/bert.py                  # examples/models/tiny_bert.onnx + inputs
+    python examples/bert.py                  # examples/models/bert/tiny_bert.onnx + inputs
     python examples/bert.py --opset 14 --layers 4 --hidden 64 --out /tmp/bert.onnx
 
 What ``torch.onnx.export`` makes of a HuggingFace ``BertModel`` (with
@@ -46,7 +46,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-HERE = Path(__file__).resolve().parent / "models"
+HERE = Path(__file__).resolve().parent / "models" / "bert"
 #: torch.finfo(torch.float32).min, as the exporter writes it
 FLOAT32_MIN = -3.4028234663852886e38
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")

@@ -23,7 +23,7 @@ from qcc.interpreter import run
 from qcc.ir.types import i64
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = ROOT / "examples" / "models"
+MODELS = ROOT / "examples" / "models" / "bert"
 OUTPUTS = ("last_hidden_state", "pooler_output")
 
 
