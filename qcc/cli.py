@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input array: FILE.npy (single-input models), NAME=FILE.npy, or "
                         "FILE.npz with arrays named like the inputs (repeatable)")
     p.add_argument("--random-input", type=int, default=None, metavar="SEED",
-                   help="use standard-normal inputs from SEED instead of --input")
+                   help="use standard-normal inputs from SEED instead of --input "
+                        "(integer and bool inputs: 0 or 1)")
     p.add_argument("--output", metavar="FILE",
                    help="save outputs: .npy (one output) or .npz (by output name)")
     p.add_argument("--stats", action="store_true",

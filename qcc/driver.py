@@ -174,9 +174,11 @@ def load_inputs(specs: list[str], graph: Graph | list[str]) -> dict[str, np.ndar
 
 
 def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """Standard-normal inputs of the right shapes, from a fixed seed."""
+    """Standard-normal inputs of the right shapes, from a fixed seed; integer and
+    boolean inputs (token ids, masks) get 0 or 1, valid for any embedding table."""
     rng = np.random.default_rng(seed)
-    return {n: rng.standard_normal(a.type.shape).astype(a.type.element.numpy_dtype)
+    return {n: (rng.standard_normal(a.type.shape) if a.type.element.numpy_dtype.kind == "f"
+                else rng.integers(0, 2, a.type.shape)).astype(a.type.element.numpy_dtype)
             for n, a in zip(graph.input_names, graph.args, strict=True)}
 
 

@@ -802,3 +802,67 @@ def _gelu(op: nn.GeluOp, x: np.ndarray) -> np.ndarray:
         inner = math.sqrt(2 / math.pi) * (d + 0.044715 * d * d * d)
         return (0.5 * d * (1 + np.tanh(inner))).astype(x.dtype)
     return (0.5 * d * (1 + _erf64(d / math.sqrt(2)))).astype(x.dtype)
+
+
+# --------------------------------------------------------------------------- transformers
+
+
+def _indices(op: Op, indices: np.ndarray, size: int, what: str) -> np.ndarray:
+    """ONNX indices into an axis of ``size``: negative ones count from the end; any
+    outside [-size, size) is an error naming the op (onnxruntime refuses them too)."""
+    idx = np.asarray(indices, dtype=np.int64)
+    bad = (idx < -size) | (idx >= size)
+    if np.any(bad):
+        first = int(idx[bad].reshape(-1)[0])
+        raise QccError(f"{op.name}: {what} {first} is out of range for an axis of {size} "
+                       f"(valid: {-size} to {size - 1})", op.loc)
+    return np.where(idx < 0, idx + size, idx)
+
+
+@semantics(nn.GatherOp)
+def _gather(op: nn.GatherOp, x, indices):
+    idx = _indices(op, indices, x.shape[op.axis], "index")
+    return np.take(x, idx, axis=op.axis)
+
+
+@semantics(nn.GatherElementsOp)
+def _gather_elements(op: nn.GatherElementsOp, x, indices):
+    idx = _indices(op, indices, x.shape[op.axis], "index")
+    # (indices may be smaller than the input off the axis: index with an open grid)
+    grid = list(np.ix_(*(np.arange(n) for n in idx.shape))) if idx.ndim else []
+    grid[op.axis] = idx
+    return x[tuple(grid)]
+
+
+@semantics(nn.LayerNormOp)
+def _layer_norm(op: nn.LayerNormOp, x, scale, bias=None):
+    axes = tuple(range(op.axis, x.ndim))
+    xf = x.astype(np.float32)
+    mean = np.mean(xf, axis=axes, keepdims=True)
+    d = xf - mean
+    var = np.mean(d * d, axis=axes, keepdims=True)
+    y = d / np.sqrt(var + np.float32(op.epsilon)) * scale
+    return y if bias is None else y + bias
+
+
+@semantics(nn.CastOp)
+def _cast(op: nn.CastOp, x):
+    to = op.to.numpy_dtype
+    if to.kind == "b":
+        return x != 0
+    if to.kind in "iu" and x.dtype.kind == "f":
+        return np.trunc(x).astype(to)
+    return x.astype(to)
+
+
+semantics(nn.WhereOp)(lambda op, c, a, b: np.where(c, a, b))
+semantics(nn.EqualOp)(lambda op, a, b: np.equal(a, b))
+semantics(nn.LessOp)(lambda op, a, b: np.less(a, b))
+semantics(nn.LessEqualOp)(lambda op, a, b: np.less_equal(a, b))
+semantics(nn.GreaterOp)(lambda op, a, b: np.greater(a, b))
+semantics(nn.GreaterEqualOp)(lambda op, a, b: np.greater_equal(a, b))
+semantics(nn.LogicalAndOp)(lambda op, a, b: np.logical_and(a, b))
+semantics(nn.LogicalOrOp)(lambda op, a, b: np.logical_or(a, b))
+semantics(nn.LogicalXorOp)(lambda op, a, b: np.logical_xor(a, b))
+semantics(nn.LogicalNotOp)(lambda op, x: np.logical_not(x))
+semantics(nn.ExpandOp)(lambda op, x: np.broadcast_to(x, op.output.type.shape).copy())

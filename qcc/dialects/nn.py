@@ -16,7 +16,17 @@ import math
 
 import numpy as np
 
-from qcc.ir.attributes import Bool, Dense, DenseAttr, Float, Floats, Int, Ints, Str
+from qcc.ir.attributes import (
+    Bool,
+    Dense,
+    DenseAttr,
+    Float,
+    Floats,
+    Int,
+    Ints,
+    Str,
+    TypeAttr,
+)
 from qcc.ir.core import Op, Rewriter, Value, VerifyError, attr, operand, register_op, result
 from qcc.ir.traits import (
     Clamp,
@@ -29,7 +39,17 @@ from qcc.ir.traits import (
     Pool,
     ScaleTransparent,
 )
-from qcc.ir.types import TensorType, Type, UniformQuantPerAxisType
+from qcc.ir.types import (
+    BoolType,
+    FloatType,
+    IntegerType,
+    TensorType,
+    Type,
+    UniformQuantPerAxisType,
+    i1,
+    i32,
+    i64,
+)
 
 
 def _tensor(t: Type, what: str) -> TensorType:
@@ -629,6 +649,280 @@ class ReduceMeanOp(Op):
         else:
             shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
         return [x.with_shape(shape)]
+
+
+# --------------------------------------------------------------------------- transformers
+# Embeddings, layer normalization, and the integer and boolean tensors of attention
+# masks (token ids are i64, comparisons give i1). These ops accept any element type
+# where ONNX does; the frontend types them as ONNX shape inference does.
+
+
+def _index_tensor(t: Type, what: str) -> TensorType:
+    t = _tensor(t, what)
+    if t.element not in (i64, i32):
+        raise VerifyError(f"{what} must be i64 or i32 integers, got {t}")
+    return t
+
+
+@register_op
+class GatherOp(Op):
+    """ONNX Gather: ``input`` indexed along ``axis`` by every element of ``indices``
+    (negative indices count from the end); the result's shape is
+    ``input.shape[:axis] + indices.shape + input.shape[axis + 1:]``. An embedding
+    lookup is a gather of a constant table along axis 0 by token ids."""
+
+    name = "nn.gather"
+    input = operand()
+    indices = operand()
+    output = result()
+    axis = attr(Int, default=0)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        idx = _index_tensor(operand_types[1], "indices")
+        if x.rank == 0:
+            raise VerifyError("cannot gather from a scalar")
+        axis = _axis(attrs["axis"], x.rank)
+        return [x.with_shape((*x.shape[:axis], *idx.shape, *x.shape[axis + 1:]))]
+
+    def verify_(self) -> None:
+        if self.attributes["axis"] < 0:
+            raise VerifyError("axis must be normalized to be non-negative")
+        super().verify_()
+
+
+@register_op
+class GatherElementsOp(Op):
+    """ONNX GatherElements: ``out[i][j][k] = input[i][indices[i][j][k]][k]`` for axis 1
+    (likewise for any axis); the result has the shape of ``indices``."""
+
+    name = "nn.gather_elements"
+    input = operand()
+    indices = operand()
+    output = result()
+    axis = attr(Int, default=0)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        idx = _index_tensor(operand_types[1], "indices")
+        if x.rank == 0 or idx.rank != x.rank:
+            raise VerifyError(f"indices {idx} must have the rank of the input {x}")
+        axis = _axis(attrs["axis"], x.rank)
+        if any(a > b for i, (a, b) in enumerate(zip(idx.shape, x.shape, strict=True))
+               if i != axis):
+            raise VerifyError(f"indices {idx} exceed the input {x} off axis {axis}")
+        return [x.with_shape(idx.shape)]
+
+    def verify_(self) -> None:
+        if self.attributes["axis"] < 0:
+            raise VerifyError("axis must be normalized to be non-negative")
+        super().verify_()
+
+
+@register_op
+class LayerNormOp(Op):
+    """ONNX LayerNormalization: over the axes ``axis`` .. rank - 1,
+    ``(x - mean) / sqrt(var + epsilon) * scale + bias`` (mean and biased variance of
+    those axes, computed in f32); ``scale`` and ``bias`` broadcast to
+    ``input.shape[axis:]``."""
+
+    name = "nn.layer_norm"
+    input = operand()
+    scale = operand()
+    bias = operand(optional=True)
+    output = result()
+    axis = attr(Int, default=-1)
+    epsilon = attr(Float, default=1e-5)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        if not isinstance(x.element, FloatType):
+            raise VerifyError(f"input must be a float tensor, got {x}")
+        axis = _axis(attrs["axis"], x.rank)
+        normalized = x.shape[axis:]
+        for t, what in zip(operand_types[1:], ("scale", "bias"), strict=False):
+            p = _tensor(t, what)
+            if p.element != x.element:
+                raise VerifyError(f"{what} {p} must have the element type of the input {x}")
+            try:
+                fits = p.rank <= len(normalized) and \
+                    broadcast_shapes(normalized, p.shape) == normalized
+            except VerifyError:
+                fits = False
+            if not fits:
+                raise VerifyError(f"{what} {p} does not broadcast to the normalized shape "
+                                  f"{list(normalized)}")
+        return [x]
+
+    def verify_(self) -> None:
+        if self.attributes["axis"] < 0:
+            raise VerifyError("axis must be normalized to be non-negative")
+        super().verify_()
+
+
+@register_op
+class CastOp(Op):
+    """ONNX Cast to the element type ``to``: floats to integers truncate toward zero,
+    anything to i1 is ``x != 0``, i1 to numbers is 0 or 1."""
+
+    name = "nn.cast"
+    input = operand()
+    output = result()
+    to = attr(TypeAttr)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        to = attrs["to"]
+        if not isinstance(to, FloatType | IntegerType | BoolType):
+            raise VerifyError(f"cannot cast to {to}")
+        return [x.with_element(to)]
+
+
+@register_op
+class WhereOp(Op):
+    """ONNX Where: ``lhs`` where ``condition`` (i1) holds, else ``rhs``, the three
+    broadcast together."""
+
+    name = "nn.where"
+    condition = operand()
+    lhs = operand()
+    rhs = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        c = _tensor(operand_types[0], "condition")
+        a, b = _tensor(operand_types[1], "lhs"), _tensor(operand_types[2], "rhs")
+        if c.element != i1:
+            raise VerifyError(f"condition must be i1, got {c}")
+        if a.element != b.element:
+            raise VerifyError(f"operand element types differ: {a.element} and {b.element}")
+        return [TensorType(broadcast_shapes(broadcast_shapes(c.shape, a.shape), b.shape),
+                           a.element)]
+
+
+class CompareOp(Op):
+    """Base of elementwise comparisons with numpy broadcasting; the result is i1."""
+
+    lhs = operand()
+    rhs = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        a, b = (_tensor(t, "operand") for t in operand_types)
+        if a.element != b.element:
+            raise VerifyError(f"operand element types differ: {a.element} and {b.element}")
+        return [TensorType(broadcast_shapes(a.shape, b.shape), i1)]
+
+
+@register_op
+class EqualOp(CompareOp):
+    """lhs == rhs."""
+
+    name = "nn.equal"
+
+
+@register_op
+class LessOp(CompareOp):
+    """lhs < rhs."""
+
+    name = "nn.less"
+
+
+@register_op
+class LessEqualOp(CompareOp):
+    """lhs <= rhs."""
+
+    name = "nn.less_equal"
+
+
+@register_op
+class GreaterOp(CompareOp):
+    """lhs > rhs."""
+
+    name = "nn.greater"
+
+
+@register_op
+class GreaterEqualOp(CompareOp):
+    """lhs >= rhs."""
+
+    name = "nn.greater_equal"
+
+
+class LogicalOp(Op):
+    """Base of elementwise logic on i1 tensors, with numpy broadcasting."""
+
+    lhs = operand()
+    rhs = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        a, b = (_tensor(t, "operand") for t in operand_types)
+        if a.element != i1 or b.element != i1:
+            raise VerifyError(f"operands must be i1, got {a} and {b}")
+        return [TensorType(broadcast_shapes(a.shape, b.shape), i1)]
+
+
+@register_op
+class LogicalAndOp(LogicalOp):
+    """lhs and rhs."""
+
+    name = "nn.logical_and"
+
+
+@register_op
+class LogicalOrOp(LogicalOp):
+    """lhs or rhs."""
+
+    name = "nn.logical_or"
+
+
+@register_op
+class LogicalXorOp(LogicalOp):
+    """lhs xor rhs."""
+
+    name = "nn.logical_xor"
+
+
+@register_op
+class LogicalNotOp(Op):
+    """not x (i1)."""
+
+    name = "nn.logical_not"
+    input = operand()
+    output = result()
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        if x.element != i1:
+            raise VerifyError(f"input must be i1, got {x}")
+        return [x]
+
+
+@register_op
+class ExpandOp(Op):
+    """ONNX Expand: the input broadcast with ``shape`` (both ways, as numpy
+    broadcasting: a 1 in ``shape`` keeps the input's dimension)."""
+
+    name = "nn.expand"
+    input = operand()
+    output = result()
+    shape = attr(Ints)
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        x = _tensor(operand_types[0], "input")
+        if any(d < 0 for d in attrs["shape"]):
+            raise VerifyError(f"shape {list(attrs['shape'])} has a negative size")
+        return [x.with_shape(broadcast_shapes(x.shape, tuple(attrs["shape"])))]
 
 
 # --------------------------------------------------------------------------- shapes

@@ -58,12 +58,13 @@ from qcc.frontend.onnx_fold import fold_constants
 from qcc.frontend.onnx_ops import (
     CONSTANT_INPUTS,
     CONVERTERS,
+    ONNX_ELEMENTS,
     constant_node_value,
     tensor_array,
 )
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, Value, VerifyError
-from qcc.ir.types import ElementType, QuantType, TensorType, f32, i8, i32, u8
+from qcc.ir.types import ElementType, QuantType, TensorType, f32, i1, i8, i32, i64, u8
 from qcc.ir.verifier import verify
 
 #: the oldest default-domain opset qcc accepts (Clip/Pad take their bounds as inputs)
@@ -76,6 +77,14 @@ MIN_CONVERTED_OPSET = 7
 FOLDED_ONLY = frozenset({"Shape", "Size", "ConstantOfShape", "Range", "Expand", "Gather",
                          "Cast", "CastLike", "Slice", "Equal", "Where", "Not", "Less",
                          "Greater", "Floor", "Ceil", "ReduceProd", "Tile", "NonZero"})
+#: op types qcc converts that are still folded at import time when all their inputs are
+#: constants, even when they compute float32 (a Gather of a constant embedding table by
+#: constant position ids, the Where of a constant mask)
+FOLDED_WHEN_CONSTANT = frozenset({
+    "Gather", "GatherElements", "LayerNormalization", "Cast", "Where", "Equal", "Less",
+    "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Expand"})
+#: numpy dtypes of the non-float tensors qcc carries in the IR (token ids, masks)
+_INT_DTYPES = {np.dtype(np.int64): i64, np.dtype(np.int32): i32, np.dtype(np.bool_): i1}
 #: where the list of supported op types starts in an unsupported-op error
 _SUPPORTED = "; supported op types: "
 _DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -97,7 +106,8 @@ def _onnx_element(element: ElementType) -> int:
     """The ONNX element type that holds values of an IR element type."""
     storage = element.storage if isinstance(element, QuantType) else element
     return {f32: TensorProto.FLOAT, i8: TensorProto.INT8, u8: TensorProto.UINT8,
-            i32: TensorProto.INT32}.get(storage, TensorProto.UNDEFINED)
+            i32: TensorProto.INT32, i64: TensorProto.INT64,
+            i1: TensorProto.BOOL}.get(storage, TensorProto.UNDEFINED)
 
 
 # --------------------------------------------------------------------------- nodes
@@ -204,6 +214,12 @@ class ImportContext:
         if name not in self.constants:
             raise QccError(f"tensor '{name}' is used but never defined", loc)
         array = self.constants[name]
+        if array.dtype in _INT_DTYPES:  # token ids, masks, indices used as tensors
+            op = nn.ConstantOp.build(value=DenseAttr.from_array(array, _INT_DTYPES[array.dtype]),
+                                     loc=self.constant_locs[name], name=name)
+            self.graph.append(op)
+            self.values[name] = op.result
+            return op.result
         if array.dtype != np.float32:
             if name in self.folded:  # computed at import time: the node that did says where
                 loc = self.constant_locs[name]
@@ -563,25 +579,62 @@ def _fix_inputs(graph: onnx.GraphProto, constants: Collection[str], batch: int |
             problems.append(QccError(
                 f"--input-shape {name}={_dims_text(['?' if d is None else d for d in shape])}"
                 f": the model has no input '{name}' (its inputs: {listed})"))
+    named = _named_sizes(real, input_shapes)
     bad: set[str] = set()
+    reported: set[str] = set()  # symbolic dimension names left open, said once
     for vi in real:
         loc = OnnxLoc("Input", vi.name)
-        problem = _fix_input(vi, batch, input_shapes.get(vi.name), loc)
+        problem = _fix_input(vi, batch, input_shapes.get(vi.name), loc, named)
         if problem is not None:
-            problems.append(problem)
             bad.add(vi.name)
+            params = {d.dim_param or "?" for d in vi.type.tensor_type.shape.dim
+                      if not d.HasField("dim_value")} if vi.type.HasField("tensor_type") \
+                else {"?"}
+            if params and "?" not in params and params <= reported:
+                continue  # the same dimension of an input reported before
+            reported.update(params)
+            others = [o.name for o in real if o is not vi and o.type.HasField("tensor_type")
+                      and any(d.dim_param in params for d in o.type.tensor_type.shape.dim
+                              if not d.HasField("dim_value"))]
+            if others and "?" not in params and "static shapes" in problem.message:
+                shown = ", ".join(f"'{o}'" for o in others)
+                verb = "names" if len(others) == 1 else "name"
+                problem = QccError(problem.message, problem.loc, notes=(
+                    f"{shown} {verb} the same dimensions: fixing them here fixes them there",))
+            problems.append(problem)
     return bad
 
 
+def _named_sizes(inputs: list[onnx.ValueInfoProto],
+                 input_shapes: dict[str, tuple[int | None, ...]]) -> dict[str, int]:
+    """The sizes ``input_shapes`` gives to symbolic dimensions (dim_param names): a
+    dimension of the same name in another input is the same size (ONNX's meaning), so
+    ``--input-shape input_ids=1x32`` also fixes ``attention_mask`` [batch, sequence]."""
+    named: dict[str, int] = {}
+    for vi in inputs:
+        given = input_shapes.get(vi.name)
+        if given is None or not vi.type.HasField("tensor_type") or \
+                len(vi.type.tensor_type.shape.dim) != len(given):
+            continue  # (a wrong rank is reported with the input)
+        for dim, size in zip(vi.type.tensor_type.shape.dim, given, strict=True):
+            if size is None or dim.HasField("dim_value") or not dim.dim_param:
+                continue
+            named.setdefault(dim.dim_param, size)  # (a different size: _fix_input says)
+    return named
+
+
 def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
-               given: tuple[int | None, ...] | None, loc: Location) -> QccError | None:
-    """Fix one graph input's dimensions; the problem found, if any."""
+               given: tuple[int | None, ...] | None, loc: Location,
+               named: dict[str, int] | None = None) -> QccError | None:
+    """Fix one graph input's dimensions; the problem found, if any. ``named`` gives
+    sizes to symbolic dimensions this input's ``given`` leaves open."""
     if not vi.type.HasField("tensor_type"):
         return QccError(f"graph input '{vi.name}' is not a tensor", loc)
     tt = vi.type.tensor_type
-    if tt.elem_type != TensorProto.FLOAT:
+    if tt.elem_type not in ONNX_ELEMENTS:
         return QccError(f"graph input '{vi.name}' has element type "
-                        f"{element_name(tt.elem_type)}; qcc imports float32 models", loc)
+                        f"{element_name(tt.elem_type)}; qcc imports float32 models (and "
+                        "int64, int32 or bool inputs such as token ids and masks)", loc)
     option = "" if given is None else \
         f"--input-shape {vi.name}={_dims_text(['?' if d is None else d for d in given])}"
     if not tt.HasField("shape"):
@@ -604,10 +657,20 @@ def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
                                 f"fixes it to {dim.dim_value}", loc)
             continue
         if size is not None:
+            if named and named.get(dim.dim_param, size) != size:
+                return QccError(f"{option} gives dimension {i} ('{dim.dim_param}') size "
+                                f"{size}, but another --input-shape gives "
+                                f"'{dim.dim_param}' size {named[dim.dim_param]}; inputs that "
+                                "name a dimension alike share its size", loc)
             if i == 0 and batch is not None and batch != size:
                 return QccError(f"--batch {batch} and {option} disagree on the batch "
                                 "(dimension 0)", loc)
             dim.dim_value = size  # clears dim_param: they share a oneof
+        elif named and dim.dim_param in named:  # fixed in another input of the same name
+            if i == 0 and batch is not None and batch != named[dim.dim_param]:
+                return QccError(f"--batch {batch} and --input-shape disagree on the "
+                                f"dimension '{dim.dim_param}' (dimension 0)", loc)
+            dim.dim_value = named[dim.dim_param]
         elif i == 0:
             dim.dim_value = 1 if batch is None else batch
     dynamic = [(i, f"'{d.dim_param}'" if d.dim_param else "unknown")
@@ -751,7 +814,8 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
     if failed:
         ctx.fold_hint = ": fix the graph inputs' dynamic dimensions with --input-shape"
 
-    folded = fold_constants(proto, _inferred_types, converted=set(CONVERTERS),
+    folded = fold_constants(proto, _inferred_types,
+                            converted=set(CONVERTERS) - FOLDED_WHEN_CONSTANT,
                             names={i: n.name for i, n in enumerate(nodes)})
     for name, (array, loc) in folded.items():
         ctx.add_constant(name, array, loc)
@@ -759,8 +823,10 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
     nodes = [n for n in nodes if not any(o in folded for o in n.outputs if o)]
     bad_inputs = set(failed)
     for node in nodes:
-        try:  # (a bad graph input read at import time gets its own error here too)
-            ctx.prescan(node, failed - bad_inputs)
+        try:  # (a bad graph input read at import time gets its own error here too;
+            # the Shape of one is the input's problem)
+            ctx.prescan(node, failed if node.op_type in ("Shape", "Size")
+                        else failed - bad_inputs)
         except QccError as e:
             problems.append(e)
             failed.update(node.outputs)
@@ -782,7 +848,9 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
         if vi.name not in ctx.constants and vi.name not in failed:
             # (older models list initializers as inputs: those are constants)
             loc = OnnxLoc("Input", vi.name)
-            ctx.values[vi.name] = ctx.graph.add_arg(ctx.tensor_type(vi.name, loc), vi.name)
+            element = ONNX_ELEMENTS[vi.type.tensor_type.elem_type]
+            ctx.values[vi.name] = ctx.graph.add_arg(ctx.tensor_type(vi.name, loc, element),
+                                                    vi.name)
     for node in nodes:
         if any(name in failed for name in [*node.inputs, *node.outputs]):
             failed.update(node.outputs)  # (its problem, or one upstream, is reported)
@@ -798,7 +866,7 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
     output_names = [o.name for o in onnx_graph.output]
     outputs = [ctx.lookup(name, OnnxLoc("Output", name)) for name in output_names]
     for v, name in zip(outputs, output_names, strict=True):
-        if isinstance(v.type, TensorType) and v.type.element != f32:
+        if isinstance(v.type, TensorType) and v.type.element not in (f32, i64, i32, i1):
             raise QccError(f"graph output '{name}' has element type "
                            f"{element_name(_onnx_element(v.type.element))}; qcc imports "
                            "float32 models (dequantize quantized outputs)",

@@ -29,7 +29,7 @@ from qcc.diagnostics import Location, QccError, warn
 from qcc.dialects import nn, quant
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Value
-from qcc.ir.types import UniformQuantPerAxisType, UniformQuantType, i32
+from qcc.ir.types import UniformQuantPerAxisType, UniformQuantType, f32, i1, i32, i64
 from qcc.quant_arith import INT32_MAX, INT32_MIN
 
 if TYPE_CHECKING:
@@ -258,6 +258,8 @@ def _prelu(ctx: ImportContext, node: OnnxNode) -> Value:
 def _pow(ctx: ImportContext, node: OnnxNode) -> Value:
     x = ctx.value(node, 0)
     name = node.input(1)
+    if name in ctx.values and ctx.values[name].type.element != x.type.element:
+        return _mixed_pow(ctx, node, x, ctx.values[name])
     exponent = ctx.constants.get(name)
     if exponent is not None and exponent.dtype.kind in "iu" and name not in ctx.values:
         # an integer exponent (x ** 2 as exporters write it): the same power in float32,
@@ -774,3 +776,118 @@ def _gelu(ctx: ImportContext, node: OnnxNode) -> Value:
         raise node.unsupported_attr("approximate", approximate, "Gelu's approximate is "
                                     "'none' or 'tanh'")
     return ctx.emit(node, nn.GeluOp, ctx.value(node, 0), approximate=approximate)
+
+
+# --------------------------------------------------------------------------- transformers
+# Embeddings, LayerNormalization and the attention-mask ops; integer and boolean tensors
+# (token ids, masks) flow through these as i64 / i32 / i1. With constant operands they
+# are folded at import time instead (onnx_fold; the importer's FOLDED_WHEN_CONSTANT).
+
+#: ONNX element types of tensors the IR carries besides float32 (token ids, masks)
+ONNX_ELEMENTS = {TensorProto.FLOAT: f32, TensorProto.INT64: i64, TensorProto.INT32: i32,
+                 TensorProto.BOOL: i1}
+
+
+@converter("Gather")
+def _gather(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    axis = _axis(node, node.attr("axis", 0), len(_shape(x)), "Gather axis")
+    return ctx.emit(node, nn.GatherOp, x, ctx.value(node, 1), axis=axis)
+
+
+@converter("GatherElements")
+def _gather_elements(ctx: ImportContext, node: OnnxNode) -> Value:
+    x = ctx.value(node, 0)
+    axis = _axis(node, node.attr("axis", 0), len(_shape(x)), "GatherElements axis")
+    return ctx.emit(node, nn.GatherElementsOp, x, ctx.value(node, 1), axis=axis)
+
+
+@converter("LayerNormalization")
+def _layer_norm(ctx: ImportContext, node: OnnxNode) -> Value:
+    stash = node.attr("stash_type", 1)
+    if stash != TensorProto.FLOAT:
+        raise node.unsupported_attr("stash_type", stash, "qcc normalizes in float32")
+    x = ctx.value(node, 0)
+    rank = len(_shape(x))
+    axis = _axis(node, node.attr("axis", -1), rank, "LayerNormalization axis")
+    epsilon = node.attr("epsilon", 1e-5)
+    bias = ctx.value(node, 2) if node.input(2) else None
+    y = ctx.emit(node, nn.LayerNormOp, x, ctx.value(node, 1), bias, axis=axis, epsilon=epsilon)
+    wanted = [k for k in (1, 2) if len(node.outputs) > k and node.outputs[k] in ctx.used]
+    if wanted:  # the optional Mean and InvStdDev outputs, from reductions (rarely used)
+        axes = tuple(range(axis, rank))
+        out = node.outputs[0]
+        mean = ctx.emit(node, nn.ReduceMeanOp, x, axes=axes, name=f"{out}.mean")
+        d = ctx.emit(node, nn.SubOp, x, mean, name=f"{out}.centered")
+        var = ctx.emit(node, nn.ReduceMeanOp, ctx.emit(node, nn.MulOp, d, d,
+                                                       name=f"{out}.squared"),
+                       axes=axes, name=f"{out}.var")
+        eps = nn.ConstantOp.build(value=DenseAttr.from_array(np.float32(epsilon)),
+                                  loc=node.loc, name=f"{out}.epsilon")
+        one = nn.ConstantOp.build(value=DenseAttr.from_array(np.float32(1)), loc=node.loc,
+                                  name=f"{out}.one")
+        ctx.graph.append(eps)
+        ctx.graph.append(one)
+        std = ctx.emit(node, nn.SqrtOp, ctx.emit(node, nn.AddOp, var, eps.result,
+                                                 name=f"{out}.var_eps"), name=f"{out}.std")
+        results = {1: mean, 2: ctx.emit(node, nn.DivOp, one.result, std,
+                                        name=node.outputs[2])}
+        for k in wanted:
+            if k == 1:
+                results[1] = ctx.emit(node, nn.IdentityOp, mean, name=node.outputs[1])
+            ctx.bind(node, k, results[k])
+    return y
+
+
+@converter("Cast")
+def _cast(ctx: ImportContext, node: OnnxNode) -> Value:
+    to = node.attr("to")
+    if to not in ONNX_ELEMENTS:
+        from qcc.frontend.onnx_importer import element_name
+
+        raise node.unsupported_attr("to", to, f"a cast to {element_name(to)}; qcc computes "
+                                    "in float32, int64, int32 and bool")
+    return ctx.emit(node, nn.CastOp, ctx.value(node, 0), to=ONNX_ELEMENTS[to])
+
+
+@converter("Where")
+def _where(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.WhereOp, ctx.value(node, 0), ctx.value(node, 1),
+                    ctx.value(node, 2))
+
+
+_COMPARE = {"Equal": nn.EqualOp, "Less": nn.LessOp, "LessOrEqual": nn.LessEqualOp,
+            "Greater": nn.GreaterOp, "GreaterOrEqual": nn.GreaterEqualOp,
+            "And": nn.LogicalAndOp, "Or": nn.LogicalOrOp, "Xor": nn.LogicalXorOp}
+
+
+@converter(*_COMPARE)
+def _compare(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, _COMPARE[node.op_type], ctx.value(node, 0), ctx.value(node, 1))
+
+
+@converter("Not")
+def _not(ctx: ImportContext, node: OnnxNode) -> Value:
+    return ctx.emit(node, nn.LogicalNotOp, ctx.value(node, 0))
+
+
+@converter("Expand", constant_inputs=(1,))
+def _expand(ctx: ImportContext, node: OnnxNode) -> Value:
+    shape = _ints(node, 1, ctx.const(node, 1))
+    if any(d < 0 for d in shape):
+        raise node.error(f"Expand shape {shape} has a negative size")
+    return ctx.emit(node, nn.ExpandOp, ctx.value(node, 0), shape=tuple(shape))
+
+
+def _mixed_pow(ctx: ImportContext, node: OnnxNode, x: Value, y: Value) -> Value:
+    """Pow of operands of different element types (ONNX allows any pair; the result has
+    x's type): computed in float32, an integer result truncated back."""
+    out = node.outputs[0]
+    xf = x if x.type.element == f32 else ctx.emit(node, nn.CastOp, x, to=f32,
+                                                  name=f"{out}.base")
+    yf = y if y.type.element == f32 else ctx.emit(node, nn.CastOp, y, to=f32,
+                                                  name=f"{out}.exponent")
+    if x.type.element == f32:
+        return ctx.emit(node, nn.PowOp, xf, yf)
+    p = ctx.emit(node, nn.PowOp, xf, yf, name=f"{out}.f32")
+    return ctx.emit(node, nn.CastOp, p, to=x.type.element)

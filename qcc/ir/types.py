@@ -1,6 +1,6 @@
 """IR types: static-shape tensors of plain or quantized elements.
 
-Element types print as ``f32``, ``i8``, ``u8``, ``i32``, ``i64`` and, for quantized
+Element types print as ``f32``, ``i8``, ``u8``, ``i32``, ``i64``, ``i1`` (bool) and, for quantized
 elements, in the syntax of MLIR's ``quant`` dialect::
 
     !quant.uniform<i8:f32, 0.5:-3>                      per tensor: scale:zero_point
@@ -64,18 +64,30 @@ class IntegerType(ElementType):
         return np.dtype(f"{'i' if self.signed else 'u'}{self.width // 8}")
 
 
+@dataclass(frozen=True)
+class BoolType(ElementType):
+    """Booleans (ONNX ``bool``: comparison results, masks); printed ``i1`` as in MLIR."""
+
+    def __str__(self) -> str:
+        return "i1"
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        return np.dtype(np.bool_)
+
+
 f32 = FloatType(32)
 f64 = FloatType(64)
 i8 = IntegerType(8)
 u8 = IntegerType(8, signed=False)
 i32 = IntegerType(32)
 i64 = IntegerType(64)
-i1 = IntegerType(1, signed=False)
+i1 = BoolType()
 
 ELEMENT_TYPES: dict[str, ElementType] = {
     "f16": FloatType(16), "f32": f32, "f64": f64,
     "i8": i8, "u8": u8, "i16": IntegerType(16), "u16": IntegerType(16, False),
-    "i32": i32, "u32": IntegerType(32, False), "i64": i64,
+    "i32": i32, "u32": IntegerType(32, False), "i64": i64, "i1": i1,
 }
 
 

@@ -209,6 +209,11 @@ class _Builder:
             return np.array([float(v) for v in flat], dtype=np.float64).astype(dtype) \
                 .reshape(np.shape(values))
         out = []
+        if dtype.kind == "b":  # i1: 0 or 1
+            for v in flat:
+                if not isinstance(v, int) or v not in (0, 1):
+                    raise self.error(f"i1 constant must be 0 or 1, got {v}", node)
+            return np.array(list(flat), dtype=dtype).reshape(np.shape(values))
         info = np.iinfo(dtype)
         for v in flat:
             if not isinstance(v, int):

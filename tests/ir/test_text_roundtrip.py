@@ -20,7 +20,9 @@ from qcc.ir.types import (
     UniformQuantPerAxisType,
     UniformQuantType,
     f32,
+    i1,
     i8,
+    i64,
     u8,
 )
 from qcc.testing.golden import split_input_file
@@ -128,9 +130,32 @@ def all_ops_module() -> Module:
                               antialias=True))
     c = app(nn.ResizeOp.build(c, sizes=[1, 3, 20, 14], scales=[1.0, 1.0, 2.0, 2.0]))
     red = app(nn.ReduceMeanOp.build(c, axes=[1, 3], keepdims=False))
-    g.set_outputs([gm, gm2, dn, dn2, mm, mv, t, cat, pad, ap, red],
+    # the ops of transformers (issue 16): i64 token ids, i1 masks
+    ids = g.add_arg(TensorType((1, 4), i64), "input_ids")
+    mask = g.add_arg(TensorType((1, 4), i1), "mask")
+    emb = app(nn.GatherOp.build(const(g, randn(10, 6)), ids, axis=0))
+    ge = app(nn.GatherElementsOp.build(emb, const(g, np.zeros((1, 2, 6), np.int32)), axis=1))
+    ln = app(nn.LayerNormOp.build(emb, const(g, randn(6)), const(g, randn(6)), axis=2,
+                                  epsilon=1e-12))
+    ln = app(nn.LayerNormOp.build(ln, const(g, randn(4, 6)), None, axis=1))
+    m = app(nn.LogicalNotOp.build(mask))
+    m = app(nn.LogicalAndOp.build(m, const(g, np.array([True, False, True, True]))))
+    m = app(nn.LogicalOrOp.build(m, mask))
+    m = app(nn.LogicalXorOp.build(m, mask))
+    one = const(g, np.int64(1))
+    cmp = [app(cls.build(ids, one)) for cls in (nn.EqualOp, nn.LessOp, nn.LessEqualOp,
+                                                nn.GreaterOp, nn.GreaterEqualOp)]
+    m = app(nn.LogicalAndOp.build(m, cmp[0]))
+    for k in cmp[1:]:
+        m = app(nn.LogicalOrOp.build(m, k))
+    fm = app(nn.CastOp.build(m, to=f32))
+    im = app(nn.CastOp.build(fm, to=i64))
+    wm = app(nn.WhereOp.build(m, const(g, np.float32(-3.4028234663852886e38)), fm))
+    ex = app(nn.ExpandOp.build(app(nn.ReshapeOp.build(wm, shape=[1, 1, 1, 4])),
+                               shape=[1, 2, 4, 1]))
+    g.set_outputs([gm, gm2, dn, dn2, mm, mv, t, cat, pad, ap, red, ge, ln, im, ex],
                   ["gemm", "gemm2", "dense", "dense2", "mm", "mv", "t", "cat", "pad", "ap",
-                   "red"])
+                   "red", "ge", "ln", "im", "ex"])
     return Module([g])
 
 
@@ -149,7 +174,7 @@ def test_every_nn_op_round_trips():
                 assert b.attributes[k] == va and type(b.attributes[k]) is type(va), k
         assert [r.type for r in a.results] == [r.type for r in b.results]
         assert a.loc == b.loc
-    assert again.main.input_names == ["x", "input:0"]
+    assert again.main.input_names == ["x", "input:0", "input_ids", "mask"]
     assert again.main.output_names == module.main.output_names
 
 
@@ -202,6 +227,8 @@ def test_all_element_types_as_args_and_constants():
         dtype = et.numpy_dtype
         if dtype.kind == "f":
             small = np.array([[0.5, -1.25, 3.0], [1e-3, 0.0, 7.0]], dtype=dtype)
+        elif dtype.kind == "b":  # i1
+            small = np.array([[False, True, False], [True, True, False]])
         else:
             info = np.iinfo(dtype)
             small = np.array([[info.min, info.max, 0], [1, 2, 3]], dtype=dtype)

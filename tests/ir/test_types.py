@@ -18,6 +18,7 @@ from qcc.ir.types import (
     UniformQuantType,
     element_type_for_dtype,
     f32,
+    i1,
     i8,
     i32,
     i64,
@@ -106,8 +107,9 @@ def test_numpy_dtypes():
     assert UniformQuantType.make(u8, 0.5).numpy_dtype == np.uint8
     for et in ELEMENT_TYPES.values():
         assert element_type_for_dtype(et.numpy_dtype) == et
+    assert element_type_for_dtype(np.bool_) == i1 and str(i1) == "i1"  # (issue 16)
     with pytest.raises(ValueError):
-        element_type_for_dtype(np.bool_)
+        element_type_for_dtype(np.complex64)
 
 
 # --------------------------------------------------------------------------- validation
