@@ -33,6 +33,7 @@ the rest evaluate.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import re
 import sys
@@ -162,12 +163,16 @@ def header(sha256: str) -> list[str]:
 def render(topics: dict[str, str] | None = None, sha256: str | None = None) -> str:
     """The whole file as ``examples/sentences.py`` writes it."""
     if topics is None:
-        import pydoc_data.topics
-
-        topics = pydoc_data.topics.topics
-        sha256 = source_sha256()
+        return _render_installed()
     lines = header(sha256 or "unknown") + select(extract(topics))
     return "\n".join(lines) + "\n"
+
+
+@functools.cache
+def _render_installed() -> str:
+    import pydoc_data.topics
+
+    return render(pydoc_data.topics.topics, source_sha256())
 
 
 def load(path: Path = OUT) -> list[str]:
