@@ -211,6 +211,19 @@ def ort_quantized_models(model: Path, calib: Mapping[str, np.ndarray], work: Pat
 
         return Reader(calib)
 
+    notes: dict[str, str] = {}
+
+    def pre_process() -> Path:
+        """quant_pre_process with its defaults; if they fail, with auto_merge=True."""
+        pre = work / "pre.onnx"
+        try:
+            quant_pre_process(str(model), str(pre))
+        except Exception as e:
+            notes["pre"] = (f"quant_pre_process with its defaults fails ({error_line(e)}); "
+                            "with auto_merge=True")
+            quant_pre_process(str(model), str(pre), auto_merge=True)
+        return pre
+
     jobs: list[tuple[str, str, Callable[[Path], None]]] = [
         ("ort quantize_static, defaults",
          "QDQ, int8 activations and weights, per tensor, MinMax on the calibration sentences",
@@ -218,8 +231,7 @@ def ort_quantized_models(model: Path, calib: Mapping[str, np.ndarray], work: Pat
         ("ort quantize_static, defaults, pre-processed",
          "the same after onnxruntime's quant_pre_process (shape inference, graph "
          "optimization), which its quantize_static warns it recommends",
-         lambda out: (quant_pre_process(str(model), str(work / "pre.onnx")),
-                      quantize_static(str(work / "pre.onnx"), str(out), reader()))),
+         lambda out: quantize_static(str(pre_process()), str(out), reader())),
         ("ort quantize_static, MatMul only",
          'the same with op_types_to_quantize=["MatMul"]',
          lambda out: quantize_static(str(model), str(out), reader(),
@@ -238,10 +250,28 @@ def ort_quantized_models(model: Path, calib: Mapping[str, np.ndarray], work: Pat
         out = work / f"ort_{i}.onnx"
         try:
             job(out)
+            if "pre-processed" in name and "pre" in notes:
+                settings = f"{settings}: {notes['pre']}"
             results.append((name, settings, out))
         except Exception as e:
             results.append((name, settings, e))
     return results
+
+
+def largest_scales(path: Path | str, count: int = 3) -> list[dict[str, Any]]:
+    """The ``count`` largest scales of a QDQ model's QuantizeLinear nodes (activations:
+    weights are stored quantized, with no QuantizeLinear), and the tensors they quantize."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    inits = {i.name: i for i in model.graph.initializer}
+    found = []
+    for n in model.graph.node:
+        if n.op_type == "QuantizeLinear" and n.input[1] in inits:
+            scale = numpy_helper.to_array(inits[n.input[1]])
+            found.append({"tensor": n.input[0], "scale": float(np.max(scale))})
+    return sorted(found, key=lambda f: -f["scale"])[:count]
 
 
 # --- qcc -----------------------------------------------------------------------------------
@@ -397,6 +427,8 @@ def build(directory: Path, runs: int, latency_sentences: int,
                 continue
             rows.append(evaluate_row(name, "onnxruntime", ort_embedder(result), reference,
                                      inputs, settings=settings))
+            if "quantize_static" in name:
+                rows[-1]["largest_activation_scales"] = largest_scales(result)
             if "error" not in rows[-1]:
                 timed[name] = result
         latencies = ort_latencies(timed, inputs, latency_sentences, runs)
@@ -505,6 +537,13 @@ def markdown(report: dict[str, Any]) -> str:
         out.append(f"| {r['name']} | {_fmt(r, 'mean_cosine', '.4f')} | "
                    f"{_fmt(r, 'min_cosine', '.4f')} | "
                    f"{'' if nn is None else f'{nn:.1%}'} | {lat_ms} | {note} |")
+    scaled = [r for r in rows if r.get("largest_activation_scales")]
+    if scaled:
+        out += ["", "The largest activation scale in each static model (a scale of s "
+                "rounds everything smaller than s/2 to zero):", ""]
+        for r in scaled:
+            top = r["largest_activation_scales"][0]
+            out.append(f"- {r['name']}: {top['scale']:.3g}, on `{top['tensor']}`")
     qcc_rows_ = [r for r in rows if r["group"] == "qcc"]
     failed = [r for r in qcc_rows_ if "error" in r]
     out += ["", "## qcc today", ""]

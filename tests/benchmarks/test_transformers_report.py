@@ -154,7 +154,11 @@ def test_report_rows(built):
         assert -1.0 <= r["min_cosine"] <= r["mean_cosine"] <= 1.0 + 1e-9
         assert 0.0 <= r["nn_agreement"] <= 1.0 and r["latency_ms"] > 0
     # the default static quantization meets the -3.4e38 mask: per-tensor ranges wrecked
-    assert rows["ort quantize_static, defaults"]["mean_cosine"] < 0.99
+    default = rows["ort quantize_static, defaults"]
+    assert default["mean_cosine"] < 0.99
+    top = default["largest_activation_scales"][0]
+    assert top["scale"] > 1e35, default["largest_activation_scales"]
+    assert "largest_activation_scales" not in rows["ort quantize_dynamic, per tensor"]
     qcc_rows = [r for r in built["rows"] if r["group"] == "qcc"]
     assert qcc_rows and all(("error" in r) != ("mean_cosine" in r) for r in qcc_rows)
 
