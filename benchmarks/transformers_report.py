@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import inspect
 import json
 import os
@@ -79,20 +80,24 @@ _PATHS: list[str] = []
 
 
 def _relative(text: str) -> str:
-    for path in _PATHS:
+    """``text`` without this machine's paths: the model's directory, this checkout and
+    the Python installation's (site-packages/...) are left out."""
+    for path in [*_PATHS, str(ROOT)]:
         text = text.replace(path.rstrip("/") + "/", "")
-    return text
+    text = re.sub(r"/[^\s\"']*/(site|dist)-packages/", "", text)
+    return re.sub(r"/[^\s\"']*/lib/python3[.\d]*/", "", text)
 
 
-def error_line(e: BaseException) -> str:
-    """The first line of an error: a ``QccError`` as qcc prints it, else with its type."""
+def error_line(e: BaseException, qcc: bool = True) -> str:
+    """The first line of an error: a ``QccError`` as qcc prints it, else with its type
+    (and, from qcc, called an internal error)."""
     from qcc import QccError
 
     text = _relative(str(e).strip())
     first = text.splitlines()[0] if text else ""
     if isinstance(e, QccError):
         return first
-    return f"internal error: {type(e).__name__}: {first}"
+    return f"{'internal error: ' if qcc else ''}{type(e).__name__}: {first}"
 
 
 def error_problems(e: BaseException) -> dict[str, int]:
@@ -128,7 +133,7 @@ def evaluate_row(name: str, group: str, embedder: Embedder, reference: np.ndarra
         if latency_s is not None:
             row["latency_ms"] = round(latency_s() * 1e3, 3)
     except Exception as e:
-        row["error"] = error_line(e)
+        row["error"] = error_line(e, qcc=group == "qcc")
         if not isinstance(e, _qcc_error()):
             row["where"] = _relative(traceback.format_exc(limit=-1).splitlines()[1].strip())
     return row
@@ -211,17 +216,20 @@ def ort_quantized_models(model: Path, calib: Mapping[str, np.ndarray], work: Pat
 
         return Reader(calib)
 
+    model, work = Path(model).resolve(), Path(work).resolve()
     notes: dict[str, str] = {}
 
     def pre_process() -> Path:
         """quant_pre_process with its defaults; if they fail, with auto_merge=True."""
         pre = work / "pre.onnx"
-        try:
-            quant_pre_process(str(model), str(pre))
-        except Exception as e:
-            notes["pre"] = (f"quant_pre_process with its defaults fails ({error_line(e)}); "
-                            "with auto_merge=True")
-            quant_pre_process(str(model), str(pre), auto_merge=True)
+        # it writes temporary files into the current directory: keep them in ``work``
+        with contextlib.chdir(work):
+            try:
+                quant_pre_process(str(model), str(pre))
+            except Exception as e:
+                notes["pre"] = (f"quant_pre_process with its defaults fails "
+                                f"({error_line(e, qcc=False)}); with auto_merge=True")
+                quant_pre_process(str(model), str(pre), auto_merge=True)
         return pre
 
     jobs: list[tuple[str, str, Callable[[Path], None]]] = [
@@ -423,7 +431,7 @@ def build(directory: Path, runs: int, latency_sentences: int,
         for name, settings, result in ort_quantized_models(model_path, calib, Path(tmp)):
             if isinstance(result, Exception):
                 rows.append({"name": name, "group": "onnxruntime", "settings": settings,
-                             "error": error_line(result)})
+                             "error": error_line(result, qcc=False)})
                 continue
             rows.append(evaluate_row(name, "onnxruntime", ort_embedder(result), reference,
                                      inputs, settings=settings))

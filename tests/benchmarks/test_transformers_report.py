@@ -181,6 +181,9 @@ def test_evaluate_row_reports_errors_not_crashes():
         raise RuntimeError("no kernel\nsecond line")
 
     row = report.evaluate_row("broken", "test", broken, ref, inputs)
+    assert row["error"] == "RuntimeError: no kernel"
+    assert row["where"].startswith('File "tests/benchmarks/test_transformers_report.py"')
+    row = report.evaluate_row("broken", "qcc", broken, ref, inputs)
     assert row["error"] == "internal error: RuntimeError: no kernel"
     row = report.evaluate_row("short", "test", lambda _: ref[:2], ref, inputs)
     assert "embeddings of shape (2, 3), expected (3, 3)" in row["error"]
