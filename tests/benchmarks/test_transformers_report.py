@@ -218,3 +218,6 @@ def test_main_writes_both_files(model_dir, tmp_path, capsys):
     assert json.loads(out_json.read_text())["data"]["evaluation"] == 12
     assert "## Embedding quality and latency" in out_md.read_text()
     assert "ort quantize_static, MatMul only" in capsys.readouterr().out
+    out_md.unlink()
+    assert report.main(["--doc-only", "--json", str(out_json), "--doc", str(out_md)]) == 0
+    assert "## Embedding quality and latency" in out_md.read_text()
