@@ -468,7 +468,7 @@ def _io(asm: _Assembler, tok: lark.Token, positional: list, attrs: Attrs) -> Non
     desc = TensorDesc(asm.string(attrs["name"][0], "'name'"), shape, dtype, scale,
                       asm.integer(attrs["zero_point"][0], "'zero_point'"),
                       asm.integer(attrs["host"][0], "'host'"))
-    problem = check_descriptor(desc)
+    problem = check_descriptor(desc, kind)
     if problem is None and any(d.name == desc.name for d in asm.descs[kind]):
         problem = f"the name '{desc.name}' is used by an earlier {kind}"
     if problem is not None:

@@ -61,7 +61,7 @@ ENTRY = struct.Struct("<IIQQ")
 CHECKSUM_BYTES = 32
 ALIGN = 8
 DESC = struct.Struct("<BBHidQ")  # dtype, rank, name bytes, zero point, scale, host offset
-DTYPE_CODES = {"i8": 0, "u8": 1}
+DTYPE_CODES = {"i8": 0, "u8": 1, "f32": 2, "i64": 3, "i32": 4, "i1": 5}
 MANIFEST_KEYS = ("manifest", "qcc_version")
 
 

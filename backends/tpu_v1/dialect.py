@@ -138,6 +138,31 @@ class ReadHostOp(TpuOp):
 
 
 @register_op
+class HostInputOp(Op):
+    """A program input the host keeps in host memory as it is given (token ids, a
+    mask, a float input that no quantize reads): only host segments read it; it
+    never enters the Unified Buffer. The binary describes it with its own dtype
+    (f32, i64, i32, i1), stored C-order."""
+
+    name = "tpu.host_input"
+    input = operand()
+    output = result()
+    tensor = attr(Str, doc="the program input's name")
+
+    @classmethod
+    def infer_types(cls, operand_types, attrs):
+        return [operand_types[0]]
+
+
+@register_op
+class HostTensorOp(HostInputOp):
+    """A host segment's result that a later host segment reads (partition.py): the
+    host keeps it in host memory as it is (a float mask, a float residual)."""
+
+    name = "tpu.host_tensor"
+
+
+@register_op
 class WriteHostOp(TpuOp):
     """Unified Buffer -> host memory: a program output (dequantized by the host), or a
     value a host segment reads (partition.py)."""

@@ -16,7 +16,7 @@ import numpy as np
 from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.backends.tpu_v1 import isa, partition
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
-from qcc.backends.tpu_v1.lower import conv_matrix, conv_steps, loc_name
+from qcc.backends.tpu_v1.lower import conv_matrix, conv_steps, host_input_dtype, loc_name
 from qcc.backends.tpu_v1.memory import Buffer
 from qcc.backends.tpu_v1.plan import TILE, buffer_of, host_outputs
 from qcc.backends.tpu_v1.program import LANES, HostSegment, Program, TensorDesc
@@ -73,6 +73,15 @@ def _desc(name: str, v: Value, host: int) -> TensorDesc:
                       e.scale, e.zero_point, host)
 
 
+def host_input_desc(op: tpu.HostInputOp) -> TensorDesc:
+    """The descriptor of an input or host tensor the host keeps as it is (its own
+    dtype, C-order; a quantized one in the row layout, as transfers have it)."""
+    t = op.output.type
+    if host_input_dtype(t) is None:
+        return _desc(op.tensor, op.output, _attr(op, "host"))
+    return TensorDesc(op.tensor, t.shape, host_input_dtype(t), 1.0, 0, _attr(op, "host"))
+
+
 class Emitter:
     def __init__(self, graph: Graph, target: Target):
         self.graph = graph
@@ -105,6 +114,8 @@ class Emitter:
                     isinstance(nxt, tpu.LAYER_OPS) else "program"
                 self._reads(list(op.prefetch))
                 self.emit(isa.SYNC, kind=SYNC_HOST if op.kind == "host" else SYNC_UNITS)
+            elif isinstance(op, tpu.HostInputOp):  # no transfer: the host keeps it
+                transfers.append((op, host_input_desc(op)))
             elif isinstance(op, tpu.ReadHostOp | tpu.WriteHostOp):
                 self.layer = "program"
                 desc = _desc(op.tensor, op.output, _attr(op, "host"))
@@ -127,7 +138,8 @@ class Emitter:
         g = self.graph
         inputs, outputs, boundary = [], [], []
         for op, desc in transfers:
-            role = partition.transfer_role(op)
+            role = "boundary" if isinstance(op, tpu.HostTensorOp) else "input" \
+                if isinstance(op, tpu.HostInputOp) else partition.transfer_role(op)
             (boundary if role == "boundary" else inputs if role == "input"
              else outputs).append(desc)
         outputs += [_desc(g.output_names[g.return_op.operands.index(op.output)], op.input,

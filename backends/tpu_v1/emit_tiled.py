@@ -21,7 +21,14 @@ import numpy as np
 
 from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.backends.tpu_v1 import isa, partition
-from qcc.backends.tpu_v1.emit import Emitter, _attr, _constant, _desc, _weight_codes
+from qcc.backends.tpu_v1.emit import (
+    Emitter,
+    _attr,
+    _constant,
+    _desc,
+    _weight_codes,
+    host_input_desc,
+)
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS
 from qcc.backends.tpu_v1.lower import conv_matrix, conv_steps, loc_name
 from qcc.backends.tpu_v1.memory import layout
@@ -54,6 +61,8 @@ class TiledEmitter(Emitter):
         writes = [op for op in g.ops if isinstance(op, tpu.WriteHostOp)]
         self.descs: dict[Op, TensorDesc] = {
             op: _desc(op.tensor, op.output, _attr(op, "host")) for op in (*reads, *writes)}
+        self.descs.update({op: host_input_desc(op) for op in g.ops
+                           if isinstance(op, tpu.HostInputOp)})
         self.host_segments = {seg.ops[0]: seg for seg in partition.segments(g)}
         io_end = max((d.host_offset + d.host_bytes for d in self.descs.values()), default=0)
         first = (reads or writes)[0].output if (reads or writes) else None

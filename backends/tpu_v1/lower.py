@@ -122,6 +122,10 @@ def host_role(op: Op) -> str | None:
     output dequantize), or None for another op (a host segment's op included)."""
     if HOST in op.attributes:
         return None
+    if isinstance(op, tpu.HostTensorOp):
+        return "keeps a host segment's result in host memory for a later one"
+    if isinstance(op, tpu.HostInputOp):
+        return "keeps the input in host memory as given"
     if isinstance(op, quant.QuantizeOp) and any(isinstance(u, tpu.ReadHostOp | nn.ReshapeOp)
                                                for u in op.output.users):
         return "quantizes the input"
@@ -137,6 +141,36 @@ def host_role(op: Op) -> str | None:
 
 
 # --------------------------------------------------------------------------- I/O
+
+#: element types of inputs the host keeps as given, by the binary's dtype name
+HOST_INPUT_TYPES = {"f32": "f32", "i64": "i64", "i32": "i32", "i1": "i1"}
+
+
+def host_input_dtype(t) -> str | None:
+    """The binary's dtype of an input the host keeps as given, or None."""
+    e = t.element if isinstance(t, TensorType) else None
+    return HOST_INPUT_TYPES.get(str(e)) if e is not None else None
+
+
+def _host_input(graph: Graph, rw: Rewriter, arg: Value, name: str, place) -> None:
+    """An input no per-tensor quantize reads alone (token ids, a mask, a float input
+    of host ops): the host keeps it as given (``tpu.host_input``); the ops reading it
+    go to the host. A float input read only by quantize ops of another kind is a
+    model that was not quantized for the TPU."""
+    users = arg.users
+    if host_input_dtype(arg.type) is None or not users or \
+            all(isinstance(u, quant.QuantizeOp) for u in users):
+        raise QccError(f"input '{name}' must feed exactly one per-tensor "
+                       "quant.quantize (the host quantizes inputs), or be a "
+                       f"{'/'.join(HOST_INPUT_TYPES)} input the host keeps for host ops "
+                       f"(it is {arg.type}): quantize the model first")
+    keep = tpu.HostInputOp.build(arg, tensor=name, loc=users[0].loc, name=name)
+    place(keep)
+    for u in users:
+        for i, x in enumerate(u.operands):
+            if x is arg:
+                rw.set_operand(u, i, keep.output)
+
 
 def _lower_io(graph: Graph, rw: Rewriter) -> None:
     """Program inputs and outputs: host quantize (and reshape) + tpu.read_host at the
@@ -155,9 +189,8 @@ def _lower_io(graph: Graph, rw: Rewriter) -> None:
         users = arg.users
         if len(users) != 1 or not isinstance(users[0], quant.QuantizeOp) or \
                 not isinstance(users[0].output.type.element, UniformQuantType):
-            raise QccError(f"input '{name}' must feed exactly one per-tensor "
-                           "quant.quantize (the host quantizes inputs): quantize the "
-                           "model first")
+            _host_input(graph, rw, arg, name, place)
+            continue
         old_q = users[0]
         q = quant.QuantizeOp.build(arg, result_types=[old_q.output.type], loc=old_q.loc,
                                    name=old_q.output.name_hint)

@@ -142,7 +142,37 @@ def partition(graph: Graph, allow_host: bool = True) -> int:
     _gather(graph, rw)
     for run in host_runs(graph):
         _transfers(graph, rw, run)
+    _between_segments(graph, rw)
     return len(hosts)
+
+
+def _between_segments(graph: Graph, rw: Rewriter) -> None:
+    """A value one host segment computes and a later one reads (an attention mask
+    every layer adds, a float residual) stays in host memory: a ``tpu.host_tensor``
+    after the first segment names it; the later segment reads it by that name."""
+    runs = host_runs(graph)
+    run_of = {op: k for k, run in enumerate(runs) for op in run}
+    taken = _taken_names(graph)
+    kept: dict[Value, Value] = {}
+    for k, run in enumerate(runs):
+        for op in run:
+            for i, v in enumerate(op.operands):
+                src = v.op
+                if src is None or run_of.get(src, k) == k:
+                    continue
+                if v not in kept:
+                    t = v.type
+                    if not isinstance(t, TensorType) or not (
+                            str(t.element) in ("f32", "i64", "i32", "i1") or
+                            isinstance(t.element, UniformQuantType)):
+                        raise QccError(f"host op '{op.name}' reads %{v.name_hint} of type "
+                                       f"{t} from an earlier host segment, which host "
+                                       "memory cannot hold", op.loc)
+                    keep = tpu.HostTensorOp.build(v, tensor=_tensor_name(v, taken),
+                                                  loc=src.loc, name=v.name_hint)
+                    rw.insert_after(runs[run_of[src]][-1], keep)
+                    kept[v] = keep.output
+                rw.set_operand(op, i, kept[v])
 
 
 def _gather(graph: Graph, rw: Rewriter) -> None:
@@ -202,7 +232,8 @@ def _tensor_name(v: Value, taken: set[str]) -> str:
 
 def _taken_names(graph: Graph) -> set[str]:
     names = set(graph.input_names) | set(graph.output_names)
-    names |= {op.tensor for op in graph.ops if isinstance(op, tpu.ReadHostOp | tpu.WriteHostOp)}
+    names |= {op.tensor for op in graph.ops
+              if isinstance(op, tpu.ReadHostOp | tpu.WriteHostOp | tpu.HostInputOp)}
     return names
 
 
@@ -293,7 +324,7 @@ def segments(graph: Graph) -> list[Segment]:
                 src = v.op
                 if src in members or (src is not None and is_weight(src)):
                     continue
-                if isinstance(src, tpu.WriteHostOp):
+                if isinstance(src, tpu.WriteHostOp | tpu.HostInputOp):
                     ins.setdefault(v, src.tensor)
                 elif src is not None and (host_role(src) is not None or is_host_op(src)) \
                         and any(isinstance(u, tpu.ReadHostOp) for u in v.users):
@@ -308,7 +339,7 @@ def segments(graph: Graph) -> list[Segment]:
                 for u in v.users:
                     if u in members:
                         continue
-                    if isinstance(u, tpu.ReadHostOp):
+                    if isinstance(u, tpu.ReadHostOp | tpu.HostTensorOp):
                         outs.setdefault(v, u.tensor)
                     elif host_role(u) == "dequantizes the output":
                         ret = graph.return_op

@@ -43,7 +43,7 @@ from qcc.backends.tpu_v1.target import Target
 from qcc.diagnostics import QccError
 from qcc.dialects import quant
 from qcc.ir.core import Graph, Module, Op, Rewriter, Value
-from qcc.ir.types import TensorType
+from qcc.ir.types import TensorType, UniformQuantType
 from qcc.passmanager import Pass, PassContext, register_pass
 
 TILE = LANES * LANES
@@ -309,6 +309,12 @@ def plan_memory(graph: Graph, target: Target) -> None:
     writes = [op for op in graph.ops if isinstance(op, tpu.WriteHostOp)]
     ops = layer_ops(graph)
     host = 0
+    for op in graph.ops:  # inputs the host keeps as given (token ids, masks)
+        if isinstance(op, tpu.HostInputOp):
+            rw.set_attribute(op, "host", host)
+            e = op.output.type.element
+            host += _elements(op.output.type) * \
+                (1 if isinstance(e, UniformQuantType) else e.numpy_dtype.itemsize)
     for op in (*reads, *writes, *host_outputs(graph)):  # the whole batch: the program's I/O
         rw.set_attribute(op, "host", host)
         host += _elements(op.output.type)

@@ -24,8 +24,8 @@ from qcc.backends.tpu_v1.isa import Instruction
 from qcc.backends.tpu_v1.target import LANES, Target, load_target
 from qcc.diagnostics import QccError
 
-__all__ = ["LANES", "HostSegment", "Program", "TensorDesc", "from_rows", "lane_axis",
-           "to_rows"]
+__all__ = ["LANES", "RAW_DTYPES", "HostSegment", "Program", "TensorDesc", "from_rows",
+           "lane_axis", "to_rows"]
 
 
 def lane_axis(rank: int) -> int:
@@ -33,6 +33,12 @@ def lane_axis(rank: int) -> int:
     the channels (axis 1) of a 4-D NCHW tensor, the last axis of any other (the
     features of [N, K], the hidden units of [B, T, H])."""
     return 1 if rank == 4 else rank - 1
+
+
+#: dtypes of program inputs the host keeps as they are (tpu.host_input): never in
+#: the Unified Buffer, stored C-order in host memory
+RAW_DTYPES = {"f32": np.dtype("<f4"), "i64": np.dtype("<i8"), "i32": np.dtype("<i4"),
+              "i1": np.dtype(np.bool_)}
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,14 @@ class TensorDesc:
 
     @property
     def numpy_dtype(self) -> np.dtype:
+        if self.dtype in RAW_DTYPES:
+            return RAW_DTYPES[self.dtype]
         return np.dtype(np.int8 if self.dtype == "i8" else np.uint8)
+
+    @property
+    def raw(self) -> bool:
+        """A tensor the host keeps as given (not quantized, never in the UB)."""
+        return self.dtype in RAW_DTYPES
 
     @property
     def channels(self) -> int:
@@ -67,6 +80,8 @@ class TensorDesc:
 
     @property
     def host_bytes(self) -> int:
+        if self.raw:
+            return math.prod(self.shape) * self.numpy_dtype.itemsize
         return self.pixels * self.channels
 
 
@@ -75,6 +90,8 @@ def to_rows(desc: TensorDesc, q: np.ndarray) -> bytes:
     if q.shape != desc.shape:
         raise QccError(f"'{desc.name}' has shape {list(q.shape)}, the program expects "
                        f"{list(desc.shape)}")
+    if desc.raw:
+        return np.ascontiguousarray(q, desc.numpy_dtype).tobytes()
     axis = lane_axis(q.ndim)
     channels_last = np.moveaxis(q, axis, -1).reshape(desc.pixels, desc.channels)
     parts = [channels_last[:, b:b + LANES] for b in range(0, desc.channels, LANES)]
@@ -83,6 +100,9 @@ def to_rows(desc: TensorDesc, q: np.ndarray) -> bytes:
 
 def from_rows(desc: TensorDesc, data: bytes) -> np.ndarray:
     """Inverse of :func:`to_rows`."""
+    if desc.raw:
+        return np.frombuffer(data, desc.numpy_dtype,
+                             count=math.prod(desc.shape)).reshape(desc.shape).copy()
     flat = np.frombuffer(data, desc.numpy_dtype, count=desc.host_bytes)
     parts, pos = [], 0
     for lanes in desc.blocks:

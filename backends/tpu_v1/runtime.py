@@ -20,6 +20,17 @@ def quantize_input(desc: TensorDesc, x: np.ndarray) -> np.ndarray:
     (a model input may arrive in its own shape: the program's is a row-major reshape
     of it)."""
     x = np.asarray(x)
+    if desc.raw:  # token ids, masks: the host keeps them as given
+        want = desc.numpy_dtype
+        fits = (want.kind == x.dtype.kind or (want.kind == "i" and x.dtype.kind in "iub")
+                or (want.kind == "f" and x.dtype.kind == "f"))
+        if not fits:
+            raise QccError(f"input '{desc.name}' has dtype {x.dtype}, the program expects "
+                           f"{desc.dtype}")
+        if x.size != math.prod(desc.shape):
+            raise QccError(f"input '{desc.name}' has shape {list(x.shape)} ({x.size} "
+                           f"values); the program expects {list(desc.shape)}")
+        return x.astype(want).reshape(desc.shape)
     if x.dtype.kind in "iu":
         raise QccError(f"input '{desc.name}' has dtype {x.dtype}; give float values "
                        "(the host quantizes them)")

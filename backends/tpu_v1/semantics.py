@@ -115,6 +115,10 @@ def _pool(op: tpu.PoolOp, x):
     return _requantize(op, total)
 
 
+semantics(tpu.HostInputOp)(lambda op, x: x)
+semantics(tpu.HostTensorOp)(lambda op, x: x)
+
+
 @semantics(tpu.PReluOp)
 def _prelu(op: tpu.PReluOp, x):
     _, zp_in = qparams(op.input.type)

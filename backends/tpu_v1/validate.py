@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from qcc.backends.tpu_v1 import isa
-from qcc.backends.tpu_v1.program import LANES, Program, TensorDesc
+from qcc.backends.tpu_v1.program import LANES, RAW_DTYPES, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target
 from qcc.diagnostics import QccError
@@ -28,24 +28,29 @@ from qcc.diagnostics import QccError
 ZERO_POINT_RANGE = {"i8": (-128, 127), "u8": (0, 255)}
 
 
-def check_descriptor(desc: TensorDesc) -> str | None:
-    """What is wrong with an I/O descriptor, or None."""
+def check_descriptor(desc: TensorDesc, kind: str = "input") -> str | None:
+    """What is wrong with an I/O descriptor (of an ``input``, ``output`` or ``host
+    tensor``), or None."""
     if not isinstance(desc.name, str) or not desc.name:
         return "the name must be a non-empty string"
     try:
         desc.name.encode("utf-8")
     except UnicodeEncodeError:
         return "the name is not valid Unicode"
-    if desc.dtype not in ZERO_POINT_RANGE:
-        return f"dtype '{desc.dtype}' is not one of i8, u8"
-    if not 2 <= len(desc.shape) <= 255:
+    if desc.dtype not in ZERO_POINT_RANGE and desc.dtype not in RAW_DTYPES:
+        return (f"dtype '{desc.dtype}' is not one of i8, u8 (quantized) or "
+                f"{', '.join(RAW_DTYPES)} (kept by the host)")
+    if kind == "output" and desc.raw:
+        return (f"dtype '{desc.dtype}': an output is quantized (i8, u8); only inputs are "
+                "kept by the host as given")
+    if not (1 if desc.raw else 2) <= len(desc.shape) <= 255:
         return f"shape {list(desc.shape)} must have 2 to 255 dimensions"
     if any(not 1 <= int(d) < 1 << 64 for d in desc.shape):
         return f"shape {list(desc.shape)} has a dimension outside 1..2^64-1"
     if not (isinstance(desc.scale, float | int) and math.isfinite(desc.scale)
             and desc.scale > 0):
         return f"scale {desc.scale!r} must be a finite positive number"
-    lo, hi = ZERO_POINT_RANGE[desc.dtype]
+    lo, hi = ZERO_POINT_RANGE.get(desc.dtype, (0, 0))
     if not lo <= int(desc.zero_point) <= hi:
         return f"zero point {desc.zero_point} is outside {lo}..{hi} for {desc.dtype}"
     if not 0 <= int(desc.host_offset) < 1 << 64:
@@ -58,7 +63,7 @@ def check_descriptors(inputs: list[TensorDesc], outputs: list[TensorDesc]) -> No
     for kind, descs in (("input", inputs), ("output", outputs)):
         names: set[str] = set()
         for i, desc in enumerate(descs):
-            problem = check_descriptor(desc)
+            problem = check_descriptor(desc, kind)
             if problem is None and desc.name in names:
                 problem = f"the name '{desc.name}' is used by an earlier {kind}"
             if problem is not None:
@@ -79,7 +84,8 @@ def check_io_fits(inputs: list[TensorDesc], outputs: list[TensorDesc], ub_rows: 
     for kind, descs in (("input", inputs), ("output", outputs),
                         ("host tensor", host_tensors)):
         for desc in descs:
-            rows = desc.pixels * -(-desc.channels // LANES)  # (not len(blocks): huge)
+            rows = 0 if desc.raw else desc.pixels * -(-desc.channels // LANES)  # (not
+            # len(blocks): huge); a raw input never enters the Unified Buffer
             # tiled programs (tpu-tile-ub) move I/O in batch chunks and row bands, so
             # a tensor may exceed the Unified Buffer, within a bound on host memory
             if rows > ub_rows * IO_LIMIT_UB:
@@ -155,7 +161,7 @@ def _check_segments(program: Program) -> None:
     host segment reads or writes exists."""
     known = {d.name for d in (*program.inputs, *program.outputs)}
     for i, desc in enumerate(program.host_tensors):
-        problem = check_descriptor(desc)
+        problem = check_descriptor(desc, "host tensor")
         if problem is None and desc.name in known:
             problem = f"the name '{desc.name}' is used by an earlier tensor"
         if problem is not None:

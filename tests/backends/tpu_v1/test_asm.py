@@ -198,8 +198,12 @@ ERRORS = [
      "'.input' needs scale=, zero_point=, host="),
     (T + f".input {IO} size=3\nhalt\n", "2:68", "'.input' has no attribute 'size' "
      "(attributes: name, shape, dtype, scale, zero_point, host)"),
-    (T + f".input {IO.replace('i8', 'f32')}\nhalt\n", "2:1",
-     "input 'x': dtype 'f32' is not one of i8, u8"),
+    (T + f".input {IO.replace('i8', 'f16')}\nhalt\n", "2:1",
+     "input 'x': dtype 'f16' is not one of i8, u8 (quantized) or f32, i64, i32, i1 (kept "
+     "by the host)"),
+    (T + f".output {IO.replace('i8', 'f32')}\nhalt\n", "2:1",
+     "output 'x': dtype 'f32': an output is quantized (i8, u8); only inputs are kept by "
+     "the host as given"),
     (T + f".input {IO.replace('[1,8]', '8')}\nhalt\n", "2:23",
      "'shape' needs a list of integers, e.g. [1,1,8,8]"),
     (T + f".output {IO}\n.output {IO}\nhalt\n", "3:1",

@@ -296,7 +296,7 @@ def desc_record(code: int = 0, rank: int = 2, name: bytes = b"x", zp: int = 0,
 @pytest.mark.parametrize(("io", "message"), [
     (b"\1\0", "IO section: 2 bytes, too short for the descriptor counts"),
     (io_section(desc_record()[:20]), "descriptor 0 at byte 8 is truncated"),
-    (io_section(desc_record(code=5)), "unknown dtype code 5"),
+    (io_section(desc_record(code=9)), "unknown dtype code 9"),
     (io_section(desc_record(name=b"\xff")), "the name is not UTF-8"),
     (io_section(desc_record(zp=200)), "input 0 ('x'): zero point 200 is outside -128..127"),
     (io_section(desc_record(scale=float("nan"))), "scale nan must be a finite positive"),
@@ -507,8 +507,8 @@ def test_program_and_target_names_agree():
 
 def test_serialize_rejects_unencodable_programs():
     program = sample_program()
-    program.inputs[0] = TensorDesc("x", (2, 3, 4, 4), "f32", 1.0, 0, 0)
-    with pytest.raises(QccError, match="input 0 \\('x'\\): dtype 'f32' is not one of i8, u8"):
+    program.inputs[0] = TensorDesc("x", (2, 3, 4, 4), "f16", 1.0, 0, 0)
+    with pytest.raises(QccError, match="input 0 \\('x'\\): dtype 'f16' is not one of i8, u8"):
         serialize(program, validate=False)
     program = sample_program()
     program.manifest["n"] = 3  # type: ignore[assignment]
