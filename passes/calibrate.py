@@ -41,6 +41,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from qcc.calibration import (
     DEFAULT_NUM_BINS,
     DEFAULT_PERCENTILE,
@@ -57,31 +59,62 @@ from qcc.calibration import (
 from qcc.calibration.sentinel import observed_sentinel, structural_sentinels
 from qcc.diagnostics import UNKNOWN, QccError, warn
 from qcc.dialects import quant
-from qcc.ir.core import Graph, Module, Rewriter, Value
+from qcc.ir.core import Graph, Module, ReturnOp, Rewriter, Value
+from qcc.ir.traits import Elementwise, HasWeights
 from qcc.passmanager import Pass, PassContext, register_pass
+
+#: a tensor has outlier channels when its largest channel's max |x| is this many
+#: times its median channel's (BERT's residual stream: a few channels near 100x)
+OUTLIER_RATIO = 8.0
+
+
+def outlier_lanes(v: Value, stats: TensorStats) -> tuple[float, ...]:
+    """The per-channel max |x| of a 2-D or 3-D tensor with outlier channels that no
+    op with weights nor elementwise op of one input reads (the matrix unit and the
+    activation tables need one input scale), else ()."""
+    lanes = stats.lane_absmax
+    if lanes is None or v.type.rank not in (2, 3) or len(lanes) < 2:
+        return ()
+    median = float(np.median(lanes))
+    if median <= 0 or float(lanes.max()) < OUTLIER_RATIO * median:
+        return ()
+    if any(u.has_trait(HasWeights) or (u.has_trait(Elementwise) and len(u.operands) == 1)
+           or isinstance(u, ReturnOp) for u in v.users):  # a matrix-unit input, an
+        return ()  # activation table's or an output (the host dequantizes): one scale
+    return tuple(float(x) for x in lanes)
 
 
 def record_ranges(graph: Graph, values: dict[Value, str],
-                  ranges: dict[str, tuple[float, float]]) -> tuple[int, int]:
+                  ranges: dict[str, tuple[float, float]],
+                  lanes: Mapping[str, tuple[float, ...]] | None = None) -> tuple[int, int]:
     """Put a ``quant.stats`` with its range after each value (graph arguments: at the
     top) and route the value's other uses through it; an existing ``quant.stats`` of
-    the value is updated instead. Returns (inserted, updated)."""
+    the value is updated instead. ``lanes``: per-channel max |x| of the tensors that
+    get one scale per channel. Returns (inserted, updated)."""
     rw = Rewriter(graph)
     top = graph.ops[0]
     inserted = updated = 0
     last_after: dict[object, object] = {}
+    lanes = lanes or {}
     for v, name in values.items():
         lo, hi = ranges[name]
         existing = next((u for u in v.users if isinstance(u, quant.StatsOp)), None)
         if existing is not None:
             rw.set_attribute(existing, "min", float(lo))
             rw.set_attribute(existing, "max", float(hi))
+            if name in lanes:
+                rw.set_attribute(existing, "lane_absmax",
+                                 tuple(float(x) for x in lanes[name]))
+            elif existing.attributes.pop("lane_absmax", None) is not None:
+                rw.set_attribute(existing, "min", float(lo))  # (notifies the change)
             stats = existing
             updated += 1
         else:
             loc = v.op.loc if v.op is not None else UNKNOWN
             stats = quant.StatsOp.build(v, loc=loc, name=f"{name}_stats", min=float(lo),
                                         max=float(hi))
+            if name in lanes:
+                stats.attributes["lane_absmax"] = tuple(float(x) for x in lanes[name])
             if v.op is None:
                 rw.insert_before(top, stats)
             else:  # after the op (and after the stats of its earlier results)
@@ -144,6 +177,10 @@ class Calibrate(Pass):
     #: sentinel-dominated tensors: "float" (not quantized) or "quantize" (calibrated
     #: like any other: the behaviour before qcc knew of them, for comparison)
     sentinels: Literal["float", "quantize"] = "float"
+    #: give 2-D and 3-D tensors with outlier channels (a transformer's residual
+    #: stream) one scale per channel of the last axis, when no op with weights reads
+    #: them (docs/calibration.md)
+    outlier_channels: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.percentile <= 100.0:
@@ -173,8 +210,14 @@ class Calibrate(Pass):
         ranges = {name: compute_range(stats[name], self.method, percentile=self.percentile,
                                       symmetric=self.symmetric, num_bins=self.num_bins)
                   for name in quantized.values()}
+        lanes = {name: outlier_lanes(v, stats[name]) for v, name in quantized.items()} \
+            if self.outlier_channels else {}
+        lanes = {name: x for name, x in lanes.items() if x}
         if quantized:
-            record_ranges(graph, quantized, ranges)
+            record_ranges(graph, quantized, ranges, lanes)
+        if lanes:
+            ctx.stat("tensors-per-channel", len(lanes))
+            ctx.data["outlier_channels"] = sorted(lanes)
         drop_ranges(graph, [v for v in values if v not in quantized])
         ctx.data["calibration"] = CalibrationResult(
             self.method, self.symmetric, num_samples,
@@ -207,6 +250,6 @@ class Calibrate(Pass):
                  "pipeline")
             source = random_samples(graph, self.random_samples, self.seed)
             ctx.data["calibration_random_samples"] = source  # for mixed-precision
-        collector = Collector(graph, self.num_bins, skip=skip)
+        collector = Collector(graph, self.num_bins, skip=skip, lanes=self.outlier_channels)
         collector.collect(CalibrationData(graph, source), progress=ctx.data.get("progress"))
         return collector.stats, collector.num_samples

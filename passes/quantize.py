@@ -141,6 +141,16 @@ def activation_type(t: TensorType, lo: float, hi: float, storage: IntegerType) -
     return t.with_element(UniformQuantType.make(storage, scale, zp, t.element))
 
 
+def lane_activation_type(t: TensorType, lane_absmax, storage: IntegerType) -> TensorType:
+    """One symmetric scale per channel of the last axis, ``max|x| / 127`` (zero point
+    0: the activation unit's per-lane multipliers produce it; one zero point per
+    table)."""
+    m = np.asarray(lane_absmax, np.float64)
+    scales = np.where(m > 0, m / WEIGHT_MAX, 1.0)
+    return t.with_element(UniformQuantPerAxisType.make(storage, t.rank - 1, scales, None,
+                                                       t.element))
+
+
 def weight_scales(w: np.ndarray, axis: int | None) -> np.ndarray:
     """max|w| / 127 per tensor (axis None) or per slice along ``axis``; 1.0 where 0."""
     if axis is None:
@@ -260,7 +270,12 @@ class Quantize(Pass):
                     all(u.has_trait(Clamp) for u in users):
                 rw.replace_op(stats, [x])  # the ReLU after it is quantized instead
                 continue
-            qt = activation_type(x.type, stats.min, stats.max, storage)
+            lanes = stats.attributes.get("lane_absmax")
+            if lanes and storage.signed:
+                qt = lane_activation_type(x.type, lanes, storage)
+                ctx.stat("activations-per-channel")
+            else:
+                qt = activation_type(x.type, stats.min, stats.max, storage)
             q = quant.QuantizeOp.build(x, result_types=[qt], loc=stats.loc,
                                        name=f"{x.name_hint}_q" if x.name_hint else None)
             rw.insert_before(stats, q)

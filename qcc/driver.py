@@ -214,7 +214,8 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
                           data: str | None = None, stats: str | None = None,
                           save_stats: str | None = None, integer: bool = True,
                           mixed_precision: str | int | None = None,
-                          float_outputs: bool = True) -> Pipeline:
+                          float_outputs: bool = True,
+                          outlier_channels: bool = False) -> Pipeline:
     """The pipeline `qcc quantize` runs: float clean-up, calibrate, [mixed-precision,]
     quantize and (for the integer program) fold-rescale and fuse-relu.
     ``mixed_precision``: ``"auto"`` (the fewest float activations that reach 30 dB
@@ -229,6 +230,8 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
         calib["stats"] = str(stats)
     if save_stats:
         calib["save_stats"] = str(save_stats)
+    if outlier_channels:
+        calib["outlier_channels"] = True
     pipeline.add("calibrate", **calib)
     qopts: dict[str, Any] = {"granularity": granularity, "activations": activations}
     if exclude:
@@ -282,7 +285,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
                    exclude: tuple[str, ...] = (), stats: str | None = None,
                    save_stats: str | None = None, integer: bool = True,
                    ctx: PassContext | None = None,
-                   mixed_precision: str | int | None = None) -> Module:
+                   mixed_precision: str | int | None = None,
+                   outlier_channels: bool = False) -> Module:
     """Quantize ``module`` in place and return it.
 
     ``calib_data`` is a path (a .npz file or a folder of .npy/.npz files) or an
@@ -292,6 +296,9 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     ``mixed_precision`` (``"auto"``, ``"auto:N"``) keeps in float the activations
     whose int8 error costs the most (passes/mixed_precision.py); what was chosen is in
     ``ctx.data["mixed_precision"]`` and ``ctx.data["kept_float"]``.
+    ``outlier_channels``: 2-D and 3-D activations with outlier channels that no op
+    with weights reads get one scale per channel of the last axis (a transformer's
+    residual stream; docs/calibration.md).
     """
     from qcc.passmanager import PassContext
 
@@ -304,7 +311,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     elif calib_data is not None:
         ctx.data["calibration_data"] = calib_data
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude), data,
-                                     stats, save_stats, integer, mixed_precision)
+                                     stats, save_stats, integer, mixed_precision,
+                                     outlier_channels=outlier_channels)
     check_exclude_early(module, exclude)
     from qcc.outputs import transaction
 
@@ -336,7 +344,7 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             target: Any = "tpu-v1", batch: int | None = None, save_stats: str | None = None,
             instrumentation: Any = None, input_shapes: Mapping[str, Any] | None = None,
             host_ops: tuple[str, ...] | str = (), no_host: bool = False,
-            mixed_precision: str | int | None = None):
+            mixed_precision: str | int | None = None, outlier_channels: bool = False):
     """Compile a model (path or module) to a program for ``target`` (a target name
     such as ``tpu-v1`` or ``tpu-v1-gddr5``, a target file, or a loaded target; the
     backend is found by it): calibrate, quantize, fold, lower. Returns the backend's
@@ -350,10 +358,11 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
     (docs/partitioning.md); ``host_ops`` (ONNX op types, node names or IR op names)
     forces ops there and ``no_host=True`` makes any such op an error.
     ``mixed_precision`` (``"auto"``, ``"auto:N"``) keeps in float the activations whose
-    int8 error costs the most (:func:`quantize_model`)."""
+    int8 error costs the most and ``outlier_channels`` gives activations with outlier
+    channels one scale per channel (:func:`quantize_model`)."""
     return compile_model(model, calib_data, method, granularity, activations,
                          tuple(exclude), stats, target, batch, save_stats, instrumentation,
-                         input_shapes, host_ops, no_host, mixed_precision)
+                         input_shapes, host_ops, no_host, mixed_precision, outlier_channels)
 
 
 def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
@@ -363,7 +372,7 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
                   save_stats: str | None = None, instrumentation: Any = None,
                   input_shapes: Mapping[str, Any] | None = None,
                   host_ops: tuple[str, ...] | str = (), no_host: bool = False,
-                  mixed_precision: str | int | None = None):
+                  mixed_precision: str | int | None = None, outlier_channels: bool = False):
     """The compile, frontend to binary: import (if a path), then one pipeline of
     passes, the quantization pipeline followed by the backend's, then the backend's
     emission. Copies of the float graph (after clean-up) and the fake-quantized one
@@ -375,7 +384,8 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
     with transaction():
         return _compile_model(model, calib_data, method, granularity, activations,
                               exclude, stats, target, batch, save_stats, instrumentation,
-                              input_shapes, _placement(host_ops, no_host), mixed_precision)
+                              input_shapes, _placement(host_ops, no_host), mixed_precision,
+                              outlier_channels)
 
 
 def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
@@ -390,7 +400,7 @@ def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
 
 def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
                    target, batch, save_stats, instrumentation, input_shapes=None,
-                   placement=None, mixed_precision=None):
+                   placement=None, mixed_precision=None, outlier_channels=False):
     from qcc.backend import backend_for_target
     from qcc.passmanager import PassContext, PassManager, Pipeline, StoppedCompile
     from qcc.text import module_sha256
@@ -440,7 +450,8 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     # the pipeline without the paths of its data: a path's spelling (relative, absolute,
     # ./) must not change the binary; the files' contents are hashed above
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude),
-                                     mixed_precision=mixed_precision, float_outputs=False)
+                                     mixed_precision=mixed_precision, float_outputs=False,
+                                     outlier_channels=outlier_channels)
     manifest["pipeline"] = str(pipeline)
     if placement["host_ops"]:
         manifest["host_ops"] = ",".join(placement["host_ops"])
@@ -456,7 +467,8 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         ctx.data["calibration_data"] = calib_data
     full = quantization_pipeline(method, granularity, activations, tuple(exclude),
                                  data_path, stats, save_stats,
-                                 mixed_precision=mixed_precision, float_outputs=False)
+                                 mixed_precision=mixed_precision, float_outputs=False,
+                                 outlier_channels=outlier_channels)
     n_prepare = len(Pipeline.parse(PREPARE_PIPELINE))
     n_fake = len(full) - 2  # fold-rescale, fuse-relu
     n_integer = len(full)

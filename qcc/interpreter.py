@@ -720,11 +720,13 @@ def _requantize(op: quant.RequantizeOp, q):
     t_in = op.input.type
     _, zp_in = qparams(t_in)
     e_out = op.output.type.element
-    m = _per_channel(op.multiplier, t_in)
-    shift = _per_channel(op.shift, t_in)
+    # per channel along the input's axis, or along the result's (per-channel result)
+    ref = t_in if isinstance(t_in.element, UniformQuantPerAxisType) else op.output.type
+    m = _per_channel(op.multiplier, ref)
+    shift = _per_channel(op.shift, ref)
     centered = q.astype(np.int64) - zp_in
-    return quant_arith.requantize(centered, m, shift, e_out.zero_point, op.clamp_min,
-                                  op.clamp_max, e_out.numpy_dtype)
+    return quant_arith.requantize(centered, m, shift, quant.output_zero_point(e_out),
+                                  op.clamp_min, op.clamp_max, e_out.numpy_dtype)
 
 
 @semantics(quant.PReluOp)

@@ -35,7 +35,7 @@ from qcc.backends.tpu_v1.program import lane_axis
 from qcc.ir.attributes import Bool, Int, Ints, Str
 from qcc.ir.core import Op, VerifyError, attr, operand, register_op, result
 from qcc.ir.traits import Unit
-from qcc.ir.types import TensorType, UniformQuantType
+from qcc.ir.types import TensorType, UniformQuantPerAxisType, UniformQuantType
 
 #: the nonlinearities the activation unit computes by table (the ISA's function codes)
 TABLE_FUNCTIONS = tuple(name for name in FUNCTIONS if name not in ("none", "prelu"))
@@ -50,7 +50,15 @@ NOTHING = "nothing"
 CONTROL = "control"
 
 
-def _int8(t, what: str) -> UniformQuantType:
+def _int8(t, what: str, per_lane: bool = False) -> UniformQuantType:
+    """The 8-bit quantized element type of ``t``; with ``per_lane``, one scale per lane
+    (per channel of the lane axis, one zero point) is allowed too: the activation
+    unit's per-lane multipliers produce it (calibrate{outlier-channels})."""
+    if per_lane and isinstance(t, TensorType) and \
+            isinstance(t.element, UniformQuantPerAxisType) and \
+            t.element.storage.width == 8 and t.element.axis == lane_axis(t.rank) and \
+            len(set(t.element.zero_points)) == 1:
+        return t.element
     if not isinstance(t, TensorType) or not isinstance(t.element, UniformQuantType) or \
             t.element.storage.width != 8:
         raise VerifyError(f"{what} must be a per-tensor 8-bit quantized tensor, got {t}")
@@ -69,11 +77,14 @@ class TpuOp(Op):
         """The unit that runs the op (its ``Unit`` trait)."""
         return self.trait(Unit).name
 
+    #: whether the result (and for a transfer the operand) may have one scale per lane
+    PER_LANE: ClassVar[bool] = False
+
     def verify_(self) -> None:
         for v in self.operands[:1]:
-            _int8(v.type, "operand")
+            _int8(v.type, "operand", self.PER_LANE and isinstance(self, WriteHostOp))
         for r in self.results:
-            _int8(r.type, "result")
+            _int8(r.type, "result", self.PER_LANE)
         defs = type(self).attr_defs
         if "multiplier" in defs:
             m, sh = self.attributes["multiplier"], self.attributes["shift"]
@@ -170,6 +181,7 @@ class WriteHostOp(TpuOp):
     name = "tpu.write_host"
     traits = (Unit(HOST),)
     note = "Unified Buffer -> host"
+    PER_LANE = True
     input = operand()
     output = result()
     tensor = attr(Str, doc="the program output's or host tensor's name")
@@ -187,6 +199,7 @@ class MatmulOp(TpuOp):
     name = "tpu.matmul"
     traits = (Unit(MXU),)
     note = "matrix passes; bias, requantize, clamp in the activation unit"
+    PER_LANE = True
     input = operand()
     weight = operand()
     bias = operand()

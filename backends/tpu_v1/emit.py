@@ -26,6 +26,7 @@ from qcc.backends.tpu_v1.validate import ProgramError, validate_program
 from qcc.diagnostics import QccError, onnx_locs
 from qcc.dialects import nn, quant
 from qcc.dialects.nn import constant_value
+from qcc.dialects.quant import output_zero_point
 from qcc.interpreter import qparams
 from qcc.ir.core import Graph, Op, Value
 from qcc.ir.types import UniformQuantType
@@ -68,9 +69,13 @@ def _constant(op: Op, v: Value) -> np.ndarray:
 
 
 def _desc(name: str, v: Value, host: int) -> TensorDesc:
+    """A transfer's descriptor; a tensor with one scale per lane (a host tensor: host
+    segments read its type from their IR) is described with scale 1 and its zero
+    point."""
     e = v.type.element
+    scale = e.scale if isinstance(e, UniformQuantType) else 1.0
     return TensorDesc(name, v.type.shape, "u8" if not e.storage.signed else "i8",
-                      e.scale, e.zero_point, host)
+                      scale, output_zero_point(e), host)
 
 
 def host_input_desc(op: tpu.HostInputOp) -> TensorDesc:
@@ -232,7 +237,7 @@ class Emitter:
         shifts = np.array(op.shift, np.int64)
         if ms.size > 1:
             ms, shifts = ms[channels], shifts[channels]
-        return ActivateTable(zp_in, e_out.zero_point, op.clamp_min, op.clamp_max,
+        return ActivateTable(zp_in, output_zero_point(e_out), op.clamp_min, op.clamp_max,
                              not e_out.storage.signed, bias,
                              np.broadcast_to(ms, (LANES,)) if ms.size == 1 else ms,
                              np.broadcast_to(shifts, (LANES,)) if shifts.size == 1

@@ -110,6 +110,16 @@ def ub_resident(v: Value) -> bool:
         t.element.storage.width == 8
 
 
+def in_unified_buffer(v: Value) -> bool:
+    """A tensor that lives in the Unified Buffer as rows: an 8-bit per-tensor one
+    (``ub_resident``), or a matrix unit result with one scale per lane (which only
+    goes back to the host: no TPU op reads it)."""
+    t = v.type
+    return ub_resident(v) or (
+        isinstance(t, TensorType) and isinstance(t.element, UniformQuantPerAxisType) and
+        t.element.storage.width == 8 and isinstance(v.op, tpu.MatmulOp | tpu.WriteHostOp))
+
+
 def is_weight(op: Op) -> bool:
     """Constants and their dequantize ops: weights, tables and biases of a layer."""
     if isinstance(op, nn.ConstantOp):
@@ -1059,5 +1069,15 @@ class TpuLowerPass(Pass):
             ctx.stat("host-ops", hosts)
 
 
-__all__ = ["TpuLowerPass", "conv_matrix", "conv_steps", "host_role", "is_weight",
-           "loc_name", "patterns", "taps_per_row", "ub_resident"]
+__all__ = [
+    "TpuLowerPass",
+    "conv_matrix",
+    "conv_steps",
+    "host_role",
+    "in_unified_buffer",
+    "is_weight",
+    "loc_name",
+    "patterns",
+    "taps_per_row",
+    "ub_resident",
+]

@@ -158,8 +158,9 @@ def _between_segments(graph: Graph, rw: Rewriter) -> None:
         for op in run:
             for i, v in enumerate(op.operands):
                 src = v.op
-                if src is None or run_of.get(src, k) == k:
-                    continue
+                if src is None or run_of.get(src, k) == k or \
+                        any(isinstance(u, tpu.ReadHostOp) for u in v.users):
+                    continue  # (a value the TPU reads too is in host memory already)
                 if v not in kept:
                     t = v.type
                     if not isinstance(t, TensorType) or not (

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from qcc.backends.tpu_v1 import dialect as tpu
-from qcc.backends.tpu_v1.lower import host_role, loc_name, resolve_target, ub_resident
+from qcc.backends.tpu_v1.lower import host_role, in_unified_buffer, loc_name, resolve_target
 from qcc.backends.tpu_v1.memory import Buffer, MemoryPlanner, layout
 from qcc.backends.tpu_v1.partition import transfer_role
 from qcc.backends.tpu_v1.program import LANES
@@ -151,7 +151,7 @@ def activations(graph: Graph) -> list[Value]:
     """The Unified Buffer tensors of a tpu graph: host-transfer and layer results."""
     return [r for op in graph.ops
             if isinstance(op, (tpu.ReadHostOp, tpu.WriteHostOp, *tpu.LAYER_OPS))
-            for r in op.results if ub_resident(r)]
+            for r in op.results if in_unified_buffer(r)]
 
 
 @contextmanager
@@ -221,7 +221,7 @@ def plan_ub(graph: Graph, ub_rows: int, band_rows: dict[Op, int] | None = None
     seq = [op for op in graph.ops if op in members or op in boundary]
 
     def resident(v: Value) -> bool:
-        return ub_resident(v) and not spilled(v) and not isinstance(v.op, tpu.WriteHostOp)
+        return in_unified_buffer(v) and not spilled(v) and not isinstance(v.op, tpu.WriteHostOp)
 
     def alias_of(op: Op) -> Value | None:
         return op.input if isinstance(op, tpu.ReshapeOp) and op.input in buffers else None
@@ -238,7 +238,7 @@ def plan_ub(graph: Graph, ub_rows: int, band_rows: dict[Op, int] | None = None
         if op in boundary:
             planner.release_dead(op)
             continue
-        s_in = any(spilled(v) for v in op.operands if ub_resident(v))
+        s_in = any(spilled(v) for v in op.operands if in_unified_buffer(v))
         s_out = spilled(op.output) if op.results else False
         if s_in or s_out:
             if not bandable(op):

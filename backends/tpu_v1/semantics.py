@@ -21,8 +21,10 @@ import numpy as np
 
 from qcc import quant_arith
 from qcc.backends.tpu_v1 import dialect as tpu
+from qcc.backends.tpu_v1.program import lane_axis
 from qcc.diagnostics import QccError
 from qcc.dialects import quant
+from qcc.dialects.quant import output_zero_point
 from qcc.interpreter import SEMANTICS, conv2d, qparams, semantics, windows
 from qcc.ir.core import Op
 
@@ -40,12 +42,13 @@ def _checked(op: Op, value: np.ndarray, bound: int | None = None) -> np.ndarray:
 
 def _channel_param(values, rank: int) -> np.ndarray:
     """Per-tensor (one entry) or per-channel requantization parameters shaped to
-    broadcast against a rank-``rank`` tensor whose channels are axis 1."""
+    broadcast against a rank-``rank`` tensor whose channels are its lane axis (axis 1
+    of a 4-D tensor, the last axis of a 2-D or 3-D one)."""
     arr = np.array(values, np.int64)
     if arr.size == 1:
         return arr.reshape(())
     shape = [1] * rank
-    shape[1] = arr.size
+    shape[lane_axis(rank)] = arr.size
     return arr.reshape(shape)
 
 
@@ -54,7 +57,7 @@ def _requantize(op: Op, acc: np.ndarray) -> np.ndarray:
     the op's multiplier, shift and clamp and the result's zero point."""
     e_out = op.output.type.element
     return quant_arith.requantize(acc, _channel_param(op.multiplier, acc.ndim),
-                                  _channel_param(op.shift, acc.ndim), e_out.zero_point,
+                                  _channel_param(op.shift, acc.ndim), output_zero_point(e_out),
                                   op.clamp_min, op.clamp_max, e_out.numpy_dtype)
 
 

@@ -39,7 +39,7 @@ import math
 from dataclasses import dataclass
 
 from qcc.backends.tpu_v1 import dialect as tpu
-from qcc.backends.tpu_v1.lower import resolve_target, ub_resident
+from qcc.backends.tpu_v1.lower import in_unified_buffer, resolve_target
 from qcc.backends.tpu_v1.partition import is_host_op
 from qcc.backends.tpu_v1.plan import (
     UbFull,
@@ -90,7 +90,7 @@ def _chunkable(graph: Graph, batch: int) -> bool:
         if isinstance(op, tpu.ConcatOp) and op.axis == 0:
             return False
         if isinstance(op, (tpu.ReadHostOp, tpu.WriteHostOp, *tpu.LAYER_OPS)) and \
-                any(ub_resident(r) and r.type.shape[0] != batch for r in op.results):
+                any(in_unified_buffer(r) and r.type.shape[0] != batch for r in op.results):
             return False
     return True
 

@@ -70,7 +70,8 @@ class Collector:
     :class:`TensorStats` per float activation, keyed by its printed name."""
 
     def __init__(self, module: Module | Graph, num_bins: int = DEFAULT_NUM_BINS,
-                 max_bins: int | None = None, skip: Collection[Value] = ()):
+                 max_bins: int | None = None, skip: Collection[Value] = (),
+                 lanes: bool = False):
         self.graph = module.main if isinstance(module, Module) else module
         #: ``skip``: values not observed (sentinel-dominated by construction, which
         #: may hold infinities and are never quantized)
@@ -80,6 +81,8 @@ class Collector:
                       for name in self.values.values()}
         self.batch = batch_size(self.graph)
         self.num_samples = 0
+        #: also track max |x| per last-axis index of 2-D and 3-D tensors (outliers)
+        self.lanes = {v for v in self.values if lanes and v.type.rank in (2, 3)}
         self._batch_major: set[Value] | None = None
 
     def add_batch(self, inputs: Mapping[str, Any], valid: int | None = None) -> None:
@@ -106,7 +109,10 @@ class Collector:
             if name is None:
                 return
             try:
-                self.stats[name].update(arr if valid == self.batch else arr[:valid])
+                part = arr if valid == self.batch else arr[:valid]
+                self.stats[name].update(part)
+                if v in self.lanes:
+                    self.stats[name].update_lanes(part)
             except QccError as e:
                 raise QccError(f"{e.message} (calibration samples {first}.."
                                f"{first + valid - 1})", e.loc) from None

@@ -55,8 +55,8 @@ class TensorStats:
     ``counts == [n]`` at bin 0).
     """
 
-    __slots__ = ("bin_width", "counts", "first_bin", "max", "max_bins", "min", "name",
-                 "num_bins")
+    __slots__ = ("bin_width", "counts", "first_bin", "lane_absmax", "max", "max_bins", "min",
+                 "name", "num_bins")
 
     def __init__(self, name: str = "", num_bins: int = DEFAULT_NUM_BINS,
                  max_bins: int | None = None):
@@ -72,6 +72,8 @@ class TensorStats:
         self.bin_width = 0.0
         self.first_bin = 0
         self.counts = np.zeros(0, np.int64)
+        #: max |x| per index of the last axis (outlier channels), when collected
+        self.lane_absmax: np.ndarray | None = None
 
     # -- queries -------------------------------------------------------------------
     @property
@@ -189,13 +191,26 @@ class TensorStats:
         self.first_bin, self.counts = first, counts
         self.bin_width *= factor
 
+    def update_lanes(self, x: Any) -> None:
+        """Track max |x| per index of the last axis (the TPU's lanes for 2-D and 3-D
+        tensors): which channels carry outliers."""
+        a = np.asarray(x)
+        if a.ndim < 1 or a.size == 0:
+            return
+        m = np.abs(a.reshape(-1, a.shape[-1]).astype(np.float64)).max(axis=0)
+        self.lane_absmax = m if self.lane_absmax is None else \
+            np.maximum(self.lane_absmax, m)
+
     # -- (de)serialization ---------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         if self.count == 0:
             raise ValueError(f"tensor '{self.name}' has no statistics")
-        return {"min": float(self.min), "max": float(self.max),
-                "bin_width": float(self.bin_width), "first_bin": int(self.first_bin),
-                "counts": [int(c) for c in self.counts]}
+        d = {"min": float(self.min), "max": float(self.max),
+             "bin_width": float(self.bin_width), "first_bin": int(self.first_bin),
+             "counts": [int(c) for c in self.counts]}
+        if self.lane_absmax is not None:
+            d["lane_absmax"] = [float(v) for v in self.lane_absmax]
+        return d
 
     @classmethod
     def from_dict(cls, name: str, d: Mapping[str, Any], num_bins: int = DEFAULT_NUM_BINS,
@@ -209,8 +224,13 @@ class TensorStats:
         if not isinstance(d, Mapping):
             raise bad("expected an object")
         keys = {"min", "max", "bin_width", "first_bin", "counts"}
-        if set(d) != keys:
-            missing, extra = sorted(keys - set(d)), sorted(set(d) - keys)
+        lanes = d.get("lane_absmax") if isinstance(d, Mapping) else None
+        if lanes is not None and (not isinstance(lanes, list) or not lanes or any(
+                isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+                or v < 0 for v in lanes)):
+            raise bad("'lane_absmax' must be a non-empty list of finite numbers >= 0")
+        if set(d) - {"lane_absmax"} != keys:
+            missing, extra = sorted(keys - set(d)), sorted(set(d) - keys - {"lane_absmax"})
             raise bad("expected the fields bin_width, counts, first_bin, max, min"
                       + (f"; missing {', '.join(missing)}" if missing else "")
                       + (f"; unknown {', '.join(extra)}" if extra else ""))
@@ -244,6 +264,8 @@ class TensorStats:
         s = cls(name, num_bins, max(32 * num_bins, len(counts) + 2 * num_bins + 2))
         s.min, s.max, s.bin_width, s.first_bin = lo, hi, w, int(first)
         s.counts = np.asarray(counts, np.int64)
+        if lanes is not None:
+            s.lane_absmax = np.asarray(lanes, np.float64)
         return s
 
 

@@ -71,11 +71,14 @@ def accumulator_type(x: QuantType, w: QuantType, channels: int, axis: int) -> Qu
     return UniformQuantType.make(i32, x.scale * w.scale, 0, x.expressed)
 
 
-def requant_params(in_scales: list[float], out_scale: float) -> tuple[list[int], list[int]]:
-    """(multipliers, shifts) for rescaling each input scale to the output scale."""
+def requant_params(in_scales: list[float], out_scale: float | list[float]
+                   ) -> tuple[list[int], list[int]]:
+    """(multipliers, shifts) for rescaling each input scale to the output scale (or
+    to each channel's output scale)."""
     ms, shifts = [], []
-    for s in in_scales:
-        m, sh = quantize_multiplier(s / out_scale)
+    outs = out_scale if isinstance(out_scale, list) else [out_scale] * len(in_scales)
+    for s, o in zip(in_scales, outs, strict=True):
+        m, sh = quantize_multiplier(s / o)
         ms.append(m)
         shifts.append(sh)
     return ms, shifts
@@ -94,6 +97,9 @@ class StatsOp(Op):
     output = result()
     min = attr(Float)
     max = attr(Float)
+    #: an optional attribute ``lane_absmax`` (floats, calibrate{outlier-channels}): the
+    #: max |x| per index of the last axis; quantize then gives the tensor one scale
+    #: per channel there
 
     @classmethod
     def infer_types(cls, operand_types, attrs):
@@ -228,13 +234,16 @@ class RequantizeOp(Op):
         t_in, t_out = self.input.type, self.output.type
         e_in = quant_element(t_in, "operand")
         e_out = quant_element(t_out, "result")
-        if not isinstance(e_out, UniformQuantType):
-            raise VerifyError(f"result must be quantized per tensor, got {e_out}")
+        if isinstance(e_out, UniformQuantPerAxisType) and (
+                e_out.axis != t_out.rank - 1 or len(set(e_out.zero_points)) != 1 or
+                (isinstance(e_in, UniformQuantPerAxisType) and e_in.axis != e_out.axis)):
+            raise VerifyError(f"a per-channel result is quantized along the last axis with "
+                              f"one zero point (and an input per tensor or per channel of "
+                              f"that axis), got {e_out}")
         if t_in.shape != t_out.shape:
             raise VerifyError(f"shapes differ: {t_in} and {t_out}")
-        channels = len(e_in.scales) if isinstance(e_in, UniformQuantPerAxisType) else 1
         try:
-            ms, shifts = requant_params(channel_scales(e_in, channels), e_out.scale)
+            ms, shifts = requantize_params(e_in, e_out)
         except ValueError as e:
             raise VerifyError(str(e)) from None
         if list(self.multiplier) != ms or list(self.shift) != shifts:
@@ -253,9 +262,8 @@ class RequantizeOp(Op):
 
         e_in = value.type.element
         e_out = out_type.element
-        channels = len(e_in.scales) if isinstance(e_in, UniformQuantPerAxisType) else 1
         try:
-            ms, shifts = requant_params(channel_scales(e_in, channels), e_out.scale)
+            ms, shifts = requantize_params(e_in, e_out)
         except ValueError as e:  # a scale ratio no 31-bit multiplier and shift can hold
             raise QccError(f"cannot requantize {value.type} to {out_type}: {e}",
                            loc or UNKNOWN) from None
@@ -265,6 +273,21 @@ class RequantizeOp(Op):
                                   clamp_max=hi)
 
 
+
+
+def requantize_params(e_in: QuantType, e_out: QuantType) -> tuple[list[int], list[int]]:
+    """quant.requantize's multipliers and shifts: one, or one per channel when either
+    side is quantized per channel (the result along the last axis)."""
+    channels = max(len(e.scales) if isinstance(e, UniformQuantPerAxisType) else 1
+                   for e in (e_in, e_out))
+    out = channel_scales(e_out, channels) if isinstance(e_out, UniformQuantPerAxisType) \
+        else e_out.scale
+    return requant_params(channel_scales(e_in, channels), out)
+
+
+def output_zero_point(e: QuantType) -> int:
+    """The zero point of a result: per tensor, or the one all channels share."""
+    return e.zero_points[0] if isinstance(e, UniformQuantPerAxisType) else e.zero_point
 
 
 def add_params(a: UniformQuantType, b: UniformQuantType,
