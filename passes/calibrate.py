@@ -215,7 +215,7 @@ class Calibrate(Pass):
         lanes = {name: x for name, x in lanes.items() if x}
         if quantized:
             record_ranges(graph, quantized, ranges, lanes)
-        if lanes:
+        if self.outlier_channels:
             ctx.stat("tensors-per-channel", len(lanes))
             ctx.data["outlier_channels"] = sorted(lanes)
         drop_ranges(graph, [v for v in values if v not in quantized])

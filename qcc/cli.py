@@ -138,6 +138,11 @@ def _add_quant_args(p: argparse.ArgumentParser) -> None:
                         "'auto' the fewest that reach 30 dB output SQNR against float "
                         "(at most 8), 'auto:N' the N worst; measured on --calib-data "
                         "(docs/calibration.md)")
+    p.add_argument("--outlier-channels", action="store_true",
+                   help="give 2-D and 3-D activations with outlier channels (a "
+                        "transformer's residual stream) one scale per channel of the last "
+                        "axis, where no op with weights or activation table reads them "
+                        "(the TPU's per-lane multipliers produce them; docs/calibration.md)")
     p.add_argument("--stats", metavar="FILE.json",
                    help="load calibration statistics instead of calibrating")
     p.add_argument("--save-stats", metavar="FILE.json", help="save calibration statistics")
@@ -393,7 +398,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     pipeline = driver.quantization_pipeline(
         args.calibration, args.granularity, args.activations, exclude, args.calib_data,
         args.stats, args.save_stats, integer=not args.fake_quant,
-        mixed_precision=args.mixed_precision)
+        mixed_precision=args.mixed_precision, outlier_channels=args.outlier_channels)
     print(f"qcc: pipeline: {pipeline}", file=sys.stderr)
     driver.check_exclude_early(module, exclude)
     from qcc.passmanager import PassContext
@@ -416,11 +421,24 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         _write_report(args, float_module, fake, None if args.fake_quant else module,
                       ctx.data.get("kept_float"))
     _print_kept_float(ctx.data.get("kept_float"), bool(args.report))
+    _print_outlier_channels(ctx.data.get("outlier_channels"))
     if ctx.data.get("mixed_precision") is not None:
         print(escape_controls(f"qcc: {ctx.data['mixed_precision'].summary()}"),
               file=sys.stderr)
     _emit_ir(module, args)
     return 0
+
+
+def _print_outlier_channels(names) -> None:
+    """Which activations --outlier-channels gave one scale per channel."""
+    if names:
+        shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6
+                                        else "")
+        print(escape_controls(f"qcc: one scale per channel (outlier channels): {shown}"),
+              file=sys.stderr)
+    elif names is not None:
+        print("qcc: --outlier-channels: no activation has outlier channels that only "
+              "host ops read", file=sys.stderr)
 
 
 def _print_kept_float(kept: dict[str, str] | None, reported: bool,
@@ -493,7 +511,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                               instrumentation=_instrumentation(args),
                               host_ops=args.host_ops, no_host=args.no_host,
                               input_shapes=input_shapes(args),
-                              mixed_precision=args.mixed_precision)
+                              mixed_precision=args.mixed_precision,
+                              outlier_channels=args.outlier_channels)
     if not hasattr(compiled, "program"):  # --stop-after: the IR then is the output
         from qcc.text import print_module
 
@@ -525,6 +544,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
               f"makes them errors)", file=sys.stderr)
     _print_kept_float(getattr(compiled, "kept_float", None), False,
                       "'qcc quantize --report' says why")
+    _print_outlier_channels(getattr(compiled, "outlier_channels", None))
     if getattr(compiled, "mixed_precision", None) is not None:
         print(escape_controls(f"qcc: {compiled.mixed_precision.summary()}"), file=sys.stderr)
     if text is not None:

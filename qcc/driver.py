@@ -494,6 +494,8 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     compiled.float_module, compiled.fake_quant_module = kept["float"], kept["fake_quant"]
     compiled.calib_data = calib_data
     compiled.mixed_precision = ctx.data.get("mixed_precision")
+    compiled.outlier_channels = ctx.data.get("outlier_channels") if outlier_channels \
+        else None
     compiled.kept_float = dict(ctx.data.get("kept_float", {}))
     return compiled
 
