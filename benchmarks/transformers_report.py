@@ -70,11 +70,19 @@ TARGET = "tpu-v1"
 Embedder = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
 #: the qcc configurations of the report: keyword arguments of ``qcc.compile``
-#: (``mixed`` ones are tried only when ``qcc.compile`` takes that argument)
+#: (weight granularity x calibration method; then outlier channels, mixed precision)
 QCC_CONFIGS: list[dict[str, Any]] = [
     {"granularity": g, "method": m}
     for g in ("per-channel", "per-tensor") for m in ("minmax", "percentile", "entropy", "mse")
-] + [{"granularity": "per-channel", "method": m, "mixed": "auto"} for m in ("minmax", "mse")]
+] + [{"granularity": "per-channel", "method": m, "outlier_channels": True}
+     for m in ("minmax", "percentile", "entropy", "mse")
+     ] + [{"granularity": "per-channel", "method": "minmax", "mixed_precision": "auto"},
+          {"granularity": "per-channel", "method": "minmax", "mixed_precision": "auto",
+           "outlier_channels": True}]
+#: the targets whose simulated latency per sentence the report gives
+TARGETS = ("tpu-v1", "tpu-v1-gddr5", "tpu-v1-hbm")
+#: sentences on which each qcc binary is checked bit-exact against the integer IR
+SPOT_SENTENCES = 5
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -293,14 +301,34 @@ def qcc_input_shapes(inputs: Mapping[str, np.ndarray]) -> dict[str, tuple[int, i
 
 
 def qcc_embedder(compiled: Any) -> Embedder:
-    """A compiled qcc model run on the simulator, one sentence at a time."""
+    """A compiled qcc model's integer program, run one sentence at a time by qcc's IR
+    interpreter (the binary is bit-exact with it: checked on SPOT_SENTENCES sentences
+    per configuration by :func:`qcc_rows`; the simulator takes longer per sentence)."""
+    from qcc.interpreter import run as run_ir
 
     def run(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        hidden = [next(iter(compiled.run(dict(b)).values()))
+        hidden = [next(iter(run_ir(compiled.module, dict(b)).values()))
                   for b in minilm.batches(inputs, 1)]
         return minilm.embed(np.concatenate(hidden), inputs["attention_mask"])
 
     return run
+
+
+def qcc_placement(compiled: Any) -> dict[str, Any]:
+    """Where the work runs: MatMuls by a constant on the matrix unit or the host, the
+    matrix unit's share of all MACs, host segments, per-channel and float tensors."""
+    from qcc.backends.tpu_v1 import dialect as tpu
+
+    ops = compiled.tpu_module.main.ops
+    host_dense = sum(1 for op in ops if op.name in ("nn.dense", "quant.dense"))
+    program = compiled.program
+    mxu = float(compiled.estimate().total.useful_macs)
+    host = float(sum(i.products for i in program.instructions if i.op == "host_call"))
+    return {"mxu_matmuls": sum(1 for op in ops if isinstance(op, tpu.MatmulOp)),
+            "host_dense": host_dense, "mxu_mac_share": round(mxu / max(mxu + host, 1.0), 4),
+            "host_segments": len(program.segments),
+            "per_channel_tensors": len(getattr(compiled, "outlier_channels", None) or []),
+            "kept_float": len(getattr(compiled, "kept_float", None) or {})}
 
 
 def qcc_rows(model: Path, calib: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
@@ -308,6 +336,8 @@ def qcc_rows(model: Path, calib: Mapping[str, np.ndarray], inputs: Mapping[str, 
     """A row per configuration qcc.compile takes; the import is tried first, once:
     if it fails, one row says so and the compile configurations are not tried."""
     import qcc
+    from qcc.backends.tpu_v1.runtime import run_program
+    from qcc.interpreter import run as run_ir
 
     if not configs:
         return []
@@ -342,18 +372,51 @@ def qcc_rows(model: Path, calib: Mapping[str, np.ndarray], inputs: Mapping[str, 
             continue
         compile_s = round(time.perf_counter() - t0, 1)
         extra: dict[str, Any] = {"config": config, "compile_s": compile_s}
+        spot = minilm.batches(inputs, 1)[:SPOT_SENTENCES]
+        extra["bit_exact_sentences"] = sum(
+            all(np.array_equal(a, b) for a, b in zip(
+                run_program(compiled.program, b).values(),
+                run_ir(compiled.module, b).values(), strict=True)) for b in spot)
+        extra["spot_sentences"] = len(spot)
         try:
             timing = compiled.estimate()
             split = timing.split_s()
             extra.update(simulated_latency_ms=round(float(timing.latency_s) * 1e3, 4),
                          tpu_ms=round(split["tpu"] * 1e3, 4),
                          host_ms=round(split["host"] * 1e3, 4),
-                         pcie_ms=round(split["pcie"] * 1e3, 4))
+                         pcie_ms=round(split["pcie"] * 1e3, 4),
+                         latency_ms_by_target={
+                             t: round(float(compiled.estimate(t).latency_s) * 1e3, 4)
+                             for t in TARGETS},
+                         inferences_per_s_per_w=round(float(
+                             timing.inferences_per_s_per_w), 1))
+            extra.update(qcc_placement(compiled))
         except Exception as e:
             extra["timing_error"] = error_line(e)
+        if getattr(compiled, "mixed_precision", None) is not None:
+            extra["mixed_kept"] = list(compiled.mixed_precision.kept)
         rows.append(evaluate_row(f"qcc {label}", "qcc", qcc_embedder(compiled), reference,
                                  inputs, stage="run", **extra))
+        rows[-1]["_compiled"] = compiled
+    best = max((r for r in rows if "mean_cosine" in r), key=lambda r: r["mean_cosine"],
+               default=None)
+    if best is not None:
+        best["layer_sqnr"] = layer_sqnr(best["_compiled"], inputs)
+    for r in rows:
+        r.pop("_compiled", None)
     return rows
+
+
+def layer_sqnr(compiled: Any, inputs: Mapping[str, np.ndarray], sentences: int = 20
+               ) -> list[dict[str, Any]]:
+    """qcc's per-layer SQNR report (fake-quantized and integer against float) on the
+    first ``sentences`` evaluation sentences, one sentence per batch."""
+    from qcc.quant_report import quant_error_report
+
+    batches = minilm.batches({k: v[:sentences] for k, v in inputs.items()}, 1)
+    report = quant_error_report(compiled.float_module, compiled.fake_quant_module,
+                                compiled.module, batches)
+    return report.to_json()["layers"]
 
 
 # --- the model's graph ---------------------------------------------------------------------
@@ -559,22 +622,56 @@ def markdown(report: dict[str, Any]) -> str:
             out.append(f"- {r['name']}: {top['scale']:.3g}, on `{top['tensor']}`")
     qcc_rows_ = [r for r in rows if r["group"] == "qcc"]
     failed = [r for r in qcc_rows_ if "error" in r]
-    out += ["", "## qcc today", ""]
+    out += ["", "## qcc on the TPU", ""]
     if qcc_rows_ and len(failed) == len(qcc_rows_):
         first = failed[0]
-        out.append(f"qcc {report['qcc']['version']} does not run this model yet: "
-                   f"`{first['error']}` (at {first.get('stage', 'compile')}, "
-                   "`qcc.compile(..., input_shapes={name: (1, 32)})` as well, batch 1 "
-                   "and sequence length 32 fixed). Issue 16 is "
-                   "the work that changes this; the qcc rows above fill in when it does "
-                   "(every granularity x calibration method, and mixed precision once "
-                   "`qcc.compile` takes `mixed`).")
+        out.append(f"qcc {report['qcc']['version']} does not run this model: "
+                   f"`{first['error']}` (at {first.get('stage', 'compile')}).")
         if first.get("problems"):
             out += ["", "The problems it lists (node names left out):", ""]
             out += [f"- {n} x {p}" for p, n in first["problems"].items()]
-    else:
-        out.append(f"{len(qcc_rows_) - len(failed)} of {len(qcc_rows_)} qcc "
-                   "configurations run.")
+        out.append("")
+        return "\n".join(out)
+    ok = [r for r in qcc_rows_ if "error" not in r]
+    out += [f"{len(ok)} of {len(qcc_rows_)} qcc configurations compile for "
+            f"{report['qcc']['target']} (batch 1, sequence length 32). Each binary was run "
+            "on the simulator for the first sentences and is bit-exact with the integer "
+            "IR (*bit-exact* column); the embeddings of all evaluation sentences come from "
+            "the integer IR, which the binary reproduces. *MXU MatMuls*: MatMuls by a "
+            "constant (Q, K, V, attention output, FFN in and out: 36) on the matrix unit, "
+            "and those on the host. *Latency*: simulated, per sentence, on tpu-v1 (TPU / "
+            "host CPU / waiting for PCIe) and the what-if targets.", "",
+            "| configuration | mean cosine | min cosine | NN agreement | MXU MatMuls (host) "
+            "| MXU MAC share | tpu-v1 ms (TPU / host / PCIe) | gddr5 ms | hbm ms | "
+            "compile s | bit-exact |",
+            "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for r in ok:
+        by = r.get("latency_ms_by_target", {})
+        split = (f"{r['simulated_latency_ms']:.3f} ({r['tpu_ms']:.3f} / {r['host_ms']:.3f} / "
+                 f"{r['pcie_ms']:.3f})") if "simulated_latency_ms" in r else ""
+        share = f"{r['mxu_mac_share']:.1%}" if "mxu_mac_share" in r else ""
+        out.append(f"| {r['name'][4:]} | {r['mean_cosine']:.4f} | {r['min_cosine']:.4f} | "
+                   f"{r['nn_agreement']:.1%} | {r.get('mxu_matmuls', '')} "
+                   f"({r.get('host_dense', '')}) | {share} | {split} | "
+                   f"{by.get('tpu-v1-gddr5', ''):} | {by.get('tpu-v1-hbm', '')} | "
+                   f"{r.get('compile_s', '')} | {r.get('bit_exact_sentences', '')}/"
+                   f"{r.get('spot_sentences', '')} |")
+    for r in failed:
+        out.append(f"| {r['name'][4:]} | | | | | | **fails**: {r['error']} | | | | |")
+    best = max(ok, key=lambda r: r["mean_cosine"], default=None)
+    if best is not None and best.get("layer_sqnr"):
+        layers = best["layer_sqnr"]
+        worst = sorted((x for x in layers if isinstance(x.get("sqnr_integer_db",
+                                                               x.get("sqnr_integer")),
+                                                        int | float)),
+                       key=lambda x: x.get("sqnr_integer_db", x.get("sqnr_integer")))[:12]
+        out += ["", f"Per-layer SQNR of the best configuration ({best['name'][4:]}) on the "
+                "first 20 evaluation sentences, integer IR against float, the 12 lowest "
+                f"of {len(layers)} (the full list is in the results file, "
+                "`layer_sqnr`):", "", "| tensor | produced by | SQNR (dB) |", "|---|---|---:|"]
+        for x in worst:
+            v = x.get("sqnr_integer_db", x.get("sqnr_integer"))
+            out.append(f"| `{x['tensor']}` | {x['op']} | {v:.1f} |")
     out.append("")
     return "\n".join(out)
 

@@ -161,6 +161,14 @@ def test_report_rows(built):
     assert "largest_activation_scales" not in rows["ort quantize_dynamic, per tensor"]
     qcc_rows = [r for r in built["rows"] if r["group"] == "qcc"]
     assert qcc_rows and all(("error" in r) != ("mean_cosine" in r) for r in qcc_rows)
+    # the tiny encoder compiles for the TPU: its MatMuls by constants on the matrix unit,
+    # the binary bit-exact with the integer IR on the spot sentences
+    (q,) = qcc_rows
+    assert "error" not in q, q
+    assert q["mxu_matmuls"] > 0 and q["host_dense"] == 0 and 0 < q["mxu_mac_share"] < 1
+    assert q["bit_exact_sentences"] == q["spot_sentences"] == report.SPOT_SENTENCES
+    assert set(q["latency_ms_by_target"]) == set(report.TARGETS)
+    assert q["layer_sqnr"] and {"tensor", "op", "sqnr_integer_db"} <= set(q["layer_sqnr"][0])
 
 
 def test_report_files_have_no_absolute_paths(built, model_dir, tmp_path):
