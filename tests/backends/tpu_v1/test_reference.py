@@ -73,6 +73,8 @@ def _assert_equal(a: np.ndarray, b: np.ndarray, what: str) -> None:
 def test_example_models(name):
     """Each example model as tests/golden compiles it (its stored statistics, batch 8;
     ``model@target`` on that test target: a tiled program), on the golden inputs."""
+    if name == "tiny_bert":  # examples/models/bert/, on its own inputs
+        return _tiny_bert()
     model, _, target = name.partition("@")
     target = str(GOLDEN.parent / "targets" / f"{target}.toml") if target else "tpu-v1"
     compiled = qcc.compile(ROOT / "examples" / "models" / f"{model}.onnx",
@@ -82,6 +84,19 @@ def test_example_models(name):
     with np.load(ROOT / "examples" / "data" / "digits_eval.npz") as z:
         x = z["input"][:8].reshape(compiled.module.main.args[0].type.shape)
     codes = {program.inputs[0].name: quantize_input(program.inputs[0], x)}
+    assert_same_run(program, _host_bytes(program, codes))
+
+
+def _tiny_bert():
+    """The tiny BERT as tests/golden compiles it (input_ids (2, 16)), on its sample
+    inputs: int64 host inputs, host segments, tensors kept in host memory."""
+    bert = ROOT / "examples" / "models" / "bert"
+    compiled = qcc.compile(bert / "tiny_bert.onnx",
+                           stats=str(GOLDEN / "tiny_bert" / "calibration.json"),
+                           input_shapes={"input_ids": (2, 16)})
+    program = compiled.program
+    with np.load(bert / "tiny_bert_inputs.npz") as z:
+        codes = {d.name: quantize_input(d, z[d.name]) for d in program.inputs}
     assert_same_run(program, _host_bytes(program, codes))
 
 
