@@ -99,6 +99,24 @@ def op_label(op: Op) -> str:
     return op.name
 
 
+def canonical_exclude(module: Module, exclude: tuple[str, ...]) -> tuple[str, ...]:
+    """``exclude`` with each name that is no op's and no printed tensor name but is a
+    tensor's ONNX name (its name hint: ``/Add_7_output_0``, printed
+    ``_Add_7_output_0``) replaced by the printed name."""
+    from qcc.text.printer import value_names
+
+    ops: set[str] = set()
+    printed: dict[str, str] = {}
+    for g in module.graphs.values():
+        for op in g.ops:
+            ops |= op_names(op)
+        for v, n in value_names(g).items():
+            printed[n] = n
+            if v.name_hint:
+                printed.setdefault(v.name_hint, n)
+    return tuple(n if n in ops else printed.get(n, n) for n in exclude)
+
+
 def check_exclude(module: Module, exclude: tuple[str, ...]) -> None:
     """QccError listing the names of ``exclude`` that match no op (ONNX node name,
     ONNX op type, IR op name) and no tensor (value name) of the module, with some

@@ -394,13 +394,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                        "number of dB")
 
     module = driver.load(args.input, batch=args.batch, input_shapes=input_shapes(args))
-    exclude = tuple(n for n in args.exclude.split(",") if n)
+    exclude = driver.check_exclude_early(
+        module, tuple(n for n in args.exclude.split(",") if n))
     pipeline = driver.quantization_pipeline(
         args.calibration, args.granularity, args.activations, exclude, args.calib_data,
         args.stats, args.save_stats, integer=not args.fake_quant,
         mixed_precision=args.mixed_precision, outlier_channels=args.outlier_channels)
     print(f"qcc: pipeline: {pipeline}", file=sys.stderr)
-    driver.check_exclude_early(module, exclude)
     from qcc.passmanager import PassContext
 
     ctx = PassContext()
@@ -586,8 +586,14 @@ def _run_tpu(args: argparse.Namespace) -> int:
     names = [d.name for d in program.inputs]
     if args.random_input is not None:
         rng = np.random.default_rng(args.random_input)
-        inputs = {d.name: rng.standard_normal(d.shape).astype(np.float32)
-                  for d in program.inputs}
+        # float inputs: standard-normal; token ids, masks (integer, bool): 0 or 1, as
+        # `qcc run MODEL.onnx --random-input` gives them
+        inputs = {}
+        for d in program.inputs:
+            if getattr(d, "raw", False) and d.numpy_dtype.kind in "iub":
+                inputs[d.name] = rng.integers(0, 2, d.shape).astype(d.numpy_dtype)
+            else:
+                inputs[d.name] = rng.standard_normal(d.shape).astype(np.float32)
     elif not args.input_files:
         wanted = ", ".join(f"{d.name} {list(d.shape)}" for d in program.inputs)
         raise QccError(f"no inputs given; the program needs {wanted}: pass --input FILE.npy "

@@ -271,13 +271,18 @@ def parse_mixed_precision(spec: str | int | None) -> int | None:
                    "reach 30 dB output SQNR) or 'auto:N' with N >= 1 (the N worst layers)")
 
 
-def check_exclude_early(module: Module, exclude: tuple[str, ...]) -> None:
-    """Names of ``exclude`` that match nothing, as an error before calibration runs
-    (``quantize`` checks them again on the graph it quantizes)."""
-    if exclude:
-        from qcc.passes.quantize import check_exclude
+def check_exclude_early(module: Module, exclude: tuple[str, ...]) -> tuple[str, ...]:
+    """``exclude`` with tensors named as ONNX names them (``/Add_7_output_0``) given
+    the IR's spelling (``_Add_7_output_0``); names that match nothing, as an error
+    before calibration runs (``quantize`` checks them again on the graph it
+    quantizes)."""
+    if not exclude:
+        return tuple(exclude)
+    from qcc.passes.quantize import canonical_exclude, check_exclude
 
-        check_exclude(module, tuple(exclude))
+    exclude = canonical_exclude(module, tuple(exclude))
+    check_exclude(module, exclude)
+    return exclude
 
 
 def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax",
@@ -310,10 +315,10 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
         data = str(calib_data)
     elif calib_data is not None:
         ctx.data["calibration_data"] = calib_data
+    exclude = check_exclude_early(module, tuple(exclude))
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude), data,
                                      stats, save_stats, integer, mixed_precision,
                                      outlier_channels=outlier_channels)
-    check_exclude_early(module, exclude)
     from qcc.outputs import transaction
 
     with transaction():  # the save_stats file only if the whole pipeline succeeds
@@ -446,7 +451,7 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         if pm.stopped_after is not None:
             return StoppedCompile(module, pm.stopped_after)
         return backend.emit(module, target_desc, manifest, source=source)
-    check_exclude_early(module, exclude)
+    exclude = check_exclude_early(module, tuple(exclude))
     # the pipeline without the paths of its data: a path's spelling (relative, absolute,
     # ./) must not change the binary; the files' contents are hashed above
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude),

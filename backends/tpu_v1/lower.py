@@ -136,11 +136,13 @@ def host_role(op: Op) -> str | None:
         return "keeps a host segment's result in host memory for a later one"
     if isinstance(op, tpu.HostInputOp):
         return "keeps the input in host memory as given"
-    if isinstance(op, quant.QuantizeOp) and any(isinstance(u, tpu.ReadHostOp | nn.ReshapeOp)
-                                               for u in op.output.users):
+    # (of a model input: a quantize of another value feeding a reshape is a host op)
+    if isinstance(op, quant.QuantizeOp) and op.input.op is None and \
+            any(isinstance(u, tpu.ReadHostOp | nn.ReshapeOp) for u in op.output.users):
         return "quantizes the input"
-    if isinstance(op, nn.ReshapeOp) and any(isinstance(u, tpu.ReadHostOp)
-                                           for u in op.output.users):
+    if isinstance(op, nn.ReshapeOp) and isinstance(op.input.op, quant.QuantizeOp) and \
+            op.input.op.input.op is None and \
+            any(isinstance(u, tpu.ReadHostOp) for u in op.output.users):
         return "the host writes the input in this layout"
     if isinstance(op, quant.DequantizeOp) and op.output.users and \
             all(isinstance(u, ReturnOp) for u in op.output.users) and \

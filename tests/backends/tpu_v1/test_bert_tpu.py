@@ -104,3 +104,33 @@ def test_cli_runs_the_binary_and_refuses_a_wrong_dtype(compiled, inputs, tmp_pat
     err = capsys.readouterr().err
     assert "input 'attention_mask' has dtype float64, the program expects i64" in err
     assert "Traceback" not in err
+
+
+def test_excluding_a_projection_keeps_it_on_the_host_bit_exact(inputs):
+    """--exclude on the query projection: it computes in float on the host, its output
+    quantized there for the head reshape (a host op, not the model input's quantize)."""
+    compiled = qcc.compile(str(MODEL), calib_data=str(INPUTS),
+                           input_shapes={"input_ids": (2, 16)}, exclude=("/Add_2",))
+    want = run(compiled.module, inputs)
+    got = run_program(compiled.program, inputs)
+    for name, value in want.items():
+        np.testing.assert_array_equal(got[name], value)
+    assert sum(op.name == "tpu.matmul" for op in compiled.tpu_module.main.ops) == 12
+
+
+def test_exclude_takes_the_onnx_spelling_of_a_tensor():
+    m = qcc.import_onnx(str(MODEL), input_shapes={"input_ids": (2, 16)})
+    from qcc.passmanager import PassContext
+
+    ctx = PassContext()
+    qcc.quantize_model(m, calib_data=str(INPUTS), exclude=("/Add_7_output_0",), ctx=ctx)
+    assert "_Add_7_output_0" in ctx.data["kept_float"]
+
+
+def test_cli_random_input_gives_token_ids(compiled, tmp_path, capsys):
+    from qcc.cli import main
+
+    binary = tmp_path / "bert.tpu"
+    binary.write_bytes(serialize(compiled.program))
+    assert main(["run", str(binary), "--random-input", "0"]) == 0
+    assert "pooler_output" in capsys.readouterr().out
