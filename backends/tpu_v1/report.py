@@ -464,6 +464,17 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
     else:
         notes.append("no SQNR: the float and fake-quantized graphs were not kept (compile "
                      "with compile_model to have them)")
+    kept = getattr(compiled, "kept_float", None) or {}
+    if kept:
+        notes.append(f"kept in float ({len(kept)}): " + "; ".join(
+            f"{name}: {why}" for name, why in kept.items()))
+    lanes = getattr(compiled, "outlier_channels", None)
+    if lanes:
+        notes.append(f"one scale per channel, outlier channels ({len(lanes)}; "
+                     "--outlier-channels): " + ", ".join(lanes))
+    mixed = getattr(compiled, "mixed_precision", None)
+    if mixed is not None:
+        notes.append(f"mixed precision: {mixed.summary()}")
     layer_tensor: dict[str, str] = {}
     for o in placements:
         if o.unit not in (WEIGHTS, HOST) and o.result:

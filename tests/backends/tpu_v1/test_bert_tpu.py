@@ -134,3 +134,9 @@ def test_cli_random_input_gives_token_ids(compiled, tmp_path, capsys):
     binary.write_bytes(serialize(compiled.program))
     assert main(["run", str(binary), "--random-input", "0"]) == 0
     assert "pooler_output" in capsys.readouterr().out
+
+
+def test_the_compile_report_says_what_stayed_float(compiled):
+    notes = compiled.report().notes
+    kept = next(n for n in notes if n.startswith("kept in float"))
+    assert "_Where_0_output_0: sentinel-dominated" in kept
