@@ -96,7 +96,9 @@ _PATHS: list[str] = []
 def _relative(text: str) -> str:
     """``text`` without this machine's paths: the model's directory, this checkout and
     the Python installation's (site-packages/...) are left out."""
-    for path in [*_PATHS, str(ROOT)]:
+    # the longest first: a checkout inside the temporary folder loses its own path,
+    # not just the temporary folder's
+    for path in sorted([*_PATHS, str(ROOT)], key=len, reverse=True):
         text = text.replace(path.rstrip("/") + "/", "")
     text = re.sub(r"/[^\s\"']*/(site|dist)-packages/", "", text)
     return re.sub(r"/[^\s\"']*/lib/python3[.\d]*/", "", text)
