@@ -30,7 +30,7 @@ from qcc.backends.tpu_v1 import dialect as tpu
 from qcc.diagnostics import QccError, onnx_locs
 from qcc.dialects import nn, quant
 from qcc.ir.core import Graph, Module, Op, ReturnOp, Rewriter, Value
-from qcc.ir.traits import Clamp, HasWeights, ScaleTransparent, integer_form
+from qcc.ir.traits import Clamp, DataMovement, HasWeights, ScaleTransparent, integer_form
 from qcc.ir.types import TensorType, UniformQuantType
 
 #: the attribute that places an op on the host; its value says why
@@ -384,11 +384,16 @@ def segment_module(graph: Graph, seg: Segment) -> Module:
 
 def host_work(seg: Segment) -> tuple[int, int]:
     """(elements, multiply-accumulates) of a segment, for the host's timing: the
-    elements every op produces, and for an op with weights (a forced convolution or
-    dense layer) its products: output elements times the weights per output; for a
-    MatMul of two activations, output elements times the inner dimension."""
+    elements every op but a reshape or transpose produces, and for an op with weights
+    (a forced convolution or dense layer) its products: output elements times the
+    weights per output; for a MatMul of two activations, output elements times the
+    inner dimension."""
     elements = macs = 0
     for op in seg.ops:
+        if op.has_trait(DataMovement):
+            # a reshape or transpose (attention's head split) is a layout the host's
+            # next op reads through strides, not a copy: no elements of its own
+            continue
         for r in op.results:
             if isinstance(r.type, TensorType):
                 elements += _elements(r.type)

@@ -88,7 +88,7 @@ write_host host=13120 ub=32 rows=32 row_bytes=32 host_stride=32
 write_host host=14144 ub=96 rows=32 row_bytes=32 host_stride=32
 sync kind=0
 .layer "/Reshape_1"
-host_call segment=2 elements=28192 products=32768
+host_call segment=2 elements=19968 products=32768
 .layer "program"
 read_host host=5888 ub=32 rows=32 row_bytes=32 host_stride=32
 .layer "/Add_6"
@@ -170,7 +170,7 @@ write_host host=18240 ub=32 rows=32 row_bytes=32 host_stride=32
 write_host host=19264 ub=96 rows=32 row_bytes=32 host_stride=32
 sync kind=0
 .layer "/Reshape_5"
-host_call segment=5 elements=23552 products=32768
+host_call segment=5 elements=15360 products=32768
 .layer "program"
 read_host host=8960 ub=32 rows=32 row_bytes=32 host_stride=32
 sync kind=0
