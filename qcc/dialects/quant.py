@@ -290,6 +290,22 @@ def output_zero_point(e: QuantType) -> int:
     return e.zero_points[0] if isinstance(e, UniformQuantPerAxisType) else e.zero_point
 
 
+def _check_int8_io(t_in: TensorType, t_out: TensorType) -> None:
+    """Operand and result quantized per tensor to 8 bits."""
+    for t, what in ((t_in, "operand"), (t_out, "result")):
+        e = quant_element(t, what)
+        if not isinstance(e, UniformQuantType) or e.storage.width != 8:
+            raise VerifyError(f"{what} must be quantized per tensor to 8 bits, got {t}")
+
+
+def _check_clamp(op: Op, t_out: TensorType) -> None:
+    """``clamp_min``/``clamp_max`` within the result's storage range."""
+    e = t_out.element
+    if not e.storage_min <= op.clamp_min <= op.clamp_max <= e.storage_max:
+        raise VerifyError(f"clamp [{op.clamp_min}, {op.clamp_max}] is not inside "
+                          f"the storage range of {e}")
+
+
 def add_params(a: UniformQuantType, b: UniformQuantType,
                out: UniformQuantType) -> tuple[list[int], list[int]]:
     """TFLite's ADD: both inputs to a common scale 2*max(s_a, s_b) / 2^20, the sum to
@@ -438,10 +454,7 @@ class AvgPoolValidOp(nn.AvgPoolSchema):
 
     def verify_(self) -> None:
         t_in, t_out = self.input.type, self.output.type
-        for t, what in ((t_in, "operand"), (t_out, "result")):
-            e = quant_element(t, what)
-            if not isinstance(e, UniformQuantType) or e.storage.width != 8:
-                raise VerifyError(f"{what} must be quantized per tensor to 8 bits, got {t}")
+        _check_int8_io(t_in, t_out)
         shape = nn.AvgPoolOp.infer_types([t_in], self.attributes)[0].shape
         if t_out.shape != shape:
             raise VerifyError(f"result shape {t_out.shape} is not the pool's {shape}")
@@ -453,10 +466,7 @@ class AvgPoolValidOp(nn.AvgPoolSchema):
         if got != want:
             raise VerifyError(f"counts, multiplier and shift {got} do not average "
                               f"{t_in} into {t_out} (expected {want})")
-        e = t_out.element
-        if not e.storage_min <= self.clamp_min <= self.clamp_max <= e.storage_max:
-            raise VerifyError(f"clamp [{self.clamp_min}, {self.clamp_max}] is not inside "
-                              f"the storage range of {e}")
+        _check_clamp(self, t_out)
 
 
 @register_op
@@ -496,10 +506,7 @@ class PReluOp(Op):
 
     def verify_(self) -> None:
         t_in, t_out = self.input.type, self.output.type
-        for t, what in ((t_in, "operand"), (t_out, "result")):
-            e = quant_element(t, what)
-            if not isinstance(e, UniformQuantType) or e.storage.width != 8:
-                raise VerifyError(f"{what} must be quantized per tensor to 8 bits, got {t}")
+        _check_int8_io(t_in, t_out)
         if t_in.shape != t_out.shape:
             raise VerifyError(f"shapes differ: {t_in} and {t_out}")
         n = len(self.slope)
@@ -513,7 +520,4 @@ class PReluOp(Op):
         if got != want:
             raise VerifyError(f"multipliers and shifts {got} do not rescale {t_in} to "
                               f"{t_out} with slopes {list(self.slope)} (expected {want})")
-        e = t_out.element
-        if not e.storage_min <= self.clamp_min <= self.clamp_max <= e.storage_max:
-            raise VerifyError(f"clamp [{self.clamp_min}, {self.clamp_max}] is not inside "
-                              f"the storage range of {e}")
+        _check_clamp(self, t_out)
