@@ -154,14 +154,13 @@ def host_role(op: Op) -> str | None:
 
 # --------------------------------------------------------------------------- I/O
 
-#: element types of inputs the host keeps as given, by the binary's dtype name
-HOST_INPUT_TYPES = {"f32": "f32", "i64": "i64", "i32": "i32", "i1": "i1"}
-
-
 def host_input_dtype(t) -> str | None:
-    """The binary's dtype of an input the host keeps as given, or None."""
+    """The binary's dtype of an input the host keeps as given (the IR's element type
+    name: f32, i64, i32, i1), or None."""
+    from qcc.backends.tpu_v1.program import RAW_DTYPES
+
     e = t.element if isinstance(t, TensorType) else None
-    return HOST_INPUT_TYPES.get(str(e)) if e is not None else None
+    return str(e) if e is not None and str(e) in RAW_DTYPES else None
 
 
 def _host_input(graph: Graph, rw: Rewriter, arg: Value, name: str, place) -> None:
@@ -169,12 +168,14 @@ def _host_input(graph: Graph, rw: Rewriter, arg: Value, name: str, place) -> Non
     of host ops): the host keeps it as given (``tpu.host_input``); the ops reading it
     go to the host. A float input read only by quantize ops of another kind is a
     model that was not quantized for the TPU."""
+    from qcc.backends.tpu_v1.program import RAW_DTYPES
+
     users = arg.users
     if host_input_dtype(arg.type) is None or not users or \
             all(isinstance(u, quant.QuantizeOp) for u in users):
         raise QccError(f"input '{name}' must feed exactly one per-tensor "
                        "quant.quantize (the host quantizes inputs), or be a "
-                       f"{'/'.join(HOST_INPUT_TYPES)} input the host keeps for host ops "
+                       f"{'/'.join(RAW_DTYPES)} input the host keeps for host ops "
                        f"(it is {arg.type}): quantize the model first")
     keep = tpu.HostInputOp.build(arg, tensor=name, loc=users[0].loc, name=name)
     place(keep)
