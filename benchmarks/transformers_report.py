@@ -403,6 +403,10 @@ def qcc_rows(model: Path, calib: Mapping[str, np.ndarray], inputs: Mapping[str, 
                          latency_ms_by_target={
                              t: round(float(compiled.estimate(t).latency_s) * 1e3, 4)
                              for t in TARGETS},
+                         split_ms_by_target={
+                             t: {k: round(v * 1e3, 4)
+                                 for k, v in compiled.estimate(t).split_s().items()}
+                             for t in TARGETS},
                          inferences_per_s_per_w=round(float(
                              timing.inferences_per_s_per_w), 1))
             extra.update(qcc_placement(compiled))
@@ -567,6 +571,18 @@ def build(directory: Path, runs: int, latency_sentences: int,
     }
 
 
+def _target_ms(row: dict[str, Any], target: str) -> str:
+    """A row's simulated latency on ``target``, with its TPU / host / PCIe split when
+    the results have it."""
+    total = row.get("latency_ms_by_target", {}).get(target)
+    if total is None:
+        return ""
+    split = row.get("split_ms_by_target", {}).get(target)
+    if not split:
+        return f"{total}"
+    return f"{total:.3f} ({split['tpu']:.3f} / {split['host']:.3f} / {split['pcie']:.3f})"
+
+
 def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items())
 
@@ -696,14 +712,13 @@ def markdown(report: dict[str, Any]) -> str:
             "compile s | bit-exact |",
             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in ok:
-        by = r.get("latency_ms_by_target", {})
         split = (f"{r['simulated_latency_ms']:.3f} ({r['tpu_ms']:.3f} / {r['host_ms']:.3f} / "
                  f"{r['pcie_ms']:.3f})") if "simulated_latency_ms" in r else ""
         share = f"{r['mxu_mac_share']:.1%}" if "mxu_mac_share" in r else ""
         out.append(f"| {r['name'][4:]} | {r['mean_cosine']:.4f} | {r['min_cosine']:.4f} | "
                    f"{r['nn_agreement']:.1%} | {r.get('mxu_matmuls', '')} "
                    f"({r.get('host_dense', '')}) | {share} | {split} | "
-                   f"{by.get('tpu-v1-gddr5', ''):} | {by.get('tpu-v1-hbm', '')} | "
+                   f"{_target_ms(r, 'tpu-v1-gddr5')} | {_target_ms(r, 'tpu-v1-hbm')} | "
                    f"{r.get('compile_s', '')} | {r.get('bit_exact_sentences', '')}/"
                    f"{r.get('spot_sentences', '')} |")
     for r in failed:
