@@ -169,7 +169,7 @@ def test_report_rows(built):
     assert q["bit_exact_sentences"] == q["spot_sentences"] == report.SPOT_SENTENCES
     assert set(q["latency_ms_by_target"]) == set(report.TARGETS)
     for t, split in q["split_ms_by_target"].items():  # the split adds up on each target
-        assert sum(split.values()) == pytest.approx(q["latency_ms_by_target"][t], rel=1e-3)
+        assert sum(split.values()) == pytest.approx(q["latency_ms_by_target"][t], abs=2e-4)
     assert q["layer_sqnr"] and {"tensor", "op", "sqnr_integer_db"} <= set(q["layer_sqnr"][0])
 
 
