@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,11 @@ def build_bert(layers: int = 2, hidden: int = 32, heads: int = 2, intermediate: 
     ("slice" or "range") default to the opset 14 and opset 17 exporters' forms."""
     if opset not in (14, 17):
         raise ValueError(f"opset must be 14 or 17, got {opset}")
+    sizes = dict(layers=layers, hidden=hidden, heads=heads, intermediate=intermediate,
+                 vocab=vocab, max_positions=max_positions, type_vocab=type_vocab)
+    small = [f"{k} {v}" for k, v in sizes.items() if v < 1]
+    if small:
+        raise ValueError(f"sizes must be at least 1: {', '.join(small)}")
     if hidden % heads:
         raise ValueError(f"hidden {hidden} is not a multiple of heads {heads}")
     mask = mask or ("mul" if opset == 14 else "where")
@@ -269,7 +275,18 @@ def sample_inputs(batch: int = 2, sequence: int = 16, vocab: int = 100,
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Write the tiny BERT (and its sample inputs), or one model to ``--out``; bad
+    sizes or an unwritable path are an error message and exit code 2."""
+    try:
+        _main(argv)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _main(argv: list[str] | None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--hidden", type=int, default=32)
@@ -301,4 +318,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -145,3 +145,18 @@ def test_qcc_run_on_int64_inputs_from_npz(capsys, tmp_path):
                           "dynamic dimension 1 ('sequence'); qcc needs static shapes: fix "
                           "it with --input-shape input_ids=1xsequence")
     assert "Traceback" not in err and err.count("error:") == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--hidden", "30", "--heads", "4"], "hidden 30 is not a multiple of heads 4"),
+    (["--layers", "0"], "sizes must be at least 1: layers 0"),
+    (["--out", "{tmp}/missing/b.onnx"], "No such file or directory"),
+])
+def test_the_builder_script_reports_bad_arguments(args, message, tmp_path, capsys):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "b.onnx")]
+    assert bert().main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "b.onnx").exists()
