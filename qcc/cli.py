@@ -378,9 +378,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                            "or --random-input SEED")
         inputs = driver.load_inputs(args.input_files, graph)
     outputs = driver.run(module, inputs)
-    _print_outputs(outputs, sys.stderr if args.output == "-" else sys.stdout)
-    if args.output:
-        driver.save_outputs(args.output, outputs)
+    _save_then_print(args.output, outputs)
     return 0
 
 
@@ -601,13 +599,23 @@ def _run_tpu(args: argparse.Namespace) -> int:
     else:
         inputs = driver.load_inputs(args.input_files, names)
     outputs = backend.simulate(program, inputs, engine=args.engine)
-    _print_outputs(outputs, sys.stderr if args.output == "-" else sys.stdout)
-    if args.output:
-        driver.save_outputs(args.output, outputs)
+    _save_then_print(args.output, outputs)
     if args.stats:
         report = backend.estimate(program, timing_target)
         print(report.format())
     return 0
+
+
+def _save_then_print(output: str | None, outputs) -> None:
+    """``--output`` written (and committed) first, then the outputs printed: a reader
+    of standard output that goes away early (``| head``) cannot cost the file."""
+    from qcc import driver
+    from qcc.outputs import commit_pending
+
+    if output:
+        driver.save_outputs(output, outputs)
+        commit_pending()
+    _print_outputs(outputs, sys.stderr if output == "-" else sys.stdout)
 
 
 def _print_outputs(outputs, file=None) -> None:

@@ -454,3 +454,19 @@ def test_too_long_file_name_is_refused_before_any_work(capsys, tmp_path):
                        tmp_path / ("a" * 256))
     assert code == 2 and "too long" in err
     assert "calibration data" not in err  # before calibrating (no warning yet)
+
+
+def test_run_writes_its_output_file_before_printing(tmp_path):
+    """`qcc run ... --output F | head`: the reader of the printed outputs goes away at
+    once, and F is written all the same (it is committed before the printing)."""
+    out = tmp_path / "y.npz"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qcc", "run", str(MODELS / "mlp.onnx"), "--random-input",
+         "0", "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc.stdout.close()  # the reader has gone before anything was printed
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    with np.load(out) as saved:
+        assert saved.files == ["output"] and saved["output"].shape[0] == 1
