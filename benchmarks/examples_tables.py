@@ -49,7 +49,7 @@ def explore_tables() -> str:
                  if (ROOT / "docs" / "explore" / name / p).exists()]
         links = ", ".join(f"[{p}](../docs/explore/{name}/{p})" for p in plots)
         parts.append(f"### {name}\n\n" + (f"Plots: {links}.\n\n" if links else "")
-                     + ex.to_markdown(result, rec, 0.5))
+                     + ex.to_markdown(result, rec))
     return "\n".join(parts)
 
 

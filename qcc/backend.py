@@ -127,6 +127,12 @@ class Backend:
         the backend does not say."""
         return float("nan")
 
+    def instruction_mix(self, program: Any) -> dict[str, int]:
+        """How many instructions of each kind a program has (``qcc explore`` names the
+        real differences between two configurations' programs with it); empty when
+        the backend does not say."""
+        return {}
+
     # ---------------------------------------------------------------- text form
     def disassemble(self, binary: bytes, where: str = "<bytes>") -> str:
         """A binary as assembly text (``qcc disasm``)."""

@@ -23,6 +23,10 @@ import numpy as np
 from qcc.diagnostics import PassFailure, QccError, escape_controls
 from qcc.version import __version__
 
+#: what ``qcc explore`` compares by default (qcc.exploration.METHODS, without
+#: importing it at start-up)
+EXPLORE_METHODS = ("minmax", "percentile", "entropy", "mse")
+
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
@@ -280,8 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated targets (default tpu-v1)")
     p.add_argument("--batch", default="1", metavar="B1,B2",
                    help="comma-separated batch sizes to time (default 1)")
+    p.add_argument("--methods", default=",".join(EXPLORE_METHODS), metavar="M1,M2",
+                   help="calibration methods to compare (default: "
+                        f"{','.join(EXPLORE_METHODS)}; also auto)")
+    p.add_argument("--granularities", default="per-tensor,per-channel", metavar="G1,G2",
+                   help="weight granularities to compare (default: both)")
     p.add_argument("--max-accuracy-drop", type=float, default=0.5, metavar="POINTS",
-                   help="accuracy budget of the recommendation (percentage points)")
+                   help="accuracy budget of the recommendation (percentage points below "
+                        "FP32; default 0.5)")
+    p.add_argument("--max-latency-us", type=float, default=None, metavar="US",
+                   help="latency limit of the recommendation (microseconds per batch)")
+    p.add_argument("--include-what-if", action="store_true",
+                   help="let the recommendation pick what-if targets (by default only "
+                        "real ones; what-if rows are always shown and marked)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="parallel processes (default: one per core)")
     _add_input_shape_arg(p)
@@ -678,16 +693,35 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if not math.isfinite(args.max_accuracy_drop) or args.max_accuracy_drop < 0:
         raise QccError(f"--max-accuracy-drop {args.max_accuracy_drop}: expected a finite "
                        "number of percentage points >= 0")
+    if args.max_latency_us is not None and not (math.isfinite(args.max_latency_us)
+                                                and args.max_latency_us > 0):
+        raise QccError(f"--max-latency-us {args.max_latency_us}: expected a positive "
+                       "number of microseconds")
     if args.jobs is not None and args.jobs < 1:
         raise QccError(f"--jobs {args.jobs}: expected at least 1")
+    methods = [m for m in args.methods.split(",") if m]
+    for m in methods:
+        if m not in (*ex.METHODS, "auto"):
+            raise QccError(f"--methods: unknown calibration method '{m}' (choose from "
+                           f"{', '.join((*ex.METHODS, 'auto'))})")
+    grans = [g for g in args.granularities.split(",") if g]
+    for g in grans:
+        if g not in ex.GRANULARITIES:
+            raise QccError(f"--granularities: unknown granularity '{g}' (choose from "
+                           f"{', '.join(ex.GRANULARITIES)})")
+    if not methods or not grans:
+        raise QccError("--methods and --granularities need at least one entry each")
     targets = [t for t in args.targets.split(",") if t]
-    result = ex.explore(args.input, args.calib_data, args.eval_data, targets, batches,
-                        jobs=args.jobs, progress=sys.stderr.isatty(),
-                        input_shapes=input_shapes(args))
     out = Path(args.out)
-    rec, written = ex.write_outputs(result, out, args.max_accuracy_drop)
+    if out.exists() and not out.is_dir():
+        raise QccError(f"--out {out}: exists and is not a directory")
+    result = ex.explore(args.input, args.calib_data, args.eval_data, targets, batches,
+                        granularities=grans, methods=methods, jobs=args.jobs,
+                        input_shapes=input_shapes(args))
+    rec, written = ex.write_outputs(result, out, args.max_accuracy_drop,
+                                    args.max_latency_us, args.include_what_if)
     commit_pending()
-    print(ex.to_markdown(result, rec, args.max_accuracy_drop), end="")
+    print(ex.to_markdown(result, rec), end="")
     print(f"qcc: wrote {', '.join(str(out / w) for w in written)}", file=sys.stderr)
     return 0
 

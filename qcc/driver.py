@@ -521,12 +521,17 @@ def compile_stage(module: Module) -> str:
 
 def explore(model: Any, calib_data: Any = None, eval_data: Any = None,
             targets: tuple[str, ...] = ("tpu-v1",), batches: tuple[int, ...] = (1,),
-            jobs: int | None = None, input_shapes: Mapping[str, Any] | None = None) -> dict:
+            jobs: int | None = None, input_shapes: Mapping[str, Any] | None = None,
+            granularities: tuple[str, ...] = ("per-tensor", "per-channel"),
+            methods: tuple[str, ...] = ("minmax", "percentile", "entropy", "mse"),
+            progress: bool | None = False) -> dict:
     """Sweep weight granularity x calibration method (x target x batch): accuracy,
     SQNR, simulated latency, throughput and inferences/s/W per configuration (the
-    `qcc explore` command). See :mod:`qcc.exploration`. ``input_shapes`` fixes the
-    dynamic dimensions of the model's inputs but the first, which the sweep sets."""
+    `qcc explore` command). See :mod:`qcc.exploration`; its ``recommend`` and
+    ``write_outputs`` take the result. ``input_shapes`` fixes the dynamic dimensions
+    of the model's inputs but the first, which the sweep sets."""
     from qcc.exploration import explore as sweep
 
-    return sweep(str(model), calib_data, eval_data, targets, batches, jobs=jobs,
-                 progress=False, input_shapes=input_shapes)
+    return sweep(str(model), calib_data, eval_data, targets, batches,
+                 granularities=granularities, methods=methods, jobs=jobs,
+                 progress=progress, input_shapes=input_shapes)

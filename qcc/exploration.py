@@ -1,13 +1,22 @@
 """``qcc explore``: what per-channel vs per-tensor weights and each calibration method
 cost a model in accuracy, latency and performance per watt on the TPU targets.
 
-For every granularity x calibration method: quantize (calibration statistics are
-collected once and shared, each method derives its ranges from them), measure
-accuracy on the evaluation data with the integer program's exact arithmetic (top-1
-against labels when the data has them, else agreement with FP32), the output SQNR,
-and for every batch size and target the simulated latency, throughput, inferences/s/W
-and the cycles spent on rescaling (activate and table loads). Configurations run in
-parallel processes.
+The sweep has two halves that do not depend on each other:
+
+* **quality**, per (granularity, calibration method): the integer program's
+  top-1 accuracy against labels (when the data has them), its agreement with FP32,
+  the output SQNR and the SQNR of every quantized layer, on *every* evaluation
+  sample (in batches; the last one padded and the padding dropped), with the time
+  the method took to derive its ranges and quantize;
+* **performance**, per (configuration, target, batch): the simulated latency,
+  throughput, inferences/s/W and what the program is made of. A configuration a
+  target cannot compile keeps its quality figures; the error goes in its row.
+
+Calibration statistics are collected once and shared (each fixed method derives its
+ranges from them); ``auto`` chooses a method per tensor from the calibration data.
+The recommendation maximizes inferences/s/W under an accuracy budget (and an optional
+latency limit) on real targets, with a paired test of its accuracy against FP32 and
+against the most accurate configuration. Configurations run in parallel processes.
 
 It runs whole compiles, so it sits above the backends with the driver: it reaches a
 target's backend through the registry (qcc/backend.py) and never the other way
@@ -19,11 +28,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import tempfile
+import time
+import traceback
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,48 +42,97 @@ from qcc.diagnostics import QccError
 
 GRANULARITIES = ("per-tensor", "per-channel")
 METHODS = ("minmax", "percentile", "entropy", "mse")
+#: the largest batch the interpreter evaluates at once
+EVAL_BATCH = 200
 
 
-@dataclass
-class Row:
-    granularity: str
-    method: str
-    target: str
-    batch: int
-    accuracy: float | None  # top-1 against labels (None without labels)
-    agreement: float  # top-1 agreement with FP32
-    sqnr_db: float
-    latency_us: float
-    inferences_per_s: float
-    inferences_per_s_per_w: float
-    tops: float
-    rescale_cycles: float
-    cycles: float
+# ------------------------------------------------------------------ statistics
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion of ``k`` in ``n``."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    d = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / d
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def _eval_arrays(path: str | None, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
+    """Exact McNemar test of two paired per-sample correctness vectors: how many
+    samples only ``a`` gets right, only ``b`` does, and the two-sided p-value that the
+    two are equally accurate (binomial on the discordant pairs)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    n = only_a + only_b
+    if n == 0:
+        return {"only_a": 0, "only_b": 0, "p_value": 1.0}
+    k = min(only_a, only_b)
+    tail = sum(math.comb(n, i) for i in range(k + 1))
+    return {"only_a": only_a, "only_b": only_b, "p_value": min(1.0, 2 * tail / 2 ** n)}
+
+
+# ------------------------------------------------------------------ data
+def _eval_arrays(path: str | None, names: Sequence[str], what: str
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     if not path:
         raise QccError("explore needs evaluation inputs: give --eval-data (or --calib-data)")
     try:
         with np.load(path) as z:
-            x = z[name] if name in z.files else None
-            labels = z["label"] if "label" in z.files else None
+            files = set(z.files)
+            arrays = {n: z[n] for n in names if n in files}
+            labels = z["label"] if "label" in files else None
     except (OSError, ValueError) as e:
-        raise QccError(f"--eval-data {path}: cannot read ({e})") from None
-    if x is None:
-        raise QccError(f"--eval-data {path} has no array '{name}' (the model's input)")
-    return x, labels
+        raise QccError(f"{what} {path}: cannot read ({e})") from None
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise QccError(f"{what} {path} has no array {', '.join(repr(m) for m in missing)} "
+                       f"(the model's inputs: {', '.join(names)}; it has "
+                       f"{', '.join(sorted(files)) or 'nothing'})")
+    counts = {n: len(a) for n, a in arrays.items()}
+    if len(set(counts.values())) != 1:
+        raise QccError(f"{what} {path}: the inputs have different numbers of samples "
+                       f"({', '.join(f'{n}: {c}' for n, c in counts.items())})")
+    n = next(iter(counts.values()))
+    if n == 0:
+        raise QccError(f"{what} {path}: no samples")
+    if labels is not None and len(labels) != n:
+        raise QccError(f"{what} {path}: 'label' has {len(labels)} entries for {n} samples")
+    return arrays, labels
 
 
-def _logits(module, x: np.ndarray, name: str, batch: int) -> np.ndarray:
+def eval_batch_size(n: int) -> int:
+    """Samples per interpreter run: all of them up to :data:`EVAL_BATCH`, else the
+    batch that splits ``n`` into the fewest runs with the least padding."""
+    if n <= EVAL_BATCH:
+        return n
+    runs = -(-n // EVAL_BATCH)
+    return -(-n // runs)
+
+
+def _outputs(module, inputs: dict[str, np.ndarray], batch: int) -> np.ndarray:
+    """The first output of ``module`` (compiled for ``batch``) on every sample: the last
+    batch padded with copies of its first sample, whose outputs are dropped (every
+    sample is computed on its own, so padding changes nothing)."""
     from qcc.interpreter import run
 
+    n = len(next(iter(inputs.values())))
     out = []
-    for i in range(0, len(x) - len(x) % batch, batch):
-        out.append(next(iter(run(module, {name: x[i:i + batch]}).values())))
+    for i in range(0, n, batch):
+        chunk = {k: v[i:i + batch] for k, v in inputs.items()}
+        real = len(next(iter(chunk.values())))
+        if real < batch:
+            chunk = {k: np.concatenate([v, np.repeat(v[:1], batch - real, axis=0)])
+                     for k, v in chunk.items()}
+        out.append(next(iter(run(module, chunk).values()))[:real])
     return np.concatenate(out)
 
 
+def _top1(logits: np.ndarray) -> np.ndarray | None:
+    return logits.argmax(axis=-1) if logits.ndim == 2 else None
+
+
+# ------------------------------------------------------------------ backends
 def backend_for_targets(targets: Sequence[str]):
     """The one backend of every target of a sweep (a program is compiled once, for the
     first target, and timed on each)."""
@@ -98,107 +157,308 @@ def _batch_free(input_shapes: dict | None) -> dict | None:
     return {name: (None, *tuple(shape)[1:]) for name, shape in input_shapes.items()}
 
 
-def _one_config(job: dict) -> list[dict]:
-    """Quantize with one granularity and method, evaluate, compile and time."""
+def _error_text(e: BaseException) -> str:
+    if isinstance(e, QccError):
+        return str(e).splitlines()[0]
+    last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+    where = f" ({Path(last.filename).name}:{last.lineno})" if last else ""
+    return f"internal error: {type(e).__name__}: {e}{where}"
+
+
+def _quantized(job: dict, batch: int):
+    """The model loaded at ``batch`` and quantized with the job's configuration; the
+    seconds it took and what ``auto`` chose."""
     from qcc import driver
+    from qcc.passmanager import PassContext
+
+    module = driver.load(job["model"], batch=batch, input_shapes=job["input_shapes"])
+    ctx = PassContext()
+    start = time.perf_counter()
+    if job["method"] == "auto":  # chooses from the data, not from the shared statistics
+        driver.quantize_model(module, calib_data=job["calib_data"], method="auto",
+                              granularity=job["granularity"], ctx=ctx)
+    else:
+        driver.quantize_model(module, method=job["method"], granularity=job["granularity"],
+                              stats=job["stats"], ctx=ctx)
+    seconds = time.perf_counter() - start
+    choice = ctx.data.get("calibration_choice")
+    return module, seconds, (dict(Counter(choice.values())) if choice else None)
+
+
+def _layer_sqnr(job: dict, module, fp_values: dict[str, np.ndarray]) -> dict[str, float]:
+    """SQNR (dB) of every quantized tensor of the integer program against its float
+    value, on the job's per-layer samples."""
+    from qcc.interpreter import qparams, run
+    from qcc.ir.types import QuantType, TensorType
     from qcc.quant_report import sqnr_db
 
-    x, labels, fp32 = job["x"], job["labels"], job["fp32"]
-    eval_batch = job["eval_batch"]
-    module = driver.load(job["model"], batch=eval_batch, input_shapes=job.get("input_shapes"))
-    driver.quantize_model(module, method=job["method"], granularity=job["granularity"],
-                       stats=job["stats"])
-    name = module.main.input_names[0]
-    logits = _logits(module, x, name, eval_batch)
-    n = len(logits)
-    pred = logits.argmax(axis=1)
-    acc = float((pred == labels[:n]).mean()) if labels is not None else None
-    agreement = float((pred == fp32[:n].argmax(axis=1)).mean())
-    sq = sqnr_db(fp32[:n], logits)
+    seen: dict = {}
+    run(module, job["layer_inputs"], observer=seen.__setitem__)
+    out = {}
+    for v, a in seen.items():
+        t = v.type
+        if v.op is not None and not v.op.operands:
+            continue  # a constant (weights, biases): not a layer's activation
+        name = (v.name_hint or "").removesuffix("_q")
+        if not (isinstance(t, TensorType) and isinstance(t.element, QuantType)) or \
+                name not in fp_values or name in out:
+            continue
+        ref = fp_values[name]
+        if ref.shape != a.shape:
+            continue
+        scale, zp = qparams(t)
+        out[name] = sqnr_db(ref, (a.astype(np.int64) - zp) * scale)
+    return out
+
+
+def _one_config(job: dict) -> dict:
+    """Quality of one (granularity, method), then its performance on every batch and
+    target; an error in one part does not lose the others."""
+    quality = {"granularity": job["granularity"], "method": job["method"], "error": None}
+    correct = None
+    try:
+        module, seconds, choice = _quantized(job, job["eval_batch"])
+        logits = _outputs(module, job["x"], job["eval_batch"])
+        fp32, labels = job["fp32"], job["labels"]
+        pred, fp_pred = _top1(logits), _top1(fp32)
+        n = len(logits)
+        from qcc.quant_report import sqnr_db
+
+        quality.update(samples=n, quantize_s=seconds, auto_choice=choice,
+                       sqnr_db=sqnr_db(fp32, logits), accuracy=None, correct=None,
+                       agreement=None)
+        if pred is not None:
+            quality["agreement"] = float(np.mean(pred == fp_pred))
+            hits = pred == (labels if labels is not None else fp_pred)
+            correct = hits
+            if labels is not None:
+                quality["correct"] = int(hits.sum())
+                quality["accuracy"] = quality["correct"] / n
+        lm, _, _ = _quantized(job, job["layer_batch"]) \
+            if job["layer_batch"] != job["eval_batch"] else (module, 0, None)
+        quality["layer_sqnr_db"] = _layer_sqnr(job, lm, job["fp_values"])
+    except Exception as e:
+        quality["error"] = _error_text(e)
     rows = []
     for batch in job["batches"]:
-        m = driver.load(job["model"], batch=batch, input_shapes=job.get("input_shapes"))
-        driver.quantize_model(m, method=job["method"], granularity=job["granularity"],
-                              stats=job["stats"])
-        backend = backend_for_targets(job["targets"])
-        compiled = backend.compile(m, job["targets"][0])
+        base = {"granularity": job["granularity"], "method": job["method"], "batch": batch}
+        try:
+            m, _, _ = _quantized(job, batch)
+            backend = backend_for_targets(job["targets"])
+            start = time.perf_counter()
+            compiled = backend.compile(m, job["targets"][0])
+            compile_s = time.perf_counter() - start
+            mix = backend.instruction_mix(compiled.program)
+        except Exception as e:
+            rows += [{**base, "target": t, "error": _error_text(e)} for t in job["targets"]]
+            continue
         for tname in job["targets"]:
-            target = backend.load_target(tname)
-            r = backend.estimate(compiled.program, target, batch)
-            rows.append(asdict(Row(job["granularity"], job["method"], target.name, batch,
-                                   acc, agreement, sq, r.latency_s * 1e6, r.inferences_per_s,
-                                   r.inferences_per_s_per_w, r.tops(),
-                                   backend.rescale_cycles(compiled.program, target),
-                                   r.cycles)))
-    return rows
+            try:
+                target = backend.load_target(tname)
+                r = backend.estimate(compiled.program, target, batch)
+                rows.append({**base, "target": target.name, "error": None,
+                             "what_if": bool(getattr(target, "what_if", False)),
+                             "latency_us": r.latency_s * 1e6,
+                             "inferences_per_s": r.inferences_per_s,
+                             "inferences_per_s_per_w": r.inferences_per_s_per_w,
+                             "tops": r.tops(), "cycles": r.cycles,
+                             "rescale_cycles": backend.rescale_cycles(compiled.program,
+                                                                      target),
+                             "compile_s": compile_s, "program": mix})
+            except Exception as e:
+                rows.append({**base, "target": tname, "error": _error_text(e)})
+    return {"quality": quality, "correct": correct, "performance": rows}
 
 
+# ------------------------------------------------------------------ the sweep
 def explore(model: str, calib_data: str | None, eval_data: str | None,
             targets: Sequence[str] = ("tpu-v1",), batches: Sequence[int] = (1,),
             granularities: Sequence[str] = GRANULARITIES, methods: Sequence[str] = METHODS,
-            jobs: int | None = None, progress: bool = True,
+            jobs: int | None = None, progress: bool | None = None,
             input_shapes: dict | None = None) -> dict:
-    """Run the sweep; returns {"fp32": {...}, "rows": [...]} (JSON-ready).
-    ``input_shapes`` fixes dynamic input dimensions but the first, the swept batch."""
+    """Run the sweep; returns a JSON-ready dict: ``fp32``, ``quality`` (one entry per
+    granularity x method), ``performance`` (per configuration x target x batch),
+    ``rows`` (the two joined), ``calibration``, ``differences`` and ``roofline``.
+    ``input_shapes`` fixes dynamic input dimensions but the first, the swept batch.
+    ``progress``: a progress bar on stderr (default: when stderr is a terminal)."""
     from qcc import driver
     from qcc.passmanager import Pipeline
 
+    for m in methods:
+        if m not in (*METHODS, "auto"):
+            raise QccError(f"explore: unknown calibration method '{m}' (choose from "
+                           f"{', '.join((*METHODS, 'auto'))})")
+    for g in granularities:
+        if g not in GRANULARITIES:
+            raise QccError(f"explore: unknown granularity '{g}' (choose from "
+                           f"{', '.join(GRANULARITIES)})")
     backend = backend_for_targets(targets)
     for t in targets:
         backend.load_target(t)  # fail early on a bad target name
     shapes = _batch_free(input_shapes)
     fp_module = driver.load(model, batch=1, input_shapes=shapes)
-    name = fp_module.main.input_names[0]
-    x, labels = _eval_arrays(eval_data or calib_data, name)
-    eval_batch = min(len(x), 200)
+    names = list(fp_module.main.input_names)
+    what = "--eval-data" if eval_data else "--calib-data"
+    x, labels = _eval_arrays(eval_data or calib_data, names, what)
+    n = len(next(iter(x.values())))
+    eval_batch = eval_batch_size(n)
     fp_module = driver.load(model, batch=eval_batch, input_shapes=shapes)
-    fp32 = _logits(fp_module, x, name, eval_batch)
-    n = len(fp32)
-    fp32_acc = float((fp32.argmax(1) == labels[:n]).mean()) if labels is not None else None
+    fp32 = _outputs(fp_module, x, eval_batch)
+    fp_pred = _top1(fp32)
+    fp32_correct = fp_pred == labels if labels is not None and fp_pred is not None else None
+    # per-layer SQNR on the first samples (a whole model's activations per sample)
+    layer_batch = min(n, 64)
+    layer_inputs = {k: v[:layer_batch] for k, v in x.items()}
+    from qcc.interpreter import run
+
+    fp_layer = driver.load(model, batch=layer_batch, input_shapes=shapes)
+    seen: dict = {}
+    run(fp_layer, layer_inputs, observer=seen.__setitem__)
+    fp_values = {v.name_hint: a for v, a in seen.items()
+                 if v.name_hint and isinstance(a, np.ndarray) and a.dtype == np.float32}
     with tempfile.TemporaryDirectory() as tmp:
         stats = str(Path(tmp) / "stats.json")
-        # calibration statistics, collected once and shared by every configuration
+        # calibration statistics, collected once and shared by every fixed method
         prepared = driver.load(model, batch=eval_batch, input_shapes=shapes)
         calib = {"data": str(calib_data)} if calib_data else {}
         from qcc.outputs import outside_transaction
+        from qcc.passmanager import PassContext
 
+        ctx = PassContext()
+        start = time.perf_counter()
         with outside_transaction():  # a scratch file, read back at once: not an output
             Pipeline.parse(driver.PREPARE_PIPELINE).add("calibrate", save_stats=stats,
-                                                        **calib).run(prepared)
+                                                        **calib).run(prepared, ctx)
+        collect_s = time.perf_counter() - start
+        calibration = {"data": str(calib_data) if calib_data else None,
+                       "samples": int(ctx.data["calibration"].num_samples),
+                       "collect_s": collect_s}
+        sufficiency = ctx.data.get("calibration_sufficiency")
+        if sufficiency is not None:
+            calibration["sufficiency"] = getattr(sufficiency, "summary", lambda: None)() \
+                or str(sufficiency)
         work = [{"model": str(model), "granularity": g, "method": m, "stats": stats,
+                 "calib_data": str(calib_data) if calib_data else None,
                  "x": x, "labels": labels, "fp32": fp32, "eval_batch": eval_batch,
+                 "layer_batch": layer_batch, "layer_inputs": layer_inputs,
+                 "fp_values": fp_values,
                  "batches": list(batches), "targets": list(targets),
                  "input_shapes": shapes}
                 for g in granularities for m in methods]
-        rows: list[dict] = []
+        results: list[dict] = []
         jobs = jobs or min(len(work), os.cpu_count() or 1)
-        if jobs > 1:
-            with ProcessPoolExecutor(jobs) as pool:
-                for k, part in enumerate(pool.map(_one_config, work), 1):
-                    rows += part
-                    _progress(progress, k, len(work))
-        else:
-            for k, job in enumerate(work, 1):
-                rows += _one_config(job)
-                _progress(progress, k, len(work))
-        roofline = _roofline_points(model, stats, granularities[-1], methods[0], batches[0],
-                                    targets, shapes)
-    return {"model": str(model), "fp32": {"accuracy": fp32_acc, "samples": n},
-            "rows": rows, "roofline": roofline}
+        from qcc.progress import Progress
+
+        with Progress(len(work), "explore", unit="configurations", enabled=progress) as bar:
+            if jobs > 1:
+                with ProcessPoolExecutor(jobs) as pool:
+                    for part in pool.map(_one_config, work):
+                        results.append(part)
+                        bar.update(1)
+            else:
+                for job in work:
+                    results.append(_one_config(job))
+                    bar.update(1)
+        quality = [r["quality"] for r in results]
+        performance = [row for r in results for row in r["performance"]]
+        correct = {(r["quality"]["granularity"], r["quality"]["method"]): r["correct"]
+                   for r in results}
+        roofline = _roofline_points(model, stats, quality, batches, targets, shapes)
+    result = {"model": str(model),
+              "eval_data": str(eval_data or calib_data),
+              "fp32": {"accuracy": float(fp32_correct.mean()) if fp32_correct is not None
+                       else None, "samples": n,
+                       "correct": int(fp32_correct.sum()) if fp32_correct is not None
+                       else None},
+              "calibration": calibration, "quality": quality, "performance": performance,
+              "rows": joined_rows(quality, performance), "roofline": roofline}
+    result["differences"] = performance_differences(performance)
+    result["_correct"] = {"fp32": fp32_correct, **{f"{g}/{m}": c
+                                                   for (g, m), c in correct.items()}}
+    return result
 
 
-def _roofline_points(model: str, stats: str, granularity: str, method: str, batch: int,
+def joined_rows(quality: list[dict], performance: list[dict]) -> list[dict]:
+    """One row per configuration x target x batch with its quality figures."""
+    by = {(q["granularity"], q["method"]): q for q in quality}
+    keep = ("accuracy", "agreement", "sqnr_db")
+    rows = []
+    for p in performance:
+        q = by[(p["granularity"], p["method"])]
+        rows.append({**{k: q.get(k) for k in keep}, **p, "quality_error": q.get("error")})
+    return rows
+
+
+def performance_differences(performance: list[dict]) -> list[str]:
+    """Why configurations of one target and batch differ in latency: the instructions
+    one program has and the other does not (a real difference), across methods at one
+    granularity and across granularities with one method; the same difference on
+    several targets and batches is said once, with where it applies."""
+    ok = [p for p in performance if not p.get("error")]
+    groups: dict = {}
+    for p in ok:
+        groups.setdefault((p["target"], p["batch"]), []).append(p)
+    found: dict = {}
+    for (target, batch), rows in sorted(groups.items()):
+        for axis, other in (("method", "granularity"), ("granularity", "method")):
+            by_other: dict = {}
+            for p in rows:
+                by_other.setdefault(p[other], []).append(p)
+            for fixed, sel in sorted(by_other.items()):
+                ref = min(sel, key=lambda p: (p["latency_us"], p[axis]))
+                for p in sorted(sel, key=lambda p: p[axis]):
+                    delta = p["latency_us"] - ref["latency_us"]
+                    if delta < 1e-6:
+                        continue
+                    what = (axis, ref[axis], _mix_difference(p["program"], ref["program"]))
+                    found.setdefault(what, {}).setdefault(
+                        f"{target} batch {batch} +{delta:.2f} us "
+                        f"({100 * delta / ref['latency_us']:.1f}%)", []).append((p[axis], fixed))
+    notes = []
+    for (_axis, ref_name, mix), where in found.items():
+        # the same configurations slower by the same amounts: one note
+        by_who: dict = {}
+        for place, who in where.items():
+            by_who.setdefault(tuple(sorted(set(who))), []).append(place)
+        for who, places in by_who.items():
+            names = ", ".join(dict.fromkeys(w for w, _ in who))
+            fixed = ", ".join(dict.fromkeys(f for _, f in who))
+            notes.append(f"{names} vs {ref_name} ({fixed}): {mix}; slower by: "
+                         f"{'; '.join(places)}")
+    return notes
+
+
+def _mix_difference(a: dict, b: dict) -> str:
+    diff = {k: a.get(k, 0) - b.get(k, 0) for k in sorted(set(a) | set(b))}
+    diff = {k: d for k, d in diff.items() if d}
+    if not diff:
+        return "the same instructions (different sizes or table contents)"
+    return ", ".join(f"{d:+d} {k}" for k, d in diff.items())
+
+
+def _roofline_points(model: str, stats: str, quality: list[dict], batches: Sequence[int],
                      targets: Sequence[str], input_shapes: dict | None = None) -> dict:
     """Per layer: operational intensity (useful MACs per weight-memory byte) and the
-    achieved TOPS, for one configuration on every target, with each roof."""
+    achieved TOPS, for one configuration (the first that quantized, per-channel
+    preferred; fixed methods only) at the largest batch on every target, with each
+    roof."""
     from qcc import driver
 
-    m = driver.load(model, batch=batch, input_shapes=input_shapes)
-    driver.quantize_model(m, method=method, granularity=granularity, stats=stats)
-    backend = backend_for_targets(targets)
-    compiled = backend.compile(m, targets[0])
-    out = {"configuration": {"granularity": granularity, "method": method, "batch": batch},
-           "targets": {}}
+    ok = [q for q in quality if not q.get("error") and q["method"] != "auto"]
+    if not ok:
+        return {}
+    q = next((q for q in ok if q["granularity"] == "per-channel"), ok[0])
+    batch = max(batches)
+    try:
+        m = driver.load(model, batch=batch, input_shapes=input_shapes)
+        driver.quantize_model(m, method=q["method"], granularity=q["granularity"],
+                              stats=stats)
+        backend = backend_for_targets(targets)
+        compiled = backend.compile(m, targets[0])
+    except Exception:
+        return {}
+    out = {"configuration": {"granularity": q["granularity"], "method": q["method"],
+                             "batch": batch}, "targets": {}}
     for name in targets:
         t = backend.load_target(name)
         r = backend.estimate(compiled.program, t, batch)
@@ -207,145 +467,473 @@ def _roofline_points(model: str, stats: str, granularity: str, method: str, batc
                   if c.useful_macs and c.dram_bytes]
         out["targets"][t.name] = {"peak_tops": t.peak_tops,
                                   "weight_bandwidth": t.weight_memory.bandwidth_bytes_per_s,
+                                  "what_if": bool(getattr(t, "what_if", False)),
                                   "layers": layers}
     return out
 
 
-def _progress(enabled: bool, done: int, total: int) -> None:
-    if enabled:
-        bar = "#" * (20 * done // total)
-        print(f"\rexplore [{bar:<20}] {done}/{total} configurations", end="",
-              file=sys.stderr, flush=True)
-        if done == total:
-            print(file=sys.stderr)
-
-
-def pareto(rows: list[dict], key: str) -> list[dict]:
-    """Rows no other row beats on both latency and ``key`` (higher is better)."""
+def pareto(rows: list[dict], key: str, cost: str = "latency_us") -> list[dict]:
+    """Rows no other row beats on both ``cost`` (lower is better) and ``key`` (higher
+    is better)."""
+    rows = [r for r in rows if not r.get("error") and r.get(key) is not None]
     front = []
     for r in rows:
-        if not any(o["latency_us"] <= r["latency_us"] and o[key] >= r[key] and
-                   (o["latency_us"] < r["latency_us"] or o[key] > r[key]) for o in rows):
+        if not any(o[cost] <= r[cost] and o[key] >= r[key] and
+                   (o[cost] < r[cost] or o[key] > r[key]) for o in rows):
             front.append(r)
     return front
 
 
-def recommend(result: dict, max_drop_points: float) -> dict | None:
-    """The fastest configuration whose accuracy (or agreement) is within
-    ``max_drop_points`` percentage points of FP32."""
+# ------------------------------------------------------------------ recommendation
+def quality_key(result: dict) -> str:
+    return "accuracy" if result["fp32"]["accuracy"] is not None else "agreement"
+
+
+def recommend(result: dict, max_drop_points: float, max_latency_us: float | None = None,
+              include_what_if: bool = False) -> dict | None:
+    """The configuration with the most inferences/s/W whose accuracy (or agreement with
+    FP32) is within ``max_drop_points`` percentage points of FP32 and whose latency is
+    at most ``max_latency_us``, on real targets unless ``include_what_if``; ties go to
+    the more accurate, then the faster. Beside it: the fastest configuration under the
+    same constraints (the latency-only choice) and paired tests of its accuracy."""
+    key = quality_key(result)
     base = result["fp32"]["accuracy"]
-    key = "accuracy" if base is not None else "agreement"
     ref = base if base is not None else 1.0
-    ok = [r for r in result["rows"] if 100 * (ref - r[key]) <= max_drop_points + 1e-9]
-    return min(ok, key=lambda r: (r["latency_us"], -r[key])) if ok else None
+    rows = [r for r in result["rows"] if not r.get("error") and r.get(key) is not None]
+    ok = [r for r in rows if 100 * (ref - r[key]) <= max_drop_points + 1e-9
+          and (include_what_if or not r.get("what_if"))
+          and (max_latency_us is None or r["latency_us"] <= max_latency_us + 1e-9)]
+    out = {"objective": "inferences/s/W", "key": key, "max_accuracy_drop": max_drop_points,
+           "max_latency_us": max_latency_us, "what_if_included": include_what_if,
+           "candidates": len(ok), "choice": None, "latency_only": None}
+    if not ok:
+        return out
+    choice = max(ok, key=lambda r: (round(r["inferences_per_s_per_w"], 6), r[key],
+                                    -r["latency_us"]))
+    out["choice"] = choice
+    out["latency_only"] = min(ok, key=lambda r: (r["latency_us"], -r[key]))
+    correct = result.get("_correct") or {}
+    mine = correct.get(f"{choice['granularity']}/{choice['method']}")
+    q = [x for x in result["quality"] if not x.get("error") and x.get(key) is not None]
+    best = max(q, key=lambda x: x[key])
+    n = result["fp32"]["samples"]
+    k = round(choice[key] * n)
+    out["interval"] = wilson_interval(k, n)
+    if mine is not None:
+        if result["fp32"]["accuracy"] is not None and correct.get("fp32") is not None:
+            out["vs_fp32"] = mcnemar(mine, correct["fp32"])
+        other = correct.get(f"{best['granularity']}/{best['method']}")
+        if other is not None:
+            out["vs_most_accurate"] = {"granularity": best["granularity"],
+                                       "method": best["method"], key: best[key],
+                                       **mcnemar(mine, other)}
+    return out
 
 
-def to_markdown(result: dict, recommendation: dict | None, max_drop: float) -> str:
-    key = "accuracy" if result["fp32"]["accuracy"] is not None else "agreement"
+def _config(r: dict) -> str:
+    return f"{r['granularity']} weights, {r['method']} calibration"
+
+
+def recommendation_lines(rec: dict | None) -> list[str]:
+    if rec is None:
+        return []
+    key = rec["key"]
+    limits = f"within {rec['max_accuracy_drop']} points of FP32"
+    if rec["max_latency_us"] is not None:
+        limits += f", at most {rec['max_latency_us']} us per batch"
+    limits += ", what-if targets included" if rec["what_if_included"] else \
+        ", real targets only"
+    c = rec["choice"]
+    if c is None:
+        return [f"recommendation: no configuration {limits}"]
+    lo, hi = rec["interval"]
+    lines = [f"recommendation (most inferences/s/W {limits}): {_config(c)} on "
+             f"{c['target']} at batch {c['batch']}: {c['inferences_per_s_per_w']:.0f} "
+             f"inferences/s/W, {c['latency_us']:.2f} us per batch, "
+             f"{100 * c[key]:.2f}% {key} (95% CI {100 * lo:.1f}-{100 * hi:.1f}%)"]
+    f = rec.get("vs_fp32")
+    if f:
+        lines.append(f"  against FP32 on the same samples: {f['only_a']} right only "
+                     f"quantized, {f['only_b']} right only in FP32 (McNemar p = "
+                     f"{f['p_value']:.2g})")
+    b = rec.get("vs_most_accurate")
+    if b and (b["granularity"], b["method"]) != (c["granularity"], c["method"]):
+        lines.append(f"  against the most accurate ({b['granularity']} weights, "
+                     f"{b['method']}: {100 * b[key]:.2f}%): {b['only_a']} vs "
+                     f"{b['only_b']} samples only one gets right (McNemar p = "
+                     f"{b['p_value']:.2g}" + ("; not a significant difference)"
+                                              if b["p_value"] >= 0.05 else ")"))
+    lat = rec["latency_only"]
+    lines.append(f"latency-only choice (the fastest under the same limits): {_config(lat)} "
+                 f"on {lat['target']} at batch {lat['batch']}: {lat['latency_us']:.2f} us "
+                 f"per batch, {lat['inferences_per_s_per_w']:.0f} inferences/s/W, "
+                 f"{100 * lat[key]:.2f}% {key}")
+    return lines
+
+
+# ------------------------------------------------------------------ tables
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _db(x) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.1f}" if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def _target_label(r: dict) -> str:
+    return f"{r['target']} (what-if)" if r.get("what_if") else r["target"]
+
+
+def quality_table(result: dict) -> list[str]:
+    key = quality_key(result)
+    n = result["fp32"]["samples"]
+    lines = [f"| weights | calibration | {key} (95% CI) | agreement with FP32 | "
+             "SQNR (dB) | ranges + quantize (s) | note |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for q in result["quality"]:
+        if q.get("error"):
+            lines.append(f"| {q['granularity']} | {q['method']} | - | - | - | - | "
+                         f"{_cell(q['error'])} |")
+            continue
+        v = q.get(key)
+        if v is not None:
+            lo, hi = wilson_interval(round(v * n), n)
+            acc = f"{100 * v:.2f}% ({100 * lo:.1f}-{100 * hi:.1f})"
+        else:
+            acc = "-"
+        note = ""
+        if q.get("auto_choice"):
+            note = "per tensor: " + ", ".join(f"{m} {c}" for m, c in
+                                              sorted(q["auto_choice"].items()))
+        lines.append(f"| {q['granularity']} | {q['method']} | {acc} | "
+                     f"{_pct(q.get('agreement'))} | {_db(q.get('sqnr_db'))} | "
+                     f"{q.get('quantize_s', 0):.2f} | {note} |")
+    return lines
+
+
+def _cell(text: str) -> str:
+    from qcc.diagnostics import escape_controls
+
+    return escape_controls(text).replace("|", "\\|")
+
+
+def performance_table(result: dict) -> list[str]:
+    """Per target and batch, one row per distinct performance and the configurations
+    that have it."""
+    lines = ["| target | batch | configurations | latency (us) | inferences/s | "
+             "inferences/s/W | TOPS | instructions |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    total = len(result["quality"])
+    groups: dict = {}
+    for p in result["performance"]:
+        groups.setdefault((p["target"], p["batch"]), []).append(p)
+    for (target, batch), rows in groups.items():
+        label = _target_label(rows[0]) if not rows[0].get("error") else target
+        distinct: dict = {}
+        for p in rows:
+            k = ("error", p["error"]) if p.get("error") else \
+                ("ok", round(p["latency_us"], 6), round(p["inferences_per_s_per_w"], 6))
+            distinct.setdefault(k, []).append(p)
+        for k, sel in distinct.items():
+            who = f"all {total}" if len(sel) == total and total > 1 else \
+                ", ".join(f"{p['granularity']}/{p['method']}" for p in sel)
+            p = sel[0]
+            if k[0] == "error":
+                lines.append(f"| {label} | {batch} | {who} | cannot compile: "
+                             f"{_cell(p['error'])} | | | | |")
+                continue
+            lines.append(f"| {label} | {batch} | {who} | {p['latency_us']:.2f} | "
+                         f"{p['inferences_per_s']:.0f} | {p['inferences_per_s_per_w']:.0f} | "
+                         f"{p['tops']:.3f} | {sum(p['program'].values())} |")
+    return lines
+
+
+def layer_table(result: dict, method: str) -> list[str]:
+    by = {(q["granularity"], q["method"]): q for q in result["quality"]}
+    pt, pc = by.get(("per-tensor", method)), by.get(("per-channel", method))
+    if not pt or not pc or pt.get("error") or pc.get("error"):
+        return []
+    a, b = pt.get("layer_sqnr_db") or {}, pc.get("layer_sqnr_db") or {}
+    lines = [f"| layer ({method} calibration) | per-tensor SQNR (dB) | per-channel SQNR (dB) "
+             "| gain (dB) |", "|---|---:|---:|---:|"]
+    for name in a:
+        if name in b:
+            gain = b[name] - a[name] if math.isfinite(a[name]) and math.isfinite(b[name]) \
+                else None
+            lines.append(f"| {_cell(name)} | {_db(a[name])} | {_db(b[name])} | "
+                         f"{'-' if gain is None else f'{gain:+.1f}'} |")
+    return lines if len(lines) > 2 else []
+
+
+def joint_table(result: dict) -> list[str]:
+    key = quality_key(result)
     lines = [f"| weights | calibration | target | batch | {key} | SQNR (dB) | latency (us) "
-             "| inferences/s | inferences/s/W | TOPS | rescale cycles |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| inferences/s | inferences/s/W | TOPS |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
-        lines.append(f"| {r['granularity']} | {r['method']} | {r['target']} | {r['batch']} | "
-                     f"{100 * r[key]:.2f}% | {r['sqnr_db']:.1f} | {r['latency_us']:.2f} | "
-                     f"{r['inferences_per_s']:.0f} | {r['inferences_per_s_per_w']:.0f} | "
-                     f"{r['tops']:.3f} | {r['rescale_cycles']:.0f} |")
+        if r.get("error"):
+            lines.append(f"| {r['granularity']} | {r['method']} | {r['target']} | "
+                         f"{r['batch']} | {_pct(r.get(key))} | {_db(r.get('sqnr_db'))} | "
+                         f"error: {_cell(r['error'])} | | | |")
+            continue
+        lines.append(f"| {r['granularity']} | {r['method']} | {_target_label(r)} | "
+                     f"{r['batch']} | {_pct(r.get(key))} | {_db(r.get('sqnr_db'))} | "
+                     f"{r['latency_us']:.2f} | {r['inferences_per_s']:.0f} | "
+                     f"{r['inferences_per_s_per_w']:.0f} | {r['tops']:.3f} |")
+    return lines
+
+
+def to_markdown(result: dict, rec: dict | None) -> str:
+    key = quality_key(result)
     fp = result["fp32"]
-    head = (f"FP32 {key}: " + (f"{100 * fp['accuracy']:.2f}%" if fp["accuracy"] is not None
-                               else "100% (reference)") + f" on {fp['samples']} samples")
-    rec = recommendation_line(recommendation, max_drop, key)
-    return head + "\n\n" + "\n".join(lines) + "\n\n" + rec + "\n"
+    cal = result.get("calibration", {})
+    head = [f"# qcc explore: {result['model']}", "",
+            f"FP32 {key}: " + (f"{_pct(fp['accuracy'])} ({fp['correct']} of "
+                               f"{fp['samples']})" if fp["accuracy"] is not None else
+                               "100% (the reference)")
+            + f" on all {fp['samples']} samples of {result.get('eval_data')}."]
+    if cal:
+        head.append(f"Calibration: {cal.get('samples')} samples of {cal.get('data')}, "
+                    f"statistics collected once in {cal.get('collect_s', 0):.2f} s and "
+                    "shared by the fixed methods" +
+                    (f"; {cal['sufficiency']}" if cal.get("sufficiency") else "") + ".")
+    out = [*head, "", "## Accuracy and SQNR per configuration", "", *quality_table(result)]
+    out += ["", "## Performance per target and batch", "", *performance_table(result)]
+    notes = performance_notes(result)
+    if notes:
+        out += [""] + [f"- {n}" for n in notes]
+    methods = [q["method"] for q in result["quality"]]
+    layer_method = (rec or {}).get("choice", {}) or {}
+    lt = layer_table(result, layer_method.get("method") or
+                     next((m for m in methods if m != "auto"), methods[0]))
+    if lt:
+        out += ["", "## Per-layer SQNR: per-tensor vs per-channel weights", "", *lt]
+    out += ["", "## All configurations", "", *joint_table(result)]
+    if rec is not None:
+        out += ["", "## Recommendation", "", *recommendation_lines(rec)]
+    return "\n".join(out) + "\n"
 
 
-def recommendation_line(r: dict | None, max_drop: float, key: str) -> str:
-    if r is None:
-        return f"recommendation: no configuration within {max_drop} points of FP32"
-    return (f"recommendation: {r['granularity']} weights, {r['method']} calibration on "
-            f"{r['target']} at batch {r['batch']}: {r['latency_us']:.2f} us, "
-            f"{100 * r[key]:.2f}% {key}, {r['inferences_per_s_per_w']:.0f} inferences/s/W "
-            f"(the fastest within {max_drop} points of FP32)")
+def performance_notes(result: dict) -> list[str]:
+    """What the performance table means: real differences between configurations
+    (instruction by instruction), and why per-channel weights cost nothing where they
+    do not."""
+    notes = list(result.get("differences", []))
+    ok = [p for p in result["performance"] if not p.get("error")]
+    if ok and not notes:
+        notes.append("every configuration runs the same instructions in the same time on "
+                     "each target and batch: calibration methods and weight granularity "
+                     "change only the numbers (scales, multipliers, table contents)")
+    for t in sorted({p["target"] for p in ok}):
+        assumption = next((p.get("requantization") for p in ok
+                           if p["target"] == t and p.get("requantization")), None)
+        if assumption:
+            notes.append(f"{t}: {assumption}")
+    return notes
 
 
-def plot(result: dict, path: Path) -> bool:
-    """Accuracy vs latency with the Pareto front; False when matplotlib is missing."""
+# ------------------------------------------------------------------ plots
+METHOD_MARKERS = {"minmax": "o", "percentile": "s", "entropy": "^", "mse": "D", "auto": "*"}
+GRANULARITY_STYLE = {"per-tensor": "hollow", "per-channel": "filled"}
+
+
+def _plt():
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return False
-    key = "accuracy" if result["fp32"]["accuracy"] is not None else "agreement"
-    rows = result["rows"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    groups = sorted({(r["target"], r["batch"]) for r in rows})
-    for k, (target, batch) in enumerate(groups):
-        for gran, marker in (("per-tensor", "s"), ("per-channel", "o")):
-            sel = [r for r in rows if (r["target"], r["batch"], r["granularity"]) ==
-                   (target, batch, gran)]
-            ax.scatter([r["latency_us"] for r in sel], [100 * r[key] for r in sel], s=22,
-                       marker=marker, color=f"C{k % 10}",
-                       label=f"{target}, batch {batch}, {gran}")
-    front = sorted(pareto(rows, key), key=lambda r: r["latency_us"])
-    ax.plot([r["latency_us"] for r in front], [100 * r[key] for r in front], "k--",
-            marker="x", label="Pareto front")
-    ax.set_xscale("log")
-    ax.set_xlabel("latency per batch (us, simulated)")
-    ax.set_ylabel(f"{key} (%)")
-    ax.legend(fontsize=6)
+        return None
+    return plt
+
+
+def _legend(ax, plt, targets: list[str], methods: list[str], granularities: list[str]):
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=f"C{k}", lw=0, marker="o", label=f"target {t}")
+               for k, t in enumerate(targets)]
+    handles += [Line2D([], [], color="0.3", lw=0, marker=METHOD_MARKERS.get(m, "x"),
+                       label=f"calibration {m}") for m in methods]
+    handles += [Line2D([], [], color="0.3", lw=0, marker="o",
+                       markerfacecolor="0.3" if g == "per-channel" else "none",
+                       label=f"{g} weights") for g in granularities]
+    return handles
+
+
+def _scatter(ax, fig, rows: list[dict], x: str, y: str, targets: list[str],
+             methods: list[str], scale_y=1.0):
+    """Every row a marker; each (method, granularity) is dodged by a few points so
+    that no configuration hides under another with the same figures."""
+    from matplotlib.transforms import offset_copy
+
+    for r in rows:
+        k = targets.index(_target_label(r))
+        filled = r["granularity"] == "per-channel"
+        i = methods.index(r["method"]) if r["method"] in methods else 0
+        dx = (i - (len(methods) - 1) / 2) * 7
+        dy = 3.5 if filled else -3.5
+        ax.scatter([r[x]], [r[y] * scale_y], s=36,
+                   marker=METHOD_MARKERS.get(r["method"], "x"),
+                   facecolors=f"C{k}" if filled else "none", edgecolors=f"C{k}",
+                   linewidths=1.2, zorder=3,
+                   transform=offset_copy(ax.transData, fig=fig, x=dx, y=dy, units="points"))
+
+
+def _span(ax, axis: str, values: list[float]) -> None:
+    """Axis limits around ``values`` (markers are drawn with an offset transform,
+    which autoscaling ignores); a log scale when they span more than 4x."""
+    from matplotlib.ticker import ScalarFormatter
+
+    lo, hi = min(values), max(values)
+    log = lo > 0 and hi / lo > 4
+    if log:
+        lims = (lo / 1.25, hi * 1.25)
+    else:
+        pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 1.0
+        lims = (lo - pad, hi + pad)
+    if axis == "x":
+        if log:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.set_xlim(*lims)
+    else:
+        if log:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.set_ylim(*lims)
+
+
+def accuracy_figures(result: dict):
+    """[(file name, figure)]: accuracy vs latency and inferences/s/W vs accuracy, one
+    panel per batch size; marker shape = calibration method, filled = per-channel,
+    hollow = per-tensor, colour = target (what-ifs named as such). None without
+    matplotlib."""
+    plt = _plt()
+    if plt is None:
+        return None
+    key = quality_key(result)
+    rows = [r for r in result["rows"] if not r.get("error") and r.get(key) is not None]
+    if not rows:
+        return []
+    batches = sorted({r["batch"] for r in rows})
+    targets = sorted({_target_label(r) for r in rows})
+    methods = [m for m in dict.fromkeys(q["method"] for q in result["quality"])]
+    grans = [g for g in dict.fromkeys(q["granularity"] for q in result["quality"])]
+    figs = []
+    top = min(100.0, 100 * max(r[key] for r in rows) + 0.5)
+    bottom = 100 * min(r[key] for r in rows) - 0.5
+    for fname, x, y, xl, yl in (
+            ("accuracy_vs_latency.png", "latency_us", key, "latency per batch (us, simulated)",
+             f"{key} (%)"),
+            ("perf_per_watt.png", key, "inferences_per_s_per_w", f"{key} (%)",
+             "inferences/s/W (simulated)")):
+        fig, axes = plt.subplots(1, len(batches), figsize=(4.2 * len(batches) + 2.6, 4.2),
+                                 squeeze=False)
+        for ax, batch in zip(axes[0], batches, strict=True):
+            sel = [r for r in rows if r["batch"] == batch]
+            if x == key:
+                for r in sel:
+                    r["_pct"] = 100 * r[key]
+                _scatter(ax, fig, sel, "_pct", y, targets, methods)
+                ax.set_xlim(bottom, top)
+                _span(ax, "y", [r[y] for r in sel])
+            else:
+                _scatter(ax, fig, sel, x, y, targets, methods, scale_y=100)
+                ax.set_ylim(bottom, top)
+                _span(ax, "x", [r[x] for r in sel])
+                front = sorted(pareto(sel, key), key=lambda r: r[x])
+                ax.plot([r[x] for r in front], [100 * r[key] for r in front], "k:", lw=1,
+                        label="Pareto front")
+            ax.set_title(f"batch {batch}", fontsize=9)
+            ax.set_xlabel(xl, fontsize=8)
+            ax.set_ylabel(yl, fontsize=8)
+            ax.grid(True, alpha=0.3)
+        handles = _legend(axes[0][-1], plt, targets, methods, grans)
+        right = 1 - 2.5 / fig.get_figwidth()
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(right, 0.5),
+                   fontsize=7, frameon=False)
+        fig.text(0.01, 0.01, "markers of one configuration are drawn a few points apart "
+                 "so that none hides another", fontsize=6, color="0.4")
+        fig.tight_layout(rect=(0, 0.03, right, 1))
+        figs.append((fname, fig))
+    for r in rows:
+        r.pop("_pct", None)
+    return figs
+
+
+def roofline_figure(result: dict):
+    """One panel per target: its roof (min(peak, 2 x weight bandwidth x intensity))
+    and every layer with matrix work, labelled."""
+    plt = _plt()
+    roof = result.get("roofline") or {}
+    if plt is None or not roof.get("targets"):
+        return None
+    items = list(roof["targets"].items())
+    fig, axes = plt.subplots(1, len(items), figsize=(5.0 * len(items), 4.4), squeeze=False)
+    xs = np.logspace(-1, 5, 200)
+    for k, (ax, (name, data)) in enumerate(zip(axes[0], items, strict=True)):
+        line = np.minimum(data["peak_tops"], 2 * data["weight_bandwidth"] * xs / 1e12)
+        label = f"{name} (what-if)" if data.get("what_if") else name
+        ax.plot(xs, line, color=f"C{k}", label=f"{label} roof")
+        for i, p in enumerate(data["layers"]):
+            ax.scatter([p["macs_per_byte"]], [max(p["tops"], 1e-4)], color=f"C{k}", s=16,
+                       label="layers" if i == 0 else None)
+            ax.annotate(_short(p["layer"]), (p["macs_per_byte"], max(p["tops"], 1e-4)),
+                        fontsize=6, xytext=(4, 6 if i % 2 else -9),
+                        textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("operational intensity (MACs per weight byte)", fontsize=8)
+        ax.set_ylabel("TOPS (simulated)", fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(True, alpha=0.3)
+    cfg = roof["configuration"]
+    fig.suptitle(f"per layer: {cfg['granularity']} weights, {cfg['method']} calibration, "
+                 f"batch {cfg['batch']}", fontsize=9)
     fig.tight_layout()
-    _save_figure(plt, fig, path)
-    roofline = result.get("roofline")
-    if roofline:
-        _plot_roofline(plt, roofline, path.with_name("roofline.png"))
-    return True
+    return fig
 
 
-def _save_figure(plt, fig, path: Path) -> None:
+def _short(layer: str) -> str:
+    parts = [p for p in layer.replace("/", " ").split() if p]
+    text = " ".join(parts[-2:]) if parts else layer
+    return text if len(text) <= 24 else text[:23] + "…"
+
+
+def _save_figure(fig, path: Path) -> None:
     """Render to PNG in memory and write it as an output (qcc/outputs.py)."""
     import io
+
+    import matplotlib.pyplot as plt
 
     from qcc.outputs import write_output
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
     write_output(path, buf.getvalue())
 
 
-def _plot_roofline(plt, roofline: dict, path: Path) -> None:
-    """Each target's roof (min(peak, 2 x bandwidth x intensity)) and every layer."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    xs = np.logspace(-2, 5, 200)
-    for k, (name, data) in enumerate(roofline["targets"].items()):
-        roof = np.minimum(data["peak_tops"], 2 * data["weight_bandwidth"] * xs / 1e12)
-        ax.plot(xs, roof, color=f"C{k}", label=f"{name} roof")
-        ax.scatter([p["macs_per_byte"] for p in data["layers"]],
-                   [max(p["tops"], 1e-4) for p in data["layers"]], color=f"C{k}", s=14)
-    cfg = roofline["configuration"]
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("operational intensity (MACs per weight byte)")
-    ax.set_ylabel("TOPS (simulated)")
-    ax.set_title(f"layers, {cfg['granularity']} {cfg['method']}, batch {cfg['batch']}",
-                 fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    _save_figure(plt, fig, path)
-
-
+# ------------------------------------------------------------------ outputs
 def finite(obj):
-    """JSON-safe copy (infinities as strings)."""
+    """JSON-safe copy (infinities as strings, numpy scalars as numbers; keys starting
+    with '_' left out)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return "inf" if obj > 0 else "-inf"
+    if isinstance(obj, np.generic):
+        return finite(obj.item())
     if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
+        return {k: finite(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, list | tuple):
         return [finite(v) for v in obj]
     return obj
 
 
-def write_outputs(result: dict, out_dir: Path, max_drop: float
+def write_outputs(result: dict, out_dir: Path, max_drop: float,
+                  max_latency_us: float | None = None, include_what_if: bool = False
                   ) -> tuple[dict | None, list[str]]:
     """Write explore.json, explore.md and (with matplotlib) the plots into
     ``out_dir``; returns the recommendation and the names written."""
@@ -354,14 +942,17 @@ def write_outputs(result: dict, out_dir: Path, max_drop: float
     if out_dir.exists() and not out_dir.is_dir():
         raise QccError(f"--out {out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
-    rec = recommend(result, max_drop)
+    rec = recommend(result, max_drop, max_latency_us, include_what_if)
     write_output(out_dir / "explore.json",
                  json.dumps(finite({**result, "recommendation": rec}), indent=1,
                             sort_keys=True) + "\n")
-    write_output(out_dir / "explore.md", to_markdown(result, rec, max_drop))
+    write_output(out_dir / "explore.md", to_markdown(result, rec))
     written = ["explore.json", "explore.md"]
-    if plot(result, out_dir / "accuracy_vs_latency.png"):
-        written.append("accuracy_vs_latency.png")
-        if result.get("roofline"):
-            written.append("roofline.png")
+    for name, fig in accuracy_figures(result) or []:
+        _save_figure(fig, out_dir / name)
+        written.append(name)
+    fig = roofline_figure(result)
+    if fig is not None:
+        _save_figure(fig, out_dir / "roofline.png")
+        written.append("roofline.png")
     return rec, written

@@ -140,6 +140,13 @@ class TpuV1Backend(Backend):
 
         return rescale_cycles(program.instructions, self.load_target(target))
 
+    def instruction_mix(self, program: Any) -> dict[str, int]:
+        """Instructions by mnemonic (a host segment is one ``host_call``)."""
+        mix: dict[str, int] = {}
+        for ins in program.instructions:
+            mix[ins.defn.mnemonic] = mix.get(ins.defn.mnemonic, 0) + 1
+        return dict(sorted(mix.items()))
+
     # ---------------------------------------------------------------- text form
     def disassemble(self, binary: bytes, where: str = "<bytes>") -> str:
         from qcc.backends.tpu_v1.asm import disassemble

@@ -1,12 +1,22 @@
-"""`qcc explore`: the sweep's table, JSON, Markdown and recommendation."""
+"""`qcc explore`: the sweep's tables, JSON, Markdown, recommendation and plots."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from qcc.cli import main
-from qcc.exploration import explore, recommend
+from qcc.exploration import (
+    eval_batch_size,
+    explore,
+    mcnemar,
+    recommend,
+    to_markdown,
+    wilson_interval,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = str(ROOT / "examples" / "models" / "digits_mlp.onnx")
@@ -14,32 +24,115 @@ CALIB = str(ROOT / "examples" / "data" / "digits_calib.npz")
 EVAL = str(ROOT / "examples" / "data" / "digits_eval.npz")
 
 
-def test_explore_cli(capsys, tmp_path):
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """One CLI sweep of the digits MLP on a real and a what-if target, two batches."""
+    out = tmp_path_factory.mktemp("explore")
     code = main(["explore", MLP, "--calib-data", CALIB, "--eval-data", EVAL, "--targets",
-                 "tpu-v1,tpu-v1-hbm", "--batch", "1,8", "--jobs", "2", "--out", str(tmp_path)])
-    out, _ = capsys.readouterr()
+                 "tpu-v1,tpu-v1-hbm", "--batch", "1,8", "--jobs", "2", "--out", str(out)])
     assert code == 0
-    data = json.loads((tmp_path / "explore.json").read_text())
-    assert len(data["rows"]) == 2 * 4 * 2 * 2  # granularities x methods x targets x batches
-    assert data["fp32"]["accuracy"] == 0.9925
-    assert {r["target"] for r in data["rows"]} == {"tpu-v1", "tpu-v1-hbm"}
-    for r in data["rows"]:
-        assert 0.97 <= r["accuracy"] <= 1.0 and r["latency_us"] > 0 and r["rescale_cycles"] > 0
+    return out, json.loads((out / "explore.json").read_text())
+
+
+def test_explore_cli_tables(sweep, capsys):
+    out, data = sweep
+    assert len(data["quality"]) == 2 * 4  # granularities x methods
+    assert len(data["rows"]) == 2 * 4 * 2 * 2  # ... x targets x batches
+    assert data["fp32"] == {"accuracy": 0.9925, "samples": 400, "correct": 397}
+    for q in data["quality"]:
+        assert q["error"] is None and q["samples"] == 400
+        assert 0.97 <= q["accuracy"] <= 1.0 and q["correct"] == round(q["accuracy"] * 400)
+        assert q["layer_sqnr_db"] and all(v > 10 for v in q["layer_sqnr_db"].values())
+    hbm = [r for r in data["rows"] if r["target"] == "tpu-v1-hbm"]
+    assert hbm and all(r["what_if"] for r in hbm)
+    assert not any(r["what_if"] for r in data["rows"] if r["target"] == "tpu-v1")
+    md = (out / "explore.md").read_text()
+    for section in ("## Accuracy and SQNR per configuration", "## Performance per target "
+                    "and batch", "## Per-layer SQNR", "## All configurations",
+                    "## Recommendation", "latency-only choice"):
+        assert section in md
+    assert "FP32 accuracy: 99.25% (397 of 400) on all 400 samples" in md
+    assert "tpu-v1-hbm (what-if)" in md
+
+
+def test_recommendation_maximizes_perf_per_watt_on_real_targets(sweep):
+    _, data = sweep
     rec = data["recommendation"]
-    assert rec["latency_us"] == min(r["latency_us"] for r in data["rows"]
-                                    if 100 * (0.9925 - r["accuracy"]) <= 0.5 + 1e-9)
-    assert "recommendation:" in out and "| per-channel | mse |" in out
-    roof = data["roofline"]["targets"]["tpu-v1"]
-    assert roof["peak_tops"] > 90 and roof["layers"]
-    for p in roof["layers"]:  # no layer above its roof
-        assert p["tops"] <= min(roof["peak_tops"],
-                                2 * roof["weight_bandwidth"] * p["macs_per_byte"] / 1e12) * 1.01
-    assert (tmp_path / "explore.md").read_text().startswith("FP32 accuracy: 99.25%")
+    ok = [r for r in data["rows"] if 100 * (0.9925 - r["accuracy"]) <= 0.5 + 1e-9]
+    real = [r for r in ok if not r["what_if"]]
+    c = rec["choice"]
+    assert not c["what_if"]
+    assert c["inferences_per_s_per_w"] == max(r["inferences_per_s_per_w"] for r in real)
+    assert rec["latency_only"]["latency_us"] == min(r["latency_us"] for r in real)
+    # at batch 8 the same program runs 8 inferences for little more energy
+    assert c["batch"] == 8 and rec["latency_only"]["batch"] == 1
+    lo, hi = rec["interval"]
+    assert lo < c["accuracy"] < hi
+    assert 0 <= rec["vs_fp32"]["p_value"] <= 1
+
+
+def test_recommendation_limits(sweep):
+    _, data = sweep
+    data["_correct"] = {}
+    with_what_if = recommend(data, 0.5, include_what_if=True)
+    assert with_what_if["choice"]["target"] == "tpu-v1-hbm"
+    fastest = min(r["latency_us"] for r in data["rows"] if r["target"] == "tpu-v1")
+    limited = recommend(data, 0.5, max_latency_us=fastest)
+    assert limited["choice"]["latency_us"] <= fastest
+    assert recommend(data, 0.5, max_latency_us=fastest / 2)["choice"] is None
+    assert "recommendation: no configuration" in to_markdown(
+        data, recommend(data, 0.5, max_latency_us=fastest / 2))
+
+
+def test_statistics():
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    lo, hi = wilson_interval(396, 400)
+    assert 0.97 < lo < 0.99 < hi < 1.0
+    assert mcnemar([1, 1, 0], [1, 1, 0]) == {"only_a": 0, "only_b": 0, "p_value": 1.0}
+    # 5 discordant pairs, all one way: two-sided 2 * 0.5**5
+    r = mcnemar([1] * 5 + [0] * 3, [0] * 5 + [0] * 3)
+    assert (r["only_a"], r["only_b"]) == (5, 0) and r["p_value"] == pytest.approx(0.0625)
+
+
+def test_every_sample_is_evaluated(tmp_path):
+    """499 samples: three runs of 167, the last padded; the accuracy is the one of a
+    single run over all 499."""
+    import qcc
+
+    data = tmp_path / "eval.npz"
+    with np.load(EVAL) as z:
+        x, y = z["input"][:399], z["label"][:399]
+    x, y = np.concatenate([x, x[:100]]), np.concatenate([y, y[:100]])
+    np.savez(data, input=x, label=y)
+    assert eval_batch_size(499) == 167 and eval_batch_size(400) == 200
+    result = explore(MLP, CALIB, str(data), methods=("minmax",),
+                     granularities=("per-tensor",), jobs=1, progress=False)
+    (q,) = result["quality"]
+    assert result["fp32"]["samples"] == 499 and q["samples"] == 499
+    m = qcc.load(MLP, batch=499)
+    qcc.quantize_model(m, calib_data=CALIB, method="minmax", granularity="per-tensor")
+    pred = qcc.run(m, {"input": x})["logits"].argmax(1)
+    assert q["correct"] == int((pred == y).sum())
+
+
+def test_a_target_that_cannot_compile_keeps_the_accuracy_rows(tmp_path):
+    """A configuration the target cannot compile keeps its quality figures; the error
+    goes in its performance rows."""
+    small = tmp_path / "tiny.toml"
+    small.write_text('inherits = "tpu-v1"\nname = "tpu-v1-tiny"\n'
+                     'description = "weight memory too small for any model"\n'
+                     '[weight_memory]\ncapacity_bytes = 1024\n')
+    result = explore(MLP, CALIB, EVAL, targets=(str(small),), methods=("minmax", "mse"),
+                     granularities=("per-tensor",), jobs=1, progress=False)
+    assert [q["error"] for q in result["quality"]] == [None, None]
+    assert all(q["accuracy"] > 0.97 for q in result["quality"])
+    assert len(result["performance"]) == 2
+    assert all(p["error"] for p in result["performance"])
+    md = to_markdown(result, recommend(result, 0.5))
+    assert "cannot compile" in md and "recommendation: no configuration" in md
 
 
 def test_explore_without_labels_uses_agreement(tmp_path):
-    import numpy as np
-
     data = tmp_path / "x.npz"
     with np.load(EVAL) as z:
         np.savez(data, input=z["input"][:50])
@@ -48,11 +141,56 @@ def test_explore_without_labels_uses_agreement(tmp_path):
     assert result["fp32"]["accuracy"] is None
     (row,) = result["rows"]
     assert row["accuracy"] is None and 0.9 <= row["agreement"] <= 1.0
-    assert recommend(result, 0.0) is None or recommend(result, 100.0) is not None
+    rec = recommend(result, 100.0)
+    assert rec["choice"] is not None and rec["key"] == "agreement"
 
 
-def test_explore_errors(capsys):
+def test_plots_encode_method_and_granularity(sweep):
+    """Every plot's legend names each calibration method, each granularity and each
+    target; the roofline has one labelled panel per target."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from qcc.exploration import accuracy_figures, roofline_figure
+
+    out, data = sweep
+    figs = accuracy_figures(data)
+    assert [name for name, _ in figs] == ["accuracy_vs_latency.png", "perf_per_watt.png"]
+    for _, fig in figs:
+        labels = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
+        for m in ("minmax", "percentile", "entropy", "mse"):
+            assert f"calibration {m}" in labels
+        assert {"per-tensor weights", "per-channel weights", "target tpu-v1",
+                "target tpu-v1-hbm (what-if)"} <= labels
+        assert [ax.get_title() for ax in fig.axes] == ["batch 1", "batch 8"]
+        for ax in fig.axes:  # every configuration drawn on each panel
+            assert len(ax.collections) == 8 * 2
+        plt.close(fig)
+    fig = roofline_figure(data)
+    assert [ax.get_title() for ax in fig.axes] == ["tpu-v1", "tpu-v1-hbm (what-if)"]
+    for ax, layers in zip(fig.axes, [t["layers"] for t in data["roofline"]["targets"].values()],
+                          strict=True):
+        assert len(ax.texts) == len(layers) > 0
+    plt.close(fig)
+    for name in ("accuracy_vs_latency.png", "perf_per_watt.png", "roofline.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_explore_errors(capsys, tmp_path):
     assert main(["explore", MLP, "--batch", "0"]) == 2
     assert "batch sizes must be positive" in capsys.readouterr().err
     assert main(["explore", MLP, "--calib-data", CALIB, "--targets", "tpu-v9"]) == 2
     assert "tpu-v9" in capsys.readouterr().err
+    assert main(["explore", MLP, "--calib-data", CALIB, "--methods", "minmax,best"]) == 2
+    assert "unknown calibration method 'best'" in capsys.readouterr().err
+    assert main(["explore", MLP, "--calib-data", CALIB, "--granularities", "per-row"]) == 2
+    assert "unknown granularity 'per-row'" in capsys.readouterr().err
+    assert main(["explore", MLP, "--calib-data", CALIB, "--max-latency-us", "-1"]) == 2
+    assert "--max-latency-us -1.0: expected a positive" in capsys.readouterr().err
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, pixels=np.zeros((3, 1, 8, 8), np.float32))
+    assert main(["explore", MLP, "--calib-data", CALIB, "--eval-data", str(bad),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "has no array 'input'" in err and "it has pixels" in err
+    assert not (tmp_path / "o").exists()
