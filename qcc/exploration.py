@@ -494,8 +494,9 @@ def recommend(result: dict, max_drop_points: float, max_latency_us: float | None
     """The configuration with the most inferences/s/W whose accuracy (or agreement with
     FP32) is within ``max_drop_points`` percentage points of FP32 and whose latency is
     at most ``max_latency_us``, on real targets unless ``include_what_if``; ties go to
-    the more accurate, then the faster. Beside it: the fastest configuration under the
-    same constraints (the latency-only choice) and paired tests of its accuracy."""
+    the more accurate, then the higher output SQNR, then the faster. Beside it: the
+    fastest configuration under the same constraints (the latency-only choice) and
+    paired tests of its accuracy."""
     key = quality_key(result)
     base = result["fp32"]["accuracy"]
     ref = base if base is not None else 1.0
@@ -509,9 +510,10 @@ def recommend(result: dict, max_drop_points: float, max_latency_us: float | None
     if not ok:
         return out
     choice = max(ok, key=lambda r: (round(r["inferences_per_s_per_w"], 6), r[key],
-                                    -r["latency_us"]))
+                                    _finite_or(r.get("sqnr_db")), -r["latency_us"]))
     out["choice"] = choice
-    out["latency_only"] = min(ok, key=lambda r: (r["latency_us"], -r[key]))
+    out["latency_only"] = min(ok, key=lambda r: (r["latency_us"], -r[key],
+                                                 -_finite_or(r.get("sqnr_db"))))
     correct = result.get("_correct") or {}
     mine = correct.get(f"{choice['granularity']}/{choice['method']}")
     q = [x for x in result["quality"] if not x.get("error") and x.get(key) is not None]
@@ -528,6 +530,12 @@ def recommend(result: dict, max_drop_points: float, max_latency_us: float | None
                                        "method": best["method"], key: best[key],
                                        **mcnemar(mine, other)}
     return out
+
+
+def _finite_or(x, default: float = -1e9) -> float:
+    if isinstance(x, int | float) and math.isfinite(x):
+        return float(x)
+    return 1e9 if x in (math.inf, "inf") else default
 
 
 def _config(r: dict) -> str:
