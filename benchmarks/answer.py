@@ -236,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="zoo models to include ('none' for none)")
     p.add_argument("--zoo-samples", type=int, default=64,
                    help="evaluation inputs per zoo model (default 64)")
+    p.add_argument("--models", default=",".join(DIGITS), metavar="M1,M2",
+                   help="digits models to include (default: all that exist)")
+    p.add_argument("--methods", default=None, metavar="M1,M2",
+                   help="calibration methods (default: the four fixed ones and auto)")
+    p.add_argument("--batches", default=None, metavar="B1,B2",
+                   help="batch sizes (default 1,8,64 for digits, 1,8 for the zoo)")
     p.add_argument("--jobs", type=int, default=None)
     args = p.parse_args(argv)
     out = Path(args.out).resolve()  # relative to where the command runs
@@ -246,19 +252,22 @@ def main(argv: list[str] | None = None) -> int:
     else:
         doc = out / "answer.md"
         explore_dir, link = out / "explore", "explore"
-    methods = (*ex.METHODS, "auto") if _has_auto() else ex.METHODS
+    methods = tuple(args.methods.split(",")) if args.methods else \
+        ((*ex.METHODS, "auto") if _has_auto() else ex.METHODS)
+    fixed = [int(b) for b in args.batches.split(",")] if args.batches else None
     cases = []
-    for name in DIGITS:
+    for name in [m for m in args.models.split(",") if m]:
         if (ROOT / f"examples/models/{name}.onnx").exists():
             calib, evals = _digits_data(name)
-            cases.append((name, f"examples/models/{name}.onnx", calib, evals, [1, 8, 64]))
+            cases.append((name, f"examples/models/{name}.onnx", calib, evals,
+                          fixed or [1, 8, 64]))
     import tempfile
 
     scratch = Path(tempfile.mkdtemp(prefix="qcc-answer-"))
     zoo = [] if args.zoo == "none" else [z for z in args.zoo.split(",") if z]
     for name in zoo:
         model, calib, evals, _ = _zoo_case(name, scratch, args.zoo_samples)
-        cases.append((name, model, calib, evals, [1, 8]))
+        cases.append((name, model, calib, evals, fixed or [1, 8]))
     sections, summary = [], []
     for name, model, calib, evals, batches in cases:
         print(f"answer: {name} ...", file=sys.stderr, flush=True)
