@@ -638,17 +638,17 @@ class RequantPasses:
     pair) among the lanes it writes, read from the table record in ``weights``."""
 
     def __init__(self, weights: bytes | None):
-        if weights is None:
-            raise QccError("timing on a target with per-tensor requantization "
-                           "(requantization.multipliers = \"per-tensor\") needs the "
-                           "program's weight image: it counts each activate's passes "
-                           "from its table record")
         self.weights = weights
         self.cache: dict[tuple[int, int], int] = {}
 
     def count(self, address: int, lanes: int) -> int:
         key = (address, lanes)
         if key not in self.cache:
+            if self.weights is None:
+                raise QccError("timing an activate on a target with per-tensor "
+                               "requantization (requantization.multipliers = "
+                               "\"per-tensor\") needs the program's weight image: its "
+                               "passes are counted from its table record")
             record = self.weights[address:address + RECORD_BYTES]
             table = decode_table(bytes(record), f"table at byte {address}")
             if not isinstance(table, ActivateTable):
