@@ -129,6 +129,8 @@ class TimingReport:
     layers: dict[str, Counters]
     batch: int = 1
     options: Options = field(default_factory=Options)
+    #: the program timed (set by :func:`estimate_program`), for :meth:`rescale_s`
+    program: Program | None = field(default=None, repr=False, compare=False)
 
     # ---- derived, for the total (default) or any Counters
     def seconds(self, c: Counters | None = None) -> float:
@@ -191,6 +193,17 @@ class TimingReport:
         pcie = c.host_stall_cycles * self.target.cycle_s
         return {"tpu": max(self.seconds(c) - host - pcie, 0.0), "host": host, "pcie": pcie}
 
+    def rescale_s(self) -> float | None:
+        """The rescale share of the latency (:func:`rescale_seconds`: saved if
+        requantization were free), from timing the program again; None for a report
+        of a bare instruction list."""
+        if self.program is None:
+            return None
+        free = estimate_program(self.program, self.target, self.batch,
+                                dataclasses.replace(self.options,
+                                                    free_requantization=True))
+        return max(self.latency_s - free.latency_s, 0.0)
+
     @property
     def average_power_w(self) -> float:
         return self.energy_j() / self.latency_s if self.latency_s else 0.0
@@ -224,6 +237,10 @@ class TimingReport:
         lines.append(f"latency {self.latency_s * 1e6:.2f} us, {self.tops():.2f} TOPS, "
                      f"{self.energy_j() * 1e6:.2f} uJ, {self.average_power_w:.1f} W, "
                      f"{self.inferences_per_s_per_w:.1f} inferences/s/W")
+        rescale = self.rescale_s()
+        if rescale is not None:
+            lines.append(f"rescale share of latency {rescale * 1e6:.2f} us (saved if "
+                         "requantization were free)")
         lines.append(requantization_line(self.target, self.total))
         if self.total.host_compute_cycles:
             split = self.split_s()
@@ -285,8 +302,10 @@ def estimate_program(program: Program, target: Target, batch: int | None = None,
     and the batch of its first input."""
     if batch is None:
         batch = program.inputs[0].shape[0] if program.inputs else 1
-    return estimate(program.instructions, target, program.layer_of or None,
-                    program.useful_macs or None, batch, options, program.weights)
+    report = estimate(program.instructions, target, program.layer_of or None,
+                      program.useful_macs or None, batch, options, program.weights)
+    report.program = program
+    return report
 
 
 class _Model:

@@ -237,6 +237,10 @@ def test_run_stats_prints_the_assumption(compiled, tmp_path, capsys):
     assert main(["run", str(binary), "--input", str(x), "--stats"]) == 0
     out = capsys.readouterr().out
     assert ASSUMPTION in out.splitlines()
+    share = float(re.search(r"^rescale share of latency ([\d.]+) us \(saved if "
+                            r"requantization were free\)$", out, re.M)[1])
+    assert share == pytest.approx(rescale_seconds(compiled["per-channel"].program, TPU)[0]
+                                  * 1e6, abs=0.006)
     assert main(["run", str(binary), "--input", str(x), "--stats", "--target",
                  "tpu-v1-per-tensor-rescale"]) == 0
     other = capsys.readouterr().out
