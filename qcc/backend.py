@@ -133,6 +133,18 @@ class Backend:
         the backend does not say."""
         return {}
 
+    def rescale_us(self, program: Any, target: Any, batch: int | None = None) -> float:
+        """The rescale share of the latency on ``target`` at ``batch`` (default: the
+        program's), in microseconds: the latency saved if requantization were free
+        (a counterfactual re-timing), between 0 and the latency; NaN when the backend
+        does not say."""
+        return float("nan")
+
+    def requantization_note(self, target: Any) -> str:
+        """One line saying how ``target`` requantizes and whether that is an assumption
+        ('' when the backend does not say)."""
+        return ""
+
     # ---------------------------------------------------------------- text form
     def disassemble(self, binary: bytes, where: str = "<bytes>") -> str:
         """A binary as assembly text (``qcc disasm``)."""

@@ -262,8 +262,9 @@ def _one_config(job: dict) -> dict:
                              "inferences_per_s": r.inferences_per_s,
                              "inferences_per_s_per_w": r.inferences_per_s_per_w,
                              "tops": r.tops(), "cycles": r.cycles,
-                             "rescale_cycles": backend.rescale_cycles(compiled.program,
-                                                                      target),
+                             "rescale_us": backend.rescale_us(compiled.program, target,
+                                                              batch),
+                             "requantization": backend.requantization_note(target),
                              "compile_s": compile_s, "program": mix})
             except Exception as e:
                 rows.append({**base, "target": tname, "error": _error_text(e)})
@@ -411,9 +412,13 @@ def performance_differences(performance: list[dict]) -> list[str]:
                     if delta < 1e-6:
                         continue
                     what = (axis, ref[axis], _mix_difference(p["program"], ref["program"]))
-                    found.setdefault(what, {}).setdefault(
-                        f"{target} batch {batch} +{delta:.2f} us "
-                        f"({100 * delta / ref['latency_us']:.1f}%)", []).append((p[axis], fixed))
+                    dr = _finite_or(p.get("rescale_us"), math.nan) - \
+                        _finite_or(ref.get("rescale_us"), math.nan)
+                    place = (f"{target} batch {batch} +{delta:.2f} us "
+                             f"({100 * delta / ref['latency_us']:.1f}%"
+                             + (f", of which rescaling {dr:+.2f} us" if math.isfinite(dr)
+                                and abs(dr) > 1e-6 else "") + ")")
+                    found.setdefault(what, {}).setdefault(place, []).append((p[axis], fixed))
     notes = []
     for (_axis, ref_name, mix), where in found.items():
         # the same configurations slower by the same amounts: one note
@@ -432,7 +437,9 @@ def _mix_difference(a: dict, b: dict) -> str:
     diff = {k: a.get(k, 0) - b.get(k, 0) for k in sorted(set(a) | set(b))}
     diff = {k: d for k, d in diff.items() if d}
     if not diff:
-        return "the same instructions (different sizes or table contents)"
+        return "the same instructions (the target times them differently: sizes, table " \
+            "contents or, on a per-tensor-rescale target, one activate pass per distinct " \
+            "multiplier)"
     return ", ".join(f"{d:+d} {k}" for k, d in diff.items())
 
 
@@ -517,7 +524,7 @@ def recommend(result: dict, max_drop_points: float, max_latency_us: float | None
     correct = result.get("_correct") or {}
     mine = correct.get(f"{choice['granularity']}/{choice['method']}")
     q = [x for x in result["quality"] if not x.get("error") and x.get(key) is not None]
-    best = max(q, key=lambda x: x[key])
+    best = max(q, key=lambda x: (x[key], _finite_or(x.get("sqnr_db"))))
     n = result["fp32"]["samples"]
     k = round(choice[key] * n)
     out["interval"] = wilson_interval(k, n)
@@ -630,8 +637,9 @@ def _cell(text: str) -> str:
 def performance_table(result: dict) -> list[str]:
     """Per target and batch, one row per distinct performance and the configurations
     that have it."""
-    lines = ["| target | batch | configurations | latency (us) | inferences/s | "
-             "inferences/s/W | TOPS | instructions |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    lines = ["| target | batch | configurations | latency (us) | of which rescaling (us) | "
+             "inferences/s | inferences/s/W | TOPS | instructions |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     total = len(result["quality"])
     groups: dict = {}
     for p in result["performance"]:
@@ -649,12 +657,17 @@ def performance_table(result: dict) -> list[str]:
             p = sel[0]
             if k[0] == "error":
                 lines.append(f"| {label} | {batch} | {who} | cannot compile: "
-                             f"{_cell(p['error'])} | | | | |")
+                             f"{_cell(p['error'])} | | | | | |")
                 continue
             lines.append(f"| {label} | {batch} | {who} | {p['latency_us']:.2f} | "
+                         f"{_us(p.get('rescale_us'))} | "
                          f"{p['inferences_per_s']:.0f} | {p['inferences_per_s_per_w']:.0f} | "
                          f"{p['tops']:.3f} | {sum(p['program'].values())} |")
     return lines
+
+
+def _us(x) -> str:
+    return f"{x:.2f}" if isinstance(x, int | float) and math.isfinite(x) else "-"
 
 
 def layer_table(result: dict, method: str) -> list[str]:

@@ -134,11 +134,28 @@ class TpuV1Backend(Backend):
         return estimate_program(program, t, batch)
 
     def rescale_cycles(self, program: Any, target: Any) -> float:
-        """Cycles of the activation unit and of table loads: the price of
-        requantizing."""
+        """Cycles of the activation unit (all passes) and of table loads if nothing
+        overlapped them: an upper bound on the price of requantizing, not part of
+        the latency (:meth:`rescale_us` is)."""
         from qcc.backends.tpu_v1.timing import rescale_cycles
 
-        return rescale_cycles(program.instructions, self.load_target(target))
+        return rescale_cycles(program.instructions, self.load_target(target),
+                              program.weights)
+
+    def rescale_us(self, program: Any, target: Any, batch: int | None = None) -> float:
+        """The rescale share of the latency, in microseconds: what the program would
+        save if requantization were free (activates and table loads taking no time),
+        from timing it again that way (timing.rescale_seconds)."""
+        from qcc.backends.tpu_v1.timing import rescale_seconds
+
+        return rescale_seconds(program, self.load_target(target), batch)[0] * 1e6
+
+    def requantization_note(self, target: Any) -> str:
+        """One line on how the target requantizes: per-lane multipliers flagged as an
+        assumption, or per-tensor ones and their extra passes."""
+        from qcc.backends.tpu_v1.timing import requantization_line
+
+        return requantization_line(self.load_target(target))
 
     def instruction_mix(self, program: Any) -> dict[str, int]:
         """Instructions by mnemonic (a host segment is one ``host_call``)."""

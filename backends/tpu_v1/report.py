@@ -13,10 +13,13 @@ gives every instruction). The per-layer SQNR comes from
 :func:`qcc.quant_report.quant_error_report` on the float, fake-quantized and
 integer graphs that :func:`compile_model` keeps.
 
-The timing model does not expose per-instruction cycles, so the rescale/table-load
-cycles of a layer are an estimate: the rows its ``activate`` instructions process
-at the activation unit's throughput plus its ``load_table`` records at the weight
-memory's bandwidth (they may overlap other work).
+The rescale share of the latency (total and per layer) is a counterfactual: the
+program timed again with requantization free (activates and table loads taking no
+time, timing.rescale_seconds), the difference being what requantizing costs in the
+latency. The per-layer "rescale cycles" beside it are an upper bound that ignores
+overlap: the rows the layer's ``activate`` instructions process (all passes) at the
+activation unit's throughput plus its ``load_table`` records at the weight memory's
+bandwidth.
 """
 
 from __future__ import annotations
@@ -40,7 +43,12 @@ from qcc.backends.tpu_v1.plan import buffer_of, layer_ops
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 from qcc.backends.tpu_v1.target import Target, load_target
-from qcc.backends.tpu_v1.timing import TimingReport, rescale_cycles
+from qcc.backends.tpu_v1.timing import (
+    TimingReport,
+    requantization_line,
+    rescale_cycles,
+    rescale_seconds,
+)
 from qcc.dialects import nn
 from qcc.ir.core import Op, Value
 
@@ -98,7 +106,9 @@ class LayerReport:
     seconds: float
     bound: str
     utilization: float
-    rescale_cycles: float  # estimate: activate rows / throughput + tables / bandwidth
+    #: upper bound, not part of the latency: activate rows (all passes) / throughput +
+    #: tables / bandwidth, as if nothing overlapped them
+    rescale_cycles: float
     accumulator_rows: int  # distinct accumulator rows the layer writes or reads
     rows_per_tile: float | None  # matmul rows streamed per weight tile
     k_lanes: float | None  # input lanes of a pass (of 256)
@@ -107,6 +117,11 @@ class LayerReport:
     sqnr_db: float | str | None = None  # of the layer's output vs float; 'inf' if exact
     why: list[str] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
+    #: the layer's share of the latency saved if requantization were free (us); the
+    #: layers add up to ``totals["rescale_us"]`` (None in reports made before it)
+    rescale_us: float | None = None
+    #: activate rows of the extra passes a per-tensor activation unit makes
+    extra_rescale_rows: int = 0
 
 
 @dataclass
@@ -439,9 +454,13 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
     output_sqnr: dict[str, float | str] = {}
     data = eval_data if eval_data is not None else compiled.calib_data
     data_name = None
-    notes = ["rescale/table-load cycles are estimates (activate rows / activation "
-             "throughput + table records / weight-memory bandwidth): the timing model "
-             "does not expose per-instruction cycles, and these may overlap other work"]
+    rescale_s, rescale_layers = rescale_seconds(program, target, timing.batch)
+    notes = [requantization_line(target, timing.total),
+             "rescale share of latency: the latency saved if requantization were free "
+             "(the program timed again with activates and table loads taking no time); "
+             "rescale cycles: an upper bound that ignores overlap (activate rows, all "
+             "passes, at the activation unit's throughput + table records at the "
+             "weight-memory bandwidth)"]
     if data is not None and not isinstance(data, str | bytes | Mapping) and \
             not hasattr(data, "__fspath__") and iter(data) is data:
         data = None  # a one-shot iterator, consumed by calibration
@@ -496,11 +515,13 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
             intensity=c.useful_macs / wbytes if wbytes else None,
             cycles=c.cycles, seconds=timing.seconds(c), bound=timing.bound(c),
             utilization=timing.utilization(c),
-            rescale_cycles=rescale_cycles(p["instructions"], target),
+            rescale_cycles=rescale_cycles(p["instructions"], target, program.weights),
             accumulator_rows=_rows_in(p["acc_rows"], target.accumulators.rows),
             rows_per_tile=p["mm_rows"] / p["switches"] if p["switches"] else None,
             k_lanes=k_lanes, n_lanes=n_lanes, energy_j=timing.energy_j(c),
-            sqnr_db=None if sq is None else _finite(sq))
+            sqnr_db=None if sq is None else _finite(sq),
+            rescale_us=rescale_layers.get(name, 0.0) * 1e6,
+            extra_rescale_rows=c.extra_rescale_rows)
         _why(x, head, target, timing.batch)
         layers.append(x)
 
@@ -542,6 +563,9 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
         "weight_stall_cycles": tot.weight_stall_cycles,
         "weight_shift_cycles": tot.weight_shift_cycles,
         "non_matrix_cycles": tot.non_matrix_cycles,
+        "rescale_us": rescale_s * 1e6,
+        "requantization": target.requantization.multipliers,
+        "extra_rescale_rows": tot.extra_rescale_rows,
     }
     host_ops = [o for o in placements if o.unit == HOST_CPU]
     if host_ops or program.segments:

@@ -32,6 +32,13 @@ def render_markdown(self: CompileReport) -> str:
              f"| inferences/s | {t['inferences_per_s']:.0f} |",
              f"| inferences/s/W | {t['inferences_per_s_per_w']:.0f} |",
              f"| bound | {t['bound']} |"]
+    if "rescale_us" in t:
+        lines += [f"| rescale share of latency (saved if requantization were free) | "
+                  f"{t['rescale_us']:.2f} us |",
+                  f"| requantization multipliers | {t['requantization']}"
+                  + (" (assumption: not published for TPU v1)"
+                     if t["requantization"] == "per-lane" else
+                     f" ({t['extra_rescale_rows']} extra activate rows)") + " |"]
     if "split_us" in t:
         split = t["split_us"]
         lines += [f"| time on the TPU / host CPU / waiting for PCIe | {split['tpu']:.2f} / "
@@ -51,15 +58,16 @@ def render_markdown(self: CompileReport) -> str:
         lines.append(f"| output `{_e(name)}` SQNR | {_db(value)} dB |")
     lines += ["", "## Layers", "",
               "| layer | units | MACs | weight B | MACs/B | cycles | % time | bound | "
-              "MXU util | rescale cyc | acc rows | SQNR dB |",
-              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+              "MXU util | rescale share us | rescale cyc (bound) | acc rows | SQNR dB |",
+              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     total = t["cycles"] or 1.0
     for x in self.layers:
         oi = "-" if x.intensity is None else f"{x.intensity:.1f}"
         lines.append(
             f"| `{_e(x.name)}` | {', '.join(x.units) or '-'} | {x.useful_macs} | "
             f"{x.weight_bytes} | {oi} | {x.cycles:.0f} | {100 * x.cycles / total:.1f}% | "
-            f"{x.bound} | {100 * x.utilization:.2f}% | {x.rescale_cycles:.0f} | "
+            f"{x.bound} | {100 * x.utilization:.2f}% | {_us(x.rescale_us)} | "
+            f"{x.rescale_cycles:.0f} | "
             f"{x.accumulator_rows} | {_db(x.sqnr_db)} |")
     whys = [x for x in self.layers if x.why]
     if whys:
@@ -106,6 +114,10 @@ def _e(text: str) -> str:
     """Names from the model with control characters escaped: no raw terminal escapes
     or line breaks in the report."""
     return escape_controls(text)
+
+
+def _us(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def _db(v: float | str | None) -> str:

@@ -61,6 +61,14 @@ def _text(max_len: int, *, empty: bool = False) -> Any:
     return field(metadata={"max_len": max_len, "empty": empty})
 
 
+def _choice(choices: tuple[str, ...], default: str, why: str = "") -> Any:
+    """A string field that takes one of ``choices``; optional, ``default`` when left
+    out (and then left out of the canonical description, like :func:`_num`'s)."""
+    return field(default=default, metadata={"max_len": max(map(len, choices)),
+                                            "empty": False, "choices": choices,
+                                            "why": why})
+
+
 _ISA_UB = "the ISA's Unified Buffer row fields are 24 bits"
 _ISA_ACC = ("the lowering alternates two accumulator halves; matmul's accumulator "
             "row field is 16 bits")
@@ -157,6 +165,24 @@ class ActivationSpec:
     table_slots: int = _num(1, 256, "the ISA's table slot fields are 8 bits", default=8)
 
 
+#: how the activation unit applies requantization multipliers (``requantization.
+#: multipliers``): one (multiplier, shift) per lane, or one per pass for all lanes
+PER_LANE, PER_TENSOR = "per-lane", "per-tensor"
+
+
+@dataclass(frozen=True)
+class RequantizationSpec:
+    """How the activation unit rescales: ``per-lane`` (each of the 256 lanes has its
+    own multiplier and shift, what qcc's tables carry; an assumption, the TPU v1 paper
+    does not say) or ``per-tensor`` (one multiplier and shift per pass: an activate
+    whose lanes need k distinct pairs takes k passes over its rows). The program is
+    the same on both; only the timing model charges the passes."""
+
+    multipliers: str = _choice((PER_LANE, PER_TENSOR), PER_LANE,
+                               "the activation unit's multipliers: one per lane, or one "
+                               "for all lanes of a pass")
+
+
 @dataclass(frozen=True)
 class TimingSpec:
     issue_cycles: float = _num(0, 1e6, "cycles")
@@ -194,6 +220,7 @@ class Target:
     timing: TimingSpec
     energy: EnergySpec
     activation: ActivationSpec = field(default_factory=ActivationSpec)
+    requantization: RequantizationSpec = field(default_factory=RequantizationSpec)
     host: HostSpec = field(default_factory=HostSpec)
     source: str = field(default="", compare=False)  # the file it was read from
 
@@ -433,6 +460,10 @@ def _check(v: Any, hint: type, f: dataclasses.Field, key: str, where: str) -> An
         return TargetError(f"{where}: key '{key}' = {v!r}: {problem}", key)
 
     if hint is str:
+        choices = f.metadata.get("choices")
+        if choices is not None and v not in choices:
+            why = f" ({f.metadata['why']})" if f.metadata.get("why") else ""
+            raise bad(f"must be one of {', '.join(map(repr, choices))}{why}")
         limit = f.metadata["max_len"]
         if not v and not f.metadata["empty"]:
             raise bad("must not be empty")

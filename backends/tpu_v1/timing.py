@@ -33,6 +33,12 @@ gives the reasons and the validation):
   the non-matrix cycles).
 - **Host.** ``read_host``/``write_host`` are DMAs over the host link at its
   effective bandwidth, one at a time, overlapping everything until a sync.
+- **Requantization.** On a target whose activation unit has one multiplier per
+  lane (``requantization.multipliers = "per-lane"``, tpu-v1's assumption) an
+  activate is one pass over its rows. On a ``"per-tensor"`` one, an activate whose
+  written lanes need k distinct (multiplier, shift) pairs (read from the table
+  record its slot holds, in the program's weight image) takes k passes: k x rows
+  at the unit's throughput. The program is the same; only its time differs.
 
 The ISA table (isa.py) drives the dispatch: each instruction goes to the model of
 the unit the table says executes it (one handler per instruction, checked to cover
@@ -60,8 +66,8 @@ import numpy as np
 from qcc.backends.tpu_v1 import isa
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_WAITS, Instruction, Unit
 from qcc.backends.tpu_v1.program import Program
-from qcc.backends.tpu_v1.tables import RECORD_BYTES
-from qcc.backends.tpu_v1.target import Target
+from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, decode_table
+from qcc.backends.tpu_v1.target import PER_LANE, PER_TENSOR, Target
 from qcc.diagnostics import QccError, escape_controls
 
 
@@ -76,6 +82,9 @@ class Options:
     infinite_weight_bandwidth: bool = False
     #: host DMAs take no time
     infinite_host_bandwidth: bool = False
+    #: the counterfactual behind :func:`rescale_seconds`: activates (every pass)
+    #: take no time on the activation unit and table records arrive at once
+    free_requantization: bool = False
 
 
 @dataclass
@@ -91,6 +100,9 @@ class Counters:
     raw_stall_cycles: float = 0.0
     host_stall_cycles: float = 0.0
     host_compute_cycles: float = 0.0  # host segments (host_call): the TPU waits
+    activate_rows: int = 0  # rows activates process, one pass each
+    #: rows of the extra passes a per-tensor activation unit makes (0 per-lane)
+    extra_rescale_rows: int = 0
     array_macs: int = 0  # rows x 256 x 256 per matmul
     useful_macs: int = 0  # the MACs that carry data (``useful_macs``), else array_macs
     dram_bytes: int = 0  # weight memory reads (tiles and table records)
@@ -117,6 +129,8 @@ class TimingReport:
     layers: dict[str, Counters]
     batch: int = 1
     options: Options = field(default_factory=Options)
+    #: the program timed (set by :func:`estimate_program`), for :meth:`rescale_s`
+    program: Program | None = field(default=None, repr=False, compare=False)
 
     # ---- derived, for the total (default) or any Counters
     def seconds(self, c: Counters | None = None) -> float:
@@ -179,6 +193,17 @@ class TimingReport:
         pcie = c.host_stall_cycles * self.target.cycle_s
         return {"tpu": max(self.seconds(c) - host - pcie, 0.0), "host": host, "pcie": pcie}
 
+    def rescale_s(self) -> float | None:
+        """The rescale share of the latency (:func:`rescale_seconds`: saved if
+        requantization were free), from timing the program again; None for a report
+        of a bare instruction list."""
+        if self.program is None:
+            return None
+        free = estimate_program(self.program, self.target, self.batch,
+                                dataclasses.replace(self.options,
+                                                    free_requantization=True))
+        return max(self.latency_s - free.latency_s, 0.0)
+
     @property
     def average_power_w(self) -> float:
         return self.energy_j() / self.latency_s if self.latency_s else 0.0
@@ -212,6 +237,11 @@ class TimingReport:
         lines.append(f"latency {self.latency_s * 1e6:.2f} us, {self.tops():.2f} TOPS, "
                      f"{self.energy_j() * 1e6:.2f} uJ, {self.average_power_w:.1f} W, "
                      f"{self.inferences_per_s_per_w:.1f} inferences/s/W")
+        rescale = self.rescale_s()
+        if rescale is not None:
+            lines.append(f"rescale share of latency {rescale * 1e6:.2f} us (saved if "
+                         "requantization were free)")
+        lines.append(requantization_line(self.target, self.total))
         if self.total.host_compute_cycles:
             split = self.split_s()
             lines.append(f"of which {split['tpu'] * 1e6:.2f} us on the TPU, "
@@ -220,16 +250,30 @@ class TimingReport:
         return "\n".join(lines)
 
 
+def requantization_line(target: Target, total: Counters | None = None) -> str:
+    """One line saying how the target requantizes: per-lane multipliers are an
+    assumption (the TPU v1 paper does not say); per-tensor ones cost extra passes."""
+    if target.requantization.multipliers == PER_LANE:
+        return "assumption: per-lane requantization multipliers (not published for TPU v1)"
+    extra = "" if total is None else \
+        f": {total.extra_rescale_rows} extra activate rows here"
+    return ("requantization: per-tensor multipliers (one per pass): an activate whose "
+            f"lanes need k multipliers takes k passes{extra}")
+
+
 def estimate(instructions: Sequence[Instruction], target: Target,
              layer_of: Sequence[str] | None = None,
              useful_macs: Sequence[int] | None = None, batch: int = 1,
-             options: Options | None = None) -> TimingReport:
+             options: Options | None = None, weights: bytes | None = None
+             ) -> TimingReport:
     """Time ``instructions`` on ``target``.
 
     ``layer_of[i]`` names the layer of instruction i (default: one layer,
     "program"); ``useful_macs[i]`` the MACs of matmul i that carry data (default:
     rows x array size); ``batch`` the inferences the program computes, for
-    inferences per second per watt.
+    inferences per second per watt. ``weights`` is the program's weight-memory
+    image: a target with per-tensor requantization reads the table records in it
+    to count an activate's passes (it is required there and unused elsewhere).
     """
     n = len(instructions)
     for what, seq in (("layer_of", layer_of), ("useful_macs", useful_macs)):
@@ -237,7 +281,7 @@ def estimate(instructions: Sequence[Instruction], target: Target,
             raise QccError(f"{what} has {len(seq)} entries for {n} instructions")
     if batch < 1:
         raise QccError(f"batch must be positive, got {batch}")
-    model = _Model(target, options or Options())
+    model = _Model(target, options or Options(), weights)
     for i, ins in enumerate(instructions):
         layer = layer_of[i] if layer_of is not None else "program"
         macs = useful_macs[i] if useful_macs is not None else None
@@ -258,22 +302,27 @@ def estimate_program(program: Program, target: Target, batch: int | None = None,
     and the batch of its first input."""
     if batch is None:
         batch = program.inputs[0].shape[0] if program.inputs else 1
-    return estimate(program.instructions, target, program.layer_of or None,
-                    program.useful_macs or None, batch, options)
+    report = estimate(program.instructions, target, program.layer_of or None,
+                      program.useful_macs or None, batch, options, program.weights)
+    report.program = program
+    return report
 
 
 class _Model:
     """The machine's state while walking the stream: times are in cycles."""
 
-    def __init__(self, target: Target, options: Options):
+    def __init__(self, target: Target, options: Options, weights: bytes | None = None):
         self.t = target
         self.opt = options
+        self.passes = RequantPasses(weights) if \
+            target.requantization.multipliers == PER_TENSOR else None
+        self.table_at: dict[int, int] = {}  # slot -> the record's weight-memory address
         a = target.array
         self.issue = target.timing.issue_cycles
         self.tile_cycles = 0.0 if options.infinite_weight_bandwidth else \
             target.tile_fetch_cycles
-        self.record_cycles = 0.0 if options.infinite_weight_bandwidth else \
-            RECORD_BYTES / target.weight_bytes_per_cycle
+        self.record_cycles = 0.0 if options.infinite_weight_bandwidth or \
+            options.free_requantization else RECORD_BYTES / target.weight_bytes_per_cycle
         self.host_bpc = float("inf") if options.infinite_host_bandwidth else \
             target.host_bytes_per_cycle
         self.row = target.unified_buffer.row_bytes
@@ -389,6 +438,7 @@ class _Model:
     def _load_table(self, ins: Instruction, layer: str, c: Counters, useful: int | None
                     ) -> None:
         slot = self.table_slot(ins)
+        self.table_at[slot] = ins.dram
         d = self.dispatch()
         start = max(d, self.dram_free)
         self.dram_free = start + self.record_cycles
@@ -521,13 +571,22 @@ class _Model:
         if not ins.src_ub:
             rows = self.acc_rows(ins.src, ins.rows)
             deps = max(deps, self._max(self.acc_ready, rows))
-        _, end = self.vector_unit(ins, deps, ins.rows)
+        passes = 1
+        if self.passes is not None:
+            if slot not in self.table_at:
+                raise QccError(f"table slot {slot} is read before any load_table fills it")
+            passes = self.passes.count(self.table_at[slot], ins.lanes)
+        work = 0 if self.opt.free_requantization else passes * ins.rows
+        _, end = self.vector_unit(ins, deps, work)
         self.table_used[slot] = max(self.table_used.get(slot, 0.0), end)
+        c.activate_rows += ins.rows
+        c.extra_rescale_rows += (passes - 1) * ins.rows
+        # each pass reads the source rows; the passes write each lane once
         if rows is None:
-            c.ub_read_bytes += ins.rows * self.row
+            c.ub_read_bytes += passes * ins.rows * self.row
         else:
             np.maximum(self.acc_read[rows], end, out=self.acc_read[rows])
-            c.acc_read_bytes += ins.rows * self.acc_row
+            c.acc_read_bytes += passes * ins.rows * self.acc_row
         c.ub_write_bytes += ins.rows * self.row
         self.complete(layer, end)
 
@@ -592,13 +651,67 @@ _HANDLERS = _handlers()
 _SLOT_FIELD = {d: f.name for d in isa.ISA for f in d.operands if f.limit == isa.SLOTS}
 
 
-def rescale_cycles(instructions: Sequence[Instruction], target: Target) -> float:
-    """Cycles the activation unit's instructions and the table loads take, the price of
-    requantizing (an estimate: they may overlap other work): the rows of every
-    instruction the ISA table assigns to the activation unit at its throughput, plus
-    every table record at the weight memory's bandwidth. Explore's rescale column and
-    the compile report's per-layer figure."""
-    rows = sum(ins.rows for ins in instructions if ins.defn.unit is Unit.ACTIVATION)
+class RequantPasses:
+    """How many passes a per-tensor activation unit makes for an activate: the
+    distinct (multiplier, shift) pairs (PRelu records: with the negative side's
+    pair) among the lanes it writes, read from the table record in ``weights``."""
+
+    def __init__(self, weights: bytes | None):
+        self.weights = weights
+        self.cache: dict[tuple[int, int], int] = {}
+
+    def count(self, address: int, lanes: int) -> int:
+        key = (address, lanes)
+        if key not in self.cache:
+            if self.weights is None:
+                raise QccError("timing an activate on a target with per-tensor "
+                               "requantization (requantization.multipliers = "
+                               "\"per-tensor\") needs the program's weight image: its "
+                               "passes are counted from its table record")
+            record = self.weights[address:address + RECORD_BYTES]
+            table = decode_table(bytes(record), f"table at byte {address}")
+            if not isinstance(table, ActivateTable):
+                raise QccError(f"an activate reads the add table at byte {address}")
+            pairs = [table.multiplier[:lanes], table.shift[:lanes]]
+            if table.negative_multiplier is not None:
+                pairs += [table.negative_multiplier[:lanes], table.negative_shift[:lanes]]
+            self.cache[key] = len(np.unique(np.stack(pairs, axis=1), axis=0))
+        return self.cache[key]
+
+
+def rescale_cycles(instructions: Sequence[Instruction], target: Target,
+                   weights: bytes | None = None) -> float:
+    """Cycles the activation unit's instructions and the table loads take if nothing
+    overlapped them: an upper bound on the price of requantizing, not part of the
+    latency (:func:`rescale_seconds` is). The rows of every instruction the ISA table
+    assigns to the activation unit at its throughput (times its passes on a target
+    with per-tensor requantization, which needs ``weights``), plus every table
+    record at the weight memory's bandwidth."""
+    passes = RequantPasses(weights) if \
+        target.requantization.multipliers == PER_TENSOR else None
+    rows, table_at = 0, {}
+    for ins in instructions:
+        if ins.defn is isa.LOAD_TABLE:
+            table_at[ins.slot] = ins.dram
+        elif ins.defn.unit is Unit.ACTIVATION:
+            k = 1 if passes is None or ins.table not in table_at else \
+                passes.count(table_at[ins.table], ins.lanes)
+            rows += k * ins.rows
     tables = sum(1 for ins in instructions if ins.defn is isa.LOAD_TABLE)
     return rows / target.timing.activate_rows_per_cycle + \
         tables * RECORD_BYTES / target.weight_bytes_per_cycle
+
+
+def rescale_seconds(program: Program, target: Target, batch: int | None = None
+                    ) -> tuple[float, dict[str, float]]:
+    """The rescale share of the latency: the seconds the program would save if
+    requantization were free (every activate pass taking no time on the activation
+    unit, table records arriving at once), found by timing it again that way. In
+    total and per layer (each layer's cycles minus its cycles in the counterfactual;
+    the layers add up to the total). Between 0 and the latency; an add's rescale is
+    part of the vector adder's pass and not counted."""
+    real = estimate_program(program, target, batch)
+    free = estimate_program(program, target, batch, Options(free_requantization=True))
+    per_layer = {name: (c.cycles - free.layers[name].cycles) * target.cycle_s
+                 for name, c in real.layers.items()}
+    return max(real.latency_s - free.latency_s, 0.0), per_layer

@@ -194,3 +194,23 @@ def test_explore_errors(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "has no array 'input'" in err and "it has pixels" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_trained_flatten_fc_cnn_on_500_samples():
+    """The network the issue reports (conv -> maxpool -> flatten -> FC, trained), with
+    500 labelled evaluation samples: every sample is used and every calibration method
+    runs the same program in the same time (max-pool and flatten inherit their input's
+    quantization), so latency differences between methods are none."""
+    model = str(ROOT / "examples" / "models" / "digits_convfc.onnx")
+    result = explore(model, str(ROOT / "examples" / "data" / "digits_convfc_calib.npz"),
+                     str(ROOT / "examples" / "data" / "digits_convfc_eval.npz"),
+                     batches=(1, 64), granularities=("per-tensor",), jobs=2, progress=False)
+    assert result["fp32"]["samples"] == 500 and result["fp32"]["correct"] == 494
+    assert [q["samples"] for q in result["quality"]] == [500] * 4
+    assert not any(r["error"] for r in result["rows"])
+    for batch in (1, 64):
+        lat = {r["method"]: r["latency_us"] for r in result["rows"] if r["batch"] == batch}
+        assert len(set(lat.values())) == 1, lat
+    assert result["differences"] == []
+    assert "every configuration runs the same instructions" in to_markdown(
+        result, recommend(result, 0.5))

@@ -24,7 +24,8 @@ TARGETS = Path(__file__).resolve().parents[3] / "backends" / "tpu_v1" / "targets
 
 
 def test_shipped_targets():
-    assert list_targets() == ["tpu-v1", "tpu-v1-gddr5", "tpu-v1-hbm"]
+    assert list_targets() == ["tpu-v1", "tpu-v1-gddr5", "tpu-v1-hbm",
+                              "tpu-v1-per-tensor-rescale"]
     for name in list_targets():
         assert load_target(name).name == name
 
@@ -49,7 +50,7 @@ def test_tpu_v1_numbers():
 
 
 def test_what_ifs_change_only_the_memory():
-    base, gddr5, hbm = (load_target(n) for n in list_targets())
+    base, gddr5, hbm = (load_target(n) for n in ("tpu-v1", "tpu-v1-gddr5", "tpu-v1-hbm"))
     assert gddr5.what_if and hbm.what_if
     assert "not a real product" in hbm.description
     # J17a §7: "more than a factor of five", ridge point 1350 -> 250
@@ -66,7 +67,8 @@ _NUMBER = re.compile(r"^(\w+)\s*=\s*[-+\d.]")
 _CITES = re.compile(r"J17a|J17b|H14|OC17|VIZ|\[D\]|assumption")
 
 
-@pytest.mark.parametrize("name", ["tpu-v1", "tpu-v1-gddr5", "tpu-v1-hbm"])
+@pytest.mark.parametrize("name", ["tpu-v1", "tpu-v1-gddr5", "tpu-v1-hbm",
+                                  "tpu-v1-per-tensor-rescale"])
 def test_every_number_cites_its_source(name):
     """A number's comment (on its line, or the comment block right above it) names
     a source key of tpu_v1.md or says it is an assumption."""
