@@ -345,7 +345,7 @@ class Quantize(Pass):
             per_lane = bool(lanes) and storage.signed
             own = None if per_lane else activation_type(x.type, stats.min, stats.max,
                                                         storage)
-            source = self._inherited_from(producer, storage)
+            source = self._inherited_from(producer, storage, names)
             if source is not None and isinstance(producer, nn.ConcatOp) and \
                     own is not None and source[0] == own.element:
                 source = None  # its inputs took the concat's own type
@@ -376,7 +376,7 @@ class Quantize(Pass):
             rw.replace_op(stats, [dq.result])
             ctx.stat("activations-quantized")
 
-    def _inherited_from(self, op: Op | None, storage: IntegerType
+    def _inherited_from(self, op: Op | None, storage: IntegerType, names: dict[Value, str]
                         ) -> tuple[UniformQuantType, str] | None:
         """The quantized type ``op``'s result inherits, and from what: its data
         operand's (``transparent_source``), or, for a concat, the one type all its
@@ -395,7 +395,7 @@ class Quantize(Pass):
         if element is None:
             return None
         q = source.op.input.op  # the quantize of the source, before its dequantize
-        name = q.input.name_hint if isinstance(q, quant.QuantizeOp) else None
+        name = names.get(q.input) if isinstance(q, quant.QuantizeOp) else None
         return element, f"copies values of {name or 'its input'}"
 
     def _concat_adoptions(self, g: Graph, storage: IntegerType, names: dict[Value, str]

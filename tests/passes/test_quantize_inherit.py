@@ -146,3 +146,30 @@ def test_digits_cnn_latency_does_not_depend_on_the_calibration_method():
         est = compiled.estimate()
         results.append((est.seconds(), est.total.instructions))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("suffix", [".md", ".json"])
+def test_quantize_report_lists_inherited_types(capsys, tmp_path, suffix):
+    import json
+
+    from qcc.cli import main
+
+    path = tmp_path / "branches.onnx"
+    path.write_bytes(_branches().SerializeToString())
+    x = np.random.default_rng(1).standard_normal((8, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", input=x)
+    report = tmp_path / f"report{suffix}"
+    assert main(["quantize", str(path), "--calib-data", str(tmp_path / "calib.npz"),
+                 "--batch", "8", "--report", str(report), "-o",
+                 str(tmp_path / "q.mlir")]) == 0
+    capsys.readouterr()
+    text = report.read_text()
+    if suffix == ".json":
+        rows = {r["name"]: r["from"] for r in json.loads(text)["inherited"]}
+        assert any(why.startswith("MaxPool pool_x") and "copies values of" in why
+                   for why in rows.values()), rows
+        assert sum("read only by Concat cat" in why for why in rows.values()) == 2, rows
+    else:
+        assert "Quantized with their input's type" in text
+        assert "| pool_x_14 | MaxPool pool_x_14_node: copies values of relu_4 (scale " \
+            in text
