@@ -12,7 +12,8 @@ On the fake-quantized graph that ``quantize`` leaves:
   channel) becomes ``quant.prelu(x)``: TFLite's int8 PRELU, one rescale for
   ``q >= z_in`` and one per channel below.
 - reshape, transpose and max pooling commute with dequantize: they run on the
-  integers; concat requantizes inputs whose type differs from its output's;
+  integers (``quantize`` gives their output their input's type, so no requantize
+  follows); concat requantizes inputs whose type differs from its output's;
   average pooling runs as ``quant.avg_pool`` / ``quant.global_avg_pool`` at the
   input's scale, followed by a requantize when the output's differs.
 - ``quantize(dequantize(x))`` is ``x`` when the types agree and a requantize when

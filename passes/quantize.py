@@ -26,6 +26,19 @@ An excluded tensor is not quantized: the ops that read it compute in float, and 
 producer too (an op whose output stays float keeps its weights float). A name that
 matches nothing is an error listing it. What is kept float, and why, goes to
 ``ctx.data["kept_float"]`` (name -> reason) for the report.
+
+Ops that only move or select values (``transparent_source``: max pooling, reshape,
+transpose, identity, slice, gather, expand, nearest resize, zero padding) inherit
+their input's quantization: when the input is quantized per tensor with the
+activation storage, the output gets exactly the input's type, not one from its own
+calibrated range, so the integer program needs no requantize there. A concat whose
+inputs all have one type takes it; an input whose only user is a concat and whose
+own type is not inherited is quantized with the concat's type (from the concat's
+calibrated range), so its producer writes the concat's codes directly. Ops named by
+``exclude`` and per-lane (``lane_absmax``) inputs keep their own ranges. Each
+inherited or adopted tensor is counted (``activations-inherited``,
+``concat-inputs-adopted``) and listed in ``ctx.data["inherited_quantization"]``
+(tensor name -> where its type comes from) for the report.
 """
 
 from __future__ import annotations
@@ -40,7 +53,7 @@ from qcc.dialects import nn, quant
 from qcc.dialects.nn import constant_value
 from qcc.ir.attributes import DenseAttr
 from qcc.ir.core import Graph, Module, Op, ReturnOp, Rewriter, Value
-from qcc.ir.traits import Clamp, ClampFusable, HasWeights, ops_with
+from qcc.ir.traits import Clamp, ClampFusable, HasWeights, ScaleTransparent, ops_with
 from qcc.ir.types import (
     IntegerType,
     QuantType,
@@ -56,6 +69,28 @@ from qcc.passmanager import Pass, PassContext, register_pass
 from qcc.quant_arith import INT32_MAX, choose_scale_zero_point
 
 WEIGHT_MAX = 127  # weights are symmetric int8 in [-127, 127]
+
+
+def transparent_source(op: Op | None) -> Value | None:
+    """The operand whose elements ``op``'s result copies without arithmetic (moved,
+    repeated or selected by comparison), if ``op`` is such an op of one data operand:
+    the ``ScaleTransparent`` ops of one operand (max pooling, reshape, transpose,
+    identity, dropout), slice, gather and gather_elements (of the data operand, by
+    integer indices), expand, nearest resize and padding with zero (real zero is
+    exact in every activation type). Concat (several operands) is handled apart.
+    Every result value is then a value of the operand, so the operand's quantized
+    type represents the result exactly."""
+    if op is None or isinstance(op, nn.ConcatOp):
+        return None
+    if op.has_trait(ScaleTransparent) and len(op.operands) == 1:
+        return op.operands[0]
+    if isinstance(op, nn.SliceOp | nn.ExpandOp | nn.GatherOp | nn.GatherElementsOp):
+        return op.operands[0]
+    if isinstance(op, nn.ResizeOp) and op.attributes["mode"] == "nearest":
+        return op.operands[0]
+    if isinstance(op, nn.PadOp) and op.attributes["value"] == 0.0:
+        return op.operands[0]
+    return None
 
 
 def is_excluded(op: Op, exclude: tuple[str, ...]) -> bool:
@@ -152,6 +187,22 @@ def check_exclude(module: Module, exclude: tuple[str, ...]) -> None:
     raise QccError(f"exclude: {shown} match{'es' if len(unknown) == 1 else ''} no op or "
                    f"tensor of the model (names are ONNX node names, ONNX op types, IR op "
                    f"names or tensor names); it has {'; '.join(examples)}")
+
+
+def _activation_element(v: Value, storage: IntegerType) -> UniformQuantType | None:
+    """The per-tensor quantized type of ``v`` = dequantize(q) when ``q`` holds an
+    activation (``storage`` over its full range), else None."""
+    if not isinstance(v.op, quant.DequantizeOp):
+        return None
+    e = v.op.input.type.element
+    if not isinstance(e, UniformQuantType) or e.storage != storage or \
+            (e.storage_min, e.storage_max) != (storage.min, storage.max):
+        return None
+    return e
+
+
+def _describe(e: UniformQuantType) -> str:
+    return f"scale {e.scale:.6g}, zero point {e.zero_point}"
 
 
 def activation_type(t: TensorType, lo: float, hi: float, storage: IntegerType) -> TensorType:
@@ -275,6 +326,8 @@ class Quantize(Pass):
 
     def _quantize_activations(self, g: Graph, rw: Rewriter, storage: IntegerType,
                               ctx: PassContext, names: dict[Value, str]) -> None:
+        inherited = ctx.data.setdefault("inherited_quantization", {})
+        adopt = self._concat_adoptions(g, storage, names)
         for stats in g.walk(quant.StatsOp):
             x = stats.input
             producer = x.op
@@ -289,11 +342,31 @@ class Quantize(Pass):
                 rw.replace_op(stats, [x])  # the ReLU after it is quantized instead
                 continue
             lanes = stats.attributes.get("lane_absmax")
-            if lanes and storage.signed:
+            per_lane = bool(lanes) and storage.signed
+            own = None if per_lane else activation_type(x.type, stats.min, stats.max,
+                                                        storage)
+            source = self._inherited_from(producer, storage, names)
+            if source is not None and isinstance(producer, nn.ConcatOp) and \
+                    own is not None and source[0] == own.element:
+                source = None  # its inputs took the concat's own type
+            if source is not None:
+                element, what = source
+                qt = x.type.with_element(element)
+                ctx.stat("activations-inherited")
+                inherited[names.get(x, x.name_hint or "?")] = (
+                    f"{op_label(producer)}: {what} ({_describe(element)})")
+            elif x in adopt:
+                element, concat = adopt[x]
+                qt = x.type.with_element(element)
+                ctx.stat("concat-inputs-adopted")
+                inherited[names.get(x, x.name_hint or "?")] = (
+                    f"read only by {op_label(concat)}: quantized as its output "
+                    f"{names.get(concat.results[0], '?')} ({_describe(element)})")
+            elif per_lane:
                 qt = lane_activation_type(x.type, lanes, storage)
                 ctx.stat("activations-per-channel")
             else:
-                qt = activation_type(x.type, stats.min, stats.max, storage)
+                qt = own
             q = quant.QuantizeOp.build(x, result_types=[qt], loc=stats.loc,
                                        name=f"{x.name_hint}_q" if x.name_hint else None)
             rw.insert_before(stats, q)
@@ -302,6 +375,57 @@ class Quantize(Pass):
             rw.insert_before(stats, dq)
             rw.replace_op(stats, [dq.result])
             ctx.stat("activations-quantized")
+
+    def _inherited_from(self, op: Op | None, storage: IntegerType, names: dict[Value, str]
+                        ) -> tuple[UniformQuantType, str] | None:
+        """The quantized type ``op``'s result inherits, and from what: its data
+        operand's (``transparent_source``), or, for a concat, the one type all its
+        inputs have; None when the operand is not quantized per tensor with the
+        activation storage (float, per lane, a weight's narrow range) or ``op`` is
+        excluded."""
+        if op is None or is_excluded(op, self.exclude):
+            return None
+        if isinstance(op, nn.ConcatOp):
+            elements = {_activation_element(v, storage) for v in op.operands}
+            if len(elements) != 1 or None in elements:
+                return None
+            return elements.pop(), "its inputs all have one type"
+        source = transparent_source(op)
+        element = _activation_element(source, storage) if source is not None else None
+        if element is None:
+            return None
+        q = source.op.input.op  # the quantize of the source, before its dequantize
+        name = names.get(q.input) if isinstance(q, quant.QuantizeOp) else None
+        return element, f"copies values of {name or 'its input'}"
+
+    def _concat_adoptions(self, g: Graph, storage: IntegerType, names: dict[Value, str]
+                          ) -> dict[Value, tuple[UniformQuantType, Op]]:
+        """The concat inputs to quantize with their concat's type (from the concat's
+        calibrated range): inputs read only by the concat, not excluded, with no
+        per-lane range, whose producer is not an op that inherits its input's type
+        (a max pool, reshape, ... or another concat keeps its input's type; the
+        concat then requantizes it)."""
+        adopt: dict[Value, tuple[UniformQuantType, Op]] = {}
+        for stats in g.walk(quant.StatsOp):
+            concat = stats.input.op
+            if not isinstance(concat, nn.ConcatOp) or is_excluded(concat, self.exclude) \
+                    or names.get(stats.input) in self.exclude or \
+                    (stats.attributes.get("lane_absmax") and storage.signed):
+                continue
+            element = activation_type(stats.input.type, stats.min, stats.max,
+                                      storage).element
+            for v in concat.operands:
+                s = v.op
+                if not isinstance(s, quant.StatsOp) or names.get(s.input) in self.exclude \
+                        or (s.attributes.get("lane_absmax") and storage.signed) or \
+                        any(u is not concat for u in s.output.users):
+                    continue
+                p = s.input.op
+                if p is not None and (isinstance(p, nn.ConcatOp) or
+                                      transparent_source(p) is not None):
+                    continue
+                adopt[s.input] = (element, concat)
+        return adopt
 
     def _quantize_weights(self, op: Op, rw: Rewriter,
                           ctx: PassContext) -> bool:

@@ -432,7 +432,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         fake = module.clone()
         Pipeline(entries[n_fake:]).run(module, ctx)
         _write_report(args, float_module, fake, None if args.fake_quant else module,
-                      ctx.data.get("kept_float"))
+                      ctx.data.get("kept_float"), ctx.data.get("inherited_quantization"))
     _print_kept_float(ctx.data.get("kept_float"), bool(args.report))
     _print_outlier_channels(ctx.data.get("outlier_channels"))
     if ctx.data.get("mixed_precision") is not None:
@@ -466,7 +466,8 @@ def _print_kept_float(kept: dict[str, str] | None, reported: bool,
 
 
 def _write_report(args: argparse.Namespace, float_module, fake, integer,
-                  kept_float: dict[str, str] | None = None) -> None:
+                  kept_float: dict[str, str] | None = None,
+                  inherited: dict[str, str] | None = None) -> None:
     import json
 
     from qcc import driver
@@ -478,7 +479,8 @@ def _write_report(args: argparse.Namespace, float_module, fake, integer,
         raise QccError("--report needs inputs to measure on: give --eval-data or --calib-data")
     batches = iterate_batches(data, float_module.main)
     report = quant_error_report(float_module, fake, integer, batches,
-                                threshold_db=args.report_threshold, kept_float=kept_float)
+                                threshold_db=args.report_threshold, kept_float=kept_float,
+                                inherited=inherited)
     text = json.dumps(report.to_json(), indent=2) + "\n" if args.report.endswith(".json") \
         else report.to_markdown()
     driver.write_atomic(args.report, text)

@@ -62,6 +62,9 @@ class QuantReport:
     threshold_db: float = 20.0
     #: tensors (and ``op ...`` entries for ops) left in float, with the reason
     kept_float: dict[str, str] = field(default_factory=dict)
+    #: tensors quantized with their input's type (scale-transparent ops) or a
+    #: concat's, with where the type comes from (``ctx.data["inherited_quantization"]``)
+    inherited: dict[str, str] = field(default_factory=dict)
 
     @property
     def first_bad_layer(self) -> LayerError | None:
@@ -90,6 +93,11 @@ class QuantReport:
             lines += ["\nKept in float (not quantized):\n", "| tensor or op | why |",
                       "|---|---|"]
             lines += [f"| {_e(k)} | {_e(v)} |" for k, v in self.kept_float.items()]
+        if self.inherited:
+            lines += ["\nQuantized with their input's type (ops that only move or select "
+                      "values) or with the concat's that reads them:\n",
+                      "| tensor | type from |", "|---|---|"]
+            lines += [f"| {_e(k)} | {_e(v)} |" for k, v in self.inherited.items()]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict:
@@ -102,7 +110,8 @@ class QuantReport:
                             "sqnr_integer_db": None if r.sqnr_integer is None
                             else _finite(r.sqnr_integer),
                             "clipped_fraction": r.clipped} for r in self.layers],
-                "kept_float": [{"name": k, "reason": v} for k, v in self.kept_float.items()]}
+                "kept_float": [{"name": k, "reason": v} for k, v in self.kept_float.items()],
+                "inherited": [{"name": k, "from": v} for k, v in self.inherited.items()]}
 
 
 def _e(name: str) -> str:
@@ -147,10 +156,12 @@ def _clipped_count(t: TensorType, real: np.ndarray) -> int:
 def quant_error_report(float_module: Module, fake_quant: Module, integer: Module | None,
                        batches: Iterable[Mapping[str, np.ndarray]],
                        threshold_db: float = 20.0,
-                       kept_float: Mapping[str, str] | None = None) -> QuantReport:
+                       kept_float: Mapping[str, str] | None = None,
+                       inherited: Mapping[str, str] | None = None) -> QuantReport:
     """Compare the three graphs tensor by tensor over ``batches`` of inputs.
     ``kept_float`` (name -> reason: what ``calibrate`` and ``quantize`` left in
-    ``ctx.data["kept_float"]``) is listed as is."""
+    ``ctx.data["kept_float"]``) and ``inherited`` (``quantize``'s
+    ``ctx.data["inherited_quantization"]``) are listed as is."""
     sums: dict[str, list[float]] = {}
     out_sums: dict[str, list[float]] = {}
     order: list[tuple[str, str, str]] = []
@@ -185,7 +196,8 @@ def quant_error_report(float_module: Module, fake_quant: Module, integer: Module
             s = out_sums.setdefault(name, [0.0, 0.0])
             s[0] += float(np.sum(ref.astype(np.float64) ** 2))
             s[1] += float(np.sum((ref.astype(np.float64) - outs_i[name]) ** 2))
-    report = QuantReport(threshold_db=threshold_db, kept_float=dict(kept_float or {}))
+    report = QuantReport(threshold_db=threshold_db, kept_float=dict(kept_float or {}),
+                         inherited=dict(inherited or {}))
     for qname, producer, type_text in order:
         if qname not in sums:
             continue
