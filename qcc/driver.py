@@ -147,12 +147,27 @@ def _read_array_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
             from None
 
 
-def load_inputs(specs: list[str], graph: Graph | list[str]) -> dict[str, np.ndarray]:
+def load_inputs(specs: list[str], graph: Graph | list[str],
+                what: str = "model") -> dict[str, np.ndarray]:
     """Resolve ``--input`` arguments: ``file.npy`` (single-input models),
     ``name=file.npy``, or ``file.npz`` (arrays by input name). ``graph`` gives the
-    input names (a graph, or the names themselves)."""
+    input names (a graph, or the names themselves); ``what`` names it in messages
+    ("model" or "program"). Arrays of a .npz that are not inputs (a ``label``, as in
+    the calibration and evaluation files) are ignored with one warning per file, as
+    compile does; an input given twice is an error."""
+    from qcc.diagnostics import warn
+
     names = graph.input_names if isinstance(graph, Graph) else list(graph)
     inputs: dict[str, np.ndarray] = {}
+    given_by: dict[str, str] = {}
+
+    def add(name: str, value: np.ndarray, spec: str) -> None:
+        if name in given_by:
+            raise QccError(f"--input {spec}: input {name!r} is already given by "
+                           f"--input {given_by[name]}")
+        given_by[name] = spec
+        inputs[name] = value
+
     for spec in specs:
         name, sep, file = spec.partition("=")
         if not sep:
@@ -162,14 +177,20 @@ def load_inputs(specs: list[str], graph: Graph | list[str]) -> dict[str, np.ndar
             if name:
                 raise QccError(f"--input {spec}: name= is for .npy files; a .npz names its "
                                "arrays itself")
-            inputs.update(loaded)
+            extra = [k for k in loaded if k not in names]
+            if extra:
+                warn(f"--input {file}: ignoring {', '.join(map(repr, extra))}: not an input "
+                     f"of the {what} (its inputs: {', '.join(names)})")
+            for k, v in loaded.items():
+                if k in names:
+                    add(k, v, spec)
             continue
         if not name:
             if len(names) != 1:
-                raise QccError(f"--input {spec}: the model has {len(names)} "
+                raise QccError(f"--input {spec}: the {what} has {len(names)} "
                                f"inputs ({', '.join(names)}); use name=file.npy")
             name = names[0]
-        inputs[name] = loaded
+        add(name, loaded, spec)
     return inputs
 
 
