@@ -10,10 +10,12 @@ in the registry, qcc/backend.py), load and save arrays, write files atomically.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import sys
+import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -467,8 +469,9 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         ctx = PassContext()
         ctx.data["target"] = target_desc
         ctx.data["placement"] = placement
-        pm = PassManager(rest, instrumentation)
-        pm.run(module, ctx)
+        with _compile_progress(rest, instrumentation) as after_pass:
+            pm = PassManager(rest, instrumentation, after_pass=after_pass)
+            pm.run(module, ctx)
         if pm.stopped_after is not None:
             return StoppedCompile(module, pm.stopped_after)
         return backend.emit(module, target_desc, manifest, source=source)
@@ -511,8 +514,9 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
             kept["integer_sha256"] = module_sha256(m)
 
     entries = full.entries + Pipeline.parse(backend.pipeline(target_desc) or "").entries
-    pm = PassManager(Pipeline(entries), instrumentation, after_pass=keep)
-    pm.run(module, ctx)
+    with _compile_progress(Pipeline(entries), instrumentation, keep) as after_pass:
+        pm = PassManager(Pipeline(entries), instrumentation, after_pass=after_pass)
+        pm.run(module, ctx)
     if pm.stopped_after is not None:
         return StoppedCompile(module, pm.stopped_after)
     compiled = backend.emit(module, target_desc, manifest, source=kept["integer"],
@@ -524,6 +528,38 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         else None
     compiled.kept_float = dict(ctx.data.get("kept_float", {}))
     return compiled
+
+
+#: a compile's progress bar is drawn once the compile has taken this long
+COMPILE_PROGRESS_DELAY_S = 1.0
+
+
+@contextlib.contextmanager
+def _compile_progress(pipeline: Pipeline, instrumentation: Any = None,
+                      after_pass: Any = None):
+    """A progress bar over the compile's passes, on a terminal only (qcc/progress.py),
+    drawn once the compile has taken a second (small models compile in silence) and
+    not when IR dumps go to the same stream. Yields the pass manager's ``after_pass``
+    callback (``after_pass``, then the bar's update)."""
+    from qcc.progress import Progress
+
+    names = [e.pass_cls.name for e in pipeline.entries]
+    dumps = instrumentation is not None and (
+        instrumentation.print_ir_after_all or instrumentation.print_ir_after)
+    bar = Progress(len(names), "compiling", unit="passes",
+                   enabled=False if dumps else None)
+    start = time.monotonic()
+
+    def update(index: int, name: str, module: Module) -> None:
+        if after_pass is not None:
+            after_pass(index, name, module)
+        if time.monotonic() - start < COMPILE_PROGRESS_DELAY_S and index + 1 < len(names):
+            bar.done += 1  # counted, not drawn yet
+            return
+        bar.update(1, names[index + 1] if index + 1 < len(names) else "")
+
+    with bar:
+        yield update
 
 
 def compile_stage(module: Module) -> str:

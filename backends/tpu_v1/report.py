@@ -454,6 +454,9 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
         batches = iterate_batches(data, compiled.float_module.main,
                                   what="evaluation data" if eval_data is not None
                                   else "calibration data", warn_ignored=eval_data is not None)
+        from qcc.progress import track
+
+        batches = track(batches, None, "compile report: SQNR", unit="batches")
         q = quant_error_report(compiled.float_module, compiled.fake_quant_module,
                                compiled.module, batches)
         for e in q.layers:
