@@ -1,6 +1,7 @@
 """Regenerate the measured tables of examples/README.md in one command:
 
-    python benchmarks/examples_tables.py
+    python benchmarks/examples_tables.py                 # into ./benchmark-results/
+    python benchmarks/examples_tables.py --update-docs   # examples/README.md, docs/explore/
 
 1. the `qcc explore` table of each trained digits model (both granularities x four
    calibration methods, every shipped target, batch 1 and 64), with its JSON,
@@ -10,11 +11,16 @@
    compile time (one run on this machine; calibration on 16 random samples).
 
 The tables go between the `<!-- generated: ... -->` markers of examples/README.md.
+Without ``--update-docs`` nothing tracked is written: the updated README goes to
+``benchmark-results/examples-README.md`` and the explore outputs to
+``benchmark-results/explore/<model>/`` in the current directory (git-ignored); with it,
+to examples/README.md and docs/explore/<model>/.
 Timing figures are the deterministic cost model; compile times are wall clock.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import time
@@ -34,19 +40,20 @@ DIGITS = ["digits_mlp", "digits_cnn", "digits_dwsep"]
 ZOO = ["resnet18", "resnet50", "mobilenet_v2", "mlp_large"]
 
 
-def explore_tables() -> str:
+def explore_tables(explore_dir: Path = ROOT / "docs" / "explore") -> str:
     import os
 
     parts = []
+    explore_dir = explore_dir.resolve()  # before the chdir
     os.chdir(ROOT)  # paths relative to the repository: explore.json records them as given
     for name in DIGITS:
         result = ex.explore(f"examples/models/{name}.onnx", "examples/data/digits_calib.npz",
                             "examples/data/digits_eval.npz", list_targets(), [1, 64],
                             progress=False)
         # explore.json, explore.md and (with matplotlib) the plots, per model
-        rec, _ = ex.write_outputs(result, ROOT / "docs" / "explore" / name, 0.5)
+        rec, _ = ex.write_outputs(result, explore_dir / name, 0.5)
         plots = [p for p in ("accuracy_vs_latency.png", "roofline.png")
-                 if (ROOT / "docs" / "explore" / name / p).exists()]
+                 if (explore_dir / name / p).exists()]
         links = ", ".join(f"[{p}](../docs/explore/{name}/{p})" for p in plots)
         parts.append(f"### {name}\n\n" + (f"Plots: {links}.\n\n" if links else "")
                      + ex.to_markdown(result, rec))
@@ -87,16 +94,24 @@ def replace_section(text: str, key: str, body: str) -> str:
     return text.rstrip("\n") + f"\n\n{block}\n"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--update-docs", action="store_true", help="write the tracked "
+                        "examples/README.md and docs/explore/ (default: benchmark-results/)")
+    args = parser.parse_args(argv)
+    scratch = Path("benchmark-results").resolve()
+    out = README if args.update_docs else scratch / "examples-README.md"
+    explore_dir = ROOT / "docs" / "explore" if args.update_docs else scratch / "explore"
+    out.parent.mkdir(parents=True, exist_ok=True)
     text = README.read_text()
     text = replace_section(text, "explore", "## Explore tables of the trained models\n\n"
-                           "Produced by `python benchmarks/examples_tables.py`.\n\n"
-                           + explore_tables())
+                           "Produced by `python benchmarks/examples_tables.py "
+                           "--update-docs`.\n\n" + explore_tables(explore_dir))
     text = replace_section(text, "zoo", "## The zoo on every target\n\n"
-                           "Produced by `python benchmarks/examples_tables.py` (compile "
-                           "times: one run on this machine).\n\n" + zoo_table())
-    qcc.write_atomic(README, text)
-    print(f"updated {README}")
+                           "Produced by `python benchmarks/examples_tables.py --update-docs` "
+                           "(compile times: one run on this machine).\n\n" + zoo_table())
+    qcc.write_atomic(out, text)
+    print(f"updated {out}" + ("" if args.update_docs else f" and {explore_dir}/"))
     return 0
 
 

@@ -16,8 +16,10 @@ The figure reported is the median of ``--runs`` runs (and the smallest).
 (``/"([^"\\\\\\n]|...)*"/``, whose per-character backtracking state made a 25 MB hex
 literal take ~45 s and gigabytes): slow (about 40 s per 100 MB of text) and ~7 GB.
 
-Writes ``benchmarks/results/ir_parse.json``; ``--doc`` also rewrites the section
-"IR text parsing" at the end of docs/performance.md (``benchmarks/perf.py`` keeps it).
+Writes ``benchmark-results/ir_parse.json`` in the current directory (git-ignored);
+``--update-docs`` writes the tracked ``benchmarks/results/ir_parse.json`` instead and
+rewrites the section "IR text parsing" at the end of docs/performance.md
+(``benchmarks/perf.py`` keeps it); ``--doc`` rewrites only that section.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "examples" / ".cache" / "ir"
 JSON = ROOT / "benchmarks" / "results" / "ir_parse.json"
+#: where the results go without --update-docs (outside the tracked files)
+SCRATCH = Path("benchmark-results")
 DOC = ROOT / "docs" / "performance.md"
 MARKER = "<!-- ir_parse.py: this section is written by benchmarks/ir_parse.py --doc -->"
 #: the STRING terminal before the fix (for --reference)
@@ -110,7 +114,7 @@ def summarize(runs: list[dict]) -> dict:
 
 def markdown(res: dict) -> str:
     out = [MARKER, "## IR text parsing", "",
-           f"Written by `python benchmarks/ir_parse.py --runs {res['runs']} --doc` "
+           f"Written by `python benchmarks/ir_parse.py --runs {res['runs']} --update-docs` "
            f"({res['date']}); raw numbers in `benchmarks/results/ir_parse.json`. "
            "`parse_module` (verifier included) of the full IR text of zoo models at "
            "224x224, every weight a `dense<\"0x...\">` hex literal, in a fresh process "
@@ -167,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="also one run with the old STRING terminal (slow, ~7 GB)")
     ap.add_argument("--doc", action="store_true", help="rewrite the section of "
                     "docs/performance.md")
+    ap.add_argument("--update-docs", action="store_true",
+                    help=f"write {JSON.relative_to(ROOT)} and the section of "
+                         f"docs/performance.md (tracked files); by default the results go "
+                         f"to {SCRATCH}/")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -189,12 +197,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: reference: {entry['reference']['parse_s']:.1f} s, "
                   f"{entry['reference']['peak_rss_gb']:.2f} GB", flush=True)
         res["models"][name] = entry
-    JSON.parent.mkdir(parents=True, exist_ok=True)
-    JSON.write_text(json.dumps(res, indent=1) + "\n")
+    out = JSON if args.update_docs else SCRATCH / JSON.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1) + "\n")
     section = markdown(res)
     print(section)
-    if args.doc:
+    if args.doc or args.update_docs:
         write_doc(section)
+    print(f"ir_parse: wrote {out}" + (f" and {DOC}" if args.doc or args.update_docs else ""))
     return 0
 
 

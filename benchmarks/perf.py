@@ -2,7 +2,10 @@
 
     python benchmarks/perf.py [--quick] [--runs 5] [--threads 2]
 
-Writes ``benchmarks/results/perf.json`` and ``docs/performance.md``. Measures only.
+Writes ``benchmark-results/perf.json`` and ``benchmark-results/performance.md`` in
+the current directory (git-ignored); with ``--update-docs``, the tracked
+``benchmarks/results/perf.json`` and ``docs/performance.md`` (``--json`` / ``--doc``
+name other files). Measures only.
 
 Every engine uses the same thread count N (``--threads``, default 2): the script sets
 OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS to N before numpy is imported
@@ -442,7 +445,7 @@ def _blas_text(m: dict) -> str:
 def markdown(res: dict) -> str:
     m = res["meta"]
     out = ["# Performance", "",
-           "Written by `python benchmarks/perf.py"
+           "Written by `python benchmarks/perf.py --update-docs"
            + (" --quick" if m["quick"] else "") + f" --runs {m['runs']}` "
            f"({m['date']}); raw numbers in `benchmarks/results/perf.json`. "
            "This page measures; it changes nothing in qcc.", "",
@@ -617,7 +620,8 @@ def run_all(quick: bool, runs: int, threads: int, work: Path, profile: bool = Tr
     return res
 
 
-def compile_only(runs: int, threads: int, quick: bool) -> int:
+def compile_only(runs: int, threads: int, quick: bool,
+                 target: Path = RESULTS.parent / "perf_compile.json") -> int:
     """ResNet-50 at 224x224 (32x32 at width 0.25 with --quick), batch 1 and batch 8: the
     compile (calibration on the same 8 images) against onnxruntime's quantize_static,
     and the peak memory of one compile in a fresh process. At batch 8 the activations
@@ -637,7 +641,6 @@ def compile_only(runs: int, threads: int, quick: bool) -> int:
             out[f"resnet50_b{batch}"] = bench_compile(path, runs, threads, Path(tmp),
                                                      profile=False)
     out["meta"]["loadavg_end"] = os.getloadavg()
-    target = RESULTS.parent / "perf_compile.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(out, indent=1) + "\n")
     for key in ("resnet50_b1", "resnet50_b8"):
@@ -669,25 +672,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blas-kernel-from-env", action="store_true",
                         help="keep OPENBLAS_CORETYPE from the environment (by default it is "
                              "removed, so that numpy's OpenBLAS uses the CPU's own kernel)")
-    parser.add_argument("--json", default=str(RESULTS))
-    parser.add_argument("--doc", default=str(DOC))
+    parser.add_argument("--json", default=None,
+                        help="results (default: benchmark-results/perf.json)")
+    parser.add_argument("--doc", default=None,
+                        help="the page (default: benchmark-results/performance.md)")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="write the tracked benchmarks/results/perf*.json and "
+                             "docs/performance.md")
     parser.add_argument("--findings", default=None,
                         help="a markdown file of hand-written profile findings to include")
     parser.add_argument("--render-only", action="store_true",
-                        help="re-render the markdown from an existing --json (no measuring)")
+                        help="re-render the markdown from an existing --json (default: the "
+                             "tracked perf.json; no measuring)")
     parser.add_argument("--compile-only", action="store_true",
                         help="only ResNet-50 at 224x224's compile time and peak memory, at "
-                             "batch 1 and batch 8 (written to benchmarks/results/"
-                             "perf_compile.json; the full run's files are left alone)")
+                             "batch 1 and batch 8 (written to perf_compile.json beside "
+                             "the results; the full run's files are left alone)")
     parser.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    scratch = Path("benchmark-results")
+    source = args.json or str(RESULTS)  # what --render-only reads
+    args.json = args.json or str(RESULTS if args.update_docs else scratch / RESULTS.name)
+    args.doc = args.doc or str(DOC if args.update_docs else scratch / DOC.name)
     if args.compile_child:
         _compile_child(args.compile_child)
         return 0
     if args.compile_only:
-        return compile_only(args.runs or (3 if args.quick else 5), args.threads, args.quick)
+        return compile_only(args.runs or (3 if args.quick else 5), args.threads, args.quick,
+                            Path(args.json).parent / "perf_compile.json")
+    Path(args.doc).parent.mkdir(parents=True, exist_ok=True)
     if args.render_only:
-        res = json.loads(Path(args.json).read_text())
+        res = json.loads(Path(source).read_text())
         if args.findings:
             res["findings"] = Path(args.findings).read_text().rstrip().splitlines()
             Path(args.json).write_text(json.dumps(res, indent=1) + "\n")

@@ -1,6 +1,11 @@
 """Accuracy of qcc's int8 programs on the digits models, beside onnxruntime's.
 
-    python benchmarks/quant_accuracy.py [--out docs/quantization-results.md]
+    python benchmarks/quant_accuracy.py                 # ./benchmark-results/
+    python benchmarks/quant_accuracy.py --update-docs   # docs/quantization-results.md
+
+Without ``--update-docs`` the page and its JSON go to ``benchmark-results/`` in the
+current directory (git-ignored); with it, to the tracked docs/quantization-results.md
+and benchmarks/results/quant_accuracy.json (``--out`` / ``--json`` name other files).
 
 For each trained digits model (examples/models/digits_*.onnx), each calibration
 method (minmax, percentile, entropy, mse) and each weight granularity (per tensor,
@@ -122,11 +127,20 @@ def to_markdown(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "docs" / "quantization-results.md"))
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" /
-                                              "quant_accuracy.json"))
+    parser.add_argument("--out", default=None, help="the page (default: "
+                        "benchmark-results/quantization-results.md)")
+    parser.add_argument("--json", default=None, help="the results (default: "
+                        "benchmark-results/quant_accuracy.json)")
+    parser.add_argument("--update-docs", action="store_true", help="write the tracked "
+                        "docs/quantization-results.md and benchmarks/results/"
+                        "quant_accuracy.json")
     parser.add_argument("--no-ort", action="store_true", help="skip onnxruntime")
     args = parser.parse_args(argv)
+    scratch = Path("benchmark-results")
+    args.out = args.out or str(ROOT / "docs" / "quantization-results.md" if args.update_docs
+                               else scratch / "quantization-results.md")
+    args.json = args.json or str(ROOT / "benchmarks" / "results" / "quant_accuracy.json"
+                                 if args.update_docs else scratch / "quant_accuracy.json")
     calib_path = ROOT / "examples" / "data" / "digits_calib.npz"
     with np.load(ROOT / "examples" / "data" / "digits_eval.npz") as z:
         x, labels = z["input"], z["label"]
@@ -141,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{model}: done", file=sys.stderr)
     table = to_markdown(rows)
     header = ("# Quantization accuracy on the digits models\n\n"
-              "Produced by `python benchmarks/quant_accuracy.py` (deterministic; one run). "
+              "Produced by `python benchmarks/quant_accuracy.py --update-docs` "
+              "(deterministic; one run). "
               "Evaluation: 400 held-out images; calibration: 200 other images. qcc rows "
               "run the integer program (after fold-rescale and fuse-relu) in qcc's "
               "interpreter; onnxruntime rows run onnxruntime's `quantize_static` QDQ "
@@ -153,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         [{k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
           for k, v in r.items()} for r in rows], indent=1) + "\n")
     print(table)
+    print(f"wrote {args.out} and {args.json}", file=sys.stderr)
     return 0
 
 

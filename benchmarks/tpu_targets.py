@@ -1,7 +1,12 @@
 """Simulated latency, throughput and energy of the digits models on every shipped
 target, from the compiled programs' timing model (backends/tpu_v1/timing.py).
 
-    python benchmarks/tpu_targets.py [--out docs/tpu-results.md]
+    python benchmarks/tpu_targets.py                 # ./benchmark-results/
+    python benchmarks/tpu_targets.py --update-docs   # docs/tpu-results.md
+
+Without ``--update-docs`` the page and its JSON go to ``benchmark-results/`` in the
+current directory (git-ignored); with it, to the tracked docs/tpu-results.md and
+benchmarks/results/tpu_targets.json (``--out`` / ``--json`` name other files).
 
 Deterministic: the timing model is a function of the instruction stream and the
 target; one run.
@@ -23,10 +28,18 @@ BATCHES = [1, 64]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "docs" / "tpu-results.md"))
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" /
-                                              "tpu_targets.json"))
+    parser.add_argument("--out", default=None,
+                        help="the page (default: benchmark-results/tpu-results.md)")
+    parser.add_argument("--json", default=None,
+                        help="the results (default: benchmark-results/tpu_targets.json)")
+    parser.add_argument("--update-docs", action="store_true", help="write the tracked "
+                        "docs/tpu-results.md and benchmarks/results/tpu_targets.json")
     args = parser.parse_args(argv)
+    scratch = Path("benchmark-results")
+    args.out = args.out or str(ROOT / "docs" / "tpu-results.md" if args.update_docs
+                               else scratch / "tpu-results.md")
+    args.json = args.json or str(ROOT / "benchmarks" / "results" / "tpu_targets.json"
+                                 if args.update_docs else scratch / "tpu_targets.json")
     calib = ROOT / "examples" / "data" / "digits_calib.npz"
     rows = []
     for model in MODELS:
@@ -42,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                              "inferences_per_s_per_w": r.inferences_per_s_per_w,
                              "bound": r.bound()})
     lines = ["# Simulated performance of the digits models on the TPU-v1 targets", "",
-             "Produced by `python benchmarks/tpu_targets.py` (the timing model of "
+             "Produced by `python benchmarks/tpu_targets.py --update-docs` (the timing "
+             "model of "
              "`docs/cost-model.md` on the compiled programs; per-channel int8, minmax "
              "calibration). `tpu-v1-gddr5` is the paper's own what-if; `tpu-v1-hbm` is a "
              "what-if, not a product. Latency includes the host transfers.", "",
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     qcc.write_atomic(args.json, json.dumps(rows, indent=1) + "\n")
     print(text)
+    print(f"wrote {args.out} and {args.json}")
     return 0
 
 

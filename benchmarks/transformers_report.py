@@ -1,9 +1,15 @@
 """The real MiniLM sentence encoder: embedding quality and latency, in one command.
 
-    python benchmarks/transformers_report.py          # docs/transformers.md and
+    python benchmarks/transformers_report.py          # benchmark-results/transformers.md
+                                                      # and benchmark-results/transformers.json
+    python benchmarks/transformers_report.py --update-docs  # docs/transformers.md and
                                                       # benchmarks/results/transformers.json
     python benchmarks/transformers_report.py --dir DIR --runs 5
     python benchmarks/transformers_report.py --doc-only   # the markdown from the JSON
+
+Results go to ``benchmark-results/`` in the current directory (git-ignored) unless
+``--update-docs`` (the tracked files above) or ``--json`` / ``--doc`` name the files;
+``--doc-only`` and ``--fp32-check`` read the tracked results unless ``--json`` is given.
 
 It needs the exported model (``examples/minilm.py``: PyTorch in a separate venv; run
 it first, or this script runs it when PyTorch is importable) and onnxruntime. The
@@ -63,7 +69,7 @@ import minilm  # noqa: E402
 
 DOC = ROOT / "docs" / "transformers.md"
 RESULTS = ROOT / "benchmarks" / "results" / "transformers.json"
-COMMAND = "python benchmarks/transformers_report.py"
+COMMAND = "python benchmarks/transformers_report.py --update-docs"
 TARGET = "tpu-v1"
 
 #: an embedder: the evaluation inputs ({name: int64 [N, T]}) -> embeddings [N, H]
@@ -759,24 +765,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qcc", choices=("all", "one", "none"), default="all",
                     help="qcc configurations to try: all of QCC_CONFIGS (default), the "
                          "first, or none")
-    ap.add_argument("--json", type=Path, default=RESULTS, help="results file")
-    ap.add_argument("--doc", type=Path, default=DOC, help="markdown file")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="results file (default: benchmark-results/transformers.json)")
+    ap.add_argument("--doc", type=Path, default=None,
+                    help="markdown file (default: benchmark-results/transformers.md)")
+    ap.add_argument("--update-docs", action="store_true",
+                    help="write the tracked docs/transformers.md and "
+                         "benchmarks/results/transformers.json")
     ap.add_argument("--fp32-check", action="store_true",
                     help="measure only qcc's FP32 interpreter against onnxruntime, add it "
                          "to the results file and rewrite the markdown")
     ap.add_argument("--doc-only", action="store_true",
                     help="write the markdown from the results file, measuring nothing")
     args = ap.parse_args(argv)
+    scratch = Path("benchmark-results")
+    source = args.json or RESULTS  # what --doc-only and --fp32-check read
+    args.json = args.json or (RESULTS if args.update_docs else scratch / RESULTS.name)
+    args.doc = args.doc or (DOC if args.update_docs else scratch / "transformers.md")
+    for path in (args.json, args.doc):
+        path.parent.mkdir(parents=True, exist_ok=True)
     if args.fp32_check:  # add qcc's FP32 check to the results file, then the doc
-        results = json.loads(args.json.read_text())
+        results = json.loads(source.read_text())
         model_path, data_path, _ = minilm.ensure(args.dir)
         results["qcc"]["fp32_check"] = qcc_fp32_check(
             model_path, minilm.load_inputs(data_path, "eval"))
         args.json.write_text(json.dumps(results, indent=1) + "\n")
         args.doc_only = True
+        source = args.json
     if args.doc_only:
-        args.doc.write_text(markdown(json.loads(args.json.read_text())))
-        print(f"wrote {args.doc} from {args.json}")
+        args.doc.write_text(markdown(json.loads(source.read_text())))
+        print(f"wrote {args.doc} from {source}")
         return 0
     try:
         configs = {"all": QCC_CONFIGS, "one": QCC_CONFIGS[:1], "none": []}[args.qcc]

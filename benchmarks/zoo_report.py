@@ -1,8 +1,12 @@
 """The classic-architecture zoo through every stage of qcc, in one command.
 
-    python benchmarks/zoo_report.py              # every model at 224x224: docs/zoo.md
+    python benchmarks/zoo_report.py              # every model: benchmark-results/zoo.md
+    python benchmarks/zoo_report.py --update-docs  # every model: docs/zoo.md
     python benchmarks/zoo_report.py --quick      # the small variants, a few seconds
     python benchmarks/zoo_report.py --models alexnet,vgg16 --out /tmp/zoo.md
+
+The page goes to ``benchmark-results/zoo.md`` in the current directory (git-ignored)
+unless ``--update-docs`` (the tracked docs/zoo.md) or ``--out`` names it.
 
 For each model of ``examples/zoo.py``'s ``CLASSICS`` at 224x224, batch 1 (and
 ResNet-50 with Softmax at batch 8), the stages, each with its outcome:
@@ -435,8 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="",
                         help="comma-separated entries (labels or zoo names; default all)")
     parser.add_argument("--out", default=None,
-                        help=f"the Markdown report (default {DOC.relative_to(ROOT)}; "
+                        help="the Markdown report (default benchmark-results/zoo.md; "
                              "with --quick, only printed unless given)")
+    parser.add_argument("--update-docs", action="store_true",
+                        help=f"write the tracked {DOC.relative_to(ROOT)}")
     parser.add_argument("--json", default=None, help="also write the results as JSON")
     parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                         help="each model in its own process (default: on, off with --quick)")
@@ -464,7 +470,13 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/zoo_report.py" + (" --quick" if args.quick else "")
     if args.models:
         command += f" --models {args.models}"
-    out = args.out if args.out is not None else (None if args.quick else str(DOC))
+    if args.update_docs:
+        command += " --update-docs"
+    out = args.out if args.out is not None else (
+        str(DOC) if args.update_docs else None if args.quick
+        else str(Path("benchmark-results") / DOC.name))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
 
     def write(results: list[dict[str, Any]]) -> None:
         text = markdown(results, args.quick, command)

@@ -194,7 +194,8 @@ class MixedPrecision(Pass):
     def _batches(self, graph, source) -> list[tuple[dict[str, np.ndarray], int]]:
         out = []
         seen = 0
-        for inputs, valid in CalibrationData(graph, source).batches():
+        # calibrate already warned about arrays of the same source that are not inputs
+        for inputs, valid in CalibrationData(graph, source, warn_ignored=False).batches():
             out.append((inputs, valid))
             seen += valid
             if seen >= self.samples:

@@ -477,7 +477,9 @@ def _write_report(args: argparse.Namespace, float_module, fake, integer,
     data = args.eval_data or args.calib_data
     if not data:
         raise QccError("--report needs inputs to measure on: give --eval-data or --calib-data")
-    batches = iterate_batches(data, float_module.main)
+    # calibration data: calibrate already warned about its arrays that are not inputs
+    batches = iterate_batches(data, float_module.main, warn_ignored=bool(args.eval_data),
+                              what="evaluation data" if args.eval_data else "calibration data")
     report = quant_error_report(float_module, fake, integer, batches,
                                 threshold_db=args.report_threshold, kept_float=kept_float,
                                 inherited=inherited)
@@ -614,7 +616,7 @@ def _run_tpu(args: argparse.Namespace) -> int:
         raise QccError(f"no inputs given; the program needs {wanted}: pass --input FILE.npy "
                        "or --random-input SEED")
     else:
-        inputs = driver.load_inputs(args.input_files, names)
+        inputs = driver.load_inputs(args.input_files, names, what="program")
     outputs = backend.simulate(program, inputs, engine=args.engine)
     _save_then_print(args.output, outputs)
     if args.stats:

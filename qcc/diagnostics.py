@@ -199,5 +199,8 @@ class PassFailure(Exception):
 
 def warn(message: str, loc: Location = UNKNOWN) -> None:
     """Print a warning to stderr in the same format as errors."""
+    from qcc.progress import end_line
+
     where = "" if isinstance(loc, UnknownLoc) else f"{loc.describe()}: "
+    end_line(sys.stderr)  # a progress bar on the terminal: the warning on its own line
     print(escape_controls(f"{where}warning: {message}"), file=sys.stderr)

@@ -10,10 +10,12 @@ in the registry, qcc/backend.py), load and save arrays, write files atomically.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import sys
+import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -147,12 +149,27 @@ def _read_array_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
             from None
 
 
-def load_inputs(specs: list[str], graph: Graph | list[str]) -> dict[str, np.ndarray]:
+def load_inputs(specs: list[str], graph: Graph | list[str],
+                what: str = "model") -> dict[str, np.ndarray]:
     """Resolve ``--input`` arguments: ``file.npy`` (single-input models),
     ``name=file.npy``, or ``file.npz`` (arrays by input name). ``graph`` gives the
-    input names (a graph, or the names themselves)."""
+    input names (a graph, or the names themselves); ``what`` names it in messages
+    ("model" or "program"). Arrays of a .npz that are not inputs (a ``label``, as in
+    the calibration and evaluation files) are ignored with one warning per file, as
+    compile does; an input given twice is an error."""
+    from qcc.diagnostics import warn
+
     names = graph.input_names if isinstance(graph, Graph) else list(graph)
     inputs: dict[str, np.ndarray] = {}
+    given_by: dict[str, str] = {}
+
+    def add(name: str, value: np.ndarray, spec: str) -> None:
+        if name in given_by:
+            raise QccError(f"--input {spec}: input {name!r} is already given by "
+                           f"--input {given_by[name]}")
+        given_by[name] = spec
+        inputs[name] = value
+
     for spec in specs:
         name, sep, file = spec.partition("=")
         if not sep:
@@ -162,14 +179,20 @@ def load_inputs(specs: list[str], graph: Graph | list[str]) -> dict[str, np.ndar
             if name:
                 raise QccError(f"--input {spec}: name= is for .npy files; a .npz names its "
                                "arrays itself")
-            inputs.update(loaded)
+            extra = [k for k in loaded if k not in names]
+            if extra:
+                warn(f"--input {file}: ignoring {', '.join(map(repr, extra))}: not an input "
+                     f"of the {what} (its inputs: {', '.join(names)})")
+            for k, v in loaded.items():
+                if k in names:
+                    add(k, v, spec)
             continue
         if not name:
             if len(names) != 1:
-                raise QccError(f"--input {spec}: the model has {len(names)} "
+                raise QccError(f"--input {spec}: the {what} has {len(names)} "
                                f"inputs ({', '.join(names)}); use name=file.npy")
             name = names[0]
-        inputs[name] = loaded
+        add(name, loaded, spec)
     return inputs
 
 
@@ -446,8 +469,9 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         ctx = PassContext()
         ctx.data["target"] = target_desc
         ctx.data["placement"] = placement
-        pm = PassManager(rest, instrumentation)
-        pm.run(module, ctx)
+        with _compile_progress(rest, instrumentation) as after_pass:
+            pm = PassManager(rest, instrumentation, after_pass=after_pass)
+            pm.run(module, ctx)
         if pm.stopped_after is not None:
             return StoppedCompile(module, pm.stopped_after)
         return backend.emit(module, target_desc, manifest, source=source)
@@ -490,8 +514,9 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
             kept["integer_sha256"] = module_sha256(m)
 
     entries = full.entries + Pipeline.parse(backend.pipeline(target_desc) or "").entries
-    pm = PassManager(Pipeline(entries), instrumentation, after_pass=keep)
-    pm.run(module, ctx)
+    with _compile_progress(Pipeline(entries), instrumentation, keep) as after_pass:
+        pm = PassManager(Pipeline(entries), instrumentation, after_pass=after_pass)
+        pm.run(module, ctx)
     if pm.stopped_after is not None:
         return StoppedCompile(module, pm.stopped_after)
     compiled = backend.emit(module, target_desc, manifest, source=kept["integer"],
@@ -503,6 +528,38 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         else None
     compiled.kept_float = dict(ctx.data.get("kept_float", {}))
     return compiled
+
+
+#: a compile's progress bar is drawn once the compile has taken this long
+COMPILE_PROGRESS_DELAY_S = 1.0
+
+
+@contextlib.contextmanager
+def _compile_progress(pipeline: Pipeline, instrumentation: Any = None,
+                      after_pass: Any = None):
+    """A progress bar over the compile's passes, on a terminal only (qcc/progress.py),
+    drawn once the compile has taken a second (small models compile in silence) and
+    not when IR dumps go to the same stream. Yields the pass manager's ``after_pass``
+    callback (``after_pass``, then the bar's update)."""
+    from qcc.progress import Progress
+
+    names = [e.pass_cls.name for e in pipeline.entries]
+    dumps = instrumentation is not None and (
+        instrumentation.print_ir_after_all or instrumentation.print_ir_after)
+    bar = Progress(len(names), "compiling", unit="passes",
+                   enabled=False if dumps else None)
+    start = time.monotonic()
+
+    def update(index: int, name: str, module: Module) -> None:
+        if after_pass is not None:
+            after_pass(index, name, module)
+        if time.monotonic() - start < COMPILE_PROGRESS_DELAY_S and index + 1 < len(names):
+            bar.done += 1  # counted, not drawn yet
+            return
+        bar.update(1, names[index + 1] if index + 1 < len(names) else "")
+
+    with bar:
+        yield update
 
 
 def compile_stage(module: Module) -> str:

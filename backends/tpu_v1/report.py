@@ -469,7 +469,13 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
         from qcc.calibration import iterate_batches
         from qcc.quant_report import quant_error_report
 
-        batches = iterate_batches(data, compiled.float_module.main)
+        # calibration data: calibrate already warned about its arrays that are not inputs
+        batches = iterate_batches(data, compiled.float_module.main,
+                                  what="evaluation data" if eval_data is not None
+                                  else "calibration data", warn_ignored=eval_data is not None)
+        from qcc.progress import track
+
+        batches = track(batches, None, "compile report: SQNR", unit="batches")
         q = quant_error_report(compiled.float_module, compiled.fake_quant_module,
                                compiled.module, batches)
         for e in q.layers:

@@ -1,15 +1,14 @@
 """Collection: one pass of the FP32 interpreter over the calibration data collects,
 per activation (graph argument or result of a non-constant op with an f32 tensor
 type), a :class:`~qcc.calibration.stats.TensorStats`: the exact min and max and a
-signed histogram. :class:`Collector` runs it, :class:`Progress` shows a progress bar
-on a terminal, and :class:`CalibrationResult` is what the ``calibrate`` pass leaves
-in ``ctx.data["calibration"]``.
+signed histogram. :class:`Collector` runs it, :class:`Progress` (a
+:class:`qcc.progress.Progress`) shows a progress bar on a terminal, and
+:class:`CalibrationResult` is what the ``calibrate`` pass leaves in
+``ctx.data["calibration"]``.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -21,48 +20,16 @@ from qcc.calibration.data import CalibrationData
 from qcc.calibration.stats import DEFAULT_NUM_BINS, TensorStats
 from qcc.diagnostics import QccError
 from qcc.ir.core import Graph, Module, Value
+from qcc.progress import Progress as _Progress
 
 
-class Progress:
-    """A plain-text progress bar on stderr, shown only on a terminal (or when
-    ``enabled`` is True)."""
+class Progress(_Progress):
+    """The calibration progress bar: a :class:`qcc.progress.Progress` labelled
+    "calibrating", counting samples (kept here for ``qcc.calibration.Progress``)."""
 
-    def __init__(self, total: int | None, label: str = "calibrating",
+    def __init__(self, total: int | None, label: str = "calibrating", unit: str = "samples",
                  stream: TextIO | None = None, enabled: bool | None = None):
-        self.stream = stream or sys.stderr
-        if enabled is None:
-            isatty = getattr(self.stream, "isatty", None)
-            enabled = bool(isatty and isatty())
-        self.enabled = enabled
-        self.total = total
-        self.label = label
-        self.done = 0
-        self._last = 0.0
-        self._shown = False
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last < 0.1 and not (self.total and self.done >= self.total):
-            return
-        self._last = now
-        if self.total:
-            frac = min(self.done / self.total, 1.0)
-            bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
-            text = f"{self.label} [{bar}] {self.done}/{self.total} samples {100 * frac:3.0f}%"
-        else:
-            text = f"{self.label}: {self.done} samples"
-        self.stream.write("\r" + text)
-        self.stream.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = False
+        super().__init__(total, label, unit, stream, enabled)
 
 
 class Collector:

@@ -60,8 +60,13 @@ class CalibrationData:
     :class:`Collector` drops the padding rows from the statistics).
     """
 
-    def __init__(self, graph: Graph, source: Any):
+    def __init__(self, graph: Graph, source: Any, what: str = "calibration data",
+                 warn_ignored: bool = True):
+        """``what`` names the data in messages ("evaluation data"); ``warn_ignored``
+        False: no warning about arrays that are not inputs (when another reader of
+        the same source already gave it)."""
         self.graph = graph
+        self._what = what
         self.batch = batch_size(graph)
         self.specs = []
         for name, a in zip(graph.input_names, graph.args, strict=True):
@@ -69,11 +74,12 @@ class CalibrationData:
             sample = t.shape[1:] if t.rank >= 1 else ()
             self.specs.append(InputSpec(name, t, tuple(sample), t.element.numpy_dtype))
         self.source = source
-        self.description = (f"calibration data {source}" if isinstance(source, str | os.PathLike)
-                             else "calibration data")
+        self.description = (f"{what} {source}" if isinstance(source, str | os.PathLike)
+                             else what)
         #: number of samples, when known before streaming
         self.total: int | None = None
         self._ignored: set[tuple[str, ...]] = set()
+        self._warn_ignored = warn_ignored
         self._plan: Callable[[], Iterator[tuple[str, int, dict[str, np.ndarray]]]]
         self._prepare()
 
@@ -96,7 +102,7 @@ class CalibrationData:
                 raise QccError(f"{where} has no array for input {s.describe()}{have}")
         inputs = {s.name for s in self.specs}
         extra = tuple(n for n in names if n not in inputs)
-        if extra and extra not in self._ignored:
+        if extra and extra not in self._ignored and self._warn_ignored:
             self._ignored.add(extra)
             warn(f"{where}: ignoring {', '.join(map(repr, extra))}: not an input of the "
                  f"model (its inputs: {', '.join(sorted(inputs))})")
@@ -152,20 +158,20 @@ class CalibrationData:
             elif path.is_file() and path.suffix == ".npy":
                 self._prepare_files(path.parent, [path])
             elif path.exists():
-                raise QccError(f"calibration data {path}: expected a .npz file, a .npy file "
+                raise QccError(f"{self._what} {path}: expected a .npz file, a .npy file "
                                "or a folder of them")
             else:
-                raise QccError(f"calibration data {path}: no such file or directory")
+                raise QccError(f"{self._what} {path}: no such file or directory")
         elif isinstance(src, Mapping):
             self._prepare_mapping(src)
         elif isinstance(src, Iterable):
             self._plan = lambda: self._iter_items(src)  # items may be samples or batches
         else:
-            raise QccError(f"calibration data must be a path, a mapping of arrays or an "
+            raise QccError(f"{self._what} must be a path, a mapping of arrays or an "
                            f"iterable of mappings, not {type(src).__name__}")
 
     def _prepare_npz(self, path: Path) -> None:
-        where = f"calibration data {path}"
+        where = f"{self._what} {path}"
         zf, members = _open_npz(path)
         try:
             self._check_names(members, where)
@@ -187,7 +193,7 @@ class CalibrationData:
         self._plan = plan
 
     def _prepare_mapping(self, arrays: Mapping[str, Any]) -> None:
-        where = "calibration data"
+        where = self._what
         self._check_names(arrays, where)
         data = {s.name: np.asarray(arrays[s.name]) for s in self.specs}
         counts = {s.name: self._check_array(s, data[s.name].shape, data[s.name].dtype, where,
@@ -219,7 +225,7 @@ class CalibrationData:
 
     def _file_samples(self, path: Path, read: bool
                       ) -> tuple[int, Iterator[tuple[str, int, dict[str, np.ndarray]]]]:
-        where = f"calibration data {path}"
+        where = f"{self._what} {path}"
         if path.suffix == ".npy":
             if len(self.specs) != 1:
                 raise QccError(f"{where}: a .npy file holds one array, but the model has "
@@ -261,7 +267,7 @@ class CalibrationData:
 
     def _iter_items(self, items: Iterable[Any]) -> Iterator[tuple[str, int, dict[str, np.ndarray]]]:
         for k, item in enumerate(items):
-            where = f"calibration data item {k}"
+            where = f"{self._what} item {k}"
             if not isinstance(item, Mapping):
                 raise QccError(f"{where}: expected a mapping {{input name: array}}, got "
                                f"{type(item).__name__}")
@@ -309,12 +315,13 @@ class CalibrationData:
         return out
 
 
-def iterate_batches(source: Any, graph: Graph) -> Iterator[dict[str, np.ndarray]]:
+def iterate_batches(source: Any, graph: Graph, what: str = "calibration data",
+                    warn_ignored: bool = True) -> Iterator[dict[str, np.ndarray]]:
     """The graph-shaped input batches of calibration data (any source
     :class:`CalibrationData` accepts). A last partial batch comes padded with copies
     of its own samples; use :meth:`CalibrationData.batches` to know how many rows
     are real."""
-    for inputs, _ in CalibrationData(graph, source).batches():
+    for inputs, _ in CalibrationData(graph, source, what, warn_ignored).batches():
         yield inputs
 
 

@@ -117,7 +117,7 @@ def test_npz_array_name_with_control_characters(tmp_path, capsys):
     np.savez(data, **{EVIL: np.zeros((1, 1, 8, 8), np.float32)})
     code, err = run(capsys, "run", CNN, "--input", str(data))
     assert code == 2
-    assert_clean(err)
+    assert_clean(err, lines=2)  # the array is ignored (a warning), then the input is missing
     assert SHOWN in err
     out = tmp_path / "cnn.tpu"
     code, err = run(capsys, "compile", CNN, "--calib-data", str(data), "-o", str(out))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import shutil
 import subprocess
 import sys
@@ -229,10 +230,48 @@ def test_installed_package_layout():
     assert Path(qcc.backends.__file__).parent == ROOT / "backends"
 
 
+def lint_targets(root: Path) -> list[str]:
+    """What the ruff test checks: the project's tracked Python files (``git ls-files``)
+    in a git checkout, so that a stray untracked file anywhere in the checkout (a
+    scratch script, another tool's output) cannot fail the suite; the whole folder
+    when there is no git checkout (an unpacked source archive) or no git."""
+    git = shutil.which("git")
+    if git is None:
+        return [str(root)]
+    result = subprocess.run([git, "ls-files", "-z", "--", "*.py", "*.pyi"], cwd=root,
+                            capture_output=True, text=True)
+    if result.returncode != 0:  # not a git checkout
+        return [str(root)]
+    # tracked files deleted in the working tree are not there to check
+    return [f for f in result.stdout.split("\0") if f and (root / f).is_file()]
+
+
 def test_ruff_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     if not Path(ruff).exists():
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
-    result = subprocess.run([ruff, "check", "--quiet", str(ROOT)], capture_output=True,
-                            text=True, cwd=ROOT)
+    # --force-exclude: pyproject's exclusions hold for files named one by one too
+    result = subprocess.run([ruff, "check", "--quiet", "--force-exclude",
+                             *lint_targets(ROOT)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_lint_covers_tracked_files_only(tmp_path):
+    """A stray untracked .py file is not linted; tracked ones are; outside git, all."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "tracked.py").write_text("x = 1\n")
+    (tmp_path / "setup_notes.txt").write_text("not python\n")
+    assert lint_targets(tmp_path) == [str(tmp_path)]  # no git checkout: the folder
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
+    subprocess.run(["git", "add", "pkg/tracked.py", "setup_notes.txt"], cwd=tmp_path,
+                   check=True, env=env)
+    (tmp_path / "stray.py").write_text("import os\n")  # unused import: ruff would fail
+    (tmp_path / "pkg" / "scratch.py").write_text("import sys\n")
+    assert lint_targets(tmp_path) == ["pkg/tracked.py"]
+    # and in this checkout: tracked files only, this test among them
+    ours = lint_targets(ROOT)
+    assert "tests/packaging/test_packaging.py" in ours and "qcc/cli.py" in ours
+    assert all(not Path(f).is_absolute() and f.endswith((".py", ".pyi")) for f in ours)
