@@ -203,13 +203,17 @@ def choose_methods(module: Module, tensors: list[str],
     storage = i8 if activations == "int8" else u8
     result = AutoCalibrationResult(samples=sum(v for _, v in batches))
     fq = module.clone()
-    # quantize rebuilds the ops with weights (new result values, the name kept): tag
-    # each activation of the copy with a unique name to find its quantize op after
-    tags: dict[str, str] = {}
-    for i, (v, name) in enumerate(calibrated_values(fq.main).items()):
-        if name in tensors:
-            v.name_hint = tags.setdefault(name, f"qcc_auto_{i}")
-    by_tag = {t: n for n, t in tags.items()}
+    # quantize rebuilds the ops with weights (new result values that keep the name):
+    # find each activation's quantize op by its input's name; an activation without
+    # a name of its own (or sharing one) gets a unique one in the copy (named ones keep
+    # theirs: exclude names tensors)
+    values = {v: n for v, n in calibrated_values(fq.main).items() if n in tensors}
+    hints = [v.name_hint for v in values]
+    by_tag: dict[str, str] = {}
+    for i, (v, name) in enumerate(values.items()):
+        if not v.name_hint or hints.count(v.name_hint) > 1:
+            v.name_hint = f"qcc_auto_{i}"
+        by_tag[v.name_hint] = name
     Quantize(granularity=granularity, activations=activations,
              exclude=tuple(exclude)).run(fq, PassContext())
     tunable = {}

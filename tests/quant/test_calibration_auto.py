@@ -317,3 +317,15 @@ def test_check_sufficiency_by_method(images):
         assert r1 == compute_range(c.stats[t.tensor], "percentile")
         assert r0 == compute_range(c.snapshots[6][t.tensor], "percentile")
     assert r.tensors == sorted(r.tensors, key=lambda t: -t.moved)
+
+
+def test_auto_measures_with_the_exclusions(images, capsys):
+    """An excluded tensor stays float in the copy auto measures on: not measured."""
+    m = qcc.load(CNN, batch=20)
+    ctx = PassContext({"calibration_data": {"input": images[:20]}})
+    qcc.run_pipeline(m, f"{PREPARE},calibrate{{method=auto num-bins=256 "
+                        "exclude=_Add_output_0}", ctx)
+    result = ctx.data["calibration_auto"]
+    assert result.measured and "_Add_output_0" not in result.measured
+    assert "_Add_output_0" in result.choice  # it still has a range, as before
+    capsys.readouterr()
