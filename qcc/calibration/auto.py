@@ -169,15 +169,14 @@ class FakeQuantRunner:
 
 
 def grid_of(t, lo: float, hi: float, storage) -> Grid:
-    """The fake-quantization grid ``quantize`` gives a tensor of type ``t`` with range
-    [lo, hi] in ``storage`` (i8 or u8)."""
-    from qcc.interpreter import qparams
-    from qcc.passes.quantize import activation_type
+    """The fake-quantization grid ``quantize`` gives a tensor with range [lo, hi] in
+    ``storage`` (i8 or u8): its scale and zero point, as the interpreter applies
+    them (``t``, the tensor's type, is not needed for a per-tensor grid)."""
+    from qcc.quant_arith import choose_scale_zero_point
 
-    qt = activation_type(t, lo, hi, storage)
-    scale, zp = qparams(qt)
-    e = qt.element
-    return (scale.astype(np.float32), zp, e.storage_min, e.storage_max, e.numpy_dtype)
+    scale, zp = choose_scale_zero_point(lo, hi, storage.min, storage.max)
+    return (np.array(scale, np.float64).astype(np.float32), np.array(zp, np.int64),
+            storage.min, storage.max, storage.numpy_dtype)
 
 
 def choose_methods(module: Module, tensors: list[str],
@@ -196,8 +195,7 @@ def choose_methods(module: Module, tensors: list[str],
     from qcc.dialects import quant
     from qcc.interpreter import run
     from qcc.ir.types import i8, u8
-    from qcc.passes.quantize import Quantize
-    from qcc.passmanager import PassContext
+    from qcc.passmanager import PassContext, Pipeline
 
     t0 = time.perf_counter()
     storage = i8 if activations == "int8" else u8
@@ -214,8 +212,11 @@ def choose_methods(module: Module, tensors: list[str],
         if not v.name_hint or hints.count(v.name_hint) > 1:
             v.name_hint = f"qcc_auto_{i}"
         by_tag[v.name_hint] = name
-    Quantize(granularity=granularity, activations=activations,
-             exclude=tuple(exclude)).run(fq, PassContext())
+    # through the pass registry (the core does not import passes)
+    quantize = {"granularity": granularity, "activations": activations}
+    if exclude:
+        quantize["exclude"] = tuple(exclude)
+    Pipeline().add("quantize", **quantize).run(fq, PassContext())
     tunable = {}
     for op in fq.main.ops:
         if isinstance(op, quant.QuantizeOp):
