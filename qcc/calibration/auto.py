@@ -21,8 +21,9 @@ ranges) and the four candidate ranges of every activation:
    says so (``fallback``).
 
 Activations that ``quantize`` does not quantize by themselves (a conv whose only
-users are ReLUs: the ReLU's range is used) and tensors with one scale per channel
-are not measured; they take the best uniform method's range.
+users are ReLUs: the ReLU's range is used) are not measured and keep the minmax
+range, which nothing uses; quantized tensors that cannot be measured (one scale per
+channel) take the best uniform method's range.
 
 The fake quantization here is ``quant.quantize`` then ``quant.dequantize`` with the
 candidate's scale and zero point, evaluated op by op with the interpreter's
@@ -218,11 +219,14 @@ def choose_methods(module: Module, tensors: list[str],
         quantize["exclude"] = tuple(exclude)
     Pipeline().add("quantize", **quantize).run(fq, PassContext())
     tunable = {}
+    quantized = set()  # the activations quantize quantizes (a conv's before a ReLU: no)
     for op in fq.main.ops:
         if isinstance(op, quant.QuantizeOp):
             name = by_tag.get(op.operands[0].name_hint)
-            if name is not None and not _per_axis(op.results[0].type):
-                tunable[op] = name
+            if name is not None:
+                quantized.add(name)
+                if not _per_axis(op.results[0].type):
+                    tunable[op] = name
     runner = FakeQuantRunner(fq, tunable)
     types = {name: q.operands[0].type for q, name in runner.tunable.items()}
     grids: dict[str, dict[str, Grid]] = {
@@ -301,9 +305,10 @@ def choose_methods(module: Module, tensors: list[str],
         result.choice = {n: best_uniform for n in result.choice}
         auto_noise = uniform_noise[best_uniform]
     result.auto_sqnr = _ratio_db(signal, auto_noise)
-    # tensors not measured here take the best uniform method
+    # tensors quantized but not measured take the best uniform method; those whose
+    # range quantize does not use, minmax (the cheapest; it changes nothing)
     for name in tensors:
-        result.choice.setdefault(name, best_uniform)
+        result.choice.setdefault(name, best_uniform if name in quantized else "minmax")
     result.choice = {n: result.choice[n] for n in tensors}
     result.seconds = time.perf_counter() - t0
     return result

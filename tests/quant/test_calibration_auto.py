@@ -329,3 +329,15 @@ def test_auto_measures_with_the_exclusions(images, capsys):
     assert result.measured and "_Add_output_0" not in result.measured
     assert "_Add_output_0" in result.choice  # it still has a range, as before
     capsys.readouterr()
+
+
+def test_check_sufficiency_compares_mse_on_a_coarser_search(images):
+    m = qcc.load(MLP, batch=4)
+    c = Collector(m)
+    c.set_checkpoints(checkpoints(12))
+    c.collect(CalibrationData(m.main, {"input": images[:12]}))
+    name = next(n for n, s in c.stats.items() if s.min < 0 or n.endswith("Relu_output_0"))
+    r = check_sufficiency(c.snapshots, c.stats, {name: "mse"}, 12)
+    (_, r0), (_, r1) = r.tensors[0].ranges
+    assert r1 == compute_range(c.stats[name], "mse", num_bins=512)
+    assert r0 == compute_range(c.snapshots[6][name], "mse", num_bins=512)
