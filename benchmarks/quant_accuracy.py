@@ -8,8 +8,9 @@ current directory (git-ignored); with it, to the tracked docs/quantization-resul
 and benchmarks/results/quant_accuracy.json (``--out`` / ``--json`` name other files).
 
 For each trained digits model (examples/models/digits_*.onnx), each calibration
-method (minmax, percentile, entropy, mse) and each weight granularity (per tensor,
-per channel), qcc calibrates on the 200-image calibration split, compiles the integer
+method (minmax, percentile, entropy, mse, and auto: per tensor, the method whose range
+gives the least output error on the calibration split) and each weight granularity
+(per tensor, per channel), qcc calibrates on the 200-image calibration split, compiles the integer
 program and runs it on the 400-image evaluation split; reported: top-1 accuracy,
 top-1 agreement with FP32, and the SQNR of the logits against FP32.
 
@@ -31,11 +32,12 @@ from pathlib import Path
 import numpy as np
 
 import qcc
+from qcc.passmanager import PassContext
 from qcc.quant_report import sqnr_db
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["digits_mlp", "digits_cnn", "digits_dwsep"]
-METHODS = ["minmax", "percentile", "entropy", "mse"]
+METHODS = ["minmax", "percentile", "entropy", "mse", "auto"]
 GRANULARITIES = ["per-tensor", "per-channel"]
 ORT_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
@@ -64,14 +66,21 @@ def qcc_rows(model: str, calib: Path, x: np.ndarray, labels: np.ndarray) -> list
     for method in METHODS:
         for granularity in GRANULARITIES:
             module = qcc.load(path, batch=batch)
+            ctx = PassContext()
             start = time.perf_counter()
             qcc.quantize_model(module, calib_data=str(calib), method=method,
-                               granularity=granularity)
+                               granularity=granularity, ctx=ctx)
             seconds = time.perf_counter() - start
             logits = _run_qcc(module, x, batch)
-            rows.append({"model": model, "tool": "qcc", "method": method,
-                         "granularity": granularity, "compile_s": seconds,
-                         **_metrics(logits, fp32, labels)})
+            row = {"model": model, "tool": "qcc", "method": method,
+                   "granularity": granularity, "compile_s": seconds,
+                   **_metrics(logits, fp32, labels)}
+            auto = ctx.data.get("calibration_auto")
+            if auto is not None:  # what auto chose, per tensor, and what it cost
+                row["auto_choice"] = dict(auto.choice)
+                row["auto_summary"] = auto.summary()
+                row["auto_s"] = auto.seconds
+            rows.append(row)
     return rows, fp32
 
 

@@ -57,6 +57,12 @@ from qcc.calibration import (
     save_stats,
 )
 from qcc.calibration.sentinel import observed_sentinel, structural_sentinels
+from qcc.calibration.sufficiency import (
+    DEFAULT_THRESHOLD,
+    SufficiencyResult,
+    check_sufficiency,
+    checkpoints,
+)
 from qcc.diagnostics import UNKNOWN, QccError, warn
 from qcc.dialects import quant
 from qcc.ir.core import Graph, Module, ReturnOp, Rewriter, Value
@@ -161,7 +167,9 @@ class Calibrate(Pass):
     """Calibrate activation ranges (minmax, percentile, entropy, mse) into quant.stats ops."""
 
     name = "calibrate"
-    method: Literal["minmax", "percentile", "entropy", "mse"] = "minmax"
+    #: auto: per tensor, the method whose range gives the least output error
+    #: (qcc.calibration.auto; measured on the calibration data)
+    method: Literal["minmax", "percentile", "entropy", "mse", "auto"] = "minmax"
     #: calibration data: .npz, .npy or a folder of them ("" = ctx.data["calibration_data"])
     data: str = ""
     #: load raw statistics from this JSON file instead of running the model
@@ -181,6 +189,15 @@ class Calibrate(Pass):
     #: stream) one scale per channel of the last axis, when no op with weights reads
     #: them (docs/calibration.md)
     outlier_channels: bool = False
+    #: method=auto: the quantization it measures with (give quantize's options)
+    granularity: Literal["per-tensor", "per-channel"] = "per-channel"
+    activations: Literal["int8", "uint8"] = "int8"
+    exclude: tuple[str, ...] = ()
+    #: method=auto: calibration samples the choice is measured on (the first ones)
+    auto_samples: int = 64
+    #: warn when the second half of the samples moved a range by more than this
+    #: fraction of its width (qcc.calibration.sufficiency)
+    sufficiency_threshold: float = DEFAULT_THRESHOLD
 
     def __post_init__(self) -> None:
         if not 0.0 < self.percentile <= 100.0:
@@ -191,9 +208,14 @@ class Calibrate(Pass):
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.random_samples < 1:
             raise ValueError(f"random-samples must be >= 1, got {self.random_samples}")
-        if self.data and self.stats:
+        if self.data and self.stats and self.method != "auto":
             raise ValueError("give data= (to collect statistics) or stats= (to load them), "
-                             "not both")
+                             "not both (method=auto takes both: it measures on the data)")
+        if self.auto_samples < 1:
+            raise ValueError(f"auto-samples must be >= 1, got {self.auto_samples}")
+        if not self.sufficiency_threshold > 0.0:
+            raise ValueError("sufficiency-threshold must be > 0, got "
+                             f"{self.sufficiency_threshold}")
 
     def run(self, module: Module, ctx: PassContext) -> None:
         graph = module.main
@@ -201,35 +223,122 @@ class Calibrate(Pass):
         # values computed from a sentinel constant stay float whatever their statistics
         # (and may hold infinities): they are not observed
         structural = structural_sentinels(graph) if self.sentinels == "float" else {}
-        stats, num_samples = self._statistics(graph, values, ctx, structural)
+        stats, num_samples, snapshots = self._statistics(graph, values, ctx, structural)
         if self.save_stats:
             save_stats(self.save_stats, stats, num_samples)
         kept = sentinel_tensors(graph, values, stats, structural) \
             if self.sentinels == "float" else {}
         quantized = {v: name for v, name in values.items() if name not in kept}
-        ranges = {name: compute_range(stats[name], self.method, percentile=self.percentile,
-                                      symmetric=self.symmetric, num_bins=self.num_bins)
-                  for name in quantized.values()}
         lanes = {name: outlier_lanes(v, stats[name]) for v, name in quantized.items()} \
             if self.outlier_channels else {}
         lanes = {name: x for name, x in lanes.items() if x}
+        drop_ranges(graph, [v for v in values if v not in quantized])
+        cache: dict[tuple[str, str], tuple[float, float]] = {}
+
+        def range_of(name: str, method: str) -> tuple[float, float]:
+            if (name, method) not in cache:
+                cache[name, method] = self._range(stats[name], method)
+            return cache[name, method]
+
+        if self.method == "auto":
+            methods = self._auto(module, quantized, range_of, lanes, ctx)
+        else:
+            methods = {name: self.method for name in quantized.values()}
+        ranges = {name: range_of(name, methods[name]) for name in quantized.values()}
         if quantized:
             record_ranges(graph, quantized, ranges, lanes)
         if self.outlier_channels:
             ctx.stat("tensors-per-channel", len(lanes))
             ctx.data["outlier_channels"] = sorted(lanes)
-        drop_ranges(graph, [v for v in values if v not in quantized])
         ctx.data["calibration"] = CalibrationResult(
             self.method, self.symmetric, num_samples,
-            {n: stats[n] for n in values.values() if n in stats}, ranges, kept)
+            {n: stats[n] for n in values.values() if n in stats}, ranges, kept, methods)
+        ctx.data["calibration_choice"] = dict(methods)
+        self._sufficiency(quantized, stats, snapshots, methods, lanes, num_samples, ctx)
         ctx.data.setdefault("kept_float", {}).update(kept)
         ctx.stat("tensors-calibrated", len(quantized))
         if kept:
             ctx.stat("tensors-kept-float", len(kept))
         ctx.stat("samples-seen", num_samples)
 
+    def _range(self, stats: TensorStats, method: str) -> tuple[float, float]:
+        return compute_range(stats, method, percentile=self.percentile,
+                             symmetric=self.symmetric, num_bins=self.num_bins)
+
+    def _auto(self, module: Module, quantized: dict[Value, str], range_of,
+              lanes: Mapping[str, tuple[float, ...]], ctx: PassContext) -> dict[str, str]:
+        """method=auto: the method of each tensor (qcc.calibration.auto)."""
+        from qcc.calibration.auto import choose_methods
+
+        if not quantized:
+            return {}
+        source = self._measure_source(ctx)
+        batches = []
+        seen = 0
+        for inputs, valid in CalibrationData(module.main, source).batches():
+            batches.append((inputs, valid))
+            seen += valid
+            if seen >= self.auto_samples:
+                break
+        # the graph with ranges (any: every candidate is set explicitly) to quantize
+        record_ranges(module.main, quantized,
+                      {n: range_of(n, "minmax") for n in quantized.values()}, lanes)
+        result = choose_methods(module, [n for n in quantized.values() if n not in lanes],
+                                range_of, batches, granularity=self.granularity,
+                                activations=self.activations, exclude=self.exclude)
+        ctx.data["calibration_auto"] = result
+        ctx.stat("auto-tensors-measured", len(result.measured))
+        for m, n in result.counts().items():
+            ctx.stat(f"auto-{m}", n)
+        if result.fallback:
+            warn(f"calibrate: {result.summary()}")
+        methods = dict(result.choice)
+        best = max(result.uniform_sqnr, key=result.uniform_sqnr.get) \
+            if result.uniform_sqnr else "minmax"
+        for name in quantized.values():
+            methods.setdefault(name, best)  # one scale per channel: not measured
+        return {name: methods[name] for name in quantized.values()}
+
+    def _measure_source(self, ctx: PassContext):
+        source = self.data or ctx.data.get("calibration_data")
+        if source is None or (isinstance(source, str) and not source):
+            source = ctx.data.get("calibration_random_samples")
+        if source is None:
+            raise QccError("calibration 'auto' measures each candidate range's output error "
+                           "on calibration data, and statistics loaded from a file are not "
+                           "enough: give the data too (--calib-data with --stats, calib_data= "
+                           "in Python, calibrate{method=auto stats=S.json data=FILE.npz}), or "
+                           "a fixed method (--calibration minmax|percentile|entropy|mse)")
+        return source
+
+    def _sufficiency(self, quantized: dict[Value, str], stats: Mapping[str, TensorStats],
+                     snapshots: dict | None, methods: Mapping[str, str],
+                     lanes: Mapping[str, tuple[float, ...]], num_samples: int,
+                     ctx: PassContext) -> None:
+        """How much the second half of the samples moved the ranges
+        (qcc.calibration.sufficiency); warns when one has not settled."""
+        from qcc.passes.mixed_precision import _quantized_by_itself
+
+        if snapshots is None:
+            why = ("statistics loaded from a file" if self.stats else
+                   "random samples, not calibration data")
+            result = SufficiencyResult(num_samples, self.sufficiency_threshold,
+                                       not_measured=why)
+        else:
+            # only the ranges quantize uses (not a conv's whose ReLU is quantized)
+            used = {name: methods[name] for v, name in quantized.items()
+                    if name not in lanes and _quantized_by_itself(v)}
+            result = check_sufficiency(snapshots, stats, used, num_samples,
+                                       threshold=self.sufficiency_threshold,
+                                       percentile=self.percentile, symmetric=self.symmetric,
+                                       num_bins=self.num_bins)
+        ctx.data["calibration_sufficiency"] = result
+        if result.sufficient is False:
+            warn(f"calibrate: {result.summary()}")
+
     def _statistics(self, graph: Graph, values: dict[Value, str], ctx: PassContext,
-                    skip: Mapping[Value, str]) -> tuple[dict[str, TensorStats], int]:
+                    skip: Mapping[Value, str]
+                    ) -> tuple[dict[str, TensorStats], int, dict | None]:
         if self.stats:
             stats, n = load_stats(self.stats, self.num_bins)
             for v, name in values.items():
@@ -237,11 +346,12 @@ class Calibrate(Pass):
                     raise QccError(f"calibration statistics {self.stats} have no entry for "
                                    f"tensor '{name}' ({v.type}); were they collected on "
                                    "another model (or before other passes)?")
-            return stats, n
+            return stats, n, None
         if not values:
-            return {}, 0
+            return {}, 0, {}
         source = self.data or ctx.data.get("calibration_data")
-        if source is None or (isinstance(source, str) and not source):
+        random = source is None or (isinstance(source, str) and not source)
+        if random:
             warn(f"calibrate: no calibration data; calibrating on {self.random_samples} "
                  f"random standard-normal samples (seed {self.seed}). THESE RANGES ARE "
                  "MEANINGLESS FOR REAL INPUTS and the quantized model will be inaccurate; "
@@ -251,5 +361,7 @@ class Calibrate(Pass):
             source = random_samples(graph, self.random_samples, self.seed)
             ctx.data["calibration_random_samples"] = source  # for mixed-precision
         collector = Collector(graph, self.num_bins, skip=skip, lanes=self.outlier_channels)
-        collector.collect(CalibrationData(graph, source), progress=ctx.data.get("progress"))
-        return collector.stats, collector.num_samples
+        data = CalibrationData(graph, source)
+        collector.set_checkpoints(checkpoints(data.total) if not random else ())
+        collector.collect(data, progress=ctx.data.get("progress"))
+        return collector.stats, collector.num_samples, None if random else collector.snapshots

@@ -125,8 +125,10 @@ def _add_quant_args(p: argparse.ArgumentParser) -> None:
                         "(arrays named like the model inputs, samples along axis 0); "
                         "without it, random inputs are used with a warning")
     p.add_argument("--calibration", default="minmax",
-                   choices=["minmax", "percentile", "entropy", "mse"],
-                   help="how activation ranges are chosen (default minmax)")
+                   choices=["minmax", "percentile", "entropy", "mse", "auto"],
+                   help="how activation ranges are chosen (default minmax); 'auto': per "
+                        "activation, the method whose range gives the least output error "
+                        "on --calib-data (docs/calibration.md)")
     p.add_argument("--granularity", default="per-channel",
                    choices=["per-tensor", "per-channel"], help="weight scales (default "
                                                                "per-channel)")
@@ -432,11 +434,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         fake = module.clone()
         Pipeline(entries[n_fake:]).run(module, ctx)
         _write_report(args, float_module, fake, None if args.fake_quant else module,
-                      ctx.data.get("kept_float"), ctx.data.get("inherited_quantization"))
+                      ctx.data.get("kept_float"), ctx.data.get("inherited_quantization"),
+                      ctx.data)
     _print_kept_float(ctx.data.get("kept_float"), bool(args.report))
     _print_outlier_channels(ctx.data.get("outlier_channels"))
     if ctx.data.get("mixed_precision") is not None:
         print(escape_controls(f"qcc: {ctx.data['mixed_precision'].summary()}"),
+              file=sys.stderr)
+    if ctx.data.get("calibration_auto") is not None:
+        print(escape_controls(f"qcc: {ctx.data['calibration_auto'].summary()}"),
               file=sys.stderr)
     _emit_ir(module, args)
     return 0
@@ -467,7 +473,7 @@ def _print_kept_float(kept: dict[str, str] | None, reported: bool,
 
 def _write_report(args: argparse.Namespace, float_module, fake, integer,
                   kept_float: dict[str, str] | None = None,
-                  inherited: dict[str, str] | None = None) -> None:
+                  inherited: dict[str, str] | None = None, calibration=None) -> None:
     import json
 
     from qcc import driver
@@ -482,7 +488,7 @@ def _write_report(args: argparse.Namespace, float_module, fake, integer,
                               what="evaluation data" if args.eval_data else "calibration data")
     report = quant_error_report(float_module, fake, integer, batches,
                                 threshold_db=args.report_threshold, kept_float=kept_float,
-                                inherited=inherited)
+                                inherited=inherited, calibration=calibration)
     text = json.dumps(report.to_json(), indent=2) + "\n" if args.report.endswith(".json") \
         else report.to_markdown()
     driver.write_atomic(args.report, text)
@@ -564,6 +570,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     _print_outlier_channels(getattr(compiled, "outlier_channels", None))
     if getattr(compiled, "mixed_precision", None) is not None:
         print(escape_controls(f"qcc: {compiled.mixed_precision.summary()}"), file=sys.stderr)
+    if getattr(compiled, "calibration_auto", None) is not None:
+        print(escape_controls(f"qcc: {compiled.calibration_auto.summary()}"), file=sys.stderr)
     if text is not None:
         print(f"qcc: report written to {args.report}", file=sys.stderr)
     return 0

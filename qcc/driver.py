@@ -255,6 +255,11 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
         calib["save_stats"] = str(save_stats)
     if outlier_channels:
         calib["outlier_channels"] = True
+    if method == "auto":  # it measures with the quantization that follows
+        calib["granularity"] = granularity
+        calib["activations"] = activations
+        if exclude:
+            calib["exclude"] = tuple(exclude)
     pipeline.add("calibrate", **calib)
     qopts: dict[str, Any] = {"granularity": granularity, "activations": activations}
     if exclude:
@@ -327,11 +332,19 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     ``outlier_channels``: 2-D and 3-D activations with outlier channels that no op
     with weights reads get one scale per channel of the last axis (a transformer's
     residual stream; docs/calibration.md).
+    ``method="auto"`` chooses per activation the method (minmax, percentile, entropy,
+    mse) whose range gives the least output error on the calibration data
+    (qcc/calibration/auto.py; with ``stats=`` it still needs ``calib_data`` to
+    measure on): the choice is in ``ctx.data["calibration_choice"]`` ({tensor:
+    method}) and the details in ``ctx.data["calibration_auto"]``. Whatever the method,
+    ``ctx.data["calibration_sufficiency"]`` says how much the ranges still moved in
+    the last quarter of the samples (``.summary()``, ``.sufficient``).
     """
     from qcc.passmanager import PassContext
 
-    if calib_data is not None and stats:
-        raise QccError("give calibration data or statistics to load (stats=), not both")
+    if calib_data is not None and stats and method != "auto":
+        raise QccError("give calibration data or statistics to load (stats=), not both "
+                       "(only method='auto' takes both: it measures on the data)")
     ctx = ctx or PassContext()
     data = None
     if isinstance(calib_data, str | os.PathLike):
@@ -435,8 +448,9 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
 
     placement = placement or {"host_ops": (), "no_host": False}
 
-    if calib_data is not None and stats:
-        raise QccError("give calibration data or statistics to load (--stats), not both")
+    if calib_data is not None and stats and method != "auto":
+        raise QccError("give calibration data or statistics to load (--stats), not both "
+                       "(only --calibration auto takes both: it measures on the data)")
     backend = backend_for_target(target)
     target_desc = backend.load_target(target)
     manifest: dict[str, str] = {}
@@ -527,6 +541,11 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     compiled.outlier_channels = ctx.data.get("outlier_channels") if outlier_channels \
         else None
     compiled.kept_float = dict(ctx.data.get("kept_float", {}))
+    # the method of each activation's range ({tensor: method}), what --calibration auto
+    # measured, and how much the ranges still moved in the last quarter of the samples
+    compiled.calibration_choice = ctx.data.get("calibration_choice")
+    compiled.calibration_auto = ctx.data.get("calibration_auto")
+    compiled.calibration_sufficiency = ctx.data.get("calibration_sufficiency")
     return compiled
 
 

@@ -31,6 +31,7 @@ from qcc.dialects import quant
 from qcc.interpreter import qparams, run
 from qcc.ir.core import Module, Value
 from qcc.ir.types import QuantType, TensorType
+from qcc.text.printer import value_names
 
 
 def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
@@ -53,6 +54,8 @@ class LayerError:
     sqnr_fake_quant: float
     sqnr_integer: float | None
     clipped: float | None = None
+    #: the calibration method of the tensor's range (per tensor with auto)
+    method: str | None = None
 
 
 @dataclass
@@ -65,6 +68,15 @@ class QuantReport:
     #: tensors quantized with their input's type (scale-transparent ops) or a
     #: concat's, with where the type comes from (``ctx.data["inherited_quantization"]``)
     inherited: dict[str, str] = field(default_factory=dict)
+    #: the calibration method ("auto": chosen per tensor, in each layer's ``method``)
+    calibration: str | None = None
+    #: one line each: what auto chose, and whether the ranges settled (the
+    #: ``summary()`` of ``ctx.data["calibration_auto"]`` and
+    #: ``ctx.data["calibration_sufficiency"]``)
+    calibration_auto: str | None = None
+    calibration_sufficiency: str | None = None
+    #: the sufficiency result's ``to_json()``
+    sufficiency_json: dict | None = None
 
     @property
     def first_bad_layer(self) -> LayerError | None:
@@ -76,13 +88,16 @@ class QuantReport:
         return None
 
     def to_markdown(self) -> str:
+        per_tensor = self.calibration == "auto"
         lines = ["| tensor | produced by | type | SQNR fake-quant (dB) | SQNR integer (dB) "
-                 "| clipped |", "|---|---|---|---:|---:|---:|"]
+                 "| clipped |" + (" method |" if per_tensor else ""),
+                 "|---|---|---|---:|---:|---:|" + ("---|" if per_tensor else "")]
         for r in self.layers:
             integer = "-" if r.sqnr_integer is None else f"{r.sqnr_integer:.1f}"
             clipped = "-" if r.clipped is None else f"{100 * r.clipped:.2f}%"
+            method = f" {r.method or '-'} |" if per_tensor else ""
             lines.append(f"| {_e(r.tensor)} | {_e(r.op)} | `{r.type}` | {r.sqnr_fake_quant:.1f} | "
-                         f"{integer} | {clipped} |")
+                         f"{integer} | {clipped} |{method}")
         for name, value in self.output_sqnr.items():
             lines.append(f"\noutput `{_e(name)}`: SQNR {value:.1f} dB against float")
         bad = self.first_bad_layer
@@ -98,6 +113,9 @@ class QuantReport:
                       "values) or with the concat's that reads them:\n",
                       "| tensor | type from |", "|---|---|"]
             lines += [f"| {_e(k)} | {_e(v)} |" for k, v in self.inherited.items()]
+        for line in (self.calibration_auto, self.calibration_sufficiency):
+            if line:
+                lines.append(f"\n{_e(line)}")
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict:
@@ -109,9 +127,16 @@ class QuantReport:
                             "sqnr_fake_quant_db": _finite(r.sqnr_fake_quant),
                             "sqnr_integer_db": None if r.sqnr_integer is None
                             else _finite(r.sqnr_integer),
-                            "clipped_fraction": r.clipped} for r in self.layers],
+                            "clipped_fraction": r.clipped,
+                            **({"method": r.method} if r.method else {})}
+                           for r in self.layers],
                 "kept_float": [{"name": k, "reason": v} for k, v in self.kept_float.items()],
-                "inherited": [{"name": k, "from": v} for k, v in self.inherited.items()]}
+                "inherited": [{"name": k, "from": v} for k, v in self.inherited.items()],
+                **({"calibration": self.calibration} if self.calibration else {}),
+                **({"calibration_auto": self.calibration_auto}
+                   if self.calibration_auto else {}),
+                **({"calibration_sufficiency": self.sufficiency_json}
+                   if self.sufficiency_json else {})}
 
 
 def _e(name: str) -> str:
@@ -157,19 +182,27 @@ def quant_error_report(float_module: Module, fake_quant: Module, integer: Module
                        batches: Iterable[Mapping[str, np.ndarray]],
                        threshold_db: float = 20.0,
                        kept_float: Mapping[str, str] | None = None,
-                       inherited: Mapping[str, str] | None = None) -> QuantReport:
+                       inherited: Mapping[str, str] | None = None,
+                       calibration: Mapping | None = None) -> QuantReport:
     """Compare the three graphs tensor by tensor over ``batches`` of inputs.
     ``kept_float`` (name -> reason: what ``calibrate`` and ``quantize`` left in
     ``ctx.data["kept_float"]``) and ``inherited`` (``quantize``'s
-    ``ctx.data["inherited_quantization"]``) are listed as is."""
+    ``ctx.data["inherited_quantization"]``) are listed as is. ``calibration``: the pass
+    context's data (``ctx.data``) after ``calibrate``: the method of each tensor's
+    range, what ``--calibration auto`` chose and the calibration-set sufficiency go in
+    the report."""
     sums: dict[str, list[float]] = {}
     out_sums: dict[str, list[float]] = {}
     order: list[tuple[str, str, str]] = []
+    printed: dict[str, str] = {}  # quantize name -> the printed name of its input
+    names = value_names(fake_quant.main) if calibration else {}
     for fq_op in fake_quant.main.ops:
         if isinstance(fq_op, quant.QuantizeOp) and fq_op.output.name_hint:
             src = fq_op.input
             producer = src.op.name if src.op is not None else "input"
             order.append((fq_op.output.name_hint, producer, str(fq_op.output.type.element)))
+            if src in names:
+                printed[fq_op.output.name_hint] = names[src]
     for batch in batches:
         f_all = _record(float_module, batch)
         f = _by_name(f_all)
@@ -198,14 +231,28 @@ def quant_error_report(float_module: Module, fake_quant: Module, integer: Module
             s[1] += float(np.sum((ref.astype(np.float64) - outs_i[name]) ** 2))
     report = QuantReport(threshold_db=threshold_db, kept_float=dict(kept_float or {}),
                          inherited=dict(inherited or {}))
+    calibration = calibration or {}
+    result = calibration.get("calibration")
+    methods = dict(getattr(result, "methods", None) or
+                   calibration.get("calibration_choice") or {})
+    if result is not None:
+        report.calibration = result.method
+    if calibration.get("calibration_auto") is not None:
+        report.calibration_auto = calibration["calibration_auto"].summary()
+    sufficiency = calibration.get("calibration_sufficiency")
+    if sufficiency is not None:
+        report.calibration_sufficiency = sufficiency.summary()
+        report.sufficiency_json = sufficiency.to_json()
     for qname, producer, type_text in order:
         if qname not in sums:
             continue
         sig, n_fq, n_int, clipped, count = sums[qname]
+        tensor = qname.removesuffix("_q")
         report.layers.append(LayerError(
-            qname.removesuffix("_q"), producer, type_text, _ratio_db(sig, n_fq),
+            tensor, producer, type_text, _ratio_db(sig, n_fq),
             None if math.isnan(n_int) or integer is None else _ratio_db(sig, n_int),
-            clipped / count if count else None))
+            clipped / count if count else None,
+            methods.get(printed.get(qname, tensor), methods.get(tensor))))
     report.output_sqnr = {k: _ratio_db(s, n) for k, (s, n) in out_sums.items()}
     return report
 

@@ -25,6 +25,10 @@ Modules (every public name is re-exported here):
   sources, their checks and batching.
 - :mod:`~qcc.calibration.collect`: :class:`Collector` over the interpreter,
   :class:`Progress`, :class:`CalibrationResult`.
+- :mod:`~qcc.calibration.auto`: ``method=auto``, the method per activation whose
+  range gives the least output error (:func:`choose_methods`).
+- :mod:`~qcc.calibration.sufficiency`: whether the ranges settled as samples were
+  added (:func:`check_sufficiency`, :class:`SufficiencyResult`).
 """
 
 from qcc.calibration.activations import (
@@ -33,6 +37,7 @@ from qcc.calibration.activations import (
     calibrated_values,
     is_f32_tensor,
 )
+from qcc.calibration.auto import AutoCalibrationResult, choose_methods
 from qcc.calibration.collect import CalibrationResult, Collector, Progress
 from qcc.calibration.data import (
     CalibrationData,
@@ -62,6 +67,7 @@ from qcc.calibration.stats import (
     loads_stats,
     save_stats,
 )
+from qcc.calibration.sufficiency import SufficiencyResult, check_sufficiency, checkpoints
 
 __all__ = [
     "DEFAULT_NUM_BINS",
@@ -71,15 +77,20 @@ __all__ = [
     "NUM_BITS",
     "START_BIN",
     "VERSION",
+    "AutoCalibrationResult",
     "CalibrationData",
     "CalibrationResult",
     "Collector",
     "InputSpec",
     "Progress",
+    "SufficiencyResult",
     "TensorStats",
     "batch_major_values",
     "batch_size",
     "calibrated_values",
+    "check_sufficiency",
+    "checkpoints",
+    "choose_methods",
     "compute_range",
     "dumps_stats",
     "entropy_threshold",

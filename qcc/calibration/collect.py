@@ -9,6 +9,7 @@ signed histogram. :class:`Collector` runs it, :class:`Progress` (a
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -51,6 +52,19 @@ class Collector:
         #: also track max |x| per last-axis index of 2-D and 3-D tensors (outliers)
         self.lanes = {v for v in self.values if lanes and v.type.rank in (2, 3)}
         self._batch_major: set[Value] | None = None
+        #: sample counts at which a copy of every tensor's statistics is kept
+        #: (:meth:`set_checkpoints`; the calibration-set sufficiency check)
+        self.checkpoints: tuple[int, ...] = ()
+        #: {sample count: {tensor name: statistics of the first that many samples}}
+        self.snapshots: dict[int, dict[str, TensorStats]] = {}
+
+    def set_checkpoints(self, counts: Collection[int]) -> None:
+        """Keep the statistics of the first ``n`` samples for each ``n`` in ``counts``
+        (in :attr:`snapshots`). Tensors that keep one row per sample are cut at the
+        exact sample; others at the end of the batch holding it. The statistics of the
+        whole set are unchanged."""
+        self.checkpoints = tuple(sorted({int(n) for n in counts if n > 0}))
+        self.snapshots = {n: {} for n in self.checkpoints}
 
     def add_batch(self, inputs: Mapping[str, Any], valid: int | None = None) -> None:
         """Run one batch; only its first ``valid`` samples (rows) count."""
@@ -70,6 +84,10 @@ class Collector:
                         f"first axis, so the padding cannot be left out of its statistics; "
                         f"give a multiple of {self.batch} samples")
         first = self.num_samples
+        inside = [n for n in self.checkpoints if first < n < first + valid]
+        at_end = [n for n in self.checkpoints if n == first + valid]
+        if inside and self._batch_major is None:
+            self._batch_major = batch_major_values(self.graph, self.batch)
 
         def observe(v: Value, arr: np.ndarray) -> None:
             name = self.values.get(v)
@@ -77,9 +95,17 @@ class Collector:
                 return
             try:
                 part = arr if valid == self.batch else arr[:valid]
+                rows = v in self._batch_major if inside else False
+                for n in inside:  # the first n samples end inside this batch
+                    if rows:
+                        snap = copy.deepcopy(self.stats[name])
+                        snap.update(part[:n - first])
+                        self.snapshots[n][name] = snap
                 self.stats[name].update(part)
                 if v in self.lanes:
                     self.stats[name].update_lanes(part)
+                for n in at_end + ([] if rows else inside):
+                    self.snapshots[n][name] = copy.deepcopy(self.stats[name])
             except QccError as e:
                 raise QccError(f"{e.message} (calibration samples {first}.."
                                f"{first + valid - 1})", e.loc) from None
@@ -117,3 +143,5 @@ class CalibrationResult:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: values left float (no range), by printed value name, with the reason
     kept_float: dict[str, str] = field(default_factory=dict)
+    #: the method of each range, by printed value name (one for all but with auto)
+    methods: dict[str, str] = field(default_factory=dict)

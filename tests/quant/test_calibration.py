@@ -748,4 +748,8 @@ def test_cli_opt_with_calibrate(tmp_path, calib_npz):
                           f"calibrate{{method=percentile data={calib_npz}}}"],
                          capture_output=True, text=True, env={**os.environ}, check=False)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count('"quant.stats"') == 19 and out.stderr == ""
+    assert out.stdout.count('"quant.stats"') == 19
+    # 32 samples do not settle this model's ranges: the one warning is the
+    # calibration-set sufficiency check's (tests/quant/test_calibration_auto.py)
+    assert all(line.startswith("warning: calibrate: calibration sufficiency on 32 samples")
+               for line in out.stderr.splitlines())
