@@ -195,6 +195,9 @@ class Calibrate(Pass):
     exclude: tuple[str, ...] = ()
     #: method=auto: calibration samples the choice is measured on (the first ones)
     auto_samples: int = 64
+    #: method=auto: each tensor's method from this JSON file ({tensor: method}, what an
+    #: earlier auto chose: ``ctx.data["calibration_choice"]``) instead of measuring
+    choice: str = ""
     #: warn when the second half of the samples moved a range by more than this
     #: fraction of its width (qcc.calibration.sufficiency)
     sufficiency_threshold: float = DEFAULT_THRESHOLD
@@ -240,7 +243,9 @@ class Calibrate(Pass):
                 cache[name, method] = self._range(stats[name], method)
             return cache[name, method]
 
-        if self.method == "auto":
+        if self.method == "auto" and self.choice:
+            methods = self._load_choice(quantized)
+        elif self.method == "auto":
             methods = self._auto(module, quantized, range_of, lanes, ctx)
         else:
             methods = {name: self.method for name in quantized.values()}
@@ -264,6 +269,27 @@ class Calibrate(Pass):
     def _range(self, stats: TensorStats, method: str) -> tuple[float, float]:
         return compute_range(stats, method, percentile=self.percentile,
                              symmetric=self.symmetric, num_bins=self.num_bins)
+
+    def _load_choice(self, quantized: dict[Value, str]) -> dict[str, str]:
+        """method=auto with choice=FILE: the methods an earlier auto chose."""
+        import json
+
+        try:
+            with open(self.choice, encoding="utf-8") as f:
+                choice = json.load(f)
+        except (OSError, ValueError) as e:
+            raise QccError(f"calibrate: choice file {self.choice}: cannot read ({e})") from None
+        fixed = ("minmax", "percentile", "entropy", "mse")
+        if not isinstance(choice, dict) or not all(
+                isinstance(k, str) and v in fixed for k, v in choice.items()):
+            raise QccError(f"calibrate: choice file {self.choice}: expected a JSON object "
+                           f"of tensor name -> one of {', '.join(fixed)}")
+        missing = [n for n in quantized.values() if n not in choice]
+        if missing:
+            raise QccError(f"calibrate: choice file {self.choice} has no method for "
+                           f"{len(missing)} tensor(s) of this model, first '{missing[0]}'; "
+                           "was it written for another model?")
+        return {name: choice[name] for name in quantized.values()}
 
     def _auto(self, module: Module, quantized: dict[Value, str], range_of,
               lanes: Mapping[str, tuple[float, ...]], ctx: PassContext) -> dict[str, str]:

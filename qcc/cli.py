@@ -25,7 +25,7 @@ from qcc.version import __version__
 
 #: what ``qcc explore`` compares by default (qcc.exploration.METHODS, without
 #: importing it at start-up)
-EXPLORE_METHODS = ("minmax", "percentile", "entropy", "mse")
+EXPLORE_METHODS = ("minmax", "percentile", "entropy", "mse", "auto")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated batch sizes to time (default 1)")
     p.add_argument("--methods", default=",".join(EXPLORE_METHODS), metavar="M1,M2",
                    help="calibration methods to compare (default: "
-                        f"{','.join(EXPLORE_METHODS)}; also auto)")
+                        f"{','.join(EXPLORE_METHODS)})")
     p.add_argument("--granularities", default="per-tensor,per-channel", metavar="G1,G2",
                    help="weight granularities to compare (default: both)")
     p.add_argument("--max-accuracy-drop", type=float, default=0.5, metavar="POINTS",

@@ -238,7 +238,8 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
                           save_stats: str | None = None, integer: bool = True,
                           mixed_precision: str | int | None = None,
                           float_outputs: bool = True,
-                          outlier_channels: bool = False) -> Pipeline:
+                          outlier_channels: bool = False,
+                          auto_choice: str | None = None) -> Pipeline:
     """The pipeline `qcc quantize` runs: float clean-up, calibrate, [mixed-precision,]
     quantize and (for the integer program) fold-rescale and fuse-relu.
     ``mixed_precision``: ``"auto"`` (the fewest float activations that reach 30 dB
@@ -255,6 +256,8 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
         calib["save_stats"] = str(save_stats)
     if outlier_channels:
         calib["outlier_channels"] = True
+    if method == "auto" and auto_choice:  # what an earlier auto chose, from a file
+        calib["choice"] = str(auto_choice)
     if method == "auto":  # it measures with the quantization that follows
         calib["granularity"] = granularity
         calib["activations"] = activations
@@ -319,7 +322,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
                    save_stats: str | None = None, integer: bool = True,
                    ctx: PassContext | None = None,
                    mixed_precision: str | int | None = None,
-                   outlier_channels: bool = False) -> Module:
+                   outlier_channels: bool = False,
+                   auto_choice: str | None = None) -> Module:
     """Quantize ``module`` in place and return it.
 
     ``calib_data`` is a path (a .npz file or a folder of .npy/.npz files) or an
@@ -339,6 +343,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     method}) and the details in ``ctx.data["calibration_auto"]``. Whatever the method,
     ``ctx.data["calibration_sufficiency"]`` says how much the ranges still moved in
     the last quarter of the samples (``.summary()``, ``.sufficient``).
+    ``auto_choice``: with ``method="auto"``, a JSON file of tensor -> method (what an
+    earlier auto chose) used instead of measuring; then ``stats=`` alone suffices.
     """
     from qcc.passmanager import PassContext
 
@@ -354,7 +360,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     exclude = check_exclude_early(module, tuple(exclude))
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude), data,
                                      stats, save_stats, integer, mixed_precision,
-                                     outlier_channels=outlier_channels)
+                                     outlier_channels=outlier_channels,
+                                     auto_choice=auto_choice)
     from qcc.outputs import transaction
 
     with transaction():  # the save_stats file only if the whole pipeline succeeds
@@ -599,7 +606,7 @@ def explore(model: Any, calib_data: Any = None, eval_data: Any = None,
             targets: tuple[str, ...] = ("tpu-v1",), batches: tuple[int, ...] = (1,),
             jobs: int | None = None, input_shapes: Mapping[str, Any] | None = None,
             granularities: tuple[str, ...] = ("per-tensor", "per-channel"),
-            methods: tuple[str, ...] = ("minmax", "percentile", "entropy", "mse"),
+            methods: tuple[str, ...] = ("minmax", "percentile", "entropy", "mse", "auto"),
             progress: bool | None = False) -> dict:
     """Sweep weight granularity x calibration method (x target x batch): accuracy,
     SQNR, simulated latency, throughput and inferences/s/W per configuration (the

@@ -42,6 +42,8 @@ from qcc.diagnostics import QccError
 
 GRANULARITIES = ("per-tensor", "per-channel")
 METHODS = ("minmax", "percentile", "entropy", "mse")
+#: what a sweep compares by default: the fixed methods and ``auto`` (per tensor)
+DEFAULT_METHODS = (*METHODS, "auto")
 #: the largest batch the interpreter evaluates at once
 EVAL_BATCH = 200
 
@@ -167,21 +169,28 @@ def _error_text(e: BaseException) -> str:
 
 def _quantized(job: dict, batch: int):
     """The model loaded at ``batch`` and quantized with the job's configuration; the
-    seconds it took and what ``auto`` chose."""
+    seconds it took and what ``auto`` chose. ``auto`` measures once (on the
+    calibration data, from the shared statistics) and writes its choice beside them;
+    the other batch sizes read that choice instead of measuring again."""
+    import json
+
     from qcc import driver
     from qcc.passmanager import PassContext
 
     module = driver.load(job["model"], batch=batch, input_shapes=job["input_shapes"])
     ctx = PassContext()
     start = time.perf_counter()
-    if job["method"] == "auto":  # chooses from the data, not from the shared statistics
-        driver.quantize_model(module, calib_data=job["calib_data"], method="auto",
-                              granularity=job["granularity"], ctx=ctx)
+    kw = {"granularity": job["granularity"], "stats": job["stats"], "ctx": ctx}
+    choice_file = Path(job["stats"]).with_name(f"auto-{job['granularity']}.json")
+    if job["method"] == "auto" and choice_file.exists():
+        driver.quantize_model(module, method="auto", auto_choice=str(choice_file), **kw)
+    elif job["method"] == "auto":
+        driver.quantize_model(module, calib_data=job["calib_data"], method="auto", **kw)
+        choice_file.write_text(json.dumps(ctx.data["calibration_choice"]))
     else:
-        driver.quantize_model(module, method=job["method"], granularity=job["granularity"],
-                              stats=job["stats"], ctx=ctx)
+        driver.quantize_model(module, method=job["method"], **kw)
     seconds = time.perf_counter() - start
-    choice = ctx.data.get("calibration_choice")
+    choice = ctx.data.get("calibration_choice") if job["method"] == "auto" else None
     return module, seconds, (dict(Counter(choice.values())) if choice else None)
 
 
@@ -274,7 +283,8 @@ def _one_config(job: dict) -> dict:
 # ------------------------------------------------------------------ the sweep
 def explore(model: str, calib_data: str | None, eval_data: str | None,
             targets: Sequence[str] = ("tpu-v1",), batches: Sequence[int] = (1,),
-            granularities: Sequence[str] = GRANULARITIES, methods: Sequence[str] = METHODS,
+            granularities: Sequence[str] = GRANULARITIES,
+            methods: Sequence[str] = DEFAULT_METHODS,
             jobs: int | None = None, progress: bool | None = None,
             input_shapes: dict | None = None) -> dict:
     """Run the sweep; returns a JSON-ready dict: ``fp32``, ``quality`` (one entry per

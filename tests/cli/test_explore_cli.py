@@ -36,8 +36,8 @@ def sweep(tmp_path_factory):
 
 def test_explore_cli_tables(sweep, capsys):
     out, data = sweep
-    assert len(data["quality"]) == 2 * 4  # granularities x methods
-    assert len(data["rows"]) == 2 * 4 * 2 * 2  # ... x targets x batches
+    assert len(data["quality"]) == 2 * 5  # granularities x methods (four and auto)
+    assert len(data["rows"]) == 2 * 5 * 2 * 2  # ... x targets x batches
     assert data["fp32"] == {"accuracy": 0.9925, "samples": 400, "correct": 397}
     for q in data["quality"]:
         assert q["error"] is None and q["samples"] == 400
@@ -158,13 +158,13 @@ def test_plots_encode_method_and_granularity(sweep):
     assert [name for name, _ in figs] == ["accuracy_vs_latency.png", "perf_per_watt.png"]
     for _, fig in figs:
         labels = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
-        for m in ("minmax", "percentile", "entropy", "mse"):
+        for m in ("minmax", "percentile", "entropy", "mse", "auto"):
             assert f"calibration {m}" in labels
         assert {"per-tensor weights", "per-channel weights", "target tpu-v1",
                 "target tpu-v1-hbm (what-if)"} <= labels
         assert [ax.get_title() for ax in fig.axes] == ["batch 1", "batch 8"]
         for ax in fig.axes:  # every configuration drawn on each panel
-            assert len(ax.collections) == 8 * 2
+            assert len(ax.collections) == 10 * 2
         plt.close(fig)
     fig = roofline_figure(data)
     assert [ax.get_title() for ax in fig.axes] == ["tpu-v1", "tpu-v1-hbm (what-if)"]
@@ -206,7 +206,7 @@ def test_trained_flatten_fc_cnn_on_500_samples():
                      str(ROOT / "examples" / "data" / "digits_convfc_eval.npz"),
                      batches=(1, 64), granularities=("per-tensor",), jobs=2, progress=False)
     assert result["fp32"]["samples"] == 500 and result["fp32"]["correct"] == 494
-    assert [q["samples"] for q in result["quality"]] == [500] * 4
+    assert [q["samples"] for q in result["quality"]] == [500] * 5  # four methods and auto
     assert not any(r["error"] for r in result["rows"])
     for batch in (1, 64):
         lat = {r["method"]: r["latency_us"] for r in result["rows"] if r["batch"] == batch}

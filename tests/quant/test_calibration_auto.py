@@ -341,3 +341,34 @@ def test_check_sufficiency_compares_mse_on_a_coarser_search(images):
     (_, r0), (_, r1) = r.tensors[0].ranges
     assert r1 == compute_range(c.stats[name], "mse", num_bins=512)
     assert r0 == compute_range(c.snapshots[6][name], "mse", num_bins=512)
+
+
+def test_a_saved_choice_reproduces_auto_without_measuring(tmp_path, small_npz):
+    """calibrate{method=auto choice=FILE}: the methods an earlier auto chose, read
+    back with statistics alone, give the same program (qcc explore quantizes each batch
+    size this way)."""
+    from qcc import driver
+    from qcc.text import print_module
+
+    stats = tmp_path / "stats.json"
+    first = qcc.load(MLP, batch=40)
+    ctx = PassContext()
+    driver.quantize_model(first, calib_data=str(small_npz), method="auto",
+                          granularity="per-tensor", save_stats=str(stats), ctx=ctx)
+    choice = tmp_path / "choice.json"
+    choice.write_text(json.dumps(ctx.data["calibration_choice"]))
+    again = qcc.load(MLP, batch=40)
+    ctx2 = PassContext()
+    driver.quantize_model(again, method="auto", granularity="per-tensor", stats=str(stats),
+                          auto_choice=str(choice), ctx=ctx2)
+    assert "calibration_auto" not in ctx2.data  # nothing measured
+    assert ctx2.data["calibration_choice"] == ctx.data["calibration_choice"]
+    assert print_module(again) == print_module(first)
+    bad = tmp_path / "bad.json"
+    for text, message in (("[1]", "expected a JSON object of tensor name -> one of"),
+                          ('{"x": "best"}', "expected a JSON object"),
+                          ("{}", "has no method for"), ("{", "cannot read")):
+        bad.write_text(text)
+        with pytest.raises(QccError, match=message):
+            driver.quantize_model(qcc.load(MLP, batch=40), method="auto", stats=str(stats),
+                                  auto_choice=str(bad))
