@@ -733,7 +733,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
     rec, written = ex.write_outputs(result, out, args.max_accuracy_drop,
                                     args.max_latency_us, args.include_what_if)
     commit_pending()
-    print(ex.to_markdown(result, rec), end="")
+    print(ex.to_markdown(result, rec, full=False), end="")
+    print(f"(the per-layer SQNR and the table of every configuration, target and batch: "
+          f"{out / 'explore.md'})")
     print(f"qcc: wrote {', '.join(str(out / w) for w in written)}", file=sys.stderr)
     return 0
 

@@ -715,7 +715,9 @@ def joint_table(result: dict) -> list[str]:
     return lines
 
 
-def to_markdown(result: dict, rec: dict | None) -> str:
+def to_markdown(result: dict, rec: dict | None, full: bool = True) -> str:
+    """explore.md; ``full=False`` (what the command prints) leaves out the per-layer
+    and the joint tables."""
     key = quality_key(result)
     fp = result["fp32"]
     cal = result.get("calibration", {})
@@ -738,9 +740,10 @@ def to_markdown(result: dict, rec: dict | None) -> str:
     layer_method = (rec or {}).get("choice", {}) or {}
     lt = layer_table(result, layer_method.get("method") or
                      next((m for m in methods if m != "auto"), methods[0]))
-    if lt:
+    if lt and full:
         out += ["", "## Per-layer SQNR: per-tensor vs per-channel weights", "", *lt]
-    out += ["", "## All configurations", "", *joint_table(result)]
+    if full:
+        out += ["", "## All configurations", "", *joint_table(result)]
     if rec is not None:
         out += ["", "## Recommendation", "", *recommendation_lines(rec)]
     return "\n".join(out) + "\n"

@@ -181,30 +181,17 @@ def test_readme_commands_run_as_written(workdir, monkeypatch):
     assert _untracked_examples() == before, "a README command wrote into examples/"
 
 
-def _calls_explore(node: ast.stmt) -> bool:
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and
-               n.func.attr == "explore" for n in ast.walk(node))
-
-
 def test_readme_python_blocks_run(workdir, monkeypatch):
     """The ```python blocks, in order, in one namespace, in the same folder (after the
-    commands: nothing they write is needed), with README.md's line numbers. A
-    statement calling ``qcc.explore`` is compiled but not run: the sweep takes longer
-    than everything else here, and the commands test runs the same sweep through
-    ``qcc explore``."""
+    commands: nothing they write is needed), with README.md's line numbers."""
     monkeypatch.chdir(workdir)
     found = blocks(README.read_text(encoding="utf-8"), "python")
     assert found, "no python block in README.md"
     namespace: dict = {"__name__": "readme"}
     before = _untracked_examples()
-    skipped = 0
     for start, lines in found:
         tree = ast.parse("\n" * (start - 1) + "\n".join(lines), str(README))
-        kept = [node for node in tree.body if not _calls_explore(node)]
-        skipped += len(tree.body) - len(kept)
-        tree.body = kept
         exec(compile(tree, str(README), "exec"), namespace)
-    assert skipped <= 1, "only the one qcc.explore example is left out"
     assert _untracked_examples() == before, "a README python block wrote into examples/"
 
 
