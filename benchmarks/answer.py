@@ -268,10 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in zoo:
         model, calib, evals, _ = _zoo_case(name, scratch, args.zoo_samples)
         cases.append((name, model, calib, evals, fixed or [1, 8]))
+    # auto measures every tensor of a deep model (minutes on ResNet-18 at 224): the zoo
+    # sweeps compare the fixed methods
+    zoo_methods = tuple(m for m in methods if m != "auto") or methods
     sections, summary = [], []
     for name, model, calib, evals, batches in cases:
         print(f"answer: {name} ...", file=sys.stderr, flush=True)
-        result, seconds = sweep(model, calib, evals, batches, methods, args.jobs)
+        result, seconds = sweep(model, calib, evals, batches,
+                                zoo_methods if name in zoo else methods, args.jobs)
         if name in zoo:  # a cache path: name the model, not the machine's folder
             result["model"] = f"examples/zoo.py {name}"
             result["eval_data"] = f"{args.zoo_samples} seeded standard-normal inputs"

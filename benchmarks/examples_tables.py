@@ -1,20 +1,17 @@
-"""Regenerate the measured tables of examples/README.md in one command:
+"""Regenerate the measured table of examples/README.md in one command:
 
     python benchmarks/examples_tables.py                 # into ./benchmark-results/
-    python benchmarks/examples_tables.py --update-docs   # examples/README.md, docs/explore/
+    python benchmarks/examples_tables.py --update-docs   # examples/README.md
 
-1. the `qcc explore` table of each trained digits model (both granularities x four
-   calibration methods, every shipped target, batch 1 and 64), with its JSON,
-   Markdown and plots (matplotlib: `pip install -e ".[plots]"`) in docs/explore/;
-2. the simulated latency, TOPS and inferences/s/W of the zoo's architecture models
-   (examples/zoo.py, built and cached on first use) on every shipped target, with the
-   compile time (one run on this machine; calibration on 16 random samples).
+The simulated latency, TOPS and inferences/s/W of the zoo's architecture models
+(examples/zoo.py, built and cached on first use) on every shipped target, with the
+compile time (one run on this machine; calibration on 16 random samples). The
+``qcc explore`` sweeps of the trained digits models are benchmarks/answer.py's
+(docs/answer.md, docs/explore/<model>/); examples/README.md links to them.
 
-The tables go between the `<!-- generated: ... -->` markers of examples/README.md.
+The table goes between the `<!-- generated: ... -->` markers of examples/README.md.
 Without ``--update-docs`` nothing tracked is written: the updated README goes to
-``benchmark-results/examples-README.md`` and the explore outputs to
-``benchmark-results/explore/<model>/`` in the current directory (git-ignored); with it,
-to examples/README.md and docs/explore/<model>/.
+``benchmark-results/examples-README.md`` in the current directory (git-ignored).
 Timing figures are the deterministic cost model; compile times are wall clock.
 """
 
@@ -32,32 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
 import qcc  # noqa: E402
-from qcc import exploration as ex  # noqa: E402
 from qcc.backends.tpu_v1.target import list_targets  # noqa: E402
 
 README = ROOT / "examples" / "README.md"
-DIGITS = ["digits_mlp", "digits_cnn", "digits_dwsep"]
 ZOO = ["resnet18", "resnet50", "mobilenet_v2", "mlp_large"]
-
-
-def explore_tables(explore_dir: Path = ROOT / "docs" / "explore") -> str:
-    import os
-
-    parts = []
-    explore_dir = explore_dir.resolve()  # before the chdir
-    os.chdir(ROOT)  # paths relative to the repository: explore.json records them as given
-    for name in DIGITS:
-        result = ex.explore(f"examples/models/{name}.onnx", "examples/data/digits_calib.npz",
-                            "examples/data/digits_eval.npz", list_targets(), [1, 64],
-                            progress=False)
-        # explore.json, explore.md and (with matplotlib) the plots, per model
-        rec, _ = ex.write_outputs(result, explore_dir / name, 0.5)
-        plots = [p for p in ("accuracy_vs_latency.png", "roofline.png")
-                 if (explore_dir / name / p).exists()]
-        links = ", ".join(f"[{p}](../docs/explore/{name}/{p})" for p in plots)
-        parts.append(f"### {name}\n\n" + (f"Plots: {links}.\n\n" if links else "")
-                     + ex.to_markdown(result, rec))
-    return "\n".join(parts)
 
 
 def zoo_table() -> str:
@@ -97,21 +72,24 @@ def replace_section(text: str, key: str, body: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--update-docs", action="store_true", help="write the tracked "
-                        "examples/README.md and docs/explore/ (default: benchmark-results/)")
+                        "examples/README.md (default: benchmark-results/)")
     args = parser.parse_args(argv)
     scratch = Path("benchmark-results").resolve()
     out = README if args.update_docs else scratch / "examples-README.md"
-    explore_dir = ROOT / "docs" / "explore" if args.update_docs else scratch / "explore"
     out.parent.mkdir(parents=True, exist_ok=True)
     text = README.read_text()
     text = replace_section(text, "explore", "## Explore tables of the trained models\n\n"
-                           "Produced by `python benchmarks/examples_tables.py "
-                           "--update-docs`.\n\n" + explore_tables(explore_dir))
+                           "`qcc explore` of every trained digits model (both granularities, "
+                           "the four calibration methods and auto, every shipped target, "
+                           "batch 1, 8 and 64), with the findings in words: "
+                           "[docs/answer.md](../docs/answer.md), made by `python "
+                           "benchmarks/answer.py --update-docs`; each model's tables and "
+                           "plots are in [docs/explore/](../docs/explore/).\n")
     text = replace_section(text, "zoo", "## The zoo on every target\n\n"
                            "Produced by `python benchmarks/examples_tables.py --update-docs` "
                            "(compile times: one run on this machine).\n\n" + zoo_table())
     qcc.write_atomic(out, text)
-    print(f"updated {out}" + ("" if args.update_docs else f" and {explore_dir}/"))
+    print(f"updated {out}")
     return 0
 
 
