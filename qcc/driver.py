@@ -154,9 +154,9 @@ def load_inputs(specs: list[str], graph: Graph | list[str],
     """Resolve ``--input`` arguments: ``file.npy`` (single-input models),
     ``name=file.npy``, or ``file.npz`` (arrays by input name). ``graph`` gives the
     input names (a graph, or the names themselves); ``what`` names it in messages
-    ("model" or "program"). Arrays of a .npz that are not inputs (a ``label``, as in
-    the calibration and evaluation files) are ignored with one warning per file, as
-    compile does; an input given twice is an error."""
+    ("model" or "program"). Arrays of a .npz that are not inputs are left out: a
+    ``label`` (as in the calibration and evaluation files) silently, others with one
+    warning per file, as compile does; an input given twice is an error."""
     from qcc.diagnostics import warn
 
     names = graph.input_names if isinstance(graph, Graph) else list(graph)
@@ -179,7 +179,9 @@ def load_inputs(specs: list[str], graph: Graph | list[str],
             if name:
                 raise QccError(f"--input {spec}: name= is for .npy files; a .npz names its "
                                "arrays itself")
-            extra = [k for k in loaded if k not in names]
+            from qcc.calibration.data import LABEL_ARRAYS
+
+            extra = [k for k in loaded if k not in names and k not in LABEL_ARRAYS]
             if extra:
                 warn(f"--input {file}: ignoring {', '.join(map(repr, extra))}: not an input "
                      f"of the {what} (its inputs: {', '.join(names)})")

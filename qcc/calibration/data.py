@@ -22,6 +22,10 @@ from qcc.diagnostics import QccError, warn
 from qcc.ir.core import Graph
 from qcc.ir.types import TensorType
 
+#: arrays of a data file that hold labels, not inputs: left out without a warning
+#: (`qcc explore` and the reports measure accuracy against ``label``)
+LABEL_ARRAYS = ("label", "labels")
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -93,15 +97,16 @@ class CalibrationData:
                        f"(its inputs: {inputs})")
 
     def _check_names(self, names: Iterable[str], where: str) -> None:
-        """Every input needs an array; other arrays (labels, say) are ignored, with a
-        warning the first time."""
+        """Every input needs an array; a ``label`` array (:data:`LABEL_ARRAYS`, what
+        accuracy is measured against) is left out silently, any other array that is
+        not an input with a warning the first time."""
         names = list(names)
         for s in self.specs:
             if s.name not in names:
                 have = f" (it has {', '.join(map(repr, names))})" if names else ""
                 raise QccError(f"{where} has no array for input {s.describe()}{have}")
         inputs = {s.name for s in self.specs}
-        extra = tuple(n for n in names if n not in inputs)
+        extra = tuple(n for n in names if n not in inputs and n not in LABEL_ARRAYS)
         if extra and extra not in self._ignored and self._warn_ignored:
             self._ignored.add(extra)
             warn(f"{where}: ignoring {', '.join(map(repr, extra))}: not an input of the "

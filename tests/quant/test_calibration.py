@@ -472,11 +472,13 @@ def cnn_graph():
 
 def test_arrays_that_are_not_inputs_are_ignored_with_a_warning(tmp_path, capsys):
     path = tmp_path / "with_labels.npz"
-    np.savez(path, input=np.zeros((3, 1, 8, 8), np.float32), label=np.zeros(3))
+    np.savez(path, input=np.zeros((3, 1, 8, 8), np.float32), label=np.zeros(3),
+             mask=np.zeros(3))
     data = CalibrationData(cnn_graph(), path)
     assert sum(len(b) if isinstance(b, list) else 1 for b in data.batches()) >= 1
-    assert "ignoring 'label': not an input of the model (its inputs: input)" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "ignoring 'mask': not an input of the model (its inputs: input)" in err
+    assert "'label'" not in err  # labels are left out silently
 
 
 def test_data_errors(tmp_path):
