@@ -555,6 +555,8 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     compiled.calibration_choice = ctx.data.get("calibration_choice")
     compiled.calibration_auto = ctx.data.get("calibration_auto")
     compiled.calibration_sufficiency = ctx.data.get("calibration_sufficiency")
+    # tensors quantized with their input's type (scale-transparent ops) or a concat's
+    compiled.inherited_quantization = dict(ctx.data.get("inherited_quantization") or {})
     return compiled
 
 

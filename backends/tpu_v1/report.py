@@ -500,6 +500,16 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
     mixed = getattr(compiled, "mixed_precision", None)
     if mixed is not None:
         notes.append(f"mixed precision: {mixed.summary()}")
+    auto = getattr(compiled, "calibration_auto", None)
+    if auto is not None:
+        notes.append(auto.summary())
+    sufficiency = getattr(compiled, "calibration_sufficiency", None)
+    if sufficiency is not None:
+        notes.append(sufficiency.summary())
+    inherited = getattr(compiled, "inherited_quantization", None) or {}
+    if inherited:
+        notes.append(f"quantized with their input's type ({len(inherited)}; ops that only "
+                     "move data): " + ", ".join(inherited))
     layer_tensor: dict[str, str] = {}
     for o in placements:
         if o.unit not in (WEIGHTS, HOST) and o.result:

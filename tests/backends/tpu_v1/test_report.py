@@ -153,3 +153,12 @@ def test_without_data_there_is_no_sqnr(compiled):
     report = bare.report()
     assert all(x.sqnr_db is None for x in report.layers)
     assert any("no SQNR" in n for n in report.notes)
+
+
+def test_notes_say_what_calibration_found(compiled, reports):
+    """The compile report carries the calibration-set sufficiency and the tensors that
+    inherit their input's quantization (digits_cnn: the max-pool and the flatten)."""
+    notes = reports["digits_cnn"].notes
+    assert any(n.startswith("calibration sufficiency on 200 samples") for n in notes)
+    inherited = next(n for n in notes if n.startswith("quantized with their input's type"))
+    assert "MaxPool" in inherited and "Flatten" in inherited
