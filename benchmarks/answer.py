@@ -51,12 +51,18 @@ def _digits_data(name: str) -> tuple[str, str] | None:
 def _zoo_case(name: str, scratch: Path, samples: int) -> tuple[str, str, str, dict]:
     """A zoo model at 224x224 with seeded standard-normal calibration (32) and
     evaluation (``samples``) inputs."""
+    import onnx
     import zoo
 
-    path = zoo.load(name)
     import qcc
 
-    shape = tuple(qcc.load(path).main.args[0].type.shape[1:])
+    model = onnx.load(zoo.load(name))
+    # the zoo writes batch 1; the sweep times several batch sizes: a dynamic batch
+    for v in (*model.graph.input, *model.graph.output):
+        v.type.tensor_type.shape.dim[0].dim_param = "N"
+    path = scratch / f"{name}.onnx"
+    onnx.save(model, path)
+    shape = tuple(qcc.load(path, batch=1).main.args[0].type.shape[1:])
     rng = np.random.default_rng(0)
     calib = scratch / f"{name}_calib.npz"
     evals = scratch / f"{name}_eval.npz"

@@ -130,6 +130,26 @@ def _outputs(module, inputs: dict[str, np.ndarray], batch: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _padded(a: np.ndarray, batch: int) -> np.ndarray:
+    """``a`` with copies of its first sample appended up to ``batch`` samples."""
+    if len(a) >= batch:
+        return a
+    return np.concatenate([a, np.repeat(a[:1], batch - len(a), axis=0)])
+
+
+def _fixed_batch(model: str, input_shapes: dict | None) -> int | None:
+    """The batch size a model's inputs fix (an export without a dynamic batch
+    dimension), or None when the batch is free."""
+    from qcc import driver
+
+    probe = driver.load(model, batch=2, input_shapes=input_shapes)
+    dims = {a.type.shape[0] for a in probe.main.args
+            if getattr(a.type, "shape", None) and len(a.type.shape) > 0}
+    if not dims or dims == {2}:
+        return None
+    return max(d for d in dims if isinstance(d, int))
+
+
 def _top1(logits: np.ndarray) -> np.ndarray | None:
     return logits.argmax(axis=-1) if logits.ndim == 2 else None
 
@@ -251,6 +271,13 @@ def _one_config(job: dict) -> dict:
     rows = []
     for batch in job["batches"]:
         base = {"granularity": job["granularity"], "method": job["method"], "batch": batch}
+        fixed = job["fixed_batch"]
+        if fixed and batch != fixed:
+            rows += [{**base, "target": t, "error": (
+                f"the model's batch dimension is fixed at {fixed}: it runs at batch "
+                f"{fixed} only (export it with a dynamic batch dimension to time batch "
+                f"{batch})")} for t in job["targets"]]
+            continue
         try:
             m, _, _ = _quantized(job, batch)
             backend = backend_for_targets(job["targets"])
@@ -312,14 +339,15 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
     what = "--eval-data" if eval_data else "--calib-data"
     x, labels = _eval_arrays(eval_data or calib_data, names, what)
     n = len(next(iter(x.values())))
-    eval_batch = eval_batch_size(n)
+    fixed = _fixed_batch(model, shapes)
+    eval_batch = fixed or eval_batch_size(n)
     fp_module = driver.load(model, batch=eval_batch, input_shapes=shapes)
     fp32 = _outputs(fp_module, x, eval_batch)
     fp_pred = _top1(fp32)
     fp32_correct = fp_pred == labels if labels is not None and fp_pred is not None else None
     # per-layer SQNR on the first samples (a whole model's activations per sample)
-    layer_batch = min(n, 64)
-    layer_inputs = {k: v[:layer_batch] for k, v in x.items()}
+    layer_batch = fixed or min(n, 64)
+    layer_inputs = {k: _padded(v[:layer_batch], layer_batch) for k, v in x.items()}
     from qcc.interpreter import run
 
     fp_layer = driver.load(model, batch=layer_batch, input_shapes=shapes)
@@ -353,7 +381,7 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
                  "x": x, "labels": labels, "fp32": fp32, "eval_batch": eval_batch,
                  "layer_batch": layer_batch, "layer_inputs": layer_inputs,
                  "fp_values": fp_values,
-                 "batches": list(batches), "targets": list(targets),
+                 "batches": list(batches), "targets": list(targets), "fixed_batch": fixed,
                  "input_shapes": shapes}
                 for g in granularities for m in methods]
         results: list[dict] = []
@@ -374,7 +402,8 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
         performance = [row for r in results for row in r["performance"]]
         correct = {(r["quality"]["granularity"], r["quality"]["method"]): r["correct"]
                    for r in results}
-        roofline = _roofline_points(model, stats, quality, batches, targets, shapes)
+        roofline = _roofline_points(model, stats, quality, [fixed] if fixed else batches,
+                                    targets, shapes)
     result = {"model": str(model),
               "eval_data": str(eval_data or calib_data),
               "fp32": {"accuracy": float(fp32_correct.mean()) if fp32_correct is not None

@@ -214,3 +214,26 @@ def test_trained_flatten_fc_cnn_on_500_samples():
     assert result["differences"] == []
     assert "every configuration runs the same instructions" in to_markdown(
         result, recommend(result, 0.5))
+
+
+def test_a_model_with_a_fixed_batch(tmp_path):
+    """An export without a dynamic batch dimension (batch 1): evaluated one sample at a
+    time, timed at batch 1; other batch sizes get an error row saying why."""
+    import onnx
+
+    m = onnx.load(MLP)
+    for v in (*m.graph.input, *m.graph.output):
+        v.type.tensor_type.shape.dim[0].dim_value = 1
+    fixed = tmp_path / "mlp_b1.onnx"
+    onnx.save(m, fixed)
+    data = tmp_path / "eval.npz"
+    with np.load(EVAL) as z:
+        np.savez(data, input=z["input"][:37], label=z["label"][:37])
+    result = explore(str(fixed), CALIB, str(data), batches=(1, 8), methods=("minmax",),
+                     granularities=("per-tensor",), jobs=1, progress=False)
+    (q,) = result["quality"]
+    assert q["error"] is None and q["samples"] == 37 and result["fp32"]["samples"] == 37
+    ok, bad = result["performance"]
+    assert ok["batch"] == 1 and ok["error"] is None and ok["latency_us"] > 0
+    assert bad["batch"] == 8 and "batch dimension is fixed at 1" in bad["error"]
+    assert result["roofline"]["configuration"]["batch"] == 1
