@@ -419,13 +419,16 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
 
 
 def joined_rows(quality: list[dict], performance: list[dict]) -> list[dict]:
-    """One row per configuration x target x batch with its quality figures."""
+    """One row per configuration x target x batch with its quality figures (the
+    instruction mix stays in ``performance``)."""
     by = {(q["granularity"], q["method"]): q for q in quality}
     keep = ("accuracy", "agreement", "sqnr_db")
     rows = []
     for p in performance:
         q = by[(p["granularity"], p["method"])]
-        rows.append({**{k: q.get(k) for k in keep}, **p, "quality_error": q.get("error")})
+        rows.append({**{k: q.get(k) for k in keep},
+                     **{k: v for k, v in p.items() if k != "program"},
+                     "quality_error": q.get("error")})
     return rows
 
 
