@@ -93,10 +93,11 @@ def test_warning_and_inner_bar_start_on_their_own_line(monkeypatch):
 
 @pytest.fixture(scope="module")
 def small_calib(tmp_path_factory) -> str:
-    """16 labelled calibration samples (the label draws compile's warning)."""
+    """16 labelled calibration samples with an array that is not an input (it draws
+    compile's warning; the label does not)."""
     path = tmp_path_factory.mktemp("progress") / "calib.npz"
     with np.load(CALIB) as z:
-        np.savez(path, input=z["input"][:16], label=z["label"][:16])
+        np.savez(path, input=z["input"][:16], label=z["label"][:16], ids=np.arange(16))
     return str(path)
 
 
