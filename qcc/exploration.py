@@ -815,67 +815,75 @@ def _plt():
     return plt
 
 
-def _legend(ax, plt, targets: list[str], methods: list[str], granularities: list[str]):
+def _legend(targets: list[str], methods: list[str], granularities: list[str]):
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=f"C{k}", lw=0, marker="o", label=f"target {t}")
                for k, t in enumerate(targets)]
     handles += [Line2D([], [], color="0.3", lw=0, marker=METHOD_MARKERS.get(m, "x"),
-                       label=f"calibration {m}") for m in methods]
+                       markerfacecolor="none", label=f"calibration {m}") for m in methods]
     handles += [Line2D([], [], color="0.3", lw=0, marker="o",
                        markerfacecolor="0.3" if g == "per-channel" else "none",
                        label=f"{g} weights") for g in granularities]
     return handles
 
 
-def _scatter(ax, fig, rows: list[dict], x: str, y: str, targets: list[str],
-             methods: list[str], scale_y=1.0):
-    """Every row a marker; each (method, granularity) is dodged by a few points so
-    that no configuration hides under another with the same figures."""
-    from matplotlib.transforms import offset_copy
+def _marker_size(method: str, methods: list[str], granularity: str) -> float:
+    """Markers of one position drawn concentrically: each method a size of its own
+    (the first the largest), per-channel inside per-tensor; larger ones go behind."""
+    i = methods.index(method) if method in methods else 0
+    size = 230.0 * 0.62 ** i
+    return size * (0.45 if granularity == "per-channel" else 1.0)
 
-    for r in rows:
+
+def _scatter(ax, rows: list[dict], x: str, y: str, targets: list[str],
+             methods: list[str], scale_y=1.0):
+    """Every row a marker at its true position; configurations with the same figures
+    stay visible as concentric markers (smaller on top)."""
+    for r in sorted(rows, key=lambda r: -_marker_size(r["method"], methods,
+                                                       r["granularity"])):
         k = targets.index(_target_label(r))
         filled = r["granularity"] == "per-channel"
-        i = methods.index(r["method"]) if r["method"] in methods else 0
-        dx = (i - (len(methods) - 1) / 2) * 7
-        dy = 3.5 if filled else -3.5
-        ax.scatter([r[x]], [r[y] * scale_y], s=36,
+        ax.scatter([r[x]], [r[y] * scale_y],
+                   s=_marker_size(r["method"], methods, r["granularity"]),
                    marker=METHOD_MARKERS.get(r["method"], "x"),
                    facecolors=f"C{k}" if filled else "none", edgecolors=f"C{k}",
-                   linewidths=1.2, zorder=3,
-                   transform=offset_copy(ax.transData, fig=fig, x=dx, y=dy, units="points"))
+                   linewidths=1.1)
 
 
 def _span(ax, axis: str, values: list[float]) -> None:
-    """Axis limits around ``values`` (markers are drawn with an offset transform,
-    which autoscaling ignores); a log scale when they span more than 4x."""
-    from matplotlib.ticker import ScalarFormatter
+    """Axis limits with a margin around ``values``; a log scale when they span more
+    than 10x (plain numbers on the ticks)."""
+    from matplotlib.ticker import LogLocator, ScalarFormatter
 
     lo, hi = min(values), max(values)
-    log = lo > 0 and hi / lo > 4
+    log = lo > 0 and hi / lo > 10
     if log:
-        lims = (lo / 1.25, hi * 1.25)
+        lims = (lo / 1.4, hi * 1.4)
     else:
-        pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 1.0
+        pad = (hi - lo) * 0.2 or abs(hi) * 0.05 or 1.0
         lims = (lo - pad, hi + pad)
-    if axis == "x":
-        if log:
-            ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.set_xlim(*lims)
-    else:
-        if log:
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(ScalarFormatter())
-        ax.set_ylim(*lims)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if log:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        target.set_major_locator(LogLocator(numticks=5))
+        target.set_minor_formatter(plt_null())
+        target.set_major_formatter(ScalarFormatter())
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(*lims)
+
+
+def plt_null():
+    from matplotlib.ticker import NullFormatter
+
+    return NullFormatter()
 
 
 def accuracy_figures(result: dict):
     """[(file name, figure)]: accuracy vs latency and inferences/s/W vs accuracy, one
-    panel per batch size; marker shape = calibration method, filled = per-channel,
-    hollow = per-tensor, colour = target (what-ifs named as such). None without
-    matplotlib."""
+    panel per target (rows) and batch size (columns); marker shape = calibration
+    method, filled = per-channel, hollow = per-tensor, colour = target (what-ifs named
+    as such). Points are at their true positions: configurations with the same
+    figures are drawn concentrically. None without matplotlib."""
     plt = _plt()
     if plt is None:
         return None
@@ -885,43 +893,51 @@ def accuracy_figures(result: dict):
         return []
     batches = sorted({r["batch"] for r in rows})
     targets = sorted({_target_label(r) for r in rows})
-    methods = [m for m in dict.fromkeys(q["method"] for q in result["quality"])]
-    grans = [g for g in dict.fromkeys(q["granularity"] for q in result["quality"])]
+    methods = list(dict.fromkeys(q["method"] for q in result["quality"]))
+    grans = list(dict.fromkeys(q["granularity"] for q in result["quality"]))
     figs = []
-    top = min(100.0, 100 * max(r[key] for r in rows) + 0.5)
-    bottom = 100 * min(r[key] for r in rows) - 0.5
+    pcts = [100 * r[key] for r in rows]
+    top = min(100.0, max(pcts) + 0.5)
+    bottom = min(pcts) - 0.5
     for fname, x, y, xl, yl in (
-            ("accuracy_vs_latency.png", "latency_us", key, "latency per batch (us, simulated)",
-             f"{key} (%)"),
-            ("perf_per_watt.png", key, "inferences_per_s_per_w", f"{key} (%)",
+            ("accuracy_vs_latency.png", "latency_us", "_pct",
+             "latency per batch (us, simulated)", f"{key} (%)"),
+            ("perf_per_watt.png", "_pct", "inferences_per_s_per_w", f"{key} (%)",
              "inferences/s/W (simulated)")):
-        fig, axes = plt.subplots(1, len(batches), figsize=(4.2 * len(batches) + 2.6, 4.2),
+        fig, axes = plt.subplots(len(targets), len(batches),
+                                 figsize=(3.9 * len(batches) + 2.7, 3.1 * len(targets) + 0.5),
                                  squeeze=False)
-        for ax, batch in zip(axes[0], batches, strict=True):
-            sel = [r for r in rows if r["batch"] == batch]
-            if x == key:
+        for i, target in enumerate(targets):
+            for j, batch in enumerate(batches):
+                ax = axes[i][j]
+                sel = [r for r in rows if r["batch"] == batch and _target_label(r) == target]
                 for r in sel:
                     r["_pct"] = 100 * r[key]
-                _scatter(ax, fig, sel, "_pct", y, targets, methods)
-                ax.set_xlim(bottom, top)
-                _span(ax, "y", [r[y] for r in sel])
-            else:
-                _scatter(ax, fig, sel, x, y, targets, methods, scale_y=100)
-                ax.set_ylim(bottom, top)
-                _span(ax, "x", [r[x] for r in sel])
-                front = sorted(pareto(sel, key), key=lambda r: r[x])
-                ax.plot([r[x] for r in front], [100 * r[key] for r in front], "k:", lw=1,
-                        label="Pareto front")
-            ax.set_title(f"batch {batch}", fontsize=9)
-            ax.set_xlabel(xl, fontsize=8)
-            ax.set_ylabel(yl, fontsize=8)
-            ax.grid(True, alpha=0.3)
-        handles = _legend(axes[0][-1], plt, targets, methods, grans)
-        right = 1 - 2.5 / fig.get_figwidth()
+                if not sel:
+                    ax.set_visible(False)
+                    continue
+                _scatter(ax, sel, x, y, targets, methods)
+                if x == "_pct":
+                    ax.set_xlim(bottom, top)
+                    _span(ax, "y", [r[y] for r in sel])
+                else:
+                    ax.set_ylim(bottom, top)
+                    _span(ax, "x", [r[x] for r in sel])
+                    front = sorted(pareto(sel, key), key=lambda r: r[x])
+                    ax.plot([r[x] for r in front], [100 * r[key] for r in front], "k:",
+                            lw=1, label="Pareto front")
+                ax.set_title(f"{target}, batch {batch}", fontsize=8)
+                ax.set_xlabel(xl, fontsize=7)
+                ax.set_ylabel(yl, fontsize=7)
+                ax.tick_params(labelsize=7)
+                ax.grid(True, alpha=0.3)
+        handles = _legend(targets, methods, grans)
+        right = 1 - 2.6 / fig.get_figwidth()
         fig.legend(handles=handles, loc="center left", bbox_to_anchor=(right, 0.5),
                    fontsize=7, frameon=False)
-        fig.text(0.01, 0.01, "markers of one configuration are drawn a few points apart "
-                 "so that none hides another", fontsize=6, color="0.4")
+        fig.text(0.01, 0.005, "configurations with the same figures are drawn "
+                 "concentrically (each method its own size, per-channel inside per-tensor)",
+                 fontsize=6, color="0.4")
         fig.tight_layout(rect=(0, 0.03, right, 1))
         figs.append((fname, fig))
     for r in rows:

@@ -155,6 +155,12 @@ def test_plots_encode_method_and_granularity(sweep):
 
     out, data = sweep
     figs = accuracy_figures(data)
+    # markers sit at the true figures (no offsets that would invent differences)
+    _, fig = figs[0]
+    row = next(r for r in data["rows"] if r["target"] == "tpu-v1" and r["batch"] == 1
+               and r["method"] == "minmax" and r["granularity"] == "per-tensor")
+    points = {tuple(np.round(c.get_offsets()[0], 6)) for c in fig.axes[0].collections}
+    assert (round(row["latency_us"], 6), round(100 * row["accuracy"], 6)) in points
     assert [name for name, _ in figs] == ["accuracy_vs_latency.png", "perf_per_watt.png"]
     for _, fig in figs:
         labels = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
@@ -162,9 +168,12 @@ def test_plots_encode_method_and_granularity(sweep):
             assert f"calibration {m}" in labels
         assert {"per-tensor weights", "per-channel weights", "target tpu-v1",
                 "target tpu-v1-hbm (what-if)"} <= labels
-        assert [ax.get_title() for ax in fig.axes] == ["batch 1", "batch 8"]
-        for ax in fig.axes:  # every configuration drawn on each panel
-            assert len(ax.collections) == 10 * 2
+        # one panel per target and batch, every configuration on each, at its place
+        assert [ax.get_title() for ax in fig.axes] == [
+            "tpu-v1, batch 1", "tpu-v1, batch 8", "tpu-v1-hbm (what-if), batch 1",
+            "tpu-v1-hbm (what-if), batch 8"]
+        for ax in fig.axes:
+            assert len(ax.collections) == 10
         plt.close(fig)
     fig = roofline_figure(data)
     assert [ax.get_title() for ax in fig.axes] == ["tpu-v1", "tpu-v1-hbm (what-if)"]
