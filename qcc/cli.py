@@ -149,6 +149,10 @@ def _add_quant_args(p: argparse.ArgumentParser) -> None:
                         "transformer's residual stream) one scale per channel of the last "
                         "axis, where no op with weights or activation table reads them "
                         "(the TPU's per-lane multipliers produce them; docs/calibration.md)")
+    p.add_argument("--auto-choice", metavar="FILE.json",
+                   help="with --calibration auto: each tensor's method from this file "
+                        "(what an earlier auto chose, as qcc explore writes it) instead of "
+                        "measuring; --stats then suffices")
     p.add_argument("--stats", metavar="FILE.json",
                    help="load calibration statistics instead of calibrating")
     p.add_argument("--save-stats", metavar="FILE.json", help="save calibration statistics")
@@ -407,6 +411,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if not math.isfinite(args.report_threshold):
         raise QccError(f"--report-threshold {args.report_threshold}: expected a finite "
                        "number of dB")
+    if args.auto_choice and args.calibration != "auto":
+        raise QccError("--auto-choice applies to --calibration auto")
 
     module = driver.load(args.input, batch=args.batch, input_shapes=input_shapes(args))
     exclude = driver.check_exclude_early(
@@ -414,7 +420,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     pipeline = driver.quantization_pipeline(
         args.calibration, args.granularity, args.activations, exclude, args.calib_data,
         args.stats, args.save_stats, integer=not args.fake_quant,
-        mixed_precision=args.mixed_precision, outlier_channels=args.outlier_channels)
+        mixed_precision=args.mixed_precision, outlier_channels=args.outlier_channels,
+        auto_choice=args.auto_choice)
     print(f"qcc: pipeline: {pipeline}", file=sys.stderr)
     from qcc.passmanager import PassContext
 
@@ -535,7 +542,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                               host_ops=args.host_ops, no_host=args.no_host,
                               input_shapes=input_shapes(args),
                               mixed_precision=args.mixed_precision,
-                              outlier_channels=args.outlier_channels)
+                              outlier_channels=args.outlier_channels,
+                              auto_choice=args.auto_choice)
     if not hasattr(compiled, "program"):  # --stop-after: the IR then is the output
         from qcc.text import print_module
 

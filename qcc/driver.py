@@ -353,6 +353,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     if calib_data is not None and stats and method != "auto":
         raise QccError("give calibration data or statistics to load (stats=), not both "
                        "(only method='auto' takes both: it measures on the data)")
+    if auto_choice and method != "auto":
+        raise QccError("auto_choice (a file of auto's choices) applies to method='auto'")
     ctx = ctx or PassContext()
     data = None
     if isinstance(calib_data, str | os.PathLike):
@@ -394,7 +396,8 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             target: Any = "tpu-v1", batch: int | None = None, save_stats: str | None = None,
             instrumentation: Any = None, input_shapes: Mapping[str, Any] | None = None,
             host_ops: tuple[str, ...] | str = (), no_host: bool = False,
-            mixed_precision: str | int | None = None, outlier_channels: bool = False):
+            mixed_precision: str | int | None = None, outlier_channels: bool = False,
+            auto_choice: str | None = None):
     """Compile a model (path or module) to a program for ``target`` (a target name
     such as ``tpu-v1`` or ``tpu-v1-gddr5``, a target file, or a loaded target; the
     backend is found by it): calibrate, quantize, fold, lower. Returns the backend's
@@ -409,10 +412,12 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
     forces ops there and ``no_host=True`` makes any such op an error.
     ``mixed_precision`` (``"auto"``, ``"auto:N"``) keeps in float the activations whose
     int8 error costs the most and ``outlier_channels`` gives activations with outlier
-    channels one scale per channel (:func:`quantize_model`)."""
+    channels one scale per channel; ``auto_choice`` gives ``method="auto"`` the
+    methods an earlier auto chose (:func:`quantize_model`)."""
     return compile_model(model, calib_data, method, granularity, activations,
                          tuple(exclude), stats, target, batch, save_stats, instrumentation,
-                         input_shapes, host_ops, no_host, mixed_precision, outlier_channels)
+                         input_shapes, host_ops, no_host, mixed_precision, outlier_channels,
+                         auto_choice)
 
 
 def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
@@ -422,7 +427,8 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
                   save_stats: str | None = None, instrumentation: Any = None,
                   input_shapes: Mapping[str, Any] | None = None,
                   host_ops: tuple[str, ...] | str = (), no_host: bool = False,
-                  mixed_precision: str | int | None = None, outlier_channels: bool = False):
+                  mixed_precision: str | int | None = None, outlier_channels: bool = False,
+                  auto_choice: str | None = None):
     """The compile, frontend to binary: import (if a path), then one pipeline of
     passes, the quantization pipeline followed by the backend's, then the backend's
     emission. Copies of the float graph (after clean-up) and the fake-quantized one
@@ -435,7 +441,7 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
         return _compile_model(model, calib_data, method, granularity, activations,
                               exclude, stats, target, batch, save_stats, instrumentation,
                               input_shapes, _placement(host_ops, no_host), mixed_precision,
-                              outlier_channels)
+                              outlier_channels, auto_choice)
 
 
 def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
@@ -450,7 +456,8 @@ def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
 
 def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
                    target, batch, save_stats, instrumentation, input_shapes=None,
-                   placement=None, mixed_precision=None, outlier_channels=False):
+                   placement=None, mixed_precision=None, outlier_channels=False,
+                   auto_choice=None):
     from qcc.backend import backend_for_target
     from qcc.passmanager import PassContext, PassManager, Pipeline, StoppedCompile
     from qcc.text import module_sha256
@@ -472,7 +479,10 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
         path = Path(model)
         module = load(path, batch=batch, input_shapes=input_shapes)
         manifest["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    for key, source in (("calibration_data_sha256", calib_data), ("statistics_sha256", stats)):
+    if auto_choice and method != "auto":
+        raise QccError("an auto choice file (--auto-choice) applies to --calibration auto")
+    for key, source in (("calibration_data_sha256", calib_data), ("statistics_sha256", stats),
+                        ("auto_choice_sha256", auto_choice)):
         if isinstance(source, str | os.PathLike):
             digest = content_sha256(source)
             if digest is not None:
@@ -520,7 +530,7 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     full = quantization_pipeline(method, granularity, activations, tuple(exclude),
                                  data_path, stats, save_stats,
                                  mixed_precision=mixed_precision, float_outputs=False,
-                                 outlier_channels=outlier_channels)
+                                 outlier_channels=outlier_channels, auto_choice=auto_choice)
     n_prepare = len(Pipeline.parse(PREPARE_PIPELINE))
     n_fake = len(full) - 2  # fold-rescale, fuse-relu
     n_integer = len(full)

@@ -404,6 +404,13 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
                    for r in results}
         roofline = _roofline_points(model, stats, quality, [fixed] if fixed else batches,
                                     targets, shapes)
+        # what reproduces any configuration with qcc compile: the shared statistics and
+        # what auto chose (written beside explore.json)
+        saved = {"stats.json": Path(stats).read_text()}
+        for g in granularities:
+            choice = Path(stats).with_name(f"auto-{g}.json")
+            if choice.exists():
+                saved[choice.name] = choice.read_text()
     result = {"model": str(model),
               "eval_data": str(eval_data or calib_data),
               "fp32": {"accuracy": float(fp32_correct.mean()) if fp32_correct is not None
@@ -411,7 +418,9 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
                        "correct": int(fp32_correct.sum()) if fp32_correct is not None
                        else None},
               "calibration": calibration, "quality": quality, "performance": performance,
-              "rows": joined_rows(quality, performance), "roofline": roofline}
+              "rows": joined_rows(quality, performance), "roofline": roofline,
+              "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()},
+              "_files": saved}
     result["differences"] = performance_differences(performance)
     result["_correct"] = {"fp32": fp32_correct, **{f"{g}/{m}": c
                                                    for (g, m), c in correct.items()}}
@@ -620,6 +629,8 @@ def recommendation_lines(rec: dict | None) -> list[str]:
                      f"{b['only_b']} samples only one gets right (McNemar p = "
                      f"{b['p_value']:.2g}" + ("; not a significant difference)"
                                               if b["p_value"] >= 0.05 else ")"))
+    if rec.get("command"):
+        lines.append(f"  to build it: {rec['command']}")
     lat = rec["latency_only"]
     lines.append(f"latency-only choice (the fastest under the same limits): {_config(lat)} "
                  f"on {lat['target']} at batch {lat['batch']}: {lat['latency_us']:.2f} us "
@@ -1000,6 +1011,29 @@ def _save_figure(fig, path: Path) -> None:
 
 
 # ------------------------------------------------------------------ outputs
+def reproduce_command(result: dict, row: dict, out_dir: Path) -> str:
+    """The ``qcc compile`` that builds the program of ``row`` exactly: explore's
+    statistics (and auto's choice) instead of the calibration data, so the ranges do
+    not depend on the compile's batch."""
+    import shlex
+
+    cmd = ["qcc", "compile", result["model"], "--stats", str(out_dir / "stats.json"),
+           "--calibration", row["method"], "--granularity", row["granularity"]]
+    if row["method"] == "auto":
+        cmd += ["--auto-choice", str(out_dir / f"auto-{row['granularity']}.json")]
+    shapes = result.get("input_shapes") or {}
+    if shapes:  # the swept batch in place of the first dimension
+        for name, dims in shapes.items():
+            dims = [row["batch"], *list(dims)[1:]]
+            cmd += ["--input-shape", f"{name}=" + "x".join(str(d) for d in dims)]
+    else:
+        cmd += ["--batch", str(row["batch"])]
+    cmd += ["--target", row["target"]]
+    stem = Path(result["model"]).stem or "model"
+    cmd += ["-o", f"{stem}.tpu"]
+    return " ".join(shlex.quote(c) for c in cmd)
+
+
 def finite(obj):
     """JSON-safe copy (infinities as strings, numpy scalars as numbers; keys starting
     with '_' left out)."""
@@ -1025,11 +1059,16 @@ def write_outputs(result: dict, out_dir: Path, max_drop: float,
         raise QccError(f"--out {out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     rec = recommend(result, max_drop, max_latency_us, include_what_if)
+    files = result.get("_files") or {}
+    for name, text in files.items():
+        write_output(out_dir / name, text)
+    if rec.get("choice") and "stats.json" in files:
+        rec["command"] = reproduce_command(result, rec["choice"], out_dir)
     write_output(out_dir / "explore.json",
                  json.dumps(finite({**result, "recommendation": rec}), indent=1,
                             sort_keys=True) + "\n")
     write_output(out_dir / "explore.md", to_markdown(result, rec))
-    written = ["explore.json", "explore.md"]
+    written = ["explore.json", "explore.md", *files]
     for name, fig in accuracy_figures(result) or []:
         _save_figure(fig, out_dir / name)
         written.append(name)

@@ -246,3 +246,33 @@ def test_a_model_with_a_fixed_batch(tmp_path):
     assert ok["batch"] == 1 and ok["error"] is None and ok["latency_us"] > 0
     assert bad["batch"] == 8 and "batch dimension is fixed at 1" in bad["error"]
     assert result["roofline"]["configuration"]["batch"] == 1
+
+
+def test_the_recommendation_says_how_to_build_it(sweep, capsys, tmp_path, monkeypatch):
+    """explore writes its statistics (and auto's choices) beside explore.json; the
+    printed qcc compile builds the recommended program with explore's figures, auto's
+    included."""
+    import shlex
+
+    out, data = sweep
+    assert (out / "stats.json").exists() and (out / "auto-per-channel.json").exists()
+    rec = data["recommendation"]
+    cmd = shlex.split(rec["command"])
+    assert cmd[:2] == ["qcc", "compile"] and "--stats" in cmd
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(cmd[1:]) == 0
+    err = capsys.readouterr().err
+    c = rec["choice"]
+    assert f"{c['latency_us']:.1f} us per batch of {c['batch']}" in err
+    auto = next(r for r in data["rows"] if r["method"] == "auto" and r["target"] == "tpu-v1"
+                and r["batch"] == 8 and r["granularity"] == "per-channel")
+    from qcc.exploration import reproduce_command
+
+    cmd = shlex.split(reproduce_command(data, auto, out))
+    assert "--auto-choice" in cmd
+    assert main([*cmd[1:], "-o", str(tmp_path / "auto.tpu")]) == 0
+    assert f"{auto['latency_us']:.1f} us per batch of 8" in capsys.readouterr().err
+    assert main(["compile", MLP, "--calibration", "mse", "--auto-choice",
+                 str(out / "auto-per-channel.json"), "-o", str(tmp_path / "x.tpu")]) == 2
+    assert "--auto-choice) applies to --calibration auto" in capsys.readouterr().err
