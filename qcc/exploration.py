@@ -44,6 +44,9 @@ GRANULARITIES = ("per-tensor", "per-channel")
 METHODS = ("minmax", "percentile", "entropy", "mse")
 #: what a sweep compares by default: the fixed methods and ``auto`` (per tensor)
 DEFAULT_METHODS = (*METHODS, "auto")
+#: calibration methods from the cheapest to derive to the dearest (the
+#: recommendation's tie-break: no search over a measurable gain)
+METHOD_COST = {"minmax": 0, "percentile": 1, "entropy": 2, "mse": 3, "auto": 4}
 #: the largest batch the interpreter evaluates at once
 EVAL_BATCH = 200
 
@@ -128,6 +131,46 @@ def _outputs(module, inputs: dict[str, np.ndarray], batch: int) -> np.ndarray:
                      for k, v in chunk.items()}
         out.append(next(iter(run(module, chunk).values()))[:real])
     return np.concatenate(out)
+
+
+def _check_sample_shapes(module, x: dict[str, np.ndarray], path, what: str) -> None:
+    """Each array's sample shape against the model's input (its static dimensions)."""
+    for arg, name in zip(module.main.args, module.main.input_names, strict=True):
+        want = tuple(getattr(arg.type, "shape", ()) or ())[1:]
+        have = tuple(x[name].shape[1:])
+        if len(want) != len(have) or any(isinstance(w, int) and w != h
+                                         for w, h in zip(want, have, strict=True)):
+            raise QccError(f"{what} {path}: '{name}' holds {len(x[name])} samples of shape "
+                           f"{list(have)}; the model's input '{name}' takes samples of "
+                           f"shape {['?' if not isinstance(w, int) else w for w in want]}")
+
+
+def _checked_labels(labels: np.ndarray | None, logits: np.ndarray, path, what: str
+                    ) -> np.ndarray | None:
+    """Class indices to compare top-1 with: a 1-D integer array, or one-hot rows
+    (turned into indices), each a class of the model's output."""
+    if labels is None:
+        return None
+    if logits.ndim != 2:
+        raise QccError(f"{what} {path} has labels, but the model's first output "
+                       f"{list(logits.shape)} is not [samples, classes]: top-1 accuracy "
+                       "needs class scores (leave 'label' out to compare with FP32 only)")
+    classes = logits.shape[1]
+    if labels.ndim == 2 and labels.shape[1] == classes and \
+            np.all((labels == 0) | (labels == 1)) and np.all(labels.sum(axis=1) == 1):
+        labels = labels.argmax(axis=1)  # one-hot rows
+    integral = np.issubdtype(labels.dtype, np.integer) or \
+        (np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0))
+    if labels.ndim != 1 or not integral:
+        raise QccError(f"{what} {path}: 'label' {labels.dtype}{list(labels.shape)} is not "
+                       f"one class index per sample (or one-hot rows of {classes} classes)")
+    labels = labels.astype(np.int64)
+    bad = (labels < 0) | (labels >= classes)
+    if bad.any():
+        raise QccError(f"{what} {path}: {int(bad.sum())} label(s) outside the model's "
+                       f"{classes} classes (0..{classes - 1}), e.g. {int(labels[bad][0])} "
+                       f"at sample {int(np.flatnonzero(bad)[0])}")
+    return labels
 
 
 def _padded(a: np.ndarray, batch: int) -> np.ndarray:
@@ -322,6 +365,8 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
     from qcc import driver
     from qcc.passmanager import Pipeline
 
+    methods = tuple(dict.fromkeys(methods))  # each once, in the order given
+    granularities = tuple(dict.fromkeys(granularities))
     for m in methods:
         if m not in (*METHODS, "auto"):
             raise QccError(f"explore: unknown calibration method '{m}' (choose from "
@@ -338,12 +383,19 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
     names = list(fp_module.main.input_names)
     what = "--eval-data" if eval_data else "--calib-data"
     x, labels = _eval_arrays(eval_data or calib_data, names, what)
+    _check_sample_shapes(fp_module, x, eval_data or calib_data, what)
+    if not eval_data:
+        from qcc.diagnostics import warn
+
+        warn(f"explore: no --eval-data: evaluating on the calibration data {calib_data} "
+             "(in-sample: accuracy and SQNR are optimistic)")
     n = len(next(iter(x.values())))
     fixed = _fixed_batch(model, shapes)
     eval_batch = fixed or eval_batch_size(n)
     fp_module = driver.load(model, batch=eval_batch, input_shapes=shapes)
     fp32 = _outputs(fp_module, x, eval_batch)
     fp_pred = _top1(fp32)
+    labels = _checked_labels(labels, fp32, eval_data or calib_data, what)
     fp32_correct = fp_pred == labels if labels is not None and fp_pred is not None else None
     # per-layer SQNR on the first samples (a whole model's activations per sample)
     layer_batch = fixed or min(n, 64)
@@ -552,7 +604,8 @@ def recommend(result: dict, max_drop_points: float, max_latency_us: float | None
     """The configuration with the most inferences/s/W whose accuracy (or agreement with
     FP32) is within ``max_drop_points`` percentage points of FP32 and whose latency is
     at most ``max_latency_us``, on real targets unless ``include_what_if``; ties go to
-    the more accurate, then the higher output SQNR, then the faster. Beside it: the
+    the more accurate, then the higher output SQNR (to 0.5 dB), then the cheaper
+    calibration (:data:`METHOD_COST`), then the faster. Beside it: the
     fastest configuration under the same constraints (the latency-only choice) and
     paired tests of its accuracy."""
     key = quality_key(result)
@@ -566,12 +619,28 @@ def recommend(result: dict, max_drop_points: float, max_latency_us: float | None
            "max_latency_us": max_latency_us, "what_if_included": include_what_if,
            "candidates": len(ok), "choice": None, "latency_only": None}
     if not ok:
+        pool = [r for r in rows if include_what_if or not r.get("what_if")]
+        if pool:
+            best = max(pool, key=lambda r: r[key])
+            near = {"most_accurate": {k: best[k] for k in
+                                      ("granularity", "method", "target", "batch", key,
+                                       "latency_us")},
+                    "drop_points": 100 * (ref - best[key]),
+                    "fastest_us": min(r["latency_us"] for r in pool)}
+            mine = (result.get("_correct") or {}).get(
+                f"{best['granularity']}/{best['method']}")
+            fp = (result.get("_correct") or {}).get("fp32")
+            if mine is not None and fp is not None:
+                near["vs_fp32"] = mcnemar(mine, fp)
+            out["nearest"] = near
         return out
     choice = max(ok, key=lambda r: (round(r["inferences_per_s_per_w"], 6), r[key],
-                                    _finite_or(r.get("sqnr_db")), -r["latency_us"]))
+                                    round(2 * _finite_or(r.get("sqnr_db"))) / 2,
+                                    -METHOD_COST.get(r["method"], 9), -r["latency_us"]))
     out["choice"] = choice
     out["latency_only"] = min(ok, key=lambda r: (r["latency_us"], -r[key],
-                                                 -_finite_or(r.get("sqnr_db"))))
+                                                 -round(2 * _finite_or(r.get("sqnr_db"))) / 2,
+                                                 METHOD_COST.get(r["method"], 9)))
     correct = result.get("_correct") or {}
     mine = correct.get(f"{choice['granularity']}/{choice['method']}")
     q = [x for x in result["quality"] if not x.get("error") and x.get(key) is not None]
@@ -611,7 +680,24 @@ def recommendation_lines(rec: dict | None) -> list[str]:
         ", real targets only"
     c = rec["choice"]
     if c is None:
-        return [f"recommendation: no configuration {limits}"]
+        lines = [f"recommendation: no configuration {limits}"]
+        near = rec.get("nearest")
+        if near:
+            b = near["most_accurate"]
+            test = near.get("vs_fp32")
+            lines.append(
+                f"  the most accurate, {b['granularity']} weights, {b['method']} on "
+                f"{b['target']}, is {near['drop_points']:.2f} points below FP32"
+                + (f" (McNemar p = {test['p_value']:.2g} against FP32"
+                   + ("; within noise" if test["p_value"] >= 0.05 else "") + ")"
+                   if test else "")
+                + f": --max-accuracy-drop "
+                f"{math.ceil(round(100 * near['drop_points'], 6)) / 100:g} "
+                "would admit it")
+            if rec["max_latency_us"] is not None:
+                lines.append(f"  the fastest configuration takes {near['fastest_us']:.2f} us "
+                             f"per batch (--max-latency-us {rec['max_latency_us']:g})")
+        return lines
     lo, hi = rec["interval"]
     lines = [f"recommendation (most inferences/s/W {limits}): {_config(c)} on "
              f"{c['target']} at batch {c['batch']}: {c['inferences_per_s_per_w']:.0f} "
@@ -690,8 +776,8 @@ def _cell(text: str) -> str:
 def performance_table(result: dict) -> list[str]:
     """Per target and batch, one row per distinct performance and the configurations
     that have it."""
-    lines = ["| target | batch | configurations | latency (us) | of which rescaling (us) | "
-             "inferences/s | inferences/s/W | TOPS | instructions |",
+    lines = ["| target | batch | configurations | latency (us) | saved if rescaling were "
+             "free (us) | inferences/s | inferences/s/W | TOPS | instructions |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     total = len(result["quality"])
     groups: dict = {}

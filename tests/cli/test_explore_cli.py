@@ -276,3 +276,43 @@ def test_the_recommendation_says_how_to_build_it(sweep, capsys, tmp_path, monkey
     assert main(["compile", MLP, "--calibration", "mse", "--auto-choice",
                  str(out / "auto-per-channel.json"), "-o", str(tmp_path / "x.tpu")]) == 2
     assert "--auto-choice) applies to --calibration auto" in capsys.readouterr().err
+
+
+def test_labels_are_checked(tmp_path, capsys):
+    """One-hot labels count as class indices; labels outside the model's classes, or of
+    another shape, are bad input (exit 2), not an internal error or a silent 0%."""
+    with np.load(EVAL) as z:
+        x, y = z["input"][:30], z["label"][:30]
+    onehot = tmp_path / "onehot.npz"
+    np.savez(onehot, input=x, label=np.eye(10, dtype=np.int64)[y])
+    r = explore(MLP, CALIB, str(onehot), methods=("minmax",), granularities=("per-tensor",),
+                jobs=1, progress=False)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, input=x, label=y)
+    r2 = explore(MLP, CALIB, str(plain), methods=("minmax",), granularities=("per-tensor",),
+                 jobs=1, progress=False)
+    assert r["fp32"] == r2["fp32"] and r["quality"][0]["correct"] == r2["quality"][0]["correct"]
+    for name, label, message in (("big", y + 5, "label(s) outside the model's 10 classes"),
+                                 ("shape", np.zeros((30, 3)), "is not one class index")):
+        bad = tmp_path / f"{name}.npz"
+        np.savez(bad, input=x, label=label)
+        assert main(["explore", MLP, "--calib-data", CALIB, "--eval-data", str(bad),
+                     "--out", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, input=np.zeros((5, 1, 6, 6), np.float32))
+    assert main(["explore", MLP, "--calib-data", CALIB, "--eval-data", str(wrong)]) == 2
+    assert "'input' holds 5 samples of shape [1, 6, 6]; the model's input 'input' takes " \
+           "samples of shape [1, 8, 8]" in capsys.readouterr().err
+
+
+def test_no_recommendation_says_what_is_closest(sweep):
+    _, data = sweep
+    rec = recommend(data, 0.0, max_latency_us=1.0)
+    assert rec["choice"] is None
+    from qcc.exploration import recommendation_lines
+
+    text = "\n".join(recommendation_lines(rec))
+    assert "points below FP32" in text and "--max-accuracy-drop 0.25 would admit it" in text
+    assert "the fastest configuration takes 7.10 us per batch (--max-latency-us 1)" in text
