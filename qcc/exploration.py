@@ -472,6 +472,7 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
               "calibration": calibration, "quality": quality, "performance": performance,
               "rows": joined_rows(quality, performance), "roofline": roofline,
               "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()},
+              "layer_samples": min(n, layer_batch),
               "_files": saved}
     result["differences"] = performance_differences(performance)
     result["_correct"] = {"fp32": fp32_correct, **{f"{g}/{m}": c
@@ -815,15 +816,18 @@ def layer_table(result: dict, method: str) -> list[str]:
     if not pt or not pc or pt.get("error") or pc.get("error"):
         return []
     a, b = pt.get("layer_sqnr_db") or {}, pc.get("layer_sqnr_db") or {}
-    lines = [f"| layer ({method} calibration) | per-tensor SQNR (dB) | per-channel SQNR (dB) "
-             "| gain (dB) |", "|---|---:|---:|---:|"]
+    lines = [f"On the first {result.get('layer_samples', 64)} evaluation samples (the "
+             "output row can differ from the summary's SQNR, which is on all of them); "
+             f"{method} calibration.", "",
+             "| layer | per-tensor SQNR (dB) | per-channel SQNR (dB) | gain (dB) |",
+             "|---|---:|---:|---:|"]
     for name in a:
         if name in b:
             gain = b[name] - a[name] if math.isfinite(a[name]) and math.isfinite(b[name]) \
                 else None
             lines.append(f"| {_cell(name)} | {_db(a[name])} | {_db(b[name])} | "
                          f"{'-' if gain is None else f'{gain:+.1f}'} |")
-    return lines if len(lines) > 2 else []
+    return lines if len(lines) > 4 else []
 
 
 def joint_table(result: dict) -> list[str]:
@@ -1071,7 +1075,8 @@ def roofline_figure(result: dict):
         ax.grid(True, alpha=0.3)
     cfg = roof["configuration"]
     fig.suptitle(f"per layer: {cfg['granularity']} weights, {cfg['method']} calibration, "
-                 f"batch {cfg['batch']}", fontsize=9)
+                 f"batch {cfg['batch']} (a layer whose weights were prefetched during "
+                 "earlier layers can sit above its roof)", fontsize=8)
     fig.tight_layout()
     return fig
 
