@@ -76,7 +76,9 @@ class AutoCalibrationResult:
         uniform = "" if best is None else (f"; best uniform method {best[0]} "
                                            f"{best[1]:.1f} dB")
         head = (f"calibration auto: per tensor {counts} ({len(self.measured)} of "
-                f"{len(self.choice)} activations measured); output SQNR "
+                f"{len(self.choice)} activations measured; the others have one distinct "
+                "candidate range or a range quantize does not use, such as a ReLU's "
+                "input); output SQNR "
                 f"{self.auto_sqnr:.1f} dB{uniform}")
         if self.fallback:
             head += (f"; the per-tensor choice measured worse than uniform {self.fallback}, "
