@@ -257,30 +257,58 @@ def _quantized(job: dict, batch: int):
     return module, seconds, (dict(Counter(choice.values())) if choice else None)
 
 
-def _layer_sqnr(job: dict, module, fp_values: dict[str, np.ndarray]) -> dict[str, float]:
-    """SQNR (dB) of every quantized tensor of the integer program against its float
-    value, on the job's per-layer samples."""
+def _layer_sqnr(job: dict, module) -> dict[str, float]:
+    """SQNR (dB) of every quantized activation of the integer program against its
+    float value, on the job's per-layer samples (the float values computed here and
+    kept only for the tensors compared)."""
+    from qcc import driver
     from qcc.interpreter import qparams, run
     from qcc.ir.types import QuantType, TensorType
     from qcc.quant_report import sqnr_db
 
-    seen: dict = {}
-    run(module, job["layer_inputs"], observer=seen.__setitem__)
-    out = {}
-    for v, a in seen.items():
+    def quantized(v) -> bool:
         t = v.type
-        if v.op is not None and not v.op.operands:
-            continue  # a constant (weights, biases): not a layer's activation
+        return isinstance(t, TensorType) and isinstance(t.element, QuantType) and \
+            bool(v.name_hint) and not (v.op is not None and not v.op.operands)
+
+    wanted = {v.name_hint.removesuffix("_q") for op in module.main.ops
+              for v in op.results if quantized(v)}
+    wanted |= {a.name_hint.removesuffix("_q") for a in module.main.args if quantized(a)}
+    fp: dict[str, np.ndarray] = {}
+
+    def keep(v, a) -> None:
+        if v.name_hint in wanted and isinstance(a, np.ndarray) and a.dtype == np.float32:
+            fp.setdefault(v.name_hint, a)
+
+    float_module = driver.load(job["model"], batch=job["layer_batch"],
+                               input_shapes=job["input_shapes"])
+    run(float_module, job["layer_inputs"], observer=keep)
+    out: dict[str, float] = {}
+
+    def compare(v, a) -> None:
         name = (v.name_hint or "").removesuffix("_q")
-        if not (isinstance(t, TensorType) and isinstance(t.element, QuantType)) or \
-                name not in fp_values or name in out:
-            continue
-        ref = fp_values[name]
-        if ref.shape != a.shape:
-            continue
-        scale, zp = qparams(t)
-        out[name] = sqnr_db(ref, (a.astype(np.int64) - zp) * scale)
+        if not quantized(v) or name not in fp or name in out or fp[name].shape != a.shape:
+            return
+        scale, zp = qparams(v.type)
+        out[name] = sqnr_db(fp[name], (a.astype(np.int64) - zp) * scale)
+
+    run(module, job["layer_inputs"], observer=compare)
     return out
+
+
+#: memory the per-layer comparison may hold for the float activations of its samples
+LAYER_BYTES = 256 << 20
+
+
+def _activation_bytes(module) -> int:
+    """Bytes of the float activations of one sample (the module at batch 1)."""
+    total = 0
+    for op in module.main.ops:
+        for v in op.results:
+            shape = getattr(v.type, "shape", None)
+            if shape and all(isinstance(d, int) for d in shape) and op.operands:
+                total += 4 * int(np.prod(shape))
+    return max(total, 1)
 
 
 def _one_config(job: dict) -> dict:
@@ -308,7 +336,7 @@ def _one_config(job: dict) -> dict:
                 quality["accuracy"] = quality["correct"] / n
         lm, _, _ = _quantized(job, job["layer_batch"]) \
             if job["layer_batch"] != job["eval_batch"] else (module, 0, None)
-        quality["layer_sqnr_db"] = _layer_sqnr(job, lm, job["fp_values"])
+        quality["layer_sqnr_db"] = _layer_sqnr(job, lm)
     except Exception as e:
         quality["error"] = _error_text(e)
     rows = []
@@ -397,16 +425,11 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
     fp_pred = _top1(fp32)
     labels = _checked_labels(labels, fp32, eval_data or calib_data, what)
     fp32_correct = fp_pred == labels if labels is not None and fp_pred is not None else None
-    # per-layer SQNR on the first samples (a whole model's activations per sample)
-    layer_batch = fixed or min(n, 64)
+    # per-layer SQNR on the first samples: as many as LAYER_BYTES of float activations
+    # hold (64 at most), each configuration's process computing its own
+    per_sample = _activation_bytes(driver.load(model, batch=1, input_shapes=shapes))
+    layer_batch = fixed or max(1, min(n, 64, LAYER_BYTES // per_sample))
     layer_inputs = {k: _padded(v[:layer_batch], layer_batch) for k, v in x.items()}
-    from qcc.interpreter import run
-
-    fp_layer = driver.load(model, batch=layer_batch, input_shapes=shapes)
-    seen: dict = {}
-    run(fp_layer, layer_inputs, observer=seen.__setitem__)
-    fp_values = {v.name_hint: a for v, a in seen.items()
-                 if v.name_hint and isinstance(a, np.ndarray) and a.dtype == np.float32}
     with tempfile.TemporaryDirectory() as tmp:
         stats = str(Path(tmp) / "stats.json")
         # calibration statistics, collected once and shared by every fixed method
@@ -432,7 +455,6 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
                  "calib_data": str(calib_data) if calib_data else None,
                  "x": x, "labels": labels, "fp32": fp32, "eval_batch": eval_batch,
                  "layer_batch": layer_batch, "layer_inputs": layer_inputs,
-                 "fp_values": fp_values,
                  "batches": list(batches), "targets": list(targets), "fixed_batch": fixed,
                  "input_shapes": shapes}
                 for g in granularities for m in methods]
