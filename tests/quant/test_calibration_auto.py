@@ -372,3 +372,24 @@ def test_a_saved_choice_reproduces_auto_without_measuring(tmp_path, small_npz):
         with pytest.raises(QccError, match=message):
             driver.quantize_model(qcc.load(MLP, batch=40), method="auto", stats=str(stats),
                                   auto_choice=str(bad))
+
+
+def test_auto_choice_on_the_command_line(tmp_path, small_npz, capsys):
+    """qcc quantize --calibration auto --auto-choice FILE reads the methods back (no
+    measuring); with another method it is a usage error."""
+    from qcc import driver
+
+    ctx = PassContext()
+    stats = tmp_path / "s.json"
+    driver.quantize_model(qcc.load(MLP, batch=40), calib_data=str(small_npz), method="auto",
+                          granularity="per-tensor", save_stats=str(stats), ctx=ctx)
+    choice = tmp_path / "c.json"
+    choice.write_text(json.dumps(ctx.data["calibration_choice"]))
+    out = tmp_path / "m.mlir"
+    assert main(["quantize", str(MLP), "--stats", str(stats), "--calibration", "auto",
+                 "--granularity", "per-tensor", "--auto-choice", str(choice), "-o",
+                 str(out)]) == 0
+    assert "calibration auto:" not in capsys.readouterr().err  # nothing measured
+    assert main(["quantize", str(MLP), "--stats", str(stats), "--calibration", "mse",
+                 "--auto-choice", str(choice), "-o", str(tmp_path / "n.mlir")]) == 2
+    assert "--auto-choice applies to --calibration auto" in capsys.readouterr().err
