@@ -158,7 +158,11 @@ def _checked_labels(labels: np.ndarray | None, logits: np.ndarray, path, what: s
     classes = logits.shape[1]
     if labels.ndim == 2 and labels.shape[1] == classes and \
             np.all((labels == 0) | (labels == 1)) and np.all(labels.sum(axis=1) == 1):
-        labels = labels.argmax(axis=1)  # one-hot rows
+        from qcc.diagnostics import warn
+
+        warn(f"{what} {path}: 'label' holds one-hot rows of {classes} classes: read as "
+             "class indices")
+        labels = labels.argmax(axis=1)
     integral = np.issubdtype(labels.dtype, np.integer) or \
         (np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0))
     if labels.ndim != 1 or not integral:
@@ -311,6 +315,15 @@ def _activation_bytes(module) -> int:
     return max(total, 1)
 
 
+def _what_if(target: str) -> bool | None:
+    """Whether a target is a what-if (None when it cannot be loaded)."""
+    try:
+        return bool(getattr(backend_for_targets([target]).load_target(target), "what_if",
+                            False))
+    except Exception:
+        return None
+
+
 def _one_config(job: dict) -> dict:
     """Quality of one (granularity, method), then its performance on every batch and
     target; an error in one part does not lose the others."""
@@ -344,7 +357,7 @@ def _one_config(job: dict) -> dict:
         base = {"granularity": job["granularity"], "method": job["method"], "batch": batch}
         fixed = job["fixed_batch"]
         if fixed and batch != fixed:
-            rows += [{**base, "target": t, "error": (
+            rows += [{**base, "target": t, "what_if": _what_if(t), "error": (
                 f"the model's batch dimension is fixed at {fixed}: it runs at batch "
                 f"{fixed} only (export it with a dynamic batch dimension to time batch "
                 f"{batch})")} for t in job["targets"]]
@@ -357,7 +370,8 @@ def _one_config(job: dict) -> dict:
             compile_s = time.perf_counter() - start
             mix = backend.instruction_mix(compiled.program)
         except Exception as e:
-            rows += [{**base, "target": t, "error": _error_text(e)} for t in job["targets"]]
+            rows += [{**base, "target": t, "error": _error_text(e),
+                      "what_if": _what_if(t)} for t in job["targets"]]
             continue
         for tname in job["targets"]:
             try:
@@ -374,7 +388,8 @@ def _one_config(job: dict) -> dict:
                              "requantization": backend.requantization_note(target),
                              "compile_s": compile_s, "program": mix})
             except Exception as e:
-                rows.append({**base, "target": tname, "error": _error_text(e)})
+                rows.append({**base, "target": tname, "error": _error_text(e),
+                             "what_if": _what_if(tname)})
     return {"quality": quality, "correct": correct, "performance": rows}
 
 
@@ -444,7 +459,7 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
             Pipeline.parse(driver.PREPARE_PIPELINE).add("calibrate", save_stats=stats,
                                                         **calib).run(prepared, ctx)
         collect_s = time.perf_counter() - start
-        calibration = {"data": str(calib_data) if calib_data else None,
+        calibration = {"data": str(calib_data) if calib_data else None, "run": eval_batch,
                        "samples": int(ctx.data["calibration"].num_samples),
                        "collect_s": collect_s}
         sufficiency = ctx.data.get("calibration_sufficiency")
@@ -644,19 +659,33 @@ def recommend(result: dict, max_drop_points: float, max_latency_us: float | None
     if not ok:
         pool = [r for r in rows if include_what_if or not r.get("what_if")]
         if pool:
-            best = max(pool, key=lambda r: r[key])
-            near = {"most_accurate": {k: best[k] for k in
-                                      ("granularity", "method", "target", "batch", key,
-                                       "latency_us")},
-                    "drop_points": 100 * (ref - best[key]),
-                    "fastest_us": min(r["latency_us"] for r in pool)}
-            mine = (result.get("_correct") or {}).get(
-                f"{best['granularity']}/{best['method']}")
-            fp = (result.get("_correct") or {}).get("fp32")
-            if mine is not None and fp is not None:
-                near["vs_fp32"] = mcnemar(mine, fp)
+            accurate = [r for r in pool if 100 * (ref - r[key]) <= max_drop_points + 1e-9]
+            fast = [r for r in pool if max_latency_us is None or
+                    r["latency_us"] <= max_latency_us + 1e-9]
+            near: dict = {"accuracy_blocks": not accurate,
+                          "latency_blocks": max_latency_us is not None and
+                          not [r for r in accurate if r in fast]}
+            if not accurate:
+                best = max(pool, key=lambda r: (r[key], _finite_or(r.get("sqnr_db"))))
+                near["most_accurate"] = {k: best[k] for k in (
+                    "granularity", "method", "target", "batch", key, "latency_us")}
+                near["drop_points"] = 100 * (ref - best[key])
+                mine = (result.get("_correct") or {}).get(
+                    f"{best['granularity']}/{best['method']}")
+                fp = (result.get("_correct") or {}).get("fp32")
+                if mine is not None and fp is not None:
+                    near["vs_fp32"] = mcnemar(mine, fp)
+            if near["latency_blocks"]:
+                quick = min(accurate or pool, key=lambda r: r["latency_us"])
+                near["fastest"] = {k: quick[k] for k in (
+                    "granularity", "method", "target", "batch", key, "latency_us")}
             out["nearest"] = near
         return out
+    # how many configurations the tie-breaks decided between
+    top = max(round(r["inferences_per_s_per_w"], 6) for r in ok)
+    tied = [r for r in ok if round(r["inferences_per_s_per_w"], 6) == top]
+    out["tied"] = len({(r["granularity"], r["method"]) for r in tied
+                       if r[key] == max(t[key] for t in tied)})
     choice = max(ok, key=lambda r: (round(r["inferences_per_s_per_w"], 6), r[key],
                                     round(2 * _finite_or(r.get("sqnr_db"))) / 2,
                                     -METHOD_COST.get(r["method"], 9), -r["latency_us"]))
@@ -704,28 +733,40 @@ def recommendation_lines(rec: dict | None) -> list[str]:
     c = rec["choice"]
     if c is None:
         lines = [f"recommendation: no configuration {limits}"]
-        near = rec.get("nearest")
-        if near:
-            b = near["most_accurate"]
+        near = rec.get("nearest") or {}
+        b = near.get("most_accurate")
+        if b:
             test = near.get("vs_fp32")
             lines.append(
-                f"  the most accurate, {b['granularity']} weights, {b['method']} on "
-                f"{b['target']}, is {near['drop_points']:.2f} points below FP32"
+                f"  accuracy rules every configuration out: the most accurate, "
+                f"{b['granularity']} weights, {b['method']} on {b['target']}, is "
+                f"{near['drop_points']:.2f} points below FP32"
                 + (f" (McNemar p = {test['p_value']:.2g} against FP32"
                    + ("; within noise" if test["p_value"] >= 0.05 else "") + ")"
                    if test else "")
                 + f": --max-accuracy-drop "
-                f"{math.ceil(round(100 * near['drop_points'], 6)) / 100:g} "
-                "would admit it")
-            if rec["max_latency_us"] is not None:
-                lines.append(f"  the fastest configuration takes {near['fastest_us']:.2f} us "
-                             f"per batch (--max-latency-us {rec['max_latency_us']:g})")
+                f"{math.ceil(round(100 * near['drop_points'], 6)) / 100:g} would admit it")
+        f = near.get("fastest")
+        if f:
+            what = (f"{f['granularity']} weights, {f['method']} on {f['target']} at batch "
+                    f"{f['batch']}, takes {f['latency_us']:.2f} us per batch "
+                    f"(--max-latency-us {rec['max_latency_us']:g})")
+            lines.append(f"  latency too: the fastest configuration, {what}; both limits "
+                         "must be relaxed" if b else
+                         "  latency rules out every configuration within the accuracy "
+                         f"budget: the fastest of them, {what}")
         return lines
+    c = rec["choice"]
     lo, hi = rec["interval"]
+    tie = (f"  {rec['tied']} configurations tie on inferences/s/W and {key}: the tie goes "
+           "to the higher output SQNR (to 0.5 dB), then the cheaper calibration "
+           "(minmax, percentile, entropy, mse, auto)" if rec.get("tied", 1) > 1 else None)
     lines = [f"recommendation (most inferences/s/W {limits}): {_config(c)} on "
              f"{c['target']} at batch {c['batch']}: {c['inferences_per_s_per_w']:.0f} "
              f"inferences/s/W, {c['latency_us']:.2f} us per batch, "
              f"{100 * c[key]:.2f}% {key} (95% CI {100 * lo:.1f}-{100 * hi:.1f}%)"]
+    if tie:
+        lines.append(tie)
     f = rec.get("vs_fp32")
     if f:
         lines.append(f"  against FP32 on the same samples: {f['only_a']} right only "
@@ -806,8 +847,8 @@ def performance_table(result: dict) -> list[str]:
     groups: dict = {}
     for p in result["performance"]:
         groups.setdefault((p["target"], p["batch"]), []).append(p)
-    for (target, batch), rows in groups.items():
-        label = _target_label(rows[0]) if not rows[0].get("error") else target
+    for (_, batch), rows in groups.items():
+        label = _target_label(rows[0])
         distinct: dict = {}
         for p in rows:
             k = ("error", p["error"]) if p.get("error") else \
@@ -883,8 +924,10 @@ def to_markdown(result: dict, rec: dict | None, full: bool = True) -> str:
             + f" on all {fp['samples']} samples of {result.get('eval_data')}."]
     if cal:
         head.append(f"Calibration: {cal.get('samples')} samples of {cal.get('data')}, "
-                    f"statistics collected once in {cal.get('collect_s', 0):.2f} s and "
-                    "shared by the fixed methods" +
+                    f"statistics collected once in {cal.get('collect_s', 0):.2f} s, in runs "
+                    f"of {cal.get('run')} samples (entropy, mse and auto ranges depend on "
+                    "the runs: to rebuild a configuration, compile from explore's "
+                    "stats.json), and shared by the fixed methods" +
                     (f"; {cal['sufficiency']}" if cal.get("sufficiency") else "") + ".")
     out = [*head, "", "## Accuracy and SQNR per configuration", "", *quality_table(result)]
     out += ["", "## Performance per target and batch", "", *performance_table(result)]
@@ -945,9 +988,11 @@ def _legend(targets: list[str], methods: list[str], granularities: list[str]):
                for k, t in enumerate(targets)]
     handles += [Line2D([], [], color="0.3", lw=0, marker=METHOD_MARKERS.get(m, "x"),
                        markerfacecolor="none", label=f"calibration {m}") for m in methods]
-    handles += [Line2D([], [], color="0.3", lw=0, marker="o",
+    handles += [Line2D([], [], color="0.3", lw=0, marker="h", markersize=8,
                        markerfacecolor="0.3" if g == "per-channel" else "none",
-                       label=f"{g} weights") for g in granularities]
+                       markeredgecolor="k" if g == "per-channel" else "0.3",
+                       label=f"{g} weights ({'filled' if g == 'per-channel' else 'hollow'})")
+                for g in granularities]
     return handles
 
 
@@ -967,11 +1012,13 @@ def _scatter(ax, rows: list[dict], x: str, y: str, targets: list[str],
                                                        r["granularity"])):
         k = targets.index(_target_label(r))
         filled = r["granularity"] == "per-channel"
+        # filled markers get a black outline: a smaller one inside stays visible
         ax.scatter([r[x]], [r[y] * scale_y],
                    s=_marker_size(r["method"], methods, r["granularity"]),
                    marker=METHOD_MARKERS.get(r["method"], "x"),
-                   facecolors=f"C{k}" if filled else "none", edgecolors=f"C{k}",
-                   linewidths=1.1)
+                   facecolors=f"C{k}" if filled else "none",
+                   edgecolors="k" if filled else f"C{k}",
+                   linewidths=0.7 if filled else 1.2)
 
 
 def _span(ax, axis: str, values: list[float]) -> None:

@@ -166,8 +166,8 @@ def test_plots_encode_method_and_granularity(sweep):
         labels = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
         for m in ("minmax", "percentile", "entropy", "mse", "auto"):
             assert f"calibration {m}" in labels
-        assert {"per-tensor weights", "per-channel weights", "target tpu-v1",
-                "target tpu-v1-hbm (what-if)"} <= labels
+        assert {"per-tensor weights (hollow)", "per-channel weights (filled)",
+                "target tpu-v1", "target tpu-v1-hbm (what-if)"} <= labels
         # one panel per target and batch, every configuration on each, at its place
         assert [ax.get_title() for ax in fig.axes] == [
             "tpu-v1, batch 1", "tpu-v1, batch 8", "tpu-v1-hbm (what-if), batch 1",
@@ -313,6 +313,11 @@ def test_no_recommendation_says_what_is_closest(sweep):
     assert rec["choice"] is None
     from qcc.exploration import recommendation_lines
 
-    text = "\n".join(recommendation_lines(rec))
-    assert "points below FP32" in text and "--max-accuracy-drop 0.25 would admit it" in text
-    assert "the fastest configuration takes 7.10 us per batch (--max-latency-us 1)" in text
+    text = "\n".join(recommendation_lines(rec))  # both limits rule everything out
+    assert "accuracy rules every configuration out" in text
+    assert "--max-accuracy-drop 0.25 would admit it" in text
+    assert "takes 7.10 us per batch (--max-latency-us 1); both limits must be relaxed" in text
+    # only the latency limit: no accuracy hint (the trial saw a negative drop suggested)
+    text = "\n".join(recommendation_lines(recommend(data, 0.5, max_latency_us=1.0)))
+    assert "accuracy rules" not in text and "--max-accuracy-drop" not in text
+    assert "latency rules out every configuration within the accuracy budget" in text
