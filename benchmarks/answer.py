@@ -271,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python benchmarks/answer.py", *map(shlex.quote, given)])
     out = Path(args.out).resolve()  # relative to where the command runs
     os.chdir(ROOT)  # paths in the results relative to the repository
-    if args.update_docs:
-        doc, explore_dir, link = ROOT / "docs" / "answer.md", ROOT / "docs" / "explore", \
+    if args.update_docs:  # relative to the repository (the commands printed in them too)
+        doc, explore_dir, link = Path("docs") / "answer.md", Path("docs") / "explore", \
             "explore"
     else:
         doc = out / "answer.md"

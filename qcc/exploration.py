@@ -1222,7 +1222,7 @@ def write_outputs(result: dict, out_dir: Path, max_drop: float,
     files = result.get("_files") or {}
     for name, text in files.items():
         write_output(out_dir / name, text)
-    if rec.get("choice") and "stats.json" in files:
+    if rec.get("choice") and "stats.json" in files and Path(result["model"]).is_file():
         rec["command"] = reproduce_command(result, rec["choice"], out_dir)
     write_output(out_dir / "explore.json",
                  json.dumps(finite({**result, "recommendation": rec}), indent=1,
