@@ -1024,7 +1024,7 @@ def _scatter(ax, rows: list[dict], x: str, y: str, targets: list[str],
 def _span(ax, axis: str, values: list[float]) -> None:
     """Axis limits with a margin around ``values``; a log scale when they span more
     than 10x (plain numbers on the ticks)."""
-    from matplotlib.ticker import LogLocator, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     lo, hi = min(values), max(values)
     log = lo > 0 and hi / lo > 10
@@ -1037,15 +1037,9 @@ def _span(ax, axis: str, values: list[float]) -> None:
     if log:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
         target.set_major_locator(LogLocator(numticks=5))
-        target.set_minor_formatter(plt_null())
+        target.set_minor_formatter(NullFormatter())
         target.set_major_formatter(ScalarFormatter())
     (ax.set_xlim if axis == "x" else ax.set_ylim)(*lims)
-
-
-def plt_null():
-    from matplotlib.ticker import NullFormatter
-
-    return NullFormatter()
 
 
 def accuracy_figures(result: dict):
