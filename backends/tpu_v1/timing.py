@@ -335,6 +335,7 @@ class _Model:
         self.arrivals: list[float] = []  # tile j is in the FIFO at arrivals[j]
         self.slot_free: list[float] = []  # tile j's FIFO slot frees at slot_free[j]
         self.tile_loaded = False
+        self.shadow_free = 0.0  # the shadow buffer takes the next tile from then
         # matrix unit
         self.mm_start = 0.0  # the last matmul started streaming
         self.mm_stream_end = 0.0  # ... and its last row entered the array
@@ -349,6 +350,7 @@ class _Model:
         rows = target.accumulators.rows
         self.acc_ready = np.zeros(rows)  # row written (drained) at
         self.acc_read = np.zeros(rows)  # row read by its last reader at
+        self._ramp_cache = np.arange(256, dtype=float)
         self.table_slots = target.activation.table_slots
         self.table_ready: dict[int, float] = {}  # slot loaded at
         self.table_used: dict[int, float] = {}  # slot read by its last reader at
@@ -521,30 +523,40 @@ class _Model:
         d = self.dispatch(self.mm_start)
         b = ins.length
         rows = self.acc_rows(ins.acc, b)
-        # the previous matmul's rows go first; rows an activate still reads are kept
-        want = max(d, self.mm_stream_end, self._max(self.acc_read, rows))
+        # the previous matmul's rows go first; row i enters the array at start + i and
+        # must not overwrite an accumulator row an activate has not read yet
+        want = max(d, self.mm_stream_end, self._war(rows))
         start = want
         if ins.switch:
             j = len(self.slot_free)
             if j >= len(self.arrivals):
                 raise QccError("switch needs a weight tile, but no read_weights queued one")
             arrival = self.arrivals[j]
-            shift_end = max(d, arrival) + self.t.weights.shift_cycles
+            # the weight FIFO shifts its head tile into the shadow buffer once the tile
+            # has arrived and the buffer is free (the previous tile switched in), not
+            # when the matmul issues: a layer's first tile shifts in ahead of its sync
+            shift_from = max(arrival, self.shadow_free) if self.opt.overlap else \
+                max(d, arrival)
+            shift_end = shift_from + self.t.weights.shift_cycles
             self.slot_free.append(shift_end)
             self.tile_loaded = True
             start = max(want, shift_end)
+            self.shadow_free = start
             stall = max(0.0, min(arrival, start) - want)
             c.weight_stall_cycles += stall
             c.weight_shift_cycles += start - want - stall
         elif not self.tile_loaded:
             raise QccError("no weight tile in the matrix unit")
         stream_end = start + b
-        end = stream_end + self.t.timing.fill_drain_cycles
+        fill_drain = self.t.timing.fill_drain_cycles
+        end = stream_end + fill_drain
         if stream_end > want:
             self.array_iv.append((want, stream_end))
         self.mm_start, self.mm_stream_end = start, stream_end
         self.matrix_done = max(self.matrix_done, end)
-        np.maximum(self.acc_ready[rows], end, out=self.acc_ready[rows])
+        # row i has drained into the accumulators fill_drain cycles after it entered
+        np.maximum(self.acc_ready[rows], start + fill_drain + 1 + self._ramp(b),
+                   out=self.acc_ready[rows])
         c.array_active_cycles += b
         c.array_macs += b * self.macs_per_row
         c.useful_macs += b * self.macs_per_row if useful is None else useful
@@ -553,6 +565,20 @@ class _Model:
         if ins.accumulate:
             c.acc_read_bytes += b * self.acc_row
         self.complete(layer, end)
+
+    def _ramp(self, n: int) -> np.ndarray:
+        """0, 1, ..., n - 1 (cached: row offsets within an instruction)."""
+        if len(self._ramp_cache) < n:
+            self._ramp_cache = np.arange(max(n, 2 * len(self._ramp_cache)), dtype=float)
+        return self._ramp_cache[:n]
+
+    def _war(self, rows: slice) -> float:
+        """The earliest start of a matmul writing ``rows``: its row i enters the array
+        at start + i, after the last read of accumulator row i."""
+        n = rows.stop - rows.start
+        if not n:
+            return 0.0
+        return float((self.acc_read[rows] - self._ramp(n)).max())
 
     def _taps_per_row(self, ins: Instruction) -> int:
         """UB rows read to build one input row (packed convolution taps)."""
@@ -567,17 +593,18 @@ class _Model:
                   ) -> None:
         slot = self.table_slot(ins)
         deps = self.table_ready.get(slot, 0.0)
-        rows = None
-        if not ins.src_ub:
-            rows = self.acc_rows(ins.src, ins.rows)
-            deps = max(deps, self._max(self.acc_ready, rows))
+        rows = self.acc_rows(ins.src, ins.rows) if not ins.src_ub else None
         passes = 1
         if self.passes is not None:
             if slot not in self.table_at:
                 raise QccError(f"table slot {slot} is read before any load_table fills it")
             passes = self.passes.count(self.table_at[slot], ins.lanes)
-        work = 0 if self.opt.free_requantization else passes * ins.rows
-        _, end = self.vector_unit(ins, deps, work)
+        if rows is None:
+            work = 0 if self.opt.free_requantization else passes * ins.rows
+            _, end = self.vector_unit(ins, deps, work)
+        else:
+            end, read_at = self._activate_behind_drain(ins, deps, rows, passes)
+            np.maximum(self.acc_read[rows], read_at, out=self.acc_read[rows])
         self.table_used[slot] = max(self.table_used.get(slot, 0.0), end)
         c.activate_rows += ins.rows
         c.extra_rescale_rows += (passes - 1) * ins.rows
@@ -585,10 +612,33 @@ class _Model:
         if rows is None:
             c.ub_read_bytes += passes * ins.rows * self.row
         else:
-            np.maximum(self.acc_read[rows], end, out=self.acc_read[rows])
             c.acc_read_bytes += passes * ins.rows * self.acc_row
         c.ub_write_bytes += ins.rows * self.row
         self.complete(layer, end)
+
+    def _activate_behind_drain(self, ins: Instruction, deps: float, rows: slice,
+                               passes: int) -> tuple[float, np.ndarray | float]:
+        """An activate reading accumulator rows streams behind the array's drain: row
+        k is processed once it has drained (``acc_ready``) and row k - 1 is done, at
+        the unit's throughput. With several passes (per-tensor requantization) the
+        first pass streams behind the drain and the others follow over all rows.
+        Returns the end and when each row was last read."""
+        unit = ins.defn.unit
+        last_start, free = self.units[unit]
+        d = self.dispatch(last_start)
+        start = max(d, free, deps)
+        n = ins.rows
+        per = 0.0 if self.opt.free_requantization else 1.0 / self.rate[unit]
+        ready = self.acc_ready[rows]
+        if not self.opt.overlap:  # the closed forms' model: after the whole drain
+            start = max(start, float(ready.max()) if n else 0.0)
+        offset = self._ramp(n) * per
+        # row k starts at k x per + max(start, max over j <= k of ready_j - j x per)
+        begin = offset + np.maximum(start, np.maximum.accumulate(ready - offset))
+        first = float(begin[-1]) + per if n else start
+        end = first + (passes - 1) * n * per
+        self.units[unit] = [start, end]
+        return end, (begin + per if passes == 1 else end)
 
     def _pool(self, ins: Instruction, layer: str, c: Counters, useful: int | None) -> None:
         if self.conv is None:
