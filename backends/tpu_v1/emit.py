@@ -9,6 +9,7 @@ requantization attributes and folded biases and placed after all tiles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,7 @@ from qcc.backends.tpu_v1 import isa, partition
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
 from qcc.backends.tpu_v1.lower import conv_matrix, conv_steps, host_input_dtype, loc_name
 from qcc.backends.tpu_v1.memory import Buffer
-from qcc.backends.tpu_v1.plan import TILE, buffer_of, host_outputs
+from qcc.backends.tpu_v1.plan import TILE, buffer_of, chunk_spans, host_outputs
 from qcc.backends.tpu_v1.program import LANES, HostSegment, Program, TensorDesc
 from qcc.backends.tpu_v1.tables import RECORD_BYTES, ActivateTable, AddTable
 from qcc.backends.tpu_v1.target import Target
@@ -277,18 +278,41 @@ class Emitter:
             self._prelu(op)
         # tpu.reshape: same rows, nothing to do
 
-    def _stream(self, op: Op, passes: list[tuple[int, dict]], first: bool) -> None:
-        """Matmuls, each with its weight tile; read_weights runs up to the FIFO depth
-        ahead of the matmuls that consume the tiles. The first reads of the layer's
-        first stream were issued before its barrier (``prefetched``)."""
+    def _chunked(self, op: Op, ids: list[int], chunks: list[tuple[int, int, int]],
+                 pass_args: Callable[[int, int, int, int], dict],
+                 activate: Callable[[int, int, int], None], first: bool,
+                 set_conv: Callable[[int], None] | None = None) -> None:
+        """The matmuls of one output tile over its row chunks ``(first row, rows,
+        accumulator base)``: ``ids`` are its weight tiles in pass order (the same for
+        every chunk), ``pass_args(k, q0, qc, acc)`` the operands of pass k of a chunk
+        (``macs`` included), ``activate(q0, qc, acc)`` emits a chunk's activate, and
+        ``set_conv(q0)`` a convolution chunk's geometry.
+
+        Chunks go in pairs, one per accumulator half: each weight tile switches in
+        for the pair's first chunk and stays in the array for the second
+        (``switch=0``), so a tile is fetched once per pair instead of once per chunk.
+        read_weights run up to the FIFO depth ahead of the matmuls that switch their
+        tiles in; the first reads of the layer's first pair were issued before its
+        barrier (``prefetched``). A chunk's activate follows its last pass."""
         depth = self.depth
-        ahead = min(depth, len(passes))
-        if not (first and op.attributes.get("prefetched", 0)):
-            self._reads([passes[k][0] for k in range(ahead)])
-        for k, (_, args) in enumerate(passes):
-            self.emit(isa.MATMUL, macs=args.pop("macs"), switch=1, **args)
-            if k + depth < len(passes):
-                self.emit(isa.READ_WEIGHTS, dram=passes[k + depth][0] * TILE, count=1)
+        for g in range(0, len(chunks), 2):
+            group = chunks[g:g + 2]
+            if not (first and op.attributes.get("prefetched", 0)):
+                self._reads(ids[:depth])
+            first = False
+            geometry = None
+            for k in range(len(ids)):
+                for j, (q0, qc, acc) in enumerate(group):
+                    if set_conv is not None and geometry != q0:
+                        set_conv(q0)
+                        geometry = q0
+                    args = pass_args(k, q0, qc, acc)
+                    self.emit(isa.MATMUL, macs=args.pop("macs"), switch=int(j == 0),
+                              **args)
+                    if j == 0 and k + depth < len(ids):
+                        self.emit(isa.READ_WEIGHTS, dram=ids[k + depth] * TILE, count=1)
+                    if k == len(ids) - 1:
+                        activate(q0, qc, acc)
 
     def _matmul(self, op: tpu.MatmulOp) -> None:
         x, y = buffer_of(op.input), buffer_of(op.output)
@@ -313,17 +337,18 @@ class Emitter:
                 tile += 1
             self._load_table(op, nb, self._activate_table(op, bias[cols], cols))
             slot = _attr(op, "slots")[nb]
-            for m0 in range(0, rows, op.row_chunk):
-                mc = min(op.row_chunk, rows - m0)
-                acc = next(accs)
-                passes = [(ids[kb], dict(accumulate=int(kb > 0), ub=x.block(kb) + m0,
-                                         acc=acc, length=mc, unsigned=unsigned,
-                                         macs=mc * x.lanes[kb] * (cols.stop - cols.start)))
-                          for kb in range(op.k_tiles)]
-                self._stream(op, passes, first)
-                first = False
-                self.emit(isa.ACTIVATE, src=acc, ub=y.block(nb) + m0, rows=mc, table=slot,
-                          lanes=y.lanes[nb])
+            lanes = y.lanes[nb]
+            chunks = [(m0, mc, next(accs)) for m0, mc in chunk_spans(rows, op.row_chunk)]
+            self._chunked(
+                op, ids, chunks,
+                lambda kb, m0, mc, acc, cols=cols: dict(
+                    accumulate=int(kb > 0), ub=x.block(kb) + m0, acc=acc, length=mc,
+                    unsigned=unsigned, macs=mc * x.lanes[kb] * (cols.stop - cols.start)),
+                lambda m0, mc, acc, nb=nb, slot=slot, lanes=lanes: self.emit(
+                    isa.ACTIVATE, src=acc, ub=y.block(nb) + m0, rows=mc, table=slot,
+                    lanes=lanes),
+                first)
+            first = False
 
     def _conv(self, op: tpu.Conv2dOp) -> None:
         x, y = buffer_of(op.input), buffer_of(op.output)
@@ -366,22 +391,27 @@ class Emitter:
                                f"says {op.tiles[ob]}", op.loc)
             self._load_table(op, ob, self._activate_table(op, bias[cols], cols))
             slot = _attr(op, "slots")[ob]
-            for q0 in range(0, pixels_out, op.row_chunk):
-                qc = min(op.row_chunk, pixels_out - q0)
+            lanes = y.lanes[ob]
+
+            def set_conv(q0: int) -> None:
                 self.emit(isa.SET_CONV, in_h=h, in_w=wd, out_h=oh, out_w=ow, kernel_h=kh,
                           kernel_w=kw, stride_h=s[0], stride_w=s[1], dilation_h=d[0],
                           dilation_w=d[1], pad_top=p[0], pad_left=p[1], pad_value=pad_byte,
                           taps_per_row=per_row, channels=c if per_row > 1 else 0,
                           first_pixel=q0)
-                acc = next(accs)
-                passes = [(ids[k], dict(accumulate=int(k > 0), conv=1, tap=t0,
-                                        ub=x.block(cb), acc=acc, length=qc,
-                                        unsigned=unsigned, macs=qc * used))
-                          for k, (t0, cb, used) in enumerate(kept)]
-                self._stream(op, passes, first)
-                first = False
-                self.emit(isa.ACTIVATE, src=acc, ub=y.block(ob) + q0, rows=qc, table=slot,
-                          lanes=y.lanes[ob])
+
+            chunks = [(q0, qc, next(accs))
+                      for q0, qc in chunk_spans(pixels_out, op.row_chunk)]
+            self._chunked(
+                op, ids, chunks,
+                lambda k, q0, qc, acc, kept=kept: dict(
+                    accumulate=int(k > 0), conv=1, tap=kept[k][0], ub=x.block(kept[k][1]),
+                    acc=acc, length=qc, unsigned=unsigned, macs=qc * kept[k][2]),
+                lambda q0, qc, acc, ob=ob, slot=slot, lanes=lanes: self.emit(
+                    isa.ACTIVATE, src=acc, ub=y.block(ob) + q0, rows=qc, table=slot,
+                    lanes=lanes),
+                first, set_conv)
+            first = False
 
     def _pool_config(self, op: tpu.PoolOp, pad_value: int, first_pixel: int) -> None:
         _, _, h, w = op.input.type.shape
@@ -396,8 +426,7 @@ class Emitter:
         x, y = buffer_of(op.input), buffer_of(op.output)
         unsigned = int(not op.input.type.element.storage.signed)
         for cb in range(x.blocks):
-            for q0 in range(0, y.pixels, op.row_chunk):
-                qc = min(op.row_chunk, y.pixels - q0)
+            for q0, qc in chunk_spans(y.pixels, op.row_chunk):
                 self._pool_config(op, 0, q0)
                 self.emit(isa.POOL, sum=0, unsigned=unsigned, src=x.block(cb),
                           dst=y.block(cb) + q0, length=qc)
@@ -411,8 +440,7 @@ class Emitter:
         unsigned = int(not op.input.type.element.storage.signed)
         fh, fw = op.factors
         for cb in range(x.blocks):
-            for q0 in range(0, y.pixels, op.row_chunk):
-                qc = min(op.row_chunk, y.pixels - q0)
+            for q0, qc in chunk_spans(y.pixels, op.row_chunk):
                 self.emit(isa.SET_CONV, in_h=h, in_w=w, out_h=oh, out_w=ow, kernel_h=1,
                           kernel_w=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1,
                           pad_top=0, pad_left=0, pad_value=0, taps_per_row=1, channels=0,
@@ -430,8 +458,7 @@ class Emitter:
         slot = _attr(op, "slots")[0]
         accs = iter(_attr(op, "acc"))
         for cb in range(x.blocks):
-            for q0 in range(0, y.pixels, op.row_chunk):
-                qc = min(op.row_chunk, y.pixels - q0)
+            for q0, qc in chunk_spans(y.pixels, op.row_chunk):
                 self._pool_config(op, e_in.zero_point, q0)
                 acc = next(accs)
                 self.emit(isa.POOL, sum=1, unsigned=unsigned, src=x.block(cb), dst=acc,
@@ -459,8 +486,7 @@ class Emitter:
         table_of = np.tile(np.searchsorted(np.array(op.counts), grid).reshape(-1), n)
         accs = iter(_attr(op, "acc"))
         for cb in range(x.blocks):
-            for q0 in range(0, y.pixels, op.row_chunk):
-                qc = min(op.row_chunk, y.pixels - q0)
+            for q0, qc in chunk_spans(y.pixels, op.row_chunk):
                 self._pool_config(op, e_in.zero_point, q0)
                 acc = next(accs)
                 self.emit(isa.POOL, sum=1, unsigned=unsigned, src=x.block(cb), dst=acc,

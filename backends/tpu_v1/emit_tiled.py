@@ -38,6 +38,7 @@ from qcc.backends.tpu_v1.plan import (
     batch_chunk,
     batch_view,
     buffer_of,
+    chunk_spans,
     spilled,
     stage_rows,
     window,
@@ -260,18 +261,20 @@ class TiledEmitter(Emitter):
         for ob, (ids, kept, record) in enumerate(prepared):
             self._load_table(op, ob, record)
             slot = _attr(op, "slots")[ob]
-            for q0 in range(0, pixels, op.row_chunk):
-                qc = min(op.row_chunk, pixels - q0)
-                self._set_conv(op, geometry, zx, q0, per_row, c if per_row > 1 else 0)
-                acc = next(self._accs)
-                passes = [(ids[j], dict(accumulate=int(j > 0), conv=1, tap=t0, ub=src[cb],
-                                        acc=acc, length=qc, unsigned=unsigned,
-                                        macs=qc * used))
-                          for j, (t0, cb, used) in enumerate(kept)]
-                self._stream(op, passes, self._first)
-                self._first = False
-                self.emit(isa.ACTIVATE, src=acc, ub=dst[ob] + q0, rows=qc, table=slot,
-                          lanes=ly[ob])
+            chunks = [(q0, qc, next(self._accs))
+                      for q0, qc in chunk_spans(pixels, op.row_chunk)]
+            self._chunked(
+                op, ids, chunks,
+                lambda j, q0, qc, acc, kept=kept: dict(
+                    accumulate=int(j > 0), conv=1, tap=kept[j][0], ub=src[kept[j][1]],
+                    acc=acc, length=qc, unsigned=unsigned, macs=qc * kept[j][2]),
+                lambda q0, qc, acc, ob=ob, slot=slot: self.emit(
+                    isa.ACTIVATE, src=acc, ub=dst[ob] + q0, rows=qc, table=slot,
+                    lanes=ly[ob]),
+                self._first,
+                lambda q0: self._set_conv(op, geometry, zx, q0, per_row,
+                                          c if per_row > 1 else 0))
+            self._first = False
 
     def _pool_band(self, op: tpu.PoolOp, src: list[int], dst: list[int], lanes: list[int],
                    geometry: dict) -> None:
@@ -284,8 +287,7 @@ class TiledEmitter(Emitter):
                                                          slice(0, LANES)))
             slot = _attr(op, "slots")[0]
         for cb in range(len(src)):
-            for q0 in range(0, pixels, op.row_chunk):
-                qc = min(op.row_chunk, pixels - q0)
+            for q0, qc in chunk_spans(pixels, op.row_chunk):
                 self._set_conv(op, geometry, e_in.zero_point if avg else 0, q0)
                 if avg:
                     acc = next(self._accs)

@@ -3,8 +3,9 @@ dialect, one rewrite pattern per op family (docs/tpu-dialect.md).
 
 - ``quant.dense`` + ``quant.requantize`` -> ``tpu.matmul``: weights cut into 256x256
   tiles (K rows by N columns); for every column tile the K tiles are multiplied in
-  turn into the same accumulator rows; rows (batch) run in chunks of half the
-  accumulators (the two halves alternate: double buffering); the activation unit
+  turn into the same accumulator rows; rows (batch) run in equal chunks of at most
+  half the accumulators (the two halves alternate: double buffering), and each pair
+  of chunks shares every weight tile (fetched once per pair); the activation unit
   applies bias, requantization and clamp and writes int8 rows back.
 - ``quant.conv2d`` + ``quant.requantize`` -> ``tpu.conv2d``: one pass per filter tap
   (input rows addressed through the window geometry), or, when the input has at

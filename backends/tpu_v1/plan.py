@@ -73,6 +73,23 @@ def row_chunks(rows: int, chunk: int) -> int:
     return -(-rows // chunk)
 
 
+def chunk_spans(rows: int, chunk: int) -> list[tuple[int, int]]:
+    """The (first row, rows) of the ``row_chunks(rows, chunk)`` chunks of an op's
+    rows, equal to within one row (2888 rows in chunks of at most 2048: two of 1444,
+    not 2048 + 840): every chunk streams long enough to hide the next tile's fetch
+    and shift as well as any other."""
+    m = row_chunks(rows, chunk)
+    if not m:
+        return []
+    base, extra = divmod(rows, m)
+    out, q = [], 0
+    for k in range(m):
+        n = base + (k < extra)
+        out.append((q, n))
+        q += n
+    return out
+
+
 def accumulator_chunks(op: Op) -> int:
     """Accumulator row chunks an op uses (each takes one accumulator half)."""
     if isinstance(op, tpu.MatmulOp):
