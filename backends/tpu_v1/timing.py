@@ -351,6 +351,7 @@ class _Model:
         self.acc_ready = np.zeros(rows)  # row written (drained) at
         self.acc_read = np.zeros(rows)  # row read by its last reader at
         self._ramp_cache = np.arange(256, dtype=float)
+        self._pool_cache: dict[tuple, int] = {}
         self.table_slots = target.activation.table_slots
         self.table_ready: dict[int, float] = {}  # slot loaded at
         self.table_used: dict[int, float] = {}  # slot read by its last reader at
@@ -643,19 +644,45 @@ class _Model:
     def _pool(self, ins: Instruction, layer: str, c: Counters, useful: int | None) -> None:
         if self.conv is None:
             raise QccError("no set_conv before pool")
-        taps = self.conv.kernel_h * self.conv.kernel_w
         deps, rows = 0.0, None
         if ins.sum:
             rows = self.acc_rows(ins.dst, ins.length)
             deps = self._max(self.acc_read, rows)
-        _, end = self.vector_unit(ins, deps, ins.length * taps)
-        c.ub_read_bytes += ins.length * taps * self.row
+        reads = self._pool_reads(ins)
+        _, end = self.vector_unit(ins, deps, max(reads, ins.length))
+        c.ub_read_bytes += reads * self.row
         if rows is None:
             c.ub_write_bytes += ins.length * self.row
         else:
             np.maximum(self.acc_ready[rows], end, out=self.acc_ready[rows])
             c.acc_write_bytes += ins.length * self.acc_row
         self.complete(layer, end)
+
+    def _pool_reads(self, ins: Instruction) -> int:
+        """Input pixels the windows of a pool's output pixels cover. The pooling
+        hardware sits in the activation path (J17a §2) and keeps the rows a window
+        spans in a line buffer, so each input pixel is read once, not once per window
+        tap: a 3x3 stride-2 max pool reads about one input row per cycle for four
+        output pixels instead of 9 taps for each. Padding is not read. A nearest
+        upsample (up_h/up_w) reads one pixel per output pixel."""
+        g = self.conv
+        if g.up_h or g.up_w:
+            return ins.length
+        key = (g.in_h, g.in_w, g.out_h, g.out_w, g.kernel_h, g.kernel_w, g.stride_h,
+               g.stride_w, g.dilation_h, g.dilation_w, g.pad_top, g.pad_left,
+               g.first_pixel, ins.length)
+        if key not in self._pool_cache:
+            q = np.arange(g.first_pixel, g.first_pixel + ins.length)
+            img, rest = np.divmod(q, g.out_h * g.out_w)
+            oy, ox = np.divmod(rest, g.out_w)
+            iy = (oy * g.stride_h - g.pad_top)[:, None] + np.arange(g.kernel_h) * g.dilation_h
+            ix = (ox * g.stride_w - g.pad_left)[:, None] + np.arange(g.kernel_w) * \
+                g.dilation_w
+            pix = (img[:, None, None] * g.in_h + iy[:, :, None]) * g.in_w + ix[:, None, :]
+            valid = ((iy >= 0) & (iy < g.in_h))[:, :, None] & \
+                ((ix >= 0) & (ix < g.in_w))[:, None, :]
+            self._pool_cache[key] = len(np.unique(pix[valid]))
+        return self._pool_cache[key]
 
     # ------------------------------------------------------------------ the end
     def report(self, batch: int) -> TimingReport:

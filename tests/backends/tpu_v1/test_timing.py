@@ -290,3 +290,23 @@ def test_compiled_program():
     r2 = estimate_program(bare, TPU)
     assert list(r2.layers) == ["program"] and r2.cycles == r.cycles
     assert r2.total.useful_macs == r2.total.array_macs
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "pad", "out", "reads"), [
+    (8, 3, 2, 1, 4, 64),  # 3x3/2 windows overlap: each of the 64 pixels read once
+    (8, 2, 2, 0, 4, 64),  # 2x2/2 windows tile the image
+    (7, 7, 1, 0, 1, 49),  # a global pool reads its whole map for one pixel
+    (8, 1, 2, 0, 4, 16),  # 1x1/2 skips pixels: only 16 are read
+])
+def test_pooling_in_the_activation_path_reads_each_input_pixel_once(
+        size, kernel, stride, pad, out, reads):
+    """The pool stage keeps a window's rows in a line buffer: its time is the input
+    pixels its windows cover (or its output pixels, if more), not one cycle per tap."""
+    geometry = Instruction("set_conv", in_h=size, in_w=size, out_h=out, out_w=out,
+                           kernel_h=kernel, kernel_w=kernel, stride_h=stride,
+                           stride_w=stride, dilation_h=1, dilation_w=1, pad_top=pad,
+                           pad_left=pad)
+    prog = [geometry, Instruction("pool", length=out * out, src=0, dst=1000)]
+    r = estimate(prog, TPU)
+    assert r.total.ub_read_bytes == reads * 256
+    assert r.cycles == ISSUE + max(reads, out * out)  # after set_conv's issue
