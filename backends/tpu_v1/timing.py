@@ -27,10 +27,11 @@ gives the reasons and the validation):
   dependences are not interlocked: the program orders them with ``sync``.
 - **Syncs.** ``sync kind=0`` blocks issue until host transfers are done, ``sync
   kind=1`` until the matrix unit has drained and the activate, pool and add units
-  are idle, ``sync kind=2`` until the activate, pool and add units are idle. The barrier's cost is what it adds: the blocked cycles (beyond the
-  sync's own issue cycles) in which the array neither streams nor waits for
-  weights: *host-transfer stall* and *RAW stall* respectively (both are part of
-  the non-matrix cycles).
+  are idle, ``sync kind=2`` until the activate, pool and add units are idle. The
+  barrier's cost is what it adds: the blocked cycles (beyond the sync's own issue
+  cycles) in which the array neither streams nor waits for weights: *host-transfer
+  stall* (kind 0) and *RAW stall* (kinds 1 and 2), both part of the non-matrix
+  cycles.
 - **Host.** ``read_host``/``write_host`` are DMAs over the host link at its
   effective bandwidth. The link is full duplex: reads and writes run on two
   channels at once, each in order, overlapping everything until a sync.
