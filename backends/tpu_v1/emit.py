@@ -88,6 +88,10 @@ def host_input_desc(op: tpu.HostInputOp) -> TensorDesc:
 
 
 class Emitter:
+    #: overlap the program's host transfers with compute (backends/tpu_v1/hostio.py);
+    #: False: inputs whole before the first layer, outputs whole after the last
+    overlap_host = True
+
     def __init__(self, graph: Graph, target: Target):
         self.graph = graph
         self.target = target
@@ -95,8 +99,6 @@ class Emitter:
         self.out = _Out()
         self.layer = "program"
         self.segments: list[HostSegment] = []
-        #: overlap the program's host transfers with compute (backends/tpu_v1/hostio.py)
-        self.overlap_host = True
 
     def emit(self, op: isa.InstrDef, macs: int = 0, **args) -> None:
         self.out.instructions.append((op, args))
@@ -144,8 +146,9 @@ class Emitter:
         if self.overlap_host:  # inputs in row chunks, outputs as soon as written
             out = self.out
             out.instructions, out.layer_of, out.useful_macs = \
-                hostio.overlap_host_transfers(out.instructions, out.layer_of,
-                                              out.useful_macs, io_in, io_out)
+                hostio.overlap_host_transfers(
+                    out.instructions, out.layer_of, out.useful_macs, io_in, io_out,
+                    self.target.timing.fill_drain_cycles + self.target.weights.shift_cycles)
         return self._finish(*self.io_descriptors(transfers))
 
     def io_descriptors(self, transfers: list[tuple[Op, TensorDesc]]

@@ -19,10 +19,11 @@ reads or writes (so it holds whatever order the layers' loops run in):
   reads of any chunk it needs first).
 - **Outputs, as soon as their rows are final.** The rows of an output whose last
   writer is a vector-unit instruction (activate, pool, add) are written back with
-  ``sync kind=2; write_host ...`` placed before the next vector-unit instruction
-  that follows a matmul after that writer: by then the matrix work that comes
-  next has been issued, and the vector units are done with the rows. Other rows
-  are written where they were (after the last layer).
+  ``sync kind=2; write_host ...`` once enough matrix work has been issued behind
+  that writer to keep the array busy while the barrier waits for it (the matmuls
+  issued since stream for longer than the writer's rows plus the drain and a tile
+  shift), or right after a later units sync. Other rows are written where they
+  were (after the last layer).
 
 The functional result is unchanged: an input row arrives before anything touches
 it, and an output row leaves after its last write, with the same bytes.
@@ -187,8 +188,28 @@ def _input_chunks(inp: Transfer, touches: list[list[Range] | None]) -> list[_Chu
     return chunks
 
 
+def _write_point(stream: Stream, k: int, end: int, lead: int) -> int:
+    """Where the rows vector instruction ``k`` writes may leave for the host (the
+    index to insert ``sync kind=2; write_host`` before), or -1: not before ``end``.
+    Right after a later sync of the units (they are written then); else before the
+    first matmul behind which the matmuls issued since ``k`` stream for at least
+    ``k``'s rows + ``lead`` cycles (the drain before it and a tile shift), so the
+    barrier releases issue before the matrix unit runs out of work."""
+    need = stream[k][1].get("rows", stream[k][1].get("length", 0)) + lead
+    queued = 0
+    for j in range(k + 1, end):
+        defn, a = stream[j]
+        if defn is isa.SYNC and a.get("kind", 0) != SYNC_HOST:
+            return j + 1
+        if defn is isa.MATMUL:
+            if queued >= need:
+                return j
+            queued += a.get("length", 0)
+    return -1
+
+
 def _output_writes(out: Transfer, stream: Stream, touches: list[list[Range] | None],
-                   end: int) -> dict[int, list[tuple[isa.InstrDef, dict]]]:
+                   end: int, lead: int) -> dict[int, list[tuple[isa.InstrDef, dict]]]:
     """Early write-backs of an output's rows: by the index of the instruction they go
     before. Rows whose last writer is not a vector-unit instruction stay at the end."""
     buf = out.buf
@@ -205,17 +226,8 @@ def _output_writes(out: Transfer, stream: Stream, touches: list[list[Range] | No
             s, e = max(lo - buf.base, 0), min(hi - buf.base, buf.rows)
             if s < e:
                 last[s:e] = k
-    # where each writer's rows may leave: before the next vector-unit instruction
-    # after a matmul that follows the writer, before the original write-back
-    place: dict[int, int] = {}
-    nearest, after_matmul = -1, -1  # the next vector instruction; the one after the
-    for k in range(end - 1, -1, -1):  # next matmul
-        defn = stream[k][0]
-        if defn.unit in _VECTOR:
-            place[k] = after_matmul
-            nearest = k
-        elif defn is isa.MATMUL:
-            after_matmul = nearest
+    place = {int(k): _write_point(stream, int(k), end, lead)
+             for k in np.unique(last) if k >= 0 and stream[k][0].unit in _VECTOR}
     early: dict[int, list[tuple[isa.InstrDef, dict]]] = {}
     moved = np.zeros(buf.rows, bool)
     for b in range(buf.blocks):
@@ -238,11 +250,12 @@ def _output_writes(out: Transfer, stream: Stream, touches: list[list[Range] | No
 
 
 def overlap_host_transfers(stream: Stream, layer_of: list[str], useful: list[int],
-                           inputs: list[Transfer], outputs: list[Transfer]
-                           ) -> tuple[Stream, list[str], list[int]]:
+                           inputs: list[Transfer], outputs: list[Transfer],
+                           lead: int = 1024) -> tuple[Stream, list[str], list[int]]:
     """The stream with inputs read in chunks and outputs written early (the module's
     docstring), and its layer names and useful MACs (inserted instructions: layer
-    "program", no MACs)."""
+    "program", no MACs). ``lead``: the matrix unit's cycles between a matmul's last
+    row and its results' activation (the target's fill/drain and a tile shift)."""
     if not inputs and not outputs:
         return stream, layer_of, useful
     skip = {k for t in (*inputs, *outputs) for k in t.indices}
@@ -257,7 +270,7 @@ def overlap_host_transfers(stream: Stream, layer_of: list[str], useful: list[int
     out_end = min((k for t in outputs for k in t.indices), default=len(stream))
     early: dict[int, list[tuple[isa.InstrDef, dict]]] = {}
     for t in outputs:
-        for j, moves in _output_writes(t, stream, touches, out_end).items():
+        for j, moves in _output_writes(t, stream, touches, out_end, lead).items():
             early.setdefault(j, []).extend(moves)
     at_end = early.pop(-1, [])
 
@@ -300,11 +313,6 @@ def overlap_host_transfers(stream: Stream, layer_of: list[str], useful: list[int
     for k, (defn, a) in enumerate(stream):
         if k == read_at:
             issue(1)
-        if k in skip:
-            if k == out_end:
-                for mv in at_end:
-                    put(*mv)
-            continue
         if defn is isa.HALT and synced < len(chunks):
             issue(len(chunks))
             sync()
@@ -313,9 +321,15 @@ def overlap_host_transfers(stream: Stream, layer_of: list[str], useful: list[int
             issue(m)
             sync()
         if k in early:
-            put(isa.SYNC, {"kind": SYNC_VECTOR})
+            if not (new[-1][0] is isa.SYNC and new[-1][1].get("kind", 0) != SYNC_HOST):
+                put(isa.SYNC, {"kind": SYNC_VECTOR})  # (a units sync just waited)
             for mv in early[k]:
                 put(*mv)
+        if k in skip:
+            if k == out_end:
+                for mv in at_end:
+                    put(*mv)
+            continue
         put(defn, a, layer_of[k], useful[k])
         if defn is isa.SYNC and a.get("kind", 0) == SYNC_HOST:
             synced = issued
