@@ -334,3 +334,11 @@ def test_multi_block_input_and_output_bit_exact():
     assert writes[0] < last_matmul < writes[1]
     assert ins[writes[0] - 1].op == "sync" and ins[writes[0] - 1].kind == 2
     _bit_exact(module, compiled)
+    # the compile report's totals: end to end and the matrix program
+    report = compiled.report()
+    timing = estimate_program(compiled.program, TPU)
+    t = report.totals
+    assert t["matrix_program_us"] == pytest.approx(timing.device_seconds() * 1e6)
+    assert t["matrix_program_tops"] == pytest.approx(timing.device_tops())
+    assert t["matrix_program_us"] < t["latency_us"]
+    assert f"{t['matrix_program_tops']:.3f} TOPS" in report.to_markdown()
