@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qcc.backends.tpu_v1 import dialect as tpu
-from qcc.backends.tpu_v1 import isa, partition
+from qcc.backends.tpu_v1 import hostio, isa, partition
 from qcc.backends.tpu_v1.isa import SYNC_HOST, SYNC_UNITS, Instruction
 from qcc.backends.tpu_v1.lower import conv_matrix, conv_steps, host_input_dtype, loc_name
 from qcc.backends.tpu_v1.memory import Buffer
@@ -89,6 +89,10 @@ def host_input_desc(op: tpu.HostInputOp) -> TensorDesc:
 
 
 class Emitter:
+    #: overlap the program's host transfers with compute (backends/tpu_v1/hostio.py);
+    #: False: inputs whole before the first layer, outputs whole after the last
+    overlap_host = True
+
     def __init__(self, graph: Graph, target: Target):
         self.graph = graph
         self.target = target
@@ -107,6 +111,8 @@ class Emitter:
         g = self.graph
         ops = g.ops
         transfers: list[tuple[Op, TensorDesc]] = []
+        io_in: list[hostio.Transfer] = []
+        io_out: list[hostio.Transfer] = []
         segs = {seg.ops[0]: seg for seg in partition.segments(g)}
         for k, op in enumerate(ops):
             seg = segs.get(op)
@@ -127,13 +133,23 @@ class Emitter:
                 desc = _desc(op.tensor, op.output, _attr(op, "host"))
                 read = isinstance(op, tpu.ReadHostOp)
                 transfers.append((op, desc))
-                self._transfer(isa.READ_HOST if read else isa.WRITE_HOST, desc,
-                               buffer_of(op.output if read else op.input))
+                buf = buffer_of(op.output if read else op.input)
+                start = len(self.out.instructions)
+                self._transfer(isa.READ_HOST if read else isa.WRITE_HOST, desc, buf)
+                if partition.transfer_role(op) != "boundary":  # the program's own I/O
+                    (io_in if read else io_out).append(hostio.Transfer(
+                        desc, buf, list(range(start, len(self.out.instructions)))))
             elif isinstance(op, tpu.LAYER_OPS):
                 self.layer = loc_name(op)
                 self._layer(op)
         self.layer = "program"
         self.emit(isa.HALT)
+        if self.overlap_host:  # inputs in row chunks, outputs as soon as written
+            out = self.out
+            out.instructions, out.layer_of, out.useful_macs = \
+                hostio.overlap_host_transfers(
+                    out.instructions, out.layer_of, out.useful_macs, io_in, io_out,
+                    self.target.timing.fill_drain_cycles + self.target.weights.shift_cycles)
         return self._finish(*self.io_descriptors(transfers))
 
     def io_descriptors(self, transfers: list[tuple[Op, TensorDesc]]

@@ -158,8 +158,10 @@ ISA: tuple[InstrDef, ...] = (
         Field("kind", 8, "0: wait until host transfers (read_host/write_host) are done; "
                          "1: wait until the matrix unit and the activation, pool and add "
                          "units have written back (the read-after-write barrier between "
-                         "layers)",
-              hi=1),
+                         "layers); 2: wait until the activation, pool and add units "
+                         "have written back, not the matrix unit (rows a vector unit "
+                         "wrote may then leave for the host while matrix work goes on)",
+              hi=2),
         _pad(16)), "Synchronize: stop issuing until the named units are idle."),
     InstrDef("read_host", 0x10, 16, (
         Field("host", 40, "host byte address of the first row"),
@@ -293,11 +295,12 @@ READ_WEIGHTS, MATMUL = BY_MNEMONIC["read_weights"], BY_MNEMONIC["matmul"]
 ACTIVATE, LOAD_TABLE = BY_MNEMONIC["activate"], BY_MNEMONIC["load_table"]
 SET_CONV, POOL, ADD = BY_MNEMONIC["set_conv"], BY_MNEMONIC["pool"], BY_MNEMONIC["add"]
 
-SYNC_HOST, SYNC_UNITS = 0, 1
+SYNC_HOST, SYNC_UNITS, SYNC_VECTOR = 0, 1, 2
 #: the units each sync kind waits for
 SYNC_WAITS: Mapping[int, tuple[Unit, ...]] = MappingProxyType({
     SYNC_HOST: (Unit.HOST,),
-    SYNC_UNITS: (Unit.MXU, Unit.ACTIVATION, Unit.POOL, Unit.ADDER)})
+    SYNC_UNITS: (Unit.MXU, Unit.ACTIVATION, Unit.POOL, Unit.ADDER),
+    SYNC_VECTOR: (Unit.ACTIVATION, Unit.POOL, Unit.ADDER)})
 FUNCTIONS = {"none": 0, "sigmoid": 1, "tanh": 2, "table": 3, "prelu": 4}
 
 #: the units a compile report lists for a layer: those that compute or move its

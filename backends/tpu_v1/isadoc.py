@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 import sys
 
-from qcc.backends.tpu_v1.isa import ISA, SYNC_HOST, SYNC_UNITS, SYNC_WAITS, InstrDef, Store
+from qcc.backends.tpu_v1.isa import (
+    ISA,
+    SYNC_HOST,
+    SYNC_UNITS,
+    SYNC_VECTOR,
+    SYNC_WAITS,
+    InstrDef,
+    Store,
+)
 from qcc.backends.tpu_v1.program import LANES
 from qcc.backends.tpu_v1.tables import RECORD_BYTES
 
@@ -61,7 +69,8 @@ width unless the table narrows it (`row_bytes` 1..256) or bounds it by a key of
 the program's target (`activation.table_slots`). A binary with a field outside its
 range does not load; address fields are further checked, with the row counts,
 against the memories of the program's target. `sync kind=0` waits for the
-@HOST_WAITS@; `sync kind=1` for the @UNIT_WAITS@.
+@HOST_WAITS@ (both DMA channels: reads and writes); `sync kind=1` for the
+@UNIT_WAITS@; `sync kind=2` for the @VECTOR_WAITS@ only.
 
 ## Assembly
 
@@ -139,7 +148,8 @@ def isa_markdown() -> str:
 
     intro = INTRO.replace("@TILE@", str(LANES * LANES)).replace("@LANES@", str(LANES)) \
         .replace("@RECORD@", str(RECORD_BYTES)) \
-        .replace("@HOST_WAITS@", units(SYNC_HOST)).replace("@UNIT_WAITS@", units(SYNC_UNITS))
+        .replace("@HOST_WAITS@", units(SYNC_HOST)).replace("@UNIT_WAITS@", units(SYNC_UNITS)) \
+        .replace("@VECTOR_WAITS@", units(SYNC_VECTOR))
     parts = [intro, "## Summary", "",
              "| mnemonic | opcode | bytes | unit | what |", "|---|---|---|---|---|"]
     parts += [f"| [`{d.mnemonic}`](#{d.mnemonic}) | `0x{d.opcode:02x}` | {d.size} | "

@@ -25,6 +25,10 @@ def render_markdown(self: CompileReport) -> str:
              f"{t['host_transfer_us']:.2f} us |",
              f"| cycles | {t['cycles']:.0f} |",
              f"| achieved TOPS (peak {t['peak_tops']:.1f}) | {t['tops']:.3f} |",
+             *([f"| matrix program (the paper's terms: without waits for PCIe or the "
+                f"host CPU) | {t['matrix_program_us']:.2f} us, "
+                f"{t['matrix_program_tops']:.3f} TOPS |"] if "matrix_program_us" in t
+               else []),
              f"| MXU utilization | {100 * t['utilization']:.2f}% |",
              f"| energy per batch | {t['energy_uj']:.2f} uJ |",
              f"| energy per inference | {t['energy_per_inference_uj']:.2f} uJ |",

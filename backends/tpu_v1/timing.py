@@ -27,12 +27,14 @@ gives the reasons and the validation):
   dependences are not interlocked: the program orders them with ``sync``.
 - **Syncs.** ``sync kind=0`` blocks issue until host transfers are done, ``sync
   kind=1`` until the matrix unit has drained and the activate, pool and add units
-  are idle. The barrier's cost is what it adds: the blocked cycles (beyond the
-  sync's own issue cycles) in which the array neither streams nor waits for
-  weights: *host-transfer stall* and *RAW stall* respectively (both are part of
-  the non-matrix cycles).
+  are idle, ``sync kind=2`` until the activate, pool and add units are idle. The
+  barrier's cost is what it adds: the blocked cycles (beyond the sync's own issue
+  cycles) in which the array neither streams nor waits for weights: *host-transfer
+  stall* (kind 0) and *RAW stall* (kinds 1 and 2), both part of the non-matrix
+  cycles.
 - **Host.** ``read_host``/``write_host`` are DMAs over the host link at its
-  effective bandwidth, one at a time, overlapping everything until a sync.
+  effective bandwidth. The link is full duplex: reads and writes run on two
+  channels at once, each in order, overlapping everything until a sync.
 - **Requantization.** On a target whose activation unit has one multiplier per
   lane (``requantization.multipliers = "per-lane"``, tpu-v1's assumption) an
   activate is one pass over its rows. On a ``"per-tensor"`` one, an activate whose
@@ -193,6 +195,24 @@ class TimingReport:
         pcie = c.host_stall_cycles * self.target.cycle_s
         return {"tpu": max(self.seconds(c) - host - pcie, 0.0), "host": host, "pcie": pcie}
 
+    def device_cycles(self, c: Counters | None = None) -> float:
+        """The matrix program's cycles as the TPU paper counts them: the latency less
+        the cycles in which the TPU waits for PCIe (host-transfer stall) or for a
+        host segment (host compute)."""
+        c = c or self.total
+        return max(c.cycles - c.host_stall_cycles - c.host_compute_cycles, 0.0)
+
+    def device_seconds(self, c: Counters | None = None) -> float:
+        """:meth:`device_cycles` in seconds (the paper's time: host time excluded)."""
+        return self.device_cycles(c) * self.target.cycle_s
+
+    def device_tops(self, c: Counters | None = None) -> float:
+        """Tera-ops per second as the TPU paper defines them: 2 x useful MACs over
+        :meth:`device_seconds` (host transfers and host segments excluded)."""
+        c = c or self.total
+        s = self.device_seconds(c)
+        return 2 * c.useful_macs / s / 1e12 if s else 0.0
+
     def rescale_s(self) -> float | None:
         """The rescale share of the latency (:func:`rescale_seconds`: saved if
         requantization were free), from timing the program again; None for a report
@@ -237,6 +257,9 @@ class TimingReport:
         lines.append(f"latency {self.latency_s * 1e6:.2f} us, {self.tops():.2f} TOPS, "
                      f"{self.energy_j() * 1e6:.2f} uJ, {self.average_power_w:.1f} W, "
                      f"{self.inferences_per_s_per_w:.1f} inferences/s/W")
+        lines.append(f"matrix program {self.device_seconds() * 1e6:.2f} us, "
+                     f"{self.device_tops():.2f} TOPS (the paper's terms: without the "
+                     f"cycles the TPU waits for PCIe or the host CPU)")
         rescale = self.rescale_s()
         if rescale is not None:
             lines.append(f"rescale share of latency {rescale * 1e6:.2f} us (saved if "
@@ -346,7 +369,10 @@ class _Model:
         self.rate = {Unit.ACTIVATION: target.timing.activate_rows_per_cycle,
                      Unit.POOL: target.timing.pool_rows_per_cycle,
                      Unit.ADDER: target.timing.add_rows_per_cycle}
-        self.host_free = 0.0
+        # the host link is full duplex: reads (host -> UB) and writes (UB -> host) run
+        # on two DMA channels at once, each in order at the link's bandwidth
+        self.host_read_free = 0.0
+        self.host_write_free = 0.0
         rows = target.accumulators.rows
         self.acc_ready = np.zeros(rows)  # row written (drained) at
         self.acc_read = np.zeros(rows)  # row read by its last reader at
@@ -404,6 +430,11 @@ class _Model:
         end = start + rows / self.rate[unit]
         self.units[unit] = [start, end]
         return start, end
+
+    @property
+    def host_free(self) -> float:
+        """Both host DMA channels have finished everything issued to them."""
+        return max(self.host_read_free, self.host_write_free)
 
     def busy_until(self, unit: Unit) -> float:
         """When ``unit`` has finished everything issued to it so far."""
@@ -463,7 +494,8 @@ class _Model:
         self.dispatch()
         units = SYNC_WAITS.get(ins.kind)
         if units is None:
-            raise QccError(f"unknown sync kind {ins.kind} (0: host, 1: units)")
+            raise QccError(f"unknown sync kind {ins.kind} (0: host, 1: units, "
+                           "2: vector units)")
         wait = max(self.busy_until(u) for u in units)
         if wait > self.fe:
             # the barrier's cost: blocked cycles in which the array is not busy anyway
@@ -478,15 +510,16 @@ class _Model:
     def _host(self, ins: Instruction, layer: str, c: Counters, useful: int | None) -> None:
         d = self.dispatch()
         nbytes = ins.rows * ins.row_bytes
-        start = max(d, self.host_free)
-        self.host_free = start + nbytes / self.host_bpc
-        if ins.defn is isa.READ_HOST:
+        if ins.defn is isa.READ_HOST:  # the read channel
+            self.host_read_free = end = max(d, self.host_read_free) + nbytes / self.host_bpc
             c.host_read_bytes += nbytes
             c.ub_write_bytes += ins.rows * self.row  # whole rows: the rest is zeroed
-        else:
+        else:  # the write channel
+            self.host_write_free = end = max(d, self.host_write_free) + \
+                nbytes / self.host_bpc
             c.host_write_bytes += nbytes
             c.ub_read_bytes += ins.rows * self.row
-        self.complete(layer, self.host_free)
+        self.complete(layer, end)
 
     def _host_call(self, ins: Instruction, layer: str, c: Counters, useful: int | None
                    ) -> None:
@@ -499,7 +532,8 @@ class _Model:
         start = max(d, self.host_free)
         end = start + seconds * self.t.array.clock_hz
         c.host_compute_cycles += end - start
-        self.host_free = max(self.host_free, end)
+        self.host_read_free = max(self.host_read_free, end)
+        self.host_write_free = max(self.host_write_free, end)
         self.fe = max(self.fe, end)
         self.complete(layer, end)
 

@@ -345,7 +345,7 @@ BAD = [
      13, "row_bytes 257 is outside 1..256"),
     ({13: I("write_host", host=HOST_IN + 1, rows=2, row_bytes=10, host_stride=10)},
      13, "host bytes [97, 117) are outside the 116-byte host buffer space"),
-    ({1: I("sync", kind=2)}, 1, "kind 2 is outside 0..1"),
+    ({1: I("sync", kind=3)}, 1, "kind 3 is outside 0..2"),  # kinds: isa.SYNC_WAITS
     ({2: I("read_weights", dram=65536, count=2)}, 2, "reading 2 weight tile(s) needs weight "
      "memory bytes [65536, 196608), outside the 136256-byte weight image (WEIGHTS section)"),
     ({3: I("load_table", dram=TILES + RECORD_BYTES + 1)}, 3,
