@@ -52,7 +52,8 @@ def test_sync_vector_waits_for_the_vector_units_only():
     """A short matmul and its activate, then a long matmul, then a sync and a 1 MiB
     write-back of the activate's rows: after ``sync kind=2`` the write starts once
     the activate is done; after ``kind=1`` once the long matmul has drained too,
-    2048 - 256 cycles later (tiles at once: the matmuls start 256 rows apart)."""
+    2048 - 1 cycles later (tiles at once: the long matmul's rows follow the short
+    one's, and the activate ends one cycle after the short one's last row drained)."""
     def prog(kind: int) -> list[Instruction]:
         return [Instruction("read_weights", count=2),
                 Instruction("matmul", switch=1, acc=0, length=256),
@@ -64,9 +65,11 @@ def test_sync_vector_waits_for_the_vector_units_only():
     fast = Options(infinite_weight_bandwidth=True)
     vector, units = estimate(prog(2), TPU, options=fast), estimate(prog(1), TPU,
                                                                     options=fast)
-    shift, act_end = 256, 256 + 256 + FILL_DRAIN + 256  # issue 10: shift from 10
-    assert vector.cycles == pytest.approx(ISSUE + act_end + LINK + ISSUE)
-    assert units.cycles - vector.cycles == pytest.approx(2048 - 256)
+    # the first tile shifts in from its arrival (0: infinite bandwidth); the activate
+    # streams behind the drain and ends one cycle after the last row drained
+    shift, act_end = 256, 256 + 256 + FILL_DRAIN + 1
+    assert vector.cycles == pytest.approx(act_end + LINK + ISSUE)
+    assert units.cycles - vector.cycles == pytest.approx(2048 - 1)
     assert vector.total.raw_stall_cycles < units.total.raw_stall_cycles
     assert shift == TPU.weights.shift_cycles
 
@@ -208,8 +211,9 @@ def test_the_gemm_overlaps_its_transfers_with_the_matrix_work():
     assert before.cycles == pytest.approx(16 * block + compute + 16 * block, rel=1e-3)
     assert before.tops() == pytest.approx(35.2, abs=0.1)
     # the last input block, then its matmul, the other 15 tiles, the last drain and
-    # activate, the last tile's write-back
-    floor = 16 * block + 2048 + 15 * pass_cycles + FILL_DRAIN + 2048 + block
+    # the last row's activation (the activate streams behind the drain), the last
+    # tile's write-back
+    floor = 16 * block + 2048 + 15 * pass_cycles + FILL_DRAIN + 1 + block
     assert floor < after.cycles < floor * 1.001
     assert after.tops() == pytest.approx(51.1, abs=0.1)
     assert after.device_tops() > 85
