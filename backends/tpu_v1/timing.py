@@ -238,8 +238,9 @@ class TimingReport:
                 "non_matrix": pct(c.non_matrix_cycles),
                 "raw_stall": pct(c.raw_stall_cycles),
                 "input_stall": pct(c.host_stall_cycles),
-                # end to end, host transfers included (the paper's Table 3 excludes
-                # host time: the matrix-program TOPS, when the timing model has it)
+                # end to end, host transfers included. The spot for the matrix-program
+                # TOPS (host time excluded, as the paper's Table 3; issue 18's hostdma
+                # part): a key "matrix_tops" here and a PAPER_COUNTERS entry after "tops"
                 "tops": self.tops(c)}
 
     def format(self) -> str:
@@ -254,6 +255,7 @@ class TimingReport:
                               for k, _, _ in PAPER_COUNTERS)
             lines.append(f"{name[:18]:<18} {c.cycles:>10.0f}{figures}  {self.bound(c)}")
         lines += PAPER_LEGEND
+        # the spot for die vs DRAM power (issue 18's energy part): a line after this one
         lines.append(f"latency {self.latency_s * 1e6:.2f} us, {self.tops():.2f} TOPS, "
                      f"{self.energy_j() * 1e6:.2f} uJ, {self.average_power_w:.1f} W, "
                      f"{self.inferences_per_s_per_w:.1f} inferences/s/W")
