@@ -122,6 +122,17 @@ class LayerReport:
     rescale_us: float | None = None
     #: activate rows of the extra passes a per-tensor activation unit makes
     extra_rescale_rows: int = 0
+    #: the TPU paper's Table 3 counters in cycles and MACs (they sum over the layers to
+    #: the totals'); ``paper_counters`` has them in percent of the layer's cycles, and
+    #: TOPS (timing.PAPER_COUNTERS). Absent (zero, empty) in reports made before them.
+    array_active_cycles: float = 0.0
+    weight_stall_cycles: float = 0.0
+    weight_shift_cycles: float = 0.0
+    non_matrix_cycles: float = 0.0
+    raw_stall_cycles: float = 0.0
+    host_stall_cycles: float = 0.0
+    unused_macs: int = 0
+    paper_counters: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -537,7 +548,8 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
             k_lanes=k_lanes, n_lanes=n_lanes, energy_j=timing.energy_j(c),
             sqnr_db=None if sq is None else _finite(sq),
             rescale_us=rescale_layers.get(name, 0.0) * 1e6,
-            extra_rescale_rows=c.extra_rescale_rows)
+            extra_rescale_rows=c.extra_rescale_rows,
+            **_cycle_counters(c), paper_counters=timing.paper_counters(c))
         _why(x, head, target, timing.batch)
         layers.append(x)
 
@@ -577,10 +589,7 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
         "average_power_w": timing.average_power_w,
         "inferences_per_s": timing.inferences_per_s,
         "inferences_per_s_per_w": timing.inferences_per_s_per_w,
-        "array_active_cycles": tot.array_active_cycles,
-        "weight_stall_cycles": tot.weight_stall_cycles,
-        "weight_shift_cycles": tot.weight_shift_cycles,
-        "non_matrix_cycles": tot.non_matrix_cycles,
+        **_cycle_counters(tot), "paper_counters": timing.paper_counters(),
         "rescale_us": rescale_s * 1e6,
         "requantization": target.requantization.multipliers,
         "extra_rescale_rows": tot.extra_rescale_rows,
@@ -598,6 +607,20 @@ def build_report(compiled: CompiledModel, target: Target | str | None = None,
     return CompileReport(target.name, batch, len(program.instructions), placements, buffers,
                          memory, layers, totals, data_name, output_sqnr, notes,
                          _tiling(tpu_module, program, tot, target))
+
+
+def _cycle_counters(c) -> dict[str, Any]:
+    """The TPU paper's counters of one timing ``Counters`` in cycles and MACs: array
+    active, weight stall, weight shift and non-matrix cycles (they add up to the
+    cycles), RAW and host-transfer (input) stalls (parts of non-matrix), and the
+    unused MACs (array MACs - useful MACs)."""
+    return {"array_active_cycles": c.array_active_cycles,
+            "weight_stall_cycles": c.weight_stall_cycles,
+            "weight_shift_cycles": c.weight_shift_cycles,
+            "non_matrix_cycles": c.non_matrix_cycles,
+            "raw_stall_cycles": c.raw_stall_cycles,
+            "host_stall_cycles": c.host_stall_cycles,
+            "unused_macs": c.array_macs - c.useful_macs}
 
 
 def _tiling(tpu_module, program, tot, target: Target) -> dict[str, Any]:

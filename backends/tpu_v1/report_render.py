@@ -73,6 +73,7 @@ def render_markdown(self: CompileReport) -> str:
             f"{x.bound} | {100 * x.utilization:.2f}% | {_us(x.rescale_us)} | "
             f"{x.rescale_cycles:.0f} | "
             f"{x.accumulator_rows} | {_db(x.sqnr_db)} |")
+    lines += _counter_lines(self)
     whys = [x for x in self.layers if x.why]
     if whys:
         lines += ["", "## Why layers are far below their bound", ""]
@@ -112,6 +113,29 @@ def render_markdown(self: CompileReport) -> str:
     if self.notes:
         lines += ["", "## Notes", ""] + [f"- {_e(n)}" for n in self.notes]
     return "\n".join(lines) + "\n"
+
+
+def _counter_lines(self: CompileReport) -> list[str]:
+    """The TPU paper's Table 3 counters per layer and in total, in percent of each
+    row's cycles (absent from reports made before them)."""
+    from qcc.backends.tpu_v1.timing import PAPER_COUNTERS, PAPER_LEGEND
+
+    total = self.totals.get("paper_counters")
+    if not total:
+        return []
+    heads = [h for _, h, _ in PAPER_COUNTERS]
+    lines = ["", "## Counters (the TPU paper's Table 3)", "",
+             "| layer | cycles | " + " | ".join(heads) + " |",
+             "|---|---:|" + "---:|" * len(heads)]
+
+    def row(name: str, cycles: float, p: dict[str, float]) -> str:
+        figures = " | ".join(f"{p.get(k, 0.0):.2f}" if k == "tops" else
+                             f"{p.get(k, 0.0):.1f}" for k, _, _ in PAPER_COUNTERS)
+        return f"| {name} | {cycles:.0f} | {figures} |"
+
+    lines += [row(f"`{_e(x.name)}`", x.cycles, x.paper_counters) for x in self.layers]
+    lines += [row("**total**", self.totals["cycles"], total), "", " ".join(PAPER_LEGEND)]
+    return lines
 
 
 def _e(text: str) -> str:

@@ -238,22 +238,44 @@ class TimingReport:
         e = self.energy_j()
         return self.batch / e if e else 0.0
 
-    def format(self) -> str:
-        """A per-layer table and the totals, for reports."""
-        head = (f"{'layer':<24} {'cycles':>11} {'us':>9} {'util':>6} {'TOPS':>6} "
-                f"{'w-stall':>7} {'shift':>6} {'other':>6} {'uJ':>9}  bound")
-        lines = [f"target {self.target.name}, batch {self.batch}", head]
-        def pct(x: float, c: Counters) -> str:
-            return f"{100 * x / c.cycles:5.1f}%" if c.cycles else "    -"
+    def paper_counters(self, c: Counters | None = None) -> dict[str, float]:
+        """The TPU paper's Table 3 (J17a) for the total (default) or one layer, keyed
+        as :data:`PAPER_COUNTERS`: percent of the cycles (array active, weight stall,
+        weight shift and non-matrix add up to 100; RAW and input stalls are parts of
+        non-matrix), useful and unused MACs in percent of the peak MACs of those
+        cycles (they add up to array active), and TOPS."""
+        c = c or self.total
+        peak = c.cycles * self.target.macs_per_cycle
 
+        def pct(x: float) -> float:
+            return 100 * x / c.cycles if c.cycles else 0.0
+
+        return {"array_active": pct(c.array_active_cycles),
+                "useful_macs": 100 * c.useful_macs / peak if peak else 0.0,
+                "unused_macs": 100 * (c.array_macs - c.useful_macs) / peak if peak else 0.0,
+                "weight_stall": pct(c.weight_stall_cycles),
+                "weight_shift": pct(c.weight_shift_cycles),
+                "non_matrix": pct(c.non_matrix_cycles),
+                "raw_stall": pct(c.raw_stall_cycles),
+                "input_stall": pct(c.host_stall_cycles),
+                # end to end, host transfers included. The spot for the matrix-program
+                # TOPS (host time excluded, as the paper's Table 3; issue 18's hostdma
+                # part): a key "matrix_tops" here and a PAPER_COUNTERS entry after "tops"
+                "tops": self.tops(c)}
+
+    def format(self) -> str:
+        """A per-layer table of the TPU paper's counters (Table 3) and the totals."""
+        cols = "".join(f"{h:>7}" for _, h, _ in PAPER_COUNTERS)
+        head = f"{'layer':<18} {'cycles':>10}{cols}  bound"
+        lines = [f"target {self.target.name}, batch {self.batch}", head]
         for name, c in [*self.layers.items(), ("total", self.total)]:
             name = escape_controls(name)  # a layer name comes from the model
-            lines.append(
-                f"{name[:24]:<24} {c.cycles:>11.0f} {self.seconds(c) * 1e6:>9.2f} "
-                f"{pct(c.useful_macs / self.target.macs_per_cycle, c):>6} "
-                f"{self.tops(c):>6.2f} {pct(c.weight_stall_cycles, c):>7} "
-                f"{pct(c.weight_shift_cycles, c):>6} {pct(c.non_matrix_cycles, c):>6} "
-                f"{self.energy_j(c) * 1e6:>9.2f}  {self.bound(c)}")
+            p = self.paper_counters(c)
+            figures = "".join(f"{p[k]:>7.2f}" if k == "tops" else f"{p[k]:>7.1f}"
+                              for k, _, _ in PAPER_COUNTERS)
+            lines.append(f"{name[:18]:<18} {c.cycles:>10.0f}{figures}  {self.bound(c)}")
+        lines += PAPER_LEGEND
+        # the spot for die vs DRAM power (issue 18's energy part): a line after this one
         lines.append(f"latency {self.latency_s * 1e6:.2f} us, {self.tops():.2f} TOPS, "
                      f"{self.energy_j() * 1e6:.2f} uJ, {self.average_power_w:.1f} W, "
                      f"{self.inferences_per_s_per_w:.1f} inferences/s/W")
@@ -271,6 +293,29 @@ class TimingReport:
                          f"{split['host'] * 1e6:.2f} us on the host CPU (host segments), "
                          f"{split['pcie'] * 1e6:.2f} us waiting for PCIe")
         return "\n".join(lines)
+
+
+#: the TPU paper's Table 3 counters (:meth:`TimingReport.paper_counters`): key, the
+#: short header of ``qcc run --stats`` and the compile report, what it is
+PAPER_COUNTERS = (
+    ("array_active", "active", "array active cycles, % of cycles"),
+    ("useful_macs", "useful", "useful MACs, % of the peak MACs in the cycles"),
+    ("unused_macs", "unused", "unused MACs (array MACs - useful), % of peak"),
+    ("weight_stall", "wstall", "weight stall cycles, %"),
+    ("weight_shift", "shift", "weight shift cycles, %"),
+    ("non_matrix", "nonmx", "non-matrix cycles, %"),
+    ("raw_stall", "raw", "RAW stalls (sync kind=1), % of cycles, part of non-matrix"),
+    ("input_stall", "input", "input (host-transfer) stalls (sync kind=0), %, part of "
+                             "non-matrix"),
+    ("tops", "TOPS", "tera-ops per second: 2 x useful MACs / time"),
+)
+#: the legend under the table (each line under 100 columns)
+PAPER_LEGEND = [
+    "% of each row's cycles (the TPU paper's Table 3): active + wstall + shift + nonmx = 100;",
+    "useful + unused = active (MACs, % of the peak in those cycles); raw = RAW stalls and",
+    "input = host-transfer stalls, parts of nonmx (in total); TOPS includes host transfers;",
+    "bound: the largest of active, wstall, shift, nonmx (host CPU: host segments)",
+]
 
 
 def requantization_line(target: Target, total: Counters | None = None) -> str:
@@ -385,6 +430,7 @@ class _Model:
         # accounting
         self.counters: dict[str, Counters] = {}
         self.segments: list[tuple[float, float, str]] = []  # frontier advances
+        self.stalls: list[tuple[float, float, bool]] = []  # sync blocks (host sync?)
         self.array_iv: list[tuple[float, float]] = []  # array busy or stalled on weights
 
     # ------------------------------------------------------------------ helpers
@@ -498,12 +544,9 @@ class _Model:
                            "2: vector units)")
         wait = max(self.busy_until(u) for u in units)
         if wait > self.fe:
-            # the barrier's cost: blocked cycles in which the array is not busy anyway
-            idle = wait - self.fe - self.array_cycles_in(self.fe, wait)
-            if ins.kind == SYNC_HOST:
-                c.host_stall_cycles += idle
-            else:
-                c.raw_stall_cycles += idle
+            # the barrier's cost: blocked cycles in which the array is not busy anyway,
+            # counted in report() in the layers those non-matrix cycles belong to
+            self.stalls.append((self.fe, wait, ins.kind == SYNC_HOST))
             self.fe = wait
         self.complete(layer, self.fe)
 
@@ -736,6 +779,22 @@ class _Model:
 
         for s, e, layer in self.segments:
             self.counters[layer].non_matrix_cycles += (e - s) - (covered(e) - covered(s))
+        # a sync's blocked cycles (array idle) go to the layers whose non-matrix cycles
+        # they are, so that per layer too RAW + input stalls <= non-matrix cycles
+        seg_starts = [s for s, _, _ in self.segments]
+        for s, e, host in self.stalls:
+            k = max(bisect.bisect_right(seg_starts, s) - 1, 0)
+            while k < len(self.segments) and self.segments[k][0] < e:
+                s2, e2, layer = self.segments[k]
+                a, b = max(s, s2), min(e, e2)
+                if b > a:
+                    idle = (b - a) - (covered(b) - covered(a))
+                    c = self.counters[layer]
+                    if host:
+                        c.host_stall_cycles += idle
+                    else:
+                        c.raw_stall_cycles += idle
+                k += 1
         total = Counters()
         for c in self.counters.values():
             c.cycles = (c.array_active_cycles + c.weight_stall_cycles +

@@ -1,0 +1,105 @@
+"""benchmarks/cost_validation.py's pieces: the mechanisms against their closed forms,
+the application builders, the power placeholder and a quick page."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("qcc_bench_cost_validation",
+                                                  ROOT / "benchmarks" / "cost_validation.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cv = _load()
+
+
+def test_every_mechanism_is_its_closed_form_or_within_the_stated_reason():
+    checks = cv.mechanisms()
+    names = {c.mechanism.split(" (")[0] for c in checks}
+    for want in ("SCALE-Sim closed form", "weight-bandwidth bound", "compute bound",
+                 "fill/drain once per run of matmuls", "double-buffered shift",
+                 "RAW sync cost", "host transfer time", "activate after the drain",
+                 "weight FIFO depth"):
+        assert want in names
+    for c in checks:
+        assert not c.status.startswith("**"), (c.mechanism, c.case, c.closed, c.model)
+    # SCALE-Sim's form is exact: 6 x (2 x 256 + 256 + 300 - 2) for 2x3 tiles of 300 rows
+    scale = [c for c in checks if c.mechanism.startswith("SCALE-Sim") and "T=300" in c.case]
+    assert scale[0].closed == scale[0].model == 6396
+
+
+def test_a_figure_beyond_its_reason_is_marked():
+    c = cv.Check("m", "case", "f", closed=100.0, model=200.0, reason="r", slack=10.0)
+    assert not c.within and c.status == "**differs beyond the stated reason**"
+    assert cv.Check("m", "c", "f", 100.0, 105.0, "r", slack=10.0).status == \
+        "within the stated reason"
+    assert cv.Check("m", "c", "f", 100.0, 51.0, "r", alt=("pipelined", 50.0)).status == \
+        "matches the pipelined form"
+    page = "\n".join(cv.mechanism_lines([c], None))
+    assert "**differs beyond the stated reason**" in page and "+100.00%" in page
+
+
+def test_the_lowering_chunks_are_read_off_the_program():
+    chunks = cv.accumulator_chunks(rows=2100)
+    assert sum(chunks["chunks"]) == 2100 and chunks["equal"] == [1050, 1050]
+    assert chunks["tiles_read"] >= 1
+
+
+def test_the_applications_have_the_published_layer_counts():
+    for app in cv.apps(scale=0.02):
+        model = app.build()
+        counts = cv.layer_counts(model)
+        paper = cv.PAPER[app.name]
+        assert counts == {k: paper[k] for k in ("FC", "Conv", "Vector", "Pool")}, app.name
+    # the widths at full scale give the published weights (CNN0: 18% more, CNN1 scaled)
+    assert 5 * 2000 ** 2 == 20_000_000 and abs(4 * 1120 ** 2 - 5e6) / 5e6 < 0.01
+    assert abs(24 * 1472 ** 2 - 52e6) / 52e6 < 0.01 and abs(37 * 960 ** 2 - 34e6) / 34e6 < 0.01
+    assert cv.PAPER["CNN0"]["intensity"] == 19 * 19 * 8
+
+
+def test_an_application_compiles_and_its_counters_add_up():
+    app = next(a for a in cv.apps(scale=0.05) if a.name == "MLP1")
+    r = cv.run_app(app)
+    assert r["layers"]["FC"] == 4 and r["batch"] == 168
+    assert r["intensity"] == pytest.approx(168, rel=0.01)  # an FC layer: MACs/byte = batch
+    active, useful, unused, wstall, shift, nonmx, raw, inp, tops = r["counters"]
+    assert raw + inp <= nonmx + 1e-9
+    assert active + wstall + shift + nonmx == pytest.approx(100)
+    assert useful + unused == pytest.approx(active)
+    assert tops == pytest.approx(r["report"].tops())
+    assert cv.placeholder_power_at_load(r["report"], 1.0) == \
+        pytest.approx(r["report"].average_power_w)
+    low = cv.placeholder_power_at_load(r["report"], 0.1)
+    assert r["report"].target.energy.static_w < low < r["report"].average_power_w
+    lines = "\n".join(cv.app_lines([r]) + cv.power_lines([r]))
+    assert "| MLP1 | paper | 10.6 |" in lines and "| MLP1 | qcc |" in lines
+
+
+def test_quick_page(tmp_path, capsys):
+    out = tmp_path / "v.md"
+    assert cv.main(["--quick", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# The cost model against closed forms")
+    assert f"`python benchmarks/cost_validation.py --quick --out {out}`" in text
+    for section in ("## 1. Each mechanism", "## 2. Roofline per target", "### tpu-v1-gddr5",
+                    "### tpu-v1-hbm", "## 3. Power", "## 4. The paper's six"):
+        assert section in text
+    assert str(ROOT) not in text.replace(str(out), "")
+    if (tmp_path / "v" / "roofline.png").exists():
+        assert "![roofline.png](v/roofline.png)" in text
+
+
+def test_unknown_application_is_an_error():
+    with pytest.raises(SystemExit, match=r"unknown application.*FOO.*known: MLP0"):
+        cv.main(["--apps", "MLP0,FOO", "--quick"])
