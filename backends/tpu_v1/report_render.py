@@ -129,7 +129,7 @@ def _counter_lines(self: CompileReport) -> list[str]:
              "|---|---:|" + "---:|" * len(heads)]
 
     def row(name: str, cycles: float, p: dict[str, float]) -> str:
-        figures = " | ".join(f"{p.get(k, 0.0):.2f}" if k == "tops" else
+        figures = " | ".join(f"{p.get(k, 0.0):.2f}" if k.endswith("tops") else
                              f"{p.get(k, 0.0):.1f}" for k, _, _ in PAPER_COUNTERS)
         return f"| {name} | {cycles:.0f} | {figures} |"
 

@@ -149,8 +149,9 @@ class HostSpec:
 
 @dataclass(frozen=True)
 class PowerSpec:
-    """The published die power figures, for reference: the energy model charges
-    ``energy.static_w`` and per-event energies, not these."""
+    """The published die power figures, for reference and validation: the energy
+    model charges ``energy.static_w`` and per-event energies, not these (J17a Table
+    2's idle is the die with no service running, not the die between requests)."""
 
     idle_w: float = _num(0, 1e6, _WATTS, above=True)
     busy_w: float = _num(0, 1e6, _WATTS, above=True)
@@ -197,9 +198,16 @@ class EnergySpec:
     mac_pj: float = _num(0, 1e6, _PJ)
     ub_pj_per_byte: float = _num(0, 1e6, _PJ)
     acc_pj_per_access: float = _num(0, 1e6, _PJ)  # one 32-bit accumulator word
-    dram_pj_per_bit: float = _num(0, 1e6, _PJ)
-    host_pj_per_bit: float = _num(0, 1e6, _PJ)
+    dram_pj_per_bit: float = _num(0, 1e6, _PJ)  # off-chip: the weight memory
+    host_pj_per_bit: float = _num(0, 1e6, _PJ)  # the host link's PHY, on the die
+    #: always-on die power while the chip is powered and serving (leakage, clock
+    #: tree, control): charged for the run and for idle time between requests
     static_w: float = _num(0, 1e6, _WATTS)
+    #: the fraction of the per-event energies (figures for random operands) that
+    #: the MAC, Unified Buffer and accumulator events spend; 1 (the default, what
+    #: qcc assumed before the key existed) charges them in full
+    switching_activity: float = _num(0, 1, "a fraction of the per-event energies",
+                                     above=True, default=1)
 
 
 @dataclass(frozen=True)
@@ -531,4 +539,45 @@ def _to_raw(obj: Any, full: bool = False) -> Any:
                 f.default is not dataclasses.MISSING and value == f.default)):
             continue
         out[f.name] = value
+    return out
+
+
+# ---------------------------------------------------------------------- sources
+#: what a number's comment must contain to say where it comes from: a source key of
+#: shared/reference/tpu_v1.md (J17a, H14, OC17, VIZ; [D] = derived there by
+#: arithmetic), SB17 (Stillmaker & Baas 2017, the 45 -> 28 nm scaling), or the word
+#: "assumption"
+SOURCE_MARKS = re.compile(r"\bJ17a\b|\bH14\b|\bOC17\b|\bVIZ\b|\bSB17\b|\[D\]|assumption",
+                          re.IGNORECASE)
+_KEY_LINE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
+
+
+def unsourced_keys(text: str) -> list[tuple[int, str]]:
+    """The keys of a target file whose value is a number but whose comment (on the
+    same line, or the block of comment lines directly above it) names no source
+    (:data:`SOURCE_MARKS`): ``[(line number, "section.key"), ...]``. Shipped
+    targets have none (a test checks); a user file may use it to check its own."""
+    lines = text.splitlines()
+    section, out = "", []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            section = stripped.split("]", 1)[0].strip("[ ")
+            continue
+        m = _KEY_LINE.match(line)
+        if m is None:
+            continue
+        try:
+            value = tomllib.loads(line.strip())[m[1]]
+        except (tomllib.TOMLDecodeError, KeyError):
+            continue  # a multi-line value: never a bare number
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        comments = [line.split("#", 1)[1]] if "#" in line else []
+        j = i - 1
+        while j >= 0 and lines[j].lstrip().startswith("#"):
+            comments.append(lines[j])
+            j -= 1
+        if not any(SOURCE_MARKS.search(c) for c in comments):
+            out.append((i + 1, f"{section}.{m[1]}" if section else m[1]))
     return out

@@ -73,17 +73,18 @@ def test_an_application_compiles_and_its_counters_add_up():
     r = cv.run_app(app)
     assert r["layers"]["FC"] == 4 and r["batch"] == 168
     assert r["intensity"] == pytest.approx(168, rel=0.01)  # an FC layer: MACs/byte = batch
-    active, useful, unused, wstall, shift, nonmx, raw, inp, tops = r["counters"]
+    active, useful, unused, wstall, shift, nonmx, raw, inp, tops, mtops = r["counters"]
     assert raw + inp <= nonmx + 1e-9
     assert active + wstall + shift + nonmx == pytest.approx(100)
     assert useful + unused == pytest.approx(active)
     assert tops == pytest.approx(r["report"].tops())
-    assert cv.placeholder_power_at_load(r["report"], 1.0) == \
-        pytest.approx(r["report"].average_power_w)
-    low = cv.placeholder_power_at_load(r["report"], 0.1)
-    assert r["report"].target.energy.static_w < low < r["report"].average_power_w
+    assert mtops == pytest.approx(r["report"].device_tops()) and mtops >= tops
+    assert cv.POWER_AT_LOAD(r["report"], 1.0) == pytest.approx(r["report"].die_power_w)
+    low = cv.POWER_AT_LOAD(r["report"], 0.1)
+    assert r["report"].target.energy.static_w < low < r["report"].die_power_w
     lines = "\n".join(cv.app_lines([r]) + cv.power_lines([r]))
     assert "| MLP1 | paper | 10.6 |" in lines and "| MLP1 | qcc |" in lines
+    assert "| - | 9.7 | |" in lines  # the paper's TOPS (host excluded) under mTOPS
 
 
 def test_quick_page(tmp_path, capsys):
