@@ -5,7 +5,7 @@
 .manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest statistics_sha256="67fa28ac5933ef04ba83f25988900157544409838d93a8bcb8d26e3c394d8068"
 .manifest target="tpu-v1"
-.manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
+.manifest target_sha256="3dd3df15fa2ad4e978645a3db6e4cd6f4d0298f3ac2f706e02460609533583db"
 .input name="input" shape=[8,1,8,8] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
 .output name="output" shape=[8,10] dtype=i8 scale=0.001965038916643928 zero_point=-128 host=592
 .host_tensor name="fc_37_q" shape=[8,10] dtype=i8 scale=0.019372290255976657 zero_point=-3 host=512

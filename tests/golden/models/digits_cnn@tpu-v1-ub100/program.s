@@ -8,13 +8,13 @@
 .target_table host_link kind="PCIe Gen3 x16" raw_bandwidth_bytes_per_s=15750000000.0 bandwidth_bytes_per_s=14000000000.0
 .target_table power idle_w=28.0 busy_w=40.0 tdp_w=75.0
 .target_table timing issue_cycles=10.0 fill_drain_cycles=510.0 activate_rows_per_cycle=1.0 pool_rows_per_cycle=1.0 add_rows_per_cycle=1.0
-.target_table energy mac_pj=0.3 ub_pj_per_byte=12.5 acc_pj_per_access=7.5 dram_pj_per_bit=30.0 host_pj_per_bit=10.0 static_w=28.0
+.target_table energy mac_pj=0.16 ub_pj_per_byte=6.65 acc_pj_per_access=4.0 dram_pj_per_bit=30.0 host_pj_per_bit=10.0 static_w=34.7 switching_activity=0.54
 .manifest integer_ir_sha256="8ded8c8549916f70823e19c1470552bf28d3acbd6ea57a08f66a5d475296352a"
 .manifest model_sha256="d28e937dc98fb302420509a6e14fa78fe8e024c5623761abebe4544004623b13"
 .manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest statistics_sha256="2ca8a77099947c4d88e286813861d850f29c362320937d4f1ebfaa9c8c96b797"
 .manifest target="tpu-v1-ub100"
-.manifest target_sha256="203947857403d1e15af539509bb5d1f8e89fe6009bfc87d718226f9e5a5f895b"
+.manifest target_sha256="75f5300d26a051a04fa71e211665df7185bb36bd4415c0cdee9d3ae34313db87"
 .input name="input" shape=[8,1,8,8] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
 .output name="logits" shape=[8,10] dtype=i8 scale=0.07041108187507181 zero_point=-19 host=512
 
@@ -36,8 +36,8 @@ sync kind=1
 read_host host=32 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
 activate src_ub=0 function=0 src=2048 ub=48 rows=24 table=0 lanes=16 column=0
@@ -58,8 +58,8 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=16 rows=16 table=1 lanes=32 column=0
@@ -67,8 +67,8 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=32 rows=16 table=1 lanes=32 column=0
@@ -76,8 +76,8 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
@@ -135,8 +135,8 @@ sync kind=1
 read_host host=96 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
 activate src_ub=0 function=0 src=2048 ub=48 rows=24 table=0 lanes=16 column=0
@@ -157,8 +157,8 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=16 rows=16 table=1 lanes=32 column=0
@@ -166,8 +166,8 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=32 rows=16 table=1 lanes=32 column=0
@@ -175,8 +175,8 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
@@ -234,8 +234,8 @@ sync kind=1
 read_host host=160 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
 activate src_ub=0 function=0 src=2048 ub=48 rows=24 table=0 lanes=16 column=0
@@ -256,8 +256,8 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=16 rows=16 table=1 lanes=32 column=0
@@ -265,8 +265,8 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=32 rows=16 table=1 lanes=32 column=0
@@ -274,8 +274,8 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
@@ -333,8 +333,8 @@ sync kind=1
 read_host host=224 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
 activate src_ub=0 function=0 src=2048 ub=48 rows=24 table=0 lanes=16 column=0
@@ -355,8 +355,8 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=16 rows=16 table=1 lanes=32 column=0
@@ -364,8 +364,8 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=32 rows=16 table=1 lanes=32 column=0
@@ -373,8 +373,8 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
@@ -432,8 +432,8 @@ sync kind=1
 read_host host=288 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
 activate src_ub=0 function=0 src=2048 ub=48 rows=24 table=0 lanes=16 column=0
@@ -454,8 +454,8 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=16 rows=16 table=1 lanes=32 column=0
@@ -463,8 +463,8 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=32 rows=16 table=1 lanes=32 column=0
@@ -472,8 +472,8 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
@@ -531,8 +531,8 @@ sync kind=1
 read_host host=352 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
 activate src_ub=0 function=0 src=2048 ub=48 rows=24 table=0 lanes=16 column=0
@@ -553,8 +553,8 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=16 rows=16 table=1 lanes=32 column=0
@@ -562,8 +562,8 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=32 rows=16 table=1 lanes=32 column=0
@@ -571,8 +571,8 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
@@ -630,8 +630,8 @@ sync kind=1
 read_host host=416 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
 activate src_ub=0 function=0 src=2048 ub=48 rows=24 table=0 lanes=16 column=0
@@ -652,8 +652,8 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=16 rows=16 table=1 lanes=32 column=0
@@ -661,8 +661,8 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=32 rows=16 table=1 lanes=32 column=0
@@ -670,8 +670,8 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0
@@ -729,8 +729,8 @@ sync kind=1
 read_host host=480 ub=0 rows=32 row_bytes=1 host_stride=1
 sync kind=0
 load_table slot=0 dram=327680
-set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 read_weights dram=0 count=1
+set_conv in_h=4 in_w=8 out_h=3 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
 .macs 3456
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=2048 length=24
 activate src_ub=0 function=0 src=2048 ub=48 rows=24 table=0 lanes=16 column=0
@@ -751,8 +751,8 @@ sync kind=1
 read_host host=720 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=16 rows=16 table=1 lanes=32 column=0
@@ -760,8 +760,8 @@ sync kind=1
 read_host host=976 ub=64 rows=32 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=4 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=0 length=16
 activate src_ub=0 function=0 src=0 ub=32 rows=16 table=1 lanes=32 column=0
@@ -769,8 +769,8 @@ sync kind=1
 read_host host=1232 ub=64 rows=24 row_bytes=16 host_stride=16
 sync kind=0
 load_table slot=1 dram=330272
-set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 read_weights dram=65536 count=1
+set_conv in_h=3 in_w=8 out_h=2 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=0 pad_left=1 pad_value=128 taps_per_row=9 channels=16 first_pixel=0 up_h=0 up_w=0
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=64 acc=2048 length=16
 activate src_ub=0 function=0 src=2048 ub=48 rows=16 table=1 lanes=32 column=0

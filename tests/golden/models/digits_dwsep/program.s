@@ -5,7 +5,7 @@
 .manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest statistics_sha256="fe4a924b13ea8311138e0a765783be2f7dc52ae33f20346ddd3b11d43bd11f9b"
 .manifest target="tpu-v1"
-.manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
+.manifest target_sha256="3dd3df15fa2ad4e978645a3db6e4cd6f4d0298f3ac2f706e02460609533583db"
 .input name="input" shape=[8,1,8,8] dtype=i8 scale=0.00392156862745098 zero_point=-128 host=0
 .output name="logits" shape=[8,10] dtype=i8 scale=0.10822828330245672 zero_point=16 host=512
 

@@ -5,7 +5,7 @@
 .manifest pipeline="canonicalize,normalize-gemm,fold-batchnorm,canonicalize,calibrate{method=minmax},quantize{granularity=per-channel activations=int8},fold-rescale,fuse-relu"
 .manifest statistics_sha256="1e17daf2c66df93956bd9c9e7cbdefc4c80889b68b772a774cb0605ccbb6953b"
 .manifest target="tpu-v1"
-.manifest target_sha256="27c0ca4f4273d44e6dfb2c9e30d51d2704179ceeb575062727bf7600bb38b252"
+.manifest target_sha256="3dd3df15fa2ad4e978645a3db6e4cd6f4d0298f3ac2f706e02460609533583db"
 .input name="input_ids" shape=[2,16] dtype=i64 scale=1.0 zero_point=0 host=0
 .input name="attention_mask" shape=[2,16] dtype=i64 scale=1.0 zero_point=0 host=256
 .input name="token_type_ids" shape=[2,16] dtype=i64 scale=1.0 zero_point=0 host=512
