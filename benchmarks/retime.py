@@ -14,7 +14,10 @@ compiler and the old timing model, the new side the working tree's.
 Models: the goldens' example models (tests/golden/test_golden_models.py: every
 examples/models/*.onnx at batch 8 from its stored calibration statistics, digits_cnn
 on the 100-row Unified Buffer target, tiny_bert with its own inputs) and the zoo models
-of examples/zoo.py at small sizes to stay fast (the variants of zoo_report.py's
+of examples/zoo.py, at their real sizes with ``--full`` (224 x 224, width 1, batch 1;
+resnet18, resnet50 and mobilenet_v2 also at batch 8; mlp_large 2048 wide at batch
+200: what docs/cost-model-retime.md shows), otherwise at small sizes to stay fast
+(the variants of zoo_report.py's
 ``--quick``: resolution 32 and width 0.25, AlexNet at 64, VGG-16 at width 0.125;
 mlp_large 256 wide at batch 8; batch 1 otherwise), built once into a scratch folder
 and calibrated on one seeded standard-normal batch. ``--reasons FILE`` is a JSON
@@ -84,9 +87,16 @@ def golden_cases(root: Path = ROOT) -> list[dict[str, Any]]:
     return cases
 
 
-def zoo_cases(scratch: Path, names: list[str] | None = None) -> list[dict[str, Any]]:
-    """The zoo's models at small sizes, written to ``scratch`` with one seeded
-    calibration batch each."""
+#: --full: the zoo at the sizes users compile (docs/zoo.md's: 224 x 224, width 1,
+#: batch 1), and the performance models also at batch 8, where row chunks and host
+#: transfers matter
+ZOO_FULL_BATCHES = {"resnet18": (1, 8), "resnet50": (1, 8), "mobilenet_v2": (1, 8)}
+
+
+def zoo_cases(scratch: Path, names: list[str] | None = None, full: bool = False
+              ) -> list[dict[str, Any]]:
+    """The zoo's models, at small sizes (or, ``full``, at their real sizes), written
+    to ``scratch`` with one seeded calibration batch each."""
     import numpy as np
     import onnx
 
@@ -94,17 +104,27 @@ def zoo_cases(scratch: Path, names: list[str] | None = None) -> list[dict[str, A
     import zoo
 
     cases = []
+    variants = []
     for name in names if names is not None else [*zoo.ORIGINAL, *zoo.CLASSICS]:
-        kwargs = ZOO_SMALL.get(name, ZOO_DEFAULT)
+        if not full:
+            variants.append((name, name, ZOO_SMALL.get(name, ZOO_DEFAULT)))
+        elif name == "mlp_large":
+            variants.append((name, name, {}))  # 2048 wide, batch 200
+        else:
+            for b in ZOO_FULL_BATCHES.get(name, (1,)):
+                variants.append((name, name if b == 1 else f"{name} b{b}",
+                                 dict(batch=b) if b > 1 else {}))
+    for name, label, kwargs in variants:
         model = zoo.BUILDERS[name](seed=0, **kwargs)
-        path = scratch / f"{name}.onnx"
+        path = scratch / f"{label.replace(' ', '_')}.onnx"
         onnx.save(model, str(path))
         shape = zoo.input_shape(model)
-        calib = scratch / f"{name}_calib.npz"
+        calib = scratch / f"{label.replace(' ', '_')}_calib.npz"
         np.savez(calib, input=np.random.default_rng(0).standard_normal(shape)
                  .astype(np.float32))
-        size = ", ".join(f"{k} {v}" for k, v in kwargs.items() if k != "batch")
-        cases.append({"model": f"zoo {name}", "kind": "zoo", "path": str(path),
+        size = ", ".join(f"{k} {v}" for k, v in kwargs.items() if k != "batch") or \
+            "full size"
+        cases.append({"model": f"zoo {label}", "kind": "zoo", "path": str(path),
                       "stats": None, "calib": str(calib), "batch": shape[0],
                       "input_shapes": {"input": shape}, "target": "tpu-v1",
                       "time_on": "tpu-v1", "size": size})
@@ -294,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", metavar="M1,M2", help="only these models (table names; "
                    "zoo models by their zoo name)")
     p.add_argument("--no-zoo", action="store_true", help="the golden models only")
+    p.add_argument("--full", action="store_true",
+                   help="the zoo at its real sizes (224 x 224, width 1; batch 1, and 8 for "
+                        "resnet18/resnet50/mobilenet_v2; mlp_large 2048 wide at batch 200) "
+                        "instead of the small variants (a few minutes)")
     p.add_argument("--large", type=float, default=5.0,
                    help="a change above this percent needs a reason (default 5)")
     p.add_argument("--update-docs", action="store_true",
@@ -322,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
 
         names = [z for z in [*zoo.ORIGINAL, *zoo.CLASSICS]
                  if wanted is None or z in wanted or f"zoo {z}" in wanted]
-        cases += zoo_cases(scratch, names)
+        cases += zoo_cases(scratch, names, full=args.full)
     if not cases:
         raise SystemExit("error: no models to time (--models matched none)")
     with OldTree(args.old) as tree:
