@@ -163,16 +163,17 @@ def mechanisms() -> list[Check]:
     r = estimate(prog, t, batch=8)
     out.append(Check("weight-bandwidth bound", "[8 x 4096] x [4096 x 4096], 256 tiles",
                      "tiles x tile_bytes / bandwidth", 256 * fetch, r.cycles,
-                     "the last tile's shift, its 8 rows, the drain and the last activate "
-                     "follow the last fetch; issue of the instructions after it",
+                     "the last tile's shift, its 8 rows, the drain and the last rows' "
+                     "activation follow the last fetch; issue of the instructions after it",
                      slack=shift + 8 + fd + 8 + 4 * issue))
     # 3. compute bound
     r = estimate(gemm(16, 16, 2048), t, batch=2048)
     out.append(Check("compute bound", "[2048 x 4096] x [4096 x 4096]",
                      "matmuls x rows (array cycles)", 256 * 2048, r.cycles,
                      "the first tile's fetch and shift before any row, the last drain and "
-                     "the last activate (2048 rows) after the last row; issue",
-                     slack=fetch + shift + fd + 2048 + 8 * issue))
+                     "the last row's activation (1: the activate streams behind the "
+                     "drain) after the last row; issue",
+                     slack=fetch + shift + fd + 1 + 8 * issue))
     # 4. fill/drain once per run of matmuls
     for k, n, rows in [(2, 3, 300), (6, 1, 17)]:
         f = k * n
@@ -195,11 +196,9 @@ def mechanisms() -> list[Check]:
     r = estimate(one_layer(True), no_issue, options=INFINITE)
     free = estimate(one_layer(False), no_issue, options=INFINITE)
     out.append(Check("RAW sync cost (RAW-stall cycles)", "512-row matmul + activate, sync, "
-                     "matmul", "fill_drain + activate rows (activate after the drain)",
-                     fd + 512, r.total.raw_stall_cycles,
-                     "none; with the activate pipelined behind the drain the barrier "
-                     "exposes the drain and the activation's last row only",
-                     alt=("pipelined", fd + 1)))
+                     "matmul", "fill_drain + 1 (the activate streams behind the drain: "
+                     "the barrier exposes the drain and the last row's activation)",
+                     fd + 1, r.total.raw_stall_cycles, "none"))
     out.append(Check("RAW sync cost (program cycles with - without the sync)",
                      "the same", "the RAW-stall cycles", r.total.raw_stall_cycles,
                      r.cycles - free.cycles, "none"))
@@ -218,11 +217,50 @@ def mechanisms() -> list[Check]:
                 Instruction("activate", src=0, ub=5000, rows=rows, table=0, lanes=256),
                 Instruction("halt")]
         r = estimate(prog, no_issue, options=INFINITE)
-        out.append(Check("activate after the drain", f"one {rows}-row matmul + activate",
-                         "S + T + fill_drain + T (serial)", shift + rows + fd + rows,
-                         r.cycles, "none (today's rule: the activate starts after the "
-                         "whole drain)", alt=("pipelined (S + T + fill_drain + 1)",
-                                              shift + rows + fd + 1)))
+        out.append(Check("activate behind the drain", f"one {rows}-row matmul + activate",
+                         "S + T + fill_drain + 1 (row k activated once drained; serial "
+                         "would be S + T + fill_drain + T)", shift + rows + fd + 1,
+                         r.cycles, "none"))
+    # 8b. a layer's first tile shifts in ahead of its barrier
+    prog = [Instruction("read_weights", count=1),
+            Instruction("matmul", switch=1, length=2048),
+            Instruction("activate", src=0, ub=5000, rows=2048, table=0, lanes=256),
+            Instruction("read_weights", dram=65536, count=1),  # prefetched before the sync
+            Instruction("sync", kind=1),
+            Instruction("matmul", switch=1, ub=5000, acc=2048, length=512),
+            Instruction("halt")]
+    r = estimate(prog, no_issue, options=INFINITE)
+    out.append(Check("next layer's first tile shifted in ahead of the sync (weight-shift "
+                     "cycles)", "2048-row layer, sync, 512-row layer with its tile read "
+                     "before the sync", "S (only the first tile's shift shows)", shift,
+                     r.total.weight_shift_cycles, "none: the second tile shifts in while "
+                     "the first layer streams, not after the sync"))
+    out.append(Check("next layer's first tile shifted in ahead of the sync (cycles)",
+                     "the same", "S + 2048 + fill_drain + 1 + 512 + fill_drain",
+                     shift + 2048 + fd + 1 + 512 + fd, r.cycles, "none"))
+    # 8c. pooling in the activation path: each input pixel its windows cover, once
+    for size, k, st, pad in ((8, 3, 2, 1), (8, 2, 2, 0), (7, 7, 1, 0), (8, 1, 2, 0)):
+        o = (size + 2 * pad - k) // st + 1
+        covered = {y for oy in range(o) for y in range(oy * st - pad, oy * st - pad + k)
+                   if 0 <= y < size}  # rows (and, square, columns) the windows cover
+        reads = len(covered) ** 2
+        geometry = Instruction("set_conv", in_h=size, in_w=size, out_h=o, out_w=o,
+                               kernel_h=k, kernel_w=k, stride_h=st, stride_w=st,
+                               dilation_h=1, dilation_w=1, pad_top=pad, pad_left=pad)
+        r = estimate([geometry, Instruction("pool", length=o * o, src=0, dst=1000)],
+                     no_issue)
+        out.append(Check("pooling in the activation path", f"{k}x{k}/{st} pool, pad {pad}, "
+                         f"on {size}x{size}", "max(input pixels covered, output pixels) "
+                         f"(one tap per cycle would be {o * o * k * k})",
+                         max(reads, o * o), r.cycles, "none"))
+    # 8d. full-duplex host link
+    prog = [Instruction("read_host", rows=4096, row_bytes=256, host_stride=256),
+            Instruction("write_host", rows=4096, row_bytes=256, host_stride=256),
+            Instruction("sync", kind=0), Instruction("halt")]
+    r = estimate(prog, no_issue)
+    out.append(Check("full-duplex host link", "1 MiB read_host and 1 MiB write_host, sync",
+                     "bytes / (host bandwidth / clock) (one transfer: the two directions "
+                     "overlap)", nbytes / t.host_bytes_per_cycle, r.cycles, "none"))
     # 9. accumulator chunks (the lowering): see accumulator_chunks()
     # 10. FIFO depth
     for depth, ahead in ((4, 4), (2, 2), (1, 1)):
@@ -248,19 +286,22 @@ def mechanisms() -> list[Check]:
     return out
 
 
-def accumulator_chunks(rows: int = 2888) -> dict:
-    """Compile an ONNX Gemm [rows x 256] x [256 x 256] and read the lowering's row
-    chunks and weight-tile reads off the program."""
-    compiled = compile_onnx(gemm_model([256, 256], rows), {"x": (rows, 256)})
+def accumulator_chunks(rows: int = 2888, k: int = 512) -> dict:
+    """Compile an ONNX Gemm [rows x k] x [k x 256] and read the lowering's row chunks
+    and weight-tile reads off the program: each of the k / 256 tiles is read once per
+    pair of chunks (the pair shares it)."""
+    compiled = compile_onnx(gemm_model([k, 256], rows), {"x": (rows, k)})
     prog = compiled.program.instructions
     lengths = [i.length for i in prog if i.op == "matmul"]
     tiles = sum(i.count for i in prog if i.op == "read_weights")
     acc_rows = TPU.accumulators.rows // 2
     n = math.ceil(rows / acc_rows)
     r = compiled.estimate()
-    return {"rows": rows, "chunks": lengths, "equal": [math.ceil(rows / n)] * n,
-            "tiles_read": tiles, "tiles": 1, "weight_stall": r.total.weight_stall_cycles,
-            "cycles": r.cycles}
+    k_tiles = math.ceil(k / 256)
+    return {"rows": rows, "k": k, "chunks": sorted(set(lengths)),
+            "equal": sorted({rows // n, math.ceil(rows / n)}),
+            "tiles_read": tiles, "tiles": k_tiles * math.ceil(n / 2),
+            "weight_stall": r.total.weight_stall_cycles, "cycles": r.cycles}
 
 
 # ---------------------------------------------------------------------- ONNX models
@@ -512,20 +553,39 @@ def mechanism_lines(checks: list[Check], chunks: dict | None) -> list[str]:
         lines.append(f"| {c.mechanism} | {c.case} | `{c.formula}` | {_f(c.closed)} | "
                      f"{_f(c.model)} | {_f(c.diff)}{pct} | {c.reason} | {c.status} |")
     if chunks:
-        equal = chunks["chunks"] == chunks["equal"] * (len(chunks["chunks"]) //
-                                                       max(len(chunks["equal"]), 1))
+        equal = chunks["chunks"] == chunks["equal"]
         lines += ["", f"**Accumulator chunks** (the lowering; ONNX Gemm [{chunks['rows']} x "
-                  "256] x [256 x 256] compiled by qcc): closed form "
-                  f"{len(chunks['equal'])} equal chunks of {chunks['equal'][0]} rows "
-                  f"(ceil(B / ceil(B / 2048))) reading the one weight tile once; the "
-                  f"program's matmuls stream {' + '.join(map(str, chunks['chunks']))} rows "
-                  f"and read {chunks['tiles_read']} tile(s) ({_f(chunks['weight_stall'])} "
+                  f"{chunks['k']}] x [{chunks['k']} x 256] compiled by qcc): closed form "
+                  f"chunks of {' or '.join(map(str, chunks['equal']))} rows (B / ceil(B / "
+                  f"2048), equal to within a row), each weight tile read once per pair of "
+                  f"chunks: {chunks['tiles']} tile reads; the program's matmuls stream "
+                  f"{' or '.join(map(str, chunks['chunks']))} rows and read "
+                  f"{chunks['tiles_read']} tile(s) ({_f(chunks['weight_stall'])} "
                   f"weight-stall cycles, {_f(chunks['cycles'], 0)} cycles): "
-                  + ("**equal chunks, as the closed form**." if equal and
+                  + ("**as the closed form**." if equal and
                      chunks["tiles_read"] == chunks["tiles"] else
-                     "**differs from the closed form: uneven chunks and/or the tile read "
-                     "again per chunk** (issue 18, found 3).")]
+                     "**differs from the closed form: uneven chunks and/or a tile read "
+                     "again per chunk**.")]
     return lines
+
+
+def host_overlap_check(rows: list[dict], k: int, n: int) -> Check:
+    """The compiled GEMM at the largest batch with its host transfers overlapped: the
+    input in one chunk per channel block, each output tile written while the next one
+    computes. Every output tile needs all of K, so the first tile's passes wait for
+    the whole input; the rest follows at the array's pace."""
+    r = max((r for r in rows if r["target"] == "tpu-v1"), key=lambda r: r["batch"])
+    t, b = TPU, r["batch"]
+    kt, nt = -(-k // 256), -(-n // 256)
+    block = b * 256 / t.host_bytes_per_cycle  # one channel block over PCIe
+    closed = kt * block + b + (nt - 1) * kt * b + t.timing.fill_drain_cycles + 1 + block
+    return Check("host transfers overlapped with the matrix work (compiled GEMM)",
+                 f"[{b} x {k}] x [{k} x {n}], input and output over PCIe",
+                 "K blocks in + the last block's pass + the other (N - 1) tiles' passes "
+                 "+ fill_drain + 1 + one output block out (one input chunk per K block; "
+                 "full duplex)", closed, r["cycles"],
+                 "issue cycles and the host syncs' own cycles",
+                 slack=4 * (kt + nt) * t.timing.issue_cycles)
 
 
 def roofline_lines(rows: list[dict]) -> list[str]:
@@ -660,6 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     k = n = 256 if args.quick else 4096
     batches = [1, 64, 2048] if args.quick else BATCHES
     rows = roofline(batches, k, n)
+    checks.append(host_overlap_check(rows, k, n))
     results = []
     for app in apps():
         if app.name in wanted:
@@ -683,8 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{TPU.host_bytes_per_cycle:.1f} B/cycle. "
         + (f"**{len(bad)} figure(s) differ from their closed form beyond the stated "
            "reason.**" if bad else "Every figure is its closed form or within the "
-           "stated reason; a row marked *matches the pipelined form* is a mechanism "
-           "the model now pipelines."), "",
+           "stated reason."), "",
         *mechanism_lines(checks, chunks), "",
         "## 2. Roofline per target", "",
         f"ONNX Gemm [B x {k}] x [{k} x {n}] built with onnx.helper and compiled by qcc "

@@ -16,7 +16,9 @@ reads or writes (so it holds whatever order the layers' loops run in):
   chunk is read where the whole input was, then after each host sync the next
   chunk's read is issued (one chunk in flight), and before an instruction that
   touches rows of a chunk no completed sync covers: ``sync kind=0`` (issuing the
-  reads of any chunk it needs first).
+  reads of any chunk it needs first). The host sync that followed the whole input
+  goes: the first layer's weight prefetch and table load, which touch no input row,
+  are issued before the first sync, so the first tile's fetch overlaps the input.
 - **Outputs, as soon as their rows are final.** The rows of an output whose last
   writer is a vector-unit instruction (activate, pool, add) are written back with
   ``sync kind=2; write_host ...`` once enough matrix work has been issued behind
@@ -267,6 +269,15 @@ def overlap_host_transfers(stream: Stream, layer_of: list[str], useful: list[int
         for t, lo, hi in c.pieces:
             chunk_of[id(t)][lo - t.buf.base:hi - t.buf.base] = n
     read_at = min((k for t in inputs for k in t.indices), default=-1)
+    # the host sync the schedule put right after the input reads: the syncs before the
+    # first instructions that touch input rows replace it, so what touches none (the
+    # first layer's weight prefetch and table load) is issued before it and its tile
+    # fetch overlaps the input's transfer
+    last_read = max((k for t in inputs for k in t.indices), default=-1)
+    if 0 <= last_read + 1 < len(stream) and stream[last_read + 1][0] is isa.SYNC and \
+            stream[last_read + 1][1].get("kind", 0) == SYNC_HOST and \
+            all(k in skip for k in range(read_at, last_read + 1)):
+        skip = skip | {last_read + 1}
     out_end = min((k for t in outputs for k in t.indices), default=len(stream))
     early: dict[int, list[tuple[isa.InstrDef, dict]]] = {}
     for t in outputs:

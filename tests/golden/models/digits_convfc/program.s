@@ -11,12 +11,14 @@
 
 .layer "program"
 read_host host=0 ub=0 rows=512 row_bytes=1 host_stride=1
-sync kind=0
 .layer "/features/features.0/Conv"
 read_weights dram=0 count=1
 sync kind=1
 load_table slot=0 dram=262144
 set_conv in_h=8 in_w=8 out_h=8 out_w=8 kernel_h=3 kernel_w=3 stride_h=1 stride_w=1 dilation_h=1 dilation_w=1 pad_top=1 pad_left=1 pad_value=128 taps_per_row=9 channels=1 first_pixel=0 up_h=0 up_w=0
+.layer "program"
+sync kind=0
+.layer "/features/features.0/Conv"
 .macs 73728
 matmul accumulate=0 switch=1 conv=1 unsigned=0 tap=0 ub=0 acc=0 length=512
 activate src_ub=0 function=0 src=0 ub=512 rows=512 table=0 lanes=16 column=0

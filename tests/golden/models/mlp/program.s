@@ -11,11 +11,13 @@
 
 .layer "program"
 read_host host=0 ub=0 rows=8 row_bytes=64 host_stride=64
-sync kind=0
 .layer "fc_4_node"
 read_weights dram=0 count=1
 sync kind=1
 load_table slot=0 dram=196608
+.layer "program"
+sync kind=0
+.layer "fc_4_node"
 .macs 16384
 matmul accumulate=0 switch=1 conv=0 unsigned=0 tap=0 ub=0 acc=0 length=8
 activate src_ub=0 function=0 src=0 ub=8 rows=8 table=0 lanes=32 column=0
