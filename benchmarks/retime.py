@@ -190,22 +190,26 @@ def worker(tree: Path, cases_file: Path, result_file: Path) -> int:
 
 def run_side(tree: Path, cases: list[dict[str, Any]], scratch: Path, label: str
              ) -> list[dict[str, Any]]:
-    """Time ``cases`` with the qcc of ``tree`` in a subprocess."""
-    cases_file = scratch / f"cases-{label}.json"
-    result_file = scratch / f"result-{label}.json"
-    cases_file.write_text(json.dumps(cases))
+    """Time ``cases`` with the qcc of ``tree``, each in its own subprocess (a full-size
+    zoo compile holds gigabytes; one process for all of them grew past the machine's
+    memory)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker",
-                           str(tree), "--cases", str(cases_file), "--result",
-                           str(result_file)], env=env, cwd=scratch,
-                          capture_output=True, text=True)
-    done = json.loads(result_file.read_text()) if result_file.exists() else []
-    if proc.returncode != 0 or len(done) < len(cases):
-        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-        for case in cases[len(done):]:
-            done.append({"model": case["model"], "error": f"the {label} side's process "
-                         f"failed (exit {proc.returncode}): {tail[0]}"})
+    done = []
+    for n, case in enumerate(cases):
+        cases_file = scratch / f"cases-{label}-{n}.json"
+        result_file = scratch / f"result-{label}-{n}.json"
+        cases_file.write_text(json.dumps([case]))
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker",
+                               str(tree), "--cases", str(cases_file), "--result",
+                               str(result_file)], env=env, cwd=scratch,
+                              capture_output=True, text=True)
+        got = json.loads(result_file.read_text()) if result_file.exists() else []
+        if proc.returncode != 0 or not got:
+            tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+            got = [{"model": case["model"], "error": f"the {label} side's process "
+                    f"failed (exit {proc.returncode}): {tail[0]}"}]
+        done += got
     return done
 
 
