@@ -32,9 +32,14 @@ def render_markdown(self: CompileReport) -> str:
              f"| MXU utilization | {100 * t['utilization']:.2f}% |",
              f"| energy per batch | {t['energy_uj']:.2f} uJ |",
              f"| energy per inference | {t['energy_per_inference_uj']:.2f} uJ |",
-             f"| average power | {t['average_power_w']:.1f} W |",
+             f"| average power (die + weight DRAM) | {t['average_power_w']:.1f} W |",
+             *([f"| of which die / weight DRAM | {t['die_power_w']:.1f} W / "
+                f"{t['dram_power_w']:.1f} W |"] if "die_power_w" in t else []),
              f"| inferences/s | {t['inferences_per_s']:.0f} |",
-             f"| inferences/s/W | {t['inferences_per_s_per_w']:.0f} |",
+             f"| inferences/s/W (die + weight DRAM) | {t['inferences_per_s_per_w']:.0f} |",
+             *([f"| inferences/s/W on die power alone (the paper's 40 W) | "
+                f"{t['die_inferences_per_s_per_w']:.0f} |"]
+               if "die_inferences_per_s_per_w" in t else []),
              f"| bound | {t['bound']} |"]
     if "rescale_us" in t:
         lines += [f"| rescale share of latency (saved if requantization were free) | "
