@@ -64,11 +64,17 @@ def test_the_applications_have_the_published_layer_counts():
         model = app.build()
         counts = cv.layer_counts(model)
         paper = cv.PAPER[app.name]
-        assert counts == {k: paper[k] for k in ("FC", "Conv", "Vector", "Pool")}, app.name
-    # the widths at full scale give the published weights (CNN0: 18% more, CNN1 scaled)
+        kinds = ("FC", "Conv", "Pool") if app.name.startswith("LSTM") else (
+            "FC", "Conv", "Vector", "Pool")  # an LSTM's vector layers: qcc's granularity
+        assert {k: counts[k] for k in kinds} == {k: paper[k] for k in kinds}, app.name
+    # the widths at full scale give the published weights (CNN0: 18% more)
     assert 5 * 2000 ** 2 == 20_000_000 and abs(4 * 1120 ** 2 - 5e6) / 5e6 < 0.01
-    assert abs(24 * 1472 ** 2 - 52e6) / 52e6 < 0.01 and abs(37 * 960 ** 2 - 34e6) / 34e6 < 0.01
+    # LSTM0: 12 layers of W and R, 736 x 2944 each; LSTM1: 18 layers, 484 x 1936, and
+    # the output layer 484 x 484
+    assert abs(24 * 736 * 2944 - 52e6) / 52e6 < 0.01
+    assert abs(36 * 484 * 1936 + 484 ** 2 - 34e6) / 34e6 < 0.01
     assert cv.PAPER["CNN0"]["intensity"] == 19 * 19 * 8
+    assert abs(72 * 9 * 240 ** 2 + 240 * 5300 + 2 * 5300 ** 2 + 5300 * 1000 - 100e6) < 1e6
 
 
 def test_an_application_compiles_and_its_counters_add_up():
@@ -88,6 +94,21 @@ def test_an_application_compiles_and_its_counters_add_up():
     lines = "\n".join(cv.app_lines([r]) + cv.power_lines([r]))
     assert "| MLP1 | paper | 10.6 |" in lines and "| MLP1 | qcc |" in lines
     assert "| - | 9.7 | |" in lines  # the paper's TOPS (host excluded) under mTOPS
+
+
+def test_an_lstm_step_is_a_real_recurrent_step():
+    """Every layer's h and c are inputs and h', c' outputs: the recurrent Gemm has a
+    non-constant input, so it compiles to matrix work (a zero state would fold it)."""
+    app = next(a for a in cv.apps(scale=0.02) if a.name == "LSTM1")
+    model = app.build()
+    names = [i.name for i in model.graph.input]
+    assert names == list(app.shapes) and len(names) == 1 + 2 * 18
+    assert [o.name for o in model.graph.output][-1] == "y"
+    r = cv.run_app(app)
+    assert r["layers"]["FC"] == 37 and r["batch"] == 96
+    assert r["intensity"] == pytest.approx(96, rel=0.01)  # each weight once per row
+    rows = {name for name, c in r["report"].layers.items() if c.useful_macs}
+    assert {"l0_xw", "l0_hr", "l17_hr", "out"} <= rows  # both Gemms of a layer on the MXU
 
 
 def test_quick_page(tmp_path, capsys):
