@@ -152,6 +152,27 @@ def _use_tree(tree: Path) -> None:
     sys.meta_path.insert(0, TreeFinder())
 
 
+def outputs_digest(compiled: Any, case: dict[str, Any], batch: int) -> str | None:
+    """SHA-256 of the simulated program's outputs on the case's first ``batch`` data
+    rows (the calibration file, or the golden digits data): the same on both sides
+    when the timing model changed and the results did not."""
+    import hashlib
+
+    import numpy as np
+
+    data = case.get("calib") or str(ROOT / "examples" / "data" / "digits_calib.npz")
+    names = compiled.module.main.input_names
+    with np.load(data) as z:
+        inputs = {k: z[k][:batch] for k in names if k in z.files}
+    if len(inputs) != len(names):
+        return None
+    outs = compiled.run(inputs)
+    h = hashlib.sha256()
+    for k in sorted(outs):
+        h.update(k.encode() + np.ascontiguousarray(outs[k]).tobytes())
+    return h.hexdigest()[:16]
+
+
 def time_case(case: dict[str, Any]) -> dict[str, Any]:
     """Compile and time one case with the qcc imported now; errors are recorded."""
     import qcc
@@ -171,6 +192,7 @@ def time_case(case: dict[str, Any]) -> dict[str, Any]:
         out.update({f: float(getattr(report.total, f)) for f in FIELDS})
         out["target"] = report.target.name
         out["batch"] = report.batch
+        out["outputs"] = outputs_digest(compiled, case, report.batch)
     except Exception as e:  # recorded: one model failing does not stop the others
         first = (str(e).strip().splitlines() or [""])[0]
         out["error"] = f"{type(e).__name__}: {first}"
@@ -279,8 +301,22 @@ def rows(cases: list[dict], old: list[dict], new: list[dict], reasons: dict[str,
                                  f"change: {dict(DELTAS)[f][2:]} {d:+,.0f} cycles")
             else:
                 row["reason"] = ""
+        ho, hn = o.get("outputs"), n.get("outputs")
+        row["outputs"] = "-" if ho is None or hn is None else \
+            "same" if ho == hn else "**differ**"
         out.append(row)
     return out
+
+
+def outputs_summary(table: list[dict[str, Any]]) -> str:
+    """The sentence on results: the timing model changes time, never outputs."""
+    compared = [r for r in table if r["outputs"] != "-"]
+    same = sum(r["outputs"] == "same" for r in compared)
+    return (f"**Outputs:** the simulated program's outputs (SHA-256 of every output on "
+            f"the first batch of each model's data) are identical old and new on {same} "
+            f"of {len(compared)} models compared"
+            + (f" ({len(table) - len(compared)} not compared: no data or an error)"
+               if len(compared) < len(table) else "") + ".")
 
 
 def markdown(table: list[dict[str, Any]], command: str, old_ref: str, seconds: float,
@@ -292,9 +328,10 @@ def markdown(table: list[dict[str, Any]], command: str, old_ref: str, seconds: f
              "the same model files. Cycles end to end on the target named (host transfers "
              "included). The `d` columns are new - old cycles of the TPU paper's counters "
              f"(docs/cost-model.md §3); a change of more than {large:g}% needs a reason.",
-             "", "| model | target | batch | old cycles | new cycles | new / old | "
-             f"{heads} | reason |", "|---|---|---:|---:|---:|---:|" + "---:|" * len(DELTAS)
-             + "---|"]
+             "", outputs_summary(table), "",
+             "| model | target | batch | old cycles | new cycles | new / old | "
+             f"{heads} | outputs | reason |",
+             "|---|---|---:|---:|---:|---:|" + "---:|" * len(DELTAS) + ":-:|---|"]
     for r in table:
         o, n = r["old"], r["new"]
         if r["ratio"] is None:
@@ -305,7 +342,7 @@ def markdown(table: list[dict[str, Any]], command: str, old_ref: str, seconds: f
             cells = [f"{o['cycles']:,.0f}", f"{n['cycles']:,.0f}", f"{r['ratio']:.3f}"] + \
                 [f"{r['deltas'][f]:+,.0f}" for f, _ in DELTAS]
         lines.append(f"| {r['model']} | {r['target']} | {r['batch']} | "
-                     + " | ".join(cells) + f" | {r['reason']} |")
+                     + " | ".join(cells) + f" | {r['outputs']} | {r['reason']} |")
     return "\n".join(lines) + "\n"
 
 

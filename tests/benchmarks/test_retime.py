@@ -33,10 +33,10 @@ def _side(cycles: float, **kw) -> dict:
 
 def test_rows_give_ratio_deltas_and_reasons():
     cases = [{"model": m, "kind": "golden", "batch": 8} for m in ("a", "b", "c", "d")]
-    old = [_side(1000, weight_stall_cycles=500), _side(1000), _side(1000),
-           {"model": "d", "error": "QccError: cannot"}]
-    new = [_side(800, weight_stall_cycles=300), _side(1010), _side(500,
-           non_matrix_cycles=-500.0), _side(10)]
+    old = [_side(1000, weight_stall_cycles=500, outputs="ab12"), _side(1000),
+           _side(1000, outputs="ab12"), {"model": "d", "error": "QccError: cannot"}]
+    new = [_side(800, weight_stall_cycles=300, outputs="ab12"), _side(1010),
+           _side(500, non_matrix_cycles=-500.0, outputs="cd34"), _side(10)]
     table = rt.rows(cases, old, new, {"c": "activate pipelined behind the drain"}, 5.0)
     a, b, c, d = table
     assert a["ratio"] == pytest.approx(0.8)
@@ -45,8 +45,10 @@ def test_rows_give_ratio_deltas_and_reasons():
     assert b["reason"] == ""  # +1%: below the 5% that needs one
     assert c["reason"] == "activate pipelined behind the drain"
     assert d["ratio"] is None and d["reason"] == "old: QccError: cannot"
+    assert [r["outputs"] for r in table] == ["same", "-", "**differ**", "-"]
     page = rt.markdown(table, "python benchmarks/retime.py", "84a08b2", 1.0, 5.0)
     assert "| a | tpu-v1 | 8 | 1,000 | 800 | 0.800 | -200 |" in page
+    assert "identical old and new on 1 of 2 models compared (2 not compared" in page
     assert "| d | tpu-v1 | 8 | error | 10 | - |" in page
 
 
@@ -97,3 +99,5 @@ def test_one_model_on_both_sides(tmp_path):
     assert new[0]["qcc"].startswith(str(ROOT))
     assert "error" not in old[0] and "error" not in new[0], (old, new)
     assert new[0]["cycles"] > 0 and new[0]["target"] == "tpu-v1" and new[0]["batch"] == 8
+    # the simulated outputs on the digits data: a 16-hex digest, equal on both sides
+    assert len(new[0]["outputs"]) == 16 and old[0]["outputs"] == new[0]["outputs"]
