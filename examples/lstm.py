@@ -1,7 +1,7 @@
 """A two-layer LSTM as ONNX, written the way ``torch.onnx.export`` writes ``nn.LSTM``.
 
     python examples/lstm.py            # examples/models/lstm/: lstm.onnx, calibration, inputs
-    python examples/lstm.py --form cell --direction bidirectional --out /tmp/lstm.onnx
+    python examples/lstm.py --form cell --direction bidirectional --out lstm_cell.onnx
 
 One ``LSTM`` node per layer (layout 0: X is ``[seq, batch, input]``; gates i, o, f, c;
 zero initial states), the second layer reading the first's Y through a ``Squeeze`` of
