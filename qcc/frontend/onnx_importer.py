@@ -179,6 +179,10 @@ class ImportContext:
         self.fold_hint = ""
         #: tensors computed at import time by onnx_fold (from nodes of the model)
         self.folded: set[str] = set()
+        #: graph inputs whose dynamic dimension 0 was fixed from ``batch`` (default 1),
+        #: not by the model or ``input_shapes``: name -> how the model named it (an
+        #: LSTM refuses such an input: its dimension 0 is the sequence length)
+        self.batch_defaulted: dict[str, str] = {}
 
     # -- import-time constants -------------------------------------------------------
     def add_constant(self, name: str, array: np.ndarray, loc: Location) -> None:
@@ -567,10 +571,13 @@ def check_input_shapes(input_shapes: object) -> dict[str, tuple[int | None, ...]
 
 def _fix_inputs(graph: onnx.GraphProto, constants: Collection[str], batch: int | None,
                 input_shapes: dict[str, tuple[int | None, ...]],
-                problems: list[QccError]) -> set[str]:
+                problems: list[QccError],
+                defaulted: dict[str, str] | None = None) -> set[str]:
     """Check the non-constant graph inputs and fix their dynamic dimensions in place:
     from ``input_shapes``, the first from ``batch`` (default 1). Problems are added to
-    ``problems``; returns the names of the inputs that have one."""
+    ``problems``; returns the names of the inputs that have one. The inputs whose
+    dimension 0 came from ``batch`` go into ``defaulted`` (with the name the model gave
+    the dimension)."""
     real = [vi for vi in graph.input if vi.name not in constants]
     names = [vi.name for vi in real]
     for name, shape in input_shapes.items():
@@ -584,7 +591,7 @@ def _fix_inputs(graph: onnx.GraphProto, constants: Collection[str], batch: int |
     reported: set[str] = set()  # symbolic dimension names left open, said once
     for vi in real:
         loc = OnnxLoc("Input", vi.name)
-        problem = _fix_input(vi, batch, input_shapes.get(vi.name), loc, named)
+        problem = _fix_input(vi, batch, input_shapes.get(vi.name), loc, named, defaulted)
         if problem is not None:
             bad.add(vi.name)
             params = {d.dim_param or "?" for d in vi.type.tensor_type.shape.dim
@@ -625,9 +632,11 @@ def _named_sizes(inputs: list[onnx.ValueInfoProto],
 
 def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
                given: tuple[int | None, ...] | None, loc: Location,
-               named: dict[str, int] | None = None) -> QccError | None:
+               named: dict[str, int] | None = None,
+               defaulted: dict[str, str] | None = None) -> QccError | None:
     """Fix one graph input's dimensions; the problem found, if any. ``named`` gives
-    sizes to symbolic dimensions this input's ``given`` leaves open."""
+    sizes to symbolic dimensions this input's ``given`` leaves open; an input whose
+    dimension 0 is fixed from ``batch`` is added to ``defaulted``."""
     if not vi.type.HasField("tensor_type"):
         return QccError(f"graph input '{vi.name}' is not a tensor", loc)
     tt = vi.type.tensor_type
@@ -672,6 +681,8 @@ def _fix_input(vi: onnx.ValueInfoProto, batch: int | None,
                                 f"dimension '{dim.dim_param}' (dimension 0)", loc)
             dim.dim_value = named[dim.dim_param]
         elif i == 0:
+            if defaulted is not None:
+                defaulted[vi.name] = f"'{dim.dim_param}'" if dim.dim_param else "unknown"
             dim.dim_value = 1 if batch is None else batch
     dynamic = [(i, f"'{d.dim_param}'" if d.dim_param else "unknown")
                for i, d in enumerate(dims) if not d.HasField("dim_value")]
@@ -810,7 +821,8 @@ def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto, batch: int |
         ctx.add_constant(t.name, tensor_array(t, f"initializer '{t.name}'", loc), loc)
     problems: list[QccError] = []
     #: tensors not computed because of a problem (what reads them is skipped)
-    failed = _fix_inputs(onnx_graph, ctx.constants, batch, shapes, problems)
+    failed = _fix_inputs(onnx_graph, ctx.constants, batch, shapes, problems,
+                         ctx.batch_defaulted)
     if failed:
         ctx.fold_hint = ": fix the graph inputs' dynamic dimensions with --input-shape"
 

@@ -891,3 +891,194 @@ def _mixed_pow(ctx: ImportContext, node: OnnxNode, x: Value, y: Value) -> Value:
         return ctx.emit(node, nn.PowOp, xf, yf)
     p = ctx.emit(node, nn.PowOp, xf, yf, name=f"{out}.f32")
     return ctx.emit(node, nn.CastOp, p, to=x.type.element)
+
+
+# --------------------------------------------------------------------------- recurrent
+# The LSTM op, unrolled over its static sequence length into the ops above (docs/lstm.md)
+
+#: the activations an ONNX LSTM has when it names none, per direction: f, g, h
+_LSTM_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
+_LSTM_DIRECTIONS = ("forward", "reverse", "bidirectional")
+
+
+def _lstm_weight(node: OnnxNode, array: np.ndarray, what: str,
+                 shape: tuple[int, ...]) -> np.ndarray:
+    a = np.asarray(array)
+    if a.dtype != np.float32:
+        raise node.error(f"{what} must be float32, not {a.dtype}")
+    if a.shape != shape:
+        raise node.error(f"{what} has shape {list(a.shape)}; the LSTM's sizes need "
+                         f"{list(shape)}")
+    return a
+
+
+def _lstm_state(ctx: ImportContext, node: OnnxNode, index: int, what: str,
+                shape: tuple[int, ...]) -> Value | None:
+    """initial_h or initial_c as a value of ``shape``; None when absent or a constant of
+    zeros (the unrolled cell then leaves out the products with it)."""
+    name = node.input(index)
+    if not name:
+        return None
+    if name in ctx.constants and name not in ctx.values:
+        array = np.asarray(ctx.constants[name])
+        if array.shape == shape and array.dtype == np.float32 and not np.any(array):
+            return None
+    v = ctx.value(node, index)
+    if _shape(v) != shape:
+        raise node.error(f"{what} '{name}' is {v.type}; the LSTM's sizes need "
+                         f"[{', '.join(map(str, shape))}]")
+    return v
+
+
+@converter("LSTM", constant_inputs=(1, 2, 3))
+def _lstm(ctx: ImportContext, node: OnnxNode) -> Value | None:
+    """ONNX LSTM (layout 0, default activations, no peepholes, no clip) unrolled over
+    its sequence length. Per direction: one Gemm computes ``X W^T + Wb + Rb`` for all
+    time steps at once ([seq * batch, input] x [input, 4 * hidden]); each step adds
+    ``h R^T`` (one Gemm by the constant R^T, left out while h is the zero initial
+    state), slices the i, o, f, c gates, and computes ``c = f * c + i * g(c~)``,
+    ``h = o * tanh(c)`` with nn ops."""
+    layout = node.attr("layout", 0)
+    if layout != 0:
+        raise node.unsupported_attr("layout", layout, "qcc supports layout 0 (X is "
+                                    "[seq_length, batch_size, input_size]); transpose a "
+                                    "batch-first input before the LSTM")
+    if node.attr("clip") is not None:
+        raise node.unsupported_attr("clip", node.attr("clip"), "cell clipping is "
+                                    "unsupported")
+    if node.attr("input_forget", 0):
+        raise node.unsupported_attr("input_forget", node.attr("input_forget"),
+                                    "coupled input and forget gates are unsupported")
+    direction = node.attr("direction", "forward")
+    if direction not in _LSTM_DIRECTIONS:
+        raise node.unsupported_attr("direction", direction,
+                                    f"ONNX has {', '.join(_LSTM_DIRECTIONS)}")
+    dirs = 2 if direction == "bidirectional" else 1
+    activations = node.attr("activations")
+    if activations is not None and list(activations) != list(_LSTM_ACTIVATIONS) * dirs:
+        raise node.unsupported_attr("activations", list(activations), "qcc supports the "
+                                    "default activations " + ", ".join(_LSTM_ACTIVATIONS)
+                                    + " per direction")
+    if node.input(7):
+        p = ctx.constants.get(node.input(7))
+        if p is None or p.size:
+            raise node.error(f"peephole weights P ('{node.input(7)}', input 7) are "
+                             "unsupported")
+    x = ctx.value(node, 0)
+    if len(_shape(x)) != 3:
+        raise node.error(f"X must be [seq_length, batch_size, input_size], got {x.type}")
+    if node.input(0) in ctx.batch_defaulted and node.input(0) not in ctx.constants:
+        seq_name = ctx.batch_defaulted[node.input(0)]
+        fixed = "x".join(map(str, _shape(x)))
+        raise node.error(f"the sequence length (dimension 0 of X, graph input "
+                         f"'{node.input(0)}') is dynamic ({seq_name}); qcc unrolls the "
+                         "LSTM over a fixed sequence length: fix it with --input-shape "
+                         f"{node.input(0)}=SEQx{fixed.split('x', 1)[1]} (input_shapes= in "
+                         "the Python API); --batch does not set it")
+    seq, batch, size = _shape(x)
+    if seq < 1:
+        raise node.error(f"X {x.type} has no time steps")
+    w_all = ctx.const(node, 1)
+    hidden = node.attr("hidden_size")
+    if hidden is None:
+        hidden = np.asarray(w_all).shape[1] // 4 if np.ndim(w_all) == 3 else 0
+    if hidden < 1:
+        raise node.error(f"hidden_size {hidden} must be positive")
+    w_all = _lstm_weight(node, w_all, f"W ('{node.input(1)}')", (dirs, 4 * hidden, size))
+    r_all = _lstm_weight(node, ctx.const(node, 2), f"R ('{node.input(2)}')",
+                         (dirs, 4 * hidden, hidden))
+    if node.input(3):
+        b_all = _lstm_weight(node, ctx.const(node, 3), f"B ('{node.input(3)}')",
+                             (dirs, 8 * hidden))
+    else:
+        b_all = np.zeros((dirs, 8 * hidden), np.float32)
+    if node.input(4):
+        lens = ctx.constants.get(node.input(4))
+        if lens is None:
+            raise node.error(f"sequence_lens ('{node.input(4)}', input 4) must be a "
+                             "constant: qcc unrolls the LSTM over a fixed sequence length")
+        lens = np.asarray(lens).reshape(-1)
+        if lens.size and (lens.size != batch or np.any(lens != seq)):
+            raise node.error(f"sequence_lens {lens.tolist()} (input 4) gives sequences "
+                             f"shorter than X's {seq} steps; qcc unrolls every sequence "
+                             f"over all {seq} steps (variable lengths are unsupported)")
+    states = (dirs, batch, hidden)
+    h0 = _lstm_state(ctx, node, 5, "initial_h", states)
+    c0 = _lstm_state(ctx, node, 6, "initial_c", states)
+
+    outs = [node.outputs[k] if len(node.outputs) > k else "" for k in range(3)]
+    wanted = [bool(o) and o in ctx.used for o in outs]
+    base = node.name
+
+    def emit(op_class, *operands, name, **attrs):
+        return ctx.emit(node, op_class, *operands, name=f"{base}.{name}", **attrs)
+
+    def const(array: np.ndarray, name: str) -> Value:
+        c = nn.ConstantOp.build(value=DenseAttr.from_array(np.ascontiguousarray(array),
+                                                           f32),
+                                loc=node.loc, name=f"{base}.{name}")
+        ctx.graph.append(c)
+        return c.result
+
+    def state(v: Value | None, d: int, name: str) -> Value | None:
+        if v is None:
+            return None
+        if dirs > 1:
+            v = emit(nn.SliceOp, v, name=f"{name}.slice", starts=(d, 0, 0),
+                     ends=(d + 1, batch, hidden), steps=(1, 1, 1))
+        return emit(nn.ReshapeOp, v, name=name, shape=(batch, hidden))
+
+    rows = emit(nn.ReshapeOp, x, name="x_rows", shape=(seq * batch, size))
+    ys, last_h, last_c = [], [], []
+    for d in range(dirs):
+        tag = "" if dirs == 1 else ("_fw", "_bw")[d]
+        reverse = direction == "reverse" or d == 1
+        bias = b_all[d, :4 * hidden] + b_all[d, 4 * hidden:]
+        xw = emit(nn.GemmOp, rows, const(w_all[d].T, f"W{tag}_t"),
+                  const(bias, f"B{tag}_sum"), name=f"x_proj{tag}")
+        r_t = const(r_all[d].T, f"R{tag}_t")
+        h = state(h0, d, f"initial_h{tag}")
+        c = state(c0, d, f"initial_c{tag}")
+        hs: dict[int, Value] = {}
+        for t in (range(seq - 1, -1, -1) if reverse else range(seq)):
+            p = f"t{t}{tag}"
+            gates = xw if seq == 1 else emit(
+                nn.SliceOp, xw, name=f"{p}.x_proj", starts=(t * batch, 0),
+                ends=((t + 1) * batch, 4 * hidden), steps=(1, 1))
+            if h is not None:
+                hr = emit(nn.GemmOp, h, r_t, None, name=f"{p}.h_proj")
+                gates = emit(nn.AddOp, gates, hr, name=f"{p}.gates")
+            i, o, f, g = (emit(nn.SliceOp, gates, name=f"{p}.{gate}",
+                               starts=(0, k * hidden), ends=(batch, (k + 1) * hidden),
+                               steps=(1, 1))
+                          for k, gate in enumerate(("i", "o", "f", "c")))
+            i = emit(nn.SigmoidOp, i, name=f"{p}.i_sigmoid")
+            o = emit(nn.SigmoidOp, o, name=f"{p}.o_sigmoid")
+            f = emit(nn.SigmoidOp, f, name=f"{p}.f_sigmoid")
+            g = emit(nn.TanhOp, g, name=f"{p}.c_tanh")
+            ig = emit(nn.MulOp, i, g, name=f"{p}.i_mul_c")
+            c = ig if c is None else emit(nn.AddOp, emit(nn.MulOp, f, c, name=f"{p}.f_mul"),
+                                          ig, name=f"{p}.cell")
+            h = emit(nn.MulOp, o, emit(nn.TanhOp, c, name=f"{p}.cell_tanh"),
+                     name=f"{p}.hidden")
+            hs[t] = h
+        last_h.append(h)
+        last_c.append(c)
+        if wanted[0]:
+            steps = [hs[t] for t in range(seq)]
+            y = steps[0] if seq == 1 else emit(nn.ConcatOp, *steps, name=f"y{tag}.rows",
+                                               axis=0)
+            ys.append(emit(nn.ReshapeOp, y, name=f"y{tag}", shape=(seq, 1, batch, hidden)))
+
+    def stack(values: list[Value], k: int) -> Value:
+        parts = [emit(nn.ReshapeOp, v, name=f"{outs[k]}.{d}" if dirs > 1 else outs[k],
+                      shape=(1, batch, hidden)) for d, v in enumerate(values)]
+        return parts[0] if dirs == 1 else ctx.emit(node, nn.ConcatOp, *parts,
+                                                   name=outs[k], axis=0)
+
+    for k, values in ((1, last_h), (2, last_c)):
+        if wanted[k]:
+            ctx.bind(node, k, stack(values, k))
+    if not wanted[0]:
+        return None
+    return ys[0] if dirs == 1 else ctx.emit(node, nn.ConcatOp, *ys, name=outs[0], axis=1)

@@ -59,6 +59,8 @@ CATEGORIES: dict[str, str] = {
     "extra-output": r"the \w+ output '[^']*' of \w+ is unsupported",
     # cases written for an opset older than qcc reads or converts
     "opset": r"opset \d+ is not supported",
+    # an optional input the frontend rejects on purpose (LSTM peepholes)
+    "optional-input": r"\('[^']*', input \d+\) are unsupported",
 }
 _CONSTANT_INPUT_ERROR = re.compile(r"must be a constant \(an initializer or a Constant node\)")
 _DEFAULT_DOMAINS = ("", "ai.onnx")
