@@ -153,6 +153,12 @@ def _add_quant_args(p: argparse.ArgumentParser) -> None:
                    help="with --calibration auto: each tensor's method from this file "
                         "(what an earlier auto chose, as qcc explore writes it) instead of "
                         "measuring; --stats then suffices")
+    p.add_argument("--calibration-engine", default="numpy",
+                   choices=["numpy", "onnxruntime"],
+                   help="what computes the activations calibration observes: qcc's FP32 "
+                        "interpreter (numpy, the default and the reference) or "
+                        "onnxruntime on the exported float graph (faster; ranges close to, "
+                        "not identical with, the interpreter's; docs/calibration.md)")
     p.add_argument("--stats", metavar="FILE.json",
                    help="load calibration statistics instead of calibrating")
     p.add_argument("--save-stats", metavar="FILE.json", help="save calibration statistics")
@@ -421,7 +427,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         args.calibration, args.granularity, args.activations, exclude, args.calib_data,
         args.stats, args.save_stats, integer=not args.fake_quant,
         mixed_precision=args.mixed_precision, outlier_channels=args.outlier_channels,
-        auto_choice=args.auto_choice)
+        auto_choice=args.auto_choice, calibration_engine=args.calibration_engine)
     print(f"qcc: pipeline: {pipeline}", file=sys.stderr)
     from qcc.passmanager import PassContext
 
@@ -543,7 +549,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                               input_shapes=input_shapes(args),
                               mixed_precision=args.mixed_precision,
                               outlier_channels=args.outlier_channels,
-                              auto_choice=args.auto_choice)
+                              auto_choice=args.auto_choice,
+                              calibration_engine=args.calibration_engine)
     if not hasattr(compiled, "program"):  # --stop-after: the IR then is the output
         from qcc.text import print_module
 

@@ -241,7 +241,8 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
                           mixed_precision: str | int | None = None,
                           float_outputs: bool = True,
                           outlier_channels: bool = False,
-                          auto_choice: str | None = None) -> Pipeline:
+                          auto_choice: str | None = None,
+                          calibration_engine: str = "numpy") -> Pipeline:
     """The pipeline `qcc quantize` runs: float clean-up, calibrate, [mixed-precision,]
     quantize and (for the integer program) fold-rescale and fuse-relu.
     ``mixed_precision``: ``"auto"`` (the fewest float activations that reach 30 dB
@@ -258,6 +259,8 @@ def quantization_pipeline(method: str = "minmax", granularity: str = "per-channe
         calib["save_stats"] = str(save_stats)
     if outlier_channels:
         calib["outlier_channels"] = True
+    if calibration_engine != "numpy":  # the default keeps the pipeline string as it was
+        calib["engine"] = calibration_engine
     if method == "auto" and auto_choice:  # what an earlier auto chose, from a file
         calib["choice"] = str(auto_choice)
     if method == "auto":  # it measures with the quantization that follows
@@ -325,7 +328,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
                    ctx: PassContext | None = None,
                    mixed_precision: str | int | None = None,
                    outlier_channels: bool = False,
-                   auto_choice: str | None = None) -> Module:
+                   auto_choice: str | None = None,
+                   calibration_engine: str = "numpy") -> Module:
     """Quantize ``module`` in place and return it.
 
     ``calib_data`` is a path (a .npz file or a folder of .npy/.npz files) or an
@@ -347,6 +351,9 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     the last quarter of the samples (``.summary()``, ``.sufficient``).
     ``auto_choice``: with ``method="auto"``, a JSON file of tensor -> method (what an
     earlier auto chose) used instead of measuring; then ``stats=`` alone suffices.
+    ``calibration_engine``: ``"numpy"`` (the FP32 interpreter, the default) or
+    ``"onnxruntime"`` (the float graph run by onnxruntime: faster, ranges close to the
+    interpreter's; qcc/calibration/ort_engine.py).
     """
     from qcc.passmanager import PassContext
 
@@ -365,7 +372,8 @@ def quantize_model(module: Module, calib_data: Any = None, method: str = "minmax
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude), data,
                                      stats, save_stats, integer, mixed_precision,
                                      outlier_channels=outlier_channels,
-                                     auto_choice=auto_choice)
+                                     auto_choice=auto_choice,
+                                     calibration_engine=calibration_engine)
     from qcc.outputs import transaction
 
     with transaction():  # the save_stats file only if the whole pipeline succeeds
@@ -397,7 +405,7 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
             instrumentation: Any = None, input_shapes: Mapping[str, Any] | None = None,
             host_ops: tuple[str, ...] | str = (), no_host: bool = False,
             mixed_precision: str | int | None = None, outlier_channels: bool = False,
-            auto_choice: str | None = None):
+            auto_choice: str | None = None, calibration_engine: str = "numpy"):
     """Compile a model (path or module) to a program for ``target`` (a target name
     such as ``tpu-v1`` or ``tpu-v1-gddr5``, a target file, or a loaded target; the
     backend is found by it): calibrate, quantize, fold, lower. Returns the backend's
@@ -413,11 +421,13 @@ def compile(model: Any, calib_data: Any = None, method: str = "minmax",
     ``mixed_precision`` (``"auto"``, ``"auto:N"``) keeps in float the activations whose
     int8 error costs the most and ``outlier_channels`` gives activations with outlier
     channels one scale per channel; ``auto_choice`` gives ``method="auto"`` the
-    methods an earlier auto chose (:func:`quantize_model`)."""
+    methods an earlier auto chose and ``calibration_engine`` (``"numpy"``, the
+    interpreter, or ``"onnxruntime"``) what computes the calibration's activations
+    (:func:`quantize_model`)."""
     return compile_model(model, calib_data, method, granularity, activations,
                          tuple(exclude), stats, target, batch, save_stats, instrumentation,
                          input_shapes, host_ops, no_host, mixed_precision, outlier_channels,
-                         auto_choice)
+                         auto_choice, calibration_engine)
 
 
 def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
@@ -428,7 +438,7 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
                   input_shapes: Mapping[str, Any] | None = None,
                   host_ops: tuple[str, ...] | str = (), no_host: bool = False,
                   mixed_precision: str | int | None = None, outlier_channels: bool = False,
-                  auto_choice: str | None = None):
+                  auto_choice: str | None = None, calibration_engine: str = "numpy"):
     """The compile, frontend to binary: import (if a path), then one pipeline of
     passes, the quantization pipeline followed by the backend's, then the backend's
     emission. Copies of the float graph (after clean-up) and the fake-quantized one
@@ -441,7 +451,7 @@ def compile_model(model: Any, calib_data: Any = None, method: str = "minmax",
         return _compile_model(model, calib_data, method, granularity, activations,
                               exclude, stats, target, batch, save_stats, instrumentation,
                               input_shapes, _placement(host_ops, no_host), mixed_precision,
-                              outlier_channels, auto_choice)
+                              outlier_channels, auto_choice, calibration_engine)
 
 
 def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
@@ -457,7 +467,7 @@ def _placement(host_ops: tuple[str, ...] | str, no_host: bool) -> dict:
 def _compile_model(model, calib_data, method, granularity, activations, exclude, stats,
                    target, batch, save_stats, instrumentation, input_shapes=None,
                    placement=None, mixed_precision=None, outlier_channels=False,
-                   auto_choice=None):
+                   auto_choice=None, calibration_engine="numpy"):
     from qcc.backend import backend_for_target
     from qcc.passmanager import PassContext, PassManager, Pipeline, StoppedCompile
     from qcc.text import module_sha256
@@ -513,7 +523,8 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     # ./) must not change the binary; the files' contents are hashed above
     pipeline = quantization_pipeline(method, granularity, activations, tuple(exclude),
                                      mixed_precision=mixed_precision, float_outputs=False,
-                                     outlier_channels=outlier_channels)
+                                     outlier_channels=outlier_channels,
+                                     calibration_engine=calibration_engine)
     manifest["pipeline"] = str(pipeline)
     if placement["host_ops"]:
         manifest["host_ops"] = ",".join(placement["host_ops"])
@@ -530,7 +541,8 @@ def _compile_model(model, calib_data, method, granularity, activations, exclude,
     full = quantization_pipeline(method, granularity, activations, tuple(exclude),
                                  data_path, stats, save_stats,
                                  mixed_precision=mixed_precision, float_outputs=False,
-                                 outlier_channels=outlier_channels, auto_choice=auto_choice)
+                                 outlier_channels=outlier_channels, auto_choice=auto_choice,
+                                 calibration_engine=calibration_engine)
     n_prepare = len(Pipeline.parse(PREPARE_PIPELINE))
     n_fake = len(full) - 2  # fold-rescale, fuse-relu
     n_integer = len(full)

@@ -39,8 +39,19 @@ class Collector:
 
     def __init__(self, module: Module | Graph, num_bins: int = DEFAULT_NUM_BINS,
                  max_bins: int | None = None, skip: Collection[Value] = (),
-                 lanes: bool = False):
+                 lanes: bool = False, engine: str = "numpy"):
+        from qcc.calibration.ort_engine import ENGINES
+
+        if engine not in ENGINES:
+            raise ValueError(f"calibration engine must be one of {', '.join(ENGINES)}, "
+                             f"got {engine!r}")
         self.graph = module.main if isinstance(module, Module) else module
+        #: what computes the activations: the FP32 interpreter (``numpy``, the oracle)
+        #: or onnxruntime on the exported float graph (qcc.calibration.ort_engine)
+        self.engine = engine
+        self._runner: Any = None
+        #: why the onnxruntime engine fell back to the interpreter ("" if it did not)
+        self.engine_fallback = ""
         #: ``skip``: values not observed (sentinel-dominated by construction, which
         #: may hold infinities and are never quantized)
         self.values = {v: n for v, n in calibrated_values(self.graph).items()
@@ -110,9 +121,28 @@ class Collector:
                 raise QccError(f"{e.message} (calibration samples {first}.."
                                f"{first + valid - 1})", e.loc) from None
 
-        # observe() reduces each array to statistics at once and keeps none of them
-        run(self.graph, inputs, observer=observe, reuse_buffers=True)
+        runner = self._ort_runner() if self.engine == "onnxruntime" else None
+        if runner is not None:
+            from qcc.calibration.ort_engine import observe_all
+
+            observe_all(runner, self.graph, inputs, observe)
+        else:
+            # observe() reduces each array to statistics at once and keeps none of them
+            run(self.graph, inputs, observer=observe, reuse_buffers=True)
         self.num_samples += valid
+
+    def _ort_runner(self) -> Any:
+        """The onnxruntime session (built once), or None after a fallback (warned)."""
+        if self._runner is None and not self.engine_fallback:
+            from qcc.calibration.ort_engine import make_runner
+            from qcc.diagnostics import warn
+
+            self._runner, why = make_runner(self.graph, list(self.values))
+            if self._runner is None:
+                self.engine_fallback = why
+                warn(f"calibrate: the onnxruntime engine cannot run this graph ({why}); "
+                     "calibrating with the interpreter")
+        return self._runner
 
     def collect(self, data: CalibrationData | Any, progress: bool | None = None,
                 stream: TextIO | None = None) -> dict[str, TensorStats]:

@@ -31,6 +31,8 @@ from qcc.diagnostics import QccError
 
 #: bins of the first batch's histogram (NVIDIA's default; ORT's for percentile)
 DEFAULT_NUM_BINS = 2048
+#: values binned per step of TensorStats._count (8 MiB of float64)
+_CHUNK = 1 << 20
 FORMAT = "qcc-calibration"
 VERSION = 1
 
@@ -119,14 +121,15 @@ class TensorStats:
             return
         if a.dtype.kind not in "fiub":
             raise TypeError(f"tensor '{self.name}': cannot histogram dtype {a.dtype}")
-        a = a.reshape(-1).astype(np.float64, copy=False)
-        finite = np.isfinite(a)
-        if not finite.all():
-            bad = a.size - int(np.count_nonzero(finite))
+        a = a.reshape(-1)
+        # min and max are exact in the array's own type; NaN propagates through them
+        lo, hi = float(a.min()), float(a.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            a = a.astype(np.float64)
+            bad = a.size - int(np.count_nonzero(np.isfinite(a)))
             nans = int(np.count_nonzero(np.isnan(a)))
             raise QccError(f"tensor '{self.name}' has {bad} non-finite value(s) ({nans} NaN, "
                            f"{bad - nans} Inf); calibration needs finite activations")
-        lo, hi = float(a.min()), float(a.max())
         self.min = min(self.min, lo)
         self.max = max(self.max, hi)
         if self.bin_width == 0.0:
@@ -137,8 +140,7 @@ class TensorStats:
                 return
             self._fix_width()
         self._cover(lo, hi)
-        k = self._indices(a)
-        self.counts += np.bincount(k - self.first_bin, minlength=len(self.counts))
+        self._count(a)
 
     def _fix_width(self) -> None:
         """Width from the range seen so far (the first batch, plus earlier zeros)."""
@@ -149,8 +151,30 @@ class TensorStats:
         # earlier zeros, if any, stay in bin 0 (counts == [n], first_bin == 0)
 
     def _indices(self, a: np.ndarray) -> np.ndarray:
-        j = np.floor(np.abs(a) / self.bin_width).astype(np.int64)
+        """Signed bin of each value: floor(|x| / w) in float64, -that-1 below 0."""
+        j = np.floor(np.abs(a.astype(np.float64, copy=False)) / self.bin_width).astype(
+            np.int64)
         return np.where(a < 0, -j - 1, j)
+
+    def _count(self, a: np.ndarray) -> None:
+        """Add the values of a flat array (inside the bins: _cover) to ``counts``: the
+        arithmetic of :meth:`_indices`, chunk by chunk in reused buffers (whole-tensor
+        float64 and int64 temporaries are fresh memory the system must map on every
+        call: that was most of calibration's time)."""
+        n, w, first = len(self.counts), self.bin_width, self.first_bin
+        size = min(a.size, _CHUNK)
+        t = np.empty(size, np.float64)
+        j = np.empty(size, np.int64)
+        for s in range(0, a.size, _CHUNK):
+            c = a[s:s + _CHUNK]
+            tt, jj = t[:c.size], j[:c.size]
+            np.absolute(c, out=tt, dtype=np.float64)
+            np.divide(tt, w, out=tt)
+            np.floor(tt, out=tt)
+            np.copyto(jj, tt, casting="unsafe")
+            np.invert(jj, out=jj, where=c < 0)  # ~j == -j - 1
+            jj -= first
+            self.counts += np.bincount(jj, minlength=n)
 
     def _cover(self, lo: float, hi: float) -> None:
         """Grow (or, beyond max_bins, coarsen) the bins so [lo, hi] fits."""
