@@ -125,28 +125,39 @@ class Machine:
 
     _sync = _nop  # synchronization matters for timing only
 
-    def _host_rows(self, ins: Instruction) -> tuple[slice, np.ndarray, np.ndarray]:
-        """(UB rows, host byte indices [rows, row_bytes], host bytes) of a transfer."""
+    def _host_rows(self, ins: Instruction) -> tuple[slice, np.ndarray]:
+        """(UB rows, the host bytes they move to or from: a [rows, row_bytes] view of
+        the host buffer, row r at byte host + r * host_stride) of a transfer."""
         rows = self._rows(self.ub, ins.ub, ins.rows, "Unified Buffer")
         n = ins.row_bytes
         end = ins.host + (ins.rows - 1) * ins.host_stride + n if ins.rows else ins.host
         if end > len(self.host):
             raise self.fail(f"host bytes up to {end} are outside the {len(self.host)}-byte "
                             "host buffer")
-        idx = ins.host + np.arange(ins.rows)[:, None] * ins.host_stride + np.arange(n)
-        return rows, idx, np.frombuffer(self.host, np.uint8)
+        host = np.frombuffer(self.host, np.uint8)
+        if not ins.rows:
+            return rows, host[:0].reshape(0, n)
+        # a strided view (inside the buffer: checked above), not a gather by index
+        view = np.lib.stride_tricks.as_strided(host[ins.host:end], (ins.rows, n),
+                                               (ins.host_stride, 1))
+        return rows, view
 
     def _host_call(self, ins: Instruction) -> None:
         run_segment(self.program, ins.segment, self.host)
 
     def _read_host(self, ins: Instruction) -> None:
-        rows, idx, host = self._host_rows(ins)
-        self.ub[rows] = 0
-        self.ub[rows, :ins.row_bytes] = host[idx]
+        rows, view = self._host_rows(ins)
+        self.ub[rows, ins.row_bytes:] = 0
+        self.ub[rows, :ins.row_bytes] = view
 
     def _write_host(self, ins: Instruction) -> None:
-        rows, idx, host = self._host_rows(ins)
-        host[idx] = self.ub[rows, :ins.row_bytes]
+        rows, view = self._host_rows(ins)
+        if ins.host_stride < ins.row_bytes and ins.rows > 1:
+            # rows that overlap in host memory: later rows win, as the DMA writes them
+            for r in range(ins.rows):
+                view[r] = self.ub[rows.start + r, :ins.row_bytes]
+            return
+        view[...] = self.ub[rows, :ins.row_bytes]
 
     def _read_weights(self, ins: Instruction) -> None:
         for k in range(ins.count):

@@ -265,6 +265,22 @@ def test_vector_units_writing_over_their_inputs(shift_rows):
     assert_same_run(_program(ins, image, 2 * rows, rows + 8, 0), data.tobytes())
 
 
+@pytest.mark.parametrize(("row_bytes", "host_stride"), [(256, 256), (100, 256), (64, 300),
+                                                        (200, 120), (50, 0), (1, 1)])
+def test_host_transfers_with_any_stride(row_bytes, host_stride):
+    """read_host and write_host of rows at a host stride: gaps between rows, rows that
+    overlap in host memory (the later row's bytes win), a stride of zero; the fast
+    machine moves them as strided views of the host buffer."""
+    rows = 6
+    ins = [Instruction("read_host", host=7, ub=20, rows=rows, row_bytes=row_bytes,
+                       host_stride=host_stride),
+           Instruction("sync", kind=0),
+           Instruction("write_host", host=3 * 256 + 11, ub=17, rows=rows,
+                       row_bytes=row_bytes, host_stride=host_stride)]
+    data = np.random.default_rng(27).integers(0, 256, 3 * 256).astype(np.uint8)
+    assert_same_run(_program(ins, b"", 3, 30, 0), data.tobytes(), engines=("numpy",))
+
+
 def _conv_program(per_row: int, channels: int, pad_value: int, sum_pool: bool) -> Program:
     """A 5x6 image (one pixel per row) through a packed-tap convolution and pools."""
     rng = np.random.default_rng(25)
