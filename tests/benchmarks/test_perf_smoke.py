@@ -34,8 +34,9 @@ def test_perf_functions_on_tiny_models(tmp_path, monkeypatch):
     monkeypatch.setattr(perf, "SETTLE_SECONDS", 0.0)
     mlp = tmp_path / "mlp.onnx"
     onnx.save(perf.zoo.mlp_large(batch=4, width=32, layers=1, classes=10), mlp)
-    row = perf.bench_model("mlp", mlp, runs=1, threads=1, work=tmp_path, profile=True)
-    assert row["batch"] == 4 and row["simulator_s"]["median"] > 0
+    row = perf.bench_model("mlp", perf.image_case(mlp), runs=1, threads=1, work=tmp_path,
+                           profile=True)
+    assert row["input"] == [4, 32] and row["simulator_s"]["median"] > 0
     for key in ("simulator", "interpreter", "simulator_numpy", "interpreter_raw"):
         v = row[key]
         assert v["value"] > 0 and v["met"] == (v["value"] <= v["target"])
@@ -46,8 +47,16 @@ def test_perf_functions_on_tiny_models(tmp_path, monkeypatch):
     one = tmp_path / "mlp1.onnx"
     onnx.save(perf.zoo.mlp_large(batch=1, width=32, layers=1, classes=10), one)
     assert len(perf.image_set(one)) == perf.IMAGES
-    row1 = perf.bench_model("mlp1", one, runs=1, threads=1, work=tmp_path, profile=False)
+    row1 = perf.bench_model("mlp1", perf.image_case(one), runs=1, threads=1, work=tmp_path,
+                            profile=False)
     assert row1["images"] == perf.IMAGES
+
+    # an encoder: three int64 inputs of dynamic shape, fixed by input_shapes
+    enc = tmp_path / "enc.onnx"
+    onnx.save(perf.bert.build_bert(layers=1, hidden=16, heads=2, intermediate=32), enc)
+    row2 = perf.bench_model("enc", perf.encoder_case(enc, 2, 8, 100), runs=1, threads=1,
+                            work=tmp_path, profile=False)
+    assert row2["input_desc"] == "2x8 tokens" and row2["simulator_s"]["median"] > 0
 
     depth = perf.bench_depth([1], batch=1, resolution=32, runs=1, work=tmp_path, width=0.125)
     assert depth["rows"][0]["nodes"] > 100
@@ -62,10 +71,10 @@ def test_perf_functions_on_tiny_models(tmp_path, monkeypatch):
                 "peak_method": "test", "profile": "ncalls ..."}
     res = {"meta": {"quick": True, "runs": 1, "threads": 1, "date": "-", "machine": "-",
                     "cpus": 1, "python": "-", "numpy": "-", "onnxruntime": "-"},
-           "models": [row, row1], "compile": compile_, "depth": depth,
+           "models": [row, row1, row2], "compile": compile_, "depth": depth,
            "explore": {"configurations": 8, "explore_s": {"median": 1.0},
                        "seconds": verdict}}
     text = perf.markdown(res)
     assert "## 4. Explore throughput" in text and "missed by 1.20x" in text
-    assert f"{perf.IMAGES} x 1x32, one by one" in text
+    assert f"{perf.IMAGES} x 1x32, one by one" in text and "| enc | 2x8 tokens |" in text
     json.dumps(res)  # the results are JSON-ready
