@@ -334,13 +334,22 @@ def bench_model(name: str, case: dict, runs: int, threads: int, work: Path,
     def each(fn):
         return lambda: [fn(f) for f in feeds]
 
-    t = interleaved_times({
+    # calibration's pass over the data: the forward pass and the statistics of every
+    # activation, with each engine (the collectors are built once: the onnxruntime
+    # engine's session is made on its first batch, a warm-up run)
+    from qcc.calibration import Collector
+
+    collectors = {e: Collector(calib_module, engine=e) for e in ("numpy", "onnxruntime")}
+    fns = {
         "sim": each(lambda f: compiled.run(f)),
         "sim_np": each(lambda f: compiled.run(f, engine="numpy")),
         "ortq": each(lambda f: ort_q.run(None, f)),
         "interp": each(lambda f: qcc.run(calib_module, f)),
         "interp_raw": each(lambda f: qcc.run(module, f)),
-        "ortf": each(lambda f: ort_f.run(None, f))}, runs, warmup=2)
+        "calib_np": each(lambda f: collectors["numpy"].add_batch(f)),
+        "calib_ort": each(lambda f: collectors["onnxruntime"].add_batch(f)),
+        "ortf": each(lambda f: ort_f.run(None, f))}
+    t = interleaved_times(fns, runs, warmup=2)
     sim, sim_np, ortq = t["sim"], t["sim_np"], t["ortq"]
     interp, interp_raw, ortf = t["interp"], t["interp_raw"], t["ortf"]
     res = {"model": name, "input": case["input"], "images": case["images"],
@@ -351,7 +360,13 @@ def bench_model(name: str, case: dict, runs: int, threads: int, work: Path,
                                       TARGETS["simulator"]),
            "interpreter": verdict(interp["median"] / ortf["median"], TARGETS["interpreter"]),
            "interpreter_raw": verdict(interp_raw["median"] / ortf["median"],
-                                      TARGETS["interpreter"])}
+                                      TARGETS["interpreter"]),
+           "calibration_numpy_s": t["calib_np"], "calibration_ort_s": t["calib_ort"],
+           "calibration_numpy": verdict(t["calib_np"]["median"] / ortf["median"],
+                                        TARGETS["interpreter"]),
+           "calibration_ort": verdict(t["calib_ort"]["median"] / ortf["median"],
+                                      TARGETS["interpreter"]),
+           "calibration_ort_fallback": collectors["onnxruntime"].engine_fallback}
     if "input_desc" in case:
         res["input_desc"] = case["input_desc"]
     if profile and not res["simulator"]["met"]:
@@ -539,6 +554,24 @@ def markdown(res: dict) -> str:
                    f"{raw['value']:.2f}x | "
                    + ("met" if raw["met"] else f"**missed by {raw['miss_factor']:.2f}x**")
                    + " |")
+    out += ["", "Calibration's pass over the data (`Collector.add_batch`: the forward "
+            "pass and the statistics, min, max and histogram, of every activation) with "
+            "the interpreter (the default) and with the onnxruntime engine "
+            "(`--calibration-engine onnxruntime`: the float graph exported with every "
+            "activation as an output; docs/calibration.md), against onnxruntime FP32's "
+            "plain run:", "",
+            "| model | input | interpreter engine (s) | ratio | target | status | "
+            "onnxruntime engine (s) | ratio | target | status |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["models"]:
+        if "calibration_numpy" not in r:
+            continue
+        cn, co = r["calibration_numpy"], r["calibration_ort"]
+        fell = r.get("calibration_ort_fallback")
+        out.append(f"| {r['model']} | {_input_text(r)} | "
+                   f"{r['calibration_numpy_s']['median']:.3f} | {_fmt_v(cn)} | "
+                   + (f"{r['calibration_ort_s']['median']:.3f} | {_fmt_v(co)} |" if not fell
+                      else f"(fell back to the interpreter: {fell}) | | | |"))
     out += ["", "Ratios of the fastest runs (less disturbed by other load; not the "
             "official figure): " + "; ".join(
                 f"{r['model']} simulator "

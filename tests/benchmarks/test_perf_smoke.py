@@ -77,4 +77,8 @@ def test_perf_functions_on_tiny_models(tmp_path, monkeypatch):
     text = perf.markdown(res)
     assert "## 4. Explore throughput" in text and "missed by 1.20x" in text
     assert f"{perf.IMAGES} x 1x32, one by one" in text and "| enc | 2x8 tokens |" in text
+    # calibration's pass with both engines; the encoder's Erf has no exported form
+    assert row["calibration_ort_fallback"] == "" and row["calibration_ort_s"]["median"] > 0
+    assert "no ONNX form" in row2["calibration_ort_fallback"]
+    assert "(fell back to the interpreter: " in text
     json.dumps(res)  # the results are JSON-ready
