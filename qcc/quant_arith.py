@@ -42,6 +42,8 @@ import math
 
 import numpy as np
 
+from qcc import fast
+
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 #: ranges narrower than this (the smallest normal float32) quantize with scale 1.0
@@ -172,6 +174,15 @@ class Requantizer:
         # clamping before adding the (integer) zero point is the same clamp
         zp = float(self.zero_point)
         lo, hi = float(self.lo) - zp, float(self.hi) - zp
+        if acc.ndim == 2 and np.ndim(offset) <= 1 and fast.enabled():
+            # the same float64 operations in one compiled pass (qcc/fast.py); the loop
+            # writes as it reads, so an ``out`` over ``acc``'s memory (an activate
+            # writing over its own inputs) reads a copy, as the blocks below read
+            # every row of a block before writing it
+            if np.may_share_memory(acc, out):
+                acc = acc.copy()
+            fast.requantize_float(out, acc, offset, multiplier, lo, hi, zp)
+            return
         for r0, r1, y in _row_blocks(acc.shape, _BLOCK_ELEMENTS, np.float64):
             np.add(acc[r0:r1], offset, out=y, dtype=np.float64)  # exact
             y *= multiplier

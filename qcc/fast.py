@@ -1,0 +1,103 @@
+"""Optional compiled loops (numba) for the hottest element-wise work, bit-exact with
+the numpy code they stand in for.
+
+With numba installed (``pip install qcc-compiler[fast]``), two loops replace numpy
+passes that each go over the whole array several times:
+
+- :func:`requantize_float` (the simulator's activate): ``(acc + offset) * M``,
+  round half to even, clamp, add the zero point, in one pass per element instead of
+  five array passes (quant_arith.Requantizer's float64 path: the same float64
+  operations in the same order, so the same bits);
+- :func:`depthwise` (the FP32 interpreter's depthwise convolution): each output's
+  taps multiplied and added in tap order, in the output's float type, as the numpy
+  code adds whole tap planes in that order (the same roundings).
+
+numba compiles without ``fastmath``, so LLVM neither reorders nor fuses these
+floating-point operations (no multiply-add contraction); tests/quant/test_fast.py
+checks every loop against the numpy path bit for bit. Without numba, or with
+``QCC_NO_NUMBA=1`` in the environment, the numpy code runs: it stays the reference.
+Compiled loops are cached on disk next to this file (numba's ``cache=True``), so a
+process pays numba's compile time (about a second per loop and type signature) once
+per installation.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+
+import numpy as np
+
+
+@functools.cache
+def _installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def enabled() -> bool:
+    """Whether the compiled loops are used (numba installed, not switched off by
+    ``QCC_NO_NUMBA=1``). numba itself is imported on the first use of a loop, not
+    with qcc (its import takes about half a second)."""
+    return os.environ.get("QCC_NO_NUMBA", "") not in ("1", "true") and _installed()
+
+
+@functools.cache
+def _kernels():  # pragma: no cover - compiled by numba
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def requantize(acc, offset, multiplier, lo, hi, zp, out):
+        rows, cols = acc.shape
+        for r in range(rows):
+            for c in range(cols):
+                y = (np.float64(acc[r, c]) + offset[c]) * multiplier[c]
+                y = np.rint(y)
+                if y < lo:
+                    y = lo
+                elif y > hi:
+                    y = hi
+                out[r, c] = y + zp
+
+    @numba.njit(cache=True, nogil=True)
+    def depthwise(xp, w, sh, sw, dh, dw, out):
+        n, c, oh, ow = out.shape
+        kh, kw = w.shape[2], w.shape[3]
+        for b in range(n):
+            for ch in range(c):
+                for y in range(oh):
+                    # one output row, tap by tap (the inner loop over the row is what
+                    # LLVM vectorizes; the row stays in cache over the taps): each
+                    # output adds its taps in the numpy code's order, from 0
+                    acc = out[b, ch, y]
+                    acc[:] = 0
+                    for i in range(kh):
+                        row = xp[b, ch, y * sh + i * dh]
+                        for j in range(kw):
+                            wt = w[ch, 0, i, j]
+                            for x in range(ow):
+                                acc[x] += row[x * sw + j * dw] * wt
+
+    return {"requantize": requantize, "depthwise": depthwise}
+
+
+def requantize_float(out: np.ndarray, acc: np.ndarray, offset, multiplier,
+                     lo: float, hi: float, zp: float) -> None:
+    """``out[...] = clip(rint((float64(acc) + offset) * multiplier), lo, hi) + zp`` for
+    2-D ``acc``; ``offset`` and ``multiplier`` per column or scalars (float64)."""
+    cols = acc.shape[1]
+    offset = np.broadcast_to(np.asarray(offset, np.float64), (cols,))
+    multiplier = np.broadcast_to(np.asarray(multiplier, np.float64), (cols,))
+    _kernels()["requantize"](acc, np.ascontiguousarray(offset),
+                             np.ascontiguousarray(multiplier), float(lo), float(hi),
+                             float(zp), out)
+
+
+def depthwise(xp: np.ndarray, w: np.ndarray, strides, dilations, out_hw) -> np.ndarray:
+    """The depthwise convolution of a padded input (the interpreter's _depthwise)."""
+    (sh, sw), (dh, dw), (oh, ow) = strides, dilations, out_hw
+    dtype = np.result_type(xp, w)
+    out = np.empty((xp.shape[0], w.shape[0], oh, ow), dtype)
+    _kernels()["depthwise"](xp.astype(dtype, copy=False), w.astype(dtype, copy=False), sh,
+                            sw, dh, dw, out)
+    return out

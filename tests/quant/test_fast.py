@@ -1,0 +1,101 @@
+"""qcc/fast.py's compiled loops against the numpy code they stand in for, bit for bit:
+the simulator's requantization (quant_arith.Requantizer) and the interpreter's
+depthwise convolution; and the switch that turns them off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import qcc.interpreter as interpreter
+from qcc import fast, quant_arith
+
+pytest.importorskip("numba")
+
+
+def _both(monkeypatch, fn):
+    """fn() with the compiled loops, then with numpy (QCC_NO_NUMBA=1)."""
+    monkeypatch.delenv("QCC_NO_NUMBA", raising=False)
+    assert fast.enabled()
+    compiled = fn()
+    monkeypatch.setenv("QCC_NO_NUMBA", "1")
+    assert not fast.enabled()
+    reference = fn()
+    monkeypatch.delenv("QCC_NO_NUMBA")
+    return compiled, reference
+
+
+@pytest.mark.parametrize("acc_dtype", [np.int32, np.int64, np.float64, np.int8, np.uint8])
+@pytest.mark.parametrize("out_dtype,zp,lo,hi", [(np.int8, -3, -128, 127),
+                                                (np.uint8, 7, 0, 255),
+                                                (np.int8, 0, 0, 127)])
+def test_requantization_is_bit_exact(monkeypatch, acc_dtype, out_dtype, zp, lo, hi):
+    rng = np.random.default_rng(11)
+    cols = 200
+    m = rng.integers(1 << 29, 1 << 31, cols)
+    shift = rng.integers(5, 30, cols)
+    req = quant_arith.Requantizer(m, shift, zp, lo, hi)
+    assert req.float_exact
+    if np.dtype(acc_dtype).kind == "f" or np.dtype(acc_dtype).itemsize >= 4:
+        acc = rng.integers(-(1 << 24), 1 << 24, (57, 256)).astype(acc_dtype)
+        acc[:3] = [[-(1 << 31)] * 256, [(1 << 31) - 1] * 256, [0] * 256]  # extremes
+    else:
+        info = np.iinfo(acc_dtype)
+        acc = rng.integers(info.min, info.max + 1, (57, 256)).astype(acc_dtype)
+    acc = acc[:, 30:30 + cols]  # a strided view, as the simulator passes lanes
+    cases = [(rng.integers(-5000, 5000, cols).astype(np.float64), slice(None)),
+             (-11, slice(None)), (0, slice(None))]
+
+    for offset, columns in cases:
+        def run(offset=offset, columns=columns):
+            out = np.zeros((acc.shape[0], 256), out_dtype)[:, 10:10 + cols]
+            req(out, acc, offset, columns)
+            return out.copy()
+
+        got, want = _both(monkeypatch, run)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_requantization_of_fewer_columns(monkeypatch):
+    """``columns`` picks the parameters of the lanes computed."""
+    rng = np.random.default_rng(12)
+    req = quant_arith.Requantizer(rng.integers(1 << 30, 1 << 31, 256),
+                                  rng.integers(8, 20, 256), 2, -128, 127)
+    acc = rng.integers(-(1 << 22), 1 << 22, (9, 100)).astype(np.int32)
+    offset = rng.integers(-100, 100, 100).astype(np.float64)
+
+    def run():
+        out = np.empty((9, 100), np.int8)
+        req(out, acc, offset, slice(40, 140))
+        return out
+
+    got, want = _both(monkeypatch, run)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape,kernel,strides,dilations,dtype", [
+    ((3, 40, 33, 33), 3, (1, 1), (1, 1), np.float32),
+    ((2, 24, 34, 34), 3, (2, 2), (1, 1), np.float32),
+    ((1, 12, 31, 29), 5, (1, 2), (2, 2), np.float32),
+    ((2, 8, 17, 17), 3, (1, 1), (1, 1), np.float64),
+])
+def test_depthwise_is_bit_exact(monkeypatch, shape, kernel, strides, dilations, dtype):
+    rng = np.random.default_rng(13)
+    xp = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((shape[1], 1, kernel, kernel)).astype(dtype)
+    out_hw = tuple((shape[2 + i] - dilations[i] * (kernel - 1) - 1) // strides[i] + 1
+                   for i in range(2))
+    got, want = _both(monkeypatch, lambda: interpreter._depthwise(xp, w, strides,
+                                                                  dilations, out_hw))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_ties_round_to_even():
+    """Products exactly halfway between two integers round to the even one, as
+    numpy's rint does."""
+    acc = np.arange(-9, 10, dtype=np.int32).reshape(1, -1)
+    out = np.empty(acc.shape, np.int8)
+    fast.requantize_float(out, acc, 0.0, 0.5, -128.0, 127.0, 0.0)
+    np.testing.assert_array_equal(out[0], np.rint(acc[0] * 0.5).astype(np.int8))
+    assert list(out[0, 8:13]) == [0, 0, 0, 1, 2]  # -0.5, 0, 0.5, 1, 1.5
