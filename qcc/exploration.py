@@ -28,6 +28,7 @@ round (docs/layers.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -458,46 +459,56 @@ def _probe(address: str, seconds: float) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from distributed.comm import connect
+    from distributed.security import Security
+
+    # TLS and the like as a Client would connect (Dask's configuration)
+    args = Security().get_connection_args("client")
 
     async def once() -> None:
-        comm = await connect(address, timeout=seconds)
+        comm = await connect(address, timeout=seconds, **args)
         await comm.close()
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, once()).result()
 
 
-def _fingerprint_function():
-    """A function that says which qcc a process runs: the SHA-256 of qcc's installed
-    files (its package, passes and backends) and the versions of what the results
-    depend on. Defined inside a function so that cloudpickle sends it by value: it
-    runs on a worker where qcc does not import, too (and says so)."""
-    def fingerprint() -> dict:
-        import hashlib
-        import importlib.metadata
-        import importlib.util
-        from pathlib import Path
+@functools.cache
+def installed_fingerprint() -> dict:
+    """Which qcc this process runs: the SHA-256 of qcc's installed files (its package,
+    passes and backends), taken once per process (the first time: in a worker, before
+    its first configuration), and the versions of what the results depend on."""
+    import hashlib
+    import importlib.metadata
+    import importlib.util
 
-        out = {}
-        for dist in ("qcc-compiler", "numpy", "onnx"):
-            try:
-                out[dist] = importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                out[dist] = None
-        h = hashlib.sha256()
+    out: dict = {}
+    for dist in ("qcc-compiler", "numpy", "onnx"):
         try:
-            for name in ("qcc", "qcc.passes", "qcc.backends"):
-                spec = importlib.util.find_spec(name)
-                root = Path(next(iter(spec.submodule_search_locations)))
-                for f in sorted(root.rglob("*")):
-                    if f.suffix in (".py", ".lark", ".toml") and "__pycache__" not in f.parts:
-                        h.update(f.relative_to(root).as_posix().encode() + b"\0")
-                        h.update(hashlib.sha256(f.read_bytes()).digest())
-            out["qcc_files_sha256"] = h.hexdigest()
-        except Exception as e:  # qcc does not import there
-            out["qcc_files_sha256"] = None
-            out["qcc_error"] = f"{type(e).__name__}: {e}"
-        return out
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    h = hashlib.sha256()
+    for name in ("qcc", "qcc.passes", "qcc.backends"):
+        spec = importlib.util.find_spec(name)
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for f in sorted(root.rglob("*")):
+            if f.suffix in (".py", ".lark", ".toml") and "__pycache__" not in f.parts:
+                h.update(f.relative_to(root).as_posix().encode() + b"\0")
+                h.update(hashlib.sha256(f.read_bytes()).digest())
+    out["qcc_files_sha256"] = h.hexdigest()
+    return out
+
+
+def _fingerprint_function():
+    """A function that returns a worker's :func:`installed_fingerprint`. Defined
+    inside a function so that cloudpickle sends it by value: it runs on a worker where
+    qcc does not import, too (and says so)."""
+    def fingerprint() -> dict:
+        try:
+            from qcc.exploration import installed_fingerprint
+        except Exception as e:
+            return {"qcc_files_sha256": None, "qcc_error": f"{type(e).__name__}: {e}"}
+        return installed_fingerprint()
     return fingerprint
 
 
@@ -536,14 +547,13 @@ def connect_cluster(cluster, timeout: float | None = None):
         except (TimeoutError, OSError):
             raise QccError(f"--cluster {address}: the scheduler has no worker after "
                            f"{seconds:g} s; start one with `dask worker {address}`") from None
-        fingerprint = _fingerprint_function()
-        mine = fingerprint()
-        theirs = client.run(fingerprint)
+        mine = installed_fingerprint()
+        theirs = client.run(_fingerprint_function())
         bad = {w: f for w, f in theirs.items() if f != mine}
         if bad:
             worker, f = next(iter(sorted(bad.items())))
             if f.get("qcc_files_sha256") is None:
-                why = f"qcc does not import there ({f.get('qcc_error')})"
+                why = f"its qcc cannot be checked ({f.get('qcc_error')})"
             else:
                 why = ", ".join(f"{k} {f.get(k)} (here {mine.get(k)})" for k in mine
                                 if f.get(k) != mine.get(k) and k != "qcc_files_sha256")

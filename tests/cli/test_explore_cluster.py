@@ -166,6 +166,7 @@ def test_workers_must_run_this_qcc(cluster, monkeypatch):
         return fingerprint
 
     monkeypatch.setattr(ex, "_fingerprint_function", fake)
+    monkeypatch.setattr(ex, "installed_fingerprint", fake())
     with pytest.raises(ex.QccError, match=r"2 of 2 worker\(s\) do not run this qcc, e\.g\. "
                        r"tcp://.*: qcc-compiler \d+ \(here \d+\)"):
         ex.connect_cluster(cluster, timeout=5)
