@@ -311,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "real ones; what-if rows are always shown and marked)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="parallel processes (default: one per core)")
+    p.add_argument("--cluster", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the configurations on a Dask cluster instead of local "
+                        "processes: its scheduler's address (tcp://HOST:8786); without "
+                        "ADDRESS, DASK_SCHEDULER_ADDRESS's (which is never used without "
+                        "--cluster). Needs pip install 'qcc-compiler[cluster]'")
+    p.add_argument("--cluster-timeout", type=float, default=None, metavar="SECONDS",
+                   help="how long to wait for the scheduler and a worker (default: Dask's "
+                        "connect timeout, 30 s)")
     _add_input_shape_arg(p)
     p.add_argument("--out", default="explore", metavar="DIR",
                    help="where explore.json/.md and the plot go (default ./explore)")
@@ -726,6 +734,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
                        "number of microseconds")
     if args.jobs is not None and args.jobs < 1:
         raise QccError(f"--jobs {args.jobs}: expected at least 1")
+    if args.cluster_timeout is not None and not (math.isfinite(args.cluster_timeout)
+                                                 and args.cluster_timeout > 0):
+        raise QccError(f"--cluster-timeout {args.cluster_timeout}: expected a positive "
+                       "number of seconds")
+    cluster = ex.cluster_address(args.cluster)
     methods = [m for m in args.methods.split(",") if m]
     for m in methods:
         if m not in (*ex.METHODS, "auto"):
@@ -744,7 +757,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         raise QccError(f"--out {out}: exists and is not a directory")
     result = ex.explore(args.input, args.calib_data, args.eval_data, targets, batches,
                         granularities=grans, methods=methods, jobs=args.jobs,
-                        input_shapes=input_shapes(args))
+                        input_shapes=input_shapes(args), cluster=cluster,
+                        cluster_timeout=args.cluster_timeout)
     rec, written = ex.write_outputs(result, out, args.max_accuracy_drop,
                                     args.max_latency_us, args.include_what_if)
     commit_pending()

@@ -16,7 +16,10 @@ Calibration statistics are collected once and shared (each fixed method derives 
 ranges from them); ``auto`` chooses a method per tensor from the calibration data.
 The recommendation maximizes inferences/s/W under an accuracy budget (and an optional
 latency limit) on real targets, with a paired test of its accuracy against FP32 and
-against the most accurate configuration. Configurations run in parallel processes.
+against the most accurate configuration. Configurations run in parallel processes,
+or with ``cluster=`` on a Dask distributed cluster (the ``cluster`` extra): each
+configuration is one job, sent the bytes of the model, the statistics and what it
+evaluates on, so workers need qcc but not the caller's files.
 
 It runs whole compiles, so it sits above the backends with the driver: it reaches a
 target's backend through the registry (qcc/backend.py) and never the other way
@@ -25,10 +28,12 @@ round (docs/layers.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import tempfile
+import threading
 import time
 import traceback
 from collections import Counter
@@ -326,7 +331,14 @@ def _what_if(target: str) -> bool | None:
 
 def _one_config(job: dict) -> dict:
     """Quality of one (granularity, method), then its performance on every batch and
-    target; an error in one part does not lose the others."""
+    target; an error in one part does not lose the others. ``job["loaded_targets"]``
+    (on a cluster): the target descriptions loaded by the caller, by the name given,
+    so that a worker reads no target file; rows keep the name given."""
+    loaded = job.get("loaded_targets") or {}
+
+    def target(t):
+        return loaded.get(t, t)
+
     quality = {"granularity": job["granularity"], "method": job["method"], "error": None}
     correct = None
     try:
@@ -357,40 +369,307 @@ def _one_config(job: dict) -> dict:
         base = {"granularity": job["granularity"], "method": job["method"], "batch": batch}
         fixed = job["fixed_batch"]
         if fixed and batch != fixed:
-            rows += [{**base, "target": t, "what_if": _what_if(t), "error": (
+            rows += [{**base, "target": t, "what_if": _what_if(target(t)), "error": (
                 f"the model's batch dimension is fixed at {fixed}: it runs at batch "
                 f"{fixed} only (export it with a dynamic batch dimension to time batch "
                 f"{batch})")} for t in job["targets"]]
             continue
         try:
             m, _, _ = _quantized(job, batch)
-            backend = backend_for_targets(job["targets"])
+            backend = backend_for_targets([target(t) for t in job["targets"]])
             start = time.perf_counter()
-            compiled = backend.compile(m, job["targets"][0])
+            compiled = backend.compile(m, target(job["targets"][0]))
             compile_s = time.perf_counter() - start
             mix = backend.instruction_mix(compiled.program)
         except Exception as e:
             rows += [{**base, "target": t, "error": _error_text(e),
-                      "what_if": _what_if(t)} for t in job["targets"]]
+                      "what_if": _what_if(target(t))} for t in job["targets"]]
             continue
         for tname in job["targets"]:
             try:
-                target = backend.load_target(tname)
-                r = backend.estimate(compiled.program, target, batch)
-                rows.append({**base, "target": target.name, "error": None,
-                             "what_if": bool(getattr(target, "what_if", False)),
+                tgt = backend.load_target(target(tname))
+                r = backend.estimate(compiled.program, tgt, batch)
+                rows.append({**base, "target": tgt.name, "error": None,
+                             "what_if": bool(getattr(tgt, "what_if", False)),
                              "latency_us": r.latency_s * 1e6,
                              "inferences_per_s": r.inferences_per_s,
                              "inferences_per_s_per_w": r.inferences_per_s_per_w,
                              "tops": r.tops(), "cycles": r.cycles,
-                             "rescale_us": backend.rescale_us(compiled.program, target,
+                             "rescale_us": backend.rescale_us(compiled.program, tgt,
                                                               batch),
-                             "requantization": backend.requantization_note(target),
+                             "requantization": backend.requantization_note(tgt),
                              "compile_s": compile_s, "program": mix})
             except Exception as e:
                 rows.append({**base, "target": tname, "error": _error_text(e),
-                             "what_if": _what_if(tname)})
+                             "what_if": _what_if(target(tname))})
     return {"quality": quality, "correct": correct, "performance": rows}
+
+
+# ------------------------------------------------------------------ on a cluster
+#: the figures of a sweep that are wall-clock times of this run (they differ from run
+#: to run and between the local pool and a cluster; nothing else does)
+WALL_CLOCK_KEYS = ("collect_s", "quantize_s", "compile_s")
+
+
+def without_wall_clock(obj):
+    """A copy of a sweep's result (or explore.json) without :data:`WALL_CLOCK_KEYS`:
+    what two runs of one sweep must have identical."""
+    if isinstance(obj, dict):
+        return {k: without_wall_clock(v) for k, v in obj.items() if k not in WALL_CLOCK_KEYS}
+    if isinstance(obj, list | tuple):
+        return [without_wall_clock(v) for v in obj]
+    return obj
+
+
+def cluster_address(value: str | None) -> str | None:
+    """The scheduler address of ``--cluster [ADDRESS]``: ``None`` (no --cluster) runs
+    locally whatever the environment says; ``--cluster`` without an address takes
+    Dask's ``DASK_SCHEDULER_ADDRESS`` and is an error when that is not set (it never
+    starts a cluster of its own)."""
+    if value is None:
+        return None
+    address = value.strip() or os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip()
+    if not address:
+        raise QccError("--cluster without an address takes the Dask scheduler's address "
+                       "from DASK_SCHEDULER_ADDRESS, which is not set: give it "
+                       "(--cluster tcp://HOST:8786) or leave --cluster out to run on this "
+                       "machine's processes")
+    if ":" not in address:
+        raise QccError(f"--cluster {address}: not a scheduler address (expected "
+                       "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786); with the model after "
+                       "the option, write --cluster=ADDRESS")
+    return address
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise QccError("explore on a cluster needs Dask distributed, which is not "
+                       "installed: pip install 'qcc-compiler[cluster]' (or pip install "
+                       "distributed)") from None
+    return distributed
+
+
+def _probe(address: str, seconds: float) -> None:
+    """Open and close one connection to ``address`` (in a thread of its own: the
+    caller may be in an event loop), so that an unreachable scheduler is an error
+    before any Client exists."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    # TLS and the like as a Client would connect (Dask's configuration)
+    args = Security().get_connection_args("client")
+
+    async def once() -> None:
+        comm = await connect(address, timeout=seconds, **args)
+        await comm.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, once()).result()
+
+
+@functools.cache
+def installed_fingerprint() -> dict:
+    """Which qcc this process runs: the SHA-256 of qcc's installed files (its package,
+    passes and backends), taken once per process (the first time: in a worker, before
+    its first configuration), and the versions of what the results depend on."""
+    import hashlib
+    import importlib.metadata
+    import importlib.util
+
+    out: dict = {}
+    for dist in ("qcc-compiler", "numpy", "onnx"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    h = hashlib.sha256()
+    for name in ("qcc", "qcc.passes", "qcc.backends"):
+        spec = importlib.util.find_spec(name)
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for f in sorted(root.rglob("*")):
+            if f.suffix in (".py", ".lark", ".toml") and "__pycache__" not in f.parts:
+                h.update(f.relative_to(root).as_posix().encode() + b"\0")
+                h.update(hashlib.sha256(f.read_bytes()).digest())
+    out["qcc_files_sha256"] = h.hexdigest()
+    return out
+
+
+def _fingerprint_function():
+    """A function that returns a worker's :func:`installed_fingerprint`. Defined
+    inside a function so that cloudpickle sends it by value: it runs on a worker where
+    qcc does not import, too (and says so)."""
+    def fingerprint() -> dict:
+        try:
+            from qcc.exploration import installed_fingerprint
+        except Exception as e:
+            return {"qcc_files_sha256": None, "qcc_error": f"{type(e).__name__}: {e}"}
+        return installed_fingerprint()
+    return fingerprint
+
+
+def connect_cluster(cluster, timeout: float | None = None):
+    """``(client, owned)`` for ``cluster``: a ``distributed.Client`` as given (not
+    owned: the caller closes it), or a new one connected to a scheduler address.
+    Checks that the scheduler answers and has a worker within ``timeout`` seconds
+    (default: Dask's ``distributed.comm.timeouts.connect``, 30 s) and that every
+    worker runs the same qcc (the same installed files) and numpy and onnx versions;
+    each is a :class:`QccError` that names the address."""
+    distributed = _import_distributed()
+    import dask
+    from dask.utils import parse_timedelta
+
+    seconds = timeout if timeout is not None else parse_timedelta(
+        dask.config.get("distributed.comm.timeouts.connect"), "s")
+    if isinstance(cluster, distributed.Client):
+        client, owned, address = cluster, False, cluster.scheduler.address
+    else:
+        address = str(cluster).strip()
+        if not address:
+            raise QccError("explore: cluster= needs a Dask scheduler's address "
+                           "(tcp://HOST:PORT) or a distributed.Client")
+        try:
+            _probe(address, seconds)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise QccError(f"--cluster {address}: no Dask scheduler answered within "
+                           f"{seconds:g} s ({e}); start one with `dask scheduler` and "
+                           f"workers with `dask worker {address}`, or leave --cluster out "
+                           "to run on this machine's processes") from None
+        client = distributed.Client(address, timeout=seconds, set_as_default=False)
+        owned = True
+    try:
+        try:
+            client.wait_for_workers(1, timeout=seconds)
+        except (TimeoutError, OSError):
+            raise QccError(f"--cluster {address}: the scheduler has no worker after "
+                           f"{seconds:g} s; start one with `dask worker {address}`") from None
+        mine = installed_fingerprint()
+        theirs = client.run(_fingerprint_function())
+        bad = {w: f for w, f in theirs.items() if f != mine}
+        if bad:
+            worker, f = next(iter(sorted(bad.items())))
+            if f.get("qcc_files_sha256") is None:
+                why = f"its qcc cannot be checked ({f.get('qcc_error')})"
+            else:
+                why = ", ".join(f"{k} {f.get(k)} (here {mine.get(k)})" for k in mine
+                                if f.get(k) != mine.get(k) and k != "qcc_files_sha256")
+                if f.get("qcc_files_sha256") != mine["qcc_files_sha256"]:
+                    why = (why + ", " if why else "") + "qcc's files differ from this one's"
+            raise QccError(f"--cluster {address}: {len(bad)} of {len(theirs)} worker(s) "
+                           f"do not run this qcc, e.g. {worker}: {why}; install the same "
+                           "qcc (and numpy, onnx) on every worker")
+    except BaseException:
+        if owned:
+            client.close()
+        raise
+    return client, owned
+
+
+#: one configuration at a time in a worker process, whatever its threads (qcc keeps
+#: per-process state, e.g. the output transaction): parallelism comes from processes
+_WORKER_LOCK = threading.Lock()
+
+
+def _shipped(path: str | None, onnx_model: bool = False) -> dict | None:
+    """A file or a folder of calibration files, as bytes a worker writes back under
+    the same name; an ONNX model with its external data inlined."""
+    if not path:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        return {"name": p.name, "files": {f.name: f.read_bytes() for f in sorted(p.iterdir())
+                                          if f.is_file() and f.suffix in (".npy", ".npz")}}
+    data = p.read_bytes()
+    if onnx_model:
+        import onnx
+        from onnx.external_data_helper import uses_external_data
+
+        try:
+            proto = onnx.load_model_from_string(data)
+        except Exception:  # IR text: sent as it is
+            proto = None
+        if proto is not None and any(uses_external_data(t)
+                                     for t in proto.graph.initializer):
+            data = onnx.load(str(p)).SerializeToString()  # the weights inlined
+    return {"name": p.name, "data": data}
+
+
+def _landed(shipped: dict | None, where: Path) -> str | None:
+    if shipped is None:
+        return None
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / shipped["name"]
+    if "files" in shipped:
+        path.mkdir()
+        for name, data in shipped["files"].items():
+            (path / name).write_bytes(data)
+    else:
+        path.write_bytes(shipped["data"])
+    return str(path)
+
+
+def _cluster_config(shared: dict, config: dict) -> dict:
+    """One configuration on a worker: the model, the statistics and the calibration
+    data written to a scratch folder of the worker's (under their own names), then
+    :func:`_one_config`; what ``auto`` chose comes back in the result."""
+    with _WORKER_LOCK, tempfile.TemporaryDirectory(prefix="qcc-explore-") as tmp:
+        root = Path(tmp)
+        job = {**shared["job"], **config,
+               "model": _landed(shared["model"], root / "model"),
+               "calib_data": _landed(shared["calib_data"], root / "calib"),
+               "stats": str(root / "stats.json")}
+        Path(job["stats"]).write_text(shared["stats"])
+        part = _one_config(job)
+        choice = Path(job["stats"]).with_name(f"auto-{config['granularity']}.json")
+        part["auto_choice_json"] = choice.read_text() if choice.exists() else None
+    return part
+
+
+def _run_on_cluster(client, work: list[dict], backend, bar) -> list[dict]:
+    """Every configuration of ``work`` as one job of ``client``'s cluster; the results
+    in ``work``'s order. What every job shares is sent to each worker once."""
+    import uuid
+
+    import distributed
+
+    if not work:
+        return []
+    first = work[0]
+    per_config = ("granularity", "method")
+    shared = {"job": {k: v for k, v in first.items()
+                      if k not in (*per_config, "model", "calib_data", "stats")},
+              "model": _shipped(first["model"], onnx_model=True),
+              "calib_data": _shipped(first["calib_data"]) if any(
+                  j["method"] == "auto" for j in work) else None,
+              "stats": Path(first["stats"]).read_text()}
+    # the targets as loaded here: a worker reads no target file
+    shared["job"]["loaded_targets"] = {t: backend.load_target(t) for t in first["targets"]}
+    token = uuid.uuid4().hex[:12]
+    [shared_future] = client.scatter([shared], broadcast=True, hash=False)
+    futures = [client.submit(_cluster_config, shared_future,
+                             {k: j[k] for k in per_config},
+                             key=f"qcc-explore-{token}-{i}-{j['granularity']}-{j['method']}")
+               for i, j in enumerate(work)]
+    index = {f.key: i for i, f in enumerate(futures)}
+    try:
+        for future in distributed.as_completed(futures, loop=client.loop):
+            if future.status != "finished":
+                j = work[index[future.key]]
+                try:
+                    e = future.exception()
+                except BaseException as cancelled:  # e.g. cancelled by the scheduler
+                    e = cancelled
+                raise QccError(f"explore: configuration {j['granularity']}/{j['method']} "
+                               f"failed on the cluster at {client.scheduler.address}: "
+                               f"{type(e).__name__}: {e}")
+            bar.update(1)
+        return [f.result() for f in futures]
+    finally:
+        client.cancel([*futures, shared_future])
 
 
 # ------------------------------------------------------------------ the sweep
@@ -399,12 +678,32 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
             granularities: Sequence[str] = GRANULARITIES,
             methods: Sequence[str] = DEFAULT_METHODS,
             jobs: int | None = None, progress: bool | None = None,
-            input_shapes: dict | None = None) -> dict:
+            input_shapes: dict | None = None, cluster=None,
+            cluster_timeout: float | None = None) -> dict:
     """Run the sweep; returns a JSON-ready dict: ``fp32``, ``quality`` (one entry per
     granularity x method), ``performance`` (per configuration x target x batch),
     ``rows`` (the two joined), ``calibration``, ``differences`` and ``roofline``.
     ``input_shapes`` fixes dynamic input dimensions but the first, the swept batch.
-    ``progress``: a progress bar on stderr (default: when stderr is a terminal)."""
+    ``progress``: a progress bar on stderr (default: when stderr is a terminal).
+
+    ``jobs``: the local process pool's size (default one per core, at most one per
+    configuration). ``cluster``: a Dask scheduler's address (``"tcp://host:8786"``)
+    or a ``distributed.Client``: the configurations run on its workers instead, with
+    the same results (:func:`connect_cluster`; ``cluster_timeout`` seconds to reach
+    the scheduler and find a worker, default Dask's connect timeout). The rest of
+    the sweep (the FP32 reference, the statistics, the roofline) runs here."""
+    client, own = connect_cluster(cluster, cluster_timeout) if cluster is not None \
+        else (None, False)
+    try:
+        return _explore(model, calib_data, eval_data, targets, batches, granularities,
+                        methods, jobs, progress, input_shapes, client)
+    finally:
+        if own:
+            client.close()
+
+
+def _explore(model, calib_data, eval_data, targets, batches, granularities, methods, jobs,
+             progress, input_shapes, client) -> dict:
     from qcc import driver
     from qcc.passmanager import Pipeline
 
@@ -478,7 +777,14 @@ def explore(model: str, calib_data: str | None, eval_data: str | None,
         from qcc.progress import Progress
 
         with Progress(len(work), "explore", unit="configurations", enabled=progress) as bar:
-            if jobs > 1:
+            if client is not None:
+                results = _run_on_cluster(client, work, backend, bar)
+                for part in results:  # what auto chose, beside the statistics as here
+                    choice = part.pop("auto_choice_json", None)
+                    if choice is not None:
+                        Path(stats).with_name(
+                            f"auto-{part['quality']['granularity']}.json").write_text(choice)
+            elif jobs > 1:
                 with ProcessPoolExecutor(jobs) as pool:
                     for part in pool.map(_one_config, work):
                         results.append(part)

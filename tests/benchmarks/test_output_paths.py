@@ -53,8 +53,9 @@ def test_benchmark_results_are_git_ignored():
     assert ignored.returncode == 0
 
 
-@pytest.mark.parametrize("name", ["examples_tables", "ir_parse", "perf", "quant_accuracy",
-                                  "tpu_targets", "transformers_report", "zoo_report"])
+@pytest.mark.parametrize("name", ["examples_tables", "explore_cluster", "ir_parse", "perf",
+                                  "quant_accuracy", "tpu_targets", "transformers_report",
+                                  "zoo_report"])
 def test_scripts_that_write_docs_document_update_docs(name):
     assert f"{name}.py" in SCRIPTS
     text = (ROOT / "benchmarks" / f"{name}.py").read_text()
