@@ -277,6 +277,14 @@ def evaluate(label: str, name: str, kwargs: dict[str, Any], work: Path, quick: b
 
 
 def _peak_rss_bytes() -> int:
+    """This process's own peak resident memory: VmHWM (on Linux a child's ru_maxrss
+    carries the parent's resident size at the fork over its exec), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 

@@ -82,3 +82,19 @@ def test_perf_functions_on_tiny_models(tmp_path, monkeypatch):
     assert "no ONNX form" in row2["calibration_ort_fallback"]
     assert "(fell back to the interpreter: " in text
     json.dumps(res)  # the results are JSON-ready
+
+
+def test_peak_memory_is_the_process_own():
+    """VmHWM, not ru_maxrss: a child of a large parent reports its own peak."""
+    import subprocess
+
+    ballast = bytearray(600 * 1024 * 1024)  # the parent holds 600 MB, touched
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location("
+            f"'p', {str(ROOT / 'benchmarks' / 'perf.py')!r}); m = importlib.util."
+            "module_from_spec(spec); sys.modules['p'] = m; spec.loader.exec_module(m); "
+            "print(m.peak_rss_bytes())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert int(out.stdout.split()[-1]) < 500 * 1024 * 1024, out.stdout
+    del ballast
