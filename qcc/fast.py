@@ -47,9 +47,10 @@ def _kernels():  # pragma: no cover - compiled by numba
     import numba
 
     @numba.njit(cache=True, nogil=True)
-    def requantize(acc, offset, multiplier, lo, hi, zp, out):
-        rows, cols = acc.shape
-        for r in range(rows):
+    def requantize(acc, out, cols, offset, multiplier, lo, hi, zp):
+        # acc and out are C-contiguous 2-D arrays whose rows may be wider than the
+        # cols computed: the loop over a row is what LLVM vectorizes
+        for r in range(acc.shape[0]):
             for c in range(cols):
                 y = (np.float64(acc[r, c]) + offset[c]) * multiplier[c]
                 y = np.rint(y)
@@ -66,8 +67,8 @@ def _kernels():  # pragma: no cover - compiled by numba
         for b in range(n):
             for ch in range(c):
                 for y in range(oh):
-                    # one output row, tap by tap (the inner loop over the row is what
-                    # LLVM vectorizes; the row stays in cache over the taps): each
+                    # one output row, tap by tap (the loop over the row is what LLVM
+                    # vectorizes, and the row stays in cache over the taps): each
                     # output adds its taps in the numpy code's order, from 0
                     acc = out[b, ch, y]
                     acc[:] = 0
@@ -86,11 +87,43 @@ def requantize_float(out: np.ndarray, acc: np.ndarray, offset, multiplier,
     """``out[...] = clip(rint((float64(acc) + offset) * multiplier), lo, hi) + zp`` for
     2-D ``acc``; ``offset`` and ``multiplier`` per column or scalars (float64)."""
     cols = acc.shape[1]
-    offset = np.broadcast_to(np.asarray(offset, np.float64), (cols,))
-    multiplier = np.broadcast_to(np.asarray(multiplier, np.float64), (cols,))
-    _kernels()["requantize"](acc, np.ascontiguousarray(offset),
-                             np.ascontiguousarray(multiplier), float(lo), float(hi),
-                             float(zp), out)
+    offset = np.ascontiguousarray(np.broadcast_to(np.asarray(offset, np.float64), (cols,)))
+    multiplier = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(multiplier, np.float64), (cols,)))
+    if not _rows_of(acc):
+        acc = np.ascontiguousarray(acc)
+    target = out if _rows_of(out) else np.empty(out.shape, out.dtype)
+    kernel = _kernels()["requantize"]
+    split = not (acc.flags.c_contiguous and target.flags.c_contiguous)
+    for a, o in zip(_c_rows(acc, split), _c_rows(target, split), strict=True):
+        kernel(a, o, cols, offset, multiplier, float(lo), float(hi), float(zp))
+    if target is not out:
+        out[...] = target
+
+
+def _rows_of(a: np.ndarray) -> bool:
+    """Whether a 2-D array's rows are contiguous, in order, a whole number of elements
+    apart (a view of some lanes of a buffer's rows, or a C-contiguous array)."""
+    return a.ndim == 2 and (a.shape[1] <= 1 or a.strides[1] == a.itemsize) and \
+        (a.shape[0] <= 1 or (a.strides[0] >= a.shape[1] * a.itemsize
+                             and a.strides[0] % a.itemsize == 0))
+
+
+def _c_rows(a: np.ndarray, split: bool) -> list[np.ndarray]:
+    """A 2-D view of some lanes of a buffer's rows (``_rows_of``) as C-contiguous 2-D
+    arrays: numba vectorizes a loop over their rows, while over the view itself,
+    whose layout it cannot know, the loop took 3.7x numpy's time. With ``split``,
+    every row but the last as whole rows of the buffer (the view's columns first; the
+    rest, never touched, lies inside the buffer before the next row's first element),
+    then the last row alone; otherwise ``a`` itself (C-contiguous)."""
+    rows = a.shape[0]
+    if not split:
+        return [a]
+    if rows <= 1:  # numpy flags such an array C-contiguous: no copy is needed
+        return [a[:0], a]
+    step = a.strides[0] // a.itemsize
+    body = np.lib.stride_tricks.as_strided(a, (rows - 1, step), (a.strides[0], a.itemsize))
+    return [body, a[rows - 1:]]
 
 
 def depthwise(xp: np.ndarray, w: np.ndarray, strides, dilations, out_hw) -> np.ndarray:

@@ -99,3 +99,22 @@ def test_ties_round_to_even():
     fast.requantize_float(out, acc, 0.0, 0.5, -128.0, 127.0, 0.0)
     np.testing.assert_array_equal(out[0], np.rint(acc[0] * 0.5).astype(np.int8))
     assert list(out[0, 8:13]) == [0, 0, 0, 1, 2]  # -0.5, 0, 0.5, 1, 1.5
+
+
+@pytest.mark.parametrize("rows,cols", [(0, 5), (1, 7), (1, 1), (5, 1), (6, 256), (3, 40)])
+def test_requantization_views_of_any_size(monkeypatch, rows, cols):
+    """Views of some lanes of a buffer's rows, contiguous arrays, single rows and
+    columns, no rows: the compiled loop writes exactly the view's elements."""
+    rng = np.random.default_rng(14)
+    req = quant_arith.Requantizer(rng.integers(1 << 30, 1 << 31, 256),
+                                  rng.integers(8, 20, 256), 1, -128, 127)
+    buf = rng.integers(-(1 << 20), 1 << 20, (rows + 2, 300)).astype(np.int32)
+
+    def run():
+        ub = np.full((rows + 2, 300), 77, np.int8)
+        req(ub[1:rows + 1, 13:13 + cols], buf[1:rows + 1, 5:5 + cols], 3,
+            slice(0, cols))
+        return ub
+
+    got, want = _both(monkeypatch, run)
+    np.testing.assert_array_equal(got, want)  # the rest of the buffer untouched too
