@@ -1,7 +1,7 @@
 """Optional compiled loops (numba) for the hottest element-wise work, bit-exact with
 the numpy code they stand in for.
 
-With numba installed (``pip install qcc-compiler[fast]``), two loops replace numpy
+With numba installed (``pip install qcc-compiler[fast]``), three loops replace numpy
 passes that each go over the whole array several times:
 
 - :func:`requantize_float` (the simulator's activate): ``(acc + offset) * M``,
@@ -10,7 +10,10 @@ passes that each go over the whole array several times:
   operations in the same order, so the same bits);
 - :func:`depthwise` (the FP32 interpreter's depthwise convolution): each output's
   taps multiplied and added in tap order, in the output's float type, as the numpy
-  code adds whole tap planes in that order (the same roundings).
+  code adds whole tap planes in that order (the same roundings);
+- :func:`histogram` (calibration's statistics): each value's bin from the same
+  float64 division and floor, counted in place, instead of five array passes and a
+  bincount per chunk.
 
 numba compiles without ``fastmath``, so LLVM neither reorders nor fuses these
 floating-point operations (no multiply-add contraction); tests/quant/test_fast.py
@@ -79,7 +82,23 @@ def _kernels():  # pragma: no cover - compiled by numba
                             for x in range(ow):
                                 acc[x] += row[x * sw + j * dw] * wt
 
-    return {"requantize": requantize, "depthwise": depthwise}
+    @numba.njit(cache=True, nogil=True)
+    def histogram(a, width, first, counts):
+        for k in range(a.size):
+            x = np.float64(a[k])
+            j = np.int64(np.floor(np.abs(x) / width))
+            if a[k] < 0:
+                j = ~j  # -j - 1: the mirror bin below 0
+            counts[j - first] += 1
+
+    return {"requantize": requantize, "depthwise": depthwise, "histogram": histogram}
+
+
+def histogram(a: np.ndarray, width: float, first: int, counts: np.ndarray) -> None:
+    """``counts[k - first] += 1`` for each value's signed bin ``k`` (calibration's
+    TensorStats._count: ``floor(|x| / width)`` in float64, ``-that - 1`` below 0), for
+    a flat array whose values all fall inside the bins."""
+    _kernels()["histogram"](np.ascontiguousarray(a), float(width), int(first), counts)
 
 
 def requantize_float(out: np.ndarray, acc: np.ndarray, offset, multiplier,

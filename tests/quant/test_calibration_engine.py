@@ -30,6 +30,7 @@ def _reference_counts(s: TensorStats, a: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint8])
 def test_histogram_in_chunks_equals_the_whole_array(monkeypatch, dtype):
+    monkeypatch.setenv("QCC_NO_NUMBA", "1")  # the numpy code (fast.py has its own test)
     rng = np.random.default_rng(7)
     batches = [rng.standard_normal(1000) * 50 for _ in range(3)]
     batches[1] = np.maximum(batches[1], -3.0) * 4  # grows the bins on the right

@@ -118,3 +118,25 @@ def test_requantization_views_of_any_size(monkeypatch, rows, cols):
 
     got, want = _both(monkeypatch, run)
     np.testing.assert_array_equal(got, want)  # the rest of the buffer untouched too
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint8, np.int32])
+def test_histograms_are_bit_exact(monkeypatch, dtype):
+    from qcc.calibration import TensorStats
+
+    rng = np.random.default_rng(15)
+    batches = [rng.standard_normal(5000) * 40, np.maximum(rng.standard_normal(7000), -2) * 90,
+               np.array([0.0, -0.0, 1e-30, -1e-30, 3.0, -3.0])]
+    if np.dtype(dtype).kind != "f":
+        info = np.iinfo(dtype)
+        batches = [np.clip(b, info.min, info.max) for b in batches]
+    batches = [b.astype(dtype) for b in batches]
+
+    def run():
+        s = TensorStats("t", num_bins=100, max_bins=400)  # coarsens on the way
+        for b in batches:
+            s.update(b)
+        return s.to_dict()
+
+    got, want = _both(monkeypatch, run)
+    assert got == want
