@@ -305,7 +305,13 @@ def _conv_program(per_row: int, channels: int, pad_value: int, sum_pool: bool) -
 @pytest.mark.parametrize(("per_row", "channels"), [(1, 0), (2, 100), (3, 64), (4, 5),
                                                     (9, 20)])
 @pytest.mark.parametrize("sum_pool", [False, True])
-def test_convolution_windows_and_pools(per_row, channels, sum_pool):
+@pytest.mark.parametrize("pool_group", [None, 2 * 256 * 9])  # all 9 taps, or 2 at once
+def test_convolution_windows_and_pools(monkeypatch, per_row, channels, sum_pool,
+                                       pool_group):
+    import qcc.backends.tpu_v1.simulator as simulator
+
+    if pool_group:  # the pool gathers its taps in groups of 2 (the last alone)
+        monkeypatch.setattr(simulator, "_POOL_GATHER_BYTES", pool_group)
     data = np.random.default_rng(26).integers(0, 256, 30 * 256).astype(np.uint8)
     assert_same_run(_conv_program(per_row, channels, 200, sum_pool), data.tobytes())
 
