@@ -84,7 +84,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("qcc.version", "qcc.diagnostics", "qcc.ir", "qcc.dialects", "qcc.text",
               "qcc.passmanager", "qcc.rewrite", "qcc.frontend", "qcc.interpreter",
               "qcc.quant_arith", "qcc.quant_report", "qcc.calibration", "qcc.outputs",
-              "qcc.backend", "qcc.testing", "qcc.progress")),
+              "qcc.backend", "qcc.testing", "qcc.progress", "qcc.fast")),
     ("passes", ("qcc.passes",)),
     ("backends", ("qcc.backends",)),
     ("driver", ("qcc.driver", "qcc.exploration")),
