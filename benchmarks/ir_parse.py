@@ -8,8 +8,9 @@ built here from their seeds (nothing is downloaded), imported with ``qcc.load`` 
 printed in full (no elided constants: every weight is a ``dense<"0x...">`` hex
 literal) to ``examples/.cache/ir/NAME.mlir``. Each run is a fresh child process that
 imports qcc, reads the file and then times ``parse_module`` (verifier included, as
-``qcc opt`` does); its peak memory is ``ru_maxrss`` of that child, so it includes
-Python, numpy, lark, the text itself (one byte per character) and the parsed module.
+``qcc opt`` does); its peak memory is the high-water mark of that child's resident
+memory (VmHWM), so it includes Python, numpy, lark, the text itself (one byte per
+character) and the parsed module.
 The figure reported is the median of ``--runs`` runs (and the smallest).
 
 ``--reference`` also parses once with the STRING terminal this parser had before
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -82,17 +82,18 @@ def child(path: str, reference: bool) -> None:
                         propagate_positions=True, maybe_placeholders=True)
         parser._parser = lambda: old
     parser._parser()  # the grammar's tables are built once per process: not timed
+    from qcc.testing.processes import peak_rss_bytes
+
     t0 = time.perf_counter()
     text = Path(path).read_text()
     t1 = time.perf_counter()
-    rss_text = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_text = peak_rss_bytes()
     module = parser.parse_module(text, path)
     t2 = time.perf_counter()
     ops = sum(len(g.ops) for g in module.graphs.values())
     print(json.dumps({"read_s": t1 - t0, "parse_s": t2 - t1, "ops": ops,
-                      "rss_after_read_gb": rss_text * 1024 / 1e9,  # ru_maxrss is in KiB
-                      "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                      * 1024 / 1e9}))
+                      "rss_after_read_gb": rss_text / 1e9,
+                      "peak_rss_gb": peak_rss_bytes() / 1e9}))
 
 
 def measure(path: Path, reference: bool = False) -> dict:
@@ -118,8 +119,9 @@ def markdown(res: dict) -> str:
            f"({res['date']}); raw numbers in `benchmarks/results/ir_parse.json`. "
            "`parse_module` (verifier included) of the full IR text of zoo models at "
            "224x224, every weight a `dense<\"0x...\">` hex literal, in a fresh process "
-           "per run; peak RSS is that process's `ru_maxrss` in GB of 10^9 bytes (Python, "
-           "numpy, lark, the text itself and the parsed module). Medians of the runs.", "",
+           "per run; peak RSS is that process's high-water mark (VmHWM) in GB of 10^9 "
+           "bytes (Python, numpy, lark, the text itself and the parsed module). Medians "
+           "of the runs.", "",
            "| model | IR text (MB) | ops | parse, median (s) | parse, min (s) | "
            "peak RSS (GB) | of which text read (GB) | target | status |",
            "|---|---|---|---|---|---|---|---|---|"]

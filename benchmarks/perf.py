@@ -102,7 +102,6 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
-import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -119,6 +118,7 @@ import bert  # noqa: E402
 import zoo  # noqa: E402
 
 import qcc  # noqa: E402
+from qcc.testing.processes import peak_rss_bytes  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "perf.json"
 DOC = ROOT / "docs" / "performance.md"
@@ -388,20 +388,6 @@ def _compile_child(path: str) -> None:
     qcc.compile(path, calib_data=[{"input": x} for x in xs], batch=int(xs[0].shape[0]))
     dt = time.perf_counter() - t
     print(json.dumps({"seconds": dt, "peak_rss_bytes": peak_rss_bytes()}))
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory: VmHWM of /proc/self/status where there is
-    one (the high-water mark of this program's own memory), else ru_maxrss. On Linux,
-    ru_maxrss of a child carries the parent's resident size at the fork over its exec:
-    a compile child of a parent holding 8 GB reported 8.08 GB for a 0.47 GB compile."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def compile_peak(path: Path, threads: int) -> dict:

@@ -39,7 +39,6 @@ import argparse
 import inspect
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,8 @@ import onnx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 import zoo  # noqa: E402
+
+from qcc.testing.processes import peak_rss_bytes  # noqa: E402
 
 DOC = ROOT / "docs" / "zoo.md"
 TARGET = "tpu-v1"
@@ -276,18 +277,6 @@ def evaluate(label: str, name: str, kwargs: dict[str, Any], work: Path, quick: b
     return res
 
 
-def _peak_rss_bytes() -> int:
-    """This process's own peak resident memory: VmHWM (on Linux a child's ru_maxrss
-    carries the parent's resident size at the fork over its exec), else ru_maxrss."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-
-
 def run_isolated(label: str, name: str, kwargs: dict[str, Any], quick: bool,
                  timeout: float) -> dict[str, Any]:
     """:func:`evaluate` in a child process; a crash, a kill (out of memory) or a
@@ -466,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:  # the child of --isolate
         label, name, kwargs = json.loads(args.one)
         def save(res: dict[str, Any]) -> None:
-            res["peak_rss_bytes"] = _peak_rss_bytes()
+            res["peak_rss_bytes"] = peak_rss_bytes()
             tmp = Path(args.result + ".tmp")
             tmp.write_text(json.dumps(res, default=str))
             os.replace(tmp, args.result)
