@@ -286,9 +286,12 @@ def main(argv: list[str] | None = None) -> int:
             calib, evals = _digits_data(name)
             cases.append((name, f"examples/models/{name}.onnx", calib, evals,
                           fixed or [1, 8, 64]))
+    import atexit
+    import shutil
     import tempfile
 
     scratch = Path(tempfile.mkdtemp(prefix="qcc-answer-"))
+    atexit.register(shutil.rmtree, scratch, True)  # the zoo's model files, when done
     zoo = [] if args.zoo == "none" else [z for z in args.zoo.split(",") if z]
     for name in zoo:
         model, calib, evals, _ = _zoo_case(name, scratch, args.zoo_samples)

@@ -31,9 +31,11 @@ directory (git-ignored); ``--out`` names another file.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -247,6 +249,7 @@ class OldTree:
         proc = subprocess.run(["git", "-C", str(self.repo), "worktree", "add", "--detach",
                                str(self.path), self.ref], capture_output=True, text=True)
         if proc.returncode != 0:
+            shutil.rmtree(self.path.parent, ignore_errors=True)
             msg = (proc.stderr.strip().splitlines() or ["git failed"])[-1]
             raise SystemExit(f"error: cannot check out --old {self.ref!r}: {msg}")
         return self.path
@@ -256,6 +259,7 @@ class OldTree:
                         str(self.path)], capture_output=True)
         subprocess.run(["git", "-C", str(self.repo), "worktree", "prune"],
                        capture_output=True)
+        shutil.rmtree(self.path.parent, ignore_errors=True)  # the temporary folder
 
 
 # ---------------------------------------------------------------------- the page
@@ -380,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     wanted = set(args.models.split(",")) if args.models else None
     scratch = Path(tempfile.mkdtemp(prefix="qcc-retime-cases-"))
+    atexit.register(shutil.rmtree, scratch, True)
     cases = [c for c in golden_cases() if wanted is None or c["model"] in wanted]
     if not args.no_zoo:
         sys.path.insert(0, str(ROOT / "examples"))

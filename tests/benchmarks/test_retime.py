@@ -94,7 +94,7 @@ def test_one_model_on_both_sides(tmp_path):
     with rt.OldTree("HEAD") as tree:
         old = rt.run_side(tree, cases, tmp_path, "old")
         assert old[0]["qcc"].startswith(str(tree)), old
-    assert not tree.exists()  # removed afterwards
+    assert not tree.exists() and not tree.parent.exists()  # removed afterwards
     new = rt.run_side(ROOT, cases, tmp_path, "new")
     assert new[0]["qcc"].startswith(str(ROOT))
     assert "error" not in old[0] and "error" not in new[0], (old, new)
