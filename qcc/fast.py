@@ -1,7 +1,7 @@
 """Optional compiled loops (numba) for the hottest element-wise work, bit-exact with
 the numpy code they stand in for.
 
-With numba installed (``pip install qcc-compiler[fast]``), three loops replace numpy
+With numba installed (``pip install qcc-compiler[fast]``), four loops replace numpy
 passes that each go over the whole array several times:
 
 - :func:`requantize_float` (the simulator's activate): ``(acc + offset) * M``,
@@ -11,6 +11,10 @@ passes that each go over the whole array several times:
 - :func:`depthwise` (the FP32 interpreter's depthwise convolution): each output's
   taps multiplied and added in tap order, in the output's float type, as the numpy
   code adds whole tap planes in that order (the same roundings);
+- :func:`diagonal_sum` (the simulator's depthwise passes): each pass's input rows
+  read in place from the Unified Buffer, multiplied by its diagonal weights and
+  summed into the accumulator rows, instead of a gathered copy per pass, a product
+  array per pass and a store (integer arithmetic: exact, in any order);
 - :func:`histogram` (calibration's statistics): each value's bin from the same
   float64 division and floor, counted in place, instead of five array passes and a
   bincount per chunk.
@@ -91,7 +95,40 @@ def _kernels():  # pragma: no cover - compiled by numba
                 j = ~j  # -j - 1: the mirror bin below 0
             counts[j - first] += 1
 
-    return {"requantize": requantize, "depthwise": depthwise, "histogram": histogram}
+    @numba.njit(cache=True, nogil=True)
+    def diagonal_sum(ub, rows, base, pad, diag, lo, acc, dst, accumulate):
+        # ub: the Unified Buffer as uint8 or (signed inputs) int8; rows[k, r]: the row
+        # pass k reads for output row r, relative to base[k], or -1 for padding
+        # (value pad[k]); diag[k]: pass k's diagonal weights (int32) for lanes lo + j.
+        # Sums in int32 (the caller's bound: they fit); the loops over 1-D slices are
+        # what LLVM vectorizes
+        taps, length = rows.shape
+        width = diag.shape[1]
+        total = np.empty(width, np.int32)
+        for r in range(length):
+            total[:] = 0
+            for k in range(taps):
+                i = rows[k, r]
+                dk = diag[k]
+                if i < 0:
+                    v = np.int32(pad[k])
+                    for j in range(width):
+                        total[j] = np.int32(total[j] + v * dk[j])
+                else:
+                    row = ub[base[k] + i, lo:lo + width]
+                    for j in range(width):
+                        total[j] = np.int32(total[j] + np.int32(row[j]) * dk[j])
+            out = acc[dst + r]
+            if accumulate:  # int32 registers: modulo 2^32
+                part = out[lo:lo + width]
+                for j in range(width):
+                    part[j] = np.int32(part[j] + total[j])
+            else:
+                out[:] = 0
+                out[lo:lo + width] = total
+
+    return {"requantize": requantize, "depthwise": depthwise, "histogram": histogram,
+            "diagonal_sum": diagonal_sum}
 
 
 def histogram(a: np.ndarray, width: float, first: int, counts: np.ndarray) -> None:
@@ -143,6 +180,20 @@ def _c_rows(a: np.ndarray, split: bool) -> list[np.ndarray]:
     step = a.strides[0] // a.itemsize
     body = np.lib.stride_tricks.as_strided(a, (rows - 1, step), (a.strides[0], a.itemsize))
     return [body, a[rows - 1:]]
+
+
+def diagonal_sum(ub: np.ndarray, rows: np.ndarray, base: np.ndarray, pad: np.ndarray,
+                 diag: np.ndarray, lo: int, acc: np.ndarray, dst: int,
+                 accumulate: bool) -> None:
+    """The simulator's diagonal (depthwise) passes into accumulator rows ``dst`` on,
+    lanes [lo, lo + width): for each output row r, the sum over passes k of input row
+    ``base[k] + rows[k, r]`` of ``ub`` (or ``pad[k]`` where ``rows[k, r] < 0``) times
+    ``diag[k]``, lane by lane; added to the rows or (``accumulate`` false) written with
+    the row's other lanes cleared. Integer sums in int32: exact, in any order, for
+    the passes the simulator defers (the bound of their |sum| fits int32)."""
+    _kernels()["diagonal_sum"](ub, rows, base, pad.astype(np.int32),
+                               diag.astype(np.int32), int(lo), acc, int(dst),
+                               bool(accumulate))
 
 
 def depthwise(xp: np.ndarray, w: np.ndarray, strides, dilations, out_hw) -> np.ndarray:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from qcc import quant_arith
+from qcc import fast, quant_arith
 from qcc.backends.tpu_v1.engines import select_engine
 from qcc.backends.tpu_v1.host import run_segment
 from qcc.backends.tpu_v1.isa import FUNCTIONS, Instruction
@@ -88,6 +88,7 @@ class Machine:
         # of their first pass
         self._prefetched: dict[int, tuple] = {}
         self._conv_reads = (0, 0)  # Unified Buffer rows [lo, hi) the last conv pass read
+        self._fast = fast.enabled()  # compiled loops (qcc/fast.py)
         self.pc = 0
 
     # ------------------------------------------------------------------ helpers
@@ -276,6 +277,29 @@ class Machine:
         out[:, :flat.shape[1]] = flat  # lanes past the last tap of a partial group are zero
         return out
 
+    def _conv_input_rows(self, base: int, first_tap: int, length: int) -> _Rows | None:
+        """The input rows of a one-tap-per-pass convolution pass (a depthwise layer's
+        diagonal tiles), not gathered: _flush reads them in place (fast.diagonal_sum).
+        None for packed taps (gathered by _conv_rows)."""
+        c = self.conv
+        if c is None:
+            raise self.fail("no set_conv before a convolution")
+        if c.taps_per_row != 1:
+            return None
+        g = self._geometry(first_tap, 1, length)
+        if g.rows.size and base + g.last_row >= len(self.ub):
+            raise self.fail("convolution reads past the Unified Buffer")
+        self._conv_reads = (base + g.first_row, base + g.last_row + 1)
+        return _Rows(base, g.flat_rows(), c.pad_value)
+
+    def _values(self, x: np.ndarray | _Rows, lanes: slice) -> np.ndarray:
+        """A pass's input vectors as an array (gathered now when they were deferred)."""
+        if not isinstance(x, _Rows):
+            return x
+        values = self.ub[x.base + np.maximum(x.rows, 0), lanes]
+        values[x.rows < 0] = x.pad
+        return values
+
     def _matmul(self, ins: Instruction) -> None:
         f = ins.args  # the fields (attribute access to them is slower, and this is hot)
         length, accumulate, unsigned = f["length"], bool(f["accumulate"]), bool(f["unsigned"])
@@ -288,13 +312,19 @@ class Machine:
             raise self.fail("no weight tile in the matrix unit")
         dst = self._rows(self.acc, f["acc"], length, "accumulator")
         # only the tile's nonzero block is multiplied: the other lanes add zeros
+        # a diagonal tile's inputs are read in place when the passes are summed
+        # (fast.diagonal_sum), not gathered here
+        lazy = tile.diagonal is not None and self._fast
         if f["conv"]:
-            x = self._conv_rows(f["ub"], f["tap"], length, unsigned, tile.rows)
+            x = self._conv_input_rows(f["ub"], f["tap"], length) if lazy else None
+            if x is None:
+                x = self._conv_rows(f["ub"], f["tap"], length, unsigned, tile.rows)
             reads = self._conv_reads
             source = (f["ub"], f["tap"], self._conv_key, tile.rows)
         else:
             src = self._rows(self.ub, f["ub"], length, "Unified Buffer")
-            x = self.ub[src, tile.rows]
+            x = _Rows(src.start, _consecutive(length), 0) if lazy else \
+                self.ub[src, tile.rows]
             reads = (src.start, src.stop)
             source = (f["ub"], -1, None, tile.rows)
         # one pass is at most 255 * 128 * 256 < 2^31 in size; sums are kept exactly past
@@ -325,6 +355,7 @@ class Machine:
             product = np.zeros((ins.length, 0), np.int32)  # an all-zero tile
         elif tile.diagonal is not None:
             # |byte x int8| <= 255 * 128 fits int16 (numpy computes the product in int16)
+            x = self._values(x, tile.rows)
             product = (x if ins.unsigned else x.view(np.int8)) * tile.diagonal
         else:
             product = self.engine.multiply(x, bool(ins.unsigned), tile.weights, tile.block)
@@ -388,10 +419,21 @@ class Machine:
         self.acc_bound[p.dst] = p.row_bounds()
         self.acc_bound_top = max(self.acc_bound_top, p.bound)
         if p.diagonal:
+            if all(isinstance(x, _Rows) for x in p.xs):
+                # read in place, multiplied and summed into the rows in one loop
+                ub = self.ub if p.unsigned else self.ub.view(np.int8)
+                pad = [x.pad if p.unsigned or x.pad < 128 else x.pad - 256 for x in p.xs]
+                fast.diagonal_sum(ub, np.stack([x.rows for x in p.xs]),
+                                  np.array([x.base for x in p.xs], np.int64),
+                                  np.array(pad, np.int64),
+                                  np.stack([t.diagonal for t in p.tiles]), p.cols.start,
+                                  self.acc, p.dst.start, p.accumulate)
+                return
             # diagonal tiles (depthwise): elementwise products; |byte x int8| fits
             # int16, and their sum int32 (the bound)
             total = None
             for x, t in zip(p.xs, p.tiles, strict=True):
+                x = self._values(x, t.rows)
                 term = (x if p.unsigned else x.view(np.int8)) * t.diagonal
                 if total is None:
                     total = term.astype(np.int32)
@@ -708,15 +750,40 @@ class _Tile:
         return cls(rows, cols, block, None)
 
 
+class _Rows:
+    """A pass's input vectors, not yet read: Unified Buffer rows ``base + rows[r]``
+    (relative rows, int64) for its output rows, ``pad`` (the padding byte) where
+    ``rows[r] < 0``. Nothing writes the Unified Buffer between a pass and the
+    _flush that sums it (_KEEP_PENDING), so reading them then reads the same bytes."""
+
+    __slots__ = ("base", "pad", "rows")
+
+    def __init__(self, base: int, rows: np.ndarray, pad: int):
+        self.base, self.rows, self.pad = base, rows, pad
+
+
+_CONSECUTIVE: dict[int, np.ndarray] = {}
+
+
+def _consecutive(length: int) -> np.ndarray:
+    """0, 1, ..., length - 1 (int64, cached: never written)."""
+    rows = _CONSECUTIVE.get(length)
+    if rows is None:
+        rows = _CONSECUTIVE[length] = np.arange(length, dtype=np.int64)
+        rows.flags.writeable = False
+    return rows
+
+
 class _Gather:
     """The Unified Buffer rows (relative to the input's base) some taps of a convolution
     read for each output pixel ([pixels, taps]), and which of them fall in the padding."""
 
-    __slots__ = ("_bytes", "first_row", "last_row", "outside", "rows", "start")
+    __slots__ = ("_bytes", "_flat", "first_row", "last_row", "outside", "rows", "start")
 
     def __init__(self, rows: np.ndarray, outside: np.ndarray | None):
         self.rows, self.outside = rows, outside
         self._bytes: tuple | None = None
+        self._flat: np.ndarray | None = None
         self.first_row = int(rows.min()) if rows.size else 0
         self.last_row = int(rows.max()) if rows.size else 0
         # one tap reading consecutive rows (a 1x1 convolution, stride 1): a slice
@@ -724,6 +791,16 @@ class _Gather:
         contiguous = flat is not None and flat.size and outside is None and \
             self.last_row - int(flat[0]) == flat.size - 1 and bool(np.all(np.diff(flat) == 1))
         self.start = int(flat[0]) if contiguous else None
+
+    def flat_rows(self) -> np.ndarray:
+        """One tap's rows ([pixels], int64), -1 where the tap falls in the padding."""
+        if self._flat is None:
+            flat = self.rows[:, 0].astype(np.int64)
+            if self.outside is not None:
+                flat[self.outside[:, 0]] = -1
+            flat.flags.writeable = False
+            self._flat = flat
+        return self._flat
 
     def byte_index(self, width: int) -> tuple[np.ndarray, np.ndarray | None]:
         """For taps of ``width`` lanes: the byte offsets (from the input's first row)

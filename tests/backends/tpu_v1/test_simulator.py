@@ -95,6 +95,9 @@ LAYERS = [
     ("conv", dict(n=1, c=300, h=5, w=5, o=12, k=3, group=1, stride=2, dilation=1, pad=1)),
     ("conv", dict(n=1, c=16, h=9, w=9, o=300, k=3, group=1, stride=1, dilation=2, pad=2)),
     ("conv", dict(n=2, c=24, h=6, w=6, o=24, k=3, group=24, stride=2, dilation=1, pad=1)),
+    # depthwise over more than one tile of lanes, dilated, padded
+    ("conv", dict(n=2, c=300, h=7, w=6, o=300, k=3, group=300, stride=1, dilation=2,
+                  pad=2)),
     ("conv", dict(n=1, c=12, h=7, w=7, o=18, k=5, group=3, stride=1, dilation=1, pad=0)),
     ("conv", dict(n=3, c=2, h=5, w=5, o=7, k=1, group=1, stride=1, dilation=1, pad=0)),
 ]
@@ -113,6 +116,30 @@ def test_random_single_layers(kind, params, granularity, activations, engine):
     qcc.quantize_model(module, calib_data=calib, granularity=granularity,
                        activations=activations)
     assert_bit_exact(module, rng.standard_normal(shape).astype(np.float32), engine)
+
+
+DEPTHWISE = [(k, p) for k, p in LAYERS if k == "conv" and p["group"] == p["c"] == p["o"]]
+
+
+@pytest.mark.parametrize(("kind", "params"), DEPTHWISE)
+@pytest.mark.parametrize("activations", ["int8", "uint8"])
+@pytest.mark.parametrize("numba", ["on", "off"])
+def test_depthwise_layers_with_and_without_compiled_loops(monkeypatch, kind, params,
+                                                          activations, numba):
+    """Diagonal passes are summed in place by fast.diagonal_sum when numba is
+    installed, and gathered and multiplied by numpy otherwise (QCC_NO_NUMBA=1): both
+    bit-exact with the interpreter."""
+    if numba == "on":
+        pytest.importorskip("numba")
+        monkeypatch.delenv("QCC_NO_NUMBA", raising=False)
+    else:
+        monkeypatch.setenv("QCC_NO_NUMBA", "1")
+    rng = np.random.default_rng(7)
+    module = qcc.import_onnx(_single_layer(kind, rng, **params))
+    shape = module.main.args[0].type.shape
+    calib = [{"x": rng.standard_normal(shape).astype(np.float32)} for _ in range(3)]
+    qcc.quantize_model(module, calib_data=calib, activations=activations)
+    assert_bit_exact(module, rng.standard_normal(shape).astype(np.float32) + 0.5)
 
 
 def test_channel_concat_and_residual_add():
