@@ -1,7 +1,7 @@
 """Optional compiled loops (numba) for the hottest element-wise work, bit-exact with
 the numpy code they stand in for.
 
-With numba installed (``pip install qcc-compiler[fast]``), four loops replace numpy
+With numba installed (``pip install qcc-compiler[fast]``), these loops replace numpy
 passes that each go over the whole array several times:
 
 - :func:`requantize_float` (the simulator's activate): ``(acc + offset) * M``,
@@ -15,6 +15,9 @@ passes that each go over the whole array several times:
   read in place from the Unified Buffer, multiplied by its diagonal weights and
   summed into the accumulator rows, instead of a gathered copy per pass, a product
   array per pass and a store (integer arithmetic: exact, in any order);
+- :func:`erf` and :func:`gelu` (the FP32 interpreter's Erf and exact GELU): the C
+  library's ``erf`` per element in float64, as ``math.erf`` through numpy's
+  ``frompyfunc`` computes it, without a Python call per element;
 - :func:`histogram` (calibration's statistics): each value's bin from the same
   float64 division and floor, counted in place, instead of five array passes and a
   bincount per chunk.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 
 import numpy as np
@@ -127,8 +131,19 @@ def _kernels():  # pragma: no cover - compiled by numba
                 out[:] = 0
                 out[lo:lo + width] = total
 
+    @numba.njit(cache=True, nogil=True)
+    def erf(x, out):
+        for i in range(x.size):
+            out[i] = math.erf(x[i])
+
+    @numba.njit(cache=True, nogil=True)
+    def gelu(x, out, root2):
+        for i in range(x.size):
+            d = np.float64(x[i])
+            out[i] = 0.5 * d * (1.0 + math.erf(d / root2))
+
     return {"requantize": requantize, "depthwise": depthwise, "histogram": histogram,
-            "diagonal_sum": diagonal_sum}
+            "diagonal_sum": diagonal_sum, "erf": erf, "gelu": gelu}
 
 
 def histogram(a: np.ndarray, width: float, first: int, counts: np.ndarray) -> None:
@@ -194,6 +209,26 @@ def diagonal_sum(ub: np.ndarray, rows: np.ndarray, base: np.ndarray, pad: np.nda
     _kernels()["diagonal_sum"](ub, rows, base, pad.astype(np.int32),
                                diag.astype(np.int32), int(lo), acc, int(dst),
                                bool(accumulate))
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """``math.erf`` of each value (float64 in, float64 out): numba's ``math.erf`` and
+    CPython's call the same C library function (tests/quant/test_fast.py checks them
+    bit for bit), without a Python call per element."""
+    x = np.ascontiguousarray(x, np.float64)
+    out = np.empty(x.shape, np.float64)
+    _kernels()["erf"](x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """The interpreter's exact GELU, ``0.5 * d * (1 + erf(d / sqrt(2)))`` with ``d``
+    the value in float64, the same operations in the same order, rounded once to
+    ``x``'s float type."""
+    x = np.ascontiguousarray(x)
+    out = np.empty(x.shape, x.dtype)
+    _kernels()["gelu"](x.reshape(-1), out.reshape(-1), math.sqrt(2))
+    return out
 
 
 def depthwise(xp: np.ndarray, w: np.ndarray, strides, dilations, out_hw) -> np.ndarray:

@@ -791,6 +791,8 @@ _ERF = np.frompyfunc(math.erf, 1, 1)
 
 def _erf64(x: np.ndarray) -> np.ndarray:
     """erf in float64 (math.erf, correctly rounded to double almost everywhere)."""
+    if fast.enabled():  # the same C library erf, in a compiled loop (qcc/fast.py)
+        return fast.erf(x)
     return _ERF(np.asarray(x, np.float64)).astype(np.float64)
 
 
@@ -806,6 +808,8 @@ def _gelu(op: nn.GeluOp, x: np.ndarray) -> np.ndarray:
     if op.approximate == "tanh":
         inner = math.sqrt(2 / math.pi) * (d + 0.044715 * d * d * d)
         return (0.5 * d * (1 + np.tanh(inner))).astype(x.dtype)
+    if fast.enabled() and x.dtype in (np.float32, np.float64):  # the same operations
+        return fast.gelu(x)
     return (0.5 * d * (1 + _erf64(d / math.sqrt(2)))).astype(x.dtype)
 
 

@@ -4,6 +4,8 @@ depthwise convolution; and the switch that turns them off."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -171,3 +173,43 @@ def test_diagonal_sums_match_numpy(signed, accumulate):
         out[:, lo:lo + width] = total
     fast.diagonal_sum(view, rows, base, pad, diag, lo, acc, dst, accumulate)
     np.testing.assert_array_equal(acc, want)
+
+
+def _erf_inputs() -> np.ndarray:
+    rng = np.random.default_rng(5)
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-310, -1e-310, 5.9, 6.0, -27.0,
+               np.finfo(np.float64).max, np.finfo(np.float32).max, 1e-8, 0.5, -0.47]
+    return np.concatenate([rng.standard_normal(200_000) * 3, rng.uniform(-6, 6, 100_000),
+                           rng.standard_normal(50_000) * 1e-3, special])
+
+
+def test_erf_is_the_c_librarys():
+    """numba's math.erf against CPython's math.erf (through numpy's frompyfunc, the
+    numpy path), bit for bit."""
+    x = _erf_inputs()
+    want = np.frompyfunc(math.erf, 1, 1)(x).astype(np.float64)
+    got = fast.erf(x)
+    np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_is_bit_exact(monkeypatch, dtype):
+    """The interpreter's exact GELU (and Erf) with and without the compiled loops."""
+    with np.errstate(over="ignore"):  # float64's largest value is inf in float32
+        x = _erf_inputs().astype(dtype).reshape(-1, 5)
+
+    def run():
+        from qcc.dialects import nn
+
+        class Op:  # the attribute _gelu reads
+            approximate = "none"
+
+        gelu = interpreter._gelu(Op(), x)
+        erf = interpreter._erf(nn.ErfOp, x)
+        return gelu, erf
+
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 at the extremes
+        (g1, e1), (g2, e2) = _both(monkeypatch, run)
+    assert g1.dtype == g2.dtype == dtype
+    np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_array_equal(e1, e2)
