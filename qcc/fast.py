@@ -75,20 +75,30 @@ def _kernels():  # pragma: no cover - compiled by numba
     def depthwise(xp, w, sh, sw, dh, dw, out):
         n, c, oh, ow = out.shape
         kh, kw = w.shape[2], w.shape[3]
+        # a strided row is summed at every column of its span, then every sw-th sum
+        # kept: each kept sum adds the same products in the same order, and the loops
+        # over contiguous slices are what LLVM vectorizes (7x at stride 1; at stride 2
+        # twice the work still takes half the time of the strided loop)
+        span = (ow - 1) * sw + 1
+        full = np.empty(span, out.dtype)
         for b in range(n):
             for ch in range(c):
                 for y in range(oh):
-                    # one output row, tap by tap (the loop over the row is what LLVM
-                    # vectorizes, and the row stays in cache over the taps): each
-                    # output adds its taps in the numpy code's order, from 0
-                    acc = out[b, ch, y]
+                    # one output row, tap by tap (the row stays in cache over the
+                    # taps): each output adds its taps in the numpy code's order, from 0
+                    acc = out[b, ch, y] if sw == 1 else full
                     acc[:] = 0
                     for i in range(kh):
                         row = xp[b, ch, y * sh + i * dh]
                         for j in range(kw):
                             wt = w[ch, 0, i, j]
-                            for x in range(ow):
-                                acc[x] += row[x * sw + j * dw] * wt
+                            seg = row[j * dw:j * dw + span]
+                            for x in range(span):
+                                acc[x] += seg[x] * wt
+                    if sw != 1:
+                        dst = out[b, ch, y]
+                        for x in range(ow):
+                            dst[x] = full[x * sw]
 
     @numba.njit(cache=True, nogil=True)
     def histogram(a, width, first, counts):
