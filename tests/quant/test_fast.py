@@ -213,3 +213,24 @@ def test_gelu_is_bit_exact(monkeypatch, dtype):
     assert g1.dtype == g2.dtype == dtype
     np.testing.assert_array_equal(g1, g2)
     np.testing.assert_array_equal(e1, e2)
+
+
+def test_histograms_split_among_threads_count_the_same(monkeypatch):
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal(3 * fast._THREADED_VALUES + 7).astype(np.float32)
+    counts = {}
+    for n in ("1", "3"):
+        monkeypatch.setenv("QCC_THREADS", n)
+        c = np.zeros(400, np.int64)
+        fast.histogram(a, 0.05, -200, c)
+        counts[n] = c
+    assert counts["1"].sum() == a.size
+    np.testing.assert_array_equal(counts["1"], counts["3"])
+
+
+def test_bad_thread_count_is_an_error(monkeypatch):
+    from qcc.diagnostics import QccError
+
+    monkeypatch.setenv("QCC_THREADS", "two")
+    with pytest.raises(QccError, match="QCC_THREADS must be a whole number"):
+        fast.threads()
