@@ -4,7 +4,9 @@ The input is what ``quantize`` leaves (or what the frontend imports from a QDQ
 model): ``nn`` ops on f32 tensors, ``quant.quantize`` / ``quant.dequantize`` pairs
 around activations, and quantized ``nn.constant`` weights and biases read through a
 ``quant.dequantize``. Each op becomes one ONNX node (``nn.dense`` on a 2-D input a
-Gemm, otherwise MatMul + Add):
+Gemm, otherwise MatMul + Add; ``nn.gelu``, an ONNX op only from opset 20, the
+exporters' Erf or Tanh form); ``nn.conv_transpose2d`` and ``nn.resize`` have no
+form yet:
 
 - ``quant.quantize`` -> QuantizeLinear, ``quant.dequantize`` -> DequantizeLinear,
   with a float32 scale and a zero point of the storage type (int8, uint8, int32) as
@@ -48,7 +50,12 @@ OPSET = 19
 _SIMPLE = {nn.ReluOp: "Relu", nn.SigmoidOp: "Sigmoid", nn.TanhOp: "Tanh",
            nn.AddOp: "Add", nn.SubOp: "Sub", nn.MulOp: "Mul", nn.DivOp: "Div",
            nn.MatMulOp: "MatMul", nn.GlobalAvgPoolOp: "GlobalAveragePool",
-           nn.IdentityOp: "Identity", nn.DropoutOp: "Identity"}
+           nn.IdentityOp: "Identity", nn.DropoutOp: "Identity", nn.ErfOp: "Erf",
+           nn.HardSwishOp: "HardSwish", nn.WhereOp: "Where", nn.SqrtOp: "Sqrt",
+           nn.PowOp: "Pow", nn.PReluOp: "PRelu", nn.EqualOp: "Equal", nn.LessOp: "Less",
+           nn.LessEqualOp: "LessOrEqual", nn.GreaterOp: "Greater",
+           nn.GreaterEqualOp: "GreaterOrEqual", nn.LogicalAndOp: "And",
+           nn.LogicalOrOp: "Or", nn.LogicalXorOp: "Xor", nn.LogicalNotOp: "Not"}
 _NEEDS_FOLDED = "export-qdq needs the fake-quantized graph (before fold-rescale)"
 
 
@@ -109,7 +116,7 @@ class _Exporter:
     # -- building --------------------------------------------------------------------
     def init(self, stem: str, array: np.ndarray) -> str:
         name = self.fresh(stem)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.inits.append(numpy_helper.from_array(_c_order(array), name))
         return name
 
     def node(self, op: Op, op_type: str, inputs: list[str], outputs: list[str] | None = None,
@@ -190,7 +197,7 @@ class _Exporter:
             raise QccError("constant was elided when printed; cannot export it (print without "
                            "--elide-constants)", op.loc)
         name = self.names[op.output]
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(data), name))
+        self.inits.append(numpy_helper.from_array(_c_order(data), name))
 
     def quantize(self, op: quant.QuantizeOp) -> None:
         e = op.output.type.element
@@ -200,6 +207,13 @@ class _Exporter:
                            f"{e} has no ONNX QDQ form", op.loc)
         scale_zp, attrs = self.qparams(op.output, self.names[op.output])
         self.node(op, "QuantizeLinear", [self.names[op.input], *scale_zp], **attrs)
+
+
+def _c_order(a: np.ndarray) -> np.ndarray:
+    """``a`` in C order, keeping its rank (np.ascontiguousarray makes a 0-d array 1-D:
+    a scalar Gather index would then keep the axis it removes)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 def _value_info(name: str, t) -> onnx.ValueInfoProto:
@@ -295,8 +309,84 @@ def _batch_norm(ex: _Exporter, op: nn.BatchNormOp) -> None:
     ex.node(op, "BatchNormalization", ex.ins(op), epsilon=op.epsilon)
 
 
+def _hard_sigmoid(ex: _Exporter, op: nn.HardSigmoidOp) -> None:
+    ex.node(op, "HardSigmoid", ex.ins(op), alpha=op.alpha, beta=op.beta)
+
+
+def _gather(ex: _Exporter, op: nn.GatherOp) -> None:
+    ex.node(op, "Gather", ex.ins(op), axis=op.axis)
+
+
+def _cast(ex: _Exporter, op: nn.CastOp) -> None:
+    ex.node(op, "Cast", ex.ins(op), to=helper.np_dtype_to_tensor_dtype(op.to.numpy_dtype))
+
+
+def _expand(ex: _Exporter, op: nn.ExpandOp) -> None:
+    shape = ex.init(f"{ex.names[op.output]}_shape", np.array(op.shape, np.int64))
+    ex.node(op, "Expand", [ex.names[op.input], shape])
+
+
+def _layer_norm(ex: _Exporter, op: nn.LayerNormOp) -> None:
+    ex.node(op, "LayerNormalization", ex.ins(op), axis=op.axis, epsilon=op.epsilon)
+
+
+def _gather_elements(ex: _Exporter, op: nn.GatherElementsOp) -> None:
+    ex.node(op, "GatherElements", ex.ins(op), axis=op.axis)
+
+
+def _reduce_mean(ex: _Exporter, op: nn.ReduceMeanOp) -> None:
+    axes = ex.init(f"{ex.names[op.output]}_axes", np.array(op.axes, np.int64))
+    ex.node(op, "ReduceMean", [ex.names[op.input], axes], keepdims=int(op.keepdims))
+
+
+def _lrn(ex: _Exporter, op: nn.LrnOp) -> None:
+    ex.node(op, "LRN", ex.ins(op), size=op.size, alpha=op.alpha, beta=op.beta,
+            bias=op.bias)
+
+
+def _slice(ex: _Exporter, op: nn.SliceOp) -> None:
+    shape = op.input.type.shape
+    # a normalized end of -1 with a negative step runs through index 0: in ONNX an end
+    # below -size does (-1 would count from the end)
+    ends = [-size - 1 if step < 0 and end == -1 else end
+            for end, step, size in zip(op.ends, op.steps, shape, strict=True)]
+    out = ex.names[op.output]
+    inputs = [ex.names[op.input], ex.init(f"{out}_starts", np.array(op.starts, np.int64)),
+              ex.init(f"{out}_ends", np.array(ends, np.int64)),
+              ex.init(f"{out}_axes", np.arange(len(shape), dtype=np.int64)),
+              ex.init(f"{out}_steps", np.array(op.steps, np.int64))]
+    ex.node(op, "Slice", inputs)
+
+
+def _gelu(ex: _Exporter, op: nn.GeluOp) -> None:
+    """Gelu is an ONNX op from opset 20: written as the exporters' Erf (or Tanh) form."""
+    x, out = ex.names[op.input], ex.names[op.output]
+
+    def scalar(stem: str, value: float) -> str:
+        return _float_scalar(ex, op, stem, value)
+
+    def step(op_type: str, inputs: list[str], stem: str) -> str:
+        name = ex.fresh(f"{out}_{stem}")
+        ex.node(op, op_type, inputs, [name])
+        return name
+
+    if op.approximate == "tanh":
+        cube = step("Mul", [step("Mul", [x, x], "square"), x], "cube")
+        inner = step("Add", [x, step("Mul", [cube, scalar("c", 0.044715)], "cubic")], "sum")
+        t = step("Tanh", [step("Mul", [inner, scalar("k", math.sqrt(2 / math.pi))],
+                               "scaled")], "tanh")
+    else:
+        t = step("Erf", [step("Div", [x, scalar("root2", math.sqrt(2))], "scaled")], "erf")
+    half = step("Mul", [x, scalar("half", 0.5)], "half")
+    ex.node(op, "Mul", [half, step("Add", [t, scalar("one", 1.0)], "one_plus")])
+
+
 _EXPORTERS = {
     **dict.fromkeys(_SIMPLE, _simple),
+    nn.HardSigmoidOp: _hard_sigmoid, nn.GatherOp: _gather, nn.CastOp: _cast,
+    nn.ExpandOp: _expand, nn.LayerNormOp: _layer_norm, nn.GeluOp: _gelu,
+    nn.GatherElementsOp: _gather_elements, nn.ReduceMeanOp: _reduce_mean, nn.LrnOp: _lrn,
+    nn.SliceOp: _slice,
     nn.Conv2dOp: _conv, nn.DenseOp: _dense, nn.GemmOp: _gemm, nn.ClipOp: _clip,
     nn.LeakyReluOp: _leaky_relu, nn.SoftmaxOp: _softmax, nn.MaxPoolOp: _max_pool,
     nn.AvgPoolOp: _avg_pool, nn.ReshapeOp: _reshape, nn.TransposeOp: _transpose,

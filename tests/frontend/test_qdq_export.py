@@ -210,3 +210,78 @@ def test_returned_input_and_repeated_output_get_identities():
     x = np.array([-1.0, 2.0], np.float32)
     a, b, c = ort_session(exported).run(None, {"x": x})
     assert a.tolist() == [-1.0, 2.0] and b.tolist() == c.tolist() == [0.0, 2.0]
+
+
+def test_transformer_and_mobilenet_ops_export_and_run_like_the_interpreter():
+    """The ops of encoders and MobileNet-v3 (so that calibration's onnxruntime engine
+    runs them): Gather by int64 ids, LayerNormalization, GELU (both forms, written as
+    Erf / Tanh arithmetic), HardSigmoid, HardSwish, comparisons, logic, Where, Cast,
+    Expand, Slice (a negative step through index 0), ReduceMean, LRN, GatherElements,
+    PRelu, Sqrt, Pow."""
+    rng = np.random.default_rng(1)
+
+    def f(*shape):
+        return (rng.standard_normal(shape) * 0.7).astype(np.float32)
+
+    mk = helper.make_node
+    inits = {"table": f(20, 8), "ln_s": f(8), "ln_b": f(8), "zero": np.float32(0.0),
+             "half": np.float32(0.5), "mean_axes": np.array([1], np.int64),
+             "exp_shape": np.array([2, 5, 8], np.int64), "slope": f(8),
+             "st": np.array([4, 7], np.int64), "en": np.array([-100, -100], np.int64),
+             "ax": np.array([1, 2], np.int64), "sp": np.array([-1, -2], np.int64),
+             "shape4": np.array([2, 5, 8, 1], np.int64), "two": np.float32(2.0),
+             "gidx": rng.integers(0, 5, (2, 3, 8)).astype(np.int64), "sidx": np.int64(2)}
+    nodes = [
+        mk("Gather", ["table", "ids"], ["emb"], axis=0),                     # 2x5x8
+        mk("Add", ["emb", "x"], ["a"]),
+        mk("LayerNormalization", ["a", "ln_s", "ln_b"], ["ln"], axis=-1, epsilon=1e-5),
+        mk("Gelu", ["ln"], ["g1"]),
+        mk("Gelu", ["ln"], ["g2"], approximate="tanh"),
+        mk("Erf", ["g1"], ["erf"]),
+        mk("HardSigmoid", ["g2"], ["hs"], alpha=0.3, beta=0.4),
+        mk("HardSwish", ["erf"], ["hw"]),
+        mk("Greater", ["hw", "zero"], ["gt"]),
+        mk("Less", ["hs", "half"], ["lt"]),
+        mk("GreaterOrEqual", ["a", "zero"], ["ge"]),
+        mk("LessOrEqual", ["a", "half"], ["le"]),
+        mk("Equal", ["gt", "lt"], ["eq"]),
+        mk("And", ["ge", "le"], ["and"]),
+        mk("Or", ["eq", "and"], ["or"]),
+        mk("Xor", ["or", "gt"], ["xor"]),
+        mk("Not", ["xor"], ["not"]),
+        mk("Where", ["not", "hw", "hs"], ["wh"]),
+        mk("Cast", ["and"], ["cast"], to=TensorProto.FLOAT),
+        mk("Add", ["wh", "cast"], ["b"]),
+        mk("ReduceMean", ["b", "mean_axes"], ["rm"], keepdims=1),            # 2x1x8
+        mk("Expand", ["rm", "exp_shape"], ["ex"]),                           # 2x5x8
+        mk("PRelu", ["ex", "slope"], ["pr"]),
+        mk("Slice", ["pr", "st", "en", "ax", "sp"], ["sl"]),                 # 2x5x4
+        mk("Mul", ["sl", "sl"], ["sq"]),
+        mk("Sqrt", ["sq"], ["sqrt"]),
+        mk("Pow", ["sqrt", "two"], ["pow"]),
+        mk("GatherElements", ["b", "gidx"], ["ge2"], axis=1),               # 2x3x8
+        mk("Reshape", ["b", "shape4"], ["b4"]),
+        mk("LRN", ["b4"], ["lrn"], size=3, alpha=1e-2, beta=0.75, bias=1.0),
+        mk("Gather", ["b", "sidx"], ["pick"], axis=1),  # a scalar index: 2x8
+    ]
+    graph = helper.make_graph(
+        nodes, "ops", [helper.make_tensor_value_info("ids", TensorProto.INT64, [2, 5]),
+                       helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5, 8])],
+        [helper.make_empty_tensor_value_info(n) for n in ("pow", "ge2", "lrn", "pick")],
+        [numpy_helper.from_array(np.asarray(a), n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    module = import_onnx(model)
+    exported = export_qdq(module)
+    types = {n.op_type for n in exported.graph.node}
+    assert types >= {"Gather", "LayerNormalization", "Erf", "Tanh", "HardSigmoid",
+                     "HardSwish", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal",
+                     "And", "Or", "Xor", "Not", "Where", "Cast", "ReduceMean", "Expand",
+                     "PRelu", "Slice", "Sqrt", "Pow", "GatherElements", "LRN"}, types
+    feeds = {"ids": rng.integers(0, 20, (2, 5)).astype(np.int64),
+             "x": rng.standard_normal((2, 5, 8)).astype(np.float32)}
+    ours = run(module, feeds)
+    outputs = ["pow", "ge2", "lrn", "pick"]
+    theirs = ort_session(exported, optimize=False).run(outputs, feeds)
+    assert theirs[3].shape == (2, 8)
+    for name, value in zip(outputs, theirs, strict=True):
+        np.testing.assert_allclose(ours[name], value, rtol=1e-5, atol=1e-5)

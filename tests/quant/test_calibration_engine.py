@@ -85,6 +85,53 @@ def test_onnxruntime_engine_matches_the_interpreter():
         assert o.bin_width == pytest.approx(s.bin_width, rel=1e-5), name
 
 
+def _example(name: str):
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"qcc_examples_{name}",
+                                                  ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["bert", "mobilenet_v3_small"])
+def test_onnxruntime_engine_runs_encoders_and_mobilenet_v3(tmp_path, name):
+    """Gather, LayerNormalization, GELU, Where, Cast, Expand (an encoder) and
+    HardSigmoid, HardSwish (MobileNet-v3) have ONNX forms: no fallback, and the same
+    statistics as the interpreter's up to the last bits of float sums."""
+    pytest.importorskip("onnxruntime")
+    path = tmp_path / f"{name}.onnx"
+    if name == "bert":
+        bert = _example("bert")
+        onnx.save(bert.build_bert(layers=1, hidden=16, heads=2, intermediate=32), path)
+        load = {"input_shapes": {"input_ids": (2, 8)}}
+        batches = [bert.sample_inputs(2, 8, 100, seed=s) for s in range(2)]
+    else:
+        zoo = _example("zoo")
+        onnx.save(zoo.mobilenet_v3_small(batch=1, resolution=32, width=0.25), path)
+        load = {"input_shapes": {"input": (1, 3, 32, 32)}}
+        rng = np.random.default_rng(0)
+        batches = [{"input": rng.standard_normal((1, 3, 32, 32)).astype(np.float32)}
+                   for _ in range(2)]
+    collectors = {}
+    for engine in ("numpy", "onnxruntime"):
+        m = qcc.load(str(path), **load)
+        qcc.run_pipeline(m, "canonicalize,normalize-gemm,fold-batchnorm,canonicalize")
+        c = collectors[engine] = Collector(m, engine=engine)
+        for b in batches:
+            c.add_batch(b)
+    ref, ort = collectors["numpy"], collectors["onnxruntime"]
+    assert ort.engine_fallback == "" and set(ref.stats) == set(ort.stats)
+    for tensor, s in ref.stats.items():
+        o = ort.stats[tensor]
+        assert o.count == s.count, tensor
+        assert o.min == pytest.approx(s.min, rel=1e-4, abs=1e-5), tensor
+        assert o.max == pytest.approx(s.max, rel=1e-4, abs=1e-5), tensor
+
+
 def test_an_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="calibration engine must be one of numpy, "
                                          "onnxruntime, got 'fast'"):
@@ -93,17 +140,21 @@ def test_an_unknown_engine_is_refused():
 
 def test_a_graph_without_an_onnx_form_falls_back_to_the_interpreter(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    # Erf has no form in the exporter: the interpreter calibrates, with a warning
+    # ConvTranspose has no form in the exporter: the interpreter calibrates, with a
+    # warning naming the node
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 8, 8])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 9, 9])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 2, 2, 2],
+                           np.linspace(-1, 1, 8, dtype=np.float32))
     model = helper.make_model(helper.make_graph(
-        [helper.make_node("Erf", ["input"], ["e"], name="the_erf"),
-         helper.make_node("Relu", ["e"], ["y"], name="relu")], "g", [x], [y]),
+        [helper.make_node("ConvTranspose", ["input", "w"], ["e"], name="the_deconv"),
+         helper.make_node("Relu", ["e"], ["y"], name="relu")], "g", [x], [y], [w]),
         opset_imports=[helper.make_opsetid("", 17)])
-    path = tmp_path / "erf.onnx"
+    path = tmp_path / "deconv.onnx"
     onnx.save(model, str(path))
     c = _collect("onnxruntime", path)
-    assert "no ONNX form" in c.engine_fallback
+    assert "no ONNX form for 'nn.conv_transpose2d'" in c.engine_fallback
+    assert "the_deconv" in c.engine_fallback
     err = capsys.readouterr().err
     assert "warning: calibrate: the onnxruntime engine cannot run this graph" in err
     assert "calibrating with the interpreter" in err
