@@ -83,7 +83,10 @@ class Machine:
         self.conv: Instruction | None = None
         self._conv_key: tuple = ()
         # consecutive passes into the same accumulator rows, not yet multiplied (_matmul)
-        self._pending: _PendingSum | None = None
+        # consecutive passes into the same accumulator rows, not yet multiplied, by their
+        # first row: several sets of rows at once (a tile's passes over two chunks of
+        # rows, taken in turn, each chunk's passes summed as one product)
+        self._pendings: dict[int, _PendingSum] = {}
         # products of passes still to come, taken with earlier ones (_flush), by the pc
         # of their first pass
         self._prefetched: dict[int, tuple] = {}
@@ -113,7 +116,7 @@ class Machine:
         instrs = self.instructions
         while self.pc < len(instrs):
             ins = instrs[self.pc]
-            if self._pending is not None and ins.op not in _KEEP_PENDING:
+            if self._pendings and ins.op not in _KEEP_PENDING:
                 self._flush()
             if ins.op == "halt":
                 return
@@ -333,23 +336,30 @@ class Machine:
         # dense and diagonal tiles are kept pending (in separate runs); an all-zero one
         # is not
         kind = None if not tile.weights.size else tile.diagonal is not None
-        pending = self._pending
-        if pending is not None:
-            if kind is not None and accumulate and pending.dst == dst and \
-                    pending.cols == tile.cols and pending.unsigned == unsigned and \
-                    pending.diagonal == kind and pending.bound + step <= quant_arith.INT32_MAX:
+        if self._pendings:
+            pending = self._pendings.get(dst.start)
+            if pending is not None and kind is not None and accumulate and \
+                    pending.dst == dst and pending.cols == tile.cols and \
+                    pending.unsigned == unsigned and pending.diagonal == kind and \
+                    pending.bound + step <= quant_arith.INT32_MAX:
                 pending.add(x, tile, source, reads, step)
                 return
-            self._flush()
+            # other rows' passes may stay pending: they are summed independently
+            if pending is not None or kind is None or any(
+                    p.dst.start < dst.stop and dst.start < p.dst.stop
+                    for p in self._pendings.values()):
+                self._flush()
         bound = self.acc_bound[dst] + step if accumulate else step
         top = float(bound.max()) if accumulate and length else float(step)
         may_overflow = accumulate and length and top > quant_arith.INT32_MAX
         if kind is not None and not may_overflow:
             # the sum is taken when the passes into these rows end (_flush): one product
             # over all their input lanes. No partial sum can overflow (the bound).
-            self._pending = _PendingSum(dst, tile.cols, unsigned, accumulate, x, tile,
-                                        source, reads, self.pc, bound)
+            self._pendings[dst.start] = _PendingSum(dst, tile.cols, unsigned, accumulate, x,
+                                                    tile, source, reads, self.pc, bound)
             return
+        if self._pendings:
+            self._flush()  # a pass taken now comes after every pending one
         # exact integer sums (engines.py)
         if not tile.weights.size:
             product = np.zeros((ins.length, 0), np.int32)  # an all-zero tile
@@ -407,15 +417,21 @@ class Machine:
                 acc[:, cols.stop:] = 0
 
     def _flush(self) -> None:
-        """Multiply and accumulate the pending passes (the state is then as if each had
-        been accumulated when it issued: integer sums do not depend on their order).
+        """Multiply and accumulate the pending passes of every set of rows (the state
+        is then as if each had been accumulated when it issued: integer sums do not
+        depend on their order, and the sets of rows do not overlap)."""
+        pendings, self._pendings = self._pendings, {}
+        for p in pendings.values():
+            self._flush_rows(p)
+
+    def _flush_rows(self, p: _PendingSum) -> None:
+        """Multiply and accumulate the pending passes into one set of rows.
 
         When the passes that follow, up to the next instruction that is not an
         activate, a matrix pass or a configuration, multiply the same input vectors
         into other output lanes (the other output blocks of a layer: _plan), their
         products are taken now in the same matrix product and kept until those
         passes issue (_prefetched)."""
-        p, self._pending = self._pending, None
         self.acc_bound[p.dst] = p.row_bounds()
         self.acc_bound_top = max(self.acc_bound_top, p.bound)
         if p.diagonal:
@@ -468,13 +484,14 @@ class Machine:
     def _plan(self, p: _PendingSum) -> tuple:
         """The groups of passes after the current instruction that multiply the input
         vectors of ``p`` again, each into its own accumulator rows and output lanes:
-        (first pass's pc, tile bytes, tiles) for each, in order. Cached by pc for the
+        (first pass's pc, tile bytes, tiles) for each, in order. Cached by pc (and first pass) for the
         program's instructions: the instructions, the weight FIFO's contents at each pc
         and the Unified Buffer rows each instruction writes are all fixed by the
         program (Machine.__init__ keeps them for the instructions only)."""
-        plan = self._plans.get(self.pc)
+        key = (self.pc, p.first_pc)
+        plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[self.pc] = self._scan(p)
+            plan = self._plans[key] = self._scan(p)
         return plan
 
     def _scan(self, p: _PendingSum) -> tuple:
