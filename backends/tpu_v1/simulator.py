@@ -484,8 +484,9 @@ class Machine:
     def _plan(self, p: _PendingSum) -> tuple:
         """The groups of passes after the current instruction that multiply the input
         vectors of ``p`` again, each into its own accumulator rows and output lanes:
-        (first pass's pc, tile bytes, tiles) for each, in order. Cached by pc (and first pass) for the
-        program's instructions: the instructions, the weight FIFO's contents at each pc
+        (first pass's pc, tile bytes, tiles) for each, in order. Cached by pc and p's
+        first pass for the program's instructions: the instructions, the weight FIFO's
+        contents at each pc
         and the Unified Buffer rows each instruction writes are all fixed by the
         program (Machine.__init__ keeps them for the instructions only)."""
         key = (self.pc, p.first_pc)
