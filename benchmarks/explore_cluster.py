@@ -107,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="", help="comma-separated zoo names "
                         "(default: every model)")
     parser.add_argument("--workers", default="1,2", help="cluster sizes (default 1,2)")
+    parser.add_argument("--worker-env", choices=("dask", "caller"), default="dask",
+                        help="the workers' environment: Dask's (its nanny sets "
+                        "MALLOC_TRIM_THRESHOLD_=65536 and OMP/MKL/OPENBLAS_NUM_THREADS=1, "
+                        "the default) or the caller's, as the local pool's processes "
+                        "have it (distributed.nanny.pre-spawn-environ emptied)")
     args = parser.parse_args(argv)
     out = Path(args.out or (DOC if args.update_docs
                             else Path("benchmark-results") / "explore_cluster.md"))
@@ -122,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(w) for w in args.workers.split(",")]
     # the scheduler's and workers' own logging on stderr is not the benchmark's
     dask.config.set({"distributed.logging.distributed": "error"})
+    nanny_env = dask.config.get("distributed.nanny.pre-spawn-environ")
+    if args.worker_env == "caller":
+        dask.config.set({"distributed.nanny.pre-spawn-environ": {}})
     with tempfile.TemporaryDirectory() as tmp:
         models = [build(n, kw, Path(tmp)) for n, kw in entries]
         print(f"{len(models)} models x 8 configurations x {len(TARGETS)} targets",
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f" --models {args.models}" if args.models else "")
         + (f" --runs {args.runs}" if args.runs != 3 else "")
         + (f" --workers {args.workers}" if args.workers != "1,2" else "")
+        + (f" --worker-env {args.worker_env}" if args.worker_env != "dask" else "")
         + (" --update-docs" if args.update_docs else "") + f"` in {total_s:.0f} s. "
         "How `--cluster` works: docs/explore.md.", "",
         f"**The sweep**: {len(models)} models (every model of `examples/zoo.py`'s "
@@ -184,7 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.python_version()}, numpy {np.__version__}, dask/distributed "
         f"{distributed.__version__}, qcc {qcc.__version__}. With 2 cores, 2 workers can "
         "at most halve the time of the configurations, and the calling process's part "
-        "of each sweep is serial.", "",
+        "of each sweep is serial. **Workers' environment**: "
+        + ("Dask's: its nanny starts each worker process with "
+           + ", ".join(f"`{k}={v}`" for k, v in sorted(nanny_env.items()))
+           + " (`distributed.nanny.pre-spawn-environ`), while the local pool's processes "
+           "inherit the caller's environment (`--worker-env caller` gives the workers "
+           "that)" if args.worker_env == "dask" else
+           "the caller's, as the local pool's processes have it (`--worker-env caller`: "
+           "`distributed.nanny.pre-spawn-environ` emptied; Dask's default sets "
+           + ", ".join(f"`{k}={v}`" for k, v in sorted(nanny_env.items())) + ")")
+        + ".", "",
         "**Results**: "
         + ("identical in every run, 1 and 2 workers, and to the local process pool's "
            "(`jobs=2`): explore.json's content without the wall-clock figures "
