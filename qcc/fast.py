@@ -15,6 +15,7 @@ passes that each go over the whole array several times:
   read in place from the Unified Buffer, multiplied by its diagonal weights and
   summed into the accumulator rows, instead of a gathered copy per pass, a product
   array per pass and a store (integer arithmetic: exact, in any order);
+- :func:`clip` (the FP32 interpreter's Clip, ReLU6): both bounds in one pass;
 - :func:`erf` and :func:`gelu` (the FP32 interpreter's Erf and exact GELU): the C
   library's ``erf`` per element in float64, as ``math.erf`` through numpy's
   ``frompyfunc`` computes it, without a Python call per element;
@@ -154,8 +155,19 @@ def _kernels():  # pragma: no cover - compiled by numba
             d = np.float64(x[i])
             out[i] = 0.5 * d * (1.0 + math.erf(d / root2))
 
+    @numba.njit(cache=True, nogil=True)
+    def clip(x, lo, hi, out):
+        # numpy's maximum then minimum, element by element: NaN stays NaN, and of two
+        # equal values (0.0 and -0.0) each gives its second operand
+        for i in range(x.size):
+            v = x[i]
+            if v == v:
+                v = v if v > lo else lo
+                v = v if v < hi else hi
+            out[i] = v
+
     return {"requantize": requantize, "depthwise": depthwise, "histogram": histogram,
-            "diagonal_sum": diagonal_sum, "erf": erf, "gelu": gelu}
+            "diagonal_sum": diagonal_sum, "erf": erf, "gelu": gelu, "clip": clip}
 
 
 def histogram(a: np.ndarray, width: float, first: int, counts: np.ndarray) -> None:
@@ -272,6 +284,17 @@ def erf(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, np.float64)
     out = np.empty(x.shape, np.float64)
     _kernels()["erf"](x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def clip(x: np.ndarray, lo, hi, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.minimum(np.maximum(x, lo), hi)`` (the interpreter's Clip and ReLU6) in one
+    pass instead of two, bit for bit (NaN and the sign of zero included), for a
+    C-contiguous float array; ``lo`` and ``hi`` scalars of its type. ``out`` may be
+    ``x``."""
+    if out is None:
+        out = np.empty(x.shape, x.dtype)
+    _kernels()["clip"](x.reshape(-1), x.dtype.type(lo), x.dtype.type(hi), out.reshape(-1))
     return out
 
 

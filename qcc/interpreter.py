@@ -195,9 +195,20 @@ semantics(nn.ReluOp)(lambda op, x: np.maximum(x, _f(op, 0)))
 IN_PLACE[nn.ReluOp] = lambda op, out, x: np.maximum(x, _f(op, 0), out=out)
 semantics(nn.TanhOp)(lambda op, x: np.tanh(x))
 semantics(nn.LeakyReluOp)(lambda op, x: np.where(x >= 0, x, x * _f(op, op.alpha)))
-semantics(nn.ClipOp)(lambda op, x: np.minimum(np.maximum(x, _f(op, op.min)), _f(op, op.max)))
-IN_PLACE[nn.ClipOp] = lambda op, out, x: np.minimum(np.maximum(x, _f(op, op.min), out=out),
-                                                    _f(op, op.max), out=out)
+
+
+def _clip_into(op: nn.ClipOp, out: np.ndarray | None, x: np.ndarray) -> np.ndarray:
+    """min(max(x, min), max) into ``out`` (a new array when None)."""
+    if fast.enabled() and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous \
+            and (out is None or out.flags.c_contiguous):  # one pass, the same values
+        return fast.clip(x, _f(op, op.min), _f(op, op.max), out)
+    if out is None:
+        return np.minimum(np.maximum(x, _f(op, op.min)), _f(op, op.max))
+    return np.minimum(np.maximum(x, _f(op, op.min), out=out), _f(op, op.max), out=out)
+
+
+semantics(nn.ClipOp)(lambda op, x: _clip_into(op, None, x))
+IN_PLACE[nn.ClipOp] = _clip_into
 semantics(nn.AddOp)(lambda op, a, b: a + b)
 IN_PLACE[nn.AddOp] = lambda op, out, a, b: np.add(a, b, out=out)
 semantics(nn.SubOp)(lambda op, a, b: a - b)

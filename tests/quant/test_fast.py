@@ -234,3 +234,32 @@ def test_bad_thread_count_is_an_error(monkeypatch):
     monkeypatch.setenv("QCC_THREADS", "two")
     with pytest.raises(QccError, match="QCC_THREADS must be a whole number"):
         fast.threads()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bounds", [(0.0, 6.0), (-0.0, 6.0), (-np.inf, 0.5), (-1.5, np.inf)])
+def test_clip_is_bit_exact(monkeypatch, dtype, bounds):
+    """The interpreter's Clip (and its in-place form) with and without the compiled
+    loop: the same bits, NaN and the sign of zero included."""
+    from qcc.dialects import nn
+
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.standard_normal(5000) * 4,
+                        [0.0, -0.0, np.nan, np.inf, -np.inf, 6.0, -1.5, 0.5]]).astype(dtype)
+
+    class Op:  # what the Clip semantics read
+        min, max = bounds
+        results = [type("R", (), {"type": type("T", (), {"element": type(
+            "E", (), {"numpy_dtype": np.dtype(dtype)})()})()})()]
+
+    def run():
+        fresh = interpreter.SEMANTICS[nn.ClipOp](Op(), x)
+        into = x.copy()
+        interpreter.IN_PLACE[nn.ClipOp](Op(), into, into)
+        return fresh, into
+
+    (a1, b1), (a2, b2) = _both(monkeypatch, run)
+    for got, want in ((a1, a2), (b1, b2), (a1, b2)):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"),
+                                      want.view(f"u{want.itemsize}"))
