@@ -9,8 +9,9 @@ name other files). Measures only.
 
 Every engine uses the same thread count N (``--threads``, default 2): the script sets
 OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS to N before numpy is imported
-(numpy's BLAS, used by qcc's interpreter and simulator), and onnxruntime sessions get
-``intra_op_num_threads = inter_op_num_threads = N``. Every figure is the median of
+(numpy's BLAS, used by qcc's interpreter and simulator) and QCC_THREADS to N (qcc's
+compiled loops that split their work: calibration's histograms), and onnxruntime
+sessions get ``intra_op_num_threads = inter_op_num_threads = N``. Every figure is the median of
 ``--runs`` timed runs (default 5; 3 with ``--quick``) after untimed warm-up runs (two
 for the engines compared on a model, whose times are kept as ``warmup`` in the JSON:
 the simulator decodes a program's weight tiles on its first run, and its onnxruntime
@@ -72,7 +73,9 @@ def _set_threads(argv: list[str] | None) -> int:
             n = int(args[i + 1])
         elif a.startswith("--threads="):
             n = int(a.split("=", 1)[1])
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    # QCC_THREADS: the threads of qcc's compiled loops that split their work
+    # (calibration's histograms, qcc/fast.py)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "QCC_THREADS"):
         os.environ[var] = str(n)
     return n
 
@@ -392,7 +395,7 @@ def _compile_child(path: str) -> None:
 
 def compile_peak(path: Path, threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads))
+               MKL_NUM_THREADS=str(threads), QCC_THREADS=str(threads))
     out = subprocess.run([sys.executable, __file__, "--threads", str(threads),
                           "--compile-child", str(path)], capture_output=True, text=True,
                          env=env, check=True)
@@ -505,7 +508,8 @@ def markdown(res: dict) -> str:
               f"{m['loadavg_end'][0]:.1f} at the end: the machine is shared, so "
               "absolute times are noisy." if "loadavg_start" in m else ""), "",
            f"Threads: **{m['threads']}** for every engine (OMP/OPENBLAS/MKL_NUM_THREADS "
-           "set before numpy is imported; onnxruntime intra_op_num_threads = "
+           "set before numpy is imported, QCC_THREADS for qcc's compiled loops that "
+           "split their work; onnxruntime intra_op_num_threads = "
            f"inter_op_num_threads = {m['threads']}, sequential execution). Every time is "
            f"the median of {m['runs']} runs after untimed warm-up runs (two for the "
            "simulator, interpreter and onnxruntime sessions of a model: the simulator "
