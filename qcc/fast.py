@@ -141,7 +141,6 @@ def _kernels():  # pragma: no cover - compiled by numba
                 for j in range(width):
                     part[j] = np.int32(part[j] + total[j])
             else:
-                out[:] = 0
                 out[lo:lo + width] = total
 
     @numba.njit(cache=True, nogil=True)
@@ -269,8 +268,9 @@ def diagonal_sum(ub: np.ndarray, rows: np.ndarray, base: np.ndarray, pad: np.nda
     """The simulator's diagonal (depthwise) passes into accumulator rows ``dst`` on,
     lanes [lo, lo + width): for each output row r, the sum over passes k of input row
     ``base[k] + rows[k, r]`` of ``ub`` (or ``pad[k]`` where ``rows[k, r] < 0``) times
-    ``diag[k]``, lane by lane; added to the rows or (``accumulate`` false) written with
-    the row's other lanes cleared. Integer sums in int32: exact, in any order, for
+    ``diag[k]``, lane by lane; added to the rows or (``accumulate`` false) written
+    over them (the other lanes are left alone: the simulator clears them when they
+    are read). Integer sums in int32: exact, in any order, for
     the passes the simulator defers (the bound of their |sum| fits int32)."""
     _kernels()["diagonal_sum"](ub, rows, base, pad.astype(np.int32),
                                diag.astype(np.int32), int(lo), acc, int(dst),

@@ -55,6 +55,12 @@ class Machine:
         # bound passes int32 are kept in acc_wide (allocated when first needed), so that
         # activate can check the layer's value as quant_arith's overflow rule says
         self.acc = np.zeros((target.accumulators.rows, LANES), np.int32)
+        # each row's lanes [acc_lo, acc_hi) hold its values; the lanes outside are zero
+        # by the machine's definition but not yet written (a pass that overwrites rows
+        # clears the lanes it does not write: the clearing waits until something reads
+        # them, _real, which for most layers never happens)
+        self.acc_lo = np.zeros(target.accumulators.rows, np.int16)
+        self.acc_hi = np.full(target.accumulators.rows, LANES, np.int16)
         self.acc_bound = np.zeros(target.accumulators.rows, np.float64)
         self.acc_bound_top = 0.0  # >= every acc_bound (activate's check asks it first)
         self.acc_wide: np.ndarray | None = None
@@ -389,8 +395,33 @@ class Machine:
         self.acc_bound[dst] = bound
         self.acc_bound_top = max(self.acc_bound_top, top)
 
+    def _real(self, rows: slice, lanes: slice) -> None:
+        """Write the zeros of accumulator rows' lanes ``lanes`` that are still only
+        implied (acc_lo, acc_hi): before anything reads those lanes."""
+        if rows.stop <= rows.start or lanes.stop <= lanes.start:
+            return
+        lo, hi = self.acc_lo[rows], self.acc_hi[rows]
+        if int(lo.max()) <= lanes.start and int(hi.min()) >= lanes.stop:
+            return
+        acc = self.acc[rows]
+        if int(lo.min()) == int(lo.max()) and int(hi.min()) == int(hi.max()):
+            a, b = int(lo[0]), int(hi[0])  # one window for every row (a layer's)
+            acc[:, :a] = 0
+            acc[:, b:] = 0
+        else:
+            lane = np.arange(LANES, dtype=np.int16)
+            acc[(lane < lo[:, None]) | (lane >= hi[:, None])] = 0
+        lo[...] = 0
+        hi[...] = LANES
+
+    def _whole_rows(self, rows: slice) -> None:
+        """Rows written on every lane."""
+        self.acc_lo[rows] = 0
+        self.acc_hi[rows] = LANES
+
     def _exact(self, rows: slice) -> np.ndarray:
         """The exact values of accumulator rows, as a new int64 array."""
+        self._real(rows, slice(0, LANES))
         values = self.acc[rows].astype(np.int64)
         if self.acc_wide is not None:
             wide = self.acc_bound[rows] > quant_arith.INT32_MAX
@@ -403,6 +434,7 @@ class Machine:
         by ``bound`` (per row): modulo 2^32 in the accumulators, exactly in acc_wide
         where the bound passes int32."""
         self.acc[rows] = values.astype(np.int32)  # two's complement wrap-around
+        self._whole_rows(rows)
         self.acc_bound[rows] = bound
         self.acc_bound_top = max(self.acc_bound_top, float(np.max(bound, initial=0)))
         wide = np.broadcast_to(bound, (rows.stop - rows.start,)) > quant_arith.INT32_MAX
@@ -413,16 +445,15 @@ class Machine:
 
     def _store(self, dst: slice, cols: slice, accumulate: bool, product: np.ndarray) -> None:
         """Accumulator rows ``dst``, lanes ``cols``: += product, or = product with the
-        other lanes cleared."""
+        other lanes cleared (when they are next read: _real)."""
         acc = self.acc[dst]
         if accumulate:
+            self._real(dst, cols)
             np.add(acc[:, cols], product, out=acc[:, cols], casting="unsafe")
         else:
-            if cols.start:
-                acc[:, :cols.start] = 0
             acc[:, cols] = product
-            if cols.stop < LANES:
-                acc[:, cols.stop:] = 0
+            self.acc_lo[dst] = cols.start
+            self.acc_hi[dst] = cols.stop
 
     def _flush(self) -> None:
         """Multiply and accumulate the pending passes of every set of rows (the state
@@ -446,6 +477,11 @@ class Machine:
             if all(isinstance(x, _Rows) for x in p.xs):
                 # read in place, multiplied and summed into the rows in one loop
                 ub = self.ub if p.unsigned else self.ub.view(np.int8)
+                if p.accumulate:
+                    self._real(p.dst, p.cols)
+                else:  # the loop writes the lanes p.cols of the rows
+                    self.acc_lo[p.dst] = p.cols.start
+                    self.acc_hi[p.dst] = p.cols.stop
                 pad = [x.pad if p.unsigned or x.pad < 128 else x.pad - 256 for x in p.xs]
                 fast.diagonal_sum(ub, np.stack([x.rows for x in p.xs]),
                                   np.array([x.base for x in p.xs], np.int64),
@@ -603,6 +639,7 @@ class Machine:
                     raise self.fail(where + quant_arith.accumulator_overflow_message(value))
                 offset = 0
             else:
+                self._real(src, lanes)
                 x = self.acc[src, lanes]
                 offset = bias[lanes]  # the table's int32 bias, as float64
         dtype = np.uint8 if table.unsigned else np.int8
@@ -666,6 +703,7 @@ class Machine:
                 self._store_exact(dst, total, np.full(ins.length, 255.0 * taps))
                 return
             self.acc[dst] = total
+            self._whole_rows(dst)
             self.acc_bound[dst] = 255 * taps
             self.acc_bound_top = max(self.acc_bound_top, 255.0 * taps)
         else:

@@ -6,7 +6,8 @@ to every instruction (convolutions with packed taps and one tap per pass, depthw
 max and average pooling, add, channel concat, the sigmoid/tanh lookup tables, K and N
 past 256), hand-written programs for what the fast paths batch (runs of passes into
 the same rows, diagonal and all-zero tiles, output blocks taken in one product, sums
-past int32, rows written over their own inputs), and programs that fail."""
+past int32, rows written over their own inputs, lanes a pass leaves zero read
+later), and programs that fail."""
 
 from __future__ import annotations
 
@@ -228,6 +229,23 @@ def _passes_program(rng: np.random.Generator, rows: int) -> Program:
     for _ in range(300):
         ins.append(Instruction("matmul", accumulate=1, ub=3 * rows, acc=9 * rows, length=1,
                                unsigned=1))
+    # the lanes a pass does not write read as zero (the fast machine clears them only
+    # when they are read): rows a dense tile filled, overwritten by a corner tile and
+    # activated whole, or then accumulated by a dense tile; a diagonal tile's too
+    for at in (10, 11, 12):
+        ins += mm(0, ub=rows, acc=at * rows, unsigned=1)
+        ins += mm(2 if at == 12 else 1, ub=0, acc=at * rows, unsigned=1)
+    ins.append(Instruction("activate", src=10 * rows, ub=9 * rows, rows=rows, table=3,
+                           lanes=256))
+    ins.append(Instruction("activate", src=12 * rows, ub=11 * rows, rows=rows, table=3,
+                           lanes=256))
+    ins += mm(0, accumulate=1, ub=rows, acc=11 * rows, unsigned=1)
+    ins += mm(0, ub=rows, acc=13 * rows, unsigned=1) + mm(1, ub=0, acc=13 * rows, unsigned=1)
+    ins += mm(2, accumulate=1, ub=0, acc=13 * rows, unsigned=1)  # diagonal over a corner
+    ins.append(Instruction("activate", src=13 * rows, ub=12 * rows, rows=rows, table=3,
+                           lanes=256))
+    ins.append(Instruction("activate", src=11 * rows, ub=10 * rows, rows=rows, table=3,
+                           lanes=256))
     ins.append(Instruction("activate", src=0, ub=7 * rows, rows=2 * rows, table=3, lanes=256))
     return _program(ins, image, 4 * rows, 5 * rows, 4 * rows)
 
