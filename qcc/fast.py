@@ -223,9 +223,7 @@ def requantize_float(out: np.ndarray, acc: np.ndarray, offset, multiplier,
     """``out[...] = clip(rint((float64(acc) + offset) * multiplier), lo, hi) + zp`` for
     2-D ``acc``; ``offset`` and ``multiplier`` per column or scalars (float64)."""
     cols = acc.shape[1]
-    offset = np.ascontiguousarray(np.broadcast_to(np.asarray(offset, np.float64), (cols,)))
-    multiplier = np.ascontiguousarray(
-        np.broadcast_to(np.asarray(multiplier, np.float64), (cols,)))
+    offset, multiplier = _per_column(offset, cols), _per_column(multiplier, cols)
     if not _rows_of(acc):
         acc = np.ascontiguousarray(acc)
     target = out if _rows_of(out) else np.empty(out.shape, out.dtype)
@@ -235,6 +233,18 @@ def requantize_float(out: np.ndarray, acc: np.ndarray, offset, multiplier,
         kernel(a, o, cols, offset, multiplier, float(lo), float(hi), float(zp))
     if target is not out:
         out[...] = target
+
+
+def _per_column(v, cols: int) -> np.ndarray:
+    """A scalar or per-column parameter as a C-contiguous float64 array of ``cols``
+    (without numpy's broadcast_to when it already is one, or is a scalar: an activate
+    of a few rows paid more for that than for its arithmetic)."""
+    a = np.asarray(v, np.float64)
+    if a.ndim == 0:
+        return np.full(cols, float(a))
+    if a.shape == (cols,) and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(np.broadcast_to(a, (cols,)))
 
 
 def _rows_of(a: np.ndarray) -> bool:
