@@ -88,7 +88,6 @@ class Machine:
         self._plans: dict[int, tuple] = plans[1]
         self.conv: Instruction | None = None
         self._conv_key: tuple = ()
-        # consecutive passes into the same accumulator rows, not yet multiplied (_matmul)
         # consecutive passes into the same accumulator rows, not yet multiplied, by their
         # first row: several sets of rows at once (a tile's passes over two chunks of
         # rows, taken in turn, each chunk's passes summed as one product)
@@ -246,6 +245,16 @@ class Machine:
         gather = self._gathers[key] = _Gather(rows, None if inside.all() else ~inside)
         return gather
 
+    def _read_geometry(self, base: int, first_tap: int, count: int, length: int
+                       ) -> _Gather:
+        """_geometry for a pass reading the input at Unified Buffer row ``base``:
+        checked against the buffer's end, its rows noted in _conv_reads."""
+        g = self._geometry(first_tap, count, length)
+        if g.rows.size and base + g.last_row >= len(self.ub):
+            raise self.fail("convolution reads past the Unified Buffer")
+        self._conv_reads = (base + g.first_row, base + g.last_row + 1)
+        return g
+
     def _conv_rows(self, base: int, first_tap: int, length: int, unsigned: bool,
                    lanes: slice) -> np.ndarray:
         """Lanes ``lanes`` of the input vectors of a convolution pass: [length, lanes]
@@ -257,18 +266,13 @@ class Machine:
         per_row = c.taps_per_row
         width = (c.channels or LANES) if per_row > 1 else LANES
         if lanes.stop <= lanes.start:  # an all-zero tile reads nothing
-            g = self._geometry(first_tap, 1, length)
-            if g.rows.size and base + g.last_row >= len(self.ub):
-                raise self.fail("convolution reads past the Unified Buffer")
+            self._read_geometry(base, first_tap, 1, length)
             self._conv_reads = (base, base)
             return np.zeros((length, 0), np.uint8)
         # only the taps whose lanes the tile reads
         j0 = lanes.start // width
         j1 = max(j0, min(per_row, -(-lanes.stop // width)))
-        g = self._geometry(first_tap + j0, j1 - j0, length)
-        if g.rows.size and base + g.last_row >= len(self.ub):
-            raise self.fail("convolution reads past the Unified Buffer")
-        self._conv_reads = (base + g.first_row, base + g.last_row + 1)
+        g = self._read_geometry(base, first_tap + j0, j1 - j0, length)
         ub = self.ub[base:]  # the rows are relative to the input's first row
         if per_row == 1:
             src = g.rows[:, 0] if g.start is None else slice(g.start, g.start + length)
@@ -303,10 +307,7 @@ class Machine:
             raise self.fail("no set_conv before a convolution")
         if c.taps_per_row != 1:
             return None
-        g = self._geometry(first_tap, 1, length)
-        if g.rows.size and base + g.last_row >= len(self.ub):
-            raise self.fail("convolution reads past the Unified Buffer")
-        self._conv_reads = (base + g.first_row, base + g.last_row + 1)
+        g = self._read_geometry(base, first_tap, 1, length)
         return _Rows(base, g.flat_rows(), c.pad_value)
 
     def _values(self, x: np.ndarray | _Rows, lanes: slice) -> np.ndarray:
@@ -414,10 +415,10 @@ class Machine:
         lo[...] = 0
         hi[...] = LANES
 
-    def _whole_rows(self, rows: slice) -> None:
-        """Rows written on every lane."""
-        self.acc_lo[rows] = 0
-        self.acc_hi[rows] = LANES
+    def _written(self, rows: slice, lanes: slice = slice(0, LANES)) -> None:
+        """Accumulator rows written over on lanes ``lanes`` (the others: zero)."""
+        self.acc_lo[rows] = lanes.start
+        self.acc_hi[rows] = lanes.stop
 
     def _exact(self, rows: slice) -> np.ndarray:
         """The exact values of accumulator rows, as a new int64 array."""
@@ -434,7 +435,7 @@ class Machine:
         by ``bound`` (per row): modulo 2^32 in the accumulators, exactly in acc_wide
         where the bound passes int32."""
         self.acc[rows] = values.astype(np.int32)  # two's complement wrap-around
-        self._whole_rows(rows)
+        self._written(rows)
         self.acc_bound[rows] = bound
         self.acc_bound_top = max(self.acc_bound_top, float(np.max(bound, initial=0)))
         wide = np.broadcast_to(bound, (rows.stop - rows.start,)) > quant_arith.INT32_MAX
@@ -452,8 +453,7 @@ class Machine:
             np.add(acc[:, cols], product, out=acc[:, cols], casting="unsafe")
         else:
             acc[:, cols] = product
-            self.acc_lo[dst] = cols.start
-            self.acc_hi[dst] = cols.stop
+            self._written(dst, cols)
 
     def _flush(self) -> None:
         """Multiply and accumulate the pending passes of every set of rows (the state
@@ -480,8 +480,7 @@ class Machine:
                 if p.accumulate:
                     self._real(p.dst, p.cols)
                 else:  # the loop writes the lanes p.cols of the rows
-                    self.acc_lo[p.dst] = p.cols.start
-                    self.acc_hi[p.dst] = p.cols.stop
+                    self._written(p.dst, p.cols)
                 pad = [x.pad if p.unsigned or x.pad < 128 else x.pad - 256 for x in p.xs]
                 fast.diagonal_sum(ub, np.stack([x.rows for x in p.xs]),
                                   np.array([x.base for x in p.xs], np.int64),
@@ -530,9 +529,8 @@ class Machine:
         vectors of ``p`` again, each into its own accumulator rows and output lanes:
         (first pass's pc, tile bytes, tiles) for each, in order. Cached by pc and p's
         first pass for the program's instructions: the instructions, the weight FIFO's
-        contents at each pc
-        and the Unified Buffer rows each instruction writes are all fixed by the
-        program (Machine.__init__ keeps them for the instructions only)."""
+        contents at each pc and the Unified Buffer rows each instruction writes are all
+        fixed by the program (Machine.__init__ keeps them for the instructions only)."""
         key = (self.pc, p.first_pc)
         plan = self._plans.get(key)
         if plan is None:
@@ -703,7 +701,7 @@ class Machine:
                 self._store_exact(dst, total, np.full(ins.length, 255.0 * taps))
                 return
             self.acc[dst] = total
-            self._whole_rows(dst)
+            self._written(dst)
             self.acc_bound[dst] = 255 * taps
             self.acc_bound_top = max(self.acc_bound_top, 255.0 * taps)
         else:

@@ -200,3 +200,18 @@ def test_quantize_cli_takes_the_engine(tmp_path, capsys):
     assert code == 0, err
     assert "calibrate{method=minmax data=" in err and "engine=onnxruntime}" in err
     assert "quant.requantize" in out.read_text()  # the integer program
+
+
+def test_a_bad_thread_count_is_a_cli_error(tmp_path, capsys, monkeypatch):
+    """QCC_THREADS (the threads of calibration's histogram loop) that is not a whole
+    number: exit 2, the variable named, no traceback, no output file."""
+    pytest.importorskip("numba")
+    monkeypatch.delenv("QCC_NO_NUMBA", raising=False)
+    monkeypatch.setenv("QCC_THREADS", "two")
+    out = tmp_path / "cnn.tpu"
+    code = main(["compile", str(CNN), "--calib-data", str(DIGITS), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "QCC_THREADS must be a whole number of threads, not 'two'" in err
+    assert "Traceback" not in err
+    assert not out.exists()
