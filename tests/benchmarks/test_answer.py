@@ -3,21 +3,16 @@ says in words only what the sweep measured."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
+
+from qcc.testing.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("qcc_bench_answer",
-                                                  ROOT / "benchmarks" / "answer.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "answer.py", "qcc_bench_answer")
 
 
 def test_answer_on_the_digits_mlp(tmp_path, monkeypatch):

@@ -3,22 +3,17 @@ the application builders, the power placeholder and a quick page."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from qcc.testing.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("qcc_bench_cost_validation",
-                                                  ROOT / "benchmarks" / "cost_validation.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "cost_validation.py", "qcc_bench_cost_validation")
 
 
 cv = _load()

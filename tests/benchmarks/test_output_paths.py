@@ -4,25 +4,20 @@ benchmarks/results/*."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from qcc.testing.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"qcc_bench_paths_{name}",
-                                                  ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / f"{name}.py", f"qcc_bench_paths_{name}")
 
 
 def _tracked_state() -> dict[Path, bytes]:

@@ -4,7 +4,6 @@ docs/performance.md, from ``python benchmarks/perf.py``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -12,17 +11,14 @@ from pathlib import Path
 import onnx
 import pytest
 
+from qcc.testing.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 pytest.importorskip("onnxruntime.quantization")
 
 
 def _load_perf():
-    spec = importlib.util.spec_from_file_location("qcc_bench_perf",
-                                                  ROOT / "benchmarks" / "perf.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "perf.py", "qcc_bench_perf")
 
 
 perf = _load_perf()

@@ -3,24 +3,19 @@ temporary worktree of the old ref, and one model timed on both sides."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from qcc.testing.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("qcc_bench_retime",
-                                                  ROOT / "benchmarks" / "retime.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "retime.py", "qcc_bench_retime")
 
 
 rt = _load()

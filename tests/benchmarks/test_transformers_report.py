@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,15 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from qcc.testing.scripts import load_script
+
 pytest.importorskip("onnxruntime")
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _import(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, name)
 
 
 report = _import(ROOT / "benchmarks" / "transformers_report.py", "qcc_bench_transformers_report")

@@ -4,25 +4,20 @@ first line of its error) and goes on with the next model."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
+from qcc.testing.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("qcc_bench_zoo_report",
-                                                  ROOT / "benchmarks" / "zoo_report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "zoo_report.py", "qcc_bench_zoo_report")
 
 
 zr = _load()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from qcc.frontend import import_onnx
 from qcc.frontend.onnx_ops import CONVERTERS
 from qcc.interpreter import run
 from qcc.ir.types import i64
+from qcc.testing.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "examples" / "models" / "bert"
@@ -29,12 +28,7 @@ OUTPUTS = ("last_hidden_state", "pooler_output")
 
 @functools.cache
 def bert():
-    spec = importlib.util.spec_from_file_location("qcc_examples_bert",
-                                                  ROOT / "examples" / "bert.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "examples" / "bert.py", "qcc_examples_bert")
 
 
 #: GELU as written by the exporter needs Erf; until qcc has it, the tanh form is checked

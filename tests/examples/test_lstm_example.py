@@ -6,8 +6,6 @@ every LSTM time step's gate products in a host segment."""
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import onnx
 import onnxruntime as ort
 
 import qcc
+from qcc.testing.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "examples" / "models" / "lstm"
@@ -23,12 +22,7 @@ OUTPUTS = ("y", "y_h", "y_c")
 
 @functools.cache
 def example():
-    spec = importlib.util.spec_from_file_location("qcc_examples_lstm",
-                                                  ROOT / "examples" / "lstm.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "examples" / "lstm.py", "qcc_examples_lstm")
 
 
 def test_committed_files_are_what_the_script_writes(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ import qcc.calibration.stats as stats_module
 from qcc.calibration import Collector, TensorStats
 from qcc.cli import main
 from qcc.diagnostics import QccError
+from qcc.testing.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 CNN = ROOT / "examples" / "models" / "cnn.onnx"
@@ -86,15 +87,7 @@ def test_onnxruntime_engine_matches_the_interpreter():
 
 
 def _example(name: str):
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location(f"qcc_examples_{name}",
-                                                  ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "examples" / f"{name}.py", f"qcc_examples_{name}")
 
 
 @pytest.mark.parametrize("name", ["bert", "mobilenet_v3_small"])
