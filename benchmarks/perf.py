@@ -347,12 +347,17 @@ def bench_model(name: str, case: dict, runs: int, threads: int, work: Path,
     from qcc.calibration import Collector
 
     collectors = {e: Collector(calib_module, engine=e) for e in ("numpy", "onnxruntime")}
+    # the optional onnxruntime engine of qcc.run: its session built once (ort_float.py)
+    from qcc.ort_float import FloatSession
+
+    float_session = FloatSession(calib_module)
     fns = {
         "sim": each(lambda f: compiled.run(f)),
         "sim_np": each(lambda f: compiled.run(f, engine="numpy")),
         "ortq": each(lambda f: ort_q.run(None, f)),
         "interp": each(lambda f: qcc.run(calib_module, f)),
         "interp_raw": each(lambda f: qcc.run(module, f)),
+        "interp_ort": each(lambda f: float_session.run(f)),
         "calib_np": each(lambda f: collectors["numpy"].add_batch(f)),
         "calib_ort": each(lambda f: collectors["onnxruntime"].add_batch(f)),
         "ortf": each(lambda f: ort_f.run(None, f))}
@@ -366,6 +371,9 @@ def bench_model(name: str, case: dict, runs: int, threads: int, work: Path,
            "simulator_numpy": verdict(sim_np["median"] / ortq["median"],
                                       TARGETS["simulator"]),
            "interpreter": verdict(interp["median"] / ortf["median"], TARGETS["interpreter"]),
+           "interpreter_ort_s": t["interp_ort"],
+           "interpreter_ort": verdict(t["interp_ort"]["median"] / ortf["median"],
+                                      TARGETS["interpreter"]),
            "interpreter_raw": verdict(interp_raw["median"] / ortf["median"],
                                       TARGETS["interpreter"]),
            "calibration_numpy_s": t["calib_np"], "calibration_ort_s": t["calib_ort"],
@@ -550,18 +558,28 @@ def markdown(res: dict) -> str:
     out += ["", "## 2. FP32 interpreter vs onnxruntime FP32", "",
             "`qcc.run` on the graph calibration interprets (the model after "
             f"`{CALIBRATION_GRAPH}`, batch norm folded as onnxruntime folds it) and on the "
-            "graph as imported, against onnxruntime FP32 on the ONNX model.", "",
+            "graph as imported, against onnxruntime FP32 on the ONNX model. Last "
+            "columns: the same calibration graph on qcc's optional onnxruntime engine "
+            "(`qcc.run(..., engine=\"onnxruntime\")`, `qcc run --engine onnxruntime`: the "
+            "graph exported and run in a session built once, qcc/ort_float.py; equal to "
+            "the interpreter up to the last bits of float sums).", "",
             "| model | input | calibration graph (s) | ORT FP32 (s) | ratio | target "
-            "| status | as imported (s) | ratio | status |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| status | as imported (s) | ratio | status | onnxruntime engine (s) | ratio "
+            "| status |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def status(v: dict) -> str:
+        return "met" if v["met"] else f"**missed by {v['miss_factor']:.2f}x**"
+
     for r in res["models"]:
         raw = r["interpreter_raw"]
+        ort = r.get("interpreter_ort")
         out.append(f"| {r['model']} | {_input_text(r)} | "
                    f"{r['interpreter_s']['median']:.3f} | {r['ort_fp32_s']['median']:.4f} | "
                    f"{_fmt_v(r['interpreter'])} | {r['interpreter_raw_s']['median']:.3f} | "
-                   f"{raw['value']:.2f}x | "
-                   + ("met" if raw["met"] else f"**missed by {raw['miss_factor']:.2f}x**")
-                   + " |")
+                   f"{raw['value']:.2f}x | {status(raw)} | "
+                   + (f"{r['interpreter_ort_s']['median']:.3f} | {ort['value']:.2f}x | "
+                      f"{status(ort)} |" if ort else "- | - | - |"))
     out += ["", "Calibration's pass over the data (`Collector.add_batch`: the forward "
             "pass and the statistics, min, max and histogram, of every activation) with "
             "the interpreter (the default) and with the onnxruntime engine "

@@ -208,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".tpu programs: what computes the matrix unit's products, with "
                         "identical results: numpy (the reference), onnxruntime (int8 "
                         "kernels, if installed) or auto (onnxruntime when installed and "
-                        "exact on this processor; default)")
+                        "exact on this processor; default). Models and IR: numpy or "
+                        "auto interpret the graph (the reference semantics); onnxruntime "
+                        "runs a float graph in onnxruntime (faster; equal up to the "
+                        "last bits of float sums)")
     _add_pass_args(p, required=False)
 
     p = sub.add_parser(
@@ -412,7 +415,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise QccError(f"no inputs given; the model needs {wanted}: pass --input FILE.npy "
                            "or --random-input SEED")
         inputs = driver.load_inputs(args.input_files, graph)
-    outputs = driver.run(module, inputs)
+    engine = "onnxruntime" if args.engine == "onnxruntime" else "numpy"
+    outputs = driver.run(module, inputs, engine=engine)
     _save_then_print(args.output, outputs)
     return 0
 

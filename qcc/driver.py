@@ -223,8 +223,17 @@ def save_outputs(path: str | os.PathLike, outputs: Mapping[str, np.ndarray]) -> 
     write_atomic(path, buf.getvalue())
 
 
-def run(module: Module, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Interpret ``module`` on named inputs (the FP32 reference semantics)."""
+def run(module: Module, inputs: Mapping[str, Any], engine: str = "numpy"
+        ) -> dict[str, np.ndarray]:
+    """Run ``module`` on named inputs. ``engine="numpy"`` (the default) interprets it:
+    the reference semantics. ``engine="onnxruntime"`` runs a float graph in an
+    onnxruntime session instead (qcc/ort_float.py: faster, equal up to the last bits
+    of float sums); the session is built on every call, so for many runs build a
+    :class:`qcc.ort_float.FloatSession` once and call its ``run``."""
+    from qcc.ort_float import FloatSession, check_engine
+
+    if check_engine(engine) == "onnxruntime":
+        return FloatSession(module).run(inputs)
     from qcc.interpreter import run as interpret
 
     return interpret(module, inputs)

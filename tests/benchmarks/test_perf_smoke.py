@@ -33,7 +33,8 @@ def test_perf_functions_on_tiny_models(tmp_path, monkeypatch):
     row = perf.bench_model("mlp", perf.image_case(mlp), runs=1, threads=1, work=tmp_path,
                            profile=True)
     assert row["input"] == [4, 32] and row["simulator_s"]["median"] > 0
-    for key in ("simulator", "interpreter", "simulator_numpy", "interpreter_raw"):
+    for key in ("simulator", "interpreter", "simulator_numpy", "interpreter_raw",
+                "interpreter_ort"):
         v = row[key]
         assert v["value"] > 0 and v["met"] == (v["value"] <= v["target"])
     for key in ("simulator", "interpreter"):
@@ -74,6 +75,7 @@ def test_perf_functions_on_tiny_models(tmp_path, monkeypatch):
                        "seconds": verdict}}
     text = perf.markdown(res)
     assert "## 4. Explore throughput" in text and "missed by 1.20x" in text
+    assert "| onnxruntime engine (s) | ratio | status |" in text
     assert f"{perf.IMAGES} x 1x32, one by one" in text and "| enc | 2x8 tokens |" in text
     # calibration's pass with both engines (the encoder's ops all have an ONNX form);
     # a model that fell back is rendered so
