@@ -25,10 +25,7 @@ from typing import Any
 
 from qcc.diagnostics import QccError, UnknownLoc
 from qcc.ir.core import Graph, Value
-from qcc.ort_float import FloatSession
-
-ENGINES = ("numpy", "onnxruntime")
-
+from qcc.ort_float import ENGINES, FloatSession  # noqa: F401  (calibrate's engines)
 
 #: the session calibration runs: the float graph with every calibrated activation
 #: as an output (qcc/ort_float.py)
